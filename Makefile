@@ -1,0 +1,42 @@
+# The two commands the README promises: `make run` and `make test`.
+# Each creates .venv itself from the pinned requirements.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: run test lint bench screenshots clean
+
+run: $(VENV)/.runtime-installed
+	$(BIN)/python app.py
+
+test: $(VENV)/.dev-installed
+	bash scripts/ensure-test-system.sh
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest --headless $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+
+bench: $(VENV)/.dev-installed
+	bash scripts/ensure-test-system.sh
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+screenshots: $(VENV)/.dev-installed
+	bash scripts/ensure-test-system.sh
+	$(BIN)/python scripts/take_screenshots.py
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime-installed: requirements.txt $(VENV)/bin/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt $(VENV)/bin/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime-installed
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,19 @@
+"""Entry point: ``gunicorn app:server`` in production, ``python app.py`` locally.
+
+``python app.py`` binds 127.0.0.1:8050 with debug off; set HOST, PORT or
+LOSSLAB_DEBUG=1 to change that.
+"""
+
+import os
+
+from losslab.dashboard import create_app
+
+app = create_app()
+server = app.server
+
+if __name__ == "__main__":
+    app.run(
+        host=os.environ.get("HOST", "127.0.0.1"),
+        port=int(os.environ.get("PORT", "8050")),
+        debug=os.environ.get("LOSSLAB_DEBUG") == "1",
+    )

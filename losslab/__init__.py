@@ -1,0 +1,1 @@
+"""losslab: loss functions and their gradients (placeholder, filled by the core)."""
