@@ -1,0 +1,192 @@
+"""Input conversion and validation shared by every numeric function.
+
+Errors are ``ValueError`` with a message that names the bad value and what
+was expected, raised before any arithmetic so that no caller ever sees a
+numpy traceback from deep inside a formula.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def result_dtype(*values) -> np.dtype:
+    """The float dtype a computation on ``values`` runs in.
+
+    Floating numpy arrays and scalars keep their precision (float32 in gives
+    float32 out); ints, bools, lists and Python scalars are "weak" and follow
+    the floating inputs, or float64 when there are none.
+    """
+    floating = [
+        np.asarray(v).dtype
+        for v in values
+        if isinstance(v, np.ndarray | np.generic) and np.issubdtype(np.asarray(v).dtype, np.floating)
+    ]
+    if not floating:
+        return np.dtype(np.float64)
+    dtype = np.result_type(*floating)
+    return np.dtype(np.float32) if dtype == np.float16 else dtype
+
+
+def as_float_array(value, name: str, dtype: np.dtype) -> np.ndarray:
+    """``value`` as an array of ``dtype``; a clear error for non-numbers."""
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{name} must be numbers, got {_preview(value)} ({error})") from None
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.bool_)
+    ):
+        raise ValueError(f"{name} must be numbers, got {_preview(value)} of dtype {array.dtype}")
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise ValueError(f"{name} must be real numbers, got complex values {_preview(value)}")
+    return array.astype(dtype, copy=False)
+
+
+def prepare(pred, target, pred_name: str = "pred", target_name: str = "target"):
+    """Convert both arguments to one float dtype and check that they broadcast."""
+    dtype = result_dtype(pred, target)
+    pred_array = as_float_array(pred, pred_name, dtype)
+    target_array = as_float_array(target, target_name, dtype)
+    check_broadcast(pred_array, target_array, pred_name, target_name)
+    return pred_array, target_array
+
+
+def check_broadcast(a: np.ndarray, b: np.ndarray, a_name: str, b_name: str) -> tuple[int, ...]:
+    try:
+        return np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(
+            f"{a_name} with shape {a.shape} and {b_name} with shape {b.shape} do not "
+            "broadcast together; expected equal shapes or numpy-broadcastable ones"
+        ) from None
+
+
+def check_no_nan(array: np.ndarray, name: str) -> None:
+    if np.isnan(array).any():
+        raise ValueError(f"{name} contains NaN; expected real numbers")
+
+
+def check_finite(array: np.ndarray, name: str) -> None:
+    if not np.isfinite(array).all():
+        bad = array[~np.isfinite(array)].ravel()[0].item()
+        raise ValueError(f"{name} contains {bad}; expected finite numbers")
+
+
+def check_in_closed_interval(array: np.ndarray, name: str, low: float, high: float) -> None:
+    """Every element of ``array`` lies in ``[low, high]`` (NaN is rejected too)."""
+    outside = ~((array >= low) & (array <= high))
+    if outside.any():
+        bad = array[outside].ravel()[0].item()
+        raise ValueError(f"{name} must lie in [{low:g}, {high:g}], got {bad!r}")
+
+
+def check_in_set(array: np.ndarray, name: str, allowed: tuple[float, ...]) -> None:
+    outside = ~np.isin(array, allowed)
+    if outside.any():
+        bad = array[outside].ravel()[0].item()
+        allowed_text = ", ".join(f"{a:g}" for a in allowed)
+        raise ValueError(f"{name} must be one of {{{allowed_text}}}, got {bad!r}")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A range of valid values for a scalar hyperparameter.
+
+    ``Interval(0, None, low_inclusive=False)`` is (0, inf); ``None`` means
+    unbounded on that side.
+    """
+
+    low: float | None
+    high: float | None
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+
+    def contains(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value < self.low or (value == self.low and not self.low_inclusive)):
+            return False
+        if self.high is not None and (
+            value > self.high or (value == self.high and not self.high_inclusive)
+        ):
+            return False
+        return True
+
+    def describe(self) -> str:
+        left = "[" if self.low_inclusive and self.low is not None else "("
+        right = "]" if self.high_inclusive and self.high is not None else ")"
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "inf" if self.high is None else f"{self.high:g}"
+        return f"{left}{low}, {high}{right}"
+
+    def validate(self, value, name: str) -> float:
+        """Return ``value`` as a float, or raise a ValueError naming it."""
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number in {self.describe()}, got {value!r}") from None
+        if not self.contains(number):
+            raise ValueError(f"{name} must be in {self.describe()}, got {value!r}")
+        return number
+
+
+def validate_reduction(reduction: str) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def reduce(per_sample: np.ndarray, reduction: str):
+    """Apply ``reduction`` to per-sample losses; 'none' returns them unchanged.
+
+    A scalar result comes back as a numpy scalar of the input dtype.
+    """
+    validate_reduction(reduction)
+    if reduction == "none":
+        return per_sample[()] if per_sample.ndim == 0 else per_sample
+    if reduction == "sum":
+        return per_sample.sum(dtype=per_sample.dtype)
+    if per_sample.size == 0:
+        raise ValueError("reduction='mean' of an empty input is undefined; expected at least one sample")
+    return per_sample.mean(dtype=per_sample.dtype)
+
+
+def normalize_axis(axis: int, ndim: int, name: str = "logits") -> int:
+    if ndim == 0:
+        raise ValueError(f"{name} must have a class axis; got a scalar")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of range for {name} with {ndim} dimension(s)")
+    return axis % ndim
+
+
+def _preview(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]):
+    """Sum ``grad`` over the dimensions along which an argument of ``shape`` was broadcast.
+
+    This is what makes a gradient "shaped like its argument" when the target
+    broadcast it; a 0-d result comes back as a numpy scalar.
+    """
+    if grad.shape != tuple(shape):
+        extra = grad.ndim - len(shape)
+        if extra:
+            grad = grad.sum(axis=tuple(range(extra)))
+        stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+        if stretched:
+            grad = grad.sum(axis=stretched, keepdims=True)
+    return grad[()] if grad.ndim == 0 else grad
+
+
+def weighted(weight: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """``weight * value``, but 0 wherever the weight is 0 even if ``value`` is infinite (0 log 0 = 0)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(weight == 0, 0, weight * value)

@@ -1,0 +1,65 @@
+r"""Derivatives through the output activation (the link), by the chain rule.
+
+A probability-space loss :math:`\ell(\hat p)` with :math:`\hat p = \sigma(z)` or
+:math:`\hat p = \mathrm{softmax}(z)` has
+
+.. math:: \frac{\partial \ell}{\partial z} = \frac{\partial \ell}{\partial \hat p}\,\sigma(z)\,\sigma(-z)
+          \qquad\text{or}\qquad
+          \frac{\partial \ell}{\partial z_k} = \hat p_k \Bigl(g_k - \sum_j g_j \hat p_j\Bigr),\;
+          g = \frac{\partial \ell}{\partial \hat p}.
+
+The saturating factor :math:`\sigma(z)\sigma(-z)` is why squared error on a
+sigmoid learns slowly when confidently wrong (the chapter's point).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from losslab._validation import as_float_array, result_dtype
+from losslab.activations import logit, sigmoid, softmax
+
+
+def sigmoid_chain(grad_prob, logits):
+    r""":math:`\partial \ell / \partial z` from :math:`\partial \ell / \partial \hat p` through :math:`\hat p = \sigma(z)`."""
+    dtype = result_dtype(grad_prob, logits)
+    logits = as_float_array(logits, "logits", dtype)
+    grad_prob = as_float_array(grad_prob, "grad_prob", dtype)
+    return grad_prob * sigmoid(logits) * sigmoid(-logits)
+
+
+def softmax_chain(grad_prob, logits, axis: int = -1):
+    r""":math:`\partial \ell / \partial z` from :math:`\partial \ell / \partial \hat p` through the softmax Jacobian."""
+    dtype = result_dtype(grad_prob, logits)
+    logits = as_float_array(logits, "logits", dtype)
+    grad_prob = as_float_array(grad_prob, "grad_prob", dtype)
+    p = softmax(logits, axis=axis)
+    return p * (grad_prob - (grad_prob * p).sum(axis=axis, keepdims=True))
+
+
+def on_probability(loss_from_logit: Callable) -> Callable:
+    """A logit-space loss of a binary model as a function of :math:`\\hat p = \\sigma(z)`."""
+
+    def loss_of_probability(prob, target, **params):
+        return loss_from_logit(logit(prob), target, **params)
+
+    loss_of_probability.__name__ = f"{loss_from_logit.__name__}_of_probability"
+    return loss_of_probability
+
+
+def grad_on_probability(grad_from_logit: Callable) -> Callable:
+    r""":math:`\partial \ell / \partial \hat p = (\partial \ell / \partial z) / (\hat p (1 - \hat p))` for a logit-space loss.
+
+    Defined for :math:`0 < \hat p < 1`; at the ends the logit is infinite.
+    """
+
+    def grad_of_probability(prob, target, **params):
+        z = logit(prob)
+        slope = np.asarray(sigmoid(z) * sigmoid(-z))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return grad_from_logit(z, target, **params) / slope
+
+    grad_of_probability.__name__ = f"{grad_from_logit.__name__}_of_probability"
+    return grad_of_probability

@@ -1,0 +1,127 @@
+r"""Regression losses of the residual :math:`r = \hat y - y` and their gradients.
+
+Each loss is elementwise; ``reduction`` then averages or sums the elements.
+Each ``*_grad`` is :math:`\partial \ell / \partial \hat y` of the unreduced
+loss, shaped like ``pred`` (broadcast dimensions summed out). NaN inputs
+propagate to NaN outputs, as in NumPy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from losslab._validation import Interval, prepare, reduce, sum_to_shape, validate_reduction
+
+POSITIVE = Interval(0.0, None, low_inclusive=False)
+OPEN_UNIT = Interval(0.0, 1.0, low_inclusive=False, high_inclusive=False)
+
+# Below this |r|, log(cosh r) = log1p(2 sinh^2(r/2)) keeps full relative precision;
+# above it, |r| + log1p(e^{-2|r|}) - log 2 has no cancellation and cannot overflow.
+_LOG_COSH_SWITCH = 20.0
+
+
+def _residual(pred, target) -> tuple[np.ndarray, np.ndarray]:
+    pred, target = prepare(pred, target)
+    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf is NaN, as in NumPy
+        return pred, pred - target
+
+
+def mse(pred, target, *, reduction: str = "mean"):
+    r"""Squared error :math:`\ell = (\hat y - y)^2`; overflows to inf only past :math:`|r| \approx 10^{154}`."""
+    validate_reduction(reduction)
+    _, residual = _residual(pred, target)
+    with np.errstate(over="ignore"):  # the true value exceeds float max: inf is right
+        return reduce(residual * residual, reduction)
+
+
+def mse_grad(pred, target):
+    r""":math:`\partial \ell / \partial \hat y = 2 (\hat y - y)`."""
+    pred, residual = _residual(pred, target)
+    with np.errstate(over="ignore"):
+        return sum_to_shape(2 * residual, pred.shape)
+
+
+def mae(pred, target, *, reduction: str = "mean"):
+    r"""Absolute error :math:`\ell = |\hat y - y|`."""
+    validate_reduction(reduction)
+    _, residual = _residual(pred, target)
+    return reduce(np.abs(residual), reduction)
+
+
+def mae_grad(pred, target):
+    r""":math:`\operatorname{sign}(\hat y - y)`, taken as 0 at the kink :math:`r = 0`."""
+    pred, residual = _residual(pred, target)
+    return sum_to_shape(np.sign(residual), pred.shape)
+
+
+def huber(pred, target, *, delta: float = 1.0, reduction: str = "mean"):
+    r"""Huber loss, quadratic near zero and linear beyond ``delta`` (PyTorch's ``huber_loss``).
+
+    .. math:: \ell = \begin{cases} \tfrac12 r^2 & |r| \le \delta \\
+              \delta (|r| - \tfrac12 \delta) & |r| > \delta \end{cases}
+
+    Written as :math:`a (|r| - a/2)` with :math:`a = \min(|r|, \delta)`, one
+    formula for both branches that never squares a large residual.
+    ``delta`` must be > 0. Large ``delta`` tends to half the MSE; small ``delta``
+    tends to ``delta`` times the MAE.
+    """
+    validate_reduction(reduction)
+    delta = POSITIVE.validate(delta, "delta")
+    _, residual = _residual(pred, target)
+    size = np.abs(residual)
+    clipped = np.minimum(size, delta)
+    return reduce(clipped * (size - 0.5 * clipped), reduction)
+
+
+def huber_grad(pred, target, *, delta: float = 1.0):
+    r""":math:`\operatorname{clip}(r, -\delta, \delta)`: the residual, bounded by ``delta``."""
+    delta = POSITIVE.validate(delta, "delta")
+    pred, residual = _residual(pred, target)
+    return sum_to_shape(np.clip(residual, -delta, delta), pred.shape)
+
+
+def log_cosh(pred, target, *, reduction: str = "mean"):
+    r""":math:`\ell = \log\cosh(\hat y - y)`: about :math:`r^2/2` near 0 and :math:`|r| - \log 2` far out.
+
+    Exact to rounding for any ``|r|`` (``cosh`` itself overflows past 710):
+    small residuals use :math:`\log(1 + 2\sinh^2(r/2))`, large ones
+    :math:`|r| + \log(1 + e^{-2|r|}) - \log 2`.
+    """
+    validate_reduction(reduction)
+    _, residual = _residual(pred, target)
+    size = np.abs(residual)
+    near = np.minimum(size, _LOG_COSH_SWITCH)
+    near_value = np.log1p(2 * np.sinh(near / 2) ** 2)
+    far_value = size + np.log1p(np.exp(-2 * size)) - np.asarray(math.log(2), size.dtype)
+    return reduce(np.where(size < _LOG_COSH_SWITCH, near_value, far_value), reduction)
+
+
+def log_cosh_grad(pred, target):
+    r""":math:`\partial \ell / \partial \hat y = \tanh(\hat y - y)`, bounded by 1."""
+    pred, residual = _residual(pred, target)
+    return sum_to_shape(np.tanh(residual), pred.shape)
+
+
+def quantile(pred, target, *, tau: float = 0.5, reduction: str = "mean"):
+    r"""Pinball loss for the ``tau``-quantile, with :math:`u = y - \hat y`:
+
+    .. math:: \ell = \max(\tau u, (\tau - 1) u)
+
+    Under-prediction costs ``tau`` per unit, over-prediction ``1 - tau``;
+    ``tau = 0.5`` is half the MAE. ``tau`` must be in (0, 1).
+    """
+    validate_reduction(reduction)
+    tau = OPEN_UNIT.validate(tau, "tau")
+    _, residual = _residual(pred, target)
+    shortfall = -residual
+    return reduce(np.maximum(tau * shortfall, (tau - 1) * shortfall), reduction)
+
+
+def quantile_grad(pred, target, *, tau: float = 0.5):
+    r""":math:`-\tau` below the target, :math:`1 - \tau` above it, :math:`\tfrac12 - \tau` at the kink."""
+    tau = OPEN_UNIT.validate(tau, "tau")
+    pred, residual = _residual(pred, target)
+    grad = np.where(residual > 0, 1 - tau, np.where(residual < 0, -tau, 0.5 - tau))
+    return sum_to_shape(grad.astype(residual.dtype, copy=False), pred.shape)
