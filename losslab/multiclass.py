@@ -39,7 +39,9 @@ def _logits_and_distribution(logits, target, axis: int):
         axis = _class_axis(logits, axis, "logits")
         return logits, _one_hot(target_array, logits, axis), axis
     logits, target = prepare(logits, target, "logits", "target")
-    axis = _class_axis(np.broadcast_to(logits, np.broadcast_shapes(logits.shape, target.shape)), axis, "logits")
+    # The class axis is counted on the broadcast shape, which the target is given explicitly.
+    target = np.broadcast_to(target, np.broadcast_shapes(logits.shape, target.shape))
+    axis = _class_axis(target, axis, "logits")
     if np.isnan(logits).any():
         raise ValueError("logits contain NaN; expected real numbers (+-inf are allowed)")
     check_in_closed_interval(target, "target probabilities", 0.0, 1.0)
@@ -88,8 +90,8 @@ def cross_entropy_grad(logits, target, *, axis: int = -1):
 
 def _distributions(pred, target, axis: int, pred_name: str = "pred"):
     pred, target = prepare(pred, target, pred_name, "target")
-    shape = np.broadcast_shapes(pred.shape, target.shape)
-    axis = _class_axis(np.broadcast_to(pred, shape), axis, pred_name)
+    target = np.broadcast_to(target, np.broadcast_shapes(pred.shape, target.shape))
+    axis = _class_axis(target, axis, pred_name)
     check_in_closed_interval(pred, pred_name, 0.0, 1.0)
     check_in_closed_interval(target, "target", 0.0, 1.0)
     return pred, target, axis

@@ -1,21 +1,32 @@
 """Build the Dash application object (no server is started here)."""
 
+from __future__ import annotations
+
 from pathlib import Path
 
 import dash
-from dash import html
+
+from losslab.dashboard import callbacks, layout
 
 ASSETS_FOLDER = Path(__file__).resolve().parents[2] / "assets"
 HEALTH_ROUTE = "health"
 
 
 def create_app() -> dash.Dash:
-    """Return a configured Dash app; ``app.server`` is the WSGI callable."""
+    """Return a configured Dash app; ``app.server`` is the WSGI callable for gunicorn."""
     app = dash.Dash(
         __name__,
-        title="losslab",
+        title="losslab — loss functions and their gradients",
         assets_folder=str(ASSETS_FOLDER),
         health_endpoint=HEALTH_ROUTE,
+        suppress_callback_exceptions=True,
+        update_title=None,
+        meta_tags=[
+            {"name": "viewport", "content": "width=device-width, initial-scale=1"},
+            {"name": "color-scheme", "content": "light dark"},
+            {"name": "description", "content": "Interactive charts of loss functions and their gradients."},
+        ],
     )
-    app.layout = html.Main([html.H1("losslab"), html.P("Loss functions and their gradients.")])
+    app.layout = layout.app_shell()
+    callbacks.register(app)
     return app

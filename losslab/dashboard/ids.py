@@ -2,8 +2,25 @@
 
 A typo in an id is then an AttributeError at import time instead of a
 callback that silently never fires. Ids are kebab-case and say what the
-component is: ``regression-loss-graph``.
+component is: ``regression-loss-graph``. Numeric controls (a slider, a text
+box and an inline message) are generated from the registry, so their ids
+come from one function: ``number_input("regression", "delta")`` is
+``regression-delta-input``.
 """
+
+VIEWS = ("regression", "binary", "multiclass")
+
+
+def number_input(view: str, name: str) -> str:
+    return f"{view}-{name}-input"
+
+
+def number_slider(view: str, name: str) -> str:
+    return f"{view}-{name}-slider"
+
+
+def number_message(view: str, name: str) -> str:
+    return f"{view}-{name}-message"
 
 
 class Page:
@@ -11,19 +28,70 @@ class Page:
     CONTENT = "page-content"
     NAV = "page-nav"
     URL_NOTICE = "url-notice"
-    URL_SYNC = "url-sync"
     CHOOSER_TABLE = "choose-loss-table"
 
 
-class Regression:
-    TARGET_SLIDER = "regression-target-slider"
-    TARGET_INPUT = "regression-target-input"
-    TARGET_MESSAGE = "regression-target-message"
-    DELTA_SLIDER = "regression-delta-slider"
-    DELTA_INPUT = "regression-delta-input"
-    DELTA_MESSAGE = "regression-delta-message"
-    LOSSES = "regression-losses"
-    LOSS_GRAPH = "regression-loss-graph"
-    GRAD_GRAPH = "regression-grad-graph"
-    READOUT = "regression-readout"
-    FORMULAS = "regression-formulas"
+class View:
+    """Ids every view has, prefixed by the view's name."""
+
+    def __init__(self, view: str):
+        self.name = view
+        self.LOSSES = f"{view}-losses"
+        self.LOSSES_MESSAGE = f"{view}-losses-message"
+        self.LOSS_GRAPH = f"{view}-loss-graph"
+        self.GRAD_GRAPH = f"{view}-grad-graph"
+        self.READOUT = f"{view}-readout"
+        self.FORMULAS = f"{view}-formulas"
+        self.URL_SYNC = f"{view}-url-sync"
+        self.STATUS = f"{view}-status"
+
+    def input(self, name: str) -> str:
+        return number_input(self.name, name)
+
+    def slider(self, name: str) -> str:
+        return number_slider(self.name, name)
+
+    def message(self, name: str) -> str:
+        return number_message(self.name, name)
+
+
+class _Regression(View):
+    def __init__(self):
+        super().__init__("regression")
+        self.TARGET_INPUT = self.input("target")
+        self.TARGET_SLIDER = self.slider("target")
+        self.TARGET_MESSAGE = self.message("target")
+        self.DELTA_INPUT = self.input("delta")
+        self.DELTA_SLIDER = self.slider("delta")
+        self.DELTA_MESSAGE = self.message("delta")
+        self.PREDICTION_INPUT = self.input("prediction")
+
+
+class _Binary(View):
+    def __init__(self):
+        super().__init__("binary")
+        self.LABEL_INPUT = self.input("label")
+        self.LABEL_SLIDER = self.slider("label")
+        self.LABEL_MESSAGE = self.message("label")
+        self.PROBABILITY_INPUT = self.input("probability")
+        self.AXIS = "binary-axis"
+        self.LESSON = "binary-lesson"
+
+
+class _Multiclass(View):
+    def __init__(self):
+        super().__init__("multiclass")
+        self.LOGITS_INPUT = "multiclass-logits-input"
+        self.LOGITS_MESSAGE = "multiclass-logits-message"
+        self.TRUE_CLASS_INPUT = self.input("true_class")
+        self.TEMPERATURE_INPUT = self.input("temperature")
+        self.TEMPERATURE_SLIDER = self.slider("temperature")
+        self.SWEPT_CLASS_INPUT = self.input("swept_class")
+        self.PROBABILITY_GRAPH = "multiclass-probability-graph"
+        self.CLASS_GRAD_GRAPH = "multiclass-class-grad-graph"
+        self.STABILITY_TABLE = "multiclass-stability-table"
+
+
+Regression = _Regression()
+Binary = _Binary()
+Multiclass = _Multiclass()

@@ -1,0 +1,197 @@
+"""What each view lets the user set, and how raw control values are checked.
+
+Pure Python (no Dash): the layout builds widgets from these declarations,
+the callbacks and the URL parser validate through them, and every failure
+is a message that names the bad value and what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from losslab import registry
+from losslab._validation import Interval
+
+MAX_CLASSES = 10
+MIN_CLASSES = 2
+MAX_LOGIT_TEXT = 400
+LOGIT_LIMIT = 1e6
+VALUE_LIMIT = 1e6
+
+
+@dataclass(frozen=True)
+class NumberControl:
+    """A number set with a slider and a text box (slider positions are log10 of the value if ``log_scale``)."""
+
+    name: str
+    label: str
+    default: float
+    valid: Interval
+    slider_min: float
+    slider_max: float
+    step: float
+    log_scale: bool = False
+    integer: bool = False
+    help: str = ""
+    has_slider: bool = True
+
+    def parse(self, raw) -> tuple[float | None, str | None]:
+        """``(value, None)`` for good input, ``(None, message)`` otherwise; never raises."""
+        value, problem = parse_number(raw)
+        if problem:
+            return None, f"{self.label}: {problem}; expected {self.expected()}"
+        if self.integer and value != int(value):
+            return None, f"{self.label}: {format_number(value)} is not a whole number; expected {self.expected()}"
+        if not self.valid.contains(value):
+            return None, f"{self.label}: {format_number(value)} is out of range; expected {self.expected()}"
+        return (int(value) if self.integer else value), None
+
+    def expected(self) -> str:
+        kind = "a whole number" if self.integer else "a number"
+        return f"{kind} in {self.valid.describe()}"
+
+    def slider_position(self, value: float) -> float:
+        position = math.log10(value) if self.log_scale else value
+        return min(max(position, self.slider_min), self.slider_max)
+
+
+def parse_number(raw) -> tuple[float | None, str | None]:
+    """A finite float from a text box (or a number), else a description of what is wrong."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None, "the box is empty"
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        return None, f"{_quote(raw)} is not a number"
+    try:
+        value = float(raw.strip().replace("−", "-")) if isinstance(raw, str) else float(raw)
+    except ValueError:
+        return None, f"{_quote(raw)} is not a number"
+    if not math.isfinite(value):
+        return None, f"{_quote(raw)} is not a finite number"
+    return value, None
+
+
+def parse_logits(raw) -> tuple[tuple[float, ...] | None, str | None]:
+    """Comma- or space-separated logits, 2 to 10 finite numbers with |z| <= 1e6."""
+    expected = f"{MIN_CLASSES} to {MAX_CLASSES} numbers separated by commas, like 2, 1, 0.1, -1"
+    if not isinstance(raw, str) or not raw.strip():
+        return None, f"Logits: the box is empty; expected {expected}"
+    if len(raw) > MAX_LOGIT_TEXT:
+        return None, f"Logits: the text is {len(raw)} characters long; expected {expected}"
+    parts = [p.strip() for p in re.split(r"[,;\s]+", raw.strip().strip("[]()"))]
+    if "" in parts or re.search(r",\s*,", raw):
+        return None, f"Logits: {_quote(raw)} has an empty entry; expected {expected}"
+    if not MIN_CLASSES <= len(parts) <= MAX_CLASSES:
+        return None, f"Logits: got {len(parts)} value(s); expected {expected}"
+    logits = []
+    for part in parts:
+        value, problem = parse_number(part)
+        if problem:
+            return None, f"Logits: {problem}; expected {expected}"
+        if abs(value) > LOGIT_LIMIT:
+            return None, f"Logits: {format_number(value)} is beyond ±1e6; expected {expected}"
+        logits.append(value)
+    return tuple(logits), None
+
+
+def format_logits(logits) -> str:
+    return ", ".join(format_number(z) for z in logits)
+
+
+def parse_losses(raw, task: registry.Task) -> tuple[tuple[str, ...] | None, str | None]:
+    """The checked losses of a view, in registry order; at least one is required."""
+    known = [spec.key for spec in registry.for_task(task)]
+    if not isinstance(raw, list | tuple) or not all(isinstance(k, str) for k in raw):
+        return None, f"Losses: expected a list of names from {known}"
+    unknown = [k for k in raw if k not in known]
+    if unknown:
+        return None, f"Losses: unknown loss {_quote(unknown[0])}; expected names from {known}"
+    if not raw:
+        return None, "Losses: nothing is selected; tick at least one loss to compare"
+    return tuple(k for k in known if k in raw), None
+
+
+def format_number(value: float) -> str:
+    """The shortest text that reads back as exactly ``value`` (so links round-trip): 1 not 1.0."""
+    if isinstance(value, int):
+        return str(value)
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _quote(raw) -> str:
+    text = str(raw)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"“{text}”"
+
+
+def _parameter_control(parameter: registry.Parameter) -> NumberControl:
+    return NumberControl(
+        name=parameter.name,
+        label=parameter.label,
+        default=parameter.default,
+        valid=parameter.valid,
+        slider_min=math.log10(parameter.slider_min) if parameter.log_scale else parameter.slider_min,
+        slider_max=math.log10(parameter.slider_max) if parameter.log_scale else parameter.slider_max,
+        step=0.01,
+        log_scale=parameter.log_scale,
+    )
+
+
+def _parameters_of(task: registry.Task) -> list[NumberControl]:
+    seen: dict[str, registry.Parameter] = {}
+    for spec in registry.for_task(task):
+        for parameter in spec.parameters:
+            seen.setdefault(parameter.name, parameter)
+    return [_parameter_control(p) for p in seen.values()]
+
+
+FINITE = Interval(-VALUE_LIMIT, VALUE_LIMIT)
+OPEN_UNIT = Interval(0.0, 1.0, low_inclusive=False, high_inclusive=False)
+
+REGRESSION_CONTROLS: tuple[NumberControl, ...] = (
+    NumberControl("target", "True value y", 0.0, FINITE, -5.0, 5.0, 0.1, help="where the loss is zero"),
+    NumberControl(
+        "prediction", "Current prediction ŷ", 1.5, FINITE, -5.0, 5.0, 0.1,
+        help="click a chart to move it", has_slider=False,
+    ),
+    *_parameters_of("regression"),
+)
+
+BINARY_CONTROLS: tuple[NumberControl, ...] = (
+    NumberControl("label", "True label y", 0.0, registry.binary.UNIT, 0.0, 1.0, 0.01,
+                  help="0 or 1, or a soft label in between"),
+    NumberControl("probability", "Current prediction p̂", 0.99, OPEN_UNIT, 0.0, 1.0, 0.01,
+                  help="strictly between 0 and 1; click a chart to move it", has_slider=False),
+    *_parameters_of("binary"),
+)
+
+MULTICLASS_CONTROLS: tuple[NumberControl, ...] = (
+    NumberControl("true_class", "True class", 0, Interval(0, MAX_CLASSES - 1), 0, MAX_CLASSES - 1, 1,
+                  integer=True, help="index of the correct class, from 0", has_slider=False),
+    NumberControl("temperature", "Softmax temperature T", 1.0, Interval(0.01, 100.0), -1.0, 1.0, 0.01,
+                  log_scale=True, help="p̂ = softmax(z / T)"),
+    NumberControl("swept_class", "Swept logit k", 0, Interval(0, MAX_CLASSES - 1), 0, MAX_CLASSES - 1, 1,
+                  integer=True, help="the logit the sweep charts move", has_slider=False),
+)
+
+CONTROLS: dict[str, tuple[NumberControl, ...]] = {
+    "regression": REGRESSION_CONTROLS,
+    "binary": BINARY_CONTROLS,
+    "multiclass": MULTICLASS_CONTROLS,
+}
+
+DEFAULT_LOSSES: dict[str, tuple[str, ...]] = {
+    "regression": ("mse", "mae", "huber", "log_cosh"),
+    "binary": ("bce", "sigmoid_mse"),
+    "multiclass": ("cross_entropy", "brier"),
+}
+DEFAULT_LOGITS: tuple[float, ...] = (2.0, 1.0, 0.1, -1.0)
+BINARY_AXES = ("logit", "prob")
+DEFAULT_AXIS = "logit"
+
+
+def control(view: str, name: str) -> NumberControl:
+    return next(c for c in CONTROLS[view] if c.name == name)
