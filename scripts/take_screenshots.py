@@ -50,7 +50,11 @@ def browser(width: int, height: int) -> webdriver.Chrome:
                  "--disable-background-networking", "--disable-component-update", "--no-first-run",
                  f"--window-size={width},{height}"):
         options.add_argument(flag)
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    # Headless windows have a minimum width; emulating the device gives a true 390 px phone.
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+    return driver
 
 
 def shoot(driver: webdriver.Chrome, url: str, path: Path) -> None:

@@ -52,14 +52,15 @@ def formulas_markdown(keys, link_space: bool) -> str:
     return "\n\n---\n\n".join(blocks)
 
 
-def _figure_pair(chart_curves, rows, order, x_title, grad_title, marker_x, grad_quantity, revision):
+def _figure_pair(chart_curves, rows, order, x_title, grad_title, marker_x, marker_grad, revision):
+    """Loss and gradient charts; ``marker_grad`` names the readout field matching the gradient's axis."""
     loss_figure = figures.curve_figure(
         chart_curves, "loss", x_title=x_title, y_title="loss L", title="Loss",
         order=order, marker_x=marker_x, marker_ys=figures.readout_values(rows, "loss"), uirevision=revision,
     )
     grad_figure = figures.curve_figure(
-        chart_curves, grad_quantity, x_title=x_title, y_title=grad_title, title=f"Gradient {grad_title}",
-        order=order, marker_x=marker_x, marker_ys=figures.readout_values(rows, grad_quantity),
+        chart_curves, "grad", x_title=x_title, y_title=grad_title, title=f"Gradient {grad_title}",
+        order=order, marker_x=marker_x, marker_ys=figures.readout_values(rows, marker_grad),
         uirevision=revision,
     )
     return loss_figure, grad_figure
@@ -92,7 +93,8 @@ def binary_view(state: ViewState) -> ViewOutput:
     chart_curves = curves.sweep_binary(label, axis, keys, state.numbers)
     rows = tuple(curves.binary_point(marker_x, axis, label, keys, state.numbers))
     loss_figure, grad_figure = _figure_pair(
-        chart_curves, rows, order, AXIS_TITLES[axis], GRAD_TITLES[axis], marker_x, "grad", f"binary-{axis}"
+        chart_curves, rows, order, AXIS_TITLES[axis], GRAD_TITLES[axis], marker_x,
+        "grad_logit" if axis == "logit" else "grad", f"binary-{axis}",
     )
     return ViewOutput(
         loss_figure, grad_figure,
@@ -133,7 +135,8 @@ def multiclass_view(state: ViewState) -> ViewOutput:
     rows = tuple(curves.multiclass_point(logits, true_class, temperature, swept, state.losses))
     x_title = f"logit z{swept} (others fixed)"
     loss_figure, grad_figure = _figure_pair(
-        chart_curves, rows, order, x_title, f"dL/dz{swept}", float(logits[swept]), "grad", "multiclass-sweep"
+        chart_curves, rows, order, x_title, f"dL/dz{swept}", float(logits[swept]), "grad_logit",
+        "multiclass-sweep",
     )
     return ViewOutput(
         loss_figure, grad_figure,
