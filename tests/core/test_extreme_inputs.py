@@ -1,0 +1,340 @@
+"""Finite extreme inputs give no NaN and no RuntimeWarning; +-inf give the right limits.
+
+Expected values are closed forms (e.g. sigmoid(-1e300) = 0, logsumexp([M, -M]) = M,
+BCE of a confident mistake = |z|) or numpy's logaddexp, never losslab's output.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy import special
+
+import losslab
+
+MAGNITUDES = [1e4, 1e30, 1e300]
+FLOAT_MAX = np.finfo(np.float64).max
+FLOAT32_MAX = np.finfo(np.float32).max
+
+
+def quietly(function, *args, **kwargs):
+    """Call ``function`` with every warning turned into an error, whatever pytest's config."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return function(*args, **kwargs)
+
+
+def assert_no_nan(value):
+    assert not np.isnan(np.asarray(value)).any(), value
+
+
+# ------------------------------------------------------------ activations
+
+
+@pytest.mark.parametrize("m", MAGNITUDES)
+def test_sigmoid_saturates_to_exact_zero_and_one_without_warnings(m):
+    result = quietly(losslab.sigmoid, [-m, m, 0.0])
+    assert_array_equal(result, [0.0, 1.0, 0.5])
+
+
+@pytest.mark.parametrize("m", MAGNITUDES)
+def test_log_sigmoid_is_z_for_very_negative_z_and_zero_for_very_positive_z(m):
+    result = quietly(losslab.log_sigmoid, [-m, m])
+    assert_allclose(result, [-m - math.exp(-m), 0.0], rtol=1e-15, atol=0)
+    assert_allclose(quietly(losslab.softplus, [m, -m]), [m, 0.0], rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("m", MAGNITUDES)
+def test_softmax_of_huge_opposite_logits_puts_all_mass_on_the_largest(m):
+    assert_array_equal(quietly(losslab.softmax, [m, -m, 0.0]), [1.0, 0.0, 0.0])
+    assert_array_equal(quietly(losslab.softmax, [[m, m], [-m, -m]]), [[0.5, 0.5], [0.5, 0.5]])
+
+
+@pytest.mark.parametrize("m", MAGNITUDES)
+def test_log_softmax_and_logsumexp_are_exact_for_huge_logits(m):
+    assert_allclose(quietly(losslab.log_softmax, [m, -m]), [0.0, -2 * m], rtol=1e-15, atol=0)
+    assert_allclose(quietly(losslab.logsumexp, [m, -m]), m, rtol=1e-15)
+    assert_allclose(quietly(losslab.logsumexp, [-m, -m]), -m + math.log(2), rtol=1e-15)
+    assert_allclose(quietly(losslab.logsumexp, [m, m]), m + math.log(2), rtol=1e-15)
+
+
+@pytest.mark.parametrize("m", [1e17, *MAGNITUDES[1:]])
+def test_log_softmax_of_equal_huge_logits_is_minus_log_of_the_class_count(m):
+    # softmax([m, m, m]) = 1/3 each, whatever m; log_softmax must not round log 3 away
+    assert_allclose(quietly(losslab.log_softmax, [m, m, m]), np.full(3, -math.log(3)), rtol=1e-14)
+
+
+@pytest.mark.parametrize("m", [1e17, *MAGNITUDES[1:]])
+def test_cross_entropy_of_equal_huge_logits_is_log_of_the_class_count(m):
+    assert_allclose(quietly(losslab.cross_entropy, [m, m, m], np.array(0)), math.log(3), rtol=1e-14)
+    assert_allclose(quietly(losslab.cross_entropy, [[m, m]], [[0.5, 0.5]]), math.log(2), rtol=1e-14)
+
+
+def test_softmax_is_finite_for_logits_near_float_max():
+    result = quietly(losslab.softmax, [FLOAT_MAX, -FLOAT_MAX])
+    assert_array_equal(result, [1.0, 0.0])
+
+
+def test_logsumexp_is_finite_for_logits_near_float_max():
+    assert quietly(losslab.logsumexp, [FLOAT_MAX, -FLOAT_MAX]) == FLOAT_MAX
+
+
+def test_float32_softmax_is_finite_for_logits_near_float32_max():
+    z = np.array([FLOAT32_MAX, -FLOAT32_MAX], dtype=np.float32)
+    result = quietly(losslab.softmax, z)
+    assert result.dtype == np.float32
+    assert_array_equal(result, [1.0, 0.0])
+
+
+def test_cross_entropy_is_zero_for_a_right_answer_at_float_max():
+    logits = [FLOAT_MAX, -FLOAT_MAX]
+    assert quietly(losslab.cross_entropy, logits, [1.0, 0.0]) == 0.0
+    assert_array_equal(quietly(losslab.cross_entropy_grad, logits, [1.0, 0.0]), [0.0, 0.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float32_and_float64_activations_of_1e30_are_nan_free(dtype):
+    z = np.array([-1e30, -30.0, 0.0, 30.0, 1e30], dtype=dtype)
+    for function in (losslab.sigmoid, losslab.log_sigmoid, losslab.softplus, losslab.softmax, losslab.log_softmax):
+        result = quietly(function, z)
+        assert result.dtype == dtype
+        assert_no_nan(result)
+    assert_allclose(quietly(losslab.sigmoid, z), special.expit(z.astype(np.float64)), rtol=1e-6, atol=0)
+
+
+# ------------------------------------------------------------ binary losses
+
+
+@pytest.mark.parametrize("m", MAGNITUDES)
+@pytest.mark.parametrize("y", [0.0, 0.3, 1.0])
+def test_bce_with_logits_is_finite_and_linear_in_a_huge_logit(m, y):
+    z = np.array([-m, m])
+    loss = quietly(losslab.bce_with_logits, z, y, reduction="none")
+    # y softplus(-z) + (1 - y) softplus(z), softplus(x) = logaddexp(0, x)
+    expected = y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z)
+    assert_allclose(loss, expected, rtol=1e-14)
+    grad = quietly(losslab.bce_with_logits_grad, z, y)
+    assert_allclose(grad, [0.0 - y, 1.0 - y], rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("m", MAGNITUDES)
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("alpha", [None, 0.25])
+def test_focal_and_its_gradient_are_nan_free_for_huge_logits(m, gamma, alpha):
+    z = np.array([-m, -m, m, m, -m, m])
+    y = np.array([0.0, 1.0, 0.0, 1.0, 0.4, 0.4])
+    loss = quietly(losslab.focal, z, y, gamma=gamma, alpha=alpha, reduction="none")
+    grad = quietly(losslab.focal_grad, z, y, gamma=gamma, alpha=alpha)
+    assert np.isfinite(loss).all() and np.isfinite(grad).all()
+    weight = np.ones(6) if alpha is None else alpha * y + (1 - alpha) * (1 - y)
+    # confident right answers cost nothing; confident wrong ones cost alpha_t * |z|
+    assert loss[0] == 0 and loss[3] == 0
+    assert_allclose(loss[[1, 2]], weight[[1, 2]] * m, rtol=1e-15)
+    # a wrong, saturated prediction keeps a gradient of alpha_t * (p - y)
+    assert_allclose(grad[[1, 2]], weight[[1, 2]] * np.array([-1.0, 1.0]), rtol=1e-15)
+    assert grad[0] == 0 and grad[3] == 0
+
+
+@pytest.mark.parametrize("m", MAGNITUDES)
+def test_sigmoid_mse_is_bounded_and_its_gradient_vanishes_when_saturated(m):
+    z = np.array([-m, m, -m, m])
+    y = np.array([0.0, 0.0, 1.0, 1.0])
+    assert_array_equal(quietly(losslab.sigmoid_mse, z, y, reduction="none"), [0.0, 1.0, 1.0, 0.0])
+    grad = quietly(losslab.sigmoid_mse_grad, z, y)
+    assert_no_nan(grad)
+    assert (np.abs(grad) < 1e-4).all()  # the chapter's point: it vanishes when wrong too
+
+
+# ------------------------------------------------------------ multiclass
+
+
+@pytest.mark.parametrize("m", MAGNITUDES)
+def test_cross_entropy_of_huge_logits_is_finite_and_its_gradient_is_p_minus_y(m):
+    z = np.array([[m, -m, 0.0], [m, -m, 0.0]])
+    y = np.array([[0.0, 1.0, 0.0], [0.2, 0.3, 0.5]])
+    loss = quietly(losslab.cross_entropy, z, y, reduction="none")
+    assert_allclose(loss, [2 * m, 0.3 * 2 * m + 0.5 * m], rtol=1e-14)
+    grad = quietly(losslab.cross_entropy_grad, z, y)
+    assert_allclose(grad, np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]) - y, rtol=1e-15, atol=0)
+    indices = quietly(losslab.cross_entropy, z, np.array([1, 0]), reduction="none")
+    assert_allclose(indices, [2 * m, 0.0], rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("m", MAGNITUDES)
+def test_kl_and_brier_with_logits_are_nan_free_for_huge_logits(m):
+    z = np.array([m, -m, 0.0])
+    y = np.array([0.5, 0.25, 0.25])
+    for function in (losslab.kl_divergence_with_logits, losslab.brier_with_logits):
+        assert np.isfinite(quietly(function, z, y))
+    for function in (losslab.kl_divergence_with_logits_grad, losslab.brier_with_logits_grad):
+        assert np.isfinite(quietly(function, z, y)).all()
+
+
+# ------------------------------------------------------------ regression
+
+
+@pytest.mark.parametrize("m", [*MAGNITUDES, 1e308])
+def test_log_cosh_is_the_absolute_residual_minus_log_two_for_huge_residuals(m):
+    residual = np.array([m, -m])
+    loss = quietly(losslab.log_cosh, residual, 0.0, reduction="none")
+    assert_allclose(loss, m - math.log(2), rtol=1e-15)
+    assert_array_equal(quietly(losslab.log_cosh_grad, residual, 0.0), [1.0, -1.0])
+
+
+@pytest.mark.parametrize("m", MAGNITUDES)
+def test_bounded_gradient_regression_losses_stay_finite_for_huge_residuals(m):
+    pred, target = np.array([m, -m]), np.zeros(2)
+    assert_allclose(quietly(losslab.mae, pred, target, reduction="none"), [m, m], rtol=0)
+    assert_allclose(quietly(losslab.huber, pred, target, reduction="none"), [m - 0.5, m - 0.5], rtol=1e-15)
+    assert_array_equal(quietly(losslab.huber_grad, pred, target, delta=2.0), [2.0, -2.0])
+    assert_allclose(quietly(losslab.quantile, pred, target, tau=0.9, reduction="none"), [0.1 * m, 0.9 * m], rtol=1e-15)
+
+
+def test_mse_beyond_float_max_is_inf_without_warnings():
+    assert quietly(losslab.mse, 1e200, -1e200) == np.inf
+    assert quietly(losslab.mse_grad, 1e300, -1e300) == 2e300 * 2
+
+
+# ------------------------------------------------------------ infinities
+
+
+def test_sigmoid_family_limits_at_infinity():
+    inf = np.inf
+    assert_array_equal(quietly(losslab.sigmoid, [-inf, inf]), [0.0, 1.0])
+    assert_array_equal(quietly(losslab.log_sigmoid, [-inf, inf]), [-inf, 0.0])
+    assert_array_equal(quietly(losslab.softplus, [-inf, inf]), [0.0, inf])
+    assert_array_equal(quietly(losslab.logit, [0.0, 1.0]), [-inf, inf])
+
+
+def test_softmax_with_one_infinite_logit_puts_all_mass_on_it():
+    inf = np.inf
+    assert_array_equal(quietly(losslab.softmax, [0.0, inf, -3.0]), [0.0, 1.0, 0.0])
+    assert_array_equal(quietly(losslab.softmax, [inf, -inf]), [1.0, 0.0])
+    assert_array_equal(quietly(losslab.softmax, [inf, inf, 1.0, -inf]), [0.5, 0.5, 0.0, 0.0])
+    assert_array_equal(quietly(losslab.log_softmax, [0.0, inf]), [-inf, 0.0])
+    assert quietly(losslab.logsumexp, [0.0, inf]) == inf
+
+
+def test_softmax_with_an_infinite_logit_next_to_a_large_finite_one_warns_nothing():
+    assert_array_equal(quietly(losslab.softmax, [np.inf, 1000.0, 0.0]), [1.0, 0.0, 0.0])
+
+
+def test_logsumexp_with_an_infinite_logit_next_to_a_large_finite_one_warns_nothing():
+    assert quietly(losslab.logsumexp, [np.inf, 1000.0]) == np.inf
+
+
+def test_negative_infinite_logits_get_zero_mass_and_an_all_minus_inf_row_has_logsumexp_minus_inf():
+    inf = np.inf
+    assert_allclose(quietly(losslab.softmax, [-inf, 0.0, 0.0]), [0.0, 0.5, 0.5], rtol=1e-15)
+    assert_allclose(quietly(losslab.log_softmax, [-inf, 0.0, 0.0]), [-inf, -math.log(2), -math.log(2)], rtol=1e-15)
+    assert quietly(losslab.logsumexp, [-inf, -inf]) == -inf
+
+
+def test_minus_infinite_logit_of_a_zero_target_class_gives_finite_cross_entropy():
+    z = np.array([-np.inf, 0.5, -1.0])
+    y = np.array([0.0, 0.3, 0.7])
+    finite_part = special.log_softmax(z[1:])
+    expected = -(0.3 * finite_part[0] + 0.7 * finite_part[1])
+    assert_allclose(quietly(losslab.cross_entropy, z, y), expected, rtol=1e-14)
+    grad = quietly(losslab.cross_entropy_grad, z, y)
+    assert_no_nan(grad)
+    assert grad[0] == 0
+    assert_allclose(grad[1:], special.softmax(z[1:]) - y[1:], rtol=1e-13)
+    # the same through index targets and the KL / Brier variants
+    assert np.isfinite(quietly(losslab.cross_entropy, z, np.array(2)))
+    assert np.isfinite(quietly(losslab.kl_divergence_with_logits, z, y))
+    assert_no_nan(quietly(losslab.kl_divergence_with_logits_grad, z, y))
+    assert_no_nan(quietly(losslab.brier_with_logits_grad, z, y))
+
+
+def test_minus_infinite_logit_of_the_target_class_costs_infinity():
+    assert quietly(losslab.cross_entropy, [-np.inf, 0.0], [1.0, 0.0]) == np.inf
+
+
+def test_bce_with_logits_limits_at_infinite_logits():
+    inf = np.inf
+    assert_array_equal(quietly(losslab.bce_with_logits, [inf, -inf], [1.0, 0.0], reduction="none"), [0.0, 0.0])
+    assert_array_equal(quietly(losslab.bce_with_logits, [-inf, inf], [1.0, 0.0], reduction="none"), [inf, inf])
+    assert_array_equal(quietly(losslab.bce_with_logits_grad, [inf, -inf, inf], [1.0, 0.0, 0.0]), [0.0, 0.0, 1.0])
+
+
+def test_bce_without_clipping_is_infinite_for_either_certain_mistake():
+    # -(y log p + (1 - y) log(1 - p)) is symmetric under p -> 1 - p, y -> 1 - y
+    assert quietly(losslab.bce, 0.0, 1.0, eps=0.0) == np.inf
+    assert quietly(losslab.bce, 1.0, 0.0, eps=0.0) == np.inf
+
+
+def test_bce_gradient_without_clipping_is_infinite_for_either_certain_mistake():
+    assert quietly(losslab.bce_grad, 0.0, 1.0, eps=0.0) == -np.inf
+    assert quietly(losslab.bce_grad, 1.0, 0.0, eps=0.0) == np.inf
+
+
+def test_bce_with_default_clipping_costs_about_27_6_for_a_certain_mistake_either_way():
+    # the chapter's eps = 1e-12: -log(1e-12) = 27.631...
+    expected = -math.log(1e-12)
+    assert_allclose(quietly(losslab.bce, 0.0, 1.0), expected, rtol=1e-12)
+    assert_allclose(quietly(losslab.bce, 1.0, 0.0), expected, rtol=1e-4)  # 1 - 1e-12 rounds
+
+
+# ------------------------------------------------------------ any finite input
+
+
+def _finite_arrays(bound):
+    return hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=5),
+        elements=st.floats(-bound, bound, allow_nan=False, allow_infinity=False),
+    )
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(_finite_arrays(FLOAT_MAX), st.sampled_from([0.0, 0.35, 1.0]), st.sampled_from([0.0, 0.5, 2.0]))
+def test_elementwise_logit_functions_are_nan_free_and_silent_for_any_finite_logit(z, y, gamma):
+    for result in (
+        quietly(losslab.sigmoid, z),
+        quietly(losslab.log_sigmoid, z),
+        quietly(losslab.softplus, z),
+        quietly(losslab.bce_with_logits, z, y, reduction="none"),
+        quietly(losslab.bce_with_logits_grad, z, y),
+        quietly(losslab.focal, z, y, gamma=gamma, alpha=0.25, reduction="none"),
+        quietly(losslab.focal_grad, z, y, gamma=gamma, alpha=0.25),
+        quietly(losslab.sigmoid_mse, z, y, reduction="none"),
+        quietly(losslab.sigmoid_mse_grad, z, y),
+    ):
+        assert_no_nan(result)
+    assert np.isfinite(quietly(losslab.bce_with_logits_grad, z, y)).all()
+    assert np.isfinite(quietly(losslab.focal_grad, z, y, gamma=gamma)).all()
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(_finite_arrays(1e300))
+def test_class_axis_functions_are_nan_free_and_silent_for_logits_up_to_1e300(z):
+    y = np.zeros(z.shape)
+    y[..., -1] = 1.0
+    for result in (
+        quietly(losslab.softmax, z),
+        quietly(losslab.log_softmax, z),
+        quietly(losslab.logsumexp, z),
+        quietly(losslab.cross_entropy, z, y, reduction="none"),
+        quietly(losslab.cross_entropy_grad, z, y),
+        quietly(losslab.brier_with_logits_grad, z, y),
+    ):
+        assert np.isfinite(result).all()
+    assert_allclose(np.sum(quietly(losslab.softmax, z), axis=-1), 1.0, rtol=1e-14)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(_finite_arrays(5e299), _finite_arrays(5e299))
+def test_log_cosh_is_finite_and_silent_for_residuals_up_to_1e300(pred, target):
+    if pred.shape != target.shape:
+        target = target.ravel()[0]
+    loss = quietly(losslab.log_cosh, pred, target, reduction="none")
+    assert np.isfinite(loss).all() and (loss >= 0).all()
+    assert (np.abs(quietly(losslab.log_cosh_grad, pred, target)) <= 1).all()
