@@ -70,8 +70,8 @@ def logsumexp(z, axis: int = -1, keepdims: bool = False):
     z = _float_input(z, "z")
     axis = _class_axis(z, axis)
     shift = _finite_row_max(z, axis)
-    with np.errstate(divide="ignore"):  # all -inf row: log(0) = -inf is the answer
-        total = np.log(np.exp(z - shift).sum(axis=axis, keepdims=True)) + shift
+    with np.errstate(divide="ignore", over="ignore"):  # all -inf row: log(0) = -inf is the answer
+        total = np.log(np.exp(_shifted(z, shift)).sum(axis=axis, keepdims=True)) + shift
     return _scalar_or_array(total if keepdims else np.squeeze(total, axis=axis))
 
 
@@ -87,7 +87,7 @@ def softmax(z, axis: int = -1):
     axis = _class_axis(z, axis)
     shift = _finite_row_max(z, axis)
     with np.errstate(invalid="ignore"):  # a row of only -inf has no softmax: NaN
-        weights = np.exp(z - shift)
+        weights = np.exp(_shifted(z, shift))
         probabilities = weights / weights.sum(axis=axis, keepdims=True)
     return _scalar_or_array(_split_among_infinite(z, axis, probabilities, log=False))
 
@@ -96,8 +96,11 @@ def log_softmax(z, axis: int = -1):
     r""":math:`\log \mathrm{softmax}(z)_k = z_k - \mathrm{logsumexp}(z)`, exact for very negative entries."""
     z = _float_input(z, "z")
     axis = _class_axis(z, axis)
-    with np.errstate(invalid="ignore"):  # +inf - +inf, replaced just below
-        log_probabilities = z - logsumexp(z, axis=axis, keepdims=True)
+    # Shift first, then subtract log(sum(exp)) of the shifted values: subtracting a
+    # full logsumexp from huge equal logits would cancel away every digit.
+    shifted = _shifted(z, _finite_row_max(z, axis))
+    with np.errstate(invalid="ignore", divide="ignore"):  # +inf rows, replaced just below
+        log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
     return _scalar_or_array(_split_among_infinite(z, axis, log_probabilities, log=True))
 
 
@@ -124,9 +127,15 @@ def _class_axis(z: np.ndarray, axis: int) -> int:
 
 
 def _finite_row_max(z: np.ndarray, axis: int) -> np.ndarray:
-    """Row maximum to shift by, replaced by 0 where it is infinite (no shift can help there)."""
-    row_max = z.max(axis=axis, keepdims=True)
+    """The largest finite entry of each row (0 if none): shifting by it keeps every finite exponent <= 0."""
+    row_max = np.where(np.isfinite(z), z, -np.inf).max(axis=axis, keepdims=True)
     return np.where(np.isfinite(row_max), row_max, 0)
+
+
+def _shifted(z: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``z - shift``; a spread beyond the float range gives -inf, whose exp is the right 0."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return z - shift
 
 
 def _split_among_infinite(z: np.ndarray, axis: int, values: np.ndarray, *, log: bool) -> np.ndarray:

@@ -44,9 +44,11 @@ def _logit_and_label(logits, target):
 
 
 def _clipped(prob: np.ndarray, eps: float) -> np.ndarray:
-    """Clip to [eps, 1 - eps], with 1 - eps kept below 1 in the array's own precision."""
+    """Clip to [eps, 1 - eps], with 1 - eps kept below 1 in the array's own precision (eps = 0: no clip)."""
+    if eps == 0:
+        return prob
     upper = min(np.asarray(1 - eps, prob.dtype), np.nextafter(prob.dtype.type(1), prob.dtype.type(0)))
-    lower = max(np.asarray(eps, prob.dtype), np.finfo(prob.dtype).tiny) if eps > 0 else 0
+    lower = max(np.asarray(eps, prob.dtype), np.finfo(prob.dtype).tiny)
     return np.clip(prob, lower, upper)
 
 

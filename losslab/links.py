@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from losslab._validation import as_float_array, result_dtype
+from losslab._validation import as_float_array, check_broadcast, result_dtype
 from losslab.activations import logit, sigmoid, softmax
 
 
@@ -27,6 +27,7 @@ def sigmoid_chain(grad_prob, logits):
     dtype = result_dtype(grad_prob, logits)
     logits = as_float_array(logits, "logits", dtype)
     grad_prob = as_float_array(grad_prob, "grad_prob", dtype)
+    check_broadcast(grad_prob, logits, "grad_prob", "logits")
     return grad_prob * sigmoid(logits) * sigmoid(-logits)
 
 
@@ -35,6 +36,7 @@ def softmax_chain(grad_prob, logits, axis: int = -1):
     dtype = result_dtype(grad_prob, logits)
     logits = as_float_array(logits, "logits", dtype)
     grad_prob = as_float_array(grad_prob, "grad_prob", dtype)
+    check_broadcast(grad_prob, logits, "grad_prob", "logits")
     p = softmax(logits, axis=axis)
     return p * (grad_prob - (grad_prob * p).sum(axis=axis, keepdims=True))
 

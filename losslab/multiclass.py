@@ -12,10 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from losslab._validation import (
+    as_float_array,
+    check_broadcast,
     check_in_closed_interval,
     normalize_axis,
     prepare,
     reduce,
+    result_dtype,
     sum_to_shape,
     validate_reduction,
     weighted,
@@ -31,21 +34,25 @@ def _class_axis(array: np.ndarray, axis: int, name: str) -> int:
 
 
 def _logits_and_distribution(logits, target, axis: int):
-    """Logits plus a probability target of the logits' shape (class indices become one-hot)."""
-    logits_array = np.asarray(logits) if not isinstance(logits, np.ndarray) else logits
-    target_array = np.asarray(target) if not isinstance(target, np.ndarray) else target
-    if np.issubdtype(target_array.dtype, np.integer) and target_array.ndim == logits_array.ndim - 1:
-        logits, _ = prepare(logits, np.zeros(()), "logits", "target")
-        axis = _class_axis(logits, axis, "logits")
-        return logits, _one_hot(target_array, logits, axis), axis
-    logits, target = prepare(logits, target, "logits", "target")
-    # The class axis is counted on the broadcast shape, which the target is given explicitly.
-    target = np.broadcast_to(target, np.broadcast_shapes(logits.shape, target.shape))
-    axis = _class_axis(target, axis, "logits")
-    if np.isnan(logits).any():
+    """Logits and a probability target, both broadcast to one shape (class indices become one-hot).
+
+    Returns ``(logits, target, axis, logits_shape)``; gradients are summed back to
+    ``logits_shape``, the shape the caller passed.
+    """
+    dtype = result_dtype(logits, target)
+    logits_array = as_float_array(logits, "logits", dtype)
+    target_array = np.asarray(target)
+    if np.isnan(logits_array).any():
         raise ValueError("logits contain NaN; expected real numbers (+-inf are allowed)")
-    check_in_closed_interval(target, "target probabilities", 0.0, 1.0)
-    return logits, target, axis
+    if np.issubdtype(target_array.dtype, np.integer) and target_array.ndim == logits_array.ndim - 1:
+        axis = _class_axis(logits_array, axis, "logits")
+        return logits_array, _one_hot(target_array, logits_array, axis), axis, logits_array.shape
+    target_array = as_float_array(target, "target", dtype)
+    shape = check_broadcast(logits_array, target_array, "logits", "target")
+    axis = _class_axis(np.broadcast_to(target_array, shape), axis, "logits")
+    check_in_closed_interval(target_array, "target probabilities", 0.0, 1.0)
+    return (np.broadcast_to(logits_array, shape), np.broadcast_to(target_array, shape), axis,
+            logits_array.shape)
 
 
 def _one_hot(indices: np.ndarray, logits: np.ndarray, axis: int) -> np.ndarray:
@@ -59,8 +66,6 @@ def _one_hot(indices: np.ndarray, logits: np.ndarray, axis: int) -> np.ndarray:
     bad = (indices < 0) | (indices >= classes)
     if bad.any():
         raise ValueError(f"class index {indices[bad].ravel()[0].item()} is out of range; expected 0 to {classes - 1}")
-    if np.isnan(logits).any():
-        raise ValueError("logits contain NaN; expected real numbers (+-inf are allowed)")
     positions = np.expand_dims(indices, axis)
     one_hot = np.zeros(logits.shape, logits.dtype)
     np.put_along_axis(one_hot, positions, 1, axis=axis)
@@ -76,22 +81,22 @@ def cross_entropy(logits, target, *, axis: int = -1, reduction: str = "mean"):
     shaped like ``logits`` without ``axis``.
     """
     validate_reduction(reduction)
-    logits, target, axis = _logits_and_distribution(logits, target, axis)
+    logits, target, axis, _logits_shape = _logits_and_distribution(logits, target, axis)
     per_sample = -weighted(target, log_softmax(logits, axis=axis)).sum(axis=axis)
     return reduce(per_sample, reduction)
 
 
 def cross_entropy_grad(logits, target, *, axis: int = -1):
     r""":math:`\partial \ell / \partial z_k = \hat p_k \sum_j y_j - y_k`, which is :math:`\hat p - y` for a distribution ``y``."""
-    logits, target, axis = _logits_and_distribution(logits, target, axis)
+    logits, target, axis, logits_shape = _logits_and_distribution(logits, target, axis)
     grad = softmax(logits, axis=axis) * target.sum(axis=axis, keepdims=True) - target
-    return sum_to_shape(grad, logits.shape)
+    return sum_to_shape(grad, logits_shape)
 
 
 def _distributions(pred, target, axis: int, pred_name: str = "pred"):
     pred, target = prepare(pred, target, pred_name, "target")
-    target = np.broadcast_to(target, np.broadcast_shapes(pred.shape, target.shape))
-    axis = _class_axis(target, axis, pred_name)
+    shape = np.broadcast_shapes(pred.shape, target.shape)
+    axis = _class_axis(np.broadcast_to(target, shape), axis, pred_name)
     check_in_closed_interval(pred, pred_name, 0.0, 1.0)
     check_in_closed_interval(target, "target", 0.0, 1.0)
     return pred, target, axis
@@ -138,7 +143,7 @@ def kl_divergence_grad(pred, target, *, axis: int = -1):
 def kl_divergence_with_logits(logits, target, *, axis: int = -1, reduction: str = "mean"):
     r""":math:`\mathrm{KL}(y \,\|\, \mathrm{softmax}(z))`, computed with ``log_softmax``."""
     validate_reduction(reduction)
-    logits, target, axis = _logits_and_distribution(logits, target, axis)
+    logits, target, axis, _logits_shape = _logits_and_distribution(logits, target, axis)
     with np.errstate(divide="ignore"):  # log 0 of an empty class, weighted to 0
         log_target = np.log(target)
     per_sample = weighted(target, log_target - np.where(target > 0, log_softmax(logits, axis=axis), 0)).sum(axis=axis)
@@ -166,14 +171,14 @@ def brier_grad(prob, target, *, axis: int = -1):
 def brier_with_logits(logits, target, *, axis: int = -1, reduction: str = "mean"):
     r"""Brier score of :math:`\mathrm{softmax}(z)`: MSE through softmax, whose gradient vanishes at saturation."""
     validate_reduction(reduction)
-    logits, target, axis = _logits_and_distribution(logits, target, axis)
+    logits, target, axis, _logits_shape = _logits_and_distribution(logits, target, axis)
     return reduce(((softmax(logits, axis=axis) - target) ** 2).sum(axis=axis), reduction)
 
 
 def brier_with_logits_grad(logits, target, *, axis: int = -1):
     r"""Through the softmax Jacobian: :math:`\partial \ell / \partial z_k = \hat p_k (g_k - \sum_j g_j \hat p_j)` with :math:`g = 2(\hat p - y)`."""
-    logits, target, axis = _logits_and_distribution(logits, target, axis)
+    logits, target, axis, logits_shape = _logits_and_distribution(logits, target, axis)
     p = softmax(logits, axis=axis)
     upstream = 2 * (p - target)
     grad = p * (upstream - (upstream * p).sum(axis=axis, keepdims=True))
-    return sum_to_shape(grad, logits.shape)
+    return sum_to_shape(grad, logits_shape)

@@ -94,7 +94,8 @@ def log_cosh(pred, target, *, reduction: str = "mean"):
     size = np.abs(residual)
     near = np.minimum(size, _LOG_COSH_SWITCH)
     near_value = np.log1p(2 * np.sinh(near / 2) ** 2)
-    far_value = size + np.log1p(np.exp(-2 * size)) - np.asarray(math.log(2), size.dtype)
+    # exp(-2|r|) is 0 to double precision well before |r| = 400; the cap stops -2|r| overflowing.
+    far_value = size + np.log1p(np.exp(-2 * np.minimum(size, 400.0))) - np.asarray(math.log(2), size.dtype)
     return reduce(np.where(size < _LOG_COSH_SWITCH, near_value, far_value), reduction)
 
 
