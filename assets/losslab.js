@@ -63,6 +63,27 @@
     });
   }
 
+  function subplotsOf(plot) {
+    var layout = plot._fullLayout || {};
+    var cartesian = (layout._subplots || {}).cartesian;
+    return cartesian && cartesian.length ? cartesian : ["xy"];
+  }
+
+  /* A zoom or pan of any x axis (xaxis, xaxis2, ... all match in one-panel-per-loss
+     figures) as the relayout that moves a partner's main x axis, or null. */
+  function xRangeUpdate(change) {
+    var keys = Object.keys(change);
+    for (var i = 0; i < keys.length; i++) {
+      var match = /^(xaxis\d*)\.(range\[0\]|range|autorange)$/.exec(keys[i]);
+      if (!match) continue;
+      var axis = match[1];
+      if (match[2] === "range[0]") return { "xaxis.range": [change[axis + ".range[0]"], change[axis + ".range[1]"]] };
+      if (match[2] === "range" && Array.isArray(change[keys[i]])) return { "xaxis.range": change[keys[i]] };
+      if (match[2] === "autorange" && change[keys[i]]) return { "xaxis.autorange": true };
+    }
+    return null;
+  }
+
   function link(plot) {
     if (plot.dataset.losslabLinked === "1" || typeof plot.on !== "function") return;
     plot.dataset.losslabLinked = "1";
@@ -71,7 +92,7 @@
       var x = event.points[0].x;
       partnersOf(plot).forEach(function (other) {
         other.dataset.losslabEcho = "1";
-        try { window.Plotly.Fx.hover(other, { xval: x }, "xy"); } catch (e) { /* plot not drawn yet */ }
+        try { window.Plotly.Fx.hover(other, { xval: x }, subplotsOf(other)); } catch (e) { /* not drawn yet */ }
         other.dataset.losslabEcho = "0";
       });
     });
@@ -81,16 +102,8 @@
     });
     plot.on("plotly_relayout", function (change) {
       if (plot.dataset.losslabEcho === "1" || !change) return;
-      var update = {};
-      if ("xaxis.range[0]" in change) {
-        update["xaxis.range"] = [change["xaxis.range[0]"], change["xaxis.range[1]"]];
-      } else if (Array.isArray(change["xaxis.range"])) {
-        update["xaxis.range"] = change["xaxis.range"];
-      } else if (change["xaxis.autorange"]) {
-        update["xaxis.autorange"] = true;
-      } else {
-        return;
-      }
+      var update = xRangeUpdate(change);
+      if (!update) return;
       partnersOf(plot).forEach(function (other) {
         other.dataset.losslabEcho = "1";
         Promise.resolve(window.Plotly.relayout(other, update)).finally(function () {

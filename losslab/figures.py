@@ -5,8 +5,8 @@ Building dicts directly is several times faster than validating
 arrays (base64 ``bdata``), and sweeps as ``x0``/``dx`` instead of x arrays,
 so moving a curve costs a few bytes.
 
-Trace order in every curve figure: one line per loss, then a single
-``marker`` trace holding the current-prediction points.
+Trace roles are in ``meta``: a loss key for a curve, ``"marker"`` for the
+current-prediction points, so updates can find them by role, not position.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def curve_trace(curve: Curve, values: np.ndarray, order: Sequence[str]) -> dict:
     }
 
 
-def marker_trace(x: float, ys: Sequence[float], labels: Sequence[str]) -> dict:
+def marker_trace(x: float, ys: Sequence[float], labels: Sequence[str], axis_suffix: str = "") -> dict:
     finite = [(y, label) for y, label in zip(ys, labels, strict=True) if math.isfinite(y)]
     return {
         "type": "scatter",
@@ -64,16 +64,18 @@ def marker_trace(x: float, ys: Sequence[float], labels: Sequence[str]) -> dict:
         "x": [x] * len(finite),
         "y": [y for y, _ in finite],
         "text": [label for _, label in finite],
+        "xaxis": f"x{axis_suffix}",
+        "yaxis": f"y{axis_suffix}",
         "marker": {"size": 11, "color": MARKER_COLOR, "symbol": "circle-open", "line": {"width": 3}},
         "hovertemplate": "%{text}: %{y:.4g}<extra>current</extra>",
     }
 
 
-def marker_line(x: float) -> dict:
+def marker_line(x: float, axis_suffix: str = "") -> dict:
     return {
         "type": "line",
-        "xref": "x",
-        "yref": "paper",
+        "xref": f"x{axis_suffix}",
+        "yref": f"y{axis_suffix} domain",
         "x0": x,
         "x1": x,
         "y0": 0,
@@ -93,17 +95,53 @@ def curve_figure(
     marker_x: float,
     marker_ys: Sequence[float],
     uirevision: str,
+    panels: str = "overlay",
 ) -> dict:
     """Loss or gradient curves with the current-prediction marker.
 
     ``quantity`` names the Curve field to plot: ``"loss"``, ``"grad"`` or ``"grad_logit"``.
+    ``panels="overlay"`` draws every curve on one pair of axes (then one marker
+    trace, last); ``"columns"`` gives each curve its own subplot with its own y
+    scale and a shared x axis, as in the chapter's BCE-versus-MSE figure (curves
+    first, then one marker trace per subplot). Marker traces have ``meta="marker"``,
+    curve traces the loss key.
     """
+    if panels == "columns" and len(curves) > 1:
+        return _column_figure(curves, quantity, x_title, y_title, title, order, marker_x, marker_ys, uirevision)
     traces = [curve_trace(c, getattr(c, quantity), order) for c in curves]
     traces.append(marker_trace(marker_x, marker_ys, [c.label for c in curves]))
-    return {"data": traces, "layout": curve_layout(title, x_title, y_title, marker_x, uirevision)}
+    layout = curve_layout(title, x_title, y_title, uirevision)
+    layout["shapes"] = [marker_line(marker_x)]
+    return {"data": traces, "layout": layout}
 
 
-def curve_layout(title: str, x_title: str, y_title: str, marker_x: float, uirevision: str) -> dict:
+def _column_figure(curves, quantity, x_title, y_title, title, order, marker_x, marker_ys, uirevision) -> dict:
+    count = len(curves)
+    gap = 0.08
+    layout = curve_layout(title, x_title, y_title, uirevision)
+    layout["showlegend"] = False
+    layout["margin"]["b"] = 56
+    traces, markers, shapes, annotations = [], [], [], []
+    for index, (curve, marker_y) in enumerate(zip(curves, marker_ys, strict=True)):
+        suffix = "" if index == 0 else str(index + 1)
+        traces.append(curve_trace(curve, getattr(curve, quantity), order) | {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"})
+        markers.append(marker_trace(marker_x, [marker_y], [curve.label], suffix))
+        shapes.append(marker_line(marker_x, suffix))
+        domain = [index / count + (gap / 2 if index else 0), (index + 1) / count - (gap / 2 if index < count - 1 else 0)]
+        layout[f"xaxis{suffix}"] = layout["xaxis"] | {"domain": domain, "anchor": f"y{suffix}"}
+        layout[f"yaxis{suffix}"] = layout["yaxis"] | {"anchor": f"x{suffix}"}
+        if index:
+            layout[f"xaxis{suffix}"]["matches"] = "x"
+            layout[f"yaxis{suffix}"]["title"] = {"text": ""}
+        annotations.append({"text": f"<b>{curve.label}</b>", "showarrow": False, "xref": f"x{suffix} domain",
+                            "yref": "paper", "x": 0.5, "y": 1.0, "yanchor": "bottom", "xanchor": "center"})
+    layout["shapes"] = shapes
+    layout["annotations"] = annotations
+    layout["title"]["text"] = f"{title} (one panel per loss)"
+    return {"data": traces + markers, "layout": layout}
+
+
+def curve_layout(title: str, x_title: str, y_title: str, uirevision: str) -> dict:
     spikes = {"showspikes": True, "spikemode": "across", "spikethickness": 1, "spikedash": "dot",
               "spikecolor": "#777", "spikesnap": "cursor"}
     return {
@@ -112,8 +150,7 @@ def curve_layout(title: str, x_title: str, y_title: str, marker_x: float, uirevi
         "yaxis": {"title": {"text": y_title}, "gridcolor": GRID_COLOR, "zerolinecolor": "rgba(128,128,128,0.6)"},
         "hovermode": "x",
         "uirevision": uirevision,
-        "shapes": [marker_line(marker_x)],
-        "margin": {"l": 64, "r": 16, "t": 48, "b": 96},
+        "margin": {"l": 64, "r": 16, "t": 56, "b": 96},
         "legend": {"orientation": "h", "y": -0.32, "x": 0, "yanchor": "top"},
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dash
 
-from losslab.dashboard import callbacks, layout
+from losslab.dashboard import callbacks, layout, security
 
 ASSETS_FOLDER = Path(__file__).resolve().parents[2] / "assets"
 HEALTH_ROUTE = "health"
@@ -21,6 +21,7 @@ def create_app() -> dash.Dash:
         health_endpoint=HEALTH_ROUTE,
         suppress_callback_exceptions=True,
         update_title=None,
+        on_error=security.on_callback_error,
         meta_tags=[
             {"name": "viewport", "content": "width=device-width, initial-scale=1"},
             {"name": "color-scheme", "content": "light dark"},
@@ -29,4 +30,5 @@ def create_app() -> dash.Dash:
     )
     app.layout = layout.app_shell()
     callbacks.register(app)
+    security.install(app)
     return app

@@ -32,7 +32,7 @@ def route(pathname: str | None, search: str | None):
     return layout.view_layout(state, VIEW_BUILDERS[view](state)), notice, layout.nav_links(view)
 
 
-def read_state(view: str, raw_numbers: dict, losses, axis=None, logits_text=None):
+def read_state(view: str, raw_numbers: dict, losses, axis=None, logits_text=None, panels=None):
     """``(state, messages)``: the state if every control is valid (else None), and a message per control."""
     messages: dict[str, str] = {}
     numbers = {}
@@ -56,9 +56,11 @@ def read_state(view: str, raw_numbers: dict, losses, axis=None, logits_text=None
                     messages[name] = f"{label}: class {numbers[name]} does not exist; expected 0 to {len(logits) - 1}"
     if view == "binary" and axis not in controls.BINARY_AXES:
         messages["axis"] = f"x axis: {axis!r} is unknown; expected one of {controls.BINARY_AXES}"
+    if view == "binary" and panels not in controls.BINARY_PANELS:
+        messages["panels"] = f"Panels: {panels!r} is unknown; expected one of {controls.BINARY_PANELS}"
     if messages:
         return None, messages
-    return ViewState(view, numbers, parsed_losses, axis, logits), messages
+    return ViewState(view, numbers, parsed_losses, axis, logits, panels), messages
 
 
 def figure_update(figure: dict, plan: UpdatePlan):
@@ -66,20 +68,25 @@ def figure_update(figure: dict, plan: UpdatePlan):
     if plan.full:
         return figure
     patch = Patch()
-    for index, trace in enumerate(figure["data"][:-1]):
-        if trace.get("meta") in plan.redraw:
+    for index, trace in enumerate(figure["data"]):
+        role = trace.get("meta")
+        if role == "marker":
+            patch["data"][index] = trace
+            continue
+        if role in plan.redraw:
             patch["data"][index]["y"] = trace["y"]
-        if plan.shift or trace.get("meta") in plan.redraw:
+        if plan.shift or role in plan.redraw:
             patch["data"][index]["x0"] = trace["x0"]
             patch["data"][index]["dx"] = trace["dx"]
-    patch["data"][len(figure["data"]) - 1] = figure["data"][-1]
     patch["layout"]["shapes"] = figure["layout"]["shapes"]
     return patch
 
 
-def update_view(view: str, raw_numbers: dict, losses, previous_query: str | None, axis=None, logits_text=None):
+def update_view(
+    view: str, raw_numbers: dict, losses, previous_query: str | None, axis=None, logits_text=None, panels=None
+):
     """Everything a view's main callback returns, as a dict keyed by output name."""
-    state, messages = read_state(view, raw_numbers, losses, axis, logits_text)
+    state, messages = read_state(view, raw_numbers, losses, axis, logits_text, panels)
     result = {f"message:{c.name}": messages.get(c.name, "") for c in controls.CONTROLS[view]}
     result["message:losses"] = messages.get("losses", "")
     result["message:logits"] = messages.get("logits", "")
@@ -168,7 +175,7 @@ def _register_view(app, view: str) -> None:
     extra_inputs = []
     if view == "binary":
         outputs["lesson"] = Output(ids.Binary.LESSON, "children")
-        extra_inputs = [Input(ids.Binary.AXIS, "value")]
+        extra_inputs = [Input(ids.Binary.AXIS, "value"), Input(ids.Binary.PANELS, "value")]
     if view == "multiclass":
         outputs |= {
             "message:logits": Output(ids.Multiclass.LOGITS_MESSAGE, "children"),
@@ -186,7 +193,7 @@ def _register_view(app, view: str) -> None:
         previous_query = args[-1]
         kwargs = {}
         if view == "binary":
-            kwargs["axis"] = extra[0]
+            kwargs["axis"], kwargs["panels"] = extra
         if view == "multiclass":
             kwargs["logits_text"] = extra[0]
         result = update_view(view, raw_numbers, losses, previous_query, **kwargs)

@@ -191,6 +191,8 @@ DEFAULT_LOSSES: dict[str, tuple[str, ...]] = {
 DEFAULT_LOGITS: tuple[float, ...] = (2.0, 1.0, 0.1, -1.0)
 BINARY_AXES = ("logit", "prob")
 DEFAULT_AXIS = "logit"
+BINARY_PANELS = ("columns", "overlay")
+DEFAULT_PANELS = "columns"
 
 
 def control(view: str, name: str) -> NumberControl:

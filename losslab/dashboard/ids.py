@@ -75,6 +75,7 @@ class _Binary(View):
         self.LABEL_MESSAGE = self.message("label")
         self.PROBABILITY_INPUT = self.input("probability")
         self.AXIS = "binary-axis"
+        self.PANELS = "binary-panels"
         self.LESSON = "binary-lesson"
 
 

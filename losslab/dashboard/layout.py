@@ -208,6 +208,7 @@ def view_layout(state: ViewState, output: ViewOutput) -> html.Section:
         control_panel.insert(0, logits_control(state.logits))
     if state.view == "binary":
         control_panel.insert(1, axis_control(state.axis))
+        control_panel.insert(2, panels_control(state.panels))
     control_panel.append(loss_checklist(view_ids, state.view, state.losses))
     charts = [
         graph(view_ids.LOSS_GRAPH, output.loss_figure, "loss chart"),
@@ -244,7 +245,7 @@ def view_layout(state: ViewState, output: ViewOutput) -> html.Section:
                 className="view-grid",
                 children=[
                     html.Aside(control_panel, className="panel controls", **{"aria-label": "Controls"}),
-                    html.Div([*class_panels, html.Div(charts, className="linked-charts"), *extras],
+                    html.Div([*class_panels, html.Div(charts, className=_charts_class(state)), *extras],
                              className="charts"),
                 ],
             ),
@@ -282,6 +283,25 @@ def axis_control(axis: str) -> html.Div:
                 id=ids.Binary.AXIS,
                 options=[{"label": "logit z", "value": "logit"}, {"label": "probability p̂", "value": "prob"}],
                 value=axis, inline=True, className="axis-radio",
+            ),
+        ],
+    )
+
+
+def _charts_class(state: ViewState) -> str:
+    """Binary charts stack loss above gradient, like the chapter's 2x2 figure."""
+    return "linked-charts stacked" if state.view == "binary" else "linked-charts"
+
+
+def panels_control(panels: str) -> html.Div:
+    return html.Div(
+        className="control",
+        children=[
+            html.Span("Panels", className="control-label"),
+            dcc.RadioItems(
+                id=ids.Binary.PANELS,
+                options=[{"label": "one per loss", "value": "columns"}, {"label": "overlaid", "value": "overlay"}],
+                value=panels, inline=True, className="axis-radio",
             ),
         ],
     )

@@ -26,6 +26,7 @@ class ViewState:
     losses: tuple[str, ...]
     axis: str | None = None
     logits: tuple[float, ...] | None = None
+    panels: str | None = None
     notices: tuple[str, ...] = field(default=(), compare=False)
 
     def number(self, name: str) -> float:
@@ -39,6 +40,7 @@ def default_state(view: str) -> ViewState:
         losses=controls.DEFAULT_LOSSES[view],
         axis=controls.DEFAULT_AXIS if view == "binary" else None,
         logits=controls.DEFAULT_LOGITS if view == "multiclass" else None,
+        panels=controls.DEFAULT_PANELS if view == "binary" else None,
     )
 
 
@@ -55,7 +57,7 @@ def parse_query(view: str, search: str | None) -> ViewState:
     notices: list[str] = []
     numbers = dict(state.numbers)
     known = {c.name for c in controls.CONTROLS[view]} | {"losses"}
-    known |= {"axis"} if view == "binary" else set()
+    known |= {"axis", "panels"} if view == "binary" else set()
     known |= {"logits"} if view == "multiclass" else set()
     for key in sorted(set(query) - known):
         notices.append(f"Ignored the unknown setting {_shorten(key)!r}.")
@@ -82,6 +84,12 @@ def parse_query(view: str, search: str | None) -> ViewState:
             axis = values["axis"]
         else:
             notices.append(f"Axis {_shorten(values['axis'])!r} is unknown; expected 'prob' or 'logit'.")
+    panels = state.panels
+    if "panels" in values:
+        if values["panels"] in controls.BINARY_PANELS:
+            panels = values["panels"]
+        else:
+            notices.append(f"Panels {_shorten(values['panels'])!r} is unknown; expected 'columns' or 'overlay'.")
     logits = state.logits
     if "logits" in values:
         parsed_logits, problem = controls.parse_logits(values["logits"])
@@ -89,7 +97,7 @@ def parse_query(view: str, search: str | None) -> ViewState:
             notices.append(f"{problem} (from the link); using the default logits.")
         else:
             logits = parsed_logits
-    state = ViewState(view, numbers, losses, axis, logits, tuple(notices))
+    state = ViewState(view, numbers, losses, axis, logits, panels, tuple(notices))
     return _check_classes(state)
 
 
@@ -113,6 +121,8 @@ def encode_query(state: ViewState) -> str:
     pairs.append(("losses", ",".join(state.losses)))
     if state.axis is not None:
         pairs.append(("axis", state.axis))
+    if state.panels is not None:
+        pairs.append(("panels", state.panels))
     if state.logits is not None:
         pairs.append(("logits", ",".join(controls.format_number(z) for z in state.logits)))
     return "?" + urlencode(pairs, safe=",")

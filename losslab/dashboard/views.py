@@ -52,16 +52,17 @@ def formulas_markdown(keys, link_space: bool) -> str:
     return "\n\n---\n\n".join(blocks)
 
 
-def _figure_pair(chart_curves, rows, order, x_title, grad_title, marker_x, marker_grad, revision):
+def _figure_pair(chart_curves, rows, order, x_title, grad_title, marker_x, marker_grad, revision, panels="overlay"):
     """Loss and gradient charts; ``marker_grad`` names the readout field matching the gradient's axis."""
     loss_figure = figures.curve_figure(
         chart_curves, "loss", x_title=x_title, y_title="loss L", title="Loss",
         order=order, marker_x=marker_x, marker_ys=figures.readout_values(rows, "loss"), uirevision=revision,
+        panels=panels,
     )
     grad_figure = figures.curve_figure(
         chart_curves, "grad", x_title=x_title, y_title=grad_title, title=f"Gradient {grad_title}",
         order=order, marker_x=marker_x, marker_ys=figures.readout_values(rows, marker_grad),
-        uirevision=revision,
+        uirevision=revision, panels=panels,
     )
     return loss_figure, grad_figure
 
@@ -94,7 +95,7 @@ def binary_view(state: ViewState) -> ViewOutput:
     rows = tuple(curves.binary_point(marker_x, axis, label, keys, state.numbers))
     loss_figure, grad_figure = _figure_pair(
         chart_curves, rows, order, AXIS_TITLES[axis], GRAD_TITLES[axis], marker_x,
-        "grad_logit" if axis == "logit" else "grad", f"binary-{axis}",
+        "grad_logit" if axis == "logit" else "grad", f"binary-{axis}-{state.panels}", state.panels,
     )
     return ViewOutput(
         loss_figure, grad_figure,
@@ -186,7 +187,7 @@ class UpdatePlan:
 def update_plan(previous: ViewState | None, state: ViewState) -> UpdatePlan:
     if previous is None or previous.view != state.view:
         return UpdatePlan(full=True)
-    if previous.losses != state.losses or previous.axis != state.axis:
+    if previous.losses != state.losses or previous.axis != state.axis or previous.panels != state.panels:
         return UpdatePlan(full=True)
     changed = {name for name, value in state.numbers.items() if previous.numbers.get(name) != value}
     if state.view == "binary" and "label" in changed:

@@ -1,0 +1,248 @@
+"""Request limits, strict callback requests, clean errors and security headers.
+
+``install(app)`` is called once by :func:`losslab.dashboard.app_factory.create_app`.
+What it adds to the Flask server under the Dash app:
+
+* a body cap: ``MAX_CONTENT_LENGTH`` = 256 KiB, so a bigger request gets
+  ``413`` before anything reads it (a real callback request is under 2 KiB);
+* strict JSON: ``NaN``/``Infinity`` literals, numbers a browser cannot send
+  (``1e999``, integers beyond the double range), nesting deeper than 32 and
+  more than 20,000 values are a ``400``, never a Python object;
+* a check of every ``/_dash-update-component`` request against the callback it
+  names (known output, server-side callback, the same outputs, inputs and
+  state in the same order, trigger ids among the inputs) before Dash sees it;
+  the renderer always sends exactly that, so only a hand-made request fails;
+* clean errors: on the callback route every error is a small JSON body
+  (``{"error": ..., "message": ...}``); an exception inside a callback is
+  ``422`` and any other unexpected exception ``500``, each with a reference
+  that is also in the server log next to the full traceback. No traceback is
+  ever sent to a client (Dash's traceback pages exist only in debug mode,
+  which ``python app.py`` and gunicorn never turn on);
+* headers on every response: a Content-Security-Policy whose ``script-src``
+  is ``'self'`` plus the hashes of Dash's own inline scripts (no
+  ``'unsafe-inline'``, no ``'unsafe-eval'``), ``frame-ancestors 'self'``,
+  ``X-Content-Type-Options: nosniff``, ``Referrer-Policy``,
+  ``X-Frame-Options`` and ``Cross-Origin-Opener-Policy``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+
+import dash
+from dash._utils import split_callback_id, stringify_id
+from flask import current_app, jsonify, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import HTTPException, UnprocessableEntity
+
+MAX_BODY_BYTES = 256 * 1024
+MAX_JSON_DEPTH = 32
+MAX_JSON_VALUES = 20_000
+MAX_INT_DIGITS = 308  # beyond this an integer is not a finite double, which is all a browser sends
+MAX_PROP_ID_LENGTH = 1_000
+CALLBACK_ROUTE = "_dash-update-component"
+
+# 'unsafe-inline' in style-src only: plotly.js and MathJax write <style> elements
+# and style attributes at run time. Scripts are limited to files from this
+# origin and the hashed inline scripts of Dash's index page.
+CSP_TEMPLATE = (
+    "default-src 'self'; "
+    "script-src 'self' {hashes}; "
+    "style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; "
+    "font-src 'self' data:; "
+    "connect-src 'self'; "
+    "worker-src 'self' blob:; "
+    "object-src 'none'; "
+    "base-uri 'self'; "
+    "form-action 'self'; "
+    "frame-ancestors 'self'"
+)
+STATIC_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+class CallbackFailed(UnprocessableEntity):
+    """A callback raised on the values it was given (the browser keeps its last good output)."""
+
+    description = "The callback could not use these values."
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError("number out of range")
+    return int(text)
+
+
+def check_shape(value) -> None:
+    """Raise ValueError if ``value`` nests deeper than MAX_JSON_DEPTH or holds more than MAX_JSON_VALUES values."""
+    stack = [(value, 1)]
+    count = 0
+    while stack:
+        item, depth = stack.pop()
+        count += 1
+        if count > MAX_JSON_VALUES:
+            raise ValueError(f"more than {MAX_JSON_VALUES} JSON values")
+        if isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH}")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+
+
+def strict_loads(text, **kwargs):
+    """``json.loads`` that accepts only what a browser's ``JSON.stringify`` produces, within the limits."""
+    kwargs.setdefault("parse_constant", _reject_constant)
+    kwargs.setdefault("parse_float", _parse_float)
+    kwargs.setdefault("parse_int", _parse_int)
+    try:
+        value = json.loads(text, **kwargs)
+    except RecursionError as error:
+        raise ValueError("JSON nested too deeply") from error
+    check_shape(value)
+    return value
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """Flask's JSON provider with :func:`strict_loads`; a ValueError becomes Flask's 400."""
+
+    def loads(self, s, **kwargs):
+        return strict_loads(s, **kwargs)
+
+
+def _named(items, expected, where: str) -> str | None:
+    """A problem if ``items`` does not name the ``expected`` ``{"id", "property"}`` entries in order."""
+    if not isinstance(items, list) or len(items) != len(expected):
+        return f"{where} must list {len(expected)} entries"
+    for index, (item, spec) in enumerate(zip(items, expected, strict=True)):
+        wildcard = isinstance(spec["id"], dict)
+        entries = item if wildcard and isinstance(item, list) else [item]
+        for entry in entries:
+            if not isinstance(entry, dict) or entry.get("property") != spec["property"]:
+                return f"{where}[{index}] must be {_prop_id(spec)}"
+            if not wildcard and entry.get("id") != spec["id"]:
+                return f"{where}[{index}] must be {_prop_id(spec)}"
+            if wildcard and not isinstance(entry.get("id"), dict):
+                return f"{where}[{index}] must be a pattern-matching id"
+    return None
+
+
+def _prop_id(entry) -> str:
+    return f"{stringify_id(entry['id'])}.{entry['property']}"
+
+
+def _flat(items):
+    for item in items:
+        yield from (item if isinstance(item, list) else [item])
+
+
+def callback_request_problem(app: dash.Dash, body) -> str | None:
+    """Why ``body`` is not a request the Dash renderer would send for one of ``app``'s callbacks (None if it is)."""
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    output = body.get("output")
+    if not isinstance(output, str):
+        return "'output' must be a string"
+    spec = app.callback_map.get(output)
+    if spec is None or "callback" not in spec:
+        return "'output' names no server-side callback"
+    if not spec.get("no_output"):
+        expected_outputs = split_callback_id(output)
+        if isinstance(expected_outputs, list):
+            problem = _named(body.get("outputs"), expected_outputs, "outputs")
+        else:
+            problem = _named([body.get("outputs")], [expected_outputs], "outputs")
+        if problem:
+            return problem
+    problem = _named(body.get("inputs"), spec["inputs"], "inputs")
+    if problem:
+        return problem
+    problem = _named(body.get("state", []), spec["state"], "state")
+    if problem:
+        return problem
+    changed = body.get("changedPropIds", [])
+    if not isinstance(changed, list):
+        return "'changedPropIds' must be a list"
+    known = {_prop_id(entry) for entry in _flat(body["inputs"])}
+    for prop_id in changed:
+        if not isinstance(prop_id, str) or len(prop_id) > MAX_PROP_ID_LENGTH or prop_id not in known:
+            return "'changedPropIds' must name inputs of the callback"
+    return None
+
+
+def on_callback_error(error: Exception):
+    """Dash ``on_error`` handler: log the traceback here, answer the client with a bare 422."""
+    reference = uuid.uuid4().hex[:12]
+    current_app.logger.error("callback raised %s (reference %s)", type(error).__name__, reference, exc_info=error)
+    failure = CallbackFailed()
+    failure.reference = reference
+    raise failure
+
+
+def _error_body(status: int, error: str, message: str, reference: str | None = None):
+    payload = {"error": error, "message": message}
+    if reference:
+        payload["reference"] = reference
+    response = jsonify(payload)
+    response.status_code = status
+    return response
+
+
+def install(app: dash.Dash) -> None:
+    """Add the limits, the callback request check, the error handlers and the headers to ``app.server``."""
+    server = app.server
+    server.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    server.json = StrictJSONProvider(server)
+    callback_path = app.config.routes_pathname_prefix + CALLBACK_ROUTE
+    csp: list[str] = []
+
+    @server.before_request
+    def check_callback_request():
+        if request.path != callback_path or request.method != "POST":
+            return None
+        # get_json: 413 over the cap, 415 if not application/json, 400 if not strict JSON.
+        problem = callback_request_problem(app, request.get_json())
+        if problem:
+            return _error_body(400, "Bad Request", problem)
+        return None
+
+    @server.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if request.path != callback_path:
+            return error
+        return _error_body(error.code or 400, error.name, error.description or "",
+                           getattr(error, "reference", None))
+
+    @server.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        reference = uuid.uuid4().hex[:12]
+        server.logger.error("unhandled %s on %s %s (reference %s)", type(error).__name__, request.method,
+                     request.path, reference, exc_info=error)
+        return _error_body(500, "Internal Server Error", "The server could not answer this request.",
+                           reference)
+
+    @server.after_request
+    def security_headers(response):
+        if not csp:
+            csp.append(CSP_TEMPLATE.format(hashes=" ".join(app.csp_hashes())))
+        response.headers.setdefault("Content-Security-Policy", csp[0])
+        for name, value in STATIC_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
