@@ -86,17 +86,23 @@ cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt
     value="$(pip config get "global.$setting" 2>/dev/null || true)"
     env_name="PIP_$(echo "$setting" | tr 'a-z-' 'A-Z_')"
     value="${!env_name:-$value}"
-    value="$(printf '%s\n' $value | grep -v '^file:' | tr '\n' ' ' | sed 's/ *$//')"
+    kept=()
+    for item in $value; do  # values are space-separated lists
+      case "$item" in file:*) ;; *) kept+=("$item") ;; esac
+    done
+    value="${kept[*]}"
     if [ -n "$value" ]; then
       echo "$setting = $value"
     fi
   done
 } >"$rootfs/etc/pip.conf"
 
-# Slim like the official image: no apt lists, package cache, docs or man pages.
+# Slim like the official image (debian:bookworm-slim's dpkg excludes): no apt
+# lists, package cache, docs, man pages or translations.
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
   "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/usr/share/man/* \
-  "$rootfs"/usr/share/info/* "$rootfs"/var/log/*.log
+  "$rootfs"/usr/share/info/* "$rootfs"/usr/share/locale/* \
+  "$rootfs"/usr/share/groff/* "$rootfs"/usr/share/lintian/* "$rootfs"/var/log/*.log
 find "$rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
 find "$rootfs/dev" "$rootfs/proc" "$rootfs/sys" -mindepth 1 -maxdepth 1 \
   -exec rm -rf --one-file-system {} +
