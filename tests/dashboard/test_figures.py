@@ -1,0 +1,182 @@
+"""Plotly dict figures of ``losslab.figures``: typed arrays, trace structure, gaps, colours."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from losslab import curves, figures, registry
+
+
+def decode(typed: dict) -> np.ndarray:
+    """A Plotly typed array back to float64, independently of the encoder."""
+    assert typed["dtype"] == "f8"
+    raw = base64.b64decode(typed["bdata"], validate=True)
+    assert len(raw) % 8 == 0
+    return np.frombuffer(raw, dtype="<f8")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([0.0, -0.0, 1.5, -2.25, 1e-300, 5e-324, 1.7976931348623157e308, np.pi]),
+        np.linspace(-8, 8, 401),
+        np.array([], dtype=np.float64),
+        np.arange(10, dtype=np.int64),
+        np.array([0.1, 0.2], dtype=np.float32),
+        np.array([np.nan, 1.0]),
+        np.arange(12.0).reshape(3, 4)[:, ::2],  # non-contiguous view
+    ],
+)
+def test_typed_array_round_trips_exactly(values):
+    typed = figures.typed_array(values)
+    assert set(typed) == {"dtype", "bdata"}
+    assert isinstance(typed["bdata"], str)
+    back = decode(typed)
+    expected = np.asarray(values, dtype=np.float64).ravel()
+    assert back.size == expected.size
+    assert_array_equal(back, expected)  # NaN compares equal here
+    assert np.signbit(back).tolist() == np.signbit(expected).tolist()
+
+
+def test_typed_array_uses_little_endian_even_for_big_endian_input():
+    values = np.array([1.0, -3.5, 1e10], dtype=">f8")
+    assert_array_equal(decode(figures.typed_array(values)), [1.0, -3.5, 1e10])
+
+
+def _regression_figure(quantity="loss", marker_x=1.5):
+    keys = ["mse", "huber", "quantile"]
+    swept = curves.sweep_regression(0.25, keys, {"delta": 1.0, "tau": 0.3})
+    rows = curves.regression_point(marker_x, 0.25, keys, {"delta": 1.0, "tau": 0.3})
+    order = [s.key for s in registry.for_task("regression")]
+    fig = figures.curve_figure(
+        swept, quantity, x_title="x", y_title="y", title="t", order=order,
+        marker_x=marker_x, marker_ys=figures.readout_values(rows, quantity), uirevision="rev-1",
+    )
+    return swept, rows, fig
+
+
+@pytest.mark.parametrize("quantity", ["loss", "grad", "grad_logit"])
+def test_curve_figure_structure(quantity):
+    swept, rows, fig = _regression_figure(quantity)
+    data = fig["data"]
+    assert len(data) == len(swept) + 1
+    for trace, c in zip(data[:-1], swept, strict=True):
+        assert trace["type"] == "scatter" and trace["mode"] == "lines"
+        assert trace["meta"] == c.key
+        assert trace["name"] == c.label
+        assert "x" not in trace
+        assert trace["x0"] == c.grid.start
+        assert trace["dx"] == c.grid.step
+        y = decode(trace["y"])
+        assert y.size == c.grid.count
+        assert_array_equal(y, getattr(c, quantity))
+        # the grid the chart draws is the grid the sweep used
+        assert_array_equal(trace["x0"] + trace["dx"] * np.arange(y.size), c.grid.values())
+    marker = data[-1]
+    assert marker["meta"] == "marker"
+    assert marker["mode"] == "markers"
+    assert marker["x"] == [1.5] * len(swept)
+    field = {"loss": "loss", "grad": "grad_prediction", "grad_logit": "grad_logit"}[quantity]
+    assert marker["y"] == [getattr(r, field) for r in rows]
+    assert marker["text"] == [c.label for c in swept]
+    layout = fig["layout"]
+    assert layout["uirevision"] == "rev-1"
+    assert [s["x0"] for s in layout["shapes"]] == [1.5]
+    assert layout["shapes"][0]["x1"] == 1.5
+
+
+def test_curve_figure_styles_are_distinct_per_loss():
+    _, _, fig = _regression_figure()
+    styles = [(t["line"]["color"], t["line"]["dash"]) for t in fig["data"][:-1]]
+    assert len(set(styles)) == len(styles)
+
+
+def test_curve_figure_is_json_serialisable():
+    import json
+
+    _, _, fig = _regression_figure()
+    json.dumps(fig, allow_nan=False)
+
+
+def test_infinite_values_become_nan_gaps():
+    grid = curves.Grid(0.0, 0.5, 6)
+    loss = np.array([np.inf, 1.0, -np.inf, 2.0, np.nan, 3.0])
+    curve = curves.Curve("bce", "BCE", grid, loss, loss, loss)
+    fig = figures.curve_figure(
+        [curve], "loss", x_title="", y_title="", title="", order=["bce"],
+        marker_x=0.0, marker_ys=[np.inf], uirevision="r",
+    )
+    y = decode(fig["data"][0]["y"])
+    assert np.isnan(y[[0, 2, 4]]).all()
+    assert_array_equal(y[[1, 3, 5]], [1.0, 2.0, 3.0])
+    assert not np.isinf(y).any()
+    marker = fig["data"][-1]
+    assert marker["x"] == [] and marker["y"] == [] and marker["text"] == []
+
+
+def test_marker_trace_keeps_finite_points_with_their_labels():
+    trace = figures.marker_trace(0.3, [1.0, float("nan"), -2.0, float("-inf")], ["a", "b", "c", "d"])
+    assert trace["y"] == [1.0, -2.0]
+    assert trace["text"] == ["a", "c"]
+    assert trace["x"] == [0.3, 0.3]
+
+
+@pytest.mark.parametrize(("true_class", "swept"), [(0, 0), (2, 1), (4, 3)])
+def test_class_bar_figure_highlights_true_class(true_class, swept):
+    values = np.array([0.1, 0.2, 0.3, 0.15, 0.25])
+    fig = figures.class_bar_figure(values, "title", "p", true_class, swept, y_range=(0, 1.1))
+    (bar,) = fig["data"]
+    assert bar["type"] == "bar"
+    assert bar["x"] == [0, 1, 2, 3, 4]
+    assert_array_equal(decode(bar["y"]), values)
+    colors = bar["marker"]["color"]
+    assert len(colors) == 5
+    others = {c for k, c in enumerate(colors) if k != true_class}
+    assert len(others) == 1 and colors[true_class] not in others
+    widths = bar["marker"]["line"]["width"]
+    assert widths[swept] > 0
+    assert all(w == 0 for k, w in enumerate(widths) if k != swept)
+    assert fig["layout"]["yaxis"]["range"] == [0, 1.1]
+    assert fig["layout"]["xaxis"]["tickvals"] == [0, 1, 2, 3, 4]
+
+
+def test_class_bar_figure_with_nan_values():
+    values = np.array([np.nan, np.inf, 0.5])
+    fig = figures.class_bar_figure(values, "t", "p", 0, 0)
+    y = decode(fig["data"][0]["y"])
+    assert np.isnan(y[:2]).all() and y[2] == 0.5
+    assert fig["data"][0]["text"][0] == "nan"
+    assert "range" not in fig["layout"]["yaxis"]
+
+
+def test_palette_colours_are_distinct_valid_hex():
+    colours = [c.lower() for c in figures.PALETTE]
+    assert len(set(colours)) == len(colours)
+    assert all(re.fullmatch(r"#[0-9a-f]{6}", c) for c in colours)
+    assert len(set(figures.DASHES)) == len(figures.DASHES)
+
+
+@pytest.mark.parametrize("task", ["regression", "binary", "multiclass"])
+def test_every_loss_of_a_task_gets_its_own_colour(task):
+    order = [s.key for s in registry.for_task(task)]
+    colours = [figures.style_for(k, order)["color"] for k in order]
+    assert len(set(colours)) == len(colours)
+    assert len(order) <= len(figures.PALETTE)
+
+
+def test_style_is_stable_whatever_else_is_selected():
+    order = [s.key for s in registry.for_task("regression")]
+    assert figures.style_for("huber", order) == figures.style_for("huber", list(order))
+    assert figures.style_for("huber", order)["color"] == figures.PALETTE[order.index("huber")]
+
+
+def test_readout_values_pick_the_field():
+    row = curves.PointValues("k", "K", 1.0, 2.0, 3.0)
+    assert figures.readout_values([row], "loss") == [1.0]
+    assert figures.readout_values([row], "grad") == [2.0]
+    assert figures.readout_values([row], "grad_logit") == [3.0]
