@@ -148,11 +148,12 @@ def focal_grad(logits, target, *, gamma: float = 2.0, alpha: float | None = None
     p = sigmoid(logits)
     miss = _focal_miss(logits, target)
     cross_entropy = bce_with_logits(logits, target, reduction="none")
-    # (1 - p_t)^(gamma - 1) is infinite at a perfect hard prediction, where the BCE
-    # factor is 0 and the whole term's limit is 0.
+    # gamma (1 - p_t)^(gamma - 1) p(1 - p) is written as gamma (1 - p_t)^gamma * [p(1 - p) / (1 - p_t)]:
+    # the bracket lies in [0, 1] for every label, so no negative power can overflow.
     safe_miss = np.where(miss > 0, miss, 1)
-    focusing = np.where(miss > 0, gamma * safe_miss ** (gamma - 1), 0) * (1 - 2 * target)
-    grad = (p - target) * miss**gamma + focusing * p * sigmoid(-logits) * cross_entropy
+    slope_ratio = np.where(miss > 0, p * sigmoid(-logits) / safe_miss, 0)
+    modulation = miss**gamma
+    grad = (p - target) * modulation + gamma * modulation * slope_ratio * (1 - 2 * target) * cross_entropy
     return sum_to_shape(grad * _class_weight(target, alpha), logits.shape)
 
 

@@ -114,7 +114,7 @@ def cross_entropy_from_probs(prob, target, *, axis: int = -1, reduction: str = "
 def cross_entropy_from_probs_grad(prob, target, *, axis: int = -1):
     r""":math:`\partial \ell / \partial \hat p_k = -y_k / \hat p_k` (0 where :math:`y_k = 0`)."""
     prob, target, axis = _distributions(prob, target, axis, "prob")
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):  # 1/p̂ for a denormal p̂ is rightly inf
         grad = -weighted(target, 1 / prob)
     return sum_to_shape(grad, prob.shape)
 
@@ -135,7 +135,7 @@ def kl_divergence(pred, target, *, axis: int = -1, reduction: str = "mean"):
 def kl_divergence_grad(pred, target, *, axis: int = -1):
     r""":math:`\partial\,\mathrm{KL} / \partial \hat p_k = -y_k / \hat p_k` (0 where :math:`y_k = 0`)."""
     pred, target, axis = _distributions(pred, target, axis)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):  # 1/p̂ for a denormal p̂ is rightly inf
         grad = -weighted(target, 1 / pred)
     return sum_to_shape(grad, pred.shape)
 

@@ -102,9 +102,10 @@ def update_view(
         "formulas": output.formulas if plan.full else no_update,
         "query": output.query,
         "lesson": output.lesson,
-        "probability_figure": output.probability_figure if (plan.full or plan.redraw) else no_update,
-        "class_grad_figure": output.class_grad_figure if (plan.full or plan.redraw) else no_update,
-        "stability": layout.stability_table(output.stability_rows) if (plan.full or plan.redraw) else no_update,
+        # The per-class charts depend on every logit, the swept one included: always resend (they are small).
+        "probability_figure": output.probability_figure,
+        "class_grad_figure": output.class_grad_figure,
+        "stability": layout.stability_table(output.stability_rows),
     }
     return result
 

@@ -65,7 +65,7 @@ def parse_number(raw) -> tuple[float | None, str | None]:
         return None, f"{_quote(raw)} is not a number"
     try:
         value = float(raw.strip().replace("−", "-")) if isinstance(raw, str) else float(raw)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None, f"{_quote(raw)} is not a number"
     if not math.isfinite(value):
         return None, f"{_quote(raw)} is not a finite number"

@@ -5,6 +5,8 @@ What it adds to the Flask server under the Dash app:
 
 * a body cap: ``MAX_CONTENT_LENGTH`` = 256 KiB, so a bigger request gets
   ``413`` before anything reads it (a real callback request is under 2 KiB);
+  a callback request without ``Content-Length`` (a chunked body, which
+  Werkzeug would silently cut at the cap) is ``411``;
 * strict JSON: ``NaN``/``Infinity`` literals, numbers a browser cannot send
   (``1e999``, integers beyond the double range), nesting deeper than 32 and
   more than 20,000 values are a ``400``, never a Python object;
@@ -12,6 +14,8 @@ What it adds to the Flask server under the Dash app:
   names (known output, server-side callback, the same outputs, inputs and
   state in the same order, trigger ids among the inputs) before Dash sees it;
   the renderer always sends exactly that, so only a hand-made request fails;
+* a 404 (instead of Dash's 500) for an unregistered ``/_dash-component-suites/``
+  path such as ``dash/../../etc/passwd``;
 * clean errors: on the callback route every error is a small JSON body
   (``{"error": ..., "message": ...}``); an exception inside a callback is
   ``422`` and any other unexpected exception ``500``, each with a reference
@@ -33,9 +37,10 @@ import uuid
 
 import dash
 from dash._utils import split_callback_id, stringify_id
+from dash.exceptions import DependencyException
 from flask import current_app, jsonify, request
 from flask.json.provider import DefaultJSONProvider
-from werkzeug.exceptions import HTTPException, UnprocessableEntity
+from werkzeug.exceptions import HTTPException, NotFound, UnprocessableEntity
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_JSON_DEPTH = 32
@@ -217,6 +222,10 @@ def install(app: dash.Dash) -> None:
     def check_callback_request():
         if request.path != callback_path or request.method != "POST":
             return None
+        if request.content_length is None:
+            # A streamed (chunked) body would be cut at the cap without a 413; the renderer
+            # always sends Content-Length, so a callback request without one is refused.
+            return _error_body(411, "Length Required", "a callback request needs a Content-Length")
         # get_json: 413 over the cap, 415 if not application/json, 400 if not strict JSON.
         problem = callback_request_problem(app, request.get_json())
         if problem:
@@ -229,6 +238,12 @@ def install(app: dash.Dash) -> None:
             return error
         return _error_body(error.code or 400, error.name, error.description or "",
                            getattr(error, "reference", None))
+
+    @server.errorhandler(DependencyException)
+    def unknown_component_file(_error):
+        # Dash 4 raises this for a /_dash-component-suites/ path it did not register
+        # (a probe such as ../../etc/passwd): that is a 404, not a server error.
+        return NotFound()
 
     @server.errorhandler(Exception)
     def unexpected_error(error: Exception):
