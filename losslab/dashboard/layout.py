@@ -89,7 +89,7 @@ def chooser_table() -> html.Section:
     header = html.Tr([html.Th("Task"), html.Th("Output activation"), html.Th("Loss")])
     rows = [
         html.Tr(
-            [html.Td(dcc.Link(task, href=href)), html.Td(activation), html.Td(loss)],
+            [html.Td(dcc.Link(text, href=href, className="row-link")) for text in (task, activation, loss)],
             className="chooser-row",
         )
         for task, activation, loss, href in CHOOSER_ROWS
@@ -172,7 +172,7 @@ def loss_checklist(view_ids: ids.View, task: registry.Task, selected) -> html.Di
 
 
 def readout_table(readout: ReadoutTable) -> html.Table:
-    header = html.Tr([html.Th("loss"), html.Th("L"), html.Th(readout.grad_label), html.Th("dL/dz")])
+    header = html.Tr([html.Th("loss"), html.Th("L"), html.Th(readout.grad_label), html.Th(readout.logit_grad_label)])
     rows = [
         html.Tr([html.Td(r.label), html.Td(_number(r.loss)), html.Td(_number(r.grad_prediction)),
                  html.Td(_number(r.grad_logit))], **{"data-loss": r.key})

@@ -25,6 +25,7 @@ class ReadoutTable:
     prediction_value: float
     grad_label: str
     rows: tuple[curves.PointValues, ...]
+    logit_grad_label: str = "dL/dz"
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def multiclass_view(state: ViewState) -> ViewOutput:
     )
     return ViewOutput(
         loss_figure, grad_figure,
-        ReadoutTable(f"z{swept}", float(logits[swept]), f"dL/dp̂{swept}", rows),
+        ReadoutTable(f"z{swept}", float(logits[swept]), f"dL/dp̂{swept}", rows, f"dL/dz{swept}"),
         formulas_markdown(state.losses, link_space=True),
         encode_query(state),
         probability_figure=figures.class_bar_figure(
