@@ -1,0 +1,279 @@
+"""Browser tests: the dashboard in headless Chromium, driven through dash_duo.
+
+Chromium and ChromeDriver are the Debian packages at fixed paths. Without
+them the tests skip on a developer machine and fail under CI (``CI`` set),
+where a silently skipped browser suite would hide a broken dashboard.
+
+The ``lab`` fixture wraps ``dash_duo`` with what every test needs: start
+the app on a free port, open a path, run JavaScript, poll a condition,
+read a chart's plotted data, and type into a text box like a user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.keys import Keys
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+HERE = Path(__file__).resolve().parent
+CHROME_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--window-size=1280,1000",
+)
+
+
+def _browser_problem() -> str | None:
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    if not missing:
+        return None
+    return (
+        f"browser tests need Chromium and ChromeDriver; missing {', '.join(missing)} "
+        "(install the Debian packages 'chromium' and 'chromium-driver', or run scripts/ensure-test-system.sh)"
+    )
+
+
+def _on_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _is_browser_test(item) -> bool:
+    return HERE in Path(str(item.fspath)).resolve().parents
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if _is_browser_test(item):
+            item.add_marker(pytest.mark.browser)
+            # Selenium 4.2 calls a urllib3 API deprecated upstream on every command: not ours to fix.
+            item.add_marker(pytest.mark.filterwarnings("ignore::DeprecationWarning:selenium.webdriver.remote.remote_connection"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before any fixture starts a browser: fail on CI, skip elsewhere, if Chromium is missing."""
+    if not _is_browser_test(item):
+        return
+    problem = _browser_problem()
+    if problem is None:
+        return
+    if _on_ci():
+        pytest.fail(f"CI is set but {problem}", pytrace=False)
+    pytest.skip(problem)
+
+
+def pytest_setup_options():
+    """Chrome options for dash_duo (the dash testing plugin's hook)."""
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    if not os.environ.get("DISPLAY"):
+        options.add_argument("--headless=new")
+    return options
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# Plotted data of one graph, as plain lists (typed arrays converted; NaN comes back as None).
+TRACES_JS = """
+const plot = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+if (!plot || !plot._fullData) return null;
+const list = (a) => (a === undefined || a === null) ? null : Array.from(a, (v) => (typeof v === 'number' && !isFinite(v)) ? null : v);
+return plot._fullData.map((t) => ({
+  meta: t.meta === undefined ? null : t.meta, name: t.name, type: t.type,
+  x0: t.x0 === undefined ? null : t.x0, dx: t.dx === undefined ? null : t.dx,
+  x: t.x ? list(t.x) : null, y: list(t.y),
+}));
+"""
+
+
+class Lab:
+    """A running dashboard in a browser, with helpers phrased as a user would act."""
+
+    def __init__(self, duo):
+        self.duo = duo
+        self.driver = duo.driver
+        self.base = None
+
+    # -- navigation ------------------------------------------------------------------
+    def open(self, path: str = "/regression", wait_for: tuple[str, ...] | None = None):
+        """Open ``path`` and wait until its charts are drawn (the ids in ``wait_for``, default: the view's two)."""
+        if self.base is None:
+            from losslab.dashboard import create_app
+
+            self.duo.start_server(create_app(), navigate=False, port=free_port())
+            self.base = self.duo.server.url.rstrip("/")
+        self.duo.wait_for_page(url=self.base + path, timeout=20)
+        if wait_for is None:
+            view = path.split("?")[0].strip("/") or "regression"
+            wait_for = (f"{view}-loss-graph", f"{view}-grad-graph")
+        for graph_id in wait_for:
+            self.wait_until(lambda g=graph_id: self.traces(g), f"chart #{graph_id} to be drawn", timeout=20)
+
+    # -- JavaScript --------------------------------------------------------------------
+    def js(self, script: str, *args):
+        return self.driver.execute_script(script, *args)
+
+    def wait_until(self, condition, what: str, timeout: float = 10.0, poll: float = 0.05):
+        """Poll ``condition`` (a callable or a JS expression) until truthy; return its value."""
+        if isinstance(condition, str):
+            expression = condition
+            condition = lambda: self.js(f"return ({expression});")  # noqa: E731
+        deadline = time.monotonic() + timeout
+        last_error = None
+        while True:
+            try:
+                value = condition()
+                if value:
+                    return value
+            except Exception as error:  # a half-rendered page can throw; keep polling
+                last_error = error
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout} s waiting for {what} (last error: {last_error})")
+            time.sleep(poll)
+
+    # -- reading what is shown --------------------------------------------------------
+    def traces(self, graph_id: str):
+        return self.js(TRACES_JS, graph_id)
+
+    def trace(self, graph_id: str, meta: str):
+        matches = [t for t in self.traces(graph_id) or [] if t["meta"] == meta]
+        assert len(matches) == 1, f"expected one trace {meta!r} in #{graph_id}, got {len(matches)}"
+        return matches[0]
+
+    def metas(self, graph_id: str) -> list:
+        """The role of every trace in drawing order: loss keys, then ``"marker"`` (one per subplot)."""
+        return [t["meta"] for t in self.traces(graph_id) or []]
+
+    def curves(self, graph_id: str) -> list:
+        """The loss keys plotted as curves, in order."""
+        return [m for m in self.metas(graph_id) if m != "marker"]
+
+    def marker_points(self, graph_id: str) -> list[tuple[float, float]]:
+        """Every current-prediction point drawn on a graph, over all its marker traces."""
+        return [
+            (x, y)
+            for t in self.traces(graph_id) or []
+            if t["meta"] == "marker"
+            for x, y in zip(t["x"], t["y"], strict=True)
+        ]
+
+    def layout(self, graph_id: str, path: str):
+        """A value from the drawn layout, e.g. ``layout(g, "xaxis.range")``."""
+        return self.js(
+            "const p = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
+            "return arguments[1].split('.').reduce((o, k) => (o == null ? o : o[k]), p._fullLayout);",
+            graph_id, path,
+        )
+
+    def snapshot(self, *graph_ids: str) -> str:
+        """Everything plotted on some graphs, as a string to compare before and after."""
+        return json.dumps([self.traces(g) for g in graph_ids], sort_keys=True)
+
+    def text(self, element_id: str) -> str:
+        return self.js("const e = document.getElementById(arguments[0]); return e ? e.innerText : null;", element_id)
+
+    def value(self, element_id: str) -> str:
+        return self.js("return document.getElementById(arguments[0]).value;", element_id)
+
+    # -- acting like a user ------------------------------------------------------------
+    def type_into(self, element_id: str, text: str, enter: bool = False):
+        """Replace a text box's content by typing (select all, then the new text)."""
+        box = self.duo.find_element(f"#{element_id}")
+        box.click()
+        box.send_keys(Keys.CONTROL, "a")
+        box.send_keys(Keys.BACKSPACE)
+        if text:
+            box.send_keys(text)
+        if enter:
+            box.send_keys(Keys.ENTER)
+        return box
+
+    def paste_into(self, element_id: str, text: str):
+        """Put a long text into a box at once, as a paste does (React sees one input event)."""
+        self.js(
+            "const box = document.getElementById(arguments[0]);"
+            "box.focus();"
+            "const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set;"
+            "setter.call(box, arguments[1]);"
+            "box.dispatchEvent(new Event('input', {bubbles: true}));",
+            element_id, text,
+        )
+
+    def viewport_point(self, selector: str, fx: float, fy: float):
+        """Viewport coordinates of a point at fractions (fx, fy) of an element's box (scrolled into view)."""
+        return self.js(
+            "const e = document.querySelector(arguments[0]);"
+            "e.scrollIntoView({block: 'center', inline: 'center'});"
+            "const r = e.getBoundingClientRect();"
+            "return [r.left + r.width * arguments[1], r.top + r.height * arguments[2]];",
+            selector, fx, fy,
+        )
+
+    def mouse(self) -> ActionChains:
+        """Pointer and key actions; each pointer move takes 50 ms (Selenium's default is 250 ms)."""
+        return ActionChains(self.driver, duration=50)
+
+    def click_at(self, selector: str, fx: float, fy: float):
+        x, y = self.viewport_point(selector, fx, fy)
+        self.mouse().move_to_location(int(x), int(y)).pause(0.1).click().perform()
+        return int(x), int(y)
+
+    def plot_x_at(self, graph_id: str, viewport_x: float) -> float:
+        """The data x under a viewport x coordinate on a graph's plot area."""
+        return self.js(
+            "const p = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
+            "const drag = p.querySelector('.nsewdrag').getBoundingClientRect();"
+            "return p._fullLayout.xaxis.p2l(arguments[1] - drag.left);",
+            graph_id, viewport_x,
+        )
+
+
+@pytest.fixture
+def lab(dash_duo):
+    return Lab(dash_duo)
+
+
+def option_label(lab: Lab, group_id: str, value: str):
+    """The clickable label of a checklist or radio option, found by its value."""
+    return lab.driver.find_element(
+        "xpath", f"//*[@id='{group_id}']//input[@value='{value}']/ancestor::label"
+    )
+
+
+def grid_x(trace: dict) -> list[float]:
+    """The x of every point of a trace drawn from ``x0``/``dx``."""
+    return [trace["x0"] + i * trace["dx"] for i in range(len(trace["y"]))]
+
+
+def assert_close(got, expected, tol: float = 1e-9, what: str = "values"):
+    """Elementwise |got - expected| <= tol * max(1, |expected|), with a readable failure."""
+    assert len(got) == len(expected), f"{what}: {len(got)} points, expected {len(expected)}"
+    for i, (g, e) in enumerate(zip(got, expected, strict=True)):
+        assert g is not None and abs(g - e) <= tol * max(1.0, abs(e)), f"{what}[{i}]: got {g}, expected {e}"
+
+
+def checked(lab: Lab, group_id: str) -> list[str]:
+    """Values of the ticked options of a checklist or radio group."""
+    return lab.js(
+        "return Array.from(document.querySelectorAll('#' + arguments[0] + ' input:checked'), (i) => i.value);",
+        group_id,
+    )
