@@ -248,8 +248,8 @@ def install(app: dash.Dash) -> None:
     @server.errorhandler(Exception)
     def unexpected_error(error: Exception):
         reference = uuid.uuid4().hex[:12]
-        server.logger.error("unhandled %s on %s %s (reference %s)", type(error).__name__, request.method,
-                     request.path, reference, exc_info=error)
+        server.logger.error("unhandled %s on %s %s (reference %s)", type(error).__name__,
+                            request.method, request.path, reference, exc_info=error)
         return _error_body(500, "Internal Server Error", "The server could not answer this request.",
                            reference)
 
