@@ -110,7 +110,7 @@ def curve_figure(
         return _column_figure(curves, quantity, x_title, y_title, title, order, marker_x, marker_ys, uirevision)
     traces = [curve_trace(c, getattr(c, quantity), order) for c in curves]
     traces.append(marker_trace(marker_x, marker_ys, [c.label for c in curves]))
-    layout = curve_layout(title, x_title, y_title, uirevision)
+    layout = curve_layout(title, x_title, y_title, uirevision, _grid_range(curves))
     layout["shapes"] = [marker_line(marker_x)]
     return {"data": traces, "layout": layout}
 
@@ -118,7 +118,7 @@ def curve_figure(
 def _column_figure(curves, quantity, x_title, y_title, title, order, marker_x, marker_ys, uirevision) -> dict:
     count = len(curves)
     gap = 0.08
-    layout = curve_layout(title, x_title, y_title, uirevision)
+    layout = curve_layout(title, x_title, y_title, uirevision, _grid_range(curves))
     layout["showlegend"] = False
     layout["margin"]["b"] = 56
     traces, markers, shapes, annotations = [], [], [], []
@@ -141,12 +141,21 @@ def _column_figure(curves, quantity, x_title, y_title, title, order, marker_x, m
     return {"data": traces + markers, "layout": layout}
 
 
-def curve_layout(title: str, x_title: str, y_title: str, uirevision: str) -> dict:
+def _grid_range(curves: Sequence[Curve]) -> list[float] | None:
+    """The swept interval, so markers' padding never stretches the axis past it (p̂ > 1)."""
+    if not curves:
+        return None
+    grid = curves[0].grid
+    return [grid.start, grid.start + grid.step * (grid.count - 1)]
+
+
+def curve_layout(title: str, x_title: str, y_title: str, uirevision: str, x_range=None) -> dict:
     spikes = {"showspikes": True, "spikemode": "across", "spikethickness": 1, "spikedash": "dot",
               "spikecolor": "#777", "spikesnap": "cursor"}
     return {
         "title": {"text": title, "x": 0.01, "xanchor": "left"},
-        "xaxis": {"title": {"text": x_title}, "gridcolor": GRID_COLOR, "zeroline": False, **spikes},
+        "xaxis": {"title": {"text": x_title}, "gridcolor": GRID_COLOR, "zeroline": False, **spikes,
+                  **({"range": x_range} if x_range else {})},
         "yaxis": {"title": {"text": y_title}, "gridcolor": GRID_COLOR, "zerolinecolor": "rgba(128,128,128,0.6)"},
         "hovermode": "x",
         "uirevision": uirevision,

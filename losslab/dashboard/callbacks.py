@@ -22,7 +22,9 @@ CLICK_DECIMALS = 3
 
 def route(pathname: str | None, search: str | None):
     """The view for a URL path, with its state from the query string, and any notice about the link."""
-    view = VIEW_OF_PATH.get((pathname or "/").rstrip("/") or "/")
+    pathname = pathname if isinstance(pathname, str) else "/"
+    search = search if isinstance(search, str) else ""
+    view = VIEW_OF_PATH.get(pathname.rstrip("/") or "/")
     if view is None:
         return layout.not_found(pathname or ""), "", layout.nav_links(None)
     state = parse_query(view, search)
@@ -78,6 +80,8 @@ def figure_update(figure: dict, plan: UpdatePlan):
         if plan.shift or role in plan.redraw:
             patch["data"][index]["x0"] = trace["x0"]
             patch["data"][index]["dx"] = trace["dx"]
+    if plan.shift and "range" in figure["layout"]["xaxis"]:
+        patch["layout"]["xaxis"]["range"] = figure["layout"]["xaxis"]["range"]
     patch["layout"]["shapes"] = figure["layout"]["shapes"]
     return patch
 
@@ -102,6 +106,7 @@ def update_view(
         "formulas": output.formulas if plan.full else no_update,
         "query": output.query,
         "lesson": output.lesson,
+        "message:losses": output.losses_note,
         # The per-class charts depend on every logit, the swept one included: always resend (they are small).
         "probability_figure": output.probability_figure,
         "class_grad_figure": output.class_grad_figure,

@@ -78,9 +78,12 @@ def app_shell() -> html.Div:
 
 
 def nav_links(active: str | None) -> list:
+    """Links to the views. The current view's link reloads the page: the URL's query is
+    kept current with history.replaceState, which dcc.Location does not see, so a
+    client-side link to the same path would not reset the view."""
     return [
         dcc.Link(TITLES[v], href=PATHS[v], className="nav-link active" if v == active else "nav-link",
-                 title=f"{TITLES[v]} (current view)" if v == active else TITLES[v])
+                 title=f"{TITLES[v]} (current view)" if v == active else TITLES[v], refresh=v == active)
         for v in ids.VIEWS
     ]
 
@@ -89,7 +92,9 @@ def chooser_table() -> html.Section:
     header = html.Tr([html.Th("Task"), html.Th("Output activation"), html.Th("Loss")])
     rows = [
         html.Tr(
-            [html.Td(dcc.Link(text, href=href, className="row-link")) for text in (task, activation, loss)],
+            # refresh: a preset must apply even on its own view (see nav_links).
+            [html.Td(dcc.Link(text, href=href, className="row-link", refresh=True))
+             for text in (task, activation, loss)],
             className="chooser-row",
         )
         for task, activation, loss, href in CHOOSER_ROWS

@@ -47,7 +47,7 @@ def default_state(view: str) -> ViewState:
 def parse_query(view: str, search: str | None) -> ViewState:
     """The state a query string asks for, defaults where it is missing or wrong."""
     state = default_state(view)
-    search = (search or "").lstrip("?")
+    search = search.lstrip("?") if isinstance(search, str) else ""
     if not search:
         return state
     if len(search) > MAX_QUERY_LENGTH:

@@ -39,6 +39,7 @@ class ViewOutput:
     probability_figure: dict | None = None
     class_grad_figure: dict | None = None
     stability_rows: tuple[tuple[str, str, str], ...] = ()
+    losses_note: str = ""
 
 
 def formulas_markdown(keys, link_space: bool) -> str:
@@ -104,7 +105,16 @@ def binary_view(state: ViewState) -> ViewOutput:
         formulas_markdown(keys, link_space=True),
         encode_query(state),
         lesson=chapter_lesson_text(curves.chapter_lesson(marker_x, axis, label)),
+        losses_note=_hidden_losses_note(state.losses, keys, label),
     )
+
+
+def _hidden_losses_note(selected, shown, label: float) -> str:
+    hidden = [registry.get(k).label for k in selected if k not in shown]
+    if not hidden:
+        return ""
+    return (f"{', '.join(hidden)} needs a hard label (y = 0 or 1) and is hidden while y = {label:g}. "
+            "Set y to 0 or 1 to show it.")
 
 
 def usable_binary_losses(keys, label: float) -> tuple[str, ...]:

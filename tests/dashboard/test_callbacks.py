@@ -288,9 +288,12 @@ def test_figure_update_shift_patch_moves_every_curve():
     ops = operations(callbacks.figure_update(figure, UpdatePlan(full=False, shift=True)))
     curves = [i for i, role in enumerate(_roles(figure)) if role != "marker"]
     expected = _marker_locations(figure) | {("data", i, k) for i in curves for k in ("x0", "dx")}
+    # The swept interval moves with the curves, so the axis range travels with them.
+    expected |= {("layout", "xaxis", "range")}
     assert set(ops) == expected
     for i in curves:
         assert ops[("data", i, "x0")] == figure["data"][i]["x0"]
+    assert ops[("layout", "xaxis", "range")] == figure["layout"]["xaxis"]["range"]
 
 
 def test_figure_update_redraw_patch_touches_only_that_curve():
