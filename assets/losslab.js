@@ -84,6 +84,15 @@
     return null;
   }
 
+  function sameRange(plot, update) {
+    var axis = (plot._fullLayout || {}).xaxis;
+    if (!axis) return false;
+    if (update["xaxis.autorange"]) return axis.autorange === true;
+    var wanted = update["xaxis.range"];
+    return !axis.autorange && Array.isArray(axis.range) &&
+      Math.abs(axis.range[0] - wanted[0]) < 1e-12 && Math.abs(axis.range[1] - wanted[1]) < 1e-12;
+  }
+
   function link(plot) {
     if (plot.dataset.losslabLinked === "1" || typeof plot.on !== "function") return;
     plot.dataset.losslabLinked = "1";
@@ -104,9 +113,13 @@
       if (plot.dataset.losslabEcho === "1" || !change) return;
       var update = xRangeUpdate(change);
       if (!update) return;
+      // A GUI-style relayout: Plotly then keeps the partner's zoom across figure updates
+      // (uirevision), as it does for the chart the user dragged.
+      var relayout = window.Plotly._guiRelayout || window.Plotly.relayout;
       partnersOf(plot).forEach(function (other) {
+        if (sameRange(other, update)) return;  // already there: this breaks the echo loop
         other.dataset.losslabEcho = "1";
-        Promise.resolve(window.Plotly.relayout(other, update)).finally(function () {
+        Promise.resolve(relayout(other, update)).finally(function () {
           other.dataset.losslabEcho = "0";
         });
       });

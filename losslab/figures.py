@@ -142,7 +142,7 @@ def _column_figure(curves, quantity, x_title, y_title, title, order, marker_x, m
 
 
 def _grid_range(curves: Sequence[Curve]) -> list[float] | None:
-    """The swept interval, so markers' padding never stretches the axis past it (p̂ > 1)."""
+    """The swept interval: autorange stays inside it, so markers' padding never shows p̂ > 1."""
     if not curves:
         return None
     grid = curves[0].grid
@@ -155,7 +155,8 @@ def curve_layout(title: str, x_title: str, y_title: str, uirevision: str, x_rang
     return {
         "title": {"text": title, "x": 0.01, "xanchor": "left"},
         "xaxis": {"title": {"text": x_title}, "gridcolor": GRID_COLOR, "zeroline": False, **spikes,
-                  **({"range": x_range} if x_range else {})},
+                  **({"autorangeoptions": {"minallowed": x_range[0], "maxallowed": x_range[1]}}
+                     if x_range else {})},
         "yaxis": {"title": {"text": y_title}, "gridcolor": GRID_COLOR, "zerolinecolor": "rgba(128,128,128,0.6)"},
         "hovermode": "x",
         "uirevision": uirevision,

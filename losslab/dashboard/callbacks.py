@@ -70,6 +70,10 @@ def figure_update(figure: dict, plan: UpdatePlan):
     if plan.full:
         return figure
     patch = Patch()
+    if plan.replace_traces:
+        patch["data"] = figure["data"]
+        patch["layout"]["shapes"] = figure["layout"]["shapes"]
+        return patch
     for index, trace in enumerate(figure["data"]):
         role = trace.get("meta")
         if role == "marker":
@@ -80,8 +84,9 @@ def figure_update(figure: dict, plan: UpdatePlan):
         if plan.shift or role in plan.redraw:
             patch["data"][index]["x0"] = trace["x0"]
             patch["data"][index]["dx"] = trace["dx"]
-    if plan.shift and "range" in figure["layout"]["xaxis"]:
-        patch["layout"]["xaxis"]["range"] = figure["layout"]["xaxis"]["range"]
+    if plan.shift and "autorangeoptions" in figure["layout"]["xaxis"]:
+        # Only the autorange limits move: a user's zoom (autorange off) is kept.
+        patch["layout"]["xaxis"]["autorangeoptions"] = figure["layout"]["xaxis"]["autorangeoptions"]
     patch["layout"]["shapes"] = figure["layout"]["shapes"]
     return patch
 
@@ -103,7 +108,7 @@ def update_view(
         "loss_figure": figure_update(output.loss_figure, plan),
         "grad_figure": figure_update(output.grad_figure, plan),
         "readout": layout.readout_table(output.readout),
-        "formulas": output.formulas if plan.full else no_update,
+        "formulas": output.formulas if (plan.full or plan.replace_traces) else no_update,
         "query": output.query,
         "lesson": output.lesson,
         "message:losses": output.losses_note,

@@ -185,33 +185,39 @@ VIEW_BUILDERS = {"regression": regression_view, "binary": binary_view, "multicla
 class UpdatePlan:
     """What a control change redraws, so callbacks can send only that.
 
-    ``full``: rebuild the figures (trace set or axes changed). Otherwise the
-    marker always moves; ``shift`` moves every curve sideways (x0 only);
-    ``redraw`` lists the losses whose curve values changed.
+    ``full``: rebuild the figures (axes or subplots changed). ``replace_traces``:
+    a new set of curves on the same axes, so the layout (and the user's zoom)
+    stays. Otherwise the marker always moves; ``shift`` moves every curve
+    sideways (x0 only); ``redraw`` lists the losses whose curve values changed.
     """
 
     full: bool
     shift: bool = False
     redraw: frozenset[str] = frozenset()
+    replace_traces: bool = False
 
 
 def update_plan(previous: ViewState | None, state: ViewState) -> UpdatePlan:
     if previous is None or previous.view != state.view:
         return UpdatePlan(full=True)
-    if previous.losses != state.losses or previous.axis != state.axis or previous.panels != state.panels:
+    if previous.axis != state.axis or previous.panels != state.panels:
         return UpdatePlan(full=True)
+    if _plotted_losses(previous) != _plotted_losses(state):
+        one_panel_each = state.view == "binary" and state.panels == "columns"
+        return UpdatePlan(full=one_panel_each, replace_traces=not one_panel_each)
     changed = {name for name, value in state.numbers.items() if previous.numbers.get(name) != value}
-    if state.view == "binary" and "label" in changed:
-        if usable_binary_losses(state.losses, state.number("label")) != usable_binary_losses(
-            state.losses, previous.number("label")
-        ):
-            return UpdatePlan(full=True)
     if state.view == "multiclass":
         return _multiclass_plan(previous, state, changed)
     redraw = {key for key in state.losses for name in changed if name in registry.get(key).defaults()}
     if state.view == "binary" and "label" in changed:
         redraw = set(state.losses)
     return UpdatePlan(full=False, shift="target" in changed, redraw=frozenset(redraw))
+
+
+def _plotted_losses(state: ViewState) -> tuple[str, ...]:
+    if state.view == "binary":
+        return usable_binary_losses(state.losses, state.number("label"))
+    return state.losses
 
 
 def _multiclass_plan(previous: ViewState, state: ViewState, changed: set[str]) -> UpdatePlan:

@@ -289,11 +289,11 @@ def test_figure_update_shift_patch_moves_every_curve():
     curves = [i for i, role in enumerate(_roles(figure)) if role != "marker"]
     expected = _marker_locations(figure) | {("data", i, k) for i in curves for k in ("x0", "dx")}
     # The swept interval moves with the curves, so the axis range travels with them.
-    expected |= {("layout", "xaxis", "range")}
+    expected |= {("layout", "xaxis", "autorangeoptions")}
     assert set(ops) == expected
     for i in curves:
         assert ops[("data", i, "x0")] == figure["data"][i]["x0"]
-    assert ops[("layout", "xaxis", "range")] == figure["layout"]["xaxis"]["range"]
+    assert ops[("layout", "xaxis", "autorangeoptions")] == figure["layout"]["xaxis"]["autorangeoptions"]
 
 
 def test_figure_update_redraw_patch_touches_only_that_curve():

@@ -291,8 +291,12 @@ def test_plan_delta_change_without_huber_redraws_nothing():
     assert update_plan(before, after) == UpdatePlan(full=False)
 
 
-def test_plan_full_for_loss_or_axis_change():
-    assert update_plan(regression_state(losses=("mse",)), regression_state(losses=("mse", "mae"))).full
+def test_plan_for_loss_or_axis_change():
+    # New curves on the same axes: traces are replaced and the layout (the user's zoom) stays.
+    overlay = update_plan(regression_state(losses=("mse",)), regression_state(losses=("mse", "mae")))
+    assert overlay == UpdatePlan(full=False, replace_traces=True)
+    # One panel per loss: the subplots change, so the figure is rebuilt.
+    assert update_plan(binary_state(losses=("bce",)), binary_state(losses=("bce", "focal"))).full
     assert update_plan(binary_state(axis="logit"), binary_state(axis="prob")).full
 
 
