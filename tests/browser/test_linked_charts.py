@@ -108,3 +108,25 @@ def test_hover_shows_on_partner_without_server_requests(lab):
     lab.type_into("regression-target-input", "1")
     lab.wait_until(lambda: lab.js("return window.__callbackRequests;") > 0, "the counter to see a callback request")
     assert lab.duo.get_logs() == []
+
+
+def test_zoom_survives_control_changes(lab):
+    """uirevision: a user's drag-zoom stays while losses, y and delta change (the curves move under it)."""
+    lab.open("/regression")
+    (x0, y), (x1, _) = lab.viewport_point(drag_layer(R_LOSS), 0.3, 0.5), lab.viewport_point(drag_layer(R_LOSS), 0.6, 0.5)
+    (lab.mouse().move_to_location(int(x0), int(y)).click_and_hold().move_to_location(int(x0) + 20, int(y))
+        .move_to_location(int(x1), int(y)).release().perform())
+    lab.wait_until(lambda: lab.layout(R_LOSS, "xaxis.range") != [-4, 4], "the drag to zoom the loss chart")
+    zoomed = lab.layout(R_LOSS, "xaxis.range")
+    lab.wait_until(lambda: lab.layout(R_GRAD, "xaxis.range") == zoomed, "the gradient chart to follow")
+
+    before = lab.curves(R_LOSS)
+    lab.js("document.querySelector('#regression-losses input[value=mae]').click();")
+    lab.wait_until(lambda: lab.curves(R_LOSS) != before, "the MAE curve to go")
+    lab.type_into("regression-target-input", "0.5")
+    lab.wait_until(lambda: lab.trace(R_LOSS, "mse")["x0"] == -3.5, "the curves to shift to y = 0.5")
+    lab.type_into("regression-delta-input", "2")
+    lab.wait_until(lambda: "delta=2" in lab.duo.driver.current_url, "the delta change to land")
+    for graph in (R_LOSS, R_GRAD):
+        assert lab.layout(graph, "xaxis.range") == zoomed, graph
+    assert lab.duo.get_logs() == []
