@@ -80,6 +80,8 @@ def check_finite(array: np.ndarray, name: str) -> None:
 
 def check_in_closed_interval(array: np.ndarray, name: str, low: float, high: float) -> None:
     """Every element of ``array`` lies in ``[low, high]`` (NaN is rejected too)."""
+    if array.size and array.min() >= low and array.max() <= high:  # two passes, no temporaries
+        return
     outside = ~((array >= low) & (array <= high))
     if outside.any():
         bad = array[outside].ravel()[0].item()
@@ -184,6 +186,15 @@ def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]):
         if stretched:
             grad = grad.sum(axis=stretched, keepdims=True)
     return grad[()] if grad.ndim == 0 else grad
+
+
+def all_finite(array: np.ndarray) -> bool:
+    """True if no element is NaN or infinite (min and max: two passes, no temporary array)."""
+    return not array.size or bool(np.isfinite(array.min()) and np.isfinite(array.max()))
+
+
+def has_nan(array: np.ndarray) -> bool:
+    return bool(array.size) and bool(np.isnan(array.min()))
 
 
 def weighted(weight: np.ndarray, value: np.ndarray) -> np.ndarray:

@@ -35,7 +35,7 @@ def sigmoid(z):
     """
     z = _float_input(z, "z")
     decay = np.exp(-np.abs(z))
-    return _scalar_or_array(np.where(z >= 0, 1 / (1 + decay), decay / (1 + decay)))
+    return _scalar_or_array(np.where(z >= 0, 1, decay) / (1 + decay))
 
 
 def log_sigmoid(z):

@@ -13,8 +13,10 @@ import numpy as np
 
 from losslab._validation import (
     Interval,
+    all_finite,
     check_in_closed_interval,
     check_in_set,
+    has_nan,
     prepare,
     reduce,
     sum_to_shape,
@@ -37,7 +39,7 @@ def _probability_and_label(prob, target):
 
 def _logit_and_label(logits, target):
     logits, target = prepare(logits, target, "logits", "target")
-    if np.isnan(logits).any():
+    if has_nan(logits):
         raise ValueError("logits contain NaN; expected real numbers (+-inf are allowed)")
     check_in_closed_interval(target, "target", 0.0, 1.0)
     return logits, target
@@ -65,8 +67,11 @@ def bce(prob, target, *, eps: float = 1e-12, reduction: str = "mean"):
     eps = BCE_EPS.validate(eps, "eps")
     prob, target = _probability_and_label(prob, target)
     p = _clipped(prob, eps)
-    with np.errstate(divide="ignore"):  # eps = 0 allows log(0) = -inf, weighted to 0 or inf
-        loss = -(weighted(target, np.log(p)) + weighted(1 - target, np.log1p(-p)))
+    if eps > 0:  # both logs are finite: plain products
+        loss = -(target * np.log(p) + (1 - target) * np.log1p(-p))
+    else:
+        with np.errstate(divide="ignore"):  # eps = 0 allows log(0) = -inf, weighted to 0 or inf
+            loss = -(weighted(target, np.log(p)) + weighted(1 - target, np.log1p(-p)))
     return reduce(loss, reduction)
 
 
@@ -90,7 +95,11 @@ def bce_with_logits(logits, target, *, reduction: str = "mean"):
     """
     validate_reduction(reduction)
     logits, target = _logit_and_label(logits, target)
-    loss = weighted(target, softplus(-logits)) + weighted(1 - target, softplus(logits))
+    if all_finite(logits):
+        # softplus(z) - y z: one softplus instead of two, exact for every finite z.
+        loss = np.maximum(logits, 0) - target * logits + np.log1p(np.exp(-np.abs(logits)))
+    else:  # +-inf logits: the weighted form gives the limits without inf - inf
+        loss = weighted(target, softplus(-logits)) + weighted(1 - target, softplus(logits))
     return reduce(loss, reduction)
 
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from losslab._validation import (
+    all_finite,
     as_float_array,
     check_broadcast,
     check_in_closed_interval,
+    has_nan,
     normalize_axis,
     prepare,
     reduce,
@@ -42,7 +44,7 @@ def _logits_and_distribution(logits, target, axis: int):
     dtype = result_dtype(logits, target)
     logits_array = as_float_array(logits, "logits", dtype)
     target_array = np.asarray(target)
-    if np.isnan(logits_array).any():
+    if has_nan(logits_array):
         raise ValueError("logits contain NaN; expected real numbers (+-inf are allowed)")
     if np.issubdtype(target_array.dtype, np.integer) and target_array.ndim == logits_array.ndim - 1:
         axis = _class_axis(logits_array, axis, "logits")
@@ -82,7 +84,11 @@ def cross_entropy(logits, target, *, axis: int = -1, reduction: str = "mean"):
     """
     validate_reduction(reduction)
     logits, target, axis, _logits_shape = _logits_and_distribution(logits, target, axis)
-    per_sample = -weighted(target, log_softmax(logits, axis=axis)).sum(axis=axis)
+    log_probabilities = log_softmax(logits, axis=axis)
+    if all_finite(log_probabilities):  # no -inf to multiply by a zero target: a plain product
+        per_sample = -(target * log_probabilities).sum(axis=axis)
+    else:
+        per_sample = -weighted(target, log_probabilities).sum(axis=axis)
     return reduce(per_sample, reduction)
 
 
