@@ -11,7 +11,7 @@ from __future__ import annotations
 from dash import ClientsideFunction, Input, Output, Patch, State, ctx, no_update
 
 from losslab.curves import to_probability
-from losslab.dashboard import controls, ids, layout
+from losslab.dashboard import controls, ids, layout, tables
 from losslab.dashboard.url_state import ViewState, parse_query
 from losslab.dashboard.views import VIEW_BUILDERS, UpdatePlan, ViewOutput, update_plan
 
@@ -73,7 +73,7 @@ def figure_update(figure: dict, plan: UpdatePlan):
     if plan.replace_traces:
         patch["data"] = figure["data"]
         patch["layout"]["shapes"] = figure["layout"]["shapes"]
-        return patch
+        return _wire(patch)
     for index, trace in enumerate(figure["data"]):
         role = trace.get("meta")
         if role == "marker":
@@ -88,7 +88,12 @@ def figure_update(figure: dict, plan: UpdatePlan):
         # Only the autorange limits move: a user's zoom (autorange off) is kept.
         patch["layout"]["xaxis"]["autorangeoptions"] = figure["layout"]["xaxis"]["autorangeoptions"]
     patch["layout"]["shapes"] = figure["layout"]["shapes"]
-    return patch
+    return _wire(patch)
+
+
+def _wire(patch: Patch) -> dict:
+    """A Patch in the JSON form the renderer receives anyway, so orjson serialises the whole response."""
+    return patch.to_plotly_json()
 
 
 def update_view(
@@ -107,7 +112,7 @@ def update_view(
     result |= {
         "loss_figure": figure_update(output.loss_figure, plan),
         "grad_figure": figure_update(output.grad_figure, plan),
-        "readout": layout.readout_table(output.readout),
+        "readout": tables.readout_table(output.readout),
         "formulas": output.formulas if (plan.full or plan.replace_traces) else no_update,
         "query": output.query,
         "lesson": output.lesson,
@@ -115,7 +120,7 @@ def update_view(
         # The per-class charts depend on every logit, the swept one included: always resend (they are small).
         "probability_figure": output.probability_figure,
         "class_grad_figure": output.class_grad_figure,
-        "stability": layout.stability_table(output.stability_rows),
+        "stability": tables.stability_table(output.stability_rows),
     }
     return result
 

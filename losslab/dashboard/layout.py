@@ -11,9 +11,9 @@ import math
 from dash import dcc, html
 
 from losslab import registry
-from losslab.dashboard import controls, ids
+from losslab.dashboard import controls, ids, tables
 from losslab.dashboard.url_state import ViewState
-from losslab.dashboard.views import ReadoutTable, ViewOutput
+from losslab.dashboard.views import ViewOutput
 
 PATHS = {"regression": "/regression", "binary": "/binary", "multiclass": "/multiclass"}
 TITLES = {"regression": "Regression", "binary": "Binary classification", "multiclass": "Multiclass (softmax)"}
@@ -134,7 +134,9 @@ def number_control(view: str, control: controls.NumberControl, value: float) -> 
             type="text",
             inputMode="numeric" if control.integer else "decimal",
             value=controls.format_number(value),
-            debounce=0.4,
+            # Applied on Enter or when focus leaves: no half-typed "-" or "1e" ever reaches
+            # the charts, and Enter answers at once (a timed debounce would add its delay).
+            debounce=True,
             autoComplete="off",
             spellCheck=False,
             className="number-box",
@@ -176,28 +178,6 @@ def loss_checklist(view_ids: ids.View, task: registry.Task, selected) -> html.Di
     )
 
 
-def readout_table(readout: ReadoutTable) -> html.Table:
-    header = html.Tr([html.Th("loss"), html.Th("L"), html.Th(readout.grad_label), html.Th(readout.logit_grad_label)])
-    rows = [
-        html.Tr([html.Td(r.label), html.Td(_number(r.loss)), html.Td(_number(r.grad_prediction)),
-                 html.Td(_number(r.grad_logit))], **{"data-loss": r.key})
-        for r in readout.rows
-    ]
-    caption = html.Caption(f"At {readout.prediction_label} = {readout.prediction_value:.6g}")
-    return html.Table([caption, html.Thead(header), html.Tbody(rows)], className="readout-table")
-
-
-def _number(value: float) -> str:
-    return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
-
-
-def stability_table(rows) -> html.Table:
-    header = html.Tr([html.Th("class"), html.Th("naive exp(z)/Σexp(z)"), html.Th("stable (shift by max)")])
-    body = [html.Tr([html.Td(k), html.Td(naive, className="nan" if naive == "nan" else ""), html.Td(stable)])
-            for k, naive, stable in rows]
-    return html.Table([html.Thead(header), html.Tbody(body)], className="stability-table")
-
-
 def graph(graph_id: str, figure: dict, label: str, class_name: str = "chart") -> html.Figure:
     """A chart in a labelled figure element (dcc.Graph itself takes no ARIA attributes)."""
     return html.Figure(
@@ -222,7 +202,7 @@ def view_layout(state: ViewState, output: ViewOutput) -> html.Section:
     extras = []
     if state.view == "binary":
         extras.append(html.P(output.lesson, id=ids.Binary.LESSON, className="lesson", role="status"))
-    extras.append(html.Div(readout_table(output.readout), id=view_ids.READOUT, className="readout"))
+    extras.append(html.Div(tables.readout_table(output.readout), id=view_ids.READOUT, className="readout"))
     class_panels = []
     if state.view == "multiclass":
         class_panels = [
@@ -237,7 +217,7 @@ def view_layout(state: ViewState, output: ViewOutput) -> html.Section:
                 className="panel stability",
                 children=[
                     html.H3("Numerical stability: naive against stable softmax"),
-                    html.Div(stability_table(output.stability_rows), id=ids.Multiclass.STABILITY_TABLE),
+                    html.Div(tables.stability_table(output.stability_rows), id=ids.Multiclass.STABILITY_TABLE),
                 ],
             ),
         ]
@@ -270,11 +250,11 @@ def logits_control(logits) -> html.Div:
         children=[
             html.Label("Logits z", htmlFor=ids.Multiclass.LOGITS_INPUT, className="control-label"),
             dcc.Input(
-                id=ids.Multiclass.LOGITS_INPUT, type="text", value=controls.format_logits(logits), debounce=0.4,
+                id=ids.Multiclass.LOGITS_INPUT, type="text", value=controls.format_logits(logits), debounce=True,
                 autoComplete="off", spellCheck=False, className="logits-box",
             ),
             html.Div(id=ids.Multiclass.LOGITS_MESSAGE, className="control-message", role="alert"),
-            html.Small("2 to 10 numbers separated by commas", className="control-help"),
+            html.Small("2 to 10 numbers separated by commas; Enter applies", className="control-help"),
         ],
     )
 

@@ -195,8 +195,11 @@ class Lab:
         return self.js("return document.getElementById(arguments[0]).value;", element_id)
 
     # -- acting like a user ------------------------------------------------------------
-    def type_into(self, element_id: str, text: str, enter: bool = False):
-        """Replace a text box's content by typing (select all, then the new text)."""
+    def type_into(self, element_id: str, text: str, enter: bool = True):
+        """Replace a text box's content by typing (select all, then the new text), then Enter.
+
+        Text boxes apply on Enter or blur (``debounce=True``); ``enter=False`` leaves the text pending.
+        """
         box = self.duo.find_element(f"#{element_id}")
         box.click()
         box.send_keys(Keys.CONTROL, "a")
@@ -214,7 +217,8 @@ class Lab:
             "box.focus();"
             "const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set;"
             "setter.call(box, arguments[1]);"
-            "box.dispatchEvent(new Event('input', {bubbles: true}));",
+            "box.dispatchEvent(new Event('input', {bubbles: true}));"
+            "box.blur();",  # leaving the box applies it, as Enter does
             element_id, text,
         )
 
