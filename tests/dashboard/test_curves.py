@@ -107,22 +107,23 @@ def ref_multiclass_loss(key: str, logits, true_class: int, temperature: float):
 def test_regression_grid_is_centred_on_target(target):
     grid = curves.regression_grid(target)
     x = grid.values()
-    assert grid.count == x.size == 401
+    assert grid.count == x.size == curves.POINTS
+    assert curves.POINTS % 2 == 1  # an odd count puts a grid point exactly on the target
     assert_allclose(x[0], target - 4, atol=1e-9)
     assert_allclose(x[-1], target + 4, atol=1e-9)
-    assert_allclose(x[200], target, atol=1e-9)
-    assert_allclose(np.diff(x), 8 / 400, rtol=1e-6)
+    assert_allclose(x[curves.POINTS // 2], target, atol=1e-9)
+    assert_allclose(np.diff(x), 8 / (curves.POINTS - 1), rtol=1e-6)
 
 
 def test_binary_logit_grid_spans_minus_8_to_8():
     x = curves.binary_grid("logit").values()
-    assert_allclose([x[0], x[200], x[-1]], [-8.0, 0.0, 8.0], atol=1e-12)
+    assert_allclose([x[0], x[curves.POINTS // 2], x[-1]], [-8.0, 0.0, 8.0], atol=1e-12)
 
 
 def test_binary_probability_grid_stays_strictly_inside_0_1():
     x = curves.binary_grid("prob").values()
     assert_allclose([x[0], x[-1]], [0.0025, 0.9975], atol=1e-12)
-    assert_allclose(x[200], 0.5, atol=1e-12)
+    assert_allclose(x[curves.POINTS // 2], 0.5, atol=1e-12)
     assert np.all((x > 0) & (x < 1))
 
 
@@ -138,7 +139,7 @@ def test_binary_probability_grid_stays_strictly_inside_0_1():
 )
 def test_multiclass_grid_is_centred_on_largest_other_logit(logits, swept, centre):
     x = curves.multiclass_grid(np.array(logits, dtype=float), swept).values()
-    assert_allclose([x[0], x[200], x[-1]], [centre - 10, centre, centre + 10], atol=1e-9)
+    assert_allclose([x[0], x[curves.POINTS // 2], x[-1]], [centre - 10, centre, centre + 10], atol=1e-9)
 
 
 def test_multiclass_grid_does_not_move_with_the_swept_logit():
