@@ -128,6 +128,9 @@ def _class_axis(z: np.ndarray, axis: int) -> int:
 
 def _finite_row_max(z: np.ndarray, axis: int) -> np.ndarray:
     """The largest finite entry of each row (0 if none): shifting by it keeps every finite exponent <= 0."""
+    row_max = z.max(axis=axis, keepdims=True)
+    if np.isfinite(row_max).all():  # the usual case: no +inf anywhere, no row of only -inf
+        return row_max
     row_max = np.where(np.isfinite(z), z, -np.inf).max(axis=axis, keepdims=True)
     return np.where(np.isfinite(row_max), row_max, 0)
 

@@ -58,6 +58,14 @@ def _logits_and_distribution(logits, target, axis: int):
 
 
 def _one_hot(indices: np.ndarray, logits: np.ndarray, axis: int) -> np.ndarray:
+    _check_indices(indices, logits, axis)
+    positions = np.expand_dims(indices, axis)
+    one_hot = np.zeros(logits.shape, logits.dtype)
+    np.put_along_axis(one_hot, positions, 1, axis=axis)
+    return one_hot
+
+
+def _check_indices(indices: np.ndarray, logits: np.ndarray, axis: int) -> None:
     classes = logits.shape[axis]
     expected_shape = logits.shape[:axis] + logits.shape[axis + 1 :]
     if indices.shape != expected_shape:
@@ -65,13 +73,11 @@ def _one_hot(indices: np.ndarray, logits: np.ndarray, axis: int) -> np.ndarray:
             f"class indices with shape {indices.shape} do not match logits with shape {logits.shape}; "
             f"expected shape {expected_shape} (the logits without the class axis)"
         )
+    if indices.size and 0 <= indices.min() and indices.max() < classes:
+        return
     bad = (indices < 0) | (indices >= classes)
     if bad.any():
         raise ValueError(f"class index {indices[bad].ravel()[0].item()} is out of range; expected 0 to {classes - 1}")
-    positions = np.expand_dims(indices, axis)
-    one_hot = np.zeros(logits.shape, logits.dtype)
-    np.put_along_axis(one_hot, positions, 1, axis=axis)
-    return one_hot
 
 
 def cross_entropy(logits, target, *, axis: int = -1, reduction: str = "mean"):
@@ -83,6 +89,15 @@ def cross_entropy(logits, target, *, axis: int = -1, reduction: str = "mean"):
     shaped like ``logits`` without ``axis``.
     """
     validate_reduction(reduction)
+    fast = _finite_logits_and_indices(logits, target, axis)
+    if fast is not None:
+        logits, indices, axis = fast
+        # With class indices, -log softmax(z)_y = log sum exp(z - m) - (z_y - m): a gather
+        # instead of a one-hot product, and still exact for huge equal logits.
+        shifted = logits - logits.max(axis=axis, keepdims=True)
+        picked = np.take_along_axis(shifted, np.expand_dims(indices, axis), axis=axis)
+        per_sample = np.squeeze(np.log(np.exp(shifted).sum(axis=axis, keepdims=True)) - picked, axis=axis)
+        return reduce(per_sample, reduction)
     logits, target, axis, _logits_shape = _logits_and_distribution(logits, target, axis)
     log_probabilities = log_softmax(logits, axis=axis)
     if all_finite(log_probabilities):  # no -inf to multiply by a zero target: a plain product
@@ -94,9 +109,29 @@ def cross_entropy(logits, target, *, axis: int = -1, reduction: str = "mean"):
 
 def cross_entropy_grad(logits, target, *, axis: int = -1):
     r""":math:`\partial \ell / \partial z_k = \hat p_k \sum_j y_j - y_k`, which is :math:`\hat p - y` for a distribution ``y``."""
+    fast = _finite_logits_and_indices(logits, target, axis)
+    if fast is not None:
+        logits, indices, axis = fast
+        grad = softmax(logits, axis=axis)
+        positions = np.expand_dims(indices, axis)
+        np.put_along_axis(grad, positions, np.take_along_axis(grad, positions, axis=axis) - 1, axis=axis)
+        return grad
     logits, target, axis, logits_shape = _logits_and_distribution(logits, target, axis)
     grad = softmax(logits, axis=axis) * target.sum(axis=axis, keepdims=True) - target
     return sum_to_shape(grad, logits_shape)
+
+
+def _finite_logits_and_indices(logits, target, axis: int):
+    """``(logits, indices, axis)`` when ``target`` is class indices and every logit is finite, else None."""
+    target_array = np.asarray(target)
+    if not np.issubdtype(target_array.dtype, np.integer):
+        return None
+    logits_array = as_float_array(logits, "logits", result_dtype(logits))
+    if target_array.ndim != logits_array.ndim - 1 or not all_finite(logits_array):
+        return None
+    axis = _class_axis(logits_array, axis, "logits")
+    _check_indices(target_array, logits_array, axis)
+    return logits_array, target_array, axis
 
 
 def _distributions(pred, target, axis: int, pred_name: str = "pred"):
