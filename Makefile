@@ -27,7 +27,7 @@ screenshots: $(VENV)/.dev-installed
 	$(BIN)/python scripts/take_screenshots.py
 
 $(VENV)/bin/python:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { echo "make: could not create $(VENV); on Debian run: apt-get install -y python3-venv"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.runtime-installed: requirements.txt $(VENV)/bin/python
