@@ -6,10 +6,11 @@ LOSSLAB_DEBUG=1 to change that.
 
 import os
 
-from losslab.dashboard import create_app
+from losslab.dashboard import create_app, finish_setup
 
 app = create_app()
 server = app.server
+finish_setup(app)
 
 if __name__ == "__main__":
     app.run(

@@ -92,11 +92,13 @@ def log_cosh(pred, target, *, reduction: str = "mean"):
     validate_reduction(reduction)
     _, residual = _residual(pred, target)
     size = np.abs(residual)
-    near = np.minimum(size, _LOG_COSH_SWITCH)
-    near_value = np.log1p(2 * np.sinh(near / 2) ** 2)
-    # exp(-2|r|) is 0 to double precision well before |r| = 400; the cap stops -2|r| overflowing.
-    far_value = size + np.log1p(np.exp(-2 * np.minimum(size, 400.0))) - np.asarray(math.log(2), size.dtype)
-    return reduce(np.where(size < _LOG_COSH_SWITCH, near_value, far_value), reduction)
+    value = np.log1p(2 * np.sinh(np.minimum(size, _LOG_COSH_SWITCH) / 2) ** 2)
+    far = size >= _LOG_COSH_SWITCH
+    if far.any():  # usually none: the far formula runs only where it is needed
+        far_size = size[far]
+        # exp(-2|r|) is 0 to double precision well before |r| = 400; the cap stops -2|r| overflowing.
+        value[far] = far_size + np.log1p(np.exp(-2 * np.minimum(far_size, 400.0))) - math.log(2)
+    return reduce(value, reduction)
 
 
 def log_cosh_grad(pred, target):

@@ -32,3 +32,15 @@ def create_app() -> dash.Dash:
     callbacks.register(app)
     security.install(app)
     return app
+
+
+def finish_setup(app: dash.Dash) -> None:
+    """Run Dash's once-per-process setup now, on one thread, before any traffic.
+
+    Dash does it on the first request and marks it done before it has registered
+    the component bundles; with threaded gunicorn workers a page's parallel script
+    requests could then be refused (404) on a fresh worker's first page load.
+    Call it last: Flask accepts no new routes after the app's first request.
+    """
+    with app.server.test_client() as client:
+        client.get(f"/{HEALTH_ROUTE}")

@@ -95,9 +95,11 @@ def test_python_app_py_is_loopback_and_not_debug(callbacks):
         assert b"__debugger__" not in body and b"Werkzeug" not in body
         assert_security_headers(headers, "python app.py /")
         session = new_session(callbacks, "regression", 0)
+        # A value the renderer never sends (a list as the URL store's query): answered as
+        # a handled response or a 4xx, never a traceback.
         bad = callbacks.control_change("regression", session.values, "regression-delta-input", ["?a=1"])
         status, headers, body = request(port, "POST", CALLBACK_PATH, json.dumps(bad).encode(), JSON_HEADERS)
-        assert status == 422 and b"Traceback" not in body, (status, body[:300])
+        assert status in (200, 422) and b"Traceback" not in body, (status, body[:300])
     finally:
         process.terminate()
         try:

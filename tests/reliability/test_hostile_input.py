@@ -173,10 +173,10 @@ def catalogue(callbacks) -> list[tuple[str, bytes, dict, set[int]]]:
         ("losses is a string", j(_set_value(valid, "inputs", 4, "mse")), {}, {200}),
         ("losses hold numbers", j(_set_value(valid, "inputs", 4, [1, 2])), {}, {200}),
         ("losses hold <script>", j(_set_value(valid, "inputs", 4, ["<script>alert(1)</script>"])), {}, {200}),
-        # The URL store only ever holds the server's own query string; anything else is refused
-        # by the callback (422), or accepted if it still reads as a query string.
-        ("URL store holds a list", j(_set_value(valid, "state", 0, ["?a=1"])), {}, {422}),
-        ("URL store holds a number", j(_set_value(valid, "state", 0, 5)), {}, {422}),
+        # The URL store only ever holds the server's own query string; anything else reads as
+        # no previous state (a full redraw, 200).
+        ("URL store holds a list", j(_set_value(valid, "state", 0, ["?a=1"])), {}, {200}),
+        ("URL store holds a number", j(_set_value(valid, "state", 0, 5)), {}, {200}),
         ("URL store holds 100 KB", j(_set_value(valid, "state", 0, "?" + "a" * 100_000)), {}, {200}),
         ("click with x = '1e400'", j(_set_value(click_body, "inputs", 0, {"points": [{"x": "1e400"}]})), {}, HANDLED),
         ("click with points an object", j(_set_value(click_body, "inputs", 0, {"points": {"x": 1}})), {}, HANDLED),
