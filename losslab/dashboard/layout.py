@@ -260,14 +260,22 @@ def logits_control(logits) -> html.Div:
 
 
 def axis_control(axis: str) -> html.Div:
+    return _radio_control("x axis", ids.Binary.AXIS, {"logit": "logit z", "prob": "probability p̂"}, axis)
+
+
+def panels_control(panels: str) -> html.Div:
+    return _radio_control("Panels", ids.Binary.PANELS, {"columns": "one per loss", "overlay": "overlaid"}, panels)
+
+
+def _radio_control(label: str, radio_id: str, choices: dict[str, str], value: str) -> html.Div:
     return html.Div(
         className="control",
         children=[
-            html.Span("x axis", className="control-label"),
+            html.Span(label, className="control-label"),
             dcc.RadioItems(
-                id=ids.Binary.AXIS,
-                options=[{"label": "logit z", "value": "logit"}, {"label": "probability p̂", "value": "prob"}],
-                value=axis, inline=True, className="axis-radio",
+                id=radio_id,
+                options=[{"label": text, "value": key} for key, text in choices.items()],
+                value=value, inline=True, className="axis-radio",
             ),
         ],
     )
@@ -276,20 +284,6 @@ def axis_control(axis: str) -> html.Div:
 def _charts_class(state: ViewState) -> str:
     """Binary charts stack loss above gradient, like the chapter's 2x2 figure."""
     return "linked-charts stacked" if state.view == "binary" else "linked-charts"
-
-
-def panels_control(panels: str) -> html.Div:
-    return html.Div(
-        className="control",
-        children=[
-            html.Span("Panels", className="control-label"),
-            dcc.RadioItems(
-                id=ids.Binary.PANELS,
-                options=[{"label": "one per loss", "value": "columns"}, {"label": "overlaid", "value": "overlay"}],
-                value=panels, inline=True, className="axis-radio",
-            ),
-        ],
-    )
 
 
 def not_found(path: str) -> html.Section:

@@ -78,18 +78,8 @@ def parse_query(view: str, search: str | None) -> ViewState:
             notices.append(f"{problem} (from the link); using the default losses.")
         else:
             losses = parsed
-    axis = state.axis
-    if "axis" in values:
-        if values["axis"] in controls.BINARY_AXES:
-            axis = values["axis"]
-        else:
-            notices.append(f"Axis {_shorten(values['axis'])!r} is unknown; expected 'prob' or 'logit'.")
-    panels = state.panels
-    if "panels" in values:
-        if values["panels"] in controls.BINARY_PANELS:
-            panels = values["panels"]
-        else:
-            notices.append(f"Panels {_shorten(values['panels'])!r} is unknown; expected 'columns' or 'overlay'.")
+    axis = _choice(values, "axis", controls.BINARY_AXES, state.axis, notices)
+    panels = _choice(values, "panels", controls.BINARY_PANELS, state.panels, notices)
     logits = state.logits
     if "logits" in values:
         parsed_logits, problem = controls.parse_logits(values["logits"])
@@ -126,6 +116,17 @@ def encode_query(state: ViewState) -> str:
     if state.logits is not None:
         pairs.append(("logits", ",".join(controls.format_number(z) for z in state.logits)))
     return "?" + urlencode(pairs, safe=",")
+
+
+def _choice(values: dict[str, str], key: str, allowed: tuple[str, ...], default, notices: list[str]):
+    """One of ``allowed`` from the link, or ``default`` with a notice naming the bad value."""
+    if key not in values:
+        return default
+    if values[key] in allowed:
+        return values[key]
+    expected = " or ".join(repr(a) for a in allowed)
+    notices.append(f"{key.capitalize()} {_shorten(values[key])!r} is unknown; expected {expected}.")
+    return default
 
 
 def _single(key: str, values: list[str], notices: list[str]) -> str:
