@@ -43,7 +43,7 @@ CHOOSER_ROWS = (
     ("Multilabel classification", "Sigmoid (per class)", "BCE (per class)", "/binary?losses=bce,focal&axis=prob"),
     ("Generative models", "Varies", "KL divergence, ELBO", "/multiclass?losses=kl_divergence,cross_entropy"),
 )
-GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "scrollZoom": False,
+GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "scrollZoom": False, "displayModeBar": "hover",
                 "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
 
