@@ -67,17 +67,6 @@ def check_broadcast(a: np.ndarray, b: np.ndarray, a_name: str, b_name: str) -> t
         ) from None
 
 
-def check_no_nan(array: np.ndarray, name: str) -> None:
-    if np.isnan(array).any():
-        raise ValueError(f"{name} contains NaN; expected real numbers")
-
-
-def check_finite(array: np.ndarray, name: str) -> None:
-    if not np.isfinite(array).all():
-        bad = array[~np.isfinite(array)].ravel()[0].item()
-        raise ValueError(f"{name} contains {bad}; expected finite numbers")
-
-
 def check_in_closed_interval(array: np.ndarray, name: str, low: float, high: float) -> None:
     """Every element of ``array`` lies in ``[low, high]`` (NaN is rejected too)."""
     if array.size and array.min() >= low and array.max() <= high:  # two passes, no temporaries

@@ -135,7 +135,7 @@ def prediction_from_click(view: str, click_data, axis: str | None = None):
     if x is None:
         return no_update
     if view == "binary":
-        probability = float(layout_probability(x, axis))
+        probability = to_probability(x, axis if axis in controls.BINARY_AXES else controls.DEFAULT_AXIS)
         return controls.format_number(min(max(round(probability, 6), 1e-6), 1 - 1e-6))
     return controls.format_number(round(x, CLICK_DECIMALS))
 
@@ -150,10 +150,6 @@ def logits_from_click(click_data, logits_text: str | None, swept_raw):
     moved = list(logits)
     moved[swept] = round(x, CLICK_DECIMALS)
     return controls.format_logits(moved)
-
-
-def layout_probability(x: float, axis: str | None) -> float:
-    return to_probability(x, axis if axis in controls.BINARY_AXES else controls.DEFAULT_AXIS)
 
 
 def _clicked_x(click_data):
