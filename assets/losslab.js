@@ -128,6 +128,16 @@
 
   function linkAll() {
     document.querySelectorAll(".linked-charts .js-plotly-plot").forEach(link);
+    nameSliders();
+  }
+
+  /* dcc.Slider takes no ARIA props: give each slider handle its control's label as its
+     accessible name, so screen readers announce "Huber delta δ" rather than "slider". */
+  function nameSliders() {
+    document.querySelectorAll(".control [role=slider]:not([aria-label])").forEach(function (handle) {
+      var label = handle.closest(".control").querySelector(".control-label");
+      if (label) handle.setAttribute("aria-label", label.textContent);
+    });
   }
 
   new MutationObserver(linkAll).observe(document.documentElement, { childList: true, subtree: true });

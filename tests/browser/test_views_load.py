@@ -30,3 +30,10 @@ def test_each_view_loads_at_its_path(lab):
     lab.duo.wait_for_text_to_equal(".view h2", "No such view")
     assert "/nowhere" in lab.duo.find_element(".view").text
     assert lab.duo.get_logs() == []
+
+
+def test_every_slider_handle_is_named_after_its_control(lab):
+    lab.open("/regression")
+    names = lab.js("return Array.from(document.querySelectorAll('[role=slider]'), (h) => h.getAttribute('aria-label'));")
+    assert names == ["True value y", "Huber delta δ", "Quantile τ"]
+    assert lab.duo.get_logs() == []
