@@ -226,18 +226,23 @@ def raw_exchange(port: int, data: bytes, timeout: float = 10, read_limit: int = 
             s.shutdown(socket.SHUT_WR)
         except OSError:
             pass  # the server may answer and close before reading everything we send
-        chunks, size = [], 0
-        deadline = time.monotonic() + timeout
-        while size < read_limit and time.monotonic() < deadline:
-            try:
-                chunk = s.recv(65536)
-            except (ConnectionResetError, TimeoutError):
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        return b"".join(chunks)
+        return read_until_closed(s, timeout, read_limit)
+
+
+def read_until_closed(s: socket.socket, timeout: float, read_limit: int = 1 << 20) -> bytes:
+    """Everything the peer sends until it closes, ``read_limit`` bytes or ``timeout`` seconds."""
+    chunks, size = [], 0
+    deadline = time.monotonic() + timeout
+    while size < read_limit and time.monotonic() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except (ConnectionResetError, TimeoutError):
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 class KeepAliveClient:

@@ -11,7 +11,6 @@ import http.client
 import json
 import re
 import socket
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,7 +18,16 @@ from hypothesis import strategies as st
 
 from losslab.dashboard import security
 
-from . import CALLBACK_PATH, JSON_HEADERS, LONG, KeepAliveClient, new_session, raw_exchange, request
+from . import (
+    CALLBACK_PATH,
+    JSON_HEADERS,
+    LONG,
+    KeepAliveClient,
+    new_session,
+    raw_exchange,
+    read_until_closed,
+    request,
+)
 
 GENERATED_EXAMPLES = 5_000 if LONG else 1_000
 HANDLED = {200, 204}
@@ -62,17 +70,7 @@ def send_then_read(port: int, header: bytes, body: bytes, timeout: float = 10) -
             s.sendall(body)
         except OSError:
             pass
-        chunks = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                chunk = s.recv(65536)
-            except (ConnectionResetError, TimeoutError):
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return read_until_closed(s, timeout)
 
 
 # -- the fixed catalogue -----------------------------------------------------------------
