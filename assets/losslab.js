@@ -49,6 +49,34 @@
     },
   });
 
+  /* ---- text boxes: Enter applies at once, a pause in typing applies too ----
+     The boxes use debounce=True (Dash applies them on Enter or blur). Dash 4's timed
+     debounce would ignore Enter, so the pause is handled here: after IDLE_MS without
+     typing, the box gets the same Enter a user would press. */
+  var IDLE_MS = 350;
+  var pending = new WeakMap();
+
+  function pressEnter(box) {
+    if (!box.isConnected) return;
+    var enter = new KeyboardEvent("keypress", { key: "Enter", code: "Enter", bubbles: true });
+    // Chromium ignores keyCode/charCode in the constructor; React needs them to see a keypress.
+    ["keyCode", "charCode", "which"].forEach(function (name) {
+      Object.defineProperty(enter, name, { get: function () { return 13; } });
+    });
+    box.dispatchEvent(enter);
+  }
+
+  document.addEventListener("input", function (event) {
+    var box = event.target;
+    if (!box.closest || !box.closest(".number-box, .logits-box")) return;  // the class is on the wrapper
+    clearTimeout(pending.get(box));
+    pending.set(box, setTimeout(function () { pressEnter(box); }, IDLE_MS));
+  }, true);
+
+  document.addEventListener("keypress", function (event) {
+    if (event.key === "Enter" && event.isTrusted) clearTimeout(pending.get(event.target));
+  }, true);
+
   /* ---- linked charts ---------------------------------------------------- */
 
   function plotOf(graph) {

@@ -134,8 +134,8 @@ def number_control(view: str, control: controls.NumberControl, value: float) -> 
             type="text",
             inputMode="numeric" if control.integer else "decimal",
             value=controls.format_number(value),
-            # Applied on Enter or when focus leaves: no half-typed "-" or "1e" ever reaches
-            # the charts, and Enter answers at once (a timed debounce would add its delay).
+            # Applied on Enter, on leaving the box, or after a pause in typing (assets/losslab.js):
+            # no half-typed "-" or "1e" reaches the charts, and Enter answers at once.
             debounce=True,
             autoComplete="off",
             spellCheck=False,
@@ -254,7 +254,7 @@ def logits_control(logits) -> html.Div:
                 autoComplete="off", spellCheck=False, className="logits-box",
             ),
             html.Div(id=ids.Multiclass.LOGITS_MESSAGE, className="control-message", role="alert"),
-            html.Small("2 to 10 numbers separated by commas; Enter applies", className="control-help"),
+            html.Small("2 to 10 numbers separated by commas", className="control-help"),
         ],
     )
 

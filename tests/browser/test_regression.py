@@ -115,3 +115,17 @@ def test_loss_checklist_removes_and_adds_traces(lab):
     assert_close(quantile["y"], [max(0.5 * -x, -0.5 * -x) for x in grid_x(quantile)], what="pinball tau=0.5")
     lab.wait_until(lambda: "losses=mse,huber,log_cosh,quantile" in lab.driver.current_url, "URL losses")
     assert lab.duo.get_logs() == []
+
+
+def test_typed_value_applies_after_a_pause_without_enter(lab):
+    """Enter is not needed: a pause in typing applies the box, once, with the whole value."""
+    lab.open("/regression")
+    lab.js("window.__posts = 0; const f = window.fetch; window.fetch = function (u) {"
+           " if (String(u && u.url || u).includes('_dash-update-component')) window.__posts += 1;"
+           " return f.apply(this, arguments); };")
+    lab.type_into("regression-delta-input", "0.25", enter=False)
+    lab.wait_until(lambda: "delta=0.25" in lab.driver.current_url, "the pause to apply delta 0.25")
+    huber_trace = lab.trace(LOSS, "huber")
+    assert_close(huber_trace["y"], [huber(x, 0.25) for x in grid_x(huber_trace)], 1e-12, "Huber with delta 0.25")
+    assert lab.js("return window.__posts;") == 1  # "0", "0.", "0.2" never went to the server
+    assert lab.duo.get_logs() == []
