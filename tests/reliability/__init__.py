@@ -98,7 +98,15 @@ def established_connections(pid: int, port: int) -> int:
                 inodes.add(target[8:-1])
     except OSError:
         return 0
-    count = 0
+    return sum(1 for _, local_port, state, inode in tcp_sockets()
+               if state == "01" and local_port == port and inode in inodes)
+
+
+def tcp_sockets():
+    """``(local address hex, local port, state hex, inode)`` of every TCP socket, from /proc/net/tcp{,6}.
+
+    State "01" is ESTABLISHED and "0A" is LISTEN.
+    """
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -106,9 +114,8 @@ def established_connections(pid: int, port: int) -> int:
             continue
         for line in lines:
             fields = line.split()
-            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port and fields[9] in inodes:
-                count += 1
-    return count
+            address, hex_port = fields[1].rsplit(":", 1)
+            yield address, int(hex_port, 16), fields[3], fields[9]
 
 
 class Gunicorn:

@@ -11,12 +11,11 @@ import subprocess
 import sys
 import time
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-from . import CALLBACK_PATH, JSON_HEADERS, ROOT, free_port, new_session, request
+from . import CALLBACK_PATH, JSON_HEADERS, ROOT, free_port, new_session, request, tcp_sockets
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -59,18 +58,7 @@ def assert_security_headers(headers: dict, what: str) -> None:
 
 def _listening_addresses(port: int) -> set[str]:
     """Local addresses in LISTEN state on ``port``, from /proc/net/tcp and tcp6."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            address, hex_port = fields[1].split(":")
-            if int(hex_port, 16) == port and fields[3] == "0A":
-                found.add(address)
-    return found
+    return {address for address, local_port, state, _ in tcp_sockets() if local_port == port and state == "0A"}
 
 
 def test_python_app_py_is_loopback_and_not_debug(callbacks):
