@@ -92,7 +92,8 @@ def log_cosh(pred, target, *, reduction: str = "mean"):
     validate_reduction(reduction)
     _, residual = _residual(pred, target)
     size = np.abs(residual)
-    value = np.log1p(2 * np.sinh(np.minimum(size, _LOG_COSH_SWITCH) / 2) ** 2)
+    # asarray: for 0-d input NumPy returns a scalar, which the masked write below cannot change.
+    value = np.asarray(np.log1p(2 * np.sinh(np.minimum(size, _LOG_COSH_SWITCH) / 2) ** 2))
     far = size >= _LOG_COSH_SWITCH
     if far.any():  # usually none: the far formula runs only where it is needed
         far_size = size[far]
