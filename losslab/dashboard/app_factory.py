@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dash
 
-from losslab.dashboard import callbacks, layout, security
+from losslab.dashboard import callbacks, layout, security, views
 
 ASSETS_FOLDER = Path(__file__).resolve().parents[2] / "assets"
 HEALTH_ROUTE = "health"
@@ -28,7 +28,7 @@ def create_app() -> dash.Dash:
             {"name": "description", "content": "Interactive charts of loss functions and their gradients."},
         ],
     )
-    app.layout = layout.app_shell()
+    app.layout = layout.app_shell(views.VIEWS)
     callbacks.register(app)
     security.install(app)
     return app

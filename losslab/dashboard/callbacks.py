@@ -1,68 +1,56 @@
-"""Callbacks: parse the controls, call the pure view functions, return figures or Patches.
+"""Thin Dash callbacks: parse the controls, call the view's pure functions, return what changed.
 
-Each callback body is an ordinary function below (``route``,
-``update_view``, ``prediction_from_click``, ...) that unit tests call
-directly. No maths happens here, and no callback raises on user input: a
-bad value becomes an inline message and the last good charts stay.
+One routing callback, and for every registered view one control callback,
+one click callback and the slider mirrors, all wired from the ``View``
+interface: nothing here asks which view it holds.
 """
 
 from __future__ import annotations
 
 from dash import ClientsideFunction, Input, Output, Patch, State, ctx, no_update
 
-from losslab.curves import to_probability
-from losslab.dashboard import controls, ids, layout, tables
-from losslab.dashboard.url_state import ViewState, parse_query
-from losslab.dashboard.views import VIEW_BUILDERS, UpdatePlan, ViewOutput, update_plan
-
-VIEW_IDS = {"regression": ids.Regression, "binary": ids.Binary, "multiclass": ids.Multiclass}
-VIEW_OF_PATH = {path: view for view, path in layout.PATHS.items()} | {"/": "regression", "": "regression"}
-CLICK_DECIMALS = 3
+from losslab.dashboard import controls, ids, layout, tables, views
+from losslab.dashboard.url_state import ViewState
+from losslab.dashboard.views.base import UpdatePlan, View, ViewOutput
 
 
 def route(pathname: str | None, search: str | None):
     """The view for a URL path, with its state from the query string, and any notice about the link."""
     pathname = pathname if isinstance(pathname, str) else "/"
     search = search if isinstance(search, str) else ""
-    view = VIEW_OF_PATH.get(pathname.rstrip("/") or "/")
+    view = views.by_path(pathname)
     if view is None:
-        return layout.not_found(pathname or ""), "", layout.nav_links(None)
-    state = parse_query(view, search)
+        return layout.not_found(pathname or ""), "", layout.nav_links(views.VIEWS, None)
+    state = view.parse_query(search)
     notice = " ".join(state.notices)
     if notice:
         notice = f"Some settings in the link were not used: {notice}"
-    return layout.view_layout(state, VIEW_BUILDERS[view](state)), notice, layout.nav_links(view)
+    return layout.view_layout(view, state, view.build(state)), notice, layout.nav_links(views.VIEWS, view.name)
 
 
-def read_state(view: str, raw_numbers: dict, losses, axis=None, logits_text=None, panels=None):
+def read_state(view: View | str, raw_numbers: dict, losses, **raw_extras):
     """``(state, messages)``: the state if every control is valid (else None), and a message per control."""
+    view = views.get(view) if isinstance(view, str) else view
     messages: dict[str, str] = {}
     numbers = {}
-    for control in controls.CONTROLS[view]:
+    for control in view.numbers:
         value, problem = control.parse(raw_numbers.get(control.name))
         numbers[control.name] = value
         if problem:
             messages[control.name] = problem
-    parsed_losses, problem = controls.parse_losses(losses, view)
+    parsed_losses, problem = controls.parse_losses(losses, view.task)
     if problem:
         messages["losses"] = problem
-    logits = None
-    if view == "multiclass":
-        logits, problem = controls.parse_logits(logits_text)
+    extras = {}
+    for control in view.extras:
+        value, problem = control.parse(raw_extras.get(control.name))
+        extras[control.name] = value
         if problem:
-            messages["logits"] = problem
-        else:
-            for name in ("true_class", "swept_class"):
-                if numbers[name] is not None and numbers[name] >= len(logits):
-                    label = controls.control(view, name).label
-                    messages[name] = f"{label}: class {numbers[name]} does not exist; expected 0 to {len(logits) - 1}"
-    if view == "binary" and axis not in controls.BINARY_AXES:
-        messages["axis"] = f"x axis: {axis!r} is unknown; expected one of {controls.BINARY_AXES}"
-    if view == "binary" and panels not in controls.BINARY_PANELS:
-        messages["panels"] = f"Panels: {panels!r} is unknown; expected one of {controls.BINARY_PANELS}"
+            messages[control.name] = problem
+    messages |= {name: text for name, text in view.cross_check(numbers, extras).items() if name not in messages}
     if messages:
         return None, messages
-    return ViewState(view, numbers, parsed_losses, axis, logits, panels), messages
+    return ViewState(view.name, numbers, parsed_losses, extras), messages
 
 
 def figure_update(figure: dict, plan: UpdatePlan):
@@ -96,68 +84,36 @@ def _wire(patch: Patch) -> dict:
     return patch.to_plotly_json()
 
 
-def update_view(
-    view: str, raw_numbers: dict, losses, previous_query: str | None, axis=None, logits_text=None, panels=None
-):
+def message_keys(view: View) -> list[str]:
+    """The inline-message outputs of a view's controls: every number control, the losses, boxed extras."""
+    return ([f"message:{c.name}" for c in view.numbers] + ["message:losses"]
+            + [f"message:{c.name}" for c in view.extras if c.has_message])
+
+
+def chart_keys(view: View) -> list[str]:
+    return ["loss_figure", "grad_figure", "readout", "formulas", "query", *view.extra_outputs]
+
+
+def update_view(view: View | str, raw_numbers: dict, losses, previous_query: str | None, **raw_extras):
     """Everything a view's main callback returns, as a dict keyed by output name."""
-    state, messages = read_state(view, raw_numbers, losses, axis, logits_text, panels)
-    result = {f"message:{c.name}": messages.get(c.name, "") for c in controls.CONTROLS[view]}
-    result["message:losses"] = messages.get("losses", "")
-    result["message:logits"] = messages.get("logits", "")
+    view = views.get(view) if isinstance(view, str) else view
+    state, messages = read_state(view, raw_numbers, losses, **raw_extras)
+    result = {key: messages.get(key.removeprefix("message:"), "") for key in message_keys(view)}
     if state is None:
-        return result | dict.fromkeys(_CHART_OUTPUTS, no_update)
-    previous = parse_query(view, previous_query) if previous_query else None
-    plan = update_plan(previous, state)
-    output: ViewOutput = VIEW_BUILDERS[view](state)
+        return result | dict.fromkeys(chart_keys(view), no_update)
+    previous = view.parse_query(previous_query) if previous_query else None
+    plan = view.plan(previous, state)
+    output: ViewOutput = view.build(state)
     result |= {
         "loss_figure": figure_update(output.loss_figure, plan),
         "grad_figure": figure_update(output.grad_figure, plan),
         "readout": tables.readout_table(output.readout),
         "formulas": output.formulas if (plan.full or plan.replace_traces) else no_update,
         "query": output.query,
-        "lesson": output.lesson,
-        "message:losses": output.losses_note,
-        # The per-class charts depend on every logit, the swept one included: always resend (they are small).
-        "probability_figure": output.probability_figure,
-        "class_grad_figure": output.class_grad_figure,
-        "stability": tables.stability_table(output.stability_rows),
+        "message:losses": output.extras.get("losses_note", ""),
+        **view.output_values(output, plan),
     }
     return result
-
-
-_CHART_OUTPUTS = ("loss_figure", "grad_figure", "readout", "formulas", "query", "lesson",
-                  "probability_figure", "class_grad_figure", "stability")
-
-
-def prediction_from_click(view: str, click_data, axis: str | None = None):
-    """The prediction text box value for a click on a sweep chart (no_update if the click has no x)."""
-    x = _clicked_x(click_data)
-    if x is None:
-        return no_update
-    if view == "binary":
-        probability = to_probability(x, axis if axis in controls.BINARY_AXES else controls.DEFAULT_AXIS)
-        return controls.format_number(min(max(round(probability, 6), 1e-6), 1 - 1e-6))
-    return controls.format_number(round(x, CLICK_DECIMALS))
-
-
-def logits_from_click(click_data, logits_text: str | None, swept_raw):
-    """The logits text with the swept logit moved to the clicked x (no_update if anything is invalid)."""
-    x = _clicked_x(click_data)
-    logits, problem = controls.parse_logits(logits_text)
-    swept, swept_problem = controls.control("multiclass", "swept_class").parse(swept_raw)
-    if x is None or problem or swept_problem or swept >= len(logits):
-        return no_update
-    moved = list(logits)
-    moved[swept] = round(x, CLICK_DECIMALS)
-    return controls.format_logits(moved)
-
-
-def _clicked_x(click_data):
-    try:
-        x = float(click_data["points"][0]["x"])
-    except (TypeError, KeyError, IndexError, ValueError):
-        return None
-    return x if abs(x) < 1e12 else None
 
 
 def register(app) -> None:
@@ -168,105 +124,88 @@ def register(app) -> None:
         Input(ids.Page.LOCATION, "pathname"),
         Input(ids.Page.LOCATION, "search"),
     )(route)
-    for view in ids.VIEWS:
+    for view in views.VIEWS:
         _register_view(app, view)
 
 
-def _register_view(app, view: str) -> None:
-    view_ids = VIEW_IDS[view]
-    names = [c.name for c in controls.CONTROLS[view]]
+def _outputs(view: View) -> dict[str, Output]:
+    view_ids = view.ids
     outputs = {
         "loss_figure": Output(view_ids.LOSS_GRAPH, "figure"),
         "grad_figure": Output(view_ids.GRAD_GRAPH, "figure"),
         "readout": Output(view_ids.READOUT, "children"),
         "formulas": Output(view_ids.FORMULAS, "children"),
         "query": Output(view_ids.URL_SYNC, "data"),
-        "message:losses": Output(view_ids.LOSSES_MESSAGE, "children"),
     }
-    outputs |= {f"message:{name}": Output(ids.number_message(view, name), "children") for name in names}
-    extra_inputs = []
-    if view == "binary":
-        outputs["lesson"] = Output(ids.Binary.LESSON, "children")
-        extra_inputs = [Input(ids.Binary.AXIS, "value"), Input(ids.Binary.PANELS, "value")]
-    if view == "multiclass":
-        outputs |= {
-            "message:logits": Output(ids.Multiclass.LOGITS_MESSAGE, "children"),
-            "probability_figure": Output(ids.Multiclass.PROBABILITY_GRAPH, "figure"),
-            "class_grad_figure": Output(ids.Multiclass.CLASS_GRAD_GRAPH, "figure"),
-            "stability": Output(ids.Multiclass.STABILITY_TABLE, "children"),
-        }
-        extra_inputs = [Input(ids.Multiclass.LOGITS_INPUT, "value")]
+    outputs |= {key: Output(out.component_id, out.prop) for key, out in view.extra_outputs.items()}
+    outputs |= {key: Output(ids.number_message(view.name, key.removeprefix("message:")), "children")
+                for key in message_keys(view)}
+    outputs["message:losses"] = Output(view_ids.LOSSES_MESSAGE, "children")
+    return outputs
+
+
+def _register_view(app, view: View) -> None:
+    outputs = _outputs(view)
     keys = list(outputs)
+    names = [c.name for c in view.numbers]
+    extra_names = [c.name for c in view.extras]
 
     def on_control_change(*args):
         raw_numbers = dict(zip(names, args[: len(names)], strict=True))
         losses = args[len(names)]
-        extra = args[len(names) + 1 : -1]
-        previous_query = args[-1]
-        kwargs = {}
-        if view == "binary":
-            kwargs["axis"], kwargs["panels"] = extra
-        if view == "multiclass":
-            kwargs["logits_text"] = extra[0]
-        result = update_view(view, raw_numbers, losses, previous_query, **kwargs)
+        raw_extras = dict(zip(extra_names, args[len(names) + 1 : -1], strict=True))
+        result = update_view(view, raw_numbers, losses, args[-1], **raw_extras)
         return tuple(result[key] for key in keys)
 
     app.callback(
         [outputs[key] for key in keys],
-        [Input(ids.number_input(view, name), "value") for name in names],
-        Input(view_ids.LOSSES, "value"),
-        *extra_inputs,
-        State(view_ids.URL_SYNC, "data"),
+        [Input(ids.number_input(view.name, name), "value") for name in names],
+        Input(view.ids.LOSSES, "value"),
+        *[Input(c.input_id(view.name), "value") for c in view.extras],
+        State(view.ids.URL_SYNC, "data"),
         prevent_initial_call=True,
     )(on_control_change)
 
-    for control in controls.CONTROLS[view]:
+    for control in view.numbers:
         if control.has_slider:
-            app.clientside_callback(
-                ClientsideFunction("losslab", "syncLog10" if control.log_scale else "syncLinear"),
-                Output(ids.number_slider(view, control.name), "value"),
-                Output(ids.number_input(view, control.name), "value"),
-                Input(ids.number_slider(view, control.name), "value"),
-                Input(ids.number_input(view, control.name), "value"),
-                State(ids.number_slider(view, control.name), "min"),
-                State(ids.number_slider(view, control.name), "max"),
-                prevent_initial_call=True,
-            )
-
+            _register_slider_mirror(app, view, control)
     app.clientside_callback(
         ClientsideFunction("losslab", "replaceQuery"),
-        Input(view_ids.URL_SYNC, "data"),
+        Input(view.ids.URL_SYNC, "data"),
         prevent_initial_call=True,
     )
     _register_clicks(app, view)
 
 
-def _register_clicks(app, view: str) -> None:
-    view_ids = VIEW_IDS[view]
-    clicks = [Input(view_ids.LOSS_GRAPH, "clickData"), Input(view_ids.GRAD_GRAPH, "clickData")]
-    if view == "multiclass":
-        def on_click(loss_click, grad_click, logits_text, swept_raw):
-            return logits_from_click(_latest_click(loss_click, grad_click), logits_text, swept_raw)
+def _register_slider_mirror(app, view: View, control: controls.NumberControl) -> None:
+    slider, box = ids.number_slider(view.name, control.name), ids.number_input(view.name, control.name)
+    app.clientside_callback(
+        ClientsideFunction("losslab", "syncLog10" if control.log_scale else "syncLinear"),
+        Output(slider, "value"),
+        Output(box, "value"),
+        Input(slider, "value"),
+        Input(box, "value"),
+        State(slider, "min"),
+        State(slider, "max"),
+        prevent_initial_call=True,
+    )
 
-        app.callback(
-            Output(ids.Multiclass.LOGITS_INPUT, "value"),
-            *clicks,
-            State(ids.Multiclass.LOGITS_INPUT, "value"),
-            State(ids.Multiclass.SWEPT_CLASS_INPUT, "value"),
-            prevent_initial_call=True,
-        )(on_click)
+
+def _register_clicks(app, view: View) -> None:
+    action = view.click_action()
+    if action is None:
         return
-    target = ids.Regression.PREDICTION_INPUT if view == "regression" else ids.Binary.PROBABILITY_INPUT
-    states = [State(ids.Binary.AXIS, "value")] if view == "binary" else []
+    loss_graph, grad_graph = view.ids.LOSS_GRAPH, view.ids.GRAD_GRAPH
 
-    def on_prediction_click(loss_click, grad_click, *axis):
-        return prediction_from_click(view, _latest_click(loss_click, grad_click), *axis)
+    def on_click(loss_click, grad_click, *state_values):
+        triggered = ctx.triggered_id or ""
+        click = loss_click if triggered == loss_graph else grad_click
+        return action.apply(click, *state_values)
 
     app.callback(
-        Output(target, "value"), *clicks, *states, prevent_initial_call=True
-    )(on_prediction_click)
-
-
-def _latest_click(loss_click, grad_click):
-    triggered = ctx.triggered_id or ""
-    return loss_click if str(triggered).endswith("loss-graph") else grad_click
+        Output(action.target_id, "value"),
+        Input(loss_graph, "clickData"),
+        Input(grad_graph, "clickData"),
+        *[State(state_id, "value") for state_id in action.state_ids],
+        prevent_initial_call=True,
+    )(on_click)

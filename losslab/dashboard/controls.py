@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from losslab import registry
 from losslab._validation import Interval
+from losslab.dashboard import ids
 
 MAX_CLASSES = 10
 MIN_CLASSES = 2
@@ -127,7 +128,8 @@ def _quote(raw) -> str:
     return f"“{text}”"
 
 
-def _parameter_control(parameter: registry.Parameter) -> NumberControl:
+def parameter_control(parameter: registry.Parameter) -> NumberControl:
+    """A loss hyperparameter (Huber δ, focal γ, ...) as a number control with the registry's slider range."""
     return NumberControl(
         name=parameter.name,
         label=parameter.label,
@@ -140,60 +142,63 @@ def _parameter_control(parameter: registry.Parameter) -> NumberControl:
     )
 
 
-def _parameters_of(task: registry.Task) -> list[NumberControl]:
+def parameters_of(task: registry.Task) -> tuple[NumberControl, ...]:
+    """One control per distinct hyperparameter of a task's losses, in registry order."""
     seen: dict[str, registry.Parameter] = {}
     for spec in registry.for_task(task):
         for parameter in spec.parameters:
             seen.setdefault(parameter.name, parameter)
-    return [_parameter_control(p) for p in seen.values()]
+    return tuple(parameter_control(p) for p in seen.values())
 
 
 FINITE = Interval(-VALUE_LIMIT, VALUE_LIMIT)
 OPEN_UNIT = Interval(0.0, 1.0, low_inclusive=False, high_inclusive=False)
 
-REGRESSION_CONTROLS: tuple[NumberControl, ...] = (
-    NumberControl("target", "True value y", 0.0, FINITE, -5.0, 5.0, 0.1, help="where the loss is zero"),
-    NumberControl(
-        "prediction", "Current prediction ŷ", 1.5, FINITE, -5.0, 5.0, 0.1,
-        help="click a chart to move it", has_slider=False,
-    ),
-    *_parameters_of("regression"),
-)
 
-BINARY_CONTROLS: tuple[NumberControl, ...] = (
-    NumberControl("label", "True label y", 0.0, registry.binary.UNIT, 0.0, 1.0, 0.01,
-                  help="0 or 1, or a soft label in between"),
-    NumberControl("probability", "Current prediction p̂", 0.99, OPEN_UNIT, 0.0, 1.0, 0.01,
-                  help="strictly between 0 and 1; click a chart to move it", has_slider=False),
-    *_parameters_of("binary"),
-)
+@dataclass(frozen=True)
+class ChoiceControl:
+    """One of a few named options (a radio group), kept in the URL by its key."""
 
-MULTICLASS_CONTROLS: tuple[NumberControl, ...] = (
-    NumberControl("true_class", "True class", 0, Interval(0, MAX_CLASSES - 1), 0, MAX_CLASSES - 1, 1,
-                  integer=True, help="index of the correct class, from 0", has_slider=False),
-    NumberControl("temperature", "Softmax temperature T", 1.0, Interval(0.01, 100.0), -1.0, 1.0, 0.01,
-                  log_scale=True, help="p̂ = softmax(z / T)"),
-    NumberControl("swept_class", "Swept logit k", 0, Interval(0, MAX_CLASSES - 1), 0, MAX_CLASSES - 1, 1,
-                  integer=True, help="the logit the sweep charts move", has_slider=False),
-)
+    name: str
+    label: str
+    choices: tuple[tuple[str, str], ...]  # (key, label shown)
+    default: str
 
-CONTROLS: dict[str, tuple[NumberControl, ...]] = {
-    "regression": REGRESSION_CONTROLS,
-    "binary": BINARY_CONTROLS,
-    "multiclass": MULTICLASS_CONTROLS,
-}
+    def parse(self, raw) -> tuple[str | None, str | None]:
+        keys = [key for key, _ in self.choices]
+        if isinstance(raw, str) and raw in keys:
+            return raw, None
+        expected = " or ".join(f"“{key}” ({text})" for key, text in self.choices)
+        return None, f"{self.label}: {_quote(raw)} is unknown; expected {expected}"
 
-DEFAULT_LOSSES: dict[str, tuple[str, ...]] = {
-    "regression": ("mse", "mae", "huber", "log_cosh"),
-    "binary": ("bce", "sigmoid_mse"),
-    "multiclass": ("cross_entropy", "brier"),
-}
-DEFAULT_LOGITS: tuple[float, ...] = (2.0, 1.0, 0.1, -1.0)
-BINARY_AXES = ("logit", "prob")
-DEFAULT_AXIS = "logit"
-BINARY_PANELS = ("columns", "overlay")
-DEFAULT_PANELS = "columns"
+    def format(self, value: str) -> str:
+        return value
+
+    has_message = False
+
+    def input_id(self, view: str) -> str:
+        return f"{view}-{self.name}"
 
 
-def control(view: str, name: str) -> NumberControl:
-    return next(c for c in CONTROLS[view] if c.name == name)
+@dataclass(frozen=True)
+class LogitsControl:
+    """A list of logits typed in one text box (see :func:`parse_logits`)."""
+
+    name: str
+    label: str
+    default: tuple[float, ...]
+    help: str = f"{MIN_CLASSES} to {MAX_CLASSES} numbers separated by commas"
+
+    def parse(self, raw) -> tuple[tuple[float, ...] | None, str | None]:
+        return parse_logits(raw)
+
+    def format(self, value) -> str:
+        return ",".join(format_number(z) for z in value)
+
+    has_message = True
+
+    def input_id(self, view: str) -> str:
+        return ids.number_input(view, self.name)
+
+
+ExtraControl = ChoiceControl | LogitsControl

@@ -8,9 +8,6 @@ come from one function: ``number_input("regression", "delta")`` is
 ``regression-delta-input``.
 """
 
-VIEWS = ("regression", "binary", "multiclass")
-
-
 def number_input(view: str, name: str) -> str:
     return f"{view}-{name}-input"
 

@@ -1,53 +1,30 @@
-"""The page: header, navigation, the three views, the loss chooser table.
+"""The page: header, navigation, a view's controls and charts, the loss chooser table.
 
-Every view's controls are generated from :mod:`losslab.dashboard.controls`
-(and so from the registry); initial values come from the URL's query string.
+Every function here works for any view: it is handed the registered views
+(or one of them) and reads them through the ``View`` interface. A view's
+controls are generated from its declarations (and so from the registry);
+initial values come from the URL's query string.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from dash import dcc, html
 
 from losslab import registry
 from losslab.dashboard import controls, ids, tables
 from losslab.dashboard.url_state import ViewState
-from losslab.dashboard.views import ViewOutput
 
-PATHS = {"regression": "/regression", "binary": "/binary", "multiclass": "/multiclass"}
-TITLES = {"regression": "Regression", "binary": "Binary classification", "multiclass": "Multiclass (softmax)"}
-INTRODUCTIONS = {
-    "regression": (
-        "Compare regression losses as the prediction ŷ moves around the true value y. "
-        "The gradient chart shows how hard each loss pushes back: MSE grows with the error, "
-        "MAE and Huber stay bounded, so outliers cannot dominate."
-    ),
-    "binary": (
-        "A sigmoid turns the logit z into a probability p̂. Switch the x axis between p̂ and z: "
-        "measured in z, the BCE gradient is p̂ − y and never vanishes when the model is confidently wrong, "
-        "while MSE on the sigmoid output flattens out. Both losses together on the z axis are the "
-        "chapter's BCE-versus-MSE figure."
-    ),
-    "multiclass": (
-        "Edit the logits z and watch the softmax probabilities and the cross-entropy gradient p̂ − y. "
-        "The sweep charts move one logit with the others fixed. The stability panel shows why softmax "
-        "subtracts the largest logit first: try 1000, 999, 998."
-    ),
-}
-CHOOSER_ROWS = (
-    ("Regression", "Linear", "MSE", "/regression?losses=mse"),
-    ("Robust regression", "Linear", "Huber", "/regression?losses=mse,huber&delta=1"),
-    ("Binary classification", "Sigmoid", "BCE", "/binary?losses=bce&axis=logit"),
-    ("Multiclass (mutually exclusive)", "Softmax", "Categorical CE", "/multiclass?losses=cross_entropy"),
-    ("Multilabel classification", "Sigmoid (per class)", "BCE (per class)", "/binary?losses=bce,focal&axis=prob"),
-    ("Generative models", "Varies", "KL divergence, ELBO", "/multiclass?losses=kl_divergence,cross_entropy"),
-)
+if TYPE_CHECKING:
+    from losslab.dashboard.views.base import View, ViewOutput
+
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "scrollZoom": False, "displayModeBar": "hover",
                 "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
 
-def app_shell() -> html.Div:
+def app_shell(views: tuple[View, ...]) -> html.Div:
     return html.Div(
         className="app",
         children=[
@@ -62,13 +39,13 @@ def app_shell() -> html.Div:
                     html.Nav(
                         id=ids.Page.NAV,
                         **{"aria-label": "Views"},
-                        children=nav_links(None),
+                        children=nav_links(views, None),
                     ),
                 ],
             ),
             html.Div(id=ids.Page.URL_NOTICE, className="url-notice", role="status"),
             html.Main(id=ids.Page.CONTENT),
-            chooser_table(),
+            chooser_table(views),
             html.Footer(
                 "Losses, gradients and softmax from losslab's NumPy core. Palette: Okabe–Ito (colour-blind safe).",
                 className="site-footer",
@@ -77,18 +54,18 @@ def app_shell() -> html.Div:
     )
 
 
-def nav_links(active: str | None) -> list:
+def nav_links(views: tuple[View, ...], active: str | None) -> list:
     """Links to the views. The current view's link reloads the page: the URL's query is
     kept current with history.replaceState, which dcc.Location does not see, so a
     client-side link to the same path would not reset the view."""
     return [
-        dcc.Link(TITLES[v], href=PATHS[v], className="nav-link active" if v == active else "nav-link",
-                 title=f"{TITLES[v]} (current view)" if v == active else TITLES[v], refresh=v == active)
-        for v in ids.VIEWS
+        dcc.Link(v.title, href=v.path, className="nav-link active" if v.name == active else "nav-link",
+                 title=f"{v.title} (current view)" if v.name == active else v.title, refresh=v.name == active)
+        for v in views
     ]
 
 
-def chooser_table() -> html.Section:
+def chooser_table(views: tuple[View, ...]) -> html.Section:
     header = html.Tr([html.Th("Task"), html.Th("Output activation"), html.Th("Loss")])
     rows = [
         html.Tr(
@@ -97,7 +74,8 @@ def chooser_table() -> html.Section:
              for text in (task, activation, loss)],
             className="chooser-row",
         )
-        for task, activation, loss, href in CHOOSER_ROWS
+        for view in views for task, activation, loss, query in view.chooser_rows
+        for href in [view.path + query]
     ]
     return html.Section(
         className="panel chooser",
@@ -186,51 +164,31 @@ def graph(graph_id: str, figure: dict, label: str, class_name: str = "chart") ->
     )
 
 
-def view_layout(state: ViewState, output: ViewOutput) -> html.Section:
-    view_ids = {"regression": ids.Regression, "binary": ids.Binary, "multiclass": ids.Multiclass}[state.view]
-    control_panel = [number_control(state.view, c, state.numbers[c.name]) for c in controls.CONTROLS[state.view]]
-    if state.view == "multiclass":
-        control_panel.insert(0, logits_control(state.logits))
-    if state.view == "binary":
-        control_panel.insert(1, axis_control(state.axis))
-        control_panel.insert(2, panels_control(state.panels))
-    control_panel.append(loss_checklist(view_ids, state.view, state.losses))
+def view_layout(view: View, state: ViewState, output: ViewOutput) -> html.Section:
+    """A view's page: controls, charts (with the view's own panels around them), formulas, URL store."""
+    view_ids = view.ids
+    control_panel = [number_control(view.name, c, state.numbers[c.name]) for c in view.numbers]
+    control_panel[view.extras_position:view.extras_position] = [
+        extra_control(view.name, c, state.extras[c.name]) for c in view.extras
+    ]
+    control_panel.append(loss_checklist(view_ids, view.task, state.losses))
     charts = [
         graph(view_ids.LOSS_GRAPH, output.loss_figure, "loss chart"),
         graph(view_ids.GRAD_GRAPH, output.grad_figure, "gradient chart"),
     ]
-    extras = []
-    if state.view == "binary":
-        extras.append(html.P(output.lesson, id=ids.Binary.LESSON, className="lesson", role="status"))
-    extras.append(html.Div(tables.readout_table(output.readout), id=view_ids.READOUT, className="readout"))
-    class_panels = []
-    if state.view == "multiclass":
-        class_panels = [
-            html.Div(
-                className="class-charts",
-                children=[
-                    graph(ids.Multiclass.PROBABILITY_GRAPH, output.probability_figure, "softmax probabilities"),
-                    graph(ids.Multiclass.CLASS_GRAD_GRAPH, output.class_grad_figure, "gradient per class"),
-                ],
-            ),
-            html.Section(
-                className="panel stability",
-                children=[
-                    html.H3("Numerical stability: naive against stable softmax"),
-                    html.Div(tables.stability_table(output.stability_rows), id=ids.Multiclass.STABILITY_TABLE),
-                ],
-            ),
-        ]
+    below = [*view.panels_below_charts(state, output),
+             html.Div(tables.readout_table(output.readout), id=view_ids.READOUT, className="readout")]
     return html.Section(
-        className=f"view view-{state.view}",
+        className=f"view view-{view.name}",
         children=[
-            html.H2(TITLES[state.view]),
-            html.P(INTRODUCTIONS[state.view], className="intro"),
+            html.H2(view.title),
+            html.P(view.introduction, className="intro"),
             html.Div(
                 className="view-grid",
                 children=[
                     html.Aside(control_panel, className="panel controls", **{"aria-label": "Controls"}),
-                    html.Div([*class_panels, html.Div(charts, className=_charts_class(state)), *extras],
+                    html.Div([*view.panels_above_charts(state, output),
+                              html.Div(charts, className=view.charts_class), *below],
                              className="charts"),
                 ],
             ),
@@ -244,30 +202,29 @@ def view_layout(state: ViewState, output: ViewOutput) -> html.Section:
     )
 
 
-def logits_control(logits) -> html.Div:
+def extra_control(view: str, control: controls.ExtraControl, value) -> html.Div:
+    if isinstance(control, controls.ChoiceControl):
+        return radio_control(control.label, control.input_id(view), dict(control.choices), value)
+    return logits_control(view, control, value)
+
+
+def logits_control(view: str, control: controls.LogitsControl, logits) -> html.Div:
+    input_id = control.input_id(view)
     return html.Div(
         className="control",
         children=[
-            html.Label("Logits z", htmlFor=ids.Multiclass.LOGITS_INPUT, className="control-label"),
+            html.Label(control.label, htmlFor=input_id, className="control-label"),
             dcc.Input(
-                id=ids.Multiclass.LOGITS_INPUT, type="text", value=controls.format_logits(logits), debounce=True,
+                id=input_id, type="text", value=controls.format_logits(logits), debounce=True,
                 autoComplete="off", spellCheck=False, className="logits-box",
             ),
-            html.Div(id=ids.Multiclass.LOGITS_MESSAGE, className="control-message", role="alert"),
-            html.Small("2 to 10 numbers separated by commas", className="control-help"),
+            html.Div(id=ids.number_message(view, control.name), className="control-message", role="alert"),
+            html.Small(control.help, className="control-help"),
         ],
     )
 
 
-def axis_control(axis: str) -> html.Div:
-    return _radio_control("x axis", ids.Binary.AXIS, {"logit": "logit z", "prob": "probability p̂"}, axis)
-
-
-def panels_control(panels: str) -> html.Div:
-    return _radio_control("Panels", ids.Binary.PANELS, {"columns": "one per loss", "overlay": "overlaid"}, panels)
-
-
-def _radio_control(label: str, radio_id: str, choices: dict[str, str], value: str) -> html.Div:
+def radio_control(label: str, radio_id: str, choices: dict[str, str], value: str) -> html.Div:
     return html.Div(
         className="control",
         children=[
@@ -279,11 +236,6 @@ def _radio_control(label: str, radio_id: str, choices: dict[str, str], value: st
             ),
         ],
     )
-
-
-def _charts_class(state: ViewState) -> str:
-    """Binary charts stack loss above gradient, like the chapter's 2x2 figure."""
-    return "linked-charts stacked" if state.view == "binary" else "linked-charts"
 
 
 def not_found(path: str) -> html.Section:

@@ -10,7 +10,10 @@ change, so they are plain dicts of the form Dash itself sends for a component:
 
 from __future__ import annotations
 
-from losslab.dashboard.views import ReadoutTable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from losslab.dashboard.views.base import ReadoutTable
 
 
 def element(tag: str, children=None, **props) -> dict:
@@ -23,15 +26,16 @@ def element(tag: str, children=None, **props) -> dict:
 
 
 def readout_table(readout: ReadoutTable) -> dict:
-    """Loss, dL/d(prediction) and dL/dz of each loss at the current point, one row per loss."""
-    header = element("Tr", [element("Th", text) for text in
-                            ("loss", "L", readout.grad_label, readout.logit_grad_label)])
-    rows = [
-        element("Tr", [element("Td", row.label), element("Td", number_text(row.loss)),
-                       element("Td", number_text(row.grad_prediction)), element("Td", number_text(row.grad_logit))],
-                data_loss=row.key)
-        for row in readout.rows
-    ]
+    """Loss, dL/d(prediction) and (where it differs) dL/dz of each loss at the current point, a row per loss."""
+    headings = ["loss", "L", readout.grad_label]
+    if readout.logit_grad_label:
+        headings.append(readout.logit_grad_label)
+    header = element("Tr", [element("Th", text) for text in headings])
+    rows = []
+    for row in readout.rows:
+        values = [row.loss, row.grad_prediction] + ([row.grad_logit] if readout.logit_grad_label else [])
+        rows.append(element("Tr", [element("Td", row.label), *(element("Td", number_text(v)) for v in values)],
+                            data_loss=row.key))
     caption = element("Caption", f"At {readout.prediction_label} = {readout.prediction_value:.6g}")
     return element("Table", [caption, element("Thead", header), element("Tbody", rows)], className="readout-table")
 

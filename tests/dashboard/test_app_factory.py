@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash
 import pytest
 
-from losslab.dashboard import controls, create_app, ids
+from losslab.dashboard import create_app, ids, views
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_callback_map_contains_the_route_callback(app):
     assert {f"{ids.Page.CONTENT}.children", f"{ids.Page.URL_NOTICE}.children", f"{ids.Page.NAV}.children"} <= outputs
 
 
-@pytest.mark.parametrize("view", ids.VIEWS)
+@pytest.mark.parametrize("view", views.names())
 def test_callback_map_contains_the_view_callbacks(app, view):
     outputs = _outputs(app)
     view_ids = {"regression": ids.Regression, "binary": ids.Binary, "multiclass": ids.Multiclass}[view]
@@ -72,7 +72,7 @@ def test_callback_map_contains_the_view_callbacks(app, view):
         f"{view_ids.URL_SYNC}.data",
         f"{view_ids.LOSSES_MESSAGE}.children",
     }
-    expected |= {f"{ids.number_message(view, c.name)}.children" for c in controls.CONTROLS[view]}
+    expected |= {f"{ids.number_message(view, c.name)}.children" for c in views.get(view).numbers}
     if view == "multiclass":
         expected |= {f"{ids.Multiclass.PROBABILITY_GRAPH}.figure", f"{ids.Multiclass.CLASS_GRAD_GRAPH}.figure",
                      f"{ids.Multiclass.STABILITY_TABLE}.children", f"{ids.Multiclass.LOGITS_INPUT}.value"}
@@ -86,7 +86,7 @@ def test_callback_map_contains_the_view_callbacks(app, view):
 def test_view_callback_inputs_are_the_controls(app):
     key = next(k for k in app.callback_map if f"{ids.Regression.LOSS_GRAPH}.figure" in k)
     inputs = {f"{i['id']}.{i['property']}" for i in app.callback_map[key]["inputs"]}
-    for control in controls.REGRESSION_CONTROLS:
+    for control in views.get("regression").numbers:
         assert f"{ids.number_input('regression', control.name)}.value" in inputs
     assert f"{ids.Regression.LOSSES}.value" in inputs
 

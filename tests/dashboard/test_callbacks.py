@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import inspect
 import math
 from dataclasses import replace
 
@@ -15,12 +14,12 @@ from dash import no_update
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from losslab.dashboard import callbacks, controls, ids, layout, url_state, views
-from losslab.dashboard.url_state import encode_query, parse_query
-from losslab.dashboard.views import UpdatePlan
+from losslab.dashboard import callbacks, controls, ids, views
+from losslab.dashboard.views import UpdatePlan, encode_query, parse_query
 
-CHART_OUTPUTS = ("loss_figure", "grad_figure", "readout", "formulas", "query", "lesson",
-                 "probability_figure", "class_grad_figure", "stability")
+
+def chart_outputs(view: str) -> list[str]:
+    return callbacks.chart_keys(views.get(view))
 
 GOOD_NUMBERS = {
     "regression": {"target": "0.5", "prediction": "2", "delta": "1.5", "tau": "0.3"},
@@ -40,14 +39,12 @@ def decode(typed: dict) -> np.ndarray:
 
 def extras(view: str, **overrides) -> dict:
     """The view-specific keyword arguments of update_view/read_state, with good defaults."""
-    accepted = inspect.signature(callbacks.update_view).parameters
     kwargs = {}
     if view == "binary":
         kwargs["axis"] = "logit"
-        if "panels" in accepted:  # binary chart layout, if this build has it
-            kwargs["panels"] = url_state.default_state("binary").panels
+        kwargs["panels"] = views.default_state("binary").panels
     if view == "multiclass":
-        kwargs["logits_text"] = "2, 1, 0.1, -1"
+        kwargs["logits"] = "2, 1, 0.1, -1"
     kwargs |= overrides
     return kwargs
 
@@ -102,9 +99,9 @@ def test_route_each_path(path, view):
     assert content.className == f"view view-{view}"
     assert notice == ""
     active = [link for link in nav if "active" in link.className.split()]
-    assert [link.href for link in active] == [layout.PATHS[view]]
-    store = find(content, callbacks.VIEW_IDS[view].URL_SYNC)
-    assert store.data == encode_query(url_state.default_state(view))
+    assert [link.href for link in active] == [views.get(view).path]
+    store = find(content, views.get(view).ids.URL_SYNC)
+    assert store.data == encode_query(views.default_state(view))
 
 
 def test_route_applies_the_query():
@@ -168,14 +165,15 @@ def test_read_state_valid(view):
 def test_update_view_valid_without_previous_is_full(view):
     result = call_update(view)
     state, _ = callbacks.read_state(view, GOOD_NUMBERS[view], GOOD_LOSSES[view], **extras(view))
-    expected = views.VIEW_BUILDERS[view](state)
-    assert all(result[f"message:{c.name}"] == "" for c in controls.CONTROLS[view])
-    assert result["message:losses"] == "" and result["message:logits"] == ""
+    expected = views.build(state)
+    assert all(result[f"message:{c.name}"] == "" for c in views.get(view).numbers)
+    assert result["message:losses"] == "" and result.get("message:logits", "") == ""
     assert result["loss_figure"] == expected.loss_figure
     assert result["grad_figure"] == expected.grad_figure
     assert result["query"] == encode_query(state)
     assert result["formulas"] == expected.formulas
-    assert result["lesson"] == expected.lesson
+    if view == "binary":
+        assert result["lesson"] == expected.lesson
     if view == "multiclass":
         assert result["probability_figure"] == expected.probability_figure
         assert result["class_grad_figure"] == expected.class_grad_figure
@@ -203,11 +201,11 @@ BAD_INPUTS = [
     ("multiclass", {"numbers": {"true_class": "1.5"}}, "message:true_class", "whole number"),
     ("multiclass", {"numbers": {"true_class": "5"}}, "message:true_class", "class 5 does not exist; expected 0 to 3"),
     ("multiclass", {"numbers": {"swept_class": "4"}}, "message:swept_class", "class 4 does not exist"),
-    ("multiclass", {"logits_text": "1,,2"}, "message:logits", "empty entry"),
-    ("multiclass", {"logits_text": "1," * 5000}, "message:logits", "characters long"),
-    ("multiclass", {"logits_text": "5"}, "message:logits", "got 1 value(s)"),
-    ("multiclass", {"logits_text": "1e7, 1"}, "message:logits", "beyond ±1e6"),
-    ("multiclass", {"logits_text": None}, "message:logits", "empty"),
+    ("multiclass", {"logits": "1,,2"}, "message:logits", "empty entry"),
+    ("multiclass", {"logits": "1," * 5000}, "message:logits", "characters long"),
+    ("multiclass", {"logits": "5"}, "message:logits", "got 1 value(s)"),
+    ("multiclass", {"logits": "1e7, 1"}, "message:logits", "beyond ±1e6"),
+    ("multiclass", {"logits": None}, "message:logits", "empty"),
     ("multiclass", {"losses": ["mse"]}, "message:losses", "unknown loss"),
 ]
 
@@ -217,19 +215,19 @@ def test_update_view_bad_input_gives_message_and_no_chart_update(view, change, k
     change = dict(change)
     numbers = change.pop("numbers", None)
     losses = change.pop("losses", GOOD_LOSSES[view])
-    previous = encode_query(url_state.default_state(view))
+    previous = encode_query(views.default_state(view))
     result = call_update(view, numbers, losses, previous, **change)
     assert fragment in result[key]
     for other in result:
         if other.startswith("message:") and other != key:
             assert result[other] == "", other
-    for output in CHART_OUTPUTS:
+    for output in chart_outputs(view):
         assert result[output] is no_update, output
 
 
 def test_update_view_bad_axis_keeps_the_charts():
     result = call_update("binary", axis="z")
-    for output in CHART_OUTPUTS:
+    for output in chart_outputs("binary"):
         assert result[output] is no_update
 
 
@@ -247,8 +245,8 @@ def test_update_view_prediction_only_sends_marker_patch():
 
 def test_update_view_moving_swept_logit_updates_the_class_charts():
     """Moving z0 (the swept logit) changes softmax(z): the probability and gradient bars must follow."""
-    previous = encode_query(url_state.default_state("multiclass"))  # logits 2, 1, 0.1, -1; swept 0
-    result = call_update("multiclass", {"swept_class": "0"}, previous=previous, logits_text="3, 1, 0.1, -1")
+    previous = encode_query(views.default_state("multiclass"))  # logits 2, 1, 0.1, -1; swept 0
+    result = call_update("multiclass", {"swept_class": "0"}, previous=previous, logits="3, 1, 0.1, -1")
     assert is_patch(result["loss_figure"])  # the sweep curves themselves are unchanged
     z = np.array([3.0, 1.0, 0.1, -1.0])
     p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
@@ -265,8 +263,8 @@ def test_update_view_moving_swept_logit_updates_the_class_charts():
 
 
 def _figure(view="regression", losses=("mse", "huber", "log_cosh")):
-    state = replace(url_state.default_state(view), losses=tuple(losses))
-    return views.VIEW_BUILDERS[view](state).loss_figure
+    state = replace(views.default_state(view), losses=tuple(losses))
+    return views.build(state).loss_figure
 
 
 def _roles(figure):
@@ -329,6 +327,11 @@ def click(x):
     return {"points": [{"x": x, "y": 0.0, "curveNumber": 0}]}
 
 
+def on_click(view: str, click_data, *state_values):
+    """What a click on the view's sweep charts writes into its target box."""
+    return views.get(view).click_action().apply(click_data, *state_values)
+
+
 MALFORMED = [None, {}, {"points": []}, {"points": None}, {"points": [{}]}, {"points": [{"x": None}]},
              {"points": [{"x": "abc"}]}, {"points": [{"x": [1]}]}, {"points": "x"}, "x", [],
              click(float("nan")), click(float("inf")), click("nan"), click(1e13)]
@@ -336,19 +339,19 @@ MALFORMED = [None, {}, {"points": []}, {"points": None}, {"points": [{}]}, {"poi
 
 @pytest.mark.parametrize("data", MALFORMED)
 def test_prediction_from_click_ignores_malformed_clicks(data):
-    assert callbacks.prediction_from_click("regression", data) is no_update
-    assert callbacks.prediction_from_click("binary", data, "logit") is no_update
-    assert callbacks.prediction_from_click("binary", data, "prob") is no_update
+    assert on_click("regression", data) is no_update
+    assert on_click("binary", data, "logit") is no_update
+    assert on_click("binary", data, "prob") is no_update
 
 
 @pytest.mark.parametrize("data", MALFORMED)
 def test_logits_from_click_ignores_malformed_clicks(data):
-    assert callbacks.logits_from_click(data, "2, 1, 0.1, -1", "0") is no_update
+    assert on_click("multiclass", data, "2, 1, 0.1, -1", "0") is no_update
 
 
 @pytest.mark.parametrize(("x", "text"), [(1.23456, "1.235"), (-2.0, "-2"), (0.0004, "0"), ("3.5", "3.5")])
 def test_prediction_from_click_regression(x, text):
-    assert callbacks.prediction_from_click("regression", click(x)) == text
+    assert on_click("regression", click(x)) == text
 
 
 @pytest.mark.parametrize(
@@ -358,9 +361,9 @@ def test_prediction_from_click_regression(x, text):
      (0.0, None, 0.5)],
 )
 def test_prediction_from_click_binary(x, axis, expected):
-    text = callbacks.prediction_from_click("binary", click(x), axis)
+    text = on_click("binary", click(x), axis)
     assert float(text) == pytest.approx(expected, abs=6e-7)
-    value, problem = controls.control("binary", "probability").parse(text)
+    value, problem = views.get("binary").number("probability").parse(text)
     assert problem is None and 0 < value < 1
 
 
@@ -369,28 +372,24 @@ def test_prediction_from_click_binary(x, axis, expected):
 def test_binary_click_always_gives_a_valid_probability(x, axis):
     if axis == "prob":
         x = min(max(x, 0.0025), 0.9975)  # the probability chart spans [0.0025, 0.9975]
-    text = callbacks.prediction_from_click("binary", click(x), axis)
-    assert controls.control("binary", "probability").parse(text)[1] is None
+    text = on_click("binary", click(x), axis)
+    assert views.get("binary").number("probability").parse(text)[1] is None
 
 
 def test_logits_from_click_moves_the_swept_logit():
-    assert callbacks.logits_from_click(click(3.14159), "2, 1, 0.1, -1", "1") == "2, 3.142, 0.1, -1"
-    assert callbacks.logits_from_click(click(-7), "[1 2 3]", 2) == "1, 2, -7"
-    moved = callbacks.logits_from_click(click(0.5), "1000, 999, 998", "0")
+    assert on_click("multiclass", click(3.14159), "2, 1, 0.1, -1", "1") == "2, 3.142, 0.1, -1"
+    assert on_click("multiclass", click(-7), "[1 2 3]", 2) == "1, 2, -7"
+    moved = on_click("multiclass", click(0.5), "1000, 999, 998", "0")
     assert controls.parse_logits(moved) == ((0.5, 999.0, 998.0), None)
 
 
 @pytest.mark.parametrize(
-    ("logits_text", "swept"),
+    ("logits", "swept"),
     [("1,,2", "0"), ("", "0"), (None, "0"), ("1, 2", "2"), ("1, 2", "abc"), ("1, 2", "0.5"), ("1, 2", None),
      ("1, 2", "-1")],
 )
-def test_logits_from_click_ignores_invalid_state(logits_text, swept):
-    assert callbacks.logits_from_click(click(1.0), logits_text, swept) is no_update
-
-
-def test_no_update_is_dash_singleton():
-    assert no_update is dash.no_update
+def test_logits_from_click_ignores_invalid_state(logits, swept):
+    assert on_click("multiclass", click(1.0), logits, swept) is no_update
 
 
 # ---------------------------------------------------------------- patch + previous figure == new figure
@@ -438,8 +437,8 @@ TRANSITIONS = [
     ("binary", {}, {"probability": "0.6"}, {"axis": "prob"}),
     ("multiclass", {}, {"temperature": "2"}, {}),
     ("multiclass", {}, {"true_class": "2"}, {}),
-    ("multiclass", {"swept_class": "0"}, {"swept_class": "0"}, {"logits_text": "4, 1, 0.1, -1"}),
-    ("multiclass", {"swept_class": "0"}, {"swept_class": "0"}, {"logits_text": "2, 3, 0.1, -1"}),
+    ("multiclass", {"swept_class": "0"}, {"swept_class": "0"}, {"logits": "4, 1, 0.1, -1"}),
+    ("multiclass", {"swept_class": "0"}, {"swept_class": "0"}, {"logits": "2, 3, 0.1, -1"}),
 ]
 
 
@@ -447,7 +446,7 @@ TRANSITIONS = [
 def test_patch_applied_to_previous_figure_gives_the_new_figure(view, before, after, other):
     other = dict(other)
     losses = other.pop("losses", None)
-    first = call_update(view, before, losses, None, **{k: v for k, v in other.items() if k != "logits_text"})
+    first = call_update(view, before, losses, None, **{k: v for k, v in other.items() if k != "logits"})
     second = call_update(view, after, losses, first["query"], **other)
     fresh = call_update(view, after, losses, None, **other)  # no previous: full figures
     for name in ("loss_figure", "grad_figure"):
@@ -479,11 +478,11 @@ def test_update_view_never_raises_on_hostile_control_values(view, raw, losses, e
     if view == "binary":
         kwargs["axis"] = extra if extra in ("logit", "prob") else kwargs["axis"]
     if view == "multiclass":
-        kwargs["logits_text"] = extra
+        kwargs["logits"] = extra
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # extreme-but-valid values may warn in the core
         result = callbacks.update_view(view, raw, losses, None, **kwargs)
-    assert all(isinstance(result[f"message:{c.name}"], str) for c in controls.CONTROLS[view])
-    assert set(CHART_OUTPUTS) <= set(result)
+    assert all(isinstance(result[f"message:{c.name}"], str) for c in views.get(view).numbers)
+    assert set(chart_outputs(view)) <= set(result)
     failed = any(result[k] for k in result if k.startswith("message:"))
     assert (result["loss_figure"] is no_update) == failed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from losslab import registry
-from losslab.dashboard import controls
+from losslab.dashboard import controls, views
 
 # ---------------------------------------------------------------- parse_number
 
@@ -83,11 +83,11 @@ def test_parse_number_never_raises_on_a_huge_integer():
 
 
 def test_number_control_parse_good_values():
-    target = controls.control("regression", "target")
+    target = views.get("regression").number("target")
     assert target.parse("2.5") == (2.5, None)
     assert target.parse("1e6") == (1e6, None)  # inclusive limit
     assert target.parse("-1e6") == (-1e6, None)
-    true_class = controls.control("multiclass", "true_class")
+    true_class = views.get("multiclass").number("true_class")
     value, problem = true_class.parse("3")
     assert problem is None and value == 3 and isinstance(value, int)
     assert true_class.parse("2.0") == (2, None)
@@ -113,7 +113,7 @@ def test_number_control_parse_good_values():
     ],
 )
 def test_number_control_out_of_range_message(view, name, raw, shown, range_text):
-    control = controls.control(view, name)
+    control = views.get(view).number(name)
     value, problem = control.parse(raw)
     assert value is None
     assert problem.startswith(control.label + ":")
@@ -124,7 +124,7 @@ def test_number_control_out_of_range_message(view, name, raw, shown, range_text)
 
 @pytest.mark.parametrize("raw", ["1.5", "0.1", "2.000001"])
 def test_integer_control_rejects_fractions(raw):
-    control = controls.control("multiclass", "true_class")
+    control = views.get("multiclass").number("true_class")
     value, problem = control.parse(raw)
     assert value is None
     assert raw in problem
@@ -134,7 +134,7 @@ def test_integer_control_rejects_fractions(raw):
 
 @pytest.mark.parametrize("raw", ["", None, "abc", "nan", "1e400", True])
 def test_number_control_bad_input_message_names_label_and_expectation(raw):
-    control = controls.control("regression", "delta")
+    control = views.get("regression").number("delta")
     value, problem = control.parse(raw)
     assert value is None
     assert problem.startswith("Huber delta δ:")
@@ -142,7 +142,7 @@ def test_number_control_bad_input_message_names_label_and_expectation(raw):
 
 
 def test_every_control_default_is_valid_and_every_view_has_controls():
-    for view, view_controls in controls.CONTROLS.items():
+    for view, view_controls in ((v.name, v.numbers) for v in views.VIEWS):
         assert view_controls, view
         for control in view_controls:
             value, problem = control.parse(controls.format_number(control.default))
@@ -151,10 +151,10 @@ def test_every_control_default_is_valid_and_every_view_has_controls():
 
 
 def test_parameter_controls_are_generated_from_registry():
-    names = {c.name for c in controls.REGRESSION_CONTROLS}
+    names = {c.name for c in views.get("regression").numbers}
     assert {"delta", "tau"} <= names
-    assert "gamma" in {c.name for c in controls.BINARY_CONTROLS}
-    delta = controls.control("regression", "delta")
+    assert "gamma" in {c.name for c in views.get("binary").numbers}
+    delta = views.get("regression").number("delta")
     assert delta.log_scale
     assert delta.slider_position(1.0) == pytest.approx(0.0)
     assert delta.slider_position(10.0) == pytest.approx(1.0)
@@ -260,5 +260,5 @@ def test_parse_losses_bad(raw, task, fragment):
 
 
 def test_default_losses_parse():
-    for view, keys in controls.DEFAULT_LOSSES.items():
+    for view, keys in ((v.name, v.default_losses) for v in views.VIEWS):
         assert controls.parse_losses(list(keys), view) == (keys, None)

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from losslab import curves, registry
+from losslab import registry
+from losslab.dashboard import curves
 
 REGRESSION_KEYS = [s.key for s in registry.for_task("regression")]
 BINARY_KEYS = [s.key for s in registry.for_task("binary")]

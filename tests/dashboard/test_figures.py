@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from losslab import curves, figures, registry
+from losslab import registry
+from losslab.dashboard import curves, figures
 
 
 def decode(typed: dict) -> np.ndarray:

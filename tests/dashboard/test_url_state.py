@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import replace
 from urllib.parse import quote
 
 import pytest
@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from losslab import registry
-from losslab.dashboard import controls, url_state
-from losslab.dashboard.url_state import ViewState, encode_query, parse_query
+from losslab.dashboard import controls, url_state, views
+from losslab.dashboard.url_state import ViewState
+from losslab.dashboard.views import encode_query, parse_query
 
 FAST = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -34,7 +35,7 @@ def regression_states(draw):
         "delta": draw(finite(0, 1e300, exclude_low=True)),
         "tau": draw(finite(0, 1, exclude_low=True, exclude_high=True)),
     }
-    return replace(url_state.default_state("regression"), numbers=numbers, losses=draw(loss_subsets("regression")))
+    return replace(views.default_state("regression"), numbers=numbers, losses=draw(loss_subsets("regression")))
 
 
 @st.composite
@@ -44,11 +45,9 @@ def binary_states(draw):
         "probability": draw(finite(0, 1, exclude_low=True, exclude_high=True)),
         "gamma": draw(finite(0, 1e300)),
     }
-    state = replace(url_state.default_state("binary"), numbers=numbers, losses=draw(loss_subsets("binary")),
-                    axis=draw(st.sampled_from(controls.BINARY_AXES)))
-    if "panels" in {f.name for f in fields(ViewState)}:  # binary chart layout, if this build has it
-        state = replace(state, panels=draw(st.sampled_from(controls.BINARY_PANELS)))
-    return state
+    state = replace(views.default_state("binary"), numbers=numbers, losses=draw(loss_subsets("binary")))
+    return state.with_extras(axis=draw(st.sampled_from(("logit", "prob"))),
+                             panels=draw(st.sampled_from(("columns", "overlay"))))
 
 
 @st.composite
@@ -59,8 +58,8 @@ def multiclass_states(draw):
         "temperature": draw(finite(0.01, 100)),
         "swept_class": draw(st.integers(0, len(logits) - 1)),
     }
-    return replace(url_state.default_state("multiclass"), numbers=numbers,
-                   losses=draw(loss_subsets("multiclass")), logits=logits)
+    return replace(views.default_state("multiclass"), numbers=numbers,
+                   losses=draw(loss_subsets("multiclass"))).with_extras(logits=logits)
 
 
 ANY_STATE = st.one_of(regression_states(), binary_states(), multiclass_states())
@@ -84,7 +83,7 @@ def test_encode_then_parse_gives_back_the_state(state):
 
 @pytest.mark.parametrize("view", ["regression", "binary", "multiclass"])
 def test_defaults_round_trip_and_empty_query_is_default(view):
-    default = url_state.default_state(view)
+    default = views.default_state(view)
     for search in (None, "", "?"):
         state = parse_query(view, search)
         assert state == default and state.notices == ()
@@ -93,7 +92,7 @@ def test_defaults_round_trip_and_empty_query_is_default(view):
 
 def test_partial_query_keeps_defaults_for_the_rest():
     state = parse_query("regression", "?target=2&losses=huber")
-    expected_numbers = dict(url_state.default_state("regression").numbers, target=2.0)
+    expected_numbers = dict(views.default_state("regression").numbers, target=2.0)
     assert state.numbers == expected_numbers
     assert state.losses == ("huber",)
     assert state.notices == ()
@@ -107,7 +106,7 @@ def test_query_without_leading_question_mark_and_percent_escapes():
 
 
 def _assert_defaults_with_notices(state: ViewState, view: str, count: int | None = None):
-    default = url_state.default_state(view)
+    default = views.default_state(view)
     assert state == default
     assert state.notices
     assert all(type(n) is str for n in state.notices)
@@ -118,11 +117,11 @@ def _assert_defaults_with_notices(state: ViewState, view: str, count: int | None
 @pytest.mark.parametrize(
     ("view", "search", "fragment"),
     [
-        ("regression", "?colour=red", "unknown setting 'colour'"),
-        ("regression", "?Target=1", "unknown setting 'Target'"),
-        ("regression", "?axis=prob", "unknown setting 'axis'"),
-        ("regression", "?logits=1,2", "unknown setting 'logits'"),
-        ("binary", "?delta=2", "unknown setting 'delta'"),
+        ("regression", "?colour=red", "unknown setting “colour”"),
+        ("regression", "?Target=1", "unknown setting “Target”"),
+        ("regression", "?axis=prob", "unknown setting “axis”"),
+        ("regression", "?logits=1,2", "unknown setting “logits”"),
+        ("binary", "?delta=2", "unknown setting “delta”"),
         ("regression", "?target=abc", "“abc” is not a number"),
         ("regression", "?target=", "empty"),
         ("regression", "?target", "empty"),
@@ -134,7 +133,7 @@ def _assert_defaults_with_notices(state: ViewState, view: str, count: int | None
         ("regression", "?tau=1", "out of range"),
         ("binary", "?probability=1", "out of range"),
         ("binary", "?label=2", "out of range"),
-        ("binary", "?axis=z", "Axis 'z' is unknown"),
+        ("binary", "?axis=z", "x axis: “z” is unknown"),
         ("binary", "?losses=mse", "unknown loss “mse”"),
         ("binary", "?losses=", "nothing is selected"),
         ("binary", "?losses=,,", "nothing is selected"),
@@ -164,7 +163,7 @@ def test_repeated_key_uses_first_with_notice():
     state = parse_query("regression", "?target=2&target=3&target=4")
     assert state.numbers["target"] == 2.0
     assert len(state.notices) == 1
-    assert "'target' appears 3 times" in state.notices[0]
+    assert "“target” appears 3 times" in state.notices[0]
 
 
 def test_huge_values_are_rejected_not_overflowed():
@@ -178,7 +177,7 @@ def test_unicode_in_keys_and_values():
     search = "?" + quote("ünïcødé") + "=1&target=" + quote("−2") + "&prediction=" + quote("三")
     state = parse_query("regression", search)
     assert state.numbers["target"] == -2.0  # the unicode minus is accepted
-    assert state.numbers["prediction"] == url_state.default_state("regression").numbers["prediction"]
+    assert state.numbers["prediction"] == views.default_state("regression").numbers["prediction"]
     assert len(state.notices) == 2
     assert any("ünïcødé" in n for n in state.notices)
     assert all(type(n) is str for n in state.notices)
@@ -232,12 +231,12 @@ def test_multiclass_class_index_must_exist_among_logits(search, true_class, swep
 def test_parse_query_never_raises_and_always_gives_a_valid_state(view, search):
     state = parse_query(view, search)
     assert all(type(n) is str for n in state.notices)
-    for control in controls.CONTROLS[view]:
+    for control in views.get(view).numbers:
         value = state.numbers[control.name]
         assert control.parse(controls.format_number(value))[1] is None, (control.name, value)
     assert controls.parse_losses(list(state.losses), view)[1] is None
     if view == "binary":
-        assert state.axis in controls.BINARY_AXES
+        assert state.axis in ("logit", "prob")
     if view == "multiclass":
         assert controls.parse_logits(controls.format_logits(state.logits))[1] is None
         assert state.numbers["true_class"] < len(state.logits)

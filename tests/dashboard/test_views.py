@@ -11,9 +11,9 @@ import pytest
 from numpy.testing import assert_allclose
 
 from losslab import registry
-from losslab.dashboard import url_state, views
-from losslab.dashboard.url_state import default_state, parse_query
-from losslab.dashboard.views import UpdatePlan, update_plan
+from losslab.dashboard import views
+from losslab.dashboard.views import UpdatePlan, default_state, parse_query, update_plan
+from losslab.dashboard.views import binary as binary_view
 
 
 def decode(typed: dict) -> np.ndarray:
@@ -67,12 +67,12 @@ def regression_state(**numbers):
 
 def binary_state(axis="logit", losses=("bce", "sigmoid_mse"), **numbers):
     base = default_state("binary")
-    return replace(base, numbers=dict(base.numbers, **numbers), losses=tuple(losses), axis=axis)
+    return replace(base, numbers=dict(base.numbers, **numbers), losses=tuple(losses)).with_extras(axis=axis)
 
 
 def multiclass_state(logits=(2.0, 1.0, 0.1, -1.0), losses=("cross_entropy", "brier"), **numbers):
     base = default_state("multiclass")
-    return replace(base, numbers=dict(base.numbers, **numbers), losses=tuple(losses), logits=tuple(logits))
+    return replace(base, numbers=dict(base.numbers, **numbers), losses=tuple(losses)).with_extras(logits=tuple(logits))
 
 
 def assert_formulas_cover(markdown: str, keys, link_space: bool):
@@ -90,7 +90,7 @@ def assert_formulas_cover(markdown: str, keys, link_space: bool):
 def test_regression_view_outputs():
     state = regression_state(target=0.5, prediction=2.0, delta=0.8, tau=0.3,
                              losses=("mse", "mae", "huber", "log_cosh", "quantile"))
-    out = views.regression_view(state)
+    out = views.build(state)
     assert parse_query("regression", out.query) == state
     r = 1.5
     expected = {
@@ -119,7 +119,7 @@ def test_regression_view_outputs():
 
 
 def test_regression_view_formulas_only_for_selected():
-    out = views.regression_view(regression_state(losses=("mse",)))
+    out = views.build(regression_state(losses=("mse",)))
     assert registry.get("mse").latex_loss in out.formulas
     assert registry.get("huber").latex_loss not in out.formulas
     assert [t["meta"] for t in out.loss_figure["data"]] == ["mse", "marker"]
@@ -132,7 +132,7 @@ def test_regression_view_formulas_only_for_selected():
 def test_binary_view_readout_and_marker_on_the_grad_curve(axis):
     p, y = 0.99, 0.0
     state = binary_state(axis=axis, label=y, probability=p)
-    out = views.binary_view(state)
+    out = views.build(state)
     assert parse_query("binary", out.query) == state
     rows = {r.key: r for r in out.readout.rows}
     assert rows["bce"].loss == pytest.approx(-math.log(1 - p), rel=1e-10)
@@ -157,17 +157,17 @@ def test_binary_view_readout_and_marker_on_the_grad_curve(axis):
 
 
 def test_binary_view_chapter_lesson_text():
-    out = views.binary_view(binary_state(label=0.0, probability=0.99))
+    out = views.build(binary_state(label=0.0, probability=0.99))
     assert "|dBCE/dz| = 0.9900" in out.lesson
     assert "|dMSE/dz| = 0.0196" in out.lesson
     assert "saturated" in out.lesson  # ratio 0.99 / 0.0196 ≈ 50 >= 10
-    calm = views.binary_view(binary_state(label=0.0, probability=0.5))
+    calm = views.build(binary_state(label=0.0, probability=0.5))
     assert "similar size" in calm.lesson
 
 
 def test_binary_view_formulas_include_logit_gradient():
     keys = ("bce", "sigmoid_mse", "focal", "hinge")
-    out = views.binary_view(binary_state(label=1.0, losses=keys))
+    out = views.build(binary_state(label=1.0, losses=keys))
     assert_formulas_cover(out.formulas, keys, link_space=True)
     assert [r.key for r in out.readout.rows] == list(keys)
 
@@ -175,7 +175,7 @@ def test_binary_view_formulas_include_logit_gradient():
 @pytest.mark.parametrize("label", [0.3, 0.5, 0.999])
 def test_binary_view_drops_hinge_for_a_soft_label(label):
     state = binary_state(label=label, losses=("bce", "hinge"))
-    out = views.binary_view(state)
+    out = views.build(state)
     assert [r.key for r in out.readout.rows] == ["bce"]
     assert [t["meta"] for t in out.loss_figure["data"]] == ["bce", "marker"]
     assert [t["meta"] for t in out.grad_figure["data"]] == ["bce", "marker"]
@@ -186,7 +186,7 @@ def test_binary_view_drops_hinge_for_a_soft_label(label):
 
 @pytest.mark.parametrize("label", [0.0, 1.0])
 def test_binary_view_keeps_hinge_for_a_hard_label(label):
-    out = views.binary_view(binary_state(label=label, losses=("bce", "hinge")))
+    out = views.build(binary_state(label=label, losses=("bce", "hinge")))
     assert [r.key for r in out.readout.rows] == ["bce", "hinge"]
     z = math.log(0.99 / 0.01)
     t = 2 * label - 1
@@ -194,8 +194,8 @@ def test_binary_view_keeps_hinge_for_a_hard_label(label):
 
 
 def test_usable_binary_losses():
-    assert views.usable_binary_losses(("bce", "hinge"), 0.2) == ("bce",)
-    assert views.usable_binary_losses(("bce", "hinge"), 1.0) == ("bce", "hinge")
+    assert binary_view.usable_binary_losses(("bce", "hinge"), 0.2) == ("bce",)
+    assert binary_view.usable_binary_losses(("bce", "hinge"), 1.0) == ("bce", "hinge")
 
 
 # ---------------------------------------------------------------- multiclass_view
@@ -207,7 +207,7 @@ def test_multiclass_view_outputs(temperature):
     true_class, swept = 0, 1
     keys = ("cross_entropy", "kl_divergence", "brier")
     state = multiclass_state(logits, keys, true_class=true_class, swept_class=swept, temperature=temperature)
-    out = views.multiclass_view(state)
+    out = views.build(state)
     assert parse_query("multiclass", out.query) == state
     p = softmax(np.array(logits) / temperature)
     y = np.eye(4)[true_class]
@@ -235,7 +235,7 @@ def test_multiclass_view_outputs(temperature):
 
 
 def test_multiclass_view_stability_rows_show_naive_nan():
-    out = views.multiclass_view(multiclass_state((1000.0, 999.0, 998.0), true_class=0, swept_class=0))
+    out = views.build(multiclass_state((1000.0, 999.0, 998.0), true_class=0, swept_class=0))
     w = np.exp([0.0, -1.0, -2.0])
     stable = w / w.sum()
     assert len(out.stability_rows) == 3
@@ -270,8 +270,8 @@ def test_plan_shift_for_regression_target():
 
 def test_shift_plan_is_right_curves_only_move_sideways():
     """Regression losses depend on ŷ − y, so a target change only changes x0."""
-    a = views.regression_view(regression_state(target=0.0))
-    b = views.regression_view(regression_state(target=1.25))
+    a = views.build(regression_state(target=0.0))
+    b = views.build(regression_state(target=1.25))
     for ta, tb in zip(curves_of(a.loss_figure), curves_of(b.loss_figure), strict=True):
         assert_allclose(decode(ta["y"]), decode(tb["y"]), rtol=1e-9, atol=1e-12)
         assert tb["x0"] == pytest.approx(ta["x0"] + 1.25)
@@ -318,8 +318,8 @@ def test_plan_multiclass_moving_swept_logit_is_marker_only():
 
 def test_marker_only_plan_is_right_for_the_sweep_charts():
     """Moving only the swept logit leaves every sweep curve unchanged (the premise of the plan)."""
-    a = views.multiclass_view(multiclass_state((2.0, 1.0, 0.1, -1.0), swept_class=0))
-    b = views.multiclass_view(multiclass_state((3.5, 1.0, 0.1, -1.0), swept_class=0))
+    a = views.build(multiclass_state((2.0, 1.0, 0.1, -1.0), swept_class=0))
+    b = views.build(multiclass_state((3.5, 1.0, 0.1, -1.0), swept_class=0))
     for fa, fb in ((a.loss_figure, b.loss_figure), (a.grad_figure, b.grad_figure)):
         for ta, tb in zip(curves_of(fa), curves_of(fb), strict=True):
             assert ta == tb
@@ -350,10 +350,6 @@ def test_plan_multiclass_logit_count_change_is_full():
     assert update_plan(multiclass_state((1.0, 2.0, 3.0)), multiclass_state((1.0, 2.0, 3.0, 4.0))).full
 
 
-def test_view_builders_cover_every_view():
-    assert set(views.VIEW_BUILDERS) == set(url_state.TASK_OF_VIEW)
-
-
 @pytest.mark.parametrize("probability", [0.3, 1e-300, 1e-310])
 def test_focal_with_gamma_0_reads_out_as_bce(probability):
     """γ = 0 turns focal into BCE; the readout must agree at every valid p̂ (the control accepts 1e-310)."""
@@ -362,7 +358,7 @@ def test_focal_with_gamma_0_reads_out_as_bce(probability):
     state = binary_state(label=0.0, probability=probability, gamma=0.0, losses=("bce", "focal"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # report the value, not the warning
-        rows = {r.key: r for r in views.binary_view(state).readout.rows}
+        rows = {r.key: r for r in views.build(state).readout.rows}
     p = probability
     assert rows["focal"].loss == pytest.approx(-math.log1p(-p), rel=1e-9, abs=1e-320)
     assert rows["focal"].grad_logit == pytest.approx(p, rel=1e-6, abs=1e-320), "dL/dz = p̂ − y"

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from losslab.curves import Curve, PointValues
+from losslab.dashboard.curves import Curve, PointValues
 
 # Okabe-Ito: distinguishable with every common form of colour blindness.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000")

@@ -1,0 +1,211 @@
+"""The interface every view implements, and what the shared machinery reads from it.
+
+A view is one module in this package holding one :class:`View` subclass
+instance. It declares its path, title and controls, builds its figures and
+readout from a :class:`~losslab.dashboard.url_state.ViewState` (pure
+functions, no Dash callbacks), and says which outputs a control change
+redraws. Routing, the callback wiring, URL encoding and the page shell
+iterate over the registered views (``losslab.dashboard.views.VIEWS``) and
+never ask which view they hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from dash import html
+
+from losslab import registry
+from losslab.dashboard import controls, curves, figures
+from losslab.dashboard import ids as component_ids
+from losslab.dashboard.url_state import ViewState, default_state, encode_query, parse_query
+
+
+@dataclass(frozen=True)
+class ReadoutTable:
+    """Rows of (loss label, loss, dL/d prediction, dL/dz) at the current point.
+
+    ``logit_grad_label=None`` drops the dL/dz column (where it says nothing new).
+    """
+
+    prediction_label: str
+    prediction_value: float
+    grad_label: str
+    rows: tuple[curves.PointValues, ...]
+    logit_grad_label: str | None = "dL/dz"
+
+
+@dataclass(frozen=True)
+class ViewOutput:
+    """What a view shows for one state. ``extras`` holds the view's own outputs
+    (a lesson line, more charts...), also readable as attributes: ``output.lesson``."""
+
+    loss_figure: dict
+    grad_figure: dict
+    readout: ReadoutTable
+    formulas: str
+    query: str
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str):
+        extras = self.__dict__.get("extras", {})
+        if name in extras:
+            return extras[name]
+        raise AttributeError(f"ViewOutput has no {name!r}")
+
+
+@dataclass(frozen=True)
+class UpdatePlan:
+    """What a control change redraws, so callbacks can send only that.
+
+    ``full``: rebuild the figures (axes or subplots changed). ``replace_traces``:
+    a new set of curves on the same axes, so the layout (and the user's zoom)
+    stays. Otherwise the marker always moves; ``shift`` moves every curve
+    sideways (x0 only); ``redraw`` lists the losses whose curve values changed.
+    """
+
+    full: bool
+    shift: bool = False
+    redraw: frozenset[str] = frozenset()
+    replace_traces: bool = False
+
+
+@dataclass(frozen=True)
+class ExtraOutput:
+    """A view-specific output: the component property it fills."""
+
+    component_id: str
+    prop: str = "children"
+
+
+@dataclass(frozen=True)
+class ClickAction:
+    """What a click on one of the view's sweep charts changes.
+
+    ``apply(click_data, *state_values)`` returns the new value of
+    ``target_id.value`` (or ``dash.no_update``); ``state_ids`` are the
+    component values it also reads.
+    """
+
+    target_id: str
+    apply: Callable
+    state_ids: tuple[str, ...] = ()
+
+
+class View:
+    """Base class of every view; subclasses set the class attributes and ``build``."""
+
+    name: str
+    path: str
+    title: str
+    introduction: str
+    task: registry.Task
+    numbers: tuple[controls.NumberControl, ...] = ()
+    extras: tuple[controls.ExtraControl, ...] = ()
+    default_losses: tuple[str, ...] = ()
+    #: the view's own outputs, by the key its ``ViewOutput.extras`` (or ``output_values``) fills
+    extra_outputs: ClassVar[dict[str, ExtraOutput]] = {}
+    charts_class: str = "linked-charts"
+    #: rows of the "choosing the loss" table: (task, output activation, loss, query string of the preset)
+    chooser_rows: tuple[tuple[str, str, str, str], ...] = ()
+    #: the extra controls are placed after this many number controls
+    extras_position: int = 0
+
+    @property
+    def ids(self) -> component_ids.View:
+        return component_ids.View(self.name)
+
+    # ---- state ---------------------------------------------------------------
+    def number(self, name: str) -> controls.NumberControl:
+        return next(c for c in self.numbers if c.name == name)
+
+    def default_state(self) -> ViewState:
+        return default_state(self)
+
+    def parse_query(self, search: str | None) -> ViewState:
+        return parse_query(self, search)
+
+    def encode_query(self, state: ViewState) -> str:
+        return encode_query(state, self)
+
+    def reconcile_link(self, state: ViewState) -> ViewState:
+        """A state from a link whose values conflict with each other, made consistent (with a notice)."""
+        return state
+
+    def cross_check(self, numbers: dict, extras: dict) -> dict[str, str]:
+        """Messages for controls that are valid alone but not together (keyed by control name)."""
+        return {}
+
+    # ---- what is shown -------------------------------------------------------
+    def build(self, state: ViewState) -> ViewOutput:
+        raise NotImplementedError
+
+    def plotted_losses(self, state: ViewState) -> tuple[str, ...]:
+        return state.losses
+
+    def plan(self, previous: ViewState | None, state: ViewState) -> UpdatePlan:
+        """Default plan: a new loss set replaces the traces; a changed parameter redraws its losses."""
+        if previous is None or previous.view != state.view or previous.extras != state.extras:
+            return UpdatePlan(full=True)
+        if self.plotted_losses(previous) != self.plotted_losses(state):
+            return UpdatePlan(full=False, replace_traces=True)
+        changed = changed_numbers(previous, state)
+        redraw = {key for key in state.losses for name in changed if name in registry.get(key).defaults()}
+        return UpdatePlan(full=False, redraw=frozenset(redraw))
+
+    def output_values(self, output: ViewOutput, plan: UpdatePlan) -> dict[str, Any]:
+        """Values for ``extra_outputs``, in wire form; by default straight from ``output.extras``."""
+        return {key: output.extras.get(key, "") for key in self.extra_outputs}
+
+    # ---- page ----------------------------------------------------------------
+    def panels_above_charts(self, state: ViewState, output: ViewOutput) -> list:
+        return []
+
+    def panels_below_charts(self, state: ViewState, output: ViewOutput) -> list:
+        return []
+
+    def click_action(self) -> ClickAction | None:
+        return None
+
+
+def changed_numbers(previous: ViewState, state: ViewState) -> set[str]:
+    return {name for name, value in state.numbers.items() if previous.numbers.get(name) != value}
+
+
+def formulas_markdown(keys, link_space: bool) -> str:
+    """Display-math blocks for each loss and its derivative(s), rendered by MathJax in the page."""
+    blocks = []
+    for key in keys:
+        spec = registry.get(key)
+        lines = [f"**{spec.label}** — {spec.summary}", f"$$\n{spec.latex_loss}\n$$", f"$$\n{spec.latex_grad}\n$$"]
+        if link_space and spec.latex_grad_logit:
+            lines.append(f"$$\n{spec.latex_grad_logit}\n$$")
+        blocks.append("\n\n".join(lines))
+    return "\n\n---\n\n".join(blocks)
+
+
+def figure_pair(chart_curves, rows, order: Sequence[str], x_title: str, grad_title: str, marker_x: float,
+                marker_grad: str, revision: str, panels: str = "overlay") -> tuple[dict, dict]:
+    """Loss and gradient charts; ``marker_grad`` names the readout field matching the gradient's axis."""
+    loss_figure = figures.curve_figure(
+        chart_curves, "loss", x_title=x_title, y_title="loss L", title="Loss",
+        order=order, marker_x=marker_x, marker_ys=figures.readout_values(rows, "loss"), uirevision=revision,
+        panels=panels,
+    )
+    grad_figure = figures.curve_figure(
+        chart_curves, "grad", x_title=x_title, y_title=grad_title, title=f"Gradient {grad_title}",
+        order=order, marker_x=marker_x, marker_ys=figures.readout_values(rows, marker_grad),
+        uirevision=revision, panels=panels,
+    )
+    return loss_figure, grad_figure
+
+
+def task_order(task: registry.Task) -> list[str]:
+    """A task's loss keys in registry order: each loss keeps its colour wherever it is drawn."""
+    return [spec.key for spec in registry.for_task(task)]
+
+
+def lesson_paragraph(component_id: str, text: str) -> html.P:
+    return html.P(text, id=component_id, className="lesson", role="status")

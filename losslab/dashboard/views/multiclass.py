@@ -1,0 +1,189 @@
+"""/multiclass: softmax over editable logits, per-class charts, one logit swept, and the stability panel."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import ClassVar
+
+import numpy as np
+from dash import html, no_update
+
+from losslab._validation import Interval
+from losslab.dashboard import controls, curves, figures, ids, layout, tables
+from losslab.dashboard.url_state import ViewState
+from losslab.dashboard.views.base import (
+    ClickAction,
+    ExtraOutput,
+    ReadoutTable,
+    UpdatePlan,
+    View,
+    ViewOutput,
+    changed_numbers,
+    figure_pair,
+    formulas_markdown,
+    task_order,
+)
+from losslab.dashboard.views.clicks import CLICK_DECIMALS, clicked_x
+
+LOGITS = controls.LogitsControl("logits", "Logits z", (2.0, 1.0, 0.1, -1.0))
+CLASS_INDEX = Interval(0, controls.MAX_CLASSES - 1)
+PROBABILITY_GRAPH = ids.Multiclass.PROBABILITY_GRAPH
+CLASS_GRAD_GRAPH = ids.Multiclass.CLASS_GRAD_GRAPH
+STABILITY_TABLE = ids.Multiclass.STABILITY_TABLE
+CLASS_CONTROLS = ("true_class", "swept_class")
+
+
+class MulticlassView(View):
+    name = "multiclass"
+    path = "/multiclass"
+    title = "Multiclass (softmax)"
+    introduction = (
+        "Edit the logits z and watch the softmax probabilities and the cross-entropy gradient p̂ − y. "
+        "The sweep charts move one logit with the others fixed. The stability panel shows why softmax "
+        "subtracts the largest logit first: try 1000, 999, 998."
+    )
+    task = "multiclass"
+    numbers = (
+        controls.NumberControl("true_class", "True class", 0, CLASS_INDEX, 0, controls.MAX_CLASSES - 1, 1,
+                               integer=True, help="index of the correct class, from 0", has_slider=False),
+        controls.NumberControl("temperature", "Softmax temperature T", 1.0, Interval(0.01, 100.0), -1.0, 1.0, 0.01,
+                               log_scale=True, help="p̂ = softmax(z / T)"),
+        controls.NumberControl("swept_class", "Swept logit k", 0, CLASS_INDEX, 0, controls.MAX_CLASSES - 1, 1,
+                               integer=True, help="the logit the sweep charts move", has_slider=False),
+    )
+    extras = (LOGITS,)
+    extras_position = 0
+    default_losses = ("cross_entropy", "brier")
+    chooser_rows = (
+        ("Multiclass (mutually exclusive)", "Softmax", "Categorical CE", "?losses=cross_entropy"),
+        ("Generative models", "Varies", "KL divergence, ELBO", "?losses=kl_divergence,cross_entropy"),
+    )
+    extra_outputs: ClassVar = {
+        "probability_figure": ExtraOutput(PROBABILITY_GRAPH, "figure"),
+        "class_grad_figure": ExtraOutput(CLASS_GRAD_GRAPH, "figure"),
+        "stability": ExtraOutput(STABILITY_TABLE),
+    }
+
+    def reconcile_link(self, state: ViewState) -> ViewState:
+        """Class indices from a link must exist among the link's logits."""
+        numbers = dict(state.numbers)
+        notices = list(state.notices)
+        classes = len(state.logits)
+        for name in CLASS_CONTROLS:
+            if numbers[name] >= classes:
+                notices.append(f"Class {numbers[name]} does not exist with {classes} logits; using 0.")
+                numbers[name] = 0
+        return replace(state, numbers=numbers, notices=tuple(notices))
+
+    def cross_check(self, numbers: dict, extras: dict) -> dict[str, str]:
+        logits = extras.get("logits")
+        if logits is None:
+            return {}
+        messages = {}
+        for name in CLASS_CONTROLS:
+            if numbers.get(name) is not None and numbers[name] >= len(logits):
+                messages[name] = (f"{self.number(name).label}: class {numbers[name]} does not exist; "
+                                  f"expected 0 to {len(logits) - 1}")
+        return messages
+
+    def build(self, state: ViewState) -> ViewOutput:
+        logits = np.asarray(state.logits, dtype=np.float64)
+        true_class = int(state.number("true_class"))
+        swept = int(state.number("swept_class"))
+        temperature = state.number("temperature")
+        softmax_now = curves.softmax_state(logits, true_class, temperature)
+        chart_curves = curves.sweep_multiclass(logits, true_class, temperature, swept, state.losses)
+        rows = tuple(curves.multiclass_point(logits, true_class, temperature, swept, state.losses))
+        loss_figure, grad_figure = figure_pair(
+            chart_curves, rows, task_order("multiclass"), f"logit z{swept} (others fixed)", f"dL/dz{swept}",
+            float(logits[swept]), "grad_logit", "multiclass-sweep",
+        )
+        return ViewOutput(
+            loss_figure, grad_figure,
+            ReadoutTable(f"z{swept}", float(logits[swept]), f"dL/dp̂{swept}", rows, f"dL/dz{swept}"),
+            formulas_markdown(state.losses, link_space=True),
+            self.encode_query(state),
+            extras={
+                "probability_figure": figures.class_bar_figure(
+                    softmax_now.probabilities, "Softmax probabilities p̂", "p̂ₖ", true_class, swept,
+                    y_range=(0, 1.1),
+                ),
+                "class_grad_figure": figures.class_bar_figure(
+                    softmax_now.grad_logit, "Cross-entropy gradient (p̂ − y) / T", "dL/dzₖ", true_class, swept,
+                    y_range=(-1.1 / temperature, 1.1 / temperature),
+                ),
+                "stability_rows": stability_rows(softmax_now),
+            },
+        )
+
+    def output_values(self, output: ViewOutput, plan: UpdatePlan) -> dict:
+        # The per-class charts depend on every logit, the swept one included: always resend (they are small).
+        return {
+            "probability_figure": output.probability_figure,
+            "class_grad_figure": output.class_grad_figure,
+            "stability": tables.stability_table(output.stability_rows),
+        }
+
+    def plan(self, previous: ViewState | None, state: ViewState) -> UpdatePlan:
+        if previous is None or previous.view != state.view:
+            return UpdatePlan(full=True)
+        if state.losses != previous.losses:
+            return UpdatePlan(full=False, replace_traces=True)
+        changed = changed_numbers(previous, state)
+        swept = int(state.number("swept_class"))
+        if "swept_class" in changed or len(previous.logits) != len(state.logits):
+            return UpdatePlan(full=True)
+        others_moved = any(a != b for k, (a, b) in enumerate(zip(previous.logits, state.logits, strict=True))
+                           if k != swept)
+        if others_moved or changed & {"true_class", "temperature"}:
+            return UpdatePlan(full=False, shift=True, redraw=frozenset(state.losses))
+        return UpdatePlan(full=False)
+
+    def panels_above_charts(self, state: ViewState, output: ViewOutput) -> list:
+        return [
+            html.Div(
+                className="class-charts",
+                children=[
+                    layout.graph(PROBABILITY_GRAPH, output.probability_figure, "softmax probabilities"),
+                    layout.graph(CLASS_GRAD_GRAPH, output.class_grad_figure, "gradient per class"),
+                ],
+            ),
+            html.Section(
+                className="panel stability",
+                children=[
+                    html.H3("Numerical stability: naive against stable softmax"),
+                    html.Div(tables.stability_table(output.stability_rows), id=STABILITY_TABLE),
+                ],
+            ),
+        ]
+
+    def click_action(self) -> ClickAction:
+        return ClickAction(LOGITS.input_id(self.name), logits_from_click,
+                           (LOGITS.input_id(self.name), self.ids.input("swept_class")))
+
+
+def logits_from_click(click_data, logits_text: str | None, swept_raw):
+    """The logits text with the swept logit moved to the clicked x (no_update if anything is invalid)."""
+    x = clicked_x(click_data)
+    logits, problem = controls.parse_logits(logits_text)
+    swept, swept_problem = VIEW.number("swept_class").parse(swept_raw)
+    if x is None or problem or swept_problem or swept >= len(logits):
+        return no_update
+    moved = list(logits)
+    moved[swept] = round(x, CLICK_DECIMALS)
+    return controls.format_logits(moved)
+
+
+def stability_rows(state: curves.SoftmaxState) -> tuple[tuple[str, str, str], ...]:
+    """(class, naive softmax, stable softmax) as text, so NaN shows as 'nan'."""
+    return tuple(
+        (str(k), _probability_text(naive), _probability_text(stable))
+        for k, (naive, stable) in enumerate(zip(state.naive_probabilities, state.probabilities, strict=True))
+    )
+
+
+def _probability_text(value: float) -> str:
+    return f"{value:.8f}" if np.isfinite(value) else str(value)
+
+
+VIEW = MulticlassView()

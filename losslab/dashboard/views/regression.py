@@ -1,0 +1,71 @@
+"""/regression: regression losses and dL/dŷ as the prediction moves around the true value."""
+
+from __future__ import annotations
+
+from losslab.dashboard import controls, curves
+from losslab.dashboard.url_state import ViewState
+from losslab.dashboard.views.base import (
+    ClickAction,
+    ReadoutTable,
+    UpdatePlan,
+    View,
+    ViewOutput,
+    changed_numbers,
+    figure_pair,
+    formulas_markdown,
+    task_order,
+)
+from losslab.dashboard.views.clicks import prediction_from_click
+
+
+class RegressionView(View):
+    name = "regression"
+    path = "/regression"
+    title = "Regression"
+    introduction = (
+        "Compare regression losses as the prediction ŷ moves around the true value y. "
+        "The gradient chart shows how hard each loss pushes back: MSE grows with the error, "
+        "MAE and Huber stay bounded, so outliers cannot dominate."
+    )
+    task = "regression"
+    numbers = (
+        controls.NumberControl("target", "True value y", 0.0, controls.FINITE, -5.0, 5.0, 0.1,
+                               help="where the loss is zero"),
+        controls.NumberControl(
+            "prediction", "Current prediction ŷ", 1.5, controls.FINITE, -5.0, 5.0, 0.1,
+            help="click a chart to move it", has_slider=False,
+        ),
+        *controls.parameters_of("regression"),
+    )
+    default_losses = ("mse", "mae", "huber", "log_cosh")
+    chooser_rows = (
+        ("Regression", "Linear", "MSE", "?losses=mse"),
+        ("Robust regression", "Linear", "Huber", "?losses=mse,huber&delta=1"),
+    )
+
+    def build(self, state: ViewState) -> ViewOutput:
+        target = state.number("target")
+        prediction = state.number("prediction")
+        chart_curves = curves.sweep_regression(target, state.losses, state.numbers)
+        rows = tuple(curves.regression_point(prediction, target, state.losses, state.numbers))
+        loss_figure, grad_figure = figure_pair(
+            chart_curves, rows, task_order("regression"), "prediction ŷ", "dL/dŷ", prediction, "grad", "regression"
+        )
+        return ViewOutput(
+            loss_figure, grad_figure,
+            ReadoutTable("ŷ", prediction, "dL/dŷ", rows),
+            formulas_markdown(state.losses, link_space=False),
+            self.encode_query(state),
+        )
+
+    def plan(self, previous: ViewState | None, state: ViewState) -> UpdatePlan:
+        plan = super().plan(previous, state)
+        if plan.full or plan.replace_traces:
+            return plan
+        return UpdatePlan(full=False, shift="target" in changed_numbers(previous, state), redraw=plan.redraw)
+
+    def click_action(self) -> ClickAction:
+        return ClickAction(self.ids.input("prediction"), lambda click: prediction_from_click(click))
+
+
+VIEW = RegressionView()
