@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dash import ClientsideFunction, Input, Output, Patch, State, ctx, no_update
 
-from losslab.dashboard import controls, ids, layout, tables, views
+from losslab.dashboard import controls, ids, layout, views
 from losslab.dashboard.url_state import ViewState
 from losslab.dashboard.views.base import UpdatePlan, View, ViewOutput
 
@@ -107,7 +107,7 @@ def update_view(view: View | str, raw_numbers: dict, losses, previous_query: str
     result |= {
         "loss_figure": figure_update(output.loss_figure, plan),
         "grad_figure": figure_update(output.grad_figure, plan),
-        "readout": tables.readout_table(output.readout),
+        "readout": view.readout_component(output),
         "formulas": output.formulas if (plan.full or plan.replace_traces) else no_update,
         "query": output.query,
         "message:losses": output.extras.get("losses_note", ""),

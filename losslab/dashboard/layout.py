@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from dash import dcc, html
 
 from losslab import registry
-from losslab.dashboard import controls, ids, tables
+from losslab.dashboard import controls, ids
 from losslab.dashboard.url_state import ViewState
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ def view_layout(view: View, state: ViewState, output: ViewOutput) -> html.Sectio
         graph(view_ids.GRAD_GRAPH, output.grad_figure, "gradient chart"),
     ]
     below = [*view.panels_below_charts(state, output),
-             html.Div(tables.readout_table(output.readout), id=view_ids.READOUT, className="readout")]
+             html.Div(view.readout_component(output), id=view_ids.READOUT, className="readout")]
     return html.Section(
         className=f"view view-{view.name}",
         children=[

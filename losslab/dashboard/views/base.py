@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from dash import html
 
 from losslab import registry
-from losslab.dashboard import controls, curves, figures
+from losslab.dashboard import controls, curves, figures, tables
 from losslab.dashboard import ids as component_ids
 from losslab.dashboard.url_state import ViewState, default_state, encode_query, parse_query
 
@@ -44,7 +44,7 @@ class ViewOutput:
 
     loss_figure: dict
     grad_figure: dict
-    readout: ReadoutTable
+    readout: ReadoutTable | Any  # whatever the view's ``readout_component`` renders
     formulas: str
     query: str
     extras: dict[str, Any] = field(default_factory=dict)
@@ -154,6 +154,10 @@ class View:
         changed = changed_numbers(previous, state)
         redraw = {key for key in state.losses for name in changed if name in registry.get(key).defaults()}
         return UpdatePlan(full=False, redraw=frozenset(redraw))
+
+    def readout_component(self, output: ViewOutput) -> dict:
+        """The readout below the charts, in wire form (a table of loss and gradients by default)."""
+        return tables.readout_table(output.readout)
 
     def output_values(self, output: ViewOutput, plan: UpdatePlan) -> dict[str, Any]:
         """Values for ``extra_outputs``, in wire form; by default straight from ``output.extras``."""
