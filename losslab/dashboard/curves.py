@@ -166,23 +166,6 @@ def from_probability(p: float, axis: BinaryAxis) -> float:
 
 
 @dataclass(frozen=True)
-class ChapterLesson:
-    """The chapter's comparison at one prediction: |dBCE/dz| against |dMSE/dz|."""
-
-    probability: float
-    target: float
-    bce_grad_logit: float
-    mse_grad_logit: float
-
-
-def chapter_lesson(x: float, axis: BinaryAxis, target: float) -> ChapterLesson:
-    z = float(_binary_logits(x, axis))
-    bce = registry.get("bce").grad_from_logit(z, target)
-    mse = registry.get("sigmoid_mse").grad_from_logit(z, target)
-    return ChapterLesson(float(sigmoid(z)), target, abs(float(bce)), abs(float(mse)))
-
-
-@dataclass(frozen=True)
 class SoftmaxState:
     """The multiclass view at the current logits: per-class probabilities and gradients."""
 

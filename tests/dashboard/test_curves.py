@@ -303,13 +303,11 @@ def test_chapter_numbers_at_p_0_99_and_y_0():
     """The chapter: |dBCE/dz| = p - y = 0.99 and |dMSE/dz| = 2 (p - y) p (1 - p) = 0.0196."""
     p, y = 0.99, 0.0
     for x, axis in ((p, "prob"), (math.log(p / (1 - p)), "logit")):
-        lesson = curves.chapter_lesson(x, axis, y)
-        assert lesson.probability == pytest.approx(p, rel=1e-12)
-        assert lesson.target == y
-        assert f"{lesson.bce_grad_logit:.4f}" == "0.9900"
-        assert f"{lesson.mse_grad_logit:.4f}" == "0.0196"
-        assert lesson.bce_grad_logit == pytest.approx(abs(p - y), rel=1e-10)
-        assert lesson.mse_grad_logit == pytest.approx(abs(2 * (p - y) * p * (1 - p)), rel=1e-10)
+        bce, mse = (abs(row.grad_logit) for row in curves.binary_point(x, axis, y, ("bce", "sigmoid_mse"), {}))
+        assert f"{bce:.4f}" == "0.9900"
+        assert f"{mse:.4f}" == "0.0196"
+        assert bce == pytest.approx(abs(p - y), rel=1e-10)
+        assert mse == pytest.approx(abs(2 * (p - y) * p * (1 - p)), rel=1e-10)
 
 
 @pytest.mark.parametrize("axis", ["prob", "logit"])

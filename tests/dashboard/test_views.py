@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -158,11 +159,40 @@ def test_binary_view_readout_and_marker_on_the_grad_curve(axis):
 
 def test_binary_view_chapter_lesson_text():
     out = views.build(binary_state(label=0.0, probability=0.99))
-    assert "|dBCE/dz| = 0.9900" in out.lesson
+    assert "|dBCE/dz| = 0.99," in out.lesson
     assert "|dMSE/dz| = 0.0196" in out.lesson
     assert "saturated" in out.lesson  # ratio 0.99 / 0.0196 ≈ 50 >= 10
     calm = views.build(binary_state(label=0.0, probability=0.5))
     assert "similar size" in calm.lesson
+
+
+def test_binary_lesson_when_the_model_is_right_does_not_claim_saturation():
+    """Issue 17 bug 2: at p̂ = 0.01, y = 0 the model is right; BCE is not 'still strong'."""
+    for p in (0.01, 1e-20):
+        lesson = views.build(binary_state(label=0.0, probability=p)).lesson
+        assert "saturated" not in lesson and "still" not in lesson, lesson
+        assert "right" in lesson, lesson
+        assert "0.0000" not in lesson, lesson  # tiny gradients keep their significant digits
+    lesson = views.build(binary_state(label=0.0, probability=1e-20)).lesson
+    assert "1e-20" in lesson
+
+
+def test_binary_lesson_when_confidently_wrong_names_the_ratio():
+    lesson = views.build(binary_state(label=1.0, probability=0.01)).lesson
+    assert "wrong" in lesson and "saturated" in lesson
+    assert "50" in lesson  # |dBCE/dz| / |dMSE/dz| = 1 / (2 p (1 - p)) = 50.5
+
+
+def test_binary_lesson_keeps_a_probability_near_one_distinguishable_from_one():
+    lesson = views.build(binary_state(label=0.0, probability=0.9999999)).lesson
+    assert re.search(r"p̂ = 1(?! −)", lesson) is None, lesson
+    assert "1 − 1e-07" in lesson
+
+
+def test_binary_lesson_speaks_only_of_the_selected_losses():
+    lesson = views.build(binary_state(label=1.0, probability=0.01, losses=("focal", "hinge"))).lesson
+    assert "|dBCE" not in lesson and "|dMSE" not in lesson and "saturated" not in lesson, lesson
+    assert "Focal" in lesson and "Hinge" in lesson
 
 
 def test_binary_view_formulas_include_logit_gradient():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 from dash import no_update
@@ -31,6 +32,7 @@ PANELS = controls.ChoiceControl("panels", "Panels", (("columns", "one per loss")
                                 "columns")
 CLICK_PROBABILITY_LIMIT = 1e-6
 LESSON_ID = ids.Binary.LESSON
+GRADIENT_NAMES = {"bce": "dBCE/dz", "sigmoid_mse": "dMSE/dz"}  # the chapter's names
 
 
 class BinaryView(View):
@@ -79,7 +81,7 @@ class BinaryView(View):
             formulas_markdown(keys, link_space=True),
             self.encode_query(state),
             extras={
-                "lesson": chapter_lesson_text(curves.chapter_lesson(marker_x, axis, label)),
+                "lesson": lesson_text(probability, label, rows),
                 "losses_note": hidden_losses_note(state.losses, keys, label),
             },
         )
@@ -129,17 +131,53 @@ def usable_binary_losses(keys, label: float) -> tuple[str, ...]:
     return tuple(k for k in keys if hard or not registry.get(k).hard_labels_only)
 
 
-def chapter_lesson_text(lesson: curves.ChapterLesson) -> str:
-    ratio = lesson.bce_grad_logit / lesson.mse_grad_logit if lesson.mse_grad_logit > 0 else float("inf")
-    verdict = (
-        "BCE's gradient is still strong while MSE's nearly vanishes: the sigmoid has saturated."
-        if ratio >= 10
-        else "Here the two gradients are of similar size; push p̂ towards the wrong end to see MSE's vanish."
-    )
-    return (
-        f"At p̂ = {lesson.probability:.4g} and y = {lesson.target:g}: "
-        f"|dBCE/dz| = {lesson.bce_grad_logit:.4f} against |dMSE/dz| = {lesson.mse_grad_logit:.4f}. {verdict}"
-    )
+def format_probability(p: float) -> str:
+    """p̂ for reading: 3 significant digits, and p̂ near 1 as 1 − ε so it never reads as exactly 1."""
+    if p > 0.999:
+        return f"1 − {1 - p:.3g}"
+    return f"{p:.4g}" if p >= 1e-3 else f"{p:.3g}"
+
+
+def lesson_text(probability: float, label: float, rows) -> str:
+    """What the current point teaches, true for any p̂, y and selection of losses.
+
+    The chapter's comparison (|dBCE/dz| = |p̂ − y| against |dMSE/dz| = 2|p̂ − y| p̂(1 − p̂), a
+    ratio of 1 / (2 p̂ (1 − p̂))) is only a lesson where the model is wrong: where it is right,
+    every gradient is small and should be.
+    """
+    grads = {row.key: abs(row.grad_logit) for row in rows}
+    point = f"At p̂ = {format_probability(probability)} and y = {label:g}"
+    listed = ", ".join(f"|{GRADIENT_NAMES.get(row.key, f'dL/dz of {row.label}')}| = {abs(row.grad_logit):.3g}"
+                       for row in rows)
+    wrong_side = (probability - 0.5) * (label - 0.5) < 0
+    right_side = (probability - 0.5) * (label - 0.5) > 0
+    distance = abs(probability - label)
+    if wrong_side:
+        situation = "the model is confidently wrong" if distance >= 0.9 else "the model is wrong"
+    elif right_side:
+        situation = "the model is confidently right" if distance <= 0.1 else "the model is right"
+    else:
+        situation = "the model is undecided"
+    if "bce" in grads and "sigmoid_mse" in grads:
+        verdict = _chapter_verdict(grads["bce"], grads["sigmoid_mse"], wrong_side, right_side)
+    else:
+        verdict = "Tick BCE and MSE on sigmoid to see the chapter's comparison."
+    return f"{point}, {situation}: {listed}. {verdict}"
+
+
+def _chapter_verdict(bce: float, mse: float, wrong_side: bool, right_side: bool) -> str:
+    if bce == 0:
+        return "p̂ equals y: every gradient is zero."
+    if right_side:
+        return ("p̂ is already on the label's side: both gradients shrink as p̂ approaches y, as they should. "
+                "Move p̂ towards the wrong end to see the chapter's lesson.")
+    ratio = bce / mse if mse > 0 else float("inf")
+    if wrong_side and ratio >= 10:
+        times = f"{ratio:.3g}×" if math.isfinite(ratio) else "infinitely"
+        return (f"BCE still pushes {times} harder than MSE, whose gradient has nearly vanished: "
+                "the sigmoid has saturated.")
+    return ("Here the two gradients are of similar size; push p̂ further towards the wrong end "
+            "to see MSE's vanish.")
 
 
 VIEW = BinaryView()
