@@ -74,14 +74,24 @@ def _params_for(spec: registry.LossSpec, params: Mapping[str, float]) -> dict[st
     return {p.name: params.get(p.name, p.default) for p in spec.parameters}
 
 
-def regression_grid(target: float) -> Grid:
-    """Predictions from ``target - 4`` to ``target + 4``."""
-    return Grid.spanning(target - REGRESSION_HALF_WIDTH, target + REGRESSION_HALF_WIDTH)
+def widened(low: float, high: float, include: float | None) -> Grid:
+    """The grid over [low, high], stretched past ``include`` (the marker) by a tenth of its span if outside."""
+    if include is None or low < include < high:
+        return Grid.spanning(low, high)
+    pad = 0.1 * (max(high, include) - min(low, include))
+    return Grid.spanning(min(low, include - pad), max(high, include + pad))
 
 
-def sweep_regression(target: float, keys: Iterable[str], params: Mapping[str, float]) -> list[Curve]:
+def regression_grid(target: float, include: float | None = None) -> Grid:
+    """Predictions from ``target - 4`` to ``target + 4``, widened to show ``include``."""
+    return widened(target - REGRESSION_HALF_WIDTH, target + REGRESSION_HALF_WIDTH, include)
+
+
+def sweep_regression(
+    target: float, keys: Iterable[str], params: Mapping[str, float], include: float | None = None
+) -> list[Curve]:
     """Loss and :math:`\\partial \\ell / \\partial \\hat y` of each regression loss over :func:`regression_grid`."""
-    grid = regression_grid(target)
+    grid = regression_grid(target, include)
     predictions = grid.values()
     curves = []
     for key in keys:
@@ -106,11 +116,15 @@ def regression_point(
     return rows
 
 
-def binary_grid(axis: BinaryAxis) -> Grid:
-    """Logits in [-8, 8], or probabilities in [0.0025, 0.9975] (the ends are infinitely far in z)."""
+def binary_grid(axis: BinaryAxis, include: float | None = None) -> Grid:
+    """Logits in [-8, 8], or probabilities in [0.0025, 0.9975] (the ends are infinitely far in z),
+    widened to show ``include``; on the probability axis only ever to halfway to 0 or 1."""
     if axis == "logit":
-        return Grid.spanning(-LOGIT_HALF_WIDTH, LOGIT_HALF_WIDTH)
-    return Grid.spanning(PROBABILITY_MARGIN, 1 - PROBABILITY_MARGIN)
+        return widened(-LOGIT_HALF_WIDTH, LOGIT_HALF_WIDTH, include)
+    low, high = PROBABILITY_MARGIN, 1 - PROBABILITY_MARGIN
+    if include is not None:
+        low, high = min(low, include / 2), max(high, 1 - (1 - include) / 2)
+    return Grid.spanning(low, high)
 
 
 def _binary_logits(x: np.ndarray | float, axis: BinaryAxis):
@@ -118,10 +132,11 @@ def _binary_logits(x: np.ndarray | float, axis: BinaryAxis):
 
 
 def sweep_binary(
-    target: float, axis: BinaryAxis, keys: Iterable[str], params: Mapping[str, float]
+    target: float, axis: BinaryAxis, keys: Iterable[str], params: Mapping[str, float],
+    include: float | None = None,
 ) -> list[Curve]:
     """Each binary loss against :math:`\\hat p` or :math:`z`, with dL/dx matching the axis."""
-    grid = binary_grid(axis)
+    grid = binary_grid(axis, include)
     x = grid.values()
     logits = _binary_logits(x, axis)
     curves = []
@@ -201,10 +216,12 @@ def one_hot(index: int, classes: int) -> np.ndarray:
 
 
 def multiclass_grid(logits: np.ndarray, swept_class: int) -> Grid:
-    """The swept logit over ±10 around the largest *other* logit, so the grid stays put as it moves."""
-    others = np.delete(np.asarray(logits, dtype=np.float64), swept_class)
+    """The swept logit over ±10 around the largest *other* logit, so the grid stays put as it moves
+    (widened when the swept logit itself is outside)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    others = np.delete(logits, swept_class)
     centre = float(others.max()) if others.size else 0.0
-    return Grid.spanning(centre - MULTICLASS_HALF_WIDTH, centre + MULTICLASS_HALF_WIDTH)
+    return widened(centre - MULTICLASS_HALF_WIDTH, centre + MULTICLASS_HALF_WIDTH, float(logits[swept_class]))
 
 
 def sweep_multiclass(

@@ -66,9 +66,10 @@ def regression_state(**numbers):
     return replace(base, numbers=dict(base.numbers, **numbers), losses=tuple(losses))
 
 
-def binary_state(axis="logit", losses=("bce", "sigmoid_mse"), **numbers):
+def binary_state(axis="logit", losses=("bce", "sigmoid_mse"), panels="columns", **numbers):
     base = default_state("binary")
-    return replace(base, numbers=dict(base.numbers, **numbers), losses=tuple(losses)).with_extras(axis=axis)
+    return replace(base, numbers=dict(base.numbers, **numbers), losses=tuple(losses)).with_extras(
+        axis=axis, panels=panels)
 
 
 def multiclass_state(logits=(2.0, 1.0, 0.1, -1.0), losses=("cross_entropy", "brier"), **numbers):
@@ -393,3 +394,45 @@ def test_focal_with_gamma_0_reads_out_as_bce(probability):
     assert rows["focal"].loss == pytest.approx(-math.log1p(-p), rel=1e-9, abs=1e-320)
     assert rows["focal"].grad_logit == pytest.approx(p, rel=1e-6, abs=1e-320), "dL/dz = p̂ − y"
     assert rows["focal"].grad_prediction == pytest.approx(1 / (1 - p), rel=1e-6), "dL/dp̂ = (p̂ − y) / (p̂(1 − p̂))"
+
+
+# ---------------------------------------------------------------- a marker is never off-chart (issue 17 bug 6)
+
+
+def swept_range(figure: dict) -> tuple[float, float]:
+    options = figure["layout"]["xaxis"]["autorangeoptions"]
+    return options["minallowed"], options["maxallowed"]
+
+
+def assert_marker_on_chart(out, marker_x: float):
+    for figure in (out.loss_figure, out.grad_figure):
+        low, high = swept_range(figure)
+        assert low < marker_x < high, (low, marker_x, high)
+        for trace in curves_of(figure):
+            end = trace["x0"] + trace["dx"] * (decode(trace["y"]).size - 1)
+            assert trace["x0"] < marker_x < end, (trace["meta"], trace["x0"], marker_x, end)
+
+
+@pytest.mark.parametrize("prediction", [12.0, -40.0, 1e6, 4.5])
+def test_regression_sweep_follows_a_prediction_outside_the_default_range(prediction):
+    assert_marker_on_chart(views.build(regression_state(target=0.0, prediction=prediction)), prediction)
+
+
+@pytest.mark.parametrize("probability", [0.9999, 1e-5, 1 - 1e-9])
+@pytest.mark.parametrize("axis", ["logit", "prob"])
+def test_binary_sweep_follows_a_probability_beyond_the_default_range(probability, axis):
+    out = views.build(binary_state(axis=axis, probability=probability, panels="overlay"))
+    marker_x = probability if axis == "prob" else math.log(probability / (1 - probability))
+    assert_marker_on_chart(out, marker_x)
+
+
+def test_multiclass_sweep_follows_a_swept_logit_far_from_the_others():
+    out = views.build(multiclass_state(logits=(40.0, 1.0, 0.0), swept_class=0))
+    assert_marker_on_chart(out, 40.0)
+
+
+def test_moving_the_prediction_past_the_sweep_redraws_the_curves():
+    previous = regression_state(prediction=1.5)
+    plan = update_plan(previous, regression_state(prediction=12.0))
+    assert plan.shift and plan.redraw == frozenset(previous.losses)
+    assert update_plan(previous, regression_state(prediction=2.5)) == UpdatePlan(full=False)

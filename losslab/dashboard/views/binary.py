@@ -69,7 +69,7 @@ class BinaryView(View):
         probability = state.number("probability")
         marker_x = curves.from_probability(probability, axis)
         keys = self.plotted_losses(state)
-        chart_curves = curves.sweep_binary(label, axis, keys, state.numbers)
+        chart_curves = curves.sweep_binary(label, axis, keys, state.numbers, include=marker_x)
         rows = tuple(curves.binary_point(marker_x, axis, label, keys, state.numbers))
         loss_figure, grad_figure = figure_pair(
             chart_curves, rows, task_order("binary"), AXIS_TITLES[axis], GRAD_TITLES[axis], marker_x,
@@ -95,10 +95,16 @@ class BinaryView(View):
         if self.plotted_losses(previous) != self.plotted_losses(state):
             one_panel_each = state.panels == "columns"
             return UpdatePlan(full=one_panel_each, replace_traces=not one_panel_each)
-        plan = super().plan(previous, state)
+        if self.grid(previous) != self.grid(state):  # widened to follow p̂
+            return UpdatePlan(full=False, shift=True, redraw=frozenset(state.losses))
         if "label" in changed_numbers(previous, state):
             return UpdatePlan(full=False, redraw=frozenset(state.losses))
-        return plan
+        return super().plan(previous, state)
+
+    @staticmethod
+    def grid(state: ViewState) -> curves.Grid:
+        axis = state.axis
+        return curves.binary_grid(axis, curves.from_probability(state.number("probability"), axis))
 
     def panels_below_charts(self, state: ViewState, output: ViewOutput) -> list:
         return [lesson_paragraph(LESSON_ID, output.lesson)]

@@ -135,7 +135,9 @@ class MulticlassView(View):
             return UpdatePlan(full=True)
         others_moved = any(a != b for k, (a, b) in enumerate(zip(previous.logits, state.logits, strict=True))
                            if k != swept)
-        if others_moved or changed & {"true_class", "temperature"}:
+        grid_moved = (curves.multiclass_grid(previous.logits, swept)
+                      != curves.multiclass_grid(state.logits, swept))  # widened to follow the swept logit
+        if others_moved or grid_moved or changed & {"true_class", "temperature"}:
             return UpdatePlan(full=False, shift=True, redraw=frozenset(state.losses))
         return UpdatePlan(full=False)
 

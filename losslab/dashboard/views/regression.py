@@ -10,7 +10,6 @@ from losslab.dashboard.views.base import (
     UpdatePlan,
     View,
     ViewOutput,
-    changed_numbers,
     figure_pair,
     formulas_markdown,
     task_order,
@@ -46,7 +45,7 @@ class RegressionView(View):
     def build(self, state: ViewState) -> ViewOutput:
         target = state.number("target")
         prediction = state.number("prediction")
-        chart_curves = curves.sweep_regression(target, state.losses, state.numbers)
+        chart_curves = curves.sweep_regression(target, state.losses, state.numbers, include=prediction)
         rows = tuple(curves.regression_point(prediction, target, state.losses, state.numbers))
         loss_figure, grad_figure = figure_pair(
             chart_curves, rows, task_order("regression"), "prediction ŷ", "dL/dŷ", prediction, "grad", "regression"
@@ -62,7 +61,18 @@ class RegressionView(View):
         plan = super().plan(previous, state)
         if plan.full or plan.replace_traces:
             return plan
-        return UpdatePlan(full=False, shift="target" in changed_numbers(previous, state), redraw=plan.redraw)
+        before, after = self.grid(previous), self.grid(state)
+        if before == after:
+            return plan
+        # Losses of ŷ − y: a sweep that moved with y, unstretched, has the same values, shifted.
+        same_residuals = (before.step == after.step
+                          and before.start - previous.number("target") == after.start - state.number("target"))
+        return UpdatePlan(full=False, shift=True,
+                          redraw=plan.redraw if same_residuals else frozenset(state.losses))
+
+    @staticmethod
+    def grid(state: ViewState) -> curves.Grid:
+        return curves.regression_grid(state.number("target"), state.number("prediction"))
 
     def click_action(self) -> ClickAction:
         return ClickAction(self.ids.input("prediction"), lambda click: prediction_from_click(click))
