@@ -50,12 +50,34 @@ class NumberControl:
         return (int(value) if self.integer else value), None
 
     def expected(self) -> str:
-        kind = "a whole number" if self.integer else "a number"
-        return f"{kind} in {self.valid.describe()}"
+        return range_in_words(self.valid, integer=self.integer)
 
     def slider_position(self, value: float) -> float:
         position = math.log10(value) if self.log_scale else value
         return min(max(position, self.slider_min), self.slider_max)
+
+
+def range_in_words(valid: Interval, *, integer: bool = False) -> str:
+    """An interval as a reader says it: "a number from 0 to 1", "a number greater than 0"."""
+    kind = "a whole number" if integer else "a number"
+    low, high = valid.low, valid.high
+    if low is not None and high is not None:
+        if valid.low_inclusive and valid.high_inclusive:
+            return f"{kind} from {_plain(low)} to {_plain(high)}"
+        if not valid.low_inclusive and not valid.high_inclusive:
+            return f"{kind} strictly between {_plain(low)} and {_plain(high)}"
+        excluded = low if not valid.low_inclusive else high
+        return f"{kind} from {_plain(low)} to {_plain(high)}, but not {_plain(excluded)}"
+    if low is not None:
+        return f"{kind} of at least {_plain(low)}" if valid.low_inclusive else f"{kind} greater than {_plain(low)}"
+    if high is not None:
+        return f"{kind} of at most {_plain(high)}" if valid.high_inclusive else f"{kind} less than {_plain(high)}"
+    return kind
+
+
+def _plain(value: float) -> str:
+    """1,000,000 rather than 1e+06; 0.01 as it is."""
+    return f"{value:,.0f}" if abs(value) >= 1000 and value == int(value) else f"{value:g}"
 
 
 def parse_number(raw) -> tuple[float | None, str | None]:
@@ -103,11 +125,12 @@ def format_logits(logits) -> str:
 def parse_losses(raw, task: registry.Task) -> tuple[tuple[str, ...] | None, str | None]:
     """The checked losses of a view, in registry order; at least one is required."""
     known = [spec.key for spec in registry.for_task(task)]
+    names = ", ".join(f"{spec.key} ({spec.label})" for spec in registry.for_task(task))
     if not isinstance(raw, list | tuple) or not all(isinstance(k, str) for k in raw):
-        return None, f"Losses: expected a list of names from {known}"
+        return None, f"Losses: expected a list of loss names, any of {names}"
     unknown = [k for k in raw if k not in known]
     if unknown:
-        return None, f"Losses: unknown loss {_quote(unknown[0])}; expected names from {known}"
+        return None, f"Losses: there is no loss called {_quote(unknown[0])} here; expected any of {names}"
     if not raw:
         return None, "Losses: nothing is selected; tick at least one loss to compare"
     return tuple(k for k in known if k in raw), None

@@ -1,8 +1,9 @@
 """Browser tests: the dashboard in headless Chromium, driven through dash_duo.
 
 Chromium and ChromeDriver are the Debian packages at fixed paths. Without
-them the tests skip on a developer machine and fail under CI (``CI`` set),
-where a silently skipped browser suite would hide a broken dashboard.
+them the tests skip on a developer machine and fail under CI (``CI`` set to
+anything but '', '0', 'false' or 'no': ``bench.harness.on_ci``, which .ci/run
+sets), where a silently skipped browser suite would hide a broken dashboard.
 
 The ``lab`` fixture wraps ``dash_duo`` with what every test needs: start
 the app on a free port, open a path, run JavaScript, poll a condition,
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -22,8 +22,8 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+from bench.harness import CHROMIUM, chromium_problem, free_port, missing_tool
+
 HERE = Path(__file__).resolve().parent
 CHROME_FLAGS = (
     "--no-sandbox",
@@ -34,20 +34,6 @@ CHROME_FLAGS = (
     "--no-first-run",
     "--window-size=1280,1000",
 )
-
-
-def _browser_problem() -> str | None:
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-    if not missing:
-        return None
-    return (
-        f"browser tests need Chromium and ChromeDriver; missing {', '.join(missing)} "
-        "(install the Debian packages 'chromium' and 'chromium-driver', or run scripts/ensure-test-system.sh)"
-    )
-
-
-def _on_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def _is_browser_test(item) -> bool:
@@ -67,12 +53,9 @@ def pytest_runtest_setup(item):
     """Before any fixture starts a browser: fail on CI, skip elsewhere, if Chromium is missing."""
     if not _is_browser_test(item):
         return
-    problem = _browser_problem()
-    if problem is None:
-        return
-    if _on_ci():
-        pytest.fail(f"CI is set but {problem}", pytrace=False)
-    pytest.skip(problem)
+    problem = chromium_problem()
+    if problem is not None:
+        missing_tool(problem)
 
 
 def pytest_setup_options():
@@ -84,12 +67,6 @@ def pytest_setup_options():
     if not os.environ.get("DISPLAY"):
         options.add_argument("--headless=new")
     return options
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # Plotted data of one graph, as plain lists (typed arrays converted; NaN comes back as None).

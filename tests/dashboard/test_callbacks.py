@@ -191,7 +191,7 @@ BAD_INPUTS = [
     ("regression", {"numbers": {"tau": "nan"}}, "message:tau", "not a finite number"),
     ("regression", {"numbers": {"target": None}}, "message:target", "empty"),
     ("regression", {"losses": []}, "message:losses", "nothing is selected"),
-    ("regression", {"losses": ["bce"]}, "message:losses", "unknown loss"),
+    ("regression", {"losses": ["bce"]}, "message:losses", "no loss called"),
     ("binary", {"numbers": {"label": "2"}}, "message:label", "out of range"),
     ("binary", {"numbers": {"probability": "1"}}, "message:probability", "out of range"),
     ("binary", {"numbers": {"probability": "−0.1"}}, "message:probability", "-0.1 is out of range"),
@@ -206,7 +206,7 @@ BAD_INPUTS = [
     ("multiclass", {"logits": "5"}, "message:logits", "got 1 value(s)"),
     ("multiclass", {"logits": "1e7, 1"}, "message:logits", "beyond ±1e6"),
     ("multiclass", {"logits": None}, "message:logits", "empty"),
-    ("multiclass", {"losses": ["mse"]}, "message:losses", "unknown loss"),
+    ("multiclass", {"losses": ["mse"]}, "message:losses", "no loss called"),
 ]
 
 

@@ -97,19 +97,19 @@ def test_number_control_parse_good_values():
 @pytest.mark.parametrize(
     ("view", "name", "raw", "shown", "range_text"),
     [
-        ("regression", "target", "1e7", "10000000", "[-1e+06, 1e+06]"),
-        ("regression", "delta", "0", "0", "(0, inf)"),
-        ("regression", "delta", "-1", "-1", "(0, inf)"),
-        ("regression", "tau", "1", "1", "(0, 1)"),
-        ("regression", "tau", "0", "0", "(0, 1)"),
-        ("binary", "label", "1.5", "1.5", "[0, 1]"),
-        ("binary", "probability", "1", "1", "(0, 1)"),
-        ("binary", "probability", "0", "0", "(0, 1)"),
-        ("binary", "gamma", "-0.5", "-0.5", "[0, inf)"),
-        ("multiclass", "temperature", "0", "0", "[0.01, 100]"),
-        ("multiclass", "temperature", "101", "101", "[0.01, 100]"),
-        ("multiclass", "true_class", "10", "10", "[0, 9]"),
-        ("multiclass", "swept_class", "-1", "-1", "[0, 9]"),
+        ("regression", "target", "1e7", "10000000", "from -1,000,000 to 1,000,000"),
+        ("regression", "delta", "0", "0", "greater than 0"),
+        ("regression", "delta", "-1", "-1", "greater than 0"),
+        ("regression", "tau", "1", "1", "strictly between 0 and 1"),
+        ("regression", "tau", "0", "0", "strictly between 0 and 1"),
+        ("binary", "label", "1.5", "1.5", "from 0 to 1"),
+        ("binary", "probability", "1", "1", "strictly between 0 and 1"),
+        ("binary", "probability", "0", "0", "strictly between 0 and 1"),
+        ("binary", "gamma", "-0.5", "-0.5", "of at least 0"),
+        ("multiclass", "temperature", "0", "0", "from 0.01 to 100"),
+        ("multiclass", "temperature", "101", "101", "from 0.01 to 100"),
+        ("multiclass", "true_class", "10", "10", "from 0 to 9"),
+        ("multiclass", "swept_class", "-1", "-1", "from 0 to 9"),
     ],
 )
 def test_number_control_out_of_range_message(view, name, raw, shown, range_text):
@@ -129,7 +129,7 @@ def test_integer_control_rejects_fractions(raw):
     assert value is None
     assert raw in problem
     assert "whole number" in problem
-    assert "[0, 9]" in problem
+    assert "from 0 to 9" in problem
 
 
 @pytest.mark.parametrize("raw", ["", None, "abc", "nan", "1e400", True])
@@ -138,7 +138,7 @@ def test_number_control_bad_input_message_names_label_and_expectation(raw):
     value, problem = control.parse(raw)
     assert value is None
     assert problem.startswith("Huber delta δ:")
-    assert "expected a number in (0, inf)" in problem
+    assert "expected a number greater than 0" in problem
 
 
 def test_every_control_default_is_valid_and_every_view_has_controls():
@@ -244,8 +244,8 @@ def test_parse_losses_orders_by_registry_and_deduplicates():
     ("raw", "task", "fragment"),
     [
         ([], "regression", "nothing is selected"),
-        (["bce"], "regression", "unknown loss “bce”"),
-        (["mse", "nope"], "regression", "unknown loss “nope”"),
+        (["bce"], "regression", "no loss called “bce”"),
+        (["mse", "nope"], "regression", "no loss called “nope”"),
         ("mse", "regression", "expected a list"),
         (None, "binary", "expected a list"),
         ([1, 2], "multiclass", "expected a list"),

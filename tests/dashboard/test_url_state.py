@@ -134,7 +134,7 @@ def _assert_defaults_with_notices(state: ViewState, view: str, count: int | None
         ("binary", "?probability=1", "out of range"),
         ("binary", "?label=2", "out of range"),
         ("binary", "?axis=z", "x axis: “z” is unknown"),
-        ("binary", "?losses=mse", "unknown loss “mse”"),
+        ("binary", "?losses=mse", "no loss called “mse”"),
         ("binary", "?losses=", "nothing is selected"),
         ("binary", "?losses=,,", "nothing is selected"),
         ("multiclass", "?temperature=0", "out of range"),
