@@ -28,8 +28,12 @@ def route(pathname: str | None, search: str | None):
     return layout.view_layout(view, state, view.build(state)), notice, layout.nav_links(views.VIEWS, view.name)
 
 
-def read_state(view: View | str, raw_numbers: dict, losses, **raw_extras):
-    """``(state, messages)``: the state if every control is valid (else None), and a message per control."""
+def read_state(view: View | str, raw_numbers: dict, losses, triggered: frozenset[str] = frozenset(), **raw_extras):
+    """``(state, messages)``: the state if every control is valid (else None), and a message per control.
+
+    Controls the view corrected after a change to ``triggered`` (see ``View.reconcile_input``) get their
+    note as message, under ``"note:<name>"``, and their new value under ``"value:<name>"``.
+    """
     view = views.get(view) if isinstance(view, str) else view
     messages: dict[str, str] = {}
     numbers = {}
@@ -47,10 +51,13 @@ def read_state(view: View | str, raw_numbers: dict, losses, **raw_extras):
         extras[control.name] = value
         if problem:
             messages[control.name] = problem
-    messages |= {name: text for name, text in view.cross_check(numbers, extras).items() if name not in messages}
+    numbers, notes = view.reconcile_input(numbers, extras, triggered)
+    messages |= view.cross_check(numbers, extras, raw_numbers)
+    corrections = {f"note:{name}": note for name, note in notes.items()}
+    corrections |= {f"value:{name}": numbers[name] for name in notes}
     if messages:
-        return None, messages
-    return ViewState(view.name, numbers, parsed_losses, extras), messages
+        return None, messages | corrections
+    return ViewState(view.name, numbers, parsed_losses, extras), corrections
 
 
 def figure_update(figure: dict, plan: UpdatePlan):
@@ -94,11 +101,19 @@ def chart_keys(view: View) -> list[str]:
     return ["loss_figure", "grad_figure", "readout", "formulas", "query", *view.extra_outputs]
 
 
-def update_view(view: View | str, raw_numbers: dict, losses, previous_query: str | None, **raw_extras):
-    """Everything a view's main callback returns, as a dict keyed by output name."""
+def update_view(view: View | str, raw_numbers: dict, losses, previous_query: str | None,
+                triggered: frozenset[str] = frozenset(), **raw_extras):
+    """Everything a view's main callback returns, as a dict keyed by output name.
+
+    ``triggered`` names the controls whose change fired the callback (number or extra names).
+    """
     view = views.get(view) if isinstance(view, str) else view
-    state, messages = read_state(view, raw_numbers, losses, **raw_extras)
-    result = {key: messages.get(key.removeprefix("message:"), "") for key in message_keys(view)}
+    state, messages = read_state(view, raw_numbers, losses, triggered, **raw_extras)
+    result = {key: messages.get(key.removeprefix("message:")) or messages.get("note:" + key.removeprefix("message:"), "")
+              for key in message_keys(view)}
+    result |= {f"value:{name}": (controls.format_number(messages[f"value:{name}"])
+                                 if f"value:{name}" in messages else no_update)
+               for name in view.corrected_controls}
     if state is None:
         return result | dict.fromkeys(chart_keys(view), no_update)
     previous = view.parse_query(previous_query) if previous_query else None
@@ -141,6 +156,8 @@ def _outputs(view: View) -> dict[str, Output]:
     outputs |= {key: Output(ids.number_message(view.name, key.removeprefix("message:")), "children")
                 for key in message_keys(view)}
     outputs["message:losses"] = Output(view_ids.LOSSES_MESSAGE, "children")
+    outputs |= {f"value:{name}": Output(ids.number_input(view.name, name), "value")
+                for name in view.corrected_controls}
     return outputs
 
 
@@ -150,11 +167,15 @@ def _register_view(app, view: View) -> None:
     names = [c.name for c in view.numbers]
     extra_names = [c.name for c in view.extras]
 
+    control_of_input = {ids.number_input(view.name, name): name for name in names}
+    control_of_input |= {c.input_id(view.name): c.name for c in view.extras}
+
     def on_control_change(*args):
         raw_numbers = dict(zip(names, args[: len(names)], strict=True))
         losses = args[len(names)]
         raw_extras = dict(zip(extra_names, args[len(names) + 1 : -1], strict=True))
-        result = update_view(view, raw_numbers, losses, args[-1], **raw_extras)
+        triggered = frozenset(control_of_input.get(str(i), "") for i in ctx.triggered_prop_ids.values())
+        result = update_view(view, raw_numbers, losses, args[-1], triggered, **raw_extras)
         return tuple(result[key] for key in keys)
 
     app.callback(

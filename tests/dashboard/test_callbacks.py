@@ -199,7 +199,7 @@ BAD_INPUTS = [
     ("binary", {"losses": "bce"}, "message:losses", "expected a list"),
     ("multiclass", {"numbers": {"temperature": "0"}}, "message:temperature", "out of range"),
     ("multiclass", {"numbers": {"true_class": "1.5"}}, "message:true_class", "whole number"),
-    ("multiclass", {"numbers": {"true_class": "5"}}, "message:true_class", "class 5 does not exist; expected 0 to 3"),
+    ("multiclass", {"numbers": {"true_class": "5"}}, "message:true_class", "class 5 does not exist with 4 logits; expected a whole number from 0 to 3"),
     ("multiclass", {"numbers": {"swept_class": "4"}}, "message:swept_class", "class 4 does not exist"),
     ("multiclass", {"logits": "1,,2"}, "message:logits", "empty entry"),
     ("multiclass", {"logits": "1," * 5000}, "message:logits", "characters long"),
@@ -486,3 +486,28 @@ def test_update_view_never_raises_on_hostile_control_values(view, raw, losses, e
     assert set(chart_outputs(view)) <= set(result)
     failed = any(result[k] for k in result if k.startswith("message:"))
     assert (result["loss_figure"] is no_update) == failed
+
+
+# ---------------------------------------------------------------- removing logits (issue 17 bug 7)
+
+
+def test_removing_logits_moves_class_indices_that_no_longer_exist():
+    previous = encode_query(views.default_state("multiclass"))
+    result = call_update("multiclass", {"true_class": "3", "swept_class": "3"}, previous=previous,
+                         logits="1, 2", triggered=frozenset({"logits"}))
+    assert result["message:logits"] == ""
+    assert result["value:true_class"] == "1" and result["value:swept_class"] == "1"
+    assert "moved to class 1" in result["message:true_class"]
+    assert "moved to class 1" in result["message:swept_class"]
+    assert result["loss_figure"] is not no_update
+    assert len(result["probability_figure"]["data"][0]["x"]) == 2
+    state = parse_query("multiclass", result["query"])
+    assert state.logits == (1.0, 2.0) and state.numbers["true_class"] == 1 and state.numbers["swept_class"] == 1
+
+
+def test_a_typed_class_index_beyond_the_logits_is_refused_with_the_current_range():
+    for typed in ("5", "12"):
+        result = call_update("multiclass", {"true_class": typed}, triggered=frozenset({"true_class"}))
+        assert result["message:true_class"].endswith("expected a whole number from 0 to 3"), result["message:true_class"]
+        assert result["value:true_class"] is no_update
+        assert result["loss_figure"] is no_update

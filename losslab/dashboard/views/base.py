@@ -134,8 +134,17 @@ class View:
         """A state from a link whose values conflict with each other, made consistent (with a notice)."""
         return state
 
-    def cross_check(self, numbers: dict, extras: dict) -> dict[str, str]:
-        """Messages for controls that are valid alone but not together (keyed by control name)."""
+    #: number controls whose text box the server may rewrite (see ``reconcile_input``)
+    corrected_controls: tuple[str, ...] = ()
+
+    def reconcile_input(self, numbers: dict, extras: dict, triggered: frozenset[str]) -> tuple[dict, dict]:
+        """``(numbers, notes)``: values made consistent after the controls in ``triggered`` changed
+        (e.g. class indices moved when logits are removed), with a note per moved control."""
+        return numbers, {}
+
+    def cross_check(self, numbers: dict, extras: dict, raw_numbers: dict) -> dict[str, str]:
+        """Messages for controls that are valid alone but not together (keyed by control name);
+        they replace the control's own message."""
         return {}
 
     # ---- what is shown -------------------------------------------------------

@@ -75,15 +75,37 @@ class MulticlassView(View):
                 numbers[name] = 0
         return replace(state, numbers=numbers, notices=tuple(notices))
 
-    def cross_check(self, numbers: dict, extras: dict) -> dict[str, str]:
+    corrected_controls = CLASS_CONTROLS
+
+    def reconcile_input(self, numbers: dict, extras: dict, triggered: frozenset[str]) -> tuple[dict, dict]:
+        """Removing logits moves a true class or swept logit that no longer exists to the last class."""
+        logits = extras.get("logits")
+        if logits is None or "logits" not in triggered:
+            return numbers, {}
+        last = len(logits) - 1
+        notes = {}
+        for name in CLASS_CONTROLS:
+            if numbers.get(name) is not None and numbers[name] > last:
+                notes[name] = (f"{self.number(name).label}: class {numbers[name]} went with the removed logits; "
+                               f"moved to class {last}")
+                numbers = {**numbers, name: last}
+        return numbers, notes
+
+    def cross_check(self, numbers: dict, extras: dict, raw_numbers: dict) -> dict[str, str]:
+        """A class index must exist among the current logits; the message names the current range."""
         logits = extras.get("logits")
         if logits is None:
             return {}
         messages = {}
         for name in CLASS_CONTROLS:
-            if numbers.get(name) is not None and numbers[name] >= len(logits):
-                messages[name] = (f"{self.number(name).label}: class {numbers[name]} does not exist; "
-                                  f"expected 0 to {len(logits) - 1}")
+            value = numbers.get(name)
+            if value is None:
+                value, problem = controls.parse_number(raw_numbers.get(name))
+                if problem or value != int(value) or 0 <= value < len(logits):
+                    continue  # not a whole number at all: the control's own message says so
+            if not 0 <= value < len(logits):
+                messages[name] = (f"{self.number(name).label}: class {controls.format_number(value)} does not exist "
+                                  f"with {len(logits)} logits; expected a whole number from 0 to {len(logits) - 1}")
         return messages
 
     def build(self, state: ViewState) -> ViewOutput:
