@@ -27,23 +27,9 @@ import tempfile
 import time
 
 from bench import payloads
-from bench.common import (
-    APP_TARGET,
-    CHROMEDRIVER,
-    CHROMIUM,
-    INFO,
-    SKIP,
-    TRIVIAL_TARGET,
-    Mode,
-    Row,
-    gunicorns,
-    median,
-    ms,
-    percentile,
-    ratio,
-    verdict,
-)
-from bench.server import LATENCY_CONFIG
+from bench.common import INFO, SKIP, Mode, Row, ms, ratio, verdict
+from bench.harness import CHROMEDRIVER, CHROMIUM, chromium_problem, median, on_ci, percentile, serve
+from bench.server import LATENCY_CONFIG, pair
 
 REPAINT_TARGET = 0.060
 HOVER_MOVES = 100
@@ -128,8 +114,9 @@ var bench = window.__bench, started = performance.now();
 
 def available() -> str:
     """Empty if the browser can run, else why not."""
-    if not shutil.which(CHROMIUM) or not shutil.which(CHROMEDRIVER):
-        return f"{CHROMIUM} or {CHROMEDRIVER} missing (make bench installs them)"
+    problem = chromium_problem()
+    if problem:
+        return problem
     try:
         import selenium  # noqa: F401
     except ImportError:
@@ -309,6 +296,8 @@ def check_bodies(bodies: list[str], prepared: payloads.Prepared | None) -> str:
 def run(mode: Mode, prepared: dict | None = None) -> list[Row]:
     keys = [f"repaint.{s.key}" for s in payloads.SCENARIOS] + [f"hover.{v}" for v in VIEWS]
     why_not = available()
+    if why_not and on_ci():
+        raise RuntimeError(f"CI is set but {why_not}")  # an ERROR row and exit status 1, not a quiet SKIP
     if why_not:
         return [Row(key, "not run", "", "", SKIP, why_not) for key in keys]
     prepared = prepared or {}
@@ -316,8 +305,7 @@ def run(mode: Mode, prepared: dict | None = None) -> list[Row]:
     moves = mode.pick(20, HOVER_MOVES)
     results, hovers, baseline = {}, {}, []
     RELOADS.clear()
-    servers = gunicorns((TRIVIAL_TARGET, LATENCY_CONFIG, "/"), (APP_TARGET, LATENCY_CONFIG, "/health"))
-    with servers as (trivial_port, app_port), chromium() as driver:
+    with serve(*pair(LATENCY_CONFIG, app_ready="/health")) as (app_port, trivial_port), chromium() as driver:
         trivial_base, base = f"http://127.0.0.1:{trivial_port}", f"http://127.0.0.1:{app_port}"
         baseline += trivial_samples(driver, trivial_base, mode.pick(2, 15), warmup)
         for view in VIEWS:

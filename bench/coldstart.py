@@ -12,26 +12,22 @@ import subprocess
 import sys
 import time
 
-from bench.common import (
+from bench.common import Mode, Row, ms, ratio, verdict
+from bench.harness import (
     APP_TARGET,
     TRIVIAL_TARGET,
-    GunicornConfig,
-    Mode,
-    Row,
     free_port,
     gunicorn_command,
     median,
-    ms,
-    ratio,
     start_process,
     stop_process,
-    verdict,
     wait_for_200,
 )
+from bench.server import LATENCY_CONFIG
 
 START_TARGET = 2.0
 IMPORT_TARGET = 0.3
-CONFIG = GunicornConfig("gthread-w2-t4", workers=2, worker_class="gthread", threads=4)
+CONFIG = LATENCY_CONFIG
 PATHS = {"app": "/health", "trivial": "/"}
 
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.common import INFO, Mode, Row, median, ms, ratio, verdict
+from bench.common import INFO, Mode, Row, ms, ratio, verdict
+from bench.harness import median
 
 SPEED_TARGET = 1.2
 EPS = 1e-12

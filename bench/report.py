@@ -57,6 +57,8 @@ def markdown(rows: Sequence[Row], machine: dict[str, str], *, quick: bool, elaps
         "`bench/trivial_app.py` under the same gunicorn configuration (server rows), the same",
         "app's echo round trip in the same browser (repaint), the fastest of the NumPy / SciPy /",
         "torch references (core), the trivial app's cold start, and `import numpy` (import).",
+        "Percentiles (p50, p90, p99) interpolate linearly between the two nearest ranks (numpy's",
+        "default; `bench.harness.percentile`, the definition docs/RELIABILITY.md uses too).",
         "",
         "## Machine",
         "",

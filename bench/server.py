@@ -10,38 +10,41 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
 import time
 from dataclasses import dataclass
 
 from bench import payloads
-from bench.common import (
+from bench.common import INFO, Mode, Row, ms, ratio, verdict
+from bench.harness import (
     APP_TARGET,
-    INFO,
+    BENCH_FLAGS,
     TRIVIAL_TARGET,
     Client,
+    Gunicorn,
     GunicornConfig,
-    Mode,
-    Row,
-    gunicorns,
+    LoadRun,
     median,
-    ms,
     percentile,
-    ratio,
-    verdict,
+    serve,
 )
 
 #: The configuration for the latency and bytes rows (one client at a time, so it barely matters).
-LATENCY_CONFIG = GunicornConfig("gthread-w2-t4", workers=2, worker_class="gthread", threads=4)
+LATENCY_CONFIG = GunicornConfig("gthread-w2-t4", workers=2, worker_class="gthread", threads=4, flags=BENCH_FLAGS)
 THROUGHPUT_CONFIGS = (
-    GunicornConfig("sync-w2", workers=2, worker_class="sync"),
-    GunicornConfig("gthread-w2-t4", workers=2, worker_class="gthread", threads=4),
-    GunicornConfig("gthread-w4-t4", workers=4, worker_class="gthread", threads=4),
+    GunicornConfig("sync-w2", workers=2, worker_class="sync", flags=BENCH_FLAGS),
+    LATENCY_CONFIG,
+    GunicornConfig("gthread-w4-t4", workers=4, worker_class="gthread", threads=4, flags=BENCH_FLAGS),
 )
 BYTES_BUDGET = 25 * 1024
 P50_TARGET, P99_TARGET = 1.5, 3.0
 THROUGHPUT_TARGET = 400.0
 CLIENTS = 16
+
+
+def pair(config: GunicornConfig, app_ready: str = "/") -> tuple[Gunicorn, Gunicorn]:
+    """losslab and the trivial app under the same configuration (for :func:`bench.harness.serve`)."""
+    return (Gunicorn(APP_TARGET, config, app_ready, name="losslab", warm_up=0),
+            Gunicorn(TRIVIAL_TARGET, config, "/", name="trivial", warm_up=0))
 
 
 def app_callback_map() -> dict:
@@ -81,7 +84,7 @@ def measure_latency(app_port: int, trivial_port: int, prepared: list[payloads.Pr
                          (trivial_client, payloads.UPDATE_PATH, trivial_bodies[i % 2], timing.trivial)]
                 for client, url, request, sink in pairs[:: 1 if i % 2 else -1]:
                     start = time.perf_counter()
-                    status, _ = client.post(url, request)
+                    status, _, _ = client.post(url, request)
                     elapsed = time.perf_counter() - start
                     if status != 200:
                         raise RuntimeError(f"{url} answered {status} during the latency run")
@@ -139,13 +142,13 @@ def run_latency_and_bytes(mode: Mode) -> tuple[list[Row], list[payloads.Prepared
     rounds = mode.pick(30, 1000)
     app_map, trivial_map = app_callback_map(), trivial_callback_map()
     trivial_bodies = (payloads.trivial_body(trivial_map, "1"), payloads.trivial_body(trivial_map, "2"))
-    with gunicorns((APP_TARGET, LATENCY_CONFIG, "/"), (TRIVIAL_TARGET, LATENCY_CONFIG, "/")) as ports:
+    with serve(*pair(LATENCY_CONFIG)) as ports:
         app_port, trivial_port = ports
         setup = Client(app_port)
         prepared = [payloads.prepare(setup, app_map, s) for s in payloads.SCENARIOS]
         setup.close()
         trivial_client = Client(trivial_port)
-        _, trivial_response = trivial_client.post(payloads.UPDATE_PATH, trivial_bodies[0])
+        _, _, trivial_response = trivial_client.post(payloads.UPDATE_PATH, trivial_bodies[0])
         trivial_client.close()
         timing = measure_latency(app_port, trivial_port, prepared, trivial_bodies, rounds,
                                  deadline=time.monotonic() + mode.pick(15, 240))
@@ -157,50 +160,11 @@ def run_latency_and_bytes(mode: Mode) -> tuple[list[Row], list[payloads.Prepared
 
 def load(port: int, requests: list[tuple[str, bytes]], total: int, clients: int,
          time_limit: float) -> dict:
-    """``clients`` threads, each on its own keep-alive connection, share ``total`` requests."""
-    lock = threading.Lock()
-    state = {"next": 0, "ok": 0, "errors": 0, "first_error": ""}
-    stop_at = time.monotonic() + time_limit
-    barrier = threading.Barrier(clients + 1)
-
-    def worker() -> None:
-        client = Client(port, timeout=30)
-        barrier.wait()
-        try:
-            while time.monotonic() < stop_at:
-                with lock:
-                    index = state["next"]
-                    if index >= total:
-                        return
-                    state["next"] += 1
-                url, request = requests[index % len(requests)]
-                try:
-                    status, _ = client.post(url, request)
-                    good = status == 200
-                    problem = "" if good else f"HTTP {status}"
-                except OSError as error:
-                    good, problem = False, repr(error)
-                    client.close()
-                    client = Client(port, timeout=30)
-                with lock:
-                    state["ok" if good else "errors"] += 1
-                    if problem and not state["first_error"]:
-                        state["first_error"] = problem
-        finally:
-            client.close()
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for thread in threads:
-        thread.join(time_limit + 60)
-    elapsed = time.perf_counter() - start
-    done = state["ok"] + state["errors"]
-    return {"ok": state["ok"], "errors": state["errors"], "unsent": total - done,
-            "elapsed": elapsed, "rps": state["ok"] / elapsed if elapsed else 0.0,
-            "first_error": state["first_error"]}
+    """``clients`` keep-alive clients share ``total`` requests, round-robin over ``requests``."""
+    result = LoadRun(port, lambda index, _rng, _state: requests[index % len(requests)], total, clients,
+                     deadline_s=time_limit, timeout=30, retry_dropped=True).run()
+    return {"ok": result.ok, "errors": result.failed, "unsent": result.unsent, "elapsed": result.seconds,
+            "rps": result.rate, "first_error": result.first_error}
 
 
 def _combine(runs: list[dict]) -> dict:
@@ -226,7 +190,7 @@ def run_throughput(mode: Mode) -> list[Row]:
                             INFO, "skipped in --quick mode"))
             continue
         # Both boot together; only one is under load at a time (an idle server costs nothing).
-        with gunicorns((APP_TARGET, config, "/"), (TRIVIAL_TARGET, config, "/")) as (port, trivial_port):
+        with serve(*pair(config)) as (port, trivial_port):
             setup = Client(port)
             prepared = [payloads.prepare(setup, app_map, s) for s in payloads.SCENARIOS]
             setup.close()

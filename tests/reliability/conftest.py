@@ -37,7 +37,7 @@ def callbacks() -> Callbacks:
 @pytest.fixture(scope="session")
 def server(log_dir):
     """One shared ``gunicorn app:server`` (2 gthread workers x 4 threads, as in the Dockerfile)."""
-    with Gunicorn(log_dir, name="shared") as running:
+    with Gunicorn(log_dir=log_dir, name="shared") as running:
         yield running
 
 
@@ -46,8 +46,8 @@ def start_server(log_dir):
     """Start dedicated gunicorn servers (for tests that kill or stop them); all are stopped afterwards."""
     started: list[Gunicorn] = []
 
-    def start(**kwargs) -> Gunicorn:
-        running = Gunicorn(log_dir, **kwargs)
+    def start(name: str) -> Gunicorn:
+        running = Gunicorn(log_dir=log_dir, name=name)
         started.append(running)
         return running.start()
 

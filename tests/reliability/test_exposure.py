@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -15,10 +14,19 @@ from urllib.parse import quote
 
 import pytest
 
-from . import CALLBACK_PATH, JSON_HEADERS, ROOT, free_port, new_session, request, tcp_sockets
+from bench.harness import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    chromium_problem,
+    missing_tool,
+    process_log,
+    start_process,
+    stop_process,
+    wait_for_200,
+)
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+from . import CALLBACK_PATH, JSON_HEADERS, free_port, request, tcp_sockets
+
 PAYLOADS = (
     "<script>window.__xss=1</script>",
     "<img src=x onerror=window.__xss=2>",
@@ -63,38 +71,32 @@ def _listening_addresses(port: int) -> set[str]:
 
 def test_python_app_py_is_loopback_and_not_debug(callbacks):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("HOST", "LOSSLAB_DEBUG", "PORT")}
-    env["PORT"] = str(port)
-    process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = start_process([sys.executable, "app.py"], env={"PORT": str(port)},
+                            drop_env=("HOST", "LOSSLAB_DEBUG", "PORT"))
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if request(port, "GET", "/health", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("python app.py did not answer /health within 30 s")
+        try:
+            wait_for_200(port, "/health", timeout=30, interval=0.2, process=process)
+        except RuntimeError as error:
+            pytest.fail(f"python app.py did not answer /health: {error}")
         addresses = _listening_addresses(port)
         assert addresses == {"0100007F"}, f"python app.py listens on {addresses} (0100007F is 127.0.0.1)"
         status, headers, body = request(port, "GET", "/?__debugger__=yes&cmd=resource&f=debugger.js")
         assert b"__debugger__" not in body and b"Werkzeug" not in body
         assert_security_headers(headers, "python app.py /")
-        session = new_session(callbacks, "regression", 0)
         # A value the renderer never sends (a list as the URL store's query): answered as
         # a handled response or a 4xx, never a traceback.
-        bad = callbacks.control_change("regression", session.values, "regression-delta-input", ["?a=1"])
+        bad = callbacks.valid_change("/regression", "regression-delta-input", "2")
+        bad["state"][0]["value"] = ["?a=1"]
         status, headers, body = request(port, "POST", CALLBACK_PATH, json.dumps(bad).encode(), JSON_HEADERS)
         assert status in (200, 422) and b"Traceback" not in body, (status, body[:300])
     finally:
         process.terminate()
         try:
-            output = process.communicate(timeout=10)[0].decode(errors="replace")
+            process.wait(10)
         except subprocess.TimeoutExpired:
-            process.kill()
-            output = process.communicate(timeout=5)[0].decode(errors="replace")
+            pass
+        output = process_log(process, limit=None)
+        stop_process(process)
     assert "Debugger is active" not in output and "Debug mode: on" not in output, output
     assert "Debug mode: off" in output, output
 
@@ -133,9 +135,7 @@ def test_every_response_carries_the_security_headers(server, callbacks):
     assert status == 200
     scripts = _Scripts()
     scripts.feed(page.decode())
-    session = new_session(callbacks, "regression", 0)
-    good = json.dumps(callbacks.control_change("regression", session.values, "regression-delta-input",
-                                               session.query)).encode()
+    good = json.dumps(callbacks.valid_change("/regression", "regression-delta-input", "2")).encode()
     checks = [
         ("GET", "/", None, 200), ("GET", "/binary?label=1", None, 200), ("GET", "/health", None, 200),
         ("GET", "/_dash-layout", None, 200), ("GET", "/_dash-dependencies", None, 200),
@@ -230,10 +230,9 @@ return JSON.stringify(plot.data.map((t) => Array.from(t.y || [])));
 
 @pytest.fixture
 def browser():
-    if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but {CHROMIUM} or {CHROMEDRIVER} is missing")
-        pytest.skip("Chromium / ChromeDriver not installed")
+    problem = chromium_problem()
+    if problem:
+        missing_tool(problem)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

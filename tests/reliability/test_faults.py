@@ -1,32 +1,38 @@
 """Faults under load: ``kill -9`` of a worker, and SIGTERM to the master (graceful stop).
 
 Each test starts its own gunicorn (Dockerfile settings: 2 gthread workers x 4
-threads, graceful timeout 5 s) on a free 127.0.0.1 port.
+threads, graceful timeout 5 s) on a free 127.0.0.1 port. The traffic is browser
+tabs (bench.payloads.Tab, as in test_load); of the meant-valid requests that got
+an answer, at least 95% per view must have returned charts.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import time
 
+from bench.harness import DOCKERFILE_FLAGS
+
 from . import (
     CALLBACK_PATH,
     LONG,
+    MIN_CHART_SHARE,
+    ChartTally,
     LoadRun,
+    TabTraffic,
     established_connections,
-    new_session,
     request,
-    session_bodies,
 )
 
 CLIENTS = 50
 KILL_TOTAL = 10_000 if LONG else 1_500
 KILL_AT = (2_500, 5_000, 7_500) if LONG else (500,)
 REPLACEMENT_WITHIN_S = 20
-GRACEFUL_TIMEOUT_S = 5
+GRACEFUL_TIMEOUT_S = int(DOCKERFILE_FLAGS[DOCKERFILE_FLAGS.index("--graceful-timeout") + 1])
 
 
 def _wait_for_replacement(server, victim: int, workers: int, limit: float) -> float | None:
@@ -39,8 +45,13 @@ def _wait_for_replacement(server, victim: int, workers: int, limit: float) -> fl
     return None
 
 
+def assert_reached_charts(tally: ChartTally, views) -> None:
+    problems = tally.problems(views, MIN_CHART_SHARE)
+    assert not problems, (problems, tally.report())
+
+
 def test_kill_9_a_worker_mid_load(start_server, callbacks, figures):
-    server = start_server(name="kill9")
+    server = start_server("kill9")
     kills: list[dict] = []
 
     def kill_one(run: LoadRun) -> None:
@@ -53,7 +64,8 @@ def test_kill_9_a_worker_mid_load(start_server, callbacks, figures):
         record["new_pid"] = [p for p in server.worker_pids() if p != victim]
         kills.append(record)
 
-    run = LoadRun(server.port, session_bodies(callbacks), KILL_TOTAL, CLIENTS, deadline_s=300 if LONG else 90, seed=2)
+    tally = ChartTally()
+    run = TabTraffic(callbacks, tally).load_run(server.port, KILL_TOTAL, CLIENTS, 300 if LONG else 90, seed=2)
     for count in KILL_AT:
         run.at(count, kill_one)
     result = run.run()
@@ -67,6 +79,7 @@ def test_kill_9_a_worker_mid_load(start_server, callbacks, figures):
         "in_flight_at_each_kill": [k["in_flight"] for k in kills],
         "client_connections_per_worker_at_each_kill": [k["connections_per_worker"] for k in kills],
         "replaced_after_s": [round(k["replaced_after_s"], 2) if k["replaced_after_s"] else None for k in kills],
+        "reached_charts": tally.report(),
     }
     for record in kills:
         assert record["replaced_after_s"] is not None, f"no new worker within {REPLACEMENT_WITHIN_S} s: {record}"
@@ -76,6 +89,7 @@ def test_kill_9_a_worker_mid_load(start_server, callbacks, figures):
     for failed, record in zip(per_kill, kills, strict=True):
         assert failed <= record["in_flight"] <= CLIENTS, (per_kill, kills)
     assert not result.statuses, f"HTTP error statuses besides dropped connections: {result.statuses}"
+    assert_reached_charts(tally, callbacks.views)
     assert server.healthy()
 
 
@@ -109,14 +123,15 @@ def _finish(s: socket.socket, body: bytes) -> tuple[int, bytes]:
 
 
 def test_sigterm_lets_in_flight_requests_finish(start_server, callbacks, figures):
-    server = start_server(name="sigterm", graceful_timeout=GRACEFUL_TIMEOUT_S)
-    views = ["regression", "binary", "multiclass"]
-    bodies = []
+    server = start_server("sigterm")
+    rng = random.Random(4)
+    tally = ChartTally()
+    tabs, steps = [], []
     for i in range(12):  # more than the 8 worker threads: some wait in a worker's queue
-        session = new_session(callbacks, views[i % 3], i)
-        changed = next(iter(session.values))
-        bodies.append(json.dumps(callbacks.control_change(session.view, session.values, changed,
-                                                          session.query)).encode())
+        path = callbacks.view_paths[i % len(callbacks.view_paths)]
+        tabs.append(callbacks.tab(path, tally, route_share=0, click_share=0, typo_share=0))
+        steps.append(tabs[-1].next_step(rng))  # a valid change of one control
+    bodies = [step.body for step in steps]
     sockets = [_slow_upload(server.port, body) for body in bodies]
     time.sleep(0.5)
     signalled = time.monotonic()
@@ -132,17 +147,20 @@ def test_sigterm_lets_in_flight_requests_finish(start_server, callbacks, figures
     code = server.wait(GRACEFUL_TIMEOUT_S + 10)
     stopped_after = time.monotonic() - signalled
     ok = sum(1 for status, payload in answers if status == 200 and json.loads(payload).get("multi"))
+    for tab, step, (status, payload) in zip(tabs, steps, answers, strict=True):
+        tab.answered(step, status or "no answer", payload)
     figures["SIGTERM with requests in flight"] = {
         "in_flight": len(bodies), "completed_200": ok, "new_client_after_signal": probe,
-        "master_exit_code": code, "stopped_after_s": round(stopped_after, 2),
+        "master_exit_code": code, "stopped_after_s": round(stopped_after, 2), "reached_charts": tally.report(),
     }
     assert ok == len(bodies), [a[0] for a in answers]
+    assert_reached_charts(tally, callbacks.views)
     assert code == 0, server.log()[-2000:]
     assert stopped_after < GRACEFUL_TIMEOUT_S + 5
 
 
 def test_sigterm_under_load(start_server, callbacks, figures):
-    server = start_server(name="sigterm-load", graceful_timeout=GRACEFUL_TIMEOUT_S)
+    server = start_server("sigterm-load")
     at_signal: dict = {}
 
     def stop(run: LoadRun) -> None:
@@ -151,14 +169,17 @@ def test_sigterm_under_load(start_server, callbacks, figures):
         server.signal(signal.SIGTERM)
 
     total = 3_000 if LONG else 1_000
-    run = LoadRun(server.port, session_bodies(callbacks), total, CLIENTS, deadline_s=120, seed=3)
+    tally = ChartTally()
+    run = TabTraffic(callbacks, tally).load_run(server.port, total, CLIENTS, 120, seed=3)
     result = run.at(total // 2, stop).run()
     code = server.wait(GRACEFUL_TIMEOUT_S + 10)
     figures["SIGTERM under load"] = {
         "clients": CLIENTS, "in_flight_at_signal": at_signal["in_flight"],
         "answered_after_signal": result.ok + result.failed - at_signal["completed"],
         "failed": result.failed, "failed_by_error": result.errors | result.statuses, "master_exit_code": code,
+        "reached_charts": tally.report(),
     }
     assert result.failed <= at_signal["in_flight"], result.summary()
     assert result.failed == 0, f"in-flight requests lost on a graceful stop: {result.summary()}"
     assert code == 0
+    assert_reached_charts(tally, callbacks.views)

@@ -7,7 +7,6 @@ carry a Python traceback, and ``/health`` must answer 200 afterwards.
 from __future__ import annotations
 
 import collections
-import http.client
 import json
 import re
 import socket
@@ -22,8 +21,7 @@ from . import (
     CALLBACK_PATH,
     JSON_HEADERS,
     LONG,
-    KeepAliveClient,
-    new_session,
+    Client,
     raw_exchange,
     read_until_closed,
     request,
@@ -76,10 +74,13 @@ def send_then_read(port: int, header: bytes, body: bytes, timeout: float = 10) -
 # -- the fixed catalogue -----------------------------------------------------------------
 
 
-def _valid(callbacks, view="regression"):
-    session = new_session(callbacks, view, 0)
-    return callbacks.control_change(view, session.values, f"{view}-{'delta' if view == 'regression' else 'label'}-input",
-                                    session.query)
+def _valid(callbacks):
+    """A Huber delta change on /regression, every other value from the page load (the delta box holds "1")."""
+    return callbacks.valid_change("/regression", "regression-delta-input", "1")
+
+
+def _input_index(body: dict, component_id: str) -> int:
+    return next(i for i, entry in enumerate(body["inputs"]) if entry["id"] == component_id)
 
 
 def _with(body: dict, **changes) -> dict:
@@ -111,6 +112,7 @@ def _nested(depth: int):
 def catalogue(callbacks) -> list[tuple[str, bytes, dict, set[int]]]:
     """``(name, body, headers, expected statuses)`` for POST /_dash-update-component."""
     valid = _valid(callbacks)
+    box, losses = _input_index(valid, "regression-delta-input"), _input_index(valid, "regression-losses")
     text = json.dumps(valid)
     j = lambda value: json.dumps(value).encode()  # noqa: E731
     route_key = callbacks.key("page-content.children")
@@ -137,7 +139,7 @@ def catalogue(callbacks) -> list[tuple[str, bytes, dict, set[int]]]:
         ("1e999 (overflows to inf)", text.replace('"1"', "1e999", 1).encode(), {}, {400}),
         ("400-digit integer", text.replace('"1"', "9" * 400, 1).encode(), {}, {400}),
         ("4,000-digit integer", text.replace('"1"', "9" * 4000, 1).encode(), {}, {400}),
-        ("300-digit integer (finite double)", j(_set_value(valid, "inputs", 2, int("9" * 300))), {}, {200}),
+        ("300-digit integer (finite double)", j(_set_value(valid, "inputs", box, int("9" * 300))), {}, {200}),
         ("duplicate keys", text.replace('{"output"', '{"output": "x", "output"', 1).encode(), {}, {200, 400}),
         ("missing output", j(_with(valid, output=_DROP)), {}, {400}),
         ("missing outputs", j(_with(valid, outputs=_DROP)), {}, {400}),
@@ -163,14 +165,14 @@ def catalogue(callbacks) -> list[tuple[str, bytes, dict, set[int]]]:
         ("changedPropIds is a string", j(_with(valid, changedPropIds="x.value")), {}, {400}),
         ("changedPropIds has a number", j(_with(valid, changedPropIds=[5])), {}, {400}),
         ("changedPropIds names no input", j(_with(valid, changedPropIds=["{bad.value"])), {}, {400}),
-        ("number box holds an object", j(_set_value(valid, "inputs", 2, {"a": [1, 2]})), {}, {200}),
-        ("number box holds a list", j(_set_value(valid, "inputs", 2, [1, 2, 3])), {}, {200}),
-        ("number box holds true", j(_set_value(valid, "inputs", 2, True)), {}, {200}),
-        ("number box holds 100 KB of text", j(_set_value(valid, "inputs", 2, "9" * 100_000)), {}, {200}),
-        ("number box holds a huge finite number", j(_set_value(valid, "inputs", 2, 1.7e308)), {}, {200}),
-        ("losses is a string", j(_set_value(valid, "inputs", 4, "mse")), {}, {200}),
-        ("losses hold numbers", j(_set_value(valid, "inputs", 4, [1, 2])), {}, {200}),
-        ("losses hold <script>", j(_set_value(valid, "inputs", 4, ["<script>alert(1)</script>"])), {}, {200}),
+        ("number box holds an object", j(_set_value(valid, "inputs", box, {"a": [1, 2]})), {}, {200}),
+        ("number box holds a list", j(_set_value(valid, "inputs", box, [1, 2, 3])), {}, {200}),
+        ("number box holds true", j(_set_value(valid, "inputs", box, True)), {}, {200}),
+        ("number box holds 100 KB of text", j(_set_value(valid, "inputs", box, "9" * 100_000)), {}, {200}),
+        ("number box holds a huge finite number", j(_set_value(valid, "inputs", box, 1.7e308)), {}, {200}),
+        ("losses is a string", j(_set_value(valid, "inputs", losses, "mse")), {}, {200}),
+        ("losses hold numbers", j(_set_value(valid, "inputs", losses, [1, 2])), {}, {200}),
+        ("losses hold <script>", j(_set_value(valid, "inputs", losses, ["<script>alert(1)</script>"])), {}, {200}),
         # The URL store only ever holds the server's own query string; anything else reads as
         # no previous state (a full redraw, 200).
         ("URL store holds a list", j(_set_value(valid, "state", 0, ["?a=1"])), {}, {200}),
@@ -180,10 +182,10 @@ def catalogue(callbacks) -> list[tuple[str, bytes, dict, set[int]]]:
         ("click with points an object", j(_set_value(click_body, "inputs", 0, {"points": {"x": 1}})), {}, HANDLED),
         ("route with 10 KB pathname", j(callbacks.route_body("/" + "a" * 10_000, "")), {}, {200}),
         ("route with pathname a list", j(_set_value(callbacks.route_body("/", ""), "inputs", 0, ["/"])), {}, {200, 422}),
-        ("nesting 40 deep in a value", j(_set_value(valid, "inputs", 2, _nested(40))), {}, {400}),
+        ("nesting 40 deep in a value", j(_set_value(valid, "inputs", box, _nested(40))), {}, {400}),
         ("nesting 20,000 deep", b"[" * 20_000 + b"]" * 20_000, {}, {400}),
-        ("60,000-element list in a value (under the cap)", j(_set_value(valid, "inputs", 4, [0] * 60_000)), {}, {400}),
-        ("body just over the cap", j(_set_value(valid, "inputs", 2, "x" * security.MAX_BODY_BYTES)), {}, {413}),
+        ("60,000-element list in a value (under the cap)", j(_set_value(valid, "inputs", losses, [0] * 60_000)), {}, {400}),
+        ("body just over the cap", j(_set_value(valid, "inputs", box, "x" * security.MAX_BODY_BYTES)), {}, {413}),
     ]
     return cases
 
@@ -210,7 +212,8 @@ def test_catalogue_of_hostile_bodies(server, callbacks, cases, figures):
 
 
 def test_million_element_list_is_refused_by_size(server, callbacks):
-    body = json.dumps(_set_value(_valid(callbacks), "inputs", 4, [0] * 1_000_000)).encode()
+    valid = _valid(callbacks)
+    body = json.dumps(_set_value(valid, "inputs", _input_index(valid, "regression-losses"), [0] * 1_000_000)).encode()
     assert len(body) > 2_000_000
     answer = send_then_read(server.port, head(CALLBACK_PATH, len(body)), body)
     assert status_of(answer) == 413, answer[:300]
@@ -336,18 +339,14 @@ def generated_log():
 
 @pytest.fixture(scope="module")
 def keep_alive(server):
-    client = KeepAliveClient(server.port)
+    # retry_dropped: an idle kept-alive connection the server closed (keep-alive timeout) gets one fresh try
+    client = Client(server.port, timeout=15, retry_dropped=True)
     yield client
     client.close()
 
 
-def _post(client: KeepAliveClient, body: bytes, content_type: str):
-    headers = {"Content-Type": content_type, "Accept": "application/json"}
-    try:
-        return client.post_json(CALLBACK_PATH, body, headers)
-    except (ConnectionError, http.client.RemoteDisconnected):
-        # an idle kept-alive connection the server closed (keep-alive timeout): one fresh try
-        return client.post_json(CALLBACK_PATH, body, headers)
+def _post(client: Client, body: bytes, content_type: str):
+    return client.post(CALLBACK_PATH, body, {"Content-Type": content_type, "Accept": "application/json"})
 
 
 def test_generated_hostile_requests(server, callbacks, keep_alive, generated_log, figures):

@@ -41,13 +41,22 @@ def test_strict_loads_accepts_what_a_browser_sends(value):
 
 
 def test_every_request_the_renderer_would_send_passes(callbacks):
-    from . import new_session
+    """Page loads, every control's change and chart clicks, as a tab builds them from the page load."""
+    import random
 
-    for view in ("regression", "binary", "multiclass"):
-        session = new_session(callbacks, view, 0)
-        for changed in session.values:
-            body = callbacks.control_change(view, session.values, changed, session.query)
-            assert security.callback_request_problem(callbacks.app, body) is None, (view, changed)
+    rng = random.Random(0)
+    kinds = set()
+    for path in callbacks.view_paths:
+        tab = callbacks.tab(path)
+        for control in tab.controls:
+            body = json.loads(tab.change_body(control))
+            assert security.callback_request_problem(callbacks.app, body) is None, (path, control)
+        for _ in range(40):
+            step = tab.next_step(rng)
+            kinds.add(step.kind)
+            assert security.callback_request_problem(callbacks.app, json.loads(step.body)) is None, (path, step)
+            tab.answered(step, 200, callbacks.post(step.body))
+    assert kinds == {"route", "change", "click"}, kinds
     assert security.callback_request_problem(callbacks.app, callbacks.route_body("/", "")) is None
 
 
