@@ -1,0 +1,501 @@
+r"""Robust regression losses of the residual :math:`r = \hat y - y` and their gradients.
+
+Each loss grows more slowly than the squared error, so a far-off point pulls
+less on a fit. All are about :math:`r^2/2` near zero; they differ in how hard
+a large residual still pulls, which is the gradient
+:math:`\psi(r) = \partial \ell / \partial \hat y`:
+
+============================  ==========================  =================
+loss                          far-out growth              far-out pull
+============================  ==========================  =================
+``pseudo_huber`` (δ)          :math:`\delta |r|`          bounded by δ
+``cauchy`` (c)                :math:`c^2 \log |r|`        :math:`\to 0`
+``geman_mcclure`` (c)         bounded by :math:`c^2/2`    :math:`\to 0`
+``tukey`` (c)                 :math:`c^2/6` past ``c``    0 past ``c``
+``barron`` (α, c)             all of the above            by α
+============================  ==========================  =================
+
+Barron's general loss (Barron, "A General and Adaptive Robust Loss Function",
+CVPR 2019) is, with :math:`u = r/c`,
+
+.. math:: \rho(r, \alpha, c) = \frac{|\alpha - 2|}{\alpha}
+          \left(\left(\frac{u^2}{|\alpha - 2|} + 1\right)^{\alpha/2} - 1\right)
+
+and passes through the others: α = 2 is :math:`u^2/2`, α = 1 pseudo-Huber,
+α = 0 Cauchy, α = −2 Geman–McClure, α → −∞ Welsch. It is dimensionless (the
+paper's convention), so :math:`c^2 \rho` matches the named losses:
+``c**2 * barron(alpha=1, c=k) == pseudo_huber(delta=k)``,
+``c**2 * barron(alpha=0, c=k) == cauchy(c=sqrt(2)*k)`` and
+``c**2 * barron(alpha=-2, c=k) == geman_mcclure(c=2*k)``.
+
+Each loss comes as ``name(pred, target, *, params, reduction="mean")``,
+``name_grad(pred, target, *, params)`` (elementwise, shaped like ``pred``) and
+``name_and_grad(pred, target, *, params, reduction="mean")``, which returns
+``(loss, grad)`` from one validation and shared intermediates.
+
+Numerics, shared by all five: the residual size :math:`a = |r|` is only ever
+compared with the loss's scale :math:`s` through :math:`m = \min(a, s)` and
+the ratio :math:`q = \min(a, s) / \max(a, s) \in [0, 1]`, so nothing is squared
+past its scale and nothing overflows for any finite input (1e300, float max,
+1e-300). Far from zero the logarithm of :math:`a/s` is taken as
+:math:`-\log q`. NaN propagates, as in NumPy; a residual that itself
+overflows (:math:`\hat y - y` past float max) is treated as infinite, as in
+:mod:`losslab.regression`. float32 inputs are computed in float64 and
+rounded to float32 once, at the end (float32 in, float32 out).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from losslab._validation import Interval, prepare, reduce, sum_to_shape, validate_reduction
+
+POSITIVE = Interval(0.0, None, low_inclusive=False)
+#: The scale c of Cauchy, Tukey, Geman-McClure and Barron: any normal positive float (Barron's
+#: formulas divide by c twice and by c sqrt|alpha - 2|, which a subnormal c would turn to 0).
+SCALE = Interval(float(np.finfo(np.float64).tiny), None)
+#: Barron's α for a slider: finite values up to 2; the functions also accept ``-np.inf``.
+ALPHA = Interval(None, 2.0)
+
+
+def _residual(pred, target) -> tuple[np.ndarray, np.ndarray]:
+    pred, target = prepare(pred, target)
+    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf is NaN, as in NumPy
+        return pred, np.asarray(pred - target)
+
+
+def _validate_alpha(alpha) -> float:
+    """Barron's shape: any number up to 2, or -inf (the Welsch limit)."""
+    try:
+        number = float(alpha)
+    except (TypeError, ValueError):
+        raise ValueError(f"alpha must be a number in [-inf, 2], got {alpha!r}") from None
+    if number == -math.inf or ALPHA.contains(number):
+        return number
+    raise ValueError(f"alpha must be in [-inf, 2] (-inf is Welsch's loss), got {alpha!r}")
+
+
+def _working(residual: np.ndarray) -> np.ndarray:
+    """``residual`` in the dtype the formulas run in: float32 is computed in float64.
+
+    The far-out formulas go through logarithms and exponentials of up to ~90
+    in float32, which would cost several ulps, and a parameter beyond
+    float32's range would overflow when cast; the float64 result is rounded
+    back to float32 once, at the end.
+    """
+    return residual.astype(np.float64) if residual.dtype.itemsize < 8 else residual
+
+
+def _evaluate(kernel: Callable, pred, target, *, loss: bool, grad: bool, reduction: str = "none",
+              **params):
+    """Run an elementwise ``kernel(r, want_loss, want_grad, **params)`` on the residual.
+
+    The kernel sees a flat array; this restores the shape and dtype, reduces
+    the loss and sums the gradient back to ``pred``'s shape.
+    """
+    pred, residual = _residual(pred, target)
+    work = _working(residual).reshape(-1)
+    values, slopes = kernel(work, loss, grad, **params)
+    with np.errstate(over="ignore"):  # a float64 result past float32 max becomes inf, its true size
+        values = None if values is None else values.astype(residual.dtype, copy=False).reshape(residual.shape)
+        slopes = None if slopes is None else slopes.astype(residual.dtype, copy=False).reshape(residual.shape)
+    loss_value = None if values is None else reduce(values, reduction)
+    grad_value = None if slopes is None else sum_to_shape(slopes, pred.shape)
+    if loss and grad:
+        return loss_value, grad_value
+    return loss_value if loss else grad_value
+
+
+def _split(size: np.ndarray, scale: float):
+    """Compare ``|r|`` with a scale: ``m = min(|r|, s)``, ``q = min/max`` in [0, 1], ``near = |r| <= s``.
+
+    ``q`` is :math:`|r|/s` near zero and :math:`s/|r|` far out; neither can overflow.
+    """
+    m = np.minimum(size, scale)
+    return m, m / np.maximum(size, scale), size <= scale
+
+
+def _log_excess(size: np.ndarray, scale: float, q: np.ndarray, near: np.ndarray) -> np.ndarray:
+    r""":math:`\log(\max(|r|, s)/s) \ge 0`: 0 near zero, :math:`-\log q` far out.
+
+    :math:`-\log q` keeps full precision where :math:`|r| \approx s`; only where
+    q underflows (:math:`|r|/s` past 1/tiny) is it :math:`\log|r| - \log s`.
+    """
+    tiny = np.finfo(q.dtype).tiny
+    excess = np.where(near, 0, -np.log(np.maximum(q, tiny)))
+    lost = ~near & (q < tiny)
+    if lost.any():
+        excess[lost] = np.log(size[lost]) - math.log(scale)
+    return excess
+
+
+def _log1p_ratio(z: np.ndarray, log1p_z: np.ndarray) -> np.ndarray:
+    r""":math:`\log(1 + z)/z`, with its limit 1 at z = 0 (so :math:`z \cdot` it never loses a tiny z)."""
+    zero = z == 0
+    return np.where(zero, 1, log1p_z / np.where(zero, 1, z))
+
+
+# ------------------------------------------------------------------ pseudo-Huber
+
+
+def _pseudo_huber(r, want_loss, want_grad, *, delta):
+    size = np.abs(r)
+    m, q, near = _split(size, delta)
+    h = np.hypot(1, q)
+    loss = grad = None
+    if want_loss:
+        # delta^2 (sqrt(1+u^2) - 1) as u^2/(sqrt(1+u^2)+1) near zero (no cancellation) and
+        # delta |r| / (sqrt(1+q^2)+q) far out (q = delta/|r|); |r| times a ratio, so never squared
+        with np.errstate(over="ignore"):  # only where delta |r| truly exceeds float max
+            loss = size * (m / np.where(near, 1 + h, h + q))
+    if want_grad:
+        grad = np.copysign(m / h, r)  # r / sqrt(1 + (r/delta)^2), and delta/sqrt(1 + q^2) far out
+    return loss, grad
+
+
+def pseudo_huber(pred, target, *, delta: float = 1.0, reduction: str = "mean"):
+    r"""Pseudo-Huber (Charbonnier) loss: a smooth Huber, quadratic near zero and linear far out.
+
+    .. math:: \ell = \delta^2 \left(\sqrt{1 + (r/\delta)^2} - 1\right),\qquad
+              \frac{\partial \ell}{\partial \hat y} = \frac{r}{\sqrt{1 + (r/\delta)^2}},
+              \qquad r = \hat y - y
+
+    About :math:`r^2/2` for :math:`|r| \ll \delta` and :math:`\delta(|r| - \delta)`
+    for :math:`|r| \gg \delta`; the gradient is bounded by ``delta`` and, unlike
+    Huber's, has no kink. Convex. Barron's loss at α = 1 times :math:`c^2`.
+    ``delta`` must be > 0.
+
+    Computed as :math:`r^2 / (\sqrt{1+u^2} + 1)` for :math:`|r| \le \delta` and
+    :math:`\delta |r| / (\sqrt{1+q^2} + q)`, :math:`q = \delta/|r|`, beyond: no
+    cancellation near zero and no squaring of a large residual.
+    """
+    validate_reduction(reduction)
+    delta = POSITIVE.validate(delta, "delta")
+    return _evaluate(_pseudo_huber, pred, target, loss=True, grad=False,
+                     reduction=reduction, delta=delta)
+
+
+def pseudo_huber_grad(pred, target, *, delta: float = 1.0):
+    r""":math:`r / \sqrt{1 + (r/\delta)^2}`: about ``r`` near zero, tending to :math:`\pm\delta`."""
+    delta = POSITIVE.validate(delta, "delta")
+    return _evaluate(_pseudo_huber, pred, target, loss=False, grad=True, delta=delta)
+
+
+def pseudo_huber_and_grad(pred, target, *, delta: float = 1.0, reduction: str = "mean"):
+    """``(pseudo_huber(...), pseudo_huber_grad(...))`` from one validation and shared intermediates."""
+    validate_reduction(reduction)
+    delta = POSITIVE.validate(delta, "delta")
+    return _evaluate(_pseudo_huber, pred, target, loss=True, grad=True,
+                     reduction=reduction, delta=delta)
+
+
+# ------------------------------------------------------------------------ Cauchy
+
+
+def _cauchy(r, want_loss, want_grad, *, c):
+    size = np.abs(r)
+    m, q, near = _split(size, c)
+    z = q * q
+    log1p_z = np.log1p(z)
+    loss = grad = None
+    if want_loss:
+        excess = _log_excess(size, c, q, near)
+        with np.errstate(over="ignore"):  # only past c ~ 1e154, where c^2 log(...) truly exceeds float max
+            # near: (r^2/2) log1p(u^2)/u^2 keeps a tiny r's r^2/2 even when u^2 underflows;
+            # far: log(1 + u^2) = log1p(q^2) + 2 log(|r|/c), no u^2 formed
+            loss = np.where(near, m * (m * _log1p_ratio(z, log1p_z) / 2),
+                            c * (c * (log1p_z + 2 * excess) / 2))
+    if want_grad:
+        # r/(1+u^2) near zero; far out the same value is c q/(1+q^2) with q = c/|r| (no u^2 formed)
+        grad = np.where(near, r, np.copysign(c * q, r)) / (1 + z)
+    return loss, grad
+
+
+def cauchy(pred, target, *, c: float = 1.0, reduction: str = "mean"):
+    r"""Cauchy (Lorentzian) loss: logarithmic growth, so far points pull ever less.
+
+    .. math:: \ell = \frac{c^2}{2} \log\left(1 + (r/c)^2\right),\qquad
+              \frac{\partial \ell}{\partial \hat y} = \frac{r}{1 + (r/c)^2},
+              \qquad r = \hat y - y
+
+    About :math:`r^2/2` for :math:`|r| \ll c`; the gradient peaks at
+    :math:`|r| = c` (value :math:`c/2`) and decays like :math:`c^2/r`.
+    Non-convex past :math:`|r| = c`. Barron's loss at α = 0, scale
+    :math:`c/\sqrt2`, times :math:`c^2/2`. ``c`` must be > 0.
+
+    Far out, :math:`\log(1 + u^2)` is :math:`2\log(|r|/c) + \log(1 + (c/r)^2)`,
+    which never squares a large residual; near zero :math:`(r^2/2)\,
+    \log(1+u^2)/u^2` keeps the loss of a tiny residual from underflowing.
+    """
+    validate_reduction(reduction)
+    c = SCALE.validate(c, "c")
+    return _evaluate(_cauchy, pred, target, loss=True, grad=False, reduction=reduction, c=c)
+
+
+def cauchy_grad(pred, target, *, c: float = 1.0):
+    r""":math:`r / (1 + (r/c)^2)`: largest (:math:`\pm c/2`) at :math:`|r| = c`, then decaying like :math:`c^2/r`."""
+    c = SCALE.validate(c, "c")
+    return _evaluate(_cauchy, pred, target, loss=False, grad=True, c=c)
+
+
+def cauchy_and_grad(pred, target, *, c: float = 1.0, reduction: str = "mean"):
+    """``(cauchy(...), cauchy_grad(...))`` from one validation and shared intermediates."""
+    validate_reduction(reduction)
+    c = SCALE.validate(c, "c")
+    return _evaluate(_cauchy, pred, target, loss=True, grad=True, reduction=reduction, c=c)
+
+
+# -------------------------------------------------------------------------- Tukey
+
+
+def _tukey(r, want_loss, want_grad, *, c):
+    m = np.minimum(np.abs(r), c)
+    q = m / c  # |r|/c, capped at 1
+    loss = grad = None
+    if want_loss:
+        a = q * q
+        # c^2/6 (1 - (1 - a)^3) = m^2 (3 - 3a + a^2)/6: no cancellation for small a; a = 1 past c
+        with np.errstate(over="ignore"):  # only past c ~ 1e154, where c^2/6 truly exceeds float max
+            loss = m * (m * (3 - 3 * a + a * a) / 6)
+    if want_grad:
+        # r (1 - u^2)^2 with 1 - u^2 as (1-q)(1+q) (accurate near |r| = c), 0 past c; m, not r,
+        # so an infinite residual gives 0, not inf * 0
+        grad = np.copysign(m * ((1 - q) * (1 + q)) ** 2, r)
+    return loss, grad
+
+
+def tukey(pred, target, *, c: float = 1.0, reduction: str = "mean"):
+    r"""Tukey's biweight (bisquare) loss: constant past ``c``, so far points have no pull at all.
+
+    .. math:: \ell = \begin{cases} \frac{c^2}{6}\left(1 - \left(1 - (r/c)^2\right)^3\right) & |r| \le c \\
+              \frac{c^2}{6} & |r| > c \end{cases},\qquad
+              \frac{\partial \ell}{\partial \hat y} = \begin{cases} r\left(1 - (r/c)^2\right)^2 & |r| \le c \\
+              0 & |r| > c \end{cases}
+
+    About :math:`r^2/2` near zero, twice continuously differentiable, and
+    non-convex past :math:`|r| = c/\sqrt5`. ``c = 4.685`` σ gives 95 % efficiency
+    under Gaussian noise of scale σ (the default 1 matches the other losses here).
+    ``c`` must be > 0.
+
+    The loss is :math:`m^2 (3 - 3a + a^2)/6` with :math:`m = \min(|r|, c)` and
+    :math:`a = (m/c)^2`: no cancellation near zero, no squaring past ``c``.
+    """
+    validate_reduction(reduction)
+    c = SCALE.validate(c, "c")
+    return _evaluate(_tukey, pred, target, loss=True, grad=False, reduction=reduction, c=c)
+
+
+def tukey_grad(pred, target, *, c: float = 1.0):
+    r""":math:`r (1 - (r/c)^2)^2` for :math:`|r| \le c`, 0 beyond: it redescends to zero at ``c``."""
+    c = SCALE.validate(c, "c")
+    return _evaluate(_tukey, pred, target, loss=False, grad=True, c=c)
+
+
+def tukey_and_grad(pred, target, *, c: float = 1.0, reduction: str = "mean"):
+    """``(tukey(...), tukey_grad(...))`` from one validation and shared intermediates."""
+    validate_reduction(reduction)
+    c = SCALE.validate(c, "c")
+    return _evaluate(_tukey, pred, target, loss=True, grad=True, reduction=reduction, c=c)
+
+
+# -------------------------------------------------------------------- Geman-McClure
+
+
+def _geman_mcclure(r, want_loss, want_grad, *, c):
+    size = np.abs(r)
+    m, q, near = _split(size, c)
+    z1 = 1 + q * q
+    loss = grad = None
+    if want_loss:
+        # (r^2/2)/(1+u^2) is m^2/(2(1+q^2)) on both sides: m = |r|, q = |r|/c near; m = c, q = c/|r| far
+        with np.errstate(over="ignore"):  # only past c ~ 1e154, where c^2/2 truly exceeds float max
+            loss = m * (m / (2 * z1))
+    if want_grad:
+        # r/(1+u^2)^2; far out that is c q^3/(1+q^2)^2 (no u^2 formed, and 0 for an infinite r)
+        grad = np.copysign(np.where(near, m, c * q * q * q) / (z1 * z1), r)
+    return loss, grad
+
+
+def geman_mcclure(pred, target, *, c: float = 1.0, reduction: str = "mean"):
+    r"""Geman–McClure loss: bounded by :math:`c^2/2`, with a pull that fades like :math:`1/r^3`.
+
+    .. math:: \ell = \frac{r^2/2}{1 + (r/c)^2},\qquad
+              \frac{\partial \ell}{\partial \hat y} = \frac{r}{\left(1 + (r/c)^2\right)^2},
+              \qquad r = \hat y - y
+
+    About :math:`r^2/2` near zero (like the other losses here), tending to
+    :math:`c^2/2`; ``c`` is the residual scale where it bends. Non-convex past
+    :math:`|r| = c/\sqrt3`. Barron's loss at α = −2, scale :math:`c/2`, times
+    :math:`c^2/4`. ``c`` must be > 0.
+
+    Written as :math:`m^2 / (2(1 + q^2))` with :math:`m = \min(|r|, c)` and
+    :math:`q = \min(|r|, c)/\max(|r|, c)`, the same expression on both sides of
+    ``c`` with nothing squared past it.
+    """
+    validate_reduction(reduction)
+    c = SCALE.validate(c, "c")
+    return _evaluate(_geman_mcclure, pred, target, loss=True, grad=False,
+                     reduction=reduction, c=c)
+
+
+def geman_mcclure_grad(pred, target, *, c: float = 1.0):
+    r""":math:`r / (1 + (r/c)^2)^2`: largest at :math:`|r| = c/\sqrt3`, then decaying like :math:`c^4/r^3`."""
+    c = SCALE.validate(c, "c")
+    return _evaluate(_geman_mcclure, pred, target, loss=False, grad=True, c=c)
+
+
+def geman_mcclure_and_grad(pred, target, *, c: float = 1.0, reduction: str = "mean"):
+    """``(geman_mcclure(...), geman_mcclure_grad(...))`` from one validation and shared intermediates."""
+    validate_reduction(reduction)
+    c = SCALE.validate(c, "c")
+    return _evaluate(_geman_mcclure, pred, target, loss=True, grad=True,
+                     reduction=reduction, c=c)
+
+
+# -------------------------------------------------------------------------- Barron
+
+_WELSCH_CAP = 1e8  # exp(-u^2/2) is exactly 0 long before u = 1e8, in float32 and float64
+_TINY = float(np.finfo(np.float64).tiny)
+
+
+def _barron_quadratic(r, want_loss, want_grad, c):
+    """α = 2: :math:`u^2/2` and :math:`r/c^2`."""
+    with np.errstate(over="ignore"):  # past float max only when the true value is
+        u = r / c
+        return (u * (u / 2) if want_loss else None), (u / c if want_grad else None)
+
+
+def _barron_welsch(r, want_loss, want_grad, c):
+    """α → −∞: :math:`1 - e^{-u^2/2}` and :math:`(r/c^2) e^{-u^2/2}`."""
+    with np.errstate(over="ignore"):  # |r|/c past float max is inf, then capped
+        u = np.minimum(np.abs(r) / c, _WELSCH_CAP)
+    half_u2 = u * (u / 2)
+    loss = -np.expm1(-half_u2) if want_loss else None  # expm1: full precision for small u
+    grad = np.copysign(_decayed(u, half_u2, c), r) if want_grad else None
+    return loss, grad
+
+
+def _decayed(u: np.ndarray, h: np.ndarray, c: float) -> np.ndarray:
+    r""":math:`u e^{-h} / c`, from logs where :math:`e^{-h}` would underflow before the division by c."""
+    tiny = np.finfo(u.dtype).tiny
+    deep = h > -0.9 * math.log(tiny)
+    with np.errstate(over="ignore"):  # past float max only where the true value is too
+        plain = u * np.exp(-h) / c
+        if not deep.any():
+            return plain
+        return np.where(deep, np.exp(np.log(np.maximum(u, tiny)) - h - math.log(c)), plain)
+
+
+def _barron(r, want_loss, want_grad, *, alpha, c):
+    if alpha == 2:
+        return _barron_quadratic(r, want_loss, want_grad, c)
+    if alpha == -math.inf:
+        return _barron_welsch(r, want_loss, want_grad, c)
+    b = 2 - alpha  # |alpha - 2| > 0, exact for alpha near 2
+    scale = c * math.sqrt(b)  # where u^2/b = 1; a Python float gives inf past float max
+    if scale == math.inf or scale < _TINY:
+        # c sqrt(b) past float max (then c > 1e154 and r/c cannot overflow) or subnormal (alpha
+        # near 2 with c near the smallest float, where r/c overflows only if rho does): in units of c
+        with np.errstate(over="ignore"):
+            loss, grad = _barron(r / c, want_loss, want_grad, alpha=alpha, c=1.0)
+            return loss, (None if grad is None else grad / c)
+    size = np.abs(r)
+    m, q, near = _split(size, scale)
+    z = q * q  # u^2/b near zero, b/u^2 far out
+    log1p_z = np.log1p(z)
+    ratio = _log1p_ratio(z, log1p_z)
+    u = m / c  # |r|/c where used (near zero), at most sqrt(b)
+    half_u2 = u * (u / 2)
+    excess = _log_excess(size, scale, q, near)  # log(|r|/scale) far out, else 0
+    loss = grad = None
+    with np.errstate(over="ignore"):  # every overflow here is a true inf, or an exp(-inf) = 0 factor
+        if want_loss:
+            loss = _barron_loss(alpha, b, near, log1p_z, ratio, half_u2, excess)
+        if want_grad:
+            # d rho/d r = (1/c) u (1 + u^2/b)^(alpha/2 - 1). Near zero the power is
+            # exp(-(u^2/2) log1p(z)/z); far out (u/c)(1+u^2/b)^(alpha/2-1) is
+            # (sqrt(b)/c) (|r|/scale)^(alpha-1) (1+q^2)^(-b/2), all in one exp so no
+            # factor overflows or underflows on its own.
+            slope = 0 if alpha == 1 else (alpha - 1) * excess  # alpha = 1: no inf * 0 at r = inf
+            far = np.exp((math.log(b) / 2 - math.log(c)) + slope - (b / 2) * log1p_z)
+            grad = np.copysign(np.where(near, _decayed(u, half_u2 * ratio, c), far), r)
+    return loss, grad
+
+
+def _barron_loss(alpha, b, near, log1p_z, ratio, half_u2, excess):
+    r"""ρ from :math:`L = \log(1 + u^2/b)` as :math:`(b/\alpha)\,\mathrm{expm1}(\alpha L/2)`.
+
+    Near zero :math:`\alpha L/2` is :math:`(\alpha/b)(u^2/2)\log(1+z)/z`, which keeps a
+    small u's :math:`u^2/2` even for huge b (α → −∞); far out
+    :math:`L = \log(1+q^2) + 2\log(|r|/\text{scale})`. expm1 keeps full precision
+    as α → 0 (where (b/α) expm1(αL/2) → L) and no division by b appears, so α
+    near 2 is exact too. Where αL/2 is too large for expm1, :math:`e^{\log(b/\alpha) + \alpha L/2}`.
+    """
+    if abs(alpha) < _alpha_as_zero(log1p_z.dtype):
+        # alpha within float noise of 0: the alpha = 0 limit log(1 + u^2/2) differs by ~alpha L^2
+        return np.where(near, half_u2 * ratio, log1p_z + 2 * excess)
+    t = np.where(near, (alpha / b) * half_u2 * ratio, (alpha / 2) * (log1p_z + 2 * excess))
+    k = b / alpha
+    if alpha < 0:
+        return k * np.expm1(t)  # t <= 0: expm1 in [-1, 0], bounded loss -k = b/|alpha|
+    top = math.log(np.finfo(t.dtype).max) - 8
+    return np.where(t > top, np.exp(math.log(k) + t), k * np.expm1(np.minimum(t, top)))
+
+
+def _alpha_as_zero(dtype) -> float:
+    """Below this |α| the α = 0 formula is exact in ``dtype`` (and b/α would not fit)."""
+    return math.sqrt(np.finfo(dtype).tiny)
+
+
+def barron(pred, target, *, alpha: float = 1.0, c: float = 1.0, reduction: str = "mean"):
+    r"""Barron's general robust loss: one shape parameter α spans L2, pseudo-Huber, Cauchy, Geman–McClure and Welsch.
+
+    With :math:`u = r/c`, :math:`r = \hat y - y` and :math:`b = |\alpha - 2|`:
+
+    .. math:: \rho = \frac{b}{\alpha}\left(\left(\frac{u^2}{b} + 1\right)^{\alpha/2} - 1\right),
+              \qquad \frac{\partial \rho}{\partial \hat y} = \frac{r}{c^2}\left(\frac{u^2}{b} + 1\right)^{\alpha/2 - 1}
+
+    and its limits: :math:`u^2/2` at α = 2, :math:`\log(u^2/2 + 1)` at α = 0
+    (Cauchy), :math:`1 - e^{-u^2/2}` as α → −∞ (Welsch); α = 1 is
+    :math:`\sqrt{u^2 + 1} - 1` (pseudo-Huber / Charbonnier) and α = −2
+    :math:`2u^2/(u^2 + 4)` (Geman–McClure). Lower α is more robust; the loss is
+    convex for α ≥ 1, bounded (by :math:`b/|\alpha|`) for α < 0, and
+    monotone in α. ``alpha`` must be in [−∞, 2] (``-np.inf`` is accepted),
+    ``c`` > 0. About :math:`u^2/2` near zero for every α (Barron, CVPR 2019).
+
+    Computed from :math:`L = \log(1 + u^2/b)` as :math:`(b/\alpha)\,
+    \mathrm{expm1}(\alpha L / 2)`, which has no division by zero at α = 2 or
+    b, and at α = 0 (taken as its limit :math:`L` when :math:`|\alpha|` is
+    below float noise) keeps full precision nearby, so the loss is continuous
+    and accurate across 0 and 2 and tends to Welsch as α → −∞. See the module
+    docstring for how large residuals are kept from overflowing.
+    """
+    validate_reduction(reduction)
+    alpha = _validate_alpha(alpha)
+    c = SCALE.validate(c, "c")
+    return _evaluate(_barron, pred, target, loss=True, grad=False,
+                     reduction=reduction, alpha=alpha, c=c)
+
+
+def barron_grad(pred, target, *, alpha: float = 1.0, c: float = 1.0):
+    r""":math:`\frac{r}{c^2}\left(\frac{(r/c)^2}{|\alpha-2|} + 1\right)^{\alpha/2 - 1}`, with its limits at α = 2 and −∞.
+
+    :math:`r/c^2` at α = 2, :math:`r/(c^2 + r^2/2)` at α = 0, :math:`(r/c^2)e^{-u^2/2}`
+    as α → −∞. Bounded for α ≤ 1; it redescends to 0 far out for α < 1.
+    """
+    alpha = _validate_alpha(alpha)
+    c = SCALE.validate(c, "c")
+    return _evaluate(_barron, pred, target, loss=False, grad=True,
+                     alpha=alpha, c=c)
+
+
+def barron_and_grad(pred, target, *, alpha: float = 1.0, c: float = 1.0, reduction: str = "mean"):
+    """``(barron(...), barron_grad(...))`` from one validation and shared intermediates."""
+    validate_reduction(reduction)
+    alpha = _validate_alpha(alpha)
+    c = SCALE.validate(c, "c")
+    return _evaluate(_barron, pred, target, loss=True, grad=True,
+                     reduction=reduction, alpha=alpha, c=c)
