@@ -17,15 +17,19 @@
     return triggered.length ? triggered[0].prop_id : "";
   }
 
-  function sync(sliderValue, textValue, min, max, toBox, fromBox) {
+  /* The slider follows the text box only for a value the control accepts (validMin/validMax are
+     the control's bounds, set on the box; null is unbounded): a rejected value leaves it alone. */
+  function sync(sliderValue, textValue, min, max, validMin, validMax, toBox, fromBox) {
     var noUpdate = window.dash_clientside.no_update;
     var prop = triggeredProp();
     if (prop.indexOf("-slider.") !== -1) {
       if (typeof sliderValue !== "number") return [noUpdate, noUpdate];
       return [noUpdate, roundForBox(toBox(sliderValue))];
     }
-    var value = Number(String(textValue).trim());
+    var value = Number(String(textValue).trim().replace("\u2212", "-"));
     if (String(textValue).trim() === "" || !isFinite(value)) return [noUpdate, noUpdate];
+    if ((validMin !== null && validMin !== undefined && value < validMin) ||
+        (validMax !== null && validMax !== undefined && value > validMax)) return [noUpdate, noUpdate];
     var position = fromBox(value);
     if (!isFinite(position)) return [noUpdate, noUpdate];
     return [Math.min(Math.max(position, min), max), noUpdate];
@@ -33,11 +37,12 @@
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     losslab: {
-      syncLinear: function (sliderValue, textValue, min, max) {
-        return sync(sliderValue, textValue, min, max, function (v) { return v; }, function (v) { return v; });
+      syncLinear: function (sliderValue, textValue, min, max, validMin, validMax) {
+        return sync(sliderValue, textValue, min, max, validMin, validMax,
+          function (v) { return v; }, function (v) { return v; });
       },
-      syncLog10: function (sliderValue, textValue, min, max) {
-        return sync(sliderValue, textValue, min, max,
+      syncLog10: function (sliderValue, textValue, min, max, validMin, validMax) {
+        return sync(sliderValue, textValue, min, max, validMin, validMax,
           function (v) { return Math.pow(10, v); },
           function (v) { return v > 0 ? Math.log10(v) : NaN; });
       },
@@ -121,9 +126,38 @@
       Math.abs(axis.range[0] - wanted[0]) < 1e-12 && Math.abs(axis.range[1] - wanted[1]) < 1e-12;
   }
 
+  /* A click moves the current prediction, but the two clicks of a double-click (which resets the
+     zoom) must not: a click is reported to the server (via the view's click store) only once
+     DOUBLE_CLICK_MS have passed without a double-click. Plotly fires plotly_doubleclick just
+     before the second plotly_click, so clicks right after a double-click are ignored too. */
+  var DOUBLE_CLICK_MS = 320;
+  var pendingClick = null;
+  var ignoreClicksUntil = 0;
+
+  function reportClick(plot, x) {
+    var group = plot.closest("[data-click-store]");
+    var setProps = (window.dash_clientside || {}).set_props;
+    if (!group || typeof setProps !== "function") return;
+    setProps(group.getAttribute("data-click-store"), { data: { points: [{ x: x }], at: Date.now() } });
+  }
+
+  function watchClicks(plot) {
+    plot.on("plotly_click", function (event) {
+      if (Date.now() < ignoreClicksUntil || !event || !event.points || !event.points.length) return;
+      var x = event.points[0].x;
+      clearTimeout(pendingClick);
+      pendingClick = setTimeout(function () { reportClick(plot, x); }, DOUBLE_CLICK_MS);
+    });
+    plot.on("plotly_doubleclick", function () {
+      clearTimeout(pendingClick);
+      ignoreClicksUntil = Date.now() + DOUBLE_CLICK_MS;
+    });
+  }
+
   function link(plot) {
     if (plot.dataset.losslabLinked === "1" || typeof plot.on !== "function") return;
     plot.dataset.losslabLinked = "1";
+    watchClicks(plot);
     plot.on("plotly_hover", function (event) {
       if (plot.dataset.losslabEcho === "1" || !event || !event.points || !event.points.length) return;
       var x = event.points[0].x;

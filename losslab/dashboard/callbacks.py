@@ -208,25 +208,21 @@ def _register_slider_mirror(app, view: View, control: controls.NumberControl) ->
         Input(box, "value"),
         State(slider, "min"),
         State(slider, "max"),
+        State(box, "min"),
+        State(box, "max"),
         prevent_initial_call=True,
     )
 
 
 def _register_clicks(app, view: View) -> None:
+    """A single click on a sweep chart (a double-click resets the zoom and is not a click:
+    assets/losslab.js writes ``CHART_CLICK`` only once the double-click window has passed)."""
     action = view.click_action()
     if action is None:
         return
-    loss_graph, grad_graph = view.ids.LOSS_GRAPH, view.ids.GRAD_GRAPH
-
-    def on_click(loss_click, grad_click, *state_values):
-        triggered = ctx.triggered_id or ""
-        click = loss_click if triggered == loss_graph else grad_click
-        return action.apply(click, *state_values)
-
     app.callback(
         Output(action.target_id, "value"),
-        Input(loss_graph, "clickData"),
-        Input(grad_graph, "clickData"),
+        Input(view.ids.CHART_CLICK, "data"),
         *[State(state_id, "value") for state_id in action.state_ids],
         prevent_initial_call=True,
-    )(on_click)
+    )(action.apply)

@@ -52,6 +52,19 @@ class NumberControl:
     def expected(self) -> str:
         return range_in_words(self.valid, integer=self.integer)
 
+    def smallest_accepted(self) -> float | None:
+        """The least value ``parse`` accepts (None: unbounded); an open bound is the next float inside it."""
+        low = self.valid.low
+        if low is None or self.valid.low_inclusive:
+            return low
+        return math.nextafter(low, math.inf)
+
+    def largest_accepted(self) -> float | None:
+        high = self.valid.high
+        if high is None or self.valid.high_inclusive:
+            return high
+        return math.nextafter(high, -math.inf)
+
     def slider_position(self, value: float) -> float:
         position = math.log10(value) if self.log_scale else value
         return min(max(position, self.slider_min), self.slider_max)

@@ -22,7 +22,10 @@ from losslab.dashboard.curves import Curve, PointValues
 # Okabe-Ito: distinguishable with every common form of colour blindness.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000")
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
-MARKER_COLOR = "#D55E00"
+# Neutral grey: no loss's palette colour, so the marker never reads as one of the curves.
+MARKER_COLOR = "#7F7F7F"
+TRUE_CLASS_COLOR = PALETTE[2]
+SWEPT_OUTLINE_COLOR = PALETTE[4]
 FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 14}
 GRID_COLOR = "rgba(128,128,128,0.25)"
 
@@ -151,10 +154,12 @@ def _grid_range(curves: Sequence[Curve]) -> list[float] | None:
 
 def curve_layout(title: str, x_title: str, y_title: str, uirevision: str, x_range=None) -> dict:
     spikes = {"showspikes": True, "spikemode": "across", "spikethickness": 1, "spikedash": "dot",
-              "spikecolor": "#777", "spikesnap": "cursor"}
+              "spikecolor": "#777", "spikesnap": "hovered data"}
     return {
         "title": {"text": title, "x": 0.01, "xanchor": "left"},
+        # hovered data: a partner chart hovered from script has no cursor, and would draw its spike at x = 0.
         "xaxis": {"title": {"text": x_title}, "gridcolor": GRID_COLOR, "zeroline": False, **spikes,
+                  "hoverformat": ".4~g",
                   **({"autorangeoptions": {"minallowed": x_range[0], "maxallowed": x_range[1]}}
                      if x_range else {})},
         "yaxis": {"title": {"text": y_title}, "gridcolor": GRID_COLOR, "zerolinecolor": "rgba(128,128,128,0.6)"},
@@ -173,14 +178,15 @@ def class_bar_figure(
 ) -> dict:
     """One bar per class; the true class is highlighted and the swept class outlined."""
     classes = len(values)
-    colors = [PALETTE[2] if k == true_class else PALETTE[0] for k in range(classes)]
+    colors = [TRUE_CLASS_COLOR if k == true_class else PALETTE[0] for k in range(classes)]
     outline = [3 if k == swept_class else 0 for k in range(classes)]
     layout = {
-        "title": {"text": title, "x": 0.01, "xanchor": "left"},
+        "title": {"text": title, "x": 0.01, "xanchor": "left",
+                  "subtitle": {"text": "green bar: true class · outlined bar: swept logit"}},
         "xaxis": {"title": {"text": "class k"}, "tickmode": "array", "tickvals": list(range(classes)),
-                  "ticktext": [str(k) for k in range(classes)]},
+                  "ticktext": [_class_tick(k, true_class, swept_class) for k in range(classes)]},
         "yaxis": {"title": {"text": y_title}, "gridcolor": GRID_COLOR},
-        "margin": {"l": 64, "r": 16, "t": 48, "b": 52},
+        "margin": {"l": 64, "r": 16, "t": 64, "b": 52},
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
         "font": FONT,
@@ -193,13 +199,18 @@ def class_bar_figure(
         "type": "bar",
         "x": list(range(classes)),
         "y": typed_array(_plottable(values)),
-        "marker": {"color": colors, "line": {"width": outline, "color": MARKER_COLOR}},
+        "marker": {"color": colors, "line": {"width": outline, "color": SWEPT_OUTLINE_COLOR}},
         "text": [_format(v) for v in values],
         "textposition": "outside",
         "cliponaxis": False,
         "hovertemplate": "class %{x}: %{y:.4g}<extra></extra>",
     }
     return {"data": [bar], "layout": layout}
+
+
+def _class_tick(k: int, true_class: int, swept_class: int) -> str:
+    roles = [role for role, index in (("true", true_class), ("swept", swept_class)) if index == k]
+    return f"{k} ({', '.join(roles)})" if roles else str(k)
 
 
 def readout_values(rows: Sequence[PointValues], quantity: str) -> list[float]:

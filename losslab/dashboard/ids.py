@@ -41,6 +41,7 @@ class View:
         self.FORMULAS = f"{view}-formulas"
         self.URL_SYNC = f"{view}-url-sync"
         self.STATUS = f"{view}-status"
+        self.CHART_CLICK = f"{view}-chart-click"  # a single click on a sweep chart, written by assets/losslab.js
 
     def input(self, name: str) -> str:
         return number_input(self.name, name)

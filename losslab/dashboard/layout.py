@@ -20,8 +20,10 @@ from losslab.dashboard.url_state import ViewState
 if TYPE_CHECKING:
     from losslab.dashboard.views.base import View, ViewOutput
 
+# No "Share chart…" / "Edit in Chart Studio": they upload the chart to Plotly's cloud.
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "scrollZoom": False, "displayModeBar": "hover",
-                "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+                "showSendToCloud": False, "showEditInChartStudio": False,
+                "modeBarButtonsToRemove": ["select2d", "lasso2d", "sendDataToCloud", "editInChartStudio"]}
 
 
 def app_shell(views: tuple[View, ...]) -> html.Div:
@@ -118,6 +120,9 @@ def number_control(view: str, control: controls.NumberControl, value: float) -> 
             autoComplete="off",
             spellCheck=False,
             className="number-box",
+            # Not enforced by the browser (a text box); read by the slider mirror in assets/losslab.js.
+            min=control.smallest_accepted(),
+            max=control.largest_accepted(),
         )
     )
     parts.append(html.Div(row, className="control-row"))
@@ -188,7 +193,9 @@ def view_layout(view: View, state: ViewState, output: ViewOutput) -> html.Sectio
                 children=[
                     html.Aside(control_panel, className="panel controls", **{"aria-label": "Controls"}),
                     html.Div([*view.panels_above_charts(state, output),
-                              html.Div(charts, className=view.charts_class), *below],
+                              html.Div(charts, className=view.charts_class,
+                                       **{"data-click-store": view_ids.CHART_CLICK}),
+                              *below],
                              className="charts"),
                 ],
             ),
@@ -198,6 +205,7 @@ def view_layout(view: View, state: ViewState, output: ViewOutput) -> html.Sectio
                           dcc.Markdown(output.formulas, mathjax=True, id=view_ids.FORMULAS)],
             ),
             dcc.Store(id=view_ids.URL_SYNC, data=output.query),
+            dcc.Store(id=view_ids.CHART_CLICK),
         ],
     )
 

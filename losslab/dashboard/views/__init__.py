@@ -8,13 +8,14 @@ the :class:`~losslab.dashboard.views.base.View` interface.
 from __future__ import annotations
 
 from losslab.dashboard.url_state import ViewState
-from losslab.dashboard.views import binary, multiclass, regression
+from losslab.dashboard.views import binary, multiclass, regression, training
 from losslab.dashboard.views.base import ReadoutTable, UpdatePlan, View, ViewOutput
 
 VIEWS: tuple[View, ...] = (
     regression.VIEW,
     binary.VIEW,
     multiclass.VIEW,
+    training.VIEW,
 )
 
 _BY_NAME = {view.name: view for view in VIEWS}
