@@ -193,10 +193,10 @@ class SoftmaxState:
     loss: float
 
 
-def softmax_state(logits: np.ndarray, true_class: int, temperature: float) -> SoftmaxState:
+def softmax_state(logits: np.ndarray, true_class: int, temperature: float, smoothing: float = 0.0) -> SoftmaxState:
     r"""Softmax of :math:`z / T`, its naive twin, and the cross-entropy gradient :math:`(\hat p - y) / T`."""
     scaled = np.asarray(logits, dtype=np.float64) / temperature
-    target = one_hot(true_class, scaled.size)
+    target = smoothed_target(true_class, scaled.size, smoothing)
     spec = registry.get("cross_entropy")
     return SoftmaxState(
         logits=np.asarray(logits, dtype=np.float64),
@@ -207,6 +207,17 @@ def softmax_state(logits: np.ndarray, true_class: int, temperature: float) -> So
         grad_logit=spec.grad_from_logit(scaled, target) / temperature,
         loss=float(spec.loss_from_logit(scaled, target)),
     )
+
+
+def smoothed_target(index: int, classes: int, smoothing: float = 0.0) -> np.ndarray:
+    r"""Label smoothing: :math:`y = (1 - \varepsilon)\,\mathrm{onehot} + \varepsilon / K`; ε = 0 is one-hot."""
+    return (1.0 - smoothing) * one_hot(index, classes) + smoothing / classes
+
+
+def target_entropy(target: np.ndarray) -> float:
+    r""":math:`H(y) = -\sum_k y_k \log y_k` in nats (0 log 0 = 0): the gap between cross-entropy and KL."""
+    positive = target[target > 0]
+    return float(-(positive * np.log(positive)).sum()) + 0.0  # + 0.0: a one-hot target has H = 0, not -0
 
 
 def one_hot(index: int, classes: int) -> np.ndarray:
@@ -225,7 +236,8 @@ def multiclass_grid(logits: np.ndarray, swept_class: int) -> Grid:
 
 
 def sweep_multiclass(
-    logits: np.ndarray, true_class: int, temperature: float, swept_class: int, keys: Iterable[str]
+    logits: np.ndarray, true_class: int, temperature: float, swept_class: int, keys: Iterable[str],
+    smoothing: float = 0.0,
 ) -> list[Curve]:
     r"""Each multiclass loss as logit ``swept_class`` moves with the others fixed.
 
@@ -237,7 +249,7 @@ def sweep_multiclass(
     batch = np.repeat(np.asarray(logits, dtype=np.float64)[None, :], grid.count, axis=0)
     batch[:, swept_class] = grid.values()
     scaled = batch / temperature
-    target = one_hot(true_class, batch.shape[1])
+    target = smoothed_target(true_class, batch.shape[1], smoothing)
     curves = []
     for key in keys:
         spec = registry.get(key)
@@ -248,11 +260,12 @@ def sweep_multiclass(
 
 
 def multiclass_point(
-    logits: np.ndarray, true_class: int, temperature: float, swept_class: int, keys: Iterable[str]
+    logits: np.ndarray, true_class: int, temperature: float, swept_class: int, keys: Iterable[str],
+    smoothing: float = 0.0,
 ) -> list[PointValues]:
     """Readout rows at the current logits: loss, dL/dp̂_k and dL/dz_k for the swept class k."""
     scaled = np.asarray(logits, dtype=np.float64) / temperature
-    target = one_hot(true_class, scaled.size)
+    target = smoothed_target(true_class, scaled.size, smoothing)
     probabilities = softmax(scaled)
     rows = []
     for key in keys:

@@ -89,6 +89,7 @@ class _Multiclass(View):
         self.PROBABILITY_GRAPH = "multiclass-probability-graph"
         self.CLASS_GRAD_GRAPH = "multiclass-class-grad-graph"
         self.STABILITY_TABLE = "multiclass-stability-table"
+        self.TARGET_NOTE = "multiclass-target-note"
 
 
 Regression = _Regression()

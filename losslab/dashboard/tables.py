@@ -26,16 +26,22 @@ def element(tag: str, children=None, **props) -> dict:
 
 
 def readout_table(readout: ReadoutTable) -> dict:
-    """Loss, dL/d(prediction) and (where it differs) dL/dz of each loss at the current point, a row per loss."""
-    headings = ["loss", "L", readout.grad_label]
+    """Loss and the gradients that mean something for the view at the current point, a row per loss.
+
+    ``grad_label`` / ``logit_grad_label`` set to None drop that column.
+    """
+    columns = [("L", "loss")]
+    if readout.grad_label:
+        columns.append((readout.grad_label, "grad_prediction"))
     if readout.logit_grad_label:
-        headings.append(readout.logit_grad_label)
-    header = element("Tr", [element("Th", text) for text in headings])
-    rows = []
-    for row in readout.rows:
-        values = [row.loss, row.grad_prediction] + ([row.grad_logit] if readout.logit_grad_label else [])
-        rows.append(element("Tr", [element("Td", row.label), *(element("Td", number_text(v)) for v in values)],
-                            data_loss=row.key))
+        columns.append((readout.logit_grad_label, "grad_logit"))
+    header = element("Tr", [element("Th", text) for text in ("loss", *(label for label, _ in columns))])
+    rows = [
+        element("Tr", [element("Td", row.label),
+                       *(element("Td", number_text(getattr(row, field))) for _, field in columns)],
+                data_loss=row.key)
+        for row in readout.rows
+    ]
     caption = element("Caption", f"At {readout.prediction_label} = {readout.prediction_value:.6g}")
     return element("Table", [caption, element("Thead", header), element("Tbody", rows)], className="readout-table")
 
@@ -53,4 +59,7 @@ def stability_table(rows) -> dict:
 
 
 def number_text(value: float) -> str:
+    """4 decimals, or 4 significant digits for small values; '—' where there is no value."""
+    if value != value:  # NaN
+        return "—"
     return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"

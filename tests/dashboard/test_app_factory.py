@@ -63,7 +63,8 @@ def test_callback_map_contains_the_route_callback(app):
 @pytest.mark.parametrize("view", views.names())
 def test_callback_map_contains_the_view_callbacks(app, view):
     outputs = _outputs(app)
-    view_ids = {"regression": ids.Regression, "binary": ids.Binary, "multiclass": ids.Multiclass}[view]
+    spec = views.get(view)
+    view_ids = spec.ids
     expected = {
         f"{view_ids.LOSS_GRAPH}.figure",
         f"{view_ids.GRAD_GRAPH}.figure",
@@ -72,15 +73,18 @@ def test_callback_map_contains_the_view_callbacks(app, view):
         f"{view_ids.URL_SYNC}.data",
         f"{view_ids.LOSSES_MESSAGE}.children",
     }
-    expected |= {f"{ids.number_message(view, c.name)}.children" for c in views.get(view).numbers}
-    if view == "multiclass":
-        expected |= {f"{ids.Multiclass.PROBABILITY_GRAPH}.figure", f"{ids.Multiclass.CLASS_GRAD_GRAPH}.figure",
-                     f"{ids.Multiclass.STABILITY_TABLE}.children", f"{ids.Multiclass.LOGITS_INPUT}.value"}
-    else:
-        click_target = ids.Regression.PREDICTION_INPUT if view == "regression" else ids.Binary.PROBABILITY_INPUT
-        expected.add(f"{click_target}.value")
+    expected |= {f"{ids.number_message(view, c.name)}.children" for c in spec.numbers}
+    expected |= {f"{out.component_id}.{out.prop}" for out in spec.extra_outputs.values()}
+    if spec.click_action() is not None:
+        expected.add(f"{spec.click_action().target_id}.value")
     missing = expected - outputs
     assert not missing
+
+
+def test_the_click_callbacks_write_the_prediction_boxes(app):
+    outputs = _outputs(app)
+    assert {f"{ids.Regression.PREDICTION_INPUT}.value", f"{ids.Binary.PROBABILITY_INPUT}.value",
+            f"{ids.Multiclass.LOGITS_INPUT}.value"} <= outputs
 
 
 def test_view_callback_inputs_are_the_controls(app):

@@ -24,7 +24,7 @@ def chart_outputs(view: str) -> list[str]:
 GOOD_NUMBERS = {
     "regression": {"target": "0.5", "prediction": "2", "delta": "1.5", "tau": "0.3"},
     "binary": {"label": "0", "probability": "0.99", "gamma": "2"},
-    "multiclass": {"true_class": "0", "temperature": "1", "swept_class": "1"},
+    "multiclass": {"true_class": "0", "temperature": "1", "swept_class": "1", "smoothing": "0"},
 }
 GOOD_LOSSES = {
     "regression": ["mse", "huber"],

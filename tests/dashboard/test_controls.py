@@ -260,5 +260,5 @@ def test_parse_losses_bad(raw, task, fragment):
 
 
 def test_default_losses_parse():
-    for view, keys in ((v.name, v.default_losses) for v in views.VIEWS):
-        assert controls.parse_losses(list(keys), view) == (keys, None)
+    for view in views.VIEWS:
+        assert controls.parse_losses(list(view.default_losses), view.task) == (view.default_losses, None)

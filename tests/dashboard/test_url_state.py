@@ -57,6 +57,7 @@ def multiclass_states(draw):
         "true_class": draw(st.integers(0, len(logits) - 1)),
         "temperature": draw(finite(0.01, 100)),
         "swept_class": draw(st.integers(0, len(logits) - 1)),
+        "smoothing": draw(finite(0, 1)),
     }
     return replace(views.default_state("multiclass"), numbers=numbers,
                    losses=draw(loss_subsets("multiclass"))).with_extras(logits=logits)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import math
 import re
 from dataclasses import replace
@@ -436,3 +437,51 @@ def test_moving_the_prediction_past_the_sweep_redraws_the_curves():
     plan = update_plan(previous, regression_state(prediction=12.0))
     assert plan.shift and plan.redraw == frozenset(previous.losses)
     assert update_plan(previous, regression_state(prediction=2.5)) == UpdatePlan(full=False)
+
+
+# ---------------------------------------------------------------- what the readout and presets say (issue 17)
+
+
+def readout_headings(out) -> list[str]:
+    from losslab.dashboard import tables
+
+    table = tables.readout_table(out.readout)
+    head = table["props"]["children"][1]["props"]["children"]
+    return [cell["props"]["children"] for cell in head["props"]["children"]]
+
+
+def test_readout_shows_only_gradients_that_mean_something_for_the_view():
+    assert readout_headings(views.build(regression_state())) == ["loss", "L", "dL/dŷ"]
+    assert readout_headings(views.build(binary_state(axis="logit"))) == ["loss", "L", "dL/dz"]
+    assert readout_headings(views.build(binary_state(axis="prob"))) == ["loss", "L", "dL/dp̂", "dL/dz"]
+
+
+def test_label_smoothing_separates_kl_from_cross_entropy_by_the_target_entropy():
+    eps, logits = 0.3, (2.0, 1.0, 0.1, -1.0)
+    state = multiclass_state(logits=logits, losses=("cross_entropy", "kl_divergence"), smoothing=eps)
+    out = views.build(state)
+    target = np.full(4, eps / 4)
+    target[0] += 1 - eps
+    entropy = -(target * np.log(target)).sum()
+    rows = {r.key: r for r in out.readout.rows}
+    assert rows["cross_entropy"].loss - rows["kl_divergence"].loss == pytest.approx(entropy, rel=1e-12)
+    assert rows["cross_entropy"].grad_logit == pytest.approx(rows["kl_divergence"].grad_logit, rel=1e-12)
+    assert f"{entropy:.4g}" in out.target_note
+    ce, kl = (decode(trace["y"]) for trace in curves_of(out.loss_figure))
+    assert_allclose(ce - kl, entropy, rtol=1e-10)
+    p = softmax(logits)
+    assert_allclose(decode(out.class_grad_figure["data"][0]["y"]), p - target, atol=1e-15)
+    one_hot = views.build(multiclass_state(losses=("cross_entropy", "kl_divergence"))).target_note
+    assert "same curve" in one_hot and "-0" not in one_hot
+
+
+@pytest.mark.parametrize("name", ["regression", "binary", "multiclass"])
+def test_every_chooser_preset_opens_a_point_where_its_losses_differ(name):
+    view = views.get(name)
+    for _task, _activation, _loss, query in view.chooser_rows:
+        state = view.parse_query(query)
+        assert not state.notices, (query, state.notices)
+        out = view.build(state)
+        loss_curves = [decode(t["y"]) for t in curves_of(out.loss_figure)]
+        for a, b in itertools.pairwise(loss_curves):
+            assert not np.allclose(a, b), query  # two losses drawn as one curve teach nothing

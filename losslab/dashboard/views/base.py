@@ -27,12 +27,13 @@ from losslab.dashboard.url_state import ViewState, default_state, encode_query, 
 class ReadoutTable:
     """Rows of (loss label, loss, dL/d prediction, dL/dz) at the current point.
 
-    ``logit_grad_label=None`` drops the dL/dz column (where it says nothing new).
+    ``grad_label=None`` drops the dL/d prediction column and ``logit_grad_label=None``
+    the dL/dz column, where they say nothing for the view.
     """
 
     prediction_label: str
     prediction_value: float
-    grad_label: str
+    grad_label: str | None
     rows: tuple[curves.PointValues, ...]
     logit_grad_label: str | None = "dL/dz"
 

@@ -58,7 +58,8 @@ class BinaryView(View):
     default_losses = ("bce", "sigmoid_mse")
     chooser_rows = (
         ("Binary classification", "Sigmoid", "BCE", "?losses=bce&axis=logit"),
-        ("Multilabel classification", "Sigmoid (per class)", "BCE (per class)", "?losses=bce,focal&axis=prob"),
+        ("Multilabel classification", "Sigmoid (per class)", "BCE (per class)",
+         "?losses=bce,focal&axis=prob&panels=overlay&label=1&probability=0.7"),
     )
     extra_outputs: ClassVar = {"lesson": ExtraOutput(LESSON_ID)}
     charts_class = "linked-charts stacked"  # loss above gradient, like the chapter's 2x2 figure
@@ -77,7 +78,8 @@ class BinaryView(View):
         )
         return ViewOutput(
             loss_figure, grad_figure,
-            ReadoutTable("p̂", probability, "dL/dp̂", rows),
+            # On the z axis the charts show dL/dz; dL/dp̂ would only confuse (hinge's is 1/(p̂(1 − p̂))).
+            ReadoutTable("p̂", probability, "dL/dp̂" if axis == "prob" else None, rows),
             formulas_markdown(keys, link_space=True),
             self.encode_query(state),
             extras={

@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 from dash import html, no_update
 
+from losslab import registry
 from losslab._validation import Interval
 from losslab.dashboard import controls, curves, figures, ids, layout, tables
 from losslab.dashboard.url_state import ViewState
@@ -30,6 +31,7 @@ CLASS_INDEX = Interval(0, controls.MAX_CLASSES - 1)
 PROBABILITY_GRAPH = ids.Multiclass.PROBABILITY_GRAPH
 CLASS_GRAD_GRAPH = ids.Multiclass.CLASS_GRAD_GRAPH
 STABILITY_TABLE = ids.Multiclass.STABILITY_TABLE
+TARGET_NOTE = ids.Multiclass.TARGET_NOTE
 CLASS_CONTROLS = ("true_class", "swept_class")
 
 
@@ -50,18 +52,21 @@ class MulticlassView(View):
                                log_scale=True, help="p̂ = softmax(z / T)"),
         controls.NumberControl("swept_class", "Swept logit k", 0, CLASS_INDEX, 0, controls.MAX_CLASSES - 1, 1,
                                integer=True, help="the logit the sweep charts move", has_slider=False),
+        controls.NumberControl("smoothing", "Label smoothing ε", 0.0, Interval(0.0, 1.0), 0.0, 0.5, 0.01,
+                               help="target y = (1 − ε)·one-hot + ε/K"),
     )
     extras = (LOGITS,)
     extras_position = 0
     default_losses = ("cross_entropy", "brier")
     chooser_rows = (
         ("Multiclass (mutually exclusive)", "Softmax", "Categorical CE", "?losses=cross_entropy"),
-        ("Generative models", "Varies", "KL divergence, ELBO", "?losses=kl_divergence,cross_entropy"),
+        ("Generative models", "Varies", "KL divergence, ELBO", "?losses=kl_divergence,cross_entropy&smoothing=0.3"),
     )
     extra_outputs: ClassVar = {
         "probability_figure": ExtraOutput(PROBABILITY_GRAPH, "figure"),
         "class_grad_figure": ExtraOutput(CLASS_GRAD_GRAPH, "figure"),
         "stability": ExtraOutput(STABILITY_TABLE),
+        "target_note": ExtraOutput(TARGET_NOTE),
     }
 
     def reconcile_link(self, state: ViewState) -> ViewState:
@@ -113,9 +118,10 @@ class MulticlassView(View):
         true_class = int(state.number("true_class"))
         swept = int(state.number("swept_class"))
         temperature = state.number("temperature")
-        softmax_now = curves.softmax_state(logits, true_class, temperature)
-        chart_curves = curves.sweep_multiclass(logits, true_class, temperature, swept, state.losses)
-        rows = tuple(curves.multiclass_point(logits, true_class, temperature, swept, state.losses))
+        smoothing = state.number("smoothing")
+        softmax_now = curves.softmax_state(logits, true_class, temperature, smoothing)
+        chart_curves = curves.sweep_multiclass(logits, true_class, temperature, swept, state.losses, smoothing)
+        rows = tuple(curves.multiclass_point(logits, true_class, temperature, swept, state.losses, smoothing))
         loss_figure, grad_figure = figure_pair(
             chart_curves, rows, task_order("multiclass"), f"logit z{swept} (others fixed)", f"dL/dz{swept}",
             float(logits[swept]), "grad_logit", "multiclass-sweep",
@@ -135,6 +141,7 @@ class MulticlassView(View):
                     y_range=(-1.1 / temperature, 1.1 / temperature),
                 ),
                 "stability_rows": stability_rows(softmax_now),
+                "target_note": target_note(logits / temperature, true_class, smoothing),
             },
         )
 
@@ -144,6 +151,7 @@ class MulticlassView(View):
             "probability_figure": output.probability_figure,
             "class_grad_figure": output.class_grad_figure,
             "stability": tables.stability_table(output.stability_rows),
+            "target_note": output.target_note,
         }
 
     def plan(self, previous: ViewState | None, state: ViewState) -> UpdatePlan:
@@ -159,7 +167,7 @@ class MulticlassView(View):
                            if k != swept)
         grid_moved = (curves.multiclass_grid(previous.logits, swept)
                       != curves.multiclass_grid(state.logits, swept))  # widened to follow the swept logit
-        if others_moved or grid_moved or changed & {"true_class", "temperature"}:
+        if others_moved or grid_moved or changed & {"true_class", "temperature", "smoothing"}:
             return UpdatePlan(full=False, shift=True, redraw=frozenset(state.losses))
         return UpdatePlan(full=False)
 
@@ -181,6 +189,9 @@ class MulticlassView(View):
             ),
         ]
 
+    def panels_below_charts(self, state: ViewState, output: ViewOutput) -> list:
+        return [html.P(output.target_note, id=TARGET_NOTE, className="lesson", role="status")]
+
     def click_action(self) -> ClickAction:
         return ClickAction(LOGITS.input_id(self.name), logits_from_click,
                            (LOGITS.input_id(self.name), self.ids.input("swept_class")))
@@ -196,6 +207,19 @@ def logits_from_click(click_data, logits_text: str | None, swept_raw):
     moved = list(logits)
     moved[swept] = round(x, CLICK_DECIMALS)
     return controls.format_logits(moved)
+
+
+def target_note(scaled_logits: np.ndarray, true_class: int, smoothing: float) -> str:
+    """The target, its entropy, and KL = CE − H(y) with the numbers at the current logits."""
+    target = curves.smoothed_target(true_class, scaled_logits.size, smoothing)
+    entropy = curves.target_entropy(target)
+    cross_entropy = float(registry.get("cross_entropy").loss_from_logit(scaled_logits, target))
+    divergence = float(registry.get("kl_divergence").loss_from_logit(scaled_logits, target))
+    shown = ", ".join(f"{v:.3g}" for v in target)
+    kind = "one-hot" if smoothing == 0 else f"smoothed with ε = {smoothing:g}"
+    return (f"Target y = [{shown}] ({kind}); its entropy H(y) = {entropy:.4g} nats. "
+            f"KL(y ‖ p̂) = CE − H(y): {divergence:.4g} = {cross_entropy:.4g} − {entropy:.4g}"
+            + (", so with a one-hot target KL and cross-entropy are the same curve." if smoothing == 0 else "."))
 
 
 def stability_rows(state: curves.SoftmaxState) -> tuple[tuple[str, str, str], ...]:

@@ -39,7 +39,7 @@ class RegressionView(View):
     default_losses = ("mse", "mae", "huber", "log_cosh")
     chooser_rows = (
         ("Regression", "Linear", "MSE", "?losses=mse"),
-        ("Robust regression", "Linear", "Huber", "?losses=mse,huber&delta=1"),
+        ("Robust regression", "Linear", "Huber", "?losses=mse,huber&delta=1&prediction=4"),
     )
 
     def build(self, state: ViewState) -> ViewOutput:
@@ -52,7 +52,7 @@ class RegressionView(View):
         )
         return ViewOutput(
             loss_figure, grad_figure,
-            ReadoutTable("ŷ", prediction, "dL/dŷ", rows),
+            ReadoutTable("ŷ", prediction, "dL/dŷ", rows, logit_grad_label=None),  # identity link: dL/dz = dL/dŷ
             formulas_markdown(state.losses, link_space=False),
             self.encode_query(state),
         )
