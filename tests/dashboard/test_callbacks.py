@@ -355,14 +355,14 @@ def test_prediction_from_click_regression(x, text):
 
 
 @pytest.mark.parametrize(
-    ("x", "axis", "expected"),
-    [(0.0, "logit", 0.5), (2.0, "logit", 1 / (1 + math.exp(-2))), (-3.0, "logit", 1 / (1 + math.exp(3))),
-     (0.3, "prob", 0.3), (0.1234567, "prob", 0.123457), (25.0, "logit", 1 - 1e-6), (-25.0, "logit", 1e-6),
-     (0.0, None, 0.5)],
+    ("x", "axis", "text"),
+    [(0.0, "logit", "0.5"), (2.0, "logit", "0.881"), (-3.0, "logit", "0.0474"), (0.3, "prob", "0.3"),
+     (0.1234567, "prob", "0.123"), (25.0, "logit", "0.9999999999861"), (-25.0, "logit", "1.39e-11"),
+     (0.0, None, "0.5"), (0.9998765, "prob", "0.999876")],
 )
-def test_prediction_from_click_binary(x, axis, expected):
-    text = on_click("binary", click(x), axis)
-    assert float(text) == pytest.approx(expected, abs=6e-7)
+def test_prediction_from_click_binary_is_rounded_for_reading(x, axis, text):
+    """3 significant digits of the distance to the nearer end: readable, and never 0 or 1 (issue 17)."""
+    assert on_click("binary", click(x), axis) == text
     value, problem = views.get("binary").number("probability").parse(text)
     assert problem is None and 0 < value < 1
 

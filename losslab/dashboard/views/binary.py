@@ -30,7 +30,7 @@ GRAD_TITLES = {"logit": "dL/dz", "prob": "dL/dp̂"}
 AXIS = controls.ChoiceControl("axis", "x axis", (("logit", "logit z"), ("prob", "probability p̂")), "logit")
 PANELS = controls.ChoiceControl("panels", "Panels", (("columns", "one per loss"), ("overlay", "overlaid")),
                                 "columns")
-CLICK_PROBABILITY_LIMIT = 1e-6
+CLICK_PROBABILITY_LIMIT = 1e-15
 LESSON_ID = ids.Binary.LESSON
 GRADIENT_NAMES = {"bce": "dBCE/dz", "sigmoid_mse": "dMSE/dz"}  # the chapter's names
 
@@ -121,8 +121,9 @@ def probability_from_click(click_data, axis):
     if x is None:
         return no_update
     probability = curves.to_probability(x, axis if axis in dict(AXIS.choices) else AXIS.default)
-    limit = CLICK_PROBABILITY_LIMIT
-    return controls.format_number(min(max(round(probability, 6), limit), 1 - limit))
+    # 3 significant digits of the distance to the nearer end: 0.731, 0.0123, 0.99987 (never 0 or 1).
+    distance = max(float(f"{min(probability, 1 - probability):.3g}"), CLICK_PROBABILITY_LIMIT)
+    return controls.format_number(distance if probability <= 0.5 else 1 - distance)
 
 
 def hidden_losses_note(selected, shown, label: float) -> str:
