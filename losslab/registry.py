@@ -20,13 +20,13 @@ from typing import Literal
 
 import numpy as np
 
-from losslab import binary, multiclass, regression
+from losslab import binary, multiclass, regression, robust
 from losslab._validation import Interval
 from losslab.links import grad_on_probability, on_probability
 
-Task = Literal["regression", "binary", "multiclass"]
+Task = Literal["regression", "binary", "multiclass", "robust"]
 Link = Literal["identity", "sigmoid", "softmax"]
-TASKS: tuple[Task, ...] = ("regression", "binary", "multiclass")
+TASKS: tuple[Task, ...] = ("regression", "binary", "multiclass", "robust")
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,11 @@ DELTA = Parameter(
 )
 TAU = Parameter("tau", "Quantile τ", r"\tau", 0.5, regression.OPEN_UNIT, 0.01, 0.99)
 GAMMA = Parameter("gamma", "Focal γ", r"\gamma", 2.0, binary.NON_NEGATIVE, 0.0, 5.0)
+# One c for Cauchy, Tukey, Geman-McClure and Barron: the residual scale where each bends.
+SCALE_C = Parameter("c", "Scale c", "c", 1.0, robust.SCALE, 0.05, 20.0, log_scale=True)
+# Barron's shape: 2 is L2, 1 pseudo-Huber, 0 Cauchy, -2 Geman-McClure; by -10 it is close to
+# Welsch (the alpha -> -inf limit, which the functions accept as -np.inf).
+ALPHA = Parameter("alpha", "Barron shape α", r"\alpha", 1.0, robust.ALPHA, -10.0, 2.0)
 
 _BCE_LOGIT = binary.bce_with_logits
 _FOCAL_LOGIT = _elementwise(binary.focal)
@@ -216,6 +221,54 @@ LOSSES: tuple[LossSpec, ...] = (
         loss=_elementwise(multiclass.brier), grad=multiclass.brier_grad,
         loss_from_logit=_elementwise(multiclass.brier_with_logits),
         grad_from_logit=multiclass.brier_with_logits_grad,
+    ),
+    LossSpec(
+        key="pseudo_huber", label="Pseudo-Huber", task="robust", link="identity",
+        summary="A smooth Huber: about r²/2 near the target, δ|r| far away; pull bounded by δ.",
+        latex_loss=r"\ell = \delta^2\left(\sqrt{1 + (r/\delta)^2} - 1\right),\quad r = \hat y - y",
+        latex_grad=r"\frac{\partial \ell}{\partial \hat y} = \frac{r}{\sqrt{1 + (r/\delta)^2}}",
+        loss=_elementwise(robust.pseudo_huber), grad=robust.pseudo_huber_grad, parameters=(DELTA,),
+    ),
+    LossSpec(
+        key="cauchy", label="Cauchy", task="robust", link="identity",
+        summary="Logarithmic growth: a far point's pull decays like c²/r.",
+        latex_loss=r"\ell = \frac{c^2}{2}\log\left(1 + (r/c)^2\right),\quad r = \hat y - y",
+        latex_grad=r"\frac{\partial \ell}{\partial \hat y} = \frac{r}{1 + (r/c)^2}",
+        loss=_elementwise(robust.cauchy), grad=robust.cauchy_grad, parameters=(SCALE_C,),
+    ),
+    LossSpec(
+        key="geman_mcclure", label="Geman–McClure", task="robust", link="identity",
+        summary="Bounded by c²/2: a far point's pull fades like 1/r³.",
+        latex_loss=r"\ell = \frac{r^2/2}{1 + (r/c)^2},\quad r = \hat y - y",
+        latex_grad=r"\frac{\partial \ell}{\partial \hat y} = \frac{r}{\left(1 + (r/c)^2\right)^2}",
+        loss=_elementwise(robust.geman_mcclure), grad=robust.geman_mcclure_grad,
+        parameters=(SCALE_C,),
+    ),
+    LossSpec(
+        key="tukey", label="Tukey biweight", task="robust", link="identity",
+        summary="Constant past c: points further than c have no pull at all.",
+        latex_loss=(
+            r"\ell = \begin{cases} \frac{c^2}{6}\left(1 - \left(1 - (r/c)^2\right)^3\right) & |r| \le c \\ "
+            r"\frac{c^2}{6} & |r| > c \end{cases},\quad r = \hat y - y"
+        ),
+        latex_grad=(
+            r"\frac{\partial \ell}{\partial \hat y} = \begin{cases} r\left(1 - (r/c)^2\right)^2 & |r| \le c \\ "
+            r"0 & |r| > c \end{cases}"
+        ),
+        loss=_elementwise(robust.tukey), grad=robust.tukey_grad, parameters=(SCALE_C,),
+    ),
+    LossSpec(
+        key="barron", label="Barron (general)", task="robust", link="identity",
+        summary="One shape α: L2 (2), pseudo-Huber (1), Cauchy (0), Geman–McClure (−2), Welsch (−∞).",
+        latex_loss=(
+            r"\ell = \frac{|\alpha - 2|}{\alpha}\left(\left(\frac{(r/c)^2}{|\alpha - 2|} + 1\right)^{\alpha/2}"
+            r" - 1\right),\quad r = \hat y - y"
+        ),
+        latex_grad=(
+            r"\frac{\partial \ell}{\partial \hat y} = \frac{r}{c^2}"
+            r"\left(\frac{(r/c)^2}{|\alpha - 2|} + 1\right)^{\alpha/2 - 1}"
+        ),
+        loss=_elementwise(robust.barron), grad=robust.barron_grad, parameters=(ALPHA, SCALE_C),
     ),
 )
 

@@ -17,7 +17,7 @@ from losslab import links, registry
 SPECS = registry.LOSSES
 SPEC_IDS = [spec.key for spec in SPECS]
 LINKS = ("identity", "sigmoid", "softmax")
-LINK_OF_TASK = {"regression": "identity", "binary": "sigmoid", "multiclass": "softmax"}
+LINK_OF_TASK = {"regression": "identity", "binary": "sigmoid", "multiclass": "softmax", "robust": "identity"}
 
 
 def test_registry_keys_are_unique_and_indexed():
@@ -123,6 +123,7 @@ def test_for_task_groups_every_spec_once_in_registry_order():
     assert {s.key for s in registry.for_task("regression")} >= {"mse", "mae", "huber"}
     assert {s.key for s in registry.for_task("binary")} >= {"bce"}
     assert {s.key for s in registry.for_task("multiclass")} >= {"cross_entropy"}
+    assert {s.key for s in registry.for_task("robust")} >= {"pseudo_huber", "cauchy", "geman_mcclure", "tukey", "barron"}
 
 
 def test_only_hinge_requires_hard_labels():
@@ -175,12 +176,23 @@ def test_registry_hinge_maps_binary_labels_to_plus_minus_one():
 
 
 def _reduced_losses():
+    """Public losses: functions with a ``reduction``, except the ``*_and_grad`` pairs."""
     names = []
     for name in losslab.__all__:
         function = getattr(losslab, name)
+        if name.endswith("_and_grad"):
+            continue
         if callable(function) and "reduction" in inspect.signature(function).parameters:
             names.append(name)
     return names
+
+
+def test_every_public_loss_and_grad_pair_has_its_loss_and_grad():
+    for name in [n for n in losslab.__all__ if n.endswith("_and_grad")]:
+        base = name.removesuffix("_and_grad")
+        assert base in _reduced_losses() and f"{base}_grad" in losslab.__all__, name
+        together = set(inspect.signature(getattr(losslab, name)).parameters)
+        assert together == set(inspect.signature(getattr(losslab, base)).parameters), name
 
 
 def test_every_name_in_all_exists_and_is_unique():
@@ -196,7 +208,7 @@ def test_every_public_loss_has_a_grad_partner_and_every_grad_has_a_loss():
         assert f"{name}_grad" in losslab.__all__, name
         assert callable(getattr(losslab, f"{name}_grad"))
     for name in losslab.__all__:
-        if name.endswith("_grad"):
+        if name.endswith("_grad") and not name.endswith("_and_grad"):
             assert name.removesuffix("_grad") in losses, name
 
 
