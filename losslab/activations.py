@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from losslab._validation import (
+    all_finite,
     as_float_array,
     check_in_closed_interval,
     normalize_axis,
@@ -29,13 +30,37 @@ def _scalar_or_array(array: np.ndarray):
 def sigmoid(z):
     r"""Logistic function :math:`\sigma(z) = 1 / (1 + e^{-z})`.
 
-    Computed from :math:`e^{-|z|}`, which never overflows, so the result is
-    exact to rounding for every finite ``z`` and is 0 or 1 at -inf or +inf.
+    Computed from :math:`t = e^{-|z|}`, which never overflows:
+    :math:`\sigma(-|z|) = t / (1 + t)` and :math:`\sigma(|z|) = 1 - \sigma(-|z|)`,
+    so the result is within about an ulp for every finite ``z`` (tails
+    included, down to the subnormals) and is 0 or 1 at -inf or +inf.
     Derivative: :math:`\sigma'(z) = \sigma(z)\,(1 - \sigma(z))`.
     """
     z = _float_input(z, "z")
-    decay = np.exp(-np.abs(z))
-    return _scalar_or_array(np.where(z >= 0, 1, decay) / (1 + decay))
+    return _scalar_or_array(_sigmoid_minus_label(z, 0))
+
+
+def _small_sigmoid(z: np.ndarray) -> np.ndarray:
+    r""":math:`\sigma(-|z|) = e^{-|z|} / (1 + e^{-|z|})`, in (0, 1/2]: the tail that keeps its digits."""
+    t = np.negative(np.abs(z), out=np.empty_like(z))  # out=: in place, also for 0-d input
+    np.exp(t, out=t)
+    return np.divide(t, t + 1, out=t)
+
+
+def _sigmoid_minus_label(z: np.ndarray, y) -> np.ndarray:
+    r""":math:`\sigma(z) - y` without cancelling away the tails.
+
+    With :math:`s = \sigma(-|z|)` it is :math:`(1 - y) - s` for :math:`z \ge 0`
+    and :math:`s - y` for :math:`z < 0`: for a hard label the difference of
+    nearly equal numbers (:math:`\sigma(40) - 1`) never forms, so
+    :math:`\sigma(z) - 1 = -\sigma(-z) \approx -e^{-z}` keeps every digit.
+    ``signbit`` rather than ``z >= 0`` picks the branch so that -0.0 gets the
+    same branch from both of its uses.
+    """
+    positive = ~np.signbit(z)
+    out = np.subtract(positive, y, dtype=z.dtype)
+    out -= np.copysign(_small_sigmoid(z), z)
+    return out
 
 
 def log_sigmoid(z):
@@ -54,54 +79,172 @@ def logit(p):
     r"""Inverse of the sigmoid, :math:`\log p - \log(1 - p)`, for ``p`` in [0, 1].
 
     ``logit(0) = -inf`` and ``logit(1) = +inf``; values outside [0, 1] raise.
+    Computed as :math:`\pm\log\bigl(1 + |2p - 1| / \min(p, 1 - p)\bigr)`, the sign of
+    :math:`2p - 1`: near :math:`p = 1/2`, where :math:`\log p - \log(1 - p)` would
+    cancel, :math:`2p - 1` and :math:`\min(p, 1 - p)` are exact in floating point.
     """
     p = _float_input(p, "p")
     check_in_closed_interval(p, "p", 0.0, 1.0)
-    with np.errstate(divide="ignore"):  # log(0) is the intended -inf at the ends
-        return _scalar_or_array(np.log(p) - np.log1p(-p))
+    centred = 2 * p - 1  # exact for p >= 1/4 (Sterbenz); the sign of the logit
+    with np.errstate(divide="ignore", over="ignore"):  # p = 0 or 1: the intended +-inf
+        gap = np.abs(centred)
+        gap /= np.minimum(p, 1 - p)
+        value = np.asarray(np.copysign(np.log1p(gap), centred))  # asarray: 0-d stays writable
+        tiny = p < 1 / np.finfo(p.dtype).max
+        if tiny.any():  # 1/p overflows for subnormal p: the two logs cannot cancel there
+            value[tiny] = np.log(p[tiny]) - np.log1p(-p[tiny])
+    return _scalar_or_array(value)
 
 
 def logsumexp(z, axis: int = -1, keepdims: bool = False):
-    r""":math:`\log \sum_k e^{z_k}` over ``axis``, shifted by the maximum so nothing overflows.
+    r""":math:`\log \sum_k e^{z_k}` over ``axis``, as :math:`z_t + \log(1 + \sum_{k \ne t} e^{z_k - z_t})`.
 
+    :math:`t` is a largest entry, so nothing overflows and a row dominated by
+    one entry keeps the tiny remainder (``log1p`` rather than ``log``).
     A row containing +inf gives +inf; a row of only -inf gives -inf.
     Shape: ``z``'s shape without ``axis`` (kept with length 1 if ``keepdims``).
+    Accurate to a few ulp except where the result is near 0 with a negative
+    largest entry (e.g. ``[-0.5, -0.6]``): there the two terms cancel and the
+    error is a few ulp of :math:`|z_t|` instead.
     """
     z = _float_input(z, "z")
     axis = _class_axis(z, axis)
-    shift = _finite_row_max(z, axis)
-    with np.errstate(divide="ignore", over="ignore"):  # all -inf row: log(0) = -inf is the answer
-        total = np.log(np.exp(_shifted(z, shift)).sum(axis=axis, keepdims=True)) + shift
+    if not all_finite(z):
+        return _scalar_or_array(_logsumexp_with_infinities(z, axis, keepdims))
+    parts = SoftmaxParts.of(z, axis)
+    total = parts.top_logit + parts.log1p_rest()
     return _scalar_or_array(total if keepdims else np.squeeze(total, axis=axis))
 
 
 def softmax(z, axis: int = -1):
-    r""":math:`\mathrm{softmax}(z)_k = e^{z_k - m} / \sum_j e^{z_j - m}` with :math:`m = \max_j z_j`.
+    r""":math:`\mathrm{softmax}(z)_k = e^{z_k} / \sum_j e^{z_j}`, within a few ulp for every finite ``z``.
 
-    Subtracting the maximum leaves the result unchanged and keeps every
-    exponent at most 0, so large logits such as [1000, 999, 998] work
-    (``softmax_naive`` shows the overflow this avoids). Rows containing +inf
-    share the probability equally among their +inf entries. Same shape as ``z``.
+    When every :math:`e^{z_k}` is a normal float and the sum cannot overflow
+    (logits between about -708 and 700 in float64, -87 and 85 in float32) the
+    exponentials are taken as they are; otherwise each row is shifted by its
+    maximum, with the rounding error of :math:`z_k - \max_j z_j` carried into
+    the exponential (it would cost :math:`|z_k - \max z|` half-ulps in the
+    tails). ``softmax_naive`` shows the overflow the shift avoids, e.g. for
+    ``[1000, 999, 998]``. Rows containing +inf share the probability equally
+    among their +inf entries. Same shape as ``z``.
     """
     z = _float_input(z, "z")
     axis = _class_axis(z, axis)
-    shift = _finite_row_max(z, axis)
-    with np.errstate(invalid="ignore"):  # a row of only -inf has no softmax: NaN
-        weights = np.exp(_shifted(z, shift))
-        probabilities = weights / weights.sum(axis=axis, keepdims=True)
-    return _scalar_or_array(_split_among_infinite(z, axis, probabilities, log=False))
+    if not all_finite(z):
+        return _scalar_or_array(_softmax_with_infinities(z, axis))
+    parts = SoftmaxParts.of(z, axis)
+    return _scalar_or_array(np.divide(parts.weights, parts.total, out=parts.weights))
 
 
 def log_softmax(z, axis: int = -1):
-    r""":math:`\log \mathrm{softmax}(z)_k = z_k - \mathrm{logsumexp}(z)`, exact for very negative entries."""
+    r""":math:`\log \mathrm{softmax}(z)_k = (z_k - z_t) - \log(1 + \sum_{j \ne t} e^{z_j - z_t})`, :math:`t` a largest entry.
+
+    Both terms are :math:`\le 0`, so nothing cancels: the largest class keeps
+    its tiny :math:`-\sum_{j \ne t} p_j` and the smallest its huge negative value.
+    """
     z = _float_input(z, "z")
     axis = _class_axis(z, axis)
-    # Shift first, then subtract log(sum(exp)) of the shifted values: subtracting a
-    # full logsumexp from huge equal logits would cancel away every digit.
-    shifted = _shifted(z, _finite_row_max(z, axis))
-    with np.errstate(invalid="ignore", divide="ignore"):  # +inf rows, replaced just below
-        log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    return _scalar_or_array(_split_among_infinite(z, axis, log_probabilities, log=True))
+    if not all_finite(z):
+        return _scalar_or_array(_log_softmax_with_infinities(z, axis))
+    parts = SoftmaxParts.of(z, axis)
+    with np.errstate(over="ignore"):  # a spread beyond float max: -inf is the rounded answer
+        out = z - parts.top_logit
+    out -= parts.log1p_rest()
+    return _scalar_or_array(out)
+
+
+class SoftmaxParts:
+    r"""The pieces every softmax-based function is built from, for finite logits.
+
+    - ``weights``: :math:`w_k = e^{z_k - s}` to within about an ulp, where the shift
+      :math:`s` is 0 when :math:`e^{z}` stays normal and the sum cannot overflow,
+      else the row maximum (its rounding error compensated);
+    - ``top``: the index of one largest entry per row (keepdims);
+    - ``top_logit``, ``top_weight``: :math:`z_t` and :math:`w_t`;
+    - ``rest``: :math:`\sum_{k \ne t} w_k`, summed without :math:`w_t` so nothing is lost to it;
+    - ``total``: :math:`w_t + \text{rest}`.
+
+    Then :math:`p_k = w_k / \text{total}`, :math:`1 - p_t = \text{rest} / \text{total}` and
+    :math:`-\log p_k = (z_t - z_k) + \log(1 + \text{rest} / w_t)`, all free of cancellation.
+    ``weights`` may be overwritten by the caller once it is used.
+    """
+
+    __slots__ = ("axis", "rest", "top", "top_logit", "top_weight", "total", "weights")
+
+    @classmethod
+    def of(cls, z: np.ndarray, axis: int) -> SoftmaxParts:
+        parts = cls()
+        parts.axis = axis
+        parts.top = np.expand_dims(z.argmax(axis=axis), axis)
+        parts.top_logit = np.take_along_axis(z, parts.top, axis=axis)
+        if _exp_stays_normal(z, z.shape[axis]):
+            parts.weights = np.exp(z)
+        else:
+            parts.weights = _compensated_exp_of_difference(z, parts.top_logit)
+        parts.top_weight = np.take_along_axis(parts.weights, parts.top, axis=axis)
+        np.put_along_axis(parts.weights, parts.top, 0, axis=axis)
+        parts.rest = class_sum(parts.weights, axis)
+        np.put_along_axis(parts.weights, parts.top, parts.top_weight, axis=axis)
+        parts.total = parts.top_weight + parts.rest
+        return parts
+
+    def log1p_rest(self) -> np.ndarray:
+        r""":math:`\log(1 + \text{rest}/w_t) = -\log p_t`."""
+        return np.log1p(self.rest / self.top_weight)
+
+    def complements(self) -> np.ndarray:
+        r""":math:`1 - p_k`: :math:`(\text{total} - w_k)/\text{total}`, exact enough since :math:`w_k \le \text{total}/2` off the top, and :math:`\text{rest}/\text{total}` at the top."""
+        out = self.total - self.weights
+        out /= self.total
+        np.put_along_axis(out, self.top, self.rest / self.total, axis=self.axis)
+        return out
+
+    def minus_log_probabilities(self, z: np.ndarray) -> np.ndarray:
+        r""":math:`-\log p_k = (z_t - z_k) + \log(1 + \text{rest}/w_t)`: two terms :math:`\ge 0`."""
+        with np.errstate(over="ignore"):  # a spread beyond float max: inf is the rounded answer
+            out = self.top_logit - z
+        out += self.log1p_rest()
+        return out
+
+
+def class_sum(x: np.ndarray, axis: int, keepdims: bool = True) -> np.ndarray:
+    """Sum over the class axis (``einsum`` is several times faster than ``sum`` on a short last axis)."""
+    if axis == x.ndim - 1:
+        total = np.einsum("...k->...", x)
+        return total[..., None] if keepdims else total
+    return x.sum(axis=axis, keepdims=keepdims)
+
+
+def _exp_stays_normal(z: np.ndarray, classes: int) -> bool:
+    """True if every ``exp(z)`` is a normal float and no row sum of ``classes`` of them can overflow."""
+    info = np.finfo(z.dtype)
+    if not z.size:
+        return True
+    return bool(z.min() >= np.log(info.tiny) and z.max() <= np.log(info.max) - np.log(classes) - 1)
+
+
+def _compensated_exp_of_difference(z: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    r""":math:`e^{z - s}` with the rounding error of :math:`z - s` put back.
+
+    :math:`d = \mathrm{fl}(z - s)` is off by up to half an ulp of :math:`d`, which
+    :math:`e^d` turns into a relative error of :math:`|d|/2` ulp (hundreds of ulp
+    for :math:`d \approx -700`). Knuth's two-sum gives that error :math:`\epsilon`
+    exactly, and :math:`e^{d + \epsilon} = e^d (1 + \epsilon)` to working precision.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # a spread beyond the float range: exp(-inf) = 0
+        difference = z - shift
+        error = _two_sum_error(z, -shift, difference)
+        error[~np.isfinite(error)] = 0  # only where exp(difference) is 0 anyway
+        weights = np.exp(difference)
+        weights += weights * error
+    return weights
+
+
+def _two_sum_error(a: np.ndarray, b: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """Knuth's two-sum: the exact rounding error of ``total = fl(a + b)``, with no assumption on sizes."""
+    b_virtual = total - a
+    a_virtual = total - b_virtual
+    return (a - a_virtual) + (b - b_virtual)
 
 
 def softmax_naive(z, axis: int = -1):
@@ -124,6 +267,28 @@ def _class_axis(z: np.ndarray, axis: int) -> int:
     if z.shape[axis] == 0:
         raise ValueError(f"z has an empty class axis (shape {z.shape}, axis {axis}); expected at least one class")
     return axis
+
+
+def _logsumexp_with_infinities(z: np.ndarray, axis: int, keepdims: bool) -> np.ndarray:
+    shift = _finite_row_max(z, axis)
+    with np.errstate(divide="ignore", over="ignore"):  # all -inf row: log(0) = -inf is the answer
+        total = np.log(np.exp(_shifted(z, shift)).sum(axis=axis, keepdims=True)) + shift
+    return total if keepdims else np.squeeze(total, axis=axis)
+
+
+def _softmax_with_infinities(z: np.ndarray, axis: int) -> np.ndarray:
+    shift = _finite_row_max(z, axis)
+    with np.errstate(invalid="ignore"):  # a row of only -inf has no softmax: NaN
+        weights = np.exp(_shifted(z, shift))
+        probabilities = weights / weights.sum(axis=axis, keepdims=True)
+    return _split_among_infinite(z, axis, probabilities, log=False)
+
+
+def _log_softmax_with_infinities(z: np.ndarray, axis: int) -> np.ndarray:
+    shifted = _shifted(z, _finite_row_max(z, axis))
+    with np.errstate(invalid="ignore", divide="ignore"):  # +inf rows, replaced just below
+        log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return _split_among_infinite(z, axis, log_probabilities, log=True)
 
 
 def _finite_row_max(z: np.ndarray, axis: int) -> np.ndarray:

@@ -23,7 +23,7 @@ from losslab._validation import (
     validate_reduction,
     weighted,
 )
-from losslab.activations import sigmoid, softplus
+from losslab.activations import softplus
 
 BCE_EPS = Interval(0.0, 0.5, high_inclusive=False)
 NON_NEGATIVE = Interval(0.0, None)
@@ -66,23 +66,41 @@ def bce(prob, target, *, eps: float = 1e-12, reduction: str = "mean"):
     validate_reduction(reduction)
     eps = BCE_EPS.validate(eps, "eps")
     prob, target = _probability_and_label(prob, target)
-    p = _clipped(prob, eps)
-    if eps > 0:  # both logs are finite: plain products
-        loss = -(target * np.log(p) + (1 - target) * np.log1p(-p))
-    else:
-        with np.errstate(divide="ignore"):  # eps = 0 allows log(0) = -inf, weighted to 0 or inf
-            loss = -(weighted(target, np.log(p)) + weighted(1 - target, np.log1p(-p)))
-    return reduce(loss, reduction)
+    return reduce(_bce_loss(_clipped(prob, eps), target, eps), reduction)
 
 
 def bce_grad(prob, target, *, eps: float = 1e-12):
     r""":math:`\partial \ell / \partial \hat p = (\hat p - y) / (\hat p (1 - \hat p))`, at the clipped :math:`\hat p`."""
     eps = BCE_EPS.validate(eps, "eps")
     prob, target = _probability_and_label(prob, target)
+    return sum_to_shape(_bce_grad(_clipped(prob, eps), target), prob.shape)
+
+
+def bce_and_grad(prob, target, *, eps: float = 1e-12, reduction: str = "mean"):
+    """``(bce(...), bce_grad(...))`` from one validation and one clipped :math:`\\hat p`."""
+    validate_reduction(reduction)
+    eps = BCE_EPS.validate(eps, "eps")
+    prob, target = _probability_and_label(prob, target)
+    loss, grad = _bce_kernel(prob, target, eps=eps)
+    return reduce(loss, reduction), sum_to_shape(grad, prob.shape)
+
+
+def _bce_kernel(prob: np.ndarray, target: np.ndarray, *, eps: float = 1e-12):
+    """Unchecked (loss, grad) of ``bce``, unreduced; ``prob``/``target`` must be validated float arrays."""
     p = _clipped(prob, eps)
+    return _bce_loss(p, target, eps), _bce_grad(p, target)
+
+
+def _bce_loss(p: np.ndarray, target: np.ndarray, eps: float) -> np.ndarray:
+    if eps > 0:  # both logs are finite: plain products, two terms >= 0
+        return -(target * np.log(p) + (1 - target) * np.log1p(-p))
+    with np.errstate(divide="ignore"):  # eps = 0 allows log(0) = -inf, weighted to 0 or inf
+        return -(weighted(target, np.log(p)) + weighted(1 - target, np.log1p(-p)))
+
+
+def _bce_grad(p: np.ndarray, target: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):  # only reachable with eps = 0
-        grad = (p - target) / (p * (1 - p))
-    return sum_to_shape(grad, prob.shape)
+        return (p - target) / (p * (1 - p))
 
 
 def bce_with_logits(logits, target, *, reduction: str = "mean"):
@@ -92,21 +110,72 @@ def bce_with_logits(logits, target, *, reduction: str = "mean"):
 
     which equals :math:`-(y \log \sigma(z) + (1-y) \log(1 - \sigma(z)))` but is
     finite for every finite ``z`` (about ``|z|`` when confidently wrong).
+    Computed as :math:`([z > 0] - y)\,z + \log(1 + e^{-|z|})`, two terms
+    :math:`\ge 0`: exact to a few ulp for every ``z`` and every label, including
+    the confidently right tail :math:`\approx e^{-|z|}` and soft labels near 1.
     """
     validate_reduction(reduction)
     logits, target = _logit_and_label(logits, target)
-    if all_finite(logits):
-        # softplus(z) - y z: one softplus instead of two, exact for every finite z.
-        loss = np.maximum(logits, 0) - target * logits + np.log1p(np.exp(-np.abs(logits)))
-    else:  # +-inf logits: the weighted form gives the limits without inf - inf
-        loss = weighted(target, softplus(-logits)) + weighted(1 - target, softplus(logits))
-    return reduce(loss, reduction)
+    decay, slope_sign = _logit_terms(logits, target)
+    return reduce(_bce_with_logits_loss(logits, target, decay, slope_sign), reduction)
 
 
 def bce_with_logits_grad(logits, target):
-    r""":math:`\partial \ell / \partial z = \sigma(z) - y`: the chapter's :math:`\hat p - y`, never vanishing when wrong."""
+    r""":math:`\partial \ell / \partial z = \sigma(z) - y`: the chapter's :math:`\hat p - y`, never vanishing when wrong.
+
+    Formed without cancellation (:math:`\sigma(z) - 1 = -\sigma(-z)`), so the
+    confidently right tail is :math:`\approx -e^{-z}`, not 0.
+    """
     logits, target = _logit_and_label(logits, target)
-    return sum_to_shape(sigmoid(logits) - target, logits.shape)
+    decay, slope_sign = _logit_terms(logits, target)
+    return sum_to_shape(_sigmoid_minus_label_from(logits, decay, slope_sign), logits.shape)
+
+
+def bce_with_logits_and_grad(logits, target, *, reduction: str = "mean"):
+    """``(bce_with_logits(...), bce_with_logits_grad(...))`` from one validation and one :math:`e^{-|z|}`."""
+    validate_reduction(reduction)
+    logits, target = _logit_and_label(logits, target)
+    loss, grad = _bce_with_logits_kernel(logits, target)
+    return reduce(loss, reduction), sum_to_shape(grad, logits.shape)
+
+
+def _bce_with_logits_kernel(logits: np.ndarray, target: np.ndarray):
+    """Unchecked (loss, grad) of ``bce_with_logits``, unreduced; inputs must be validated float arrays."""
+    decay, slope_sign = _logit_terms(logits, target)
+    return (_bce_with_logits_loss(logits, target, decay, slope_sign),
+            _sigmoid_minus_label_from(logits, decay, slope_sign))
+
+
+def _logit_terms(logits: np.ndarray, target: np.ndarray):
+    r"""The intermediates every logit loss shares: :math:`e^{-|z|}` and :math:`[z \ge 0] - y`.
+
+    ``signbit`` decides :math:`z \ge 0` so that -0.0 takes one branch everywhere.
+    """
+    decay = np.negative(np.abs(logits), out=np.empty_like(logits))  # out=: in place, also for 0-d input
+    np.exp(decay, out=decay)
+    slope_sign = np.subtract(~np.signbit(logits), target, dtype=logits.dtype)
+    return decay, slope_sign
+
+
+def _bce_with_logits_loss(logits, target, decay, slope_sign) -> np.ndarray:
+    if all_finite(logits):
+        # softplus(z) - y z = ([z >= 0] - y) z + log1p(e^-|z|): both terms >= 0, so a soft label
+        # near 1 keeps its digits ((1 - y) z, not z - y z) and the right tail is log1p(e^-|z|).
+        loss = slope_sign * logits
+        loss += np.log1p(decay)
+        return loss
+    # +-inf logits: the weighted form gives the limits without 0 * inf
+    return weighted(target, softplus(-logits)) + weighted(1 - target, softplus(logits))
+
+
+def _small_sigmoid_from(decay: np.ndarray) -> np.ndarray:
+    r""":math:`\sigma(-|z|) = t / (1 + t)` with :math:`t = e^{-|z|}`."""
+    return decay / (decay + 1)
+
+
+def _sigmoid_minus_label_from(logits, decay, slope_sign) -> np.ndarray:
+    r""":math:`\sigma(z) - y = ([z \ge 0] - y) - \operatorname{copysign}(\sigma(-|z|), z)`: no cancellation for hard labels."""
+    return slope_sign - np.copysign(_small_sigmoid_from(decay), logits)
 
 
 def sigmoid_mse(logits, target, *, reduction: str = "mean"):
@@ -117,19 +186,49 @@ def sigmoid_mse(logits, target, *, reduction: str = "mean"):
     """
     validate_reduction(reduction)
     logits, target = _logit_and_label(logits, target)
-    error = sigmoid(logits) - target
+    decay, slope_sign = _logit_terms(logits, target)
+    error = _sigmoid_minus_label_from(logits, decay, slope_sign)
     return reduce(error * error, reduction)
 
 
 def sigmoid_mse_grad(logits, target):
     r""":math:`\partial \ell / \partial z = 2 (\hat p - y)\,\hat p (1 - \hat p)` with :math:`\hat p = \sigma(z)`.
 
-    :math:`\hat p (1 - \hat p)` is computed as :math:`\sigma(z)\sigma(-z)` to keep
-    its tiny values when saturated.
+    :math:`\hat p - y` is formed without cancellation and :math:`\hat p (1 - \hat p)`
+    as :math:`\sigma(-|z|)\,(1 - \sigma(-|z|))`, so both tails keep their tiny values.
     """
     logits, target = _logit_and_label(logits, target)
-    p = sigmoid(logits)
-    return sum_to_shape(2 * (p - target) * p * sigmoid(-logits), logits.shape)
+    decay, slope_sign = _logit_terms(logits, target)
+    return sum_to_shape(_sigmoid_mse_grad(logits, decay, slope_sign), logits.shape)
+
+
+def sigmoid_mse_and_grad(logits, target, *, reduction: str = "mean"):
+    """``(sigmoid_mse(...), sigmoid_mse_grad(...))`` from one validation and one :math:`\\sigma(z) - y`."""
+    validate_reduction(reduction)
+    logits, target = _logit_and_label(logits, target)
+    loss, grad = _sigmoid_mse_kernel(logits, target)
+    return reduce(loss, reduction), sum_to_shape(grad, logits.shape)
+
+
+def _sigmoid_mse_kernel(logits: np.ndarray, target: np.ndarray):
+    """Unchecked (loss, grad) of ``sigmoid_mse``, unreduced; inputs must be validated float arrays."""
+    decay, slope_sign = _logit_terms(logits, target)
+    small = _small_sigmoid_from(decay)
+    error = slope_sign - np.copysign(small, logits)
+    return error * error, _sigmoid_mse_grad_from(error, small)
+
+
+def _sigmoid_mse_grad(logits, decay, slope_sign) -> np.ndarray:
+    small = _small_sigmoid_from(decay)
+    return _sigmoid_mse_grad_from(slope_sign - np.copysign(small, logits), small)
+
+
+def _sigmoid_mse_grad_from(error: np.ndarray, small: np.ndarray) -> np.ndarray:
+    # 2 (p - y) * s * (1 - s), largest factors first so a subnormal result is rounded once
+    grad = 2 * error
+    grad *= 1 - small
+    grad *= small
+    return grad
 
 
 def focal(logits, target, *, gamma: float = 2.0, alpha: float | None = None, reduction: str = "mean"):
@@ -144,9 +243,8 @@ def focal(logits, target, *, gamma: float = 2.0, alpha: float | None = None, red
     validate_reduction(reduction)
     logits, target = _logit_and_label(logits, target)
     gamma, alpha = _focal_parameters(gamma, alpha)
-    miss = _focal_miss(logits, target)
-    loss = bce_with_logits(logits, target, reduction="none") * miss**gamma
-    return reduce(loss * _class_weight(target, alpha), reduction)
+    loss, _ = _focal_kernel(logits, target, gamma=gamma, alpha=alpha, with_grad=False)
+    return reduce(loss, reduction)
 
 
 def focal_grad(logits, target, *, gamma: float = 2.0, alpha: float | None = None):
@@ -154,27 +252,52 @@ def focal_grad(logits, target, *, gamma: float = 2.0, alpha: float | None = None
     + \gamma (1-p_t)^{\gamma-1} (1-2y)\,\hat p (1-\hat p)\,\mathrm{BCE}\bigr]`."""
     logits, target = _logit_and_label(logits, target)
     gamma, alpha = _focal_parameters(gamma, alpha)
-    p = sigmoid(logits)
-    miss = _focal_miss(logits, target)
-    cross_entropy = bce_with_logits(logits, target, reduction="none")
+    _, grad = _focal_kernel(logits, target, gamma=gamma, alpha=alpha)
+    return sum_to_shape(grad, logits.shape)
+
+
+def focal_and_grad(logits, target, *, gamma: float = 2.0, alpha: float | None = None, reduction: str = "mean"):
+    """``(focal(...), focal_grad(...))`` from one validation and one set of sigmoids."""
+    validate_reduction(reduction)
+    logits, target = _logit_and_label(logits, target)
+    gamma, alpha = _focal_parameters(gamma, alpha)
+    loss, grad = _focal_kernel(logits, target, gamma=gamma, alpha=alpha)
+    return reduce(loss, reduction), sum_to_shape(grad, logits.shape)
+
+
+def _focal_kernel(logits: np.ndarray, target: np.ndarray, *, gamma: float = 2.0, alpha: float | None = None,
+                  with_grad: bool = True):
+    """Unchecked (loss, grad) of ``focal``, unreduced (grad None if not ``with_grad``).
+
+    ``logits``/``target`` must be validated float arrays, ``gamma``/``alpha`` validated floats.
+    """
+    decay, slope_sign = _logit_terms(logits, target)
+    small = _small_sigmoid_from(decay)
+    signed_small = np.copysign(small, logits)
+    positive = ~np.signbit(logits)
+    prob = positive - signed_small  # sigma(z), from sigma(-|z|) without cancellation
+    prob_other = ~positive + signed_small  # sigma(-z)
+    # 1 - p_t = y sigma(-z) + (1 - y) sigma(z): two terms >= 0
+    miss = target * prob_other + (1 - target) * prob
+    cross_entropy = _bce_with_logits_loss(logits, target, decay, slope_sign)
+    weight = _class_weight(target, alpha)
+    modulation = miss**gamma
+    loss = cross_entropy * modulation * weight
+    if not with_grad:
+        return loss, None
     # gamma (1 - p_t)^(gamma - 1) p(1 - p) is written as gamma (1 - p_t)^gamma * [p(1 - p) / (1 - p_t)]:
     # the bracket lies in [0, 1] for every label, so no negative power can overflow.
-    safe_miss = np.where(miss > 0, miss, 1)
-    slope_ratio = np.where(miss > 0, p * sigmoid(-logits) / safe_miss, 0)
-    modulation = miss**gamma
-    grad = (p - target) * modulation + gamma * modulation * slope_ratio * (1 - 2 * target) * cross_entropy
-    return sum_to_shape(grad * _class_weight(target, alpha), logits.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):  # miss = 0 only where the bracket's factor is 0
+        slope_ratio = np.where(miss > 0, prob * prob_other / miss, 0)
+    error = slope_sign - signed_small  # sigma(z) - y
+    grad = error * modulation + gamma * modulation * slope_ratio * (1 - 2 * target) * cross_entropy
+    return loss, grad * weight
 
 
 def _focal_parameters(gamma, alpha):
     gamma = NON_NEGATIVE.validate(gamma, "gamma")
     alpha = None if alpha is None else UNIT.validate(alpha, "alpha")
     return gamma, alpha
-
-
-def _focal_miss(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """:math:`1 - p_t = y(1 - \\hat p) + (1 - y)\\hat p`, with :math:`1 - \\hat p = \\sigma(-z)` for precision."""
-    return target * sigmoid(-logits) + (1 - target) * sigmoid(logits)
 
 
 def _class_weight(target: np.ndarray, alpha: float | None):
@@ -195,6 +318,21 @@ def hinge_grad(score, target):
     score, target = _score_and_sign(score, target)
     grad = np.where(target * score < 1, -target, 0).astype(score.dtype, copy=False)
     return sum_to_shape(grad, score.shape)
+
+
+def hinge_and_grad(score, target, *, reduction: str = "mean"):
+    """``(hinge(...), hinge_grad(...))`` from one validation and one margin :math:`t s`."""
+    validate_reduction(reduction)
+    score, target = _score_and_sign(score, target)
+    loss, grad = _hinge_kernel(score, target)
+    return reduce(loss, reduction), sum_to_shape(grad, score.shape)
+
+
+def _hinge_kernel(score: np.ndarray, target: np.ndarray):
+    """Unchecked (loss, grad) of ``hinge``, unreduced; ``target`` must be validated labels in {-1, +1}."""
+    slack = 1 - target * score
+    grad = np.where(slack > 0, -target, 0).astype(score.dtype, copy=False)
+    return np.maximum(0, slack), grad
 
 
 def _score_and_sign(score, target):

@@ -25,7 +25,7 @@ from losslab._validation import (
     validate_reduction,
     weighted,
 )
-from losslab.activations import log_softmax, softmax
+from losslab.activations import SoftmaxParts, _exp_stays_normal, class_sum, log_softmax, softmax
 
 
 def _class_axis(array: np.ndarray, axis: int, name: str) -> int:
@@ -83,42 +83,132 @@ def _check_indices(indices: np.ndarray, logits: np.ndarray, axis: int) -> None:
 def cross_entropy(logits, target, *, axis: int = -1, reduction: str = "mean"):
     r"""Categorical cross-entropy from logits, :math:`\ell = -\sum_k y_k \log \mathrm{softmax}(z)_k`.
 
-    Uses ``log_softmax`` (log-sum-exp), so logits like [1000, 999, 998] are
-    fine; classes with :math:`y_k = 0` contribute 0 even if :math:`z_k = -\infty`.
+    Written without cancellation: with class indices, :math:`\ell = \log(1 +
+    \sum_{j \ne c} e^{z_j - z_c})`, so a true class ahead by :math:`\Delta` costs
+    :math:`\approx e^{-\Delta}` rather than 0; with probability targets each
+    :math:`-\log p_k = (z_t - z_k) + \log(1 + \sum_{j \ne t} e^{z_j - z_t})` (:math:`t` the
+    largest class) is a sum of two terms :math:`\ge 0`. Logits like [1000, 999, 998]
+    are fine; classes with :math:`y_k = 0` contribute 0 even if :math:`z_k = -\infty`.
     ``target``: probabilities shaped like ``logits``, or integer class indices
     shaped like ``logits`` without ``axis``.
     """
     validate_reduction(reduction)
     fast = _finite_logits_and_indices(logits, target, axis)
     if fast is not None:
-        logits, indices, axis = fast
-        # With class indices, -log softmax(z)_y = log sum exp(z - m) - (z_y - m): a gather
-        # instead of a one-hot product, and still exact for huge equal logits.
-        shifted = logits - logits.max(axis=axis, keepdims=True)
-        picked = np.take_along_axis(shifted, np.expand_dims(indices, axis), axis=axis)
-        per_sample = np.squeeze(np.log(np.exp(shifted).sum(axis=axis, keepdims=True)) - picked, axis=axis)
-        return reduce(per_sample, reduction)
+        loss, _ = _cross_entropy_index_kernel(*fast, with_grad=False)
+        return reduce(loss, reduction)
     logits, target, axis, _logits_shape = _logits_and_distribution(logits, target, axis)
-    log_probabilities = log_softmax(logits, axis=axis)
-    if all_finite(log_probabilities):  # no -inf to multiply by a zero target: a plain product
-        per_sample = -(target * log_probabilities).sum(axis=axis)
-    else:
-        per_sample = -weighted(target, log_probabilities).sum(axis=axis)
-    return reduce(per_sample, reduction)
+    if not all_finite(logits):
+        return reduce(_cross_entropy_with_infinities(logits, target, axis), reduction)
+    parts = SoftmaxParts.of(logits, axis)
+    return reduce(_weighted_class_sum(target, parts.minus_log_probabilities(logits), axis), reduction)
 
 
 def cross_entropy_grad(logits, target, *, axis: int = -1):
-    r""":math:`\partial \ell / \partial z_k = \hat p_k \sum_j y_j - y_k`, which is :math:`\hat p - y` for a distribution ``y``."""
+    r""":math:`\partial \ell / \partial z_k = \hat p_k \sum_j y_j - y_k`, which is :math:`\hat p - y` for a distribution ``y``.
+
+    Computed as :math:`\hat p_k \sum_{j \ne k} y_j - y_k (1 - \hat p_k)` with
+    :math:`1 - \hat p_k = \sum_{j \ne k} \hat p_j`: for a hard target the true
+    class gets :math:`-\sum_{j \ne c} \hat p_j` exactly, never a rounded-away 0.
+    """
     fast = _finite_logits_and_indices(logits, target, axis)
     if fast is not None:
-        logits, indices, axis = fast
-        grad = softmax(logits, axis=axis)
-        positions = np.expand_dims(indices, axis)
-        np.put_along_axis(grad, positions, np.take_along_axis(grad, positions, axis=axis) - 1, axis=axis)
-        return grad
+        return _cross_entropy_index_kernel(*fast, with_loss=False)[1]
     logits, target, axis, logits_shape = _logits_and_distribution(logits, target, axis)
-    grad = softmax(logits, axis=axis) * target.sum(axis=axis, keepdims=True) - target
-    return sum_to_shape(grad, logits_shape)
+    if not all_finite(logits):
+        return sum_to_shape(_cross_entropy_grad_with_infinities(logits, target, axis), logits_shape)
+    parts = SoftmaxParts.of(logits, axis)
+    return sum_to_shape(_softmax_minus_target(parts, target, axis), logits_shape)
+
+
+def cross_entropy_and_grad(logits, target, *, axis: int = -1, reduction: str = "mean"):
+    """``(cross_entropy(...), cross_entropy_grad(...))`` from one validation and one softmax."""
+    validate_reduction(reduction)
+    fast = _finite_logits_and_indices(logits, target, axis)
+    if fast is not None:
+        loss, grad = _cross_entropy_index_kernel(*fast)
+        return reduce(loss, reduction), grad
+    logits, target, axis, logits_shape = _logits_and_distribution(logits, target, axis)
+    loss, grad = _cross_entropy_kernel(logits, target, axis)
+    return reduce(loss, reduction), sum_to_shape(grad, logits_shape)
+
+
+def _cross_entropy_kernel(logits: np.ndarray, target: np.ndarray, axis: int = -1):
+    """Unchecked (per-sample loss, grad) of ``cross_entropy`` for a probability target broadcast to the logits' shape."""
+    if not all_finite(logits):
+        return (_cross_entropy_with_infinities(logits, target, axis),
+                _cross_entropy_grad_with_infinities(logits, target, axis))
+    parts = SoftmaxParts.of(logits, axis)
+    loss = _weighted_class_sum(target, parts.minus_log_probabilities(logits), axis)
+    return loss, _softmax_minus_target(parts, target, axis)
+
+
+def _cross_entropy_index_kernel(logits: np.ndarray, indices: np.ndarray, axis: int = -1, *,
+                                with_loss: bool = True, with_grad: bool = True):
+    r"""Unchecked (per-sample loss, grad) of ``cross_entropy`` with class indices and finite logits.
+
+    :math:`\ell = \log(1 + T/w_c)` and :math:`\partial \ell/\partial z = (w_k / (w_c + T))_k` with
+    :math:`-T/(w_c + T)` at the true class, where :math:`w = e^{z}` and :math:`T = \sum_{k \ne c} w_k`
+    is summed without :math:`w_c`. No row maximum is needed while :math:`e^{z}` stays normal;
+    otherwise rows are shifted by their maximum (see ``SoftmaxParts``).
+    """
+    positions = np.expand_dims(indices, axis)
+    loss = grad = None
+    if _exp_stays_normal(logits, logits.shape[axis]):
+        weights = np.exp(logits)
+        true_weight = np.take_along_axis(weights, positions, axis=axis)
+        np.put_along_axis(weights, positions, 0, axis=axis)
+        others = class_sum(weights, axis)
+        if with_loss:
+            loss = np.squeeze(np.log1p(others / true_weight), axis=axis)
+        if with_grad:
+            total = true_weight + others
+            grad = np.divide(weights, total, out=weights)
+            np.put_along_axis(grad, positions, -(others / total), axis=axis)
+        return loss, grad
+    parts = SoftmaxParts.of(logits, axis)
+    if with_loss:
+        minus_log_p = parts.minus_log_probabilities(logits)
+        loss = np.squeeze(np.take_along_axis(minus_log_p, positions, axis=axis), axis=axis)
+    if with_grad:
+        complement = np.take_along_axis(parts.complements(), positions, axis=axis)
+        grad = np.divide(parts.weights, parts.total, out=parts.weights)
+        np.put_along_axis(grad, positions, -complement, axis=axis)
+    return loss, grad
+
+
+def _softmax_minus_target(parts: SoftmaxParts, target: np.ndarray, axis: int) -> np.ndarray:
+    r""":math:`\hat p_k \sum_j y_j - y_k`, exact for one-hot targets.
+
+    Off the largest class :math:`\hat p_k \le 1/2`, so the plain form cannot cancel
+    (except near a zero for a soft target). At the largest class it is written
+    :math:`\hat p_t \sum_{j \ne t} y_j - y_t (1 - \hat p_t)`, with :math:`1 - \hat p_t`
+    from the remainder: for a hard target that is :math:`-\sum_{j \ne t} \hat p_j`, never 0.
+    """
+    target_total = class_sum(target, axis)
+    grad = np.divide(parts.weights, parts.total, out=parts.weights)
+    grad *= target_total
+    grad -= target
+    top_target = np.take_along_axis(np.broadcast_to(target, grad.shape), parts.top, axis=axis)
+    top_grad = parts.top_weight / parts.total * (target_total - top_target)
+    top_grad -= top_target * (parts.rest / parts.total)
+    np.put_along_axis(grad, parts.top, top_grad, axis=axis)
+    return grad
+
+
+def _weighted_class_sum(target: np.ndarray, values: np.ndarray, axis: int) -> np.ndarray:
+    """:math:`\\sum_k y_k v_k` over the class axis, with :math:`0 \\cdot \\infty = 0`."""
+    products = target * values if all_finite(values) else weighted(target, values)
+    return class_sum(products, axis, keepdims=False)
+
+
+def _cross_entropy_with_infinities(logits, target, axis):
+    log_probabilities = log_softmax(logits, axis=axis)
+    return -weighted(target, log_probabilities).sum(axis=axis)
+
+
+def _cross_entropy_grad_with_infinities(logits, target, axis):
+    return softmax(logits, axis=axis) * target.sum(axis=axis, keepdims=True) - target
 
 
 def _finite_logits_and_indices(logits, target, axis: int):
@@ -147,53 +237,128 @@ def cross_entropy_from_probs(prob, target, *, axis: int = -1, reduction: str = "
     r"""Cross-entropy of predicted probabilities, :math:`\ell = -\sum_k y_k \log \hat p_k` (inf if a target class has :math:`\hat p_k = 0`)."""
     validate_reduction(reduction)
     prob, target, axis = _distributions(prob, target, axis, "prob")
-    with np.errstate(divide="ignore"):
-        per_sample = -weighted(target, np.log(prob)).sum(axis=axis)
-    return reduce(per_sample, reduction)
+    return reduce(_cross_entropy_from_probs_loss(prob, target, axis), reduction)
 
 
 def cross_entropy_from_probs_grad(prob, target, *, axis: int = -1):
     r""":math:`\partial \ell / \partial \hat p_k = -y_k / \hat p_k` (0 where :math:`y_k = 0`)."""
     prob, target, axis = _distributions(prob, target, axis, "prob")
+    return sum_to_shape(_minus_target_over_prob(prob, target), prob.shape)
+
+
+def cross_entropy_from_probs_and_grad(prob, target, *, axis: int = -1, reduction: str = "mean"):
+    """``(cross_entropy_from_probs(...), cross_entropy_from_probs_grad(...))`` from one validation."""
+    validate_reduction(reduction)
+    prob, target, axis = _distributions(prob, target, axis, "prob")
+    loss, grad = _cross_entropy_from_probs_kernel(prob, target, axis)
+    return reduce(loss, reduction), sum_to_shape(grad, prob.shape)
+
+
+def _cross_entropy_from_probs_kernel(prob: np.ndarray, target: np.ndarray, axis: int = -1):
+    """Unchecked (per-sample loss, grad) of ``cross_entropy_from_probs``; inputs must be validated float arrays."""
+    return _cross_entropy_from_probs_loss(prob, target, axis), _minus_target_over_prob(prob, target)
+
+
+def _cross_entropy_from_probs_loss(prob, target, axis):
+    with np.errstate(divide="ignore"):
+        return -weighted(target, np.log(prob)).sum(axis=axis)
+
+
+def _minus_target_over_prob(prob, target):
     with np.errstate(divide="ignore", over="ignore"):  # 1/p̂ for a denormal p̂ is rightly inf
-        grad = -weighted(target, 1 / prob)
-    return sum_to_shape(grad, prob.shape)
+        return -weighted(target, 1 / prob)
 
 
 def kl_divergence(pred, target, *, axis: int = -1, reduction: str = "mean"):
-    r"""Kullback-Leibler divergence :math:`\mathrm{KL}(y \,\|\, \hat p) = \sum_k y_k (\log y_k - \log \hat p_k)`.
+    r"""Kullback-Leibler divergence :math:`\mathrm{KL}(y \,\|\, \hat p) = \sum_k y_k \log(y_k / \hat p_k)`.
 
     ``pred`` and ``target`` are probability vectors; :math:`0 \log 0 = 0`, and a
-    class with :math:`y_k > 0 = \hat p_k` makes the divergence inf.
+    class with :math:`y_k > 0 = \hat p_k` makes the divergence inf. Each term's
+    log is :math:`\log(1 + (y_k - \hat p_k)/\hat p_k)` when :math:`y_k/\hat p_k` is
+    within a factor 2 of 1 (the difference is then exact), so a prediction close
+    to its target keeps the digits of its tiny divergence terms.
     """
     validate_reduction(reduction)
     pred, target, axis = _distributions(pred, target, axis)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_sample = weighted(target, np.log(target) - np.log(pred)).sum(axis=axis)
-    return reduce(per_sample, reduction)
+    return reduce(_kl_divergence_loss(pred, target, axis), reduction)
 
 
 def kl_divergence_grad(pred, target, *, axis: int = -1):
     r""":math:`\partial\,\mathrm{KL} / \partial \hat p_k = -y_k / \hat p_k` (0 where :math:`y_k = 0`)."""
     pred, target, axis = _distributions(pred, target, axis)
-    with np.errstate(divide="ignore", over="ignore"):  # 1/p̂ for a denormal p̂ is rightly inf
-        grad = -weighted(target, 1 / pred)
-    return sum_to_shape(grad, pred.shape)
+    return sum_to_shape(_minus_target_over_prob(pred, target), pred.shape)
+
+
+def kl_divergence_and_grad(pred, target, *, axis: int = -1, reduction: str = "mean"):
+    """``(kl_divergence(...), kl_divergence_grad(...))`` from one validation."""
+    validate_reduction(reduction)
+    pred, target, axis = _distributions(pred, target, axis)
+    loss, grad = _kl_divergence_kernel(pred, target, axis)
+    return reduce(loss, reduction), sum_to_shape(grad, pred.shape)
+
+
+def _kl_divergence_kernel(pred: np.ndarray, target: np.ndarray, axis: int = -1):
+    """Unchecked (per-sample loss, grad) of ``kl_divergence``; inputs must be validated float arrays."""
+    return _kl_divergence_loss(pred, target, axis), _minus_target_over_prob(pred, target)
+
+
+def _kl_divergence_loss(pred, target, axis):
+    shape = np.broadcast_shapes(pred.shape, target.shape)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        ratio = np.divide(target, pred, out=np.empty(shape, pred.dtype))
+        # Sterbenz: within a factor 2, y - p is exact, so log1p keeps a tiny log ratio's digits;
+        # elsewhere |log(y/p)| > log 2 and the rounding of y/p is harmless.
+        close = (ratio >= 0.5) & (ratio <= 2)
+        far = (target > 0) & ~close
+        log_ratio = np.zeros(shape, pred.dtype)  # 0 where y = 0: 0 log 0 = 0
+        np.log(ratio, out=log_ratio, where=far)
+        np.subtract(target, pred, out=ratio, where=close)
+        np.divide(ratio, pred, out=ratio, where=close)
+        np.log1p(ratio, out=log_ratio, where=close)
+        if not all_finite(log_ratio):  # y/p over- or underflowed, or p = 0 < y (rightly inf)
+            bad = ~np.isfinite(log_ratio) & (np.broadcast_to(pred, shape) > 0)
+            log_ratio[bad] = (np.log(np.broadcast_to(target, shape)[bad])
+                              - np.log(np.broadcast_to(pred, shape)[bad]))
+        return class_sum(target * log_ratio, axis, keepdims=False)
 
 
 def kl_divergence_with_logits(logits, target, *, axis: int = -1, reduction: str = "mean"):
-    r""":math:`\mathrm{KL}(y \,\|\, \mathrm{softmax}(z))`, computed with ``log_softmax``."""
+    r""":math:`\mathrm{KL}(y \,\|\, \mathrm{softmax}(z)) = \sum_k y_k (\log y_k - \log \hat p_k)`, with the cross-entropy's :math:`-\log \hat p_k`."""
     validate_reduction(reduction)
     logits, target, axis, _logits_shape = _logits_and_distribution(logits, target, axis)
-    with np.errstate(divide="ignore"):  # log 0 of an empty class, weighted to 0
-        log_target = np.log(target)
-    per_sample = weighted(target, log_target - np.where(target > 0, log_softmax(logits, axis=axis), 0)).sum(axis=axis)
-    return reduce(per_sample, reduction)
+    return reduce(_kl_with_logits_kernel(logits, target, axis, with_grad=False)[0], reduction)
 
 
 def kl_divergence_with_logits_grad(logits, target, *, axis: int = -1):
     r""":math:`\partial\,\mathrm{KL} / \partial z_k = \hat p_k \sum_j y_j - y_k`, the same as cross-entropy's."""
     return cross_entropy_grad(logits, target, axis=axis)
+
+
+def kl_divergence_with_logits_and_grad(logits, target, *, axis: int = -1, reduction: str = "mean"):
+    """``(kl_divergence_with_logits(...), kl_divergence_with_logits_grad(...))`` from one validation and one softmax."""
+    validate_reduction(reduction)
+    logits, target, axis, logits_shape = _logits_and_distribution(logits, target, axis)
+    loss, grad = _kl_with_logits_kernel(logits, target, axis)
+    return reduce(loss, reduction), sum_to_shape(grad, logits_shape)
+
+
+def _kl_with_logits_kernel(logits: np.ndarray, target: np.ndarray, axis: int = -1, *, with_grad: bool = True):
+    """Unchecked (per-sample loss, grad) of ``kl_divergence_with_logits`` (target broadcast to the logits' shape)."""
+    with np.errstate(divide="ignore"):  # log 0 of an empty class, weighted to 0
+        log_target = np.log(target)
+    if not all_finite(logits):
+        log_p = np.where(target > 0, log_softmax(logits, axis=axis), 0)
+        loss = weighted(target, log_target - log_p).sum(axis=axis)
+        grad = _cross_entropy_grad_with_infinities(logits, target, axis) if with_grad else None
+        return loss, grad
+    parts = SoftmaxParts.of(logits, axis)
+    terms = parts.minus_log_probabilities(logits)
+    terms += log_target  # log y_k - log p_k per class: -inf for an empty class, zeroed next
+    with np.errstate(invalid="ignore"):  # 0 * -inf, replaced just below
+        terms *= target
+    np.copyto(terms, 0, where=np.broadcast_to(target == 0, terms.shape))  # 0 log 0 = 0
+    loss = class_sum(terms, axis, keepdims=False)
+    return loss, (_softmax_minus_target(parts, target, axis) if with_grad else None)
 
 
 def brier(prob, target, *, axis: int = -1, reduction: str = "mean"):
@@ -209,17 +374,76 @@ def brier_grad(prob, target, *, axis: int = -1):
     return sum_to_shape(2 * (prob - target), prob.shape)
 
 
+def brier_and_grad(prob, target, *, axis: int = -1, reduction: str = "mean"):
+    """``(brier(...), brier_grad(...))`` from one validation and one :math:`\\hat p - y`."""
+    validate_reduction(reduction)
+    prob, target, axis = _distributions(prob, target, axis, "prob")
+    loss, grad = _brier_kernel(prob, target, axis)
+    return reduce(loss, reduction), sum_to_shape(grad, prob.shape)
+
+
+def _brier_kernel(prob: np.ndarray, target: np.ndarray, axis: int = -1):
+    """Unchecked (per-sample loss, grad) of ``brier``; inputs must be validated float arrays."""
+    error = prob - target
+    return (error**2).sum(axis=axis), 2 * error
+
+
 def brier_with_logits(logits, target, *, axis: int = -1, reduction: str = "mean"):
-    r"""Brier score of :math:`\mathrm{softmax}(z)`: MSE through softmax, whose gradient vanishes at saturation."""
+    r"""Brier score of :math:`\mathrm{softmax}(z)`: MSE through softmax, whose gradient vanishes at saturation.
+
+    :math:`\hat p_k - y_k` is formed as :math:`\hat p_k (1 - y_k) - y_k (1 - \hat p_k)`, so a
+    confidently right one-hot row keeps its tiny loss :math:`\approx 2 (1 - \hat p_c)^2`.
+    """
     validate_reduction(reduction)
     logits, target, axis, _logits_shape = _logits_and_distribution(logits, target, axis)
-    return reduce(((softmax(logits, axis=axis) - target) ** 2).sum(axis=axis), reduction)
+    return reduce(_brier_with_logits_kernel(logits, target, axis, with_grad=False)[0], reduction)
 
 
 def brier_with_logits_grad(logits, target, *, axis: int = -1):
-    r"""Through the softmax Jacobian: :math:`\partial \ell / \partial z_k = \hat p_k (g_k - \sum_j g_j \hat p_j)` with :math:`g = 2(\hat p - y)`."""
+    r"""Through the softmax Jacobian: :math:`\partial \ell / \partial z_k = \hat p_k (g_k - \sum_j g_j \hat p_j)` with :math:`g = 2(\hat p - y)`.
+
+    Written as :math:`\hat p_k \bigl(g_k (1 - \hat p_k) - \sum_{j \ne k} g_j \hat p_j\bigr)`, the
+    largest class's sum taken without its own term, so saturated rows keep their tiny gradients.
+    """
     logits, target, axis, logits_shape = _logits_and_distribution(logits, target, axis)
-    p = softmax(logits, axis=axis)
-    upstream = 2 * (p - target)
-    grad = p * (upstream - (upstream * p).sum(axis=axis, keepdims=True))
-    return sum_to_shape(grad, logits_shape)
+    return sum_to_shape(_brier_with_logits_kernel(logits, target, axis)[1], logits_shape)
+
+
+def brier_with_logits_and_grad(logits, target, *, axis: int = -1, reduction: str = "mean"):
+    """``(brier_with_logits(...), brier_with_logits_grad(...))`` from one validation and one softmax."""
+    validate_reduction(reduction)
+    logits, target, axis, logits_shape = _logits_and_distribution(logits, target, axis)
+    loss, grad = _brier_with_logits_kernel(logits, target, axis)
+    return reduce(loss, reduction), sum_to_shape(grad, logits_shape)
+
+
+def _brier_with_logits_kernel(logits: np.ndarray, target: np.ndarray, axis: int = -1, *, with_grad: bool = True):
+    """Unchecked (per-sample loss, grad) of ``brier_with_logits`` (target broadcast to the logits' shape)."""
+    if not all_finite(logits):
+        p = softmax(logits, axis=axis)
+        upstream = 2 * (p - target)
+        grad = p * (upstream - (upstream * p).sum(axis=axis, keepdims=True)) if with_grad else None
+        return ((p - target) ** 2).sum(axis=axis), grad
+    parts = SoftmaxParts.of(logits, axis)
+    target = np.broadcast_to(target, logits.shape)
+    p = np.divide(parts.weights, parts.total, out=parts.weights)
+    top_p = np.take_along_axis(p, parts.top, axis=axis)
+    top_target = np.take_along_axis(target, parts.top, axis=axis)
+    top_complement = parts.rest / parts.total
+    error = p - target  # off the largest class p <= 1/2: no cancellation for a one-hot target
+    # at the largest class p - y = p (1 - y) - y (1 - p): a confident right answer keeps -(1 - p)
+    top_error = top_p * (1 - top_target) - top_target * top_complement
+    np.put_along_axis(error, parts.top, top_error, axis=axis)
+    loss = class_sum(error * error, axis, keepdims=False)
+    if not with_grad:
+        return loss, None
+    upstream = np.multiply(error, 2, out=error)
+    flow = upstream * p
+    # g_k - sum_j g_j p_j; at the largest class, whose own term can dominate the sum, it is
+    # g_t (1 - p_t) - sum_{j != t} g_j p_j, with that sum taken without the term.
+    top_upstream = 2 * top_error
+    np.put_along_axis(flow, parts.top, 0, axis=axis)
+    others_of_top = class_sum(flow, axis)
+    inner = upstream - (others_of_top + top_upstream * top_p)
+    np.put_along_axis(inner, parts.top, top_upstream * top_complement - others_of_top, axis=axis)
+    return loss, np.multiply(p, inner, out=inner)

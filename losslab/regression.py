@@ -12,7 +12,14 @@ import math
 
 import numpy as np
 
-from losslab._validation import Interval, prepare, reduce, sum_to_shape, validate_reduction
+from losslab._validation import (
+    Interval,
+    all_finite,
+    prepare,
+    reduce,
+    sum_to_shape,
+    validate_reduction,
+)
 
 POSITIVE = Interval(0.0, None, low_inclusive=False)
 OPEN_UNIT = Interval(0.0, 1.0, low_inclusive=False, high_inclusive=False)
@@ -43,6 +50,21 @@ def mse_grad(pred, target):
         return sum_to_shape(2 * residual, pred.shape)
 
 
+def mse_and_grad(pred, target, *, reduction: str = "mean"):
+    """``(mse(...), mse_grad(...))`` from one validation and one residual."""
+    validate_reduction(reduction)
+    pred, target = prepare(pred, target)
+    loss, grad = _mse_kernel(pred, target)
+    return reduce(loss, reduction), sum_to_shape(grad, pred.shape)
+
+
+def _mse_kernel(pred: np.ndarray, target: np.ndarray):
+    """Unchecked (loss, grad) of ``mse``, unreduced; ``pred``/``target`` must be validated float arrays."""
+    with np.errstate(over="ignore", invalid="ignore"):  # inf where the true value exceeds float max
+        residual = pred - target
+        return residual * residual, 2 * residual
+
+
 def mae(pred, target, *, reduction: str = "mean"):
     r"""Absolute error :math:`\ell = |\hat y - y|`."""
     validate_reduction(reduction)
@@ -54,6 +76,21 @@ def mae_grad(pred, target):
     r""":math:`\operatorname{sign}(\hat y - y)`, taken as 0 at the kink :math:`r = 0`."""
     pred, residual = _residual(pred, target)
     return sum_to_shape(np.sign(residual), pred.shape)
+
+
+def mae_and_grad(pred, target, *, reduction: str = "mean"):
+    """``(mae(...), mae_grad(...))`` from one validation and one residual."""
+    validate_reduction(reduction)
+    pred, target = prepare(pred, target)
+    loss, grad = _mae_kernel(pred, target)
+    return reduce(loss, reduction), sum_to_shape(grad, pred.shape)
+
+
+def _mae_kernel(pred: np.ndarray, target: np.ndarray):
+    """Unchecked (loss, grad) of ``mae``, unreduced; ``pred``/``target`` must be validated float arrays."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        residual = pred - target
+    return np.abs(residual), np.sign(residual)
 
 
 def huber(pred, target, *, delta: float = 1.0, reduction: str = "mean"):
@@ -69,10 +106,8 @@ def huber(pred, target, *, delta: float = 1.0, reduction: str = "mean"):
     """
     validate_reduction(reduction)
     delta = POSITIVE.validate(delta, "delta")
-    _, residual = _residual(pred, target)
-    size = np.abs(residual)
-    clipped = np.minimum(size, delta)
-    return reduce(clipped * (size - 0.5 * clipped), reduction)
+    pred, target = prepare(pred, target)
+    return reduce(_huber_loss(pred, target, delta), reduction)
 
 
 def huber_grad(pred, target, *, delta: float = 1.0):
@@ -80,6 +115,47 @@ def huber_grad(pred, target, *, delta: float = 1.0):
     delta = POSITIVE.validate(delta, "delta")
     pred, residual = _residual(pred, target)
     return sum_to_shape(np.clip(residual, -delta, delta), pred.shape)
+
+
+def huber_and_grad(pred, target, *, delta: float = 1.0, reduction: str = "mean"):
+    """``(huber(...), huber_grad(...))`` from one validation and one residual."""
+    validate_reduction(reduction)
+    delta = POSITIVE.validate(delta, "delta")
+    pred, target = prepare(pred, target)
+    loss, grad = _huber_kernel(pred, target, delta=delta)
+    return reduce(loss, reduction), sum_to_shape(grad, pred.shape)
+
+
+def _huber_kernel(pred: np.ndarray, target: np.ndarray, *, delta: float = 1.0):
+    """Unchecked (loss, grad) of ``huber``, unreduced; inputs validated float arrays, ``delta`` > 0."""
+    loss = _huber_loss(pred, target, delta)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return loss, np.clip(pred - target, -delta, delta)
+
+
+def _huber_loss(pred: np.ndarray, target: np.ndarray, delta: float) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        residual = pred - target
+    size = np.abs(residual)
+    clipped = np.minimum(size, delta)
+    loss = clipped * (size - 0.5 * clipped)
+    _redo_overflowed(loss, residual, pred, target, lambda half: 2 * (delta * np.abs(half)) - 0.5 * delta * delta)
+    return loss
+
+
+def _redo_overflowed(values, residual, pred, target, from_half_residual) -> None:
+    r"""Where ``pred - target`` overflowed but the loss need not, recompute from :math:`|r|/2`.
+
+    A residual past float max (``1e308 - (-1e308)``) is inf, yet ``delta |r|`` or
+    ``tau |r|`` may still be a float; :math:`|r|/2 = |\hat y/2 - y/2|` cannot overflow.
+    """
+    if all_finite(residual) or not (all_finite(pred) and all_finite(target)):
+        return
+    overflowed = ~np.isfinite(residual)
+    half_residual = (np.broadcast_to(pred, residual.shape)[overflowed] / 2
+                     - np.broadcast_to(target, residual.shape)[overflowed] / 2)
+    with np.errstate(over="ignore"):  # still beyond float max: inf is right
+        values[overflowed] = from_half_residual(half_residual)
 
 
 def log_cosh(pred, target, *, reduction: str = "mean"):
@@ -91,6 +167,31 @@ def log_cosh(pred, target, *, reduction: str = "mean"):
     """
     validate_reduction(reduction)
     _, residual = _residual(pred, target)
+    return reduce(_log_cosh_of(residual), reduction)
+
+
+def log_cosh_grad(pred, target):
+    r""":math:`\partial \ell / \partial \hat y = \tanh(\hat y - y)`, bounded by 1."""
+    pred, residual = _residual(pred, target)
+    return sum_to_shape(np.tanh(residual), pred.shape)
+
+
+def log_cosh_and_grad(pred, target, *, reduction: str = "mean"):
+    """``(log_cosh(...), log_cosh_grad(...))`` from one validation and one residual."""
+    validate_reduction(reduction)
+    pred, target = prepare(pred, target)
+    loss, grad = _log_cosh_kernel(pred, target)
+    return reduce(loss, reduction), sum_to_shape(grad, pred.shape)
+
+
+def _log_cosh_kernel(pred: np.ndarray, target: np.ndarray):
+    """Unchecked (loss, grad) of ``log_cosh``, unreduced; ``pred``/``target`` must be validated float arrays."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        residual = pred - target
+    return _log_cosh_of(residual), np.tanh(residual)
+
+
+def _log_cosh_of(residual: np.ndarray) -> np.ndarray:
     size = np.abs(residual)
     # asarray: for 0-d input NumPy returns a scalar, which the masked write below cannot change.
     value = np.asarray(np.log1p(2 * np.sinh(np.minimum(size, _LOG_COSH_SWITCH) / 2) ** 2))
@@ -99,13 +200,7 @@ def log_cosh(pred, target, *, reduction: str = "mean"):
         far_size = size[far]
         # exp(-2|r|) is 0 to double precision well before |r| = 400; the cap stops -2|r| overflowing.
         value[far] = far_size + np.log1p(np.exp(-2 * np.minimum(far_size, 400.0))) - math.log(2)
-    return reduce(value, reduction)
-
-
-def log_cosh_grad(pred, target):
-    r""":math:`\partial \ell / \partial \hat y = \tanh(\hat y - y)`, bounded by 1."""
-    pred, residual = _residual(pred, target)
-    return sum_to_shape(np.tanh(residual), pred.shape)
+    return value
 
 
 def quantile(pred, target, *, tau: float = 0.5, reduction: str = "mean"):
@@ -118,14 +213,43 @@ def quantile(pred, target, *, tau: float = 0.5, reduction: str = "mean"):
     """
     validate_reduction(reduction)
     tau = OPEN_UNIT.validate(tau, "tau")
-    _, residual = _residual(pred, target)
-    shortfall = -residual
-    return reduce(np.maximum(tau * shortfall, (tau - 1) * shortfall), reduction)
+    pred, target = prepare(pred, target)
+    return reduce(_quantile_loss(pred, target, tau), reduction)
 
 
 def quantile_grad(pred, target, *, tau: float = 0.5):
     r""":math:`-\tau` below the target, :math:`1 - \tau` above it, :math:`\tfrac12 - \tau` at the kink."""
     tau = OPEN_UNIT.validate(tau, "tau")
     pred, residual = _residual(pred, target)
+    return sum_to_shape(_quantile_grad_of(residual, tau), pred.shape)
+
+
+def quantile_and_grad(pred, target, *, tau: float = 0.5, reduction: str = "mean"):
+    """``(quantile(...), quantile_grad(...))`` from one validation and one residual."""
+    validate_reduction(reduction)
+    tau = OPEN_UNIT.validate(tau, "tau")
+    pred, target = prepare(pred, target)
+    loss, grad = _quantile_kernel(pred, target, tau=tau)
+    return reduce(loss, reduction), sum_to_shape(grad, pred.shape)
+
+
+def _quantile_kernel(pred: np.ndarray, target: np.ndarray, *, tau: float = 0.5):
+    """Unchecked (loss, grad) of ``quantile``, unreduced; inputs validated float arrays, ``tau`` in (0, 1)."""
+    loss = _quantile_loss(pred, target, tau)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return loss, _quantile_grad_of(pred - target, tau)
+
+
+def _quantile_loss(pred: np.ndarray, target: np.ndarray, tau: float) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        residual = pred - target
+    shortfall = -residual
+    loss = np.maximum(tau * shortfall, (tau - 1) * shortfall)
+    _redo_overflowed(loss, residual, pred, target,
+                     lambda half: 2 * np.maximum(-tau * half, (1 - tau) * half))
+    return loss
+
+
+def _quantile_grad_of(residual: np.ndarray, tau: float) -> np.ndarray:
     grad = np.where(residual > 0, 1 - tau, np.where(residual < 0, -tau, 0.5 - tau))
-    return sum_to_shape(grad.astype(residual.dtype, copy=False), pred.shape)
+    return grad.astype(residual.dtype, copy=False)
