@@ -338,11 +338,11 @@ def test_a_sweep_moves_continuously_between_the_special_values(outlier_data):
     assert sweep.intercept[-1] == pytest.approx(np.polyfit(d.x, d.y, 1)[1], rel=1e-10)  # alpha = 2: least squares
 
 
-def test_sweeping_101_alphas_for_50_points_takes_well_under_two_seconds():
+def test_sweeping_101_alphas_for_50_points_takes_well_under_five_seconds():
     d = fitting.make_line_data(50, outliers=5, seed=0)
     began = time.perf_counter()
     sweep = fitting.sweep_fit(d.x, d.y, "barron", "alpha", np.linspace(-10, 2, 101))
-    assert time.perf_counter() - began < 2.0  # about 0.2 s on one core; generous for a shared CI machine
+    assert time.perf_counter() - began < 5.0  # 0.2 to 0.5 s on one core; generous for a busy CI machine
     assert sweep.converged.all()
 
 
