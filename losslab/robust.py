@@ -38,10 +38,12 @@ compared with the loss's scale :math:`s` through :math:`m = \min(a, s)` and
 the ratio :math:`q = \min(a, s) / \max(a, s) \in [0, 1]`, so nothing is squared
 past its scale and nothing overflows for any finite input (1e300, float max,
 1e-300). Far from zero the logarithm of :math:`a/s` is taken as
-:math:`-\log q`. NaN propagates, as in NumPy; a residual that itself
-overflows (:math:`\hat y - y` past float max) is treated as infinite, as in
-:mod:`losslab.regression`. float32 inputs are computed in float64 and
-rounded to float32 once, at the end (float32 in, float32 out).
+:math:`-\log q`. NaN propagates, as in NumPy. A residual that itself
+overflows (:math:`\hat y - y` past float max, both finite) is evaluated from
+:math:`r/2` with the scale halved, so a loss that is still a float there
+(Cauchy's logarithm, :math:`\delta |r|` for a small δ) comes out right.
+float32 inputs are computed in float64 and rounded to float32 once, at the
+end (float32 in, float32 out).
 """
 
 from __future__ import annotations
@@ -51,7 +53,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from losslab._validation import Interval, prepare, reduce, sum_to_shape, validate_reduction
+from losslab._validation import (
+    Interval,
+    all_finite,
+    prepare,
+    reduce,
+    sum_to_shape,
+    validate_reduction,
+)
 
 POSITIVE = Interval(0.0, None, low_inclusive=False)
 #: The scale c of Cauchy, Tukey, Geman-McClure and Barron: any normal positive float (Barron's
@@ -59,12 +68,6 @@ POSITIVE = Interval(0.0, None, low_inclusive=False)
 SCALE = Interval(float(np.finfo(np.float64).tiny), None)
 #: Barron's α for a slider: finite values up to 2; the functions also accept ``-np.inf``.
 ALPHA = Interval(None, 2.0)
-
-
-def _residual(pred, target) -> tuple[np.ndarray, np.ndarray]:
-    pred, target = prepare(pred, target)
-    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf is NaN, as in NumPy
-        return pred, np.asarray(pred - target)
 
 
 def _validate_alpha(alpha) -> float:
@@ -78,35 +81,64 @@ def _validate_alpha(alpha) -> float:
     raise ValueError(f"alpha must be in [-inf, 2] (-inf is Welsch's loss), got {alpha!r}")
 
 
-def _working(residual: np.ndarray) -> np.ndarray:
-    """``residual`` in the dtype the formulas run in: float32 is computed in float64.
+def _working(values: np.ndarray) -> np.ndarray:
+    """``values`` in the dtype the formulas run in: float32 is computed in float64.
 
     The far-out formulas go through logarithms and exponentials of up to ~90
     in float32, which would cost several ulps, and a parameter beyond
     float32's range would overflow when cast; the float64 result is rounded
-    back to float32 once, at the end.
+    back to float32 once, at the end. (So a float32 residual never overflows.)
     """
-    return residual.astype(np.float64) if residual.dtype.itemsize < 8 else residual
+    return values.astype(np.float64) if values.dtype.itemsize < 8 else values
 
 
 def _evaluate(kernel: Callable, pred, target, *, loss: bool, grad: bool, reduction: str = "none",
               **params):
-    """Run an elementwise ``kernel(r, want_loss, want_grad, **params)`` on the residual.
+    """Run an elementwise ``kernel(r, want_loss, want_grad, **params)`` on the residual ``pred - target``.
 
     The kernel sees a flat array; this restores the shape and dtype, reduces
     the loss and sums the gradient back to ``pred``'s shape.
     """
-    pred, residual = _residual(pred, target)
-    work = _working(residual).reshape(-1)
-    values, slopes = kernel(work, loss, grad, **params)
+    pred, target = prepare(pred, target)
+    dtype = pred.dtype
+    pred_w, target_w = _working(pred), _working(target)
+    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf is NaN, as in NumPy; overflow: below
+        residual = np.asarray(pred_w - target_w)
+    values, slopes = kernel(residual.reshape(-1), loss, grad, **params)
+    if not all_finite(residual):
+        _redo_overflowed(kernel, values, slopes, pred_w, target_w, residual, params)
     with np.errstate(over="ignore"):  # a float64 result past float32 max becomes inf, its true size
-        values = None if values is None else values.astype(residual.dtype, copy=False).reshape(residual.shape)
-        slopes = None if slopes is None else slopes.astype(residual.dtype, copy=False).reshape(residual.shape)
+        values = None if values is None else values.astype(dtype, copy=False).reshape(residual.shape)
+        slopes = None if slopes is None else slopes.astype(dtype, copy=False).reshape(residual.shape)
     loss_value = None if values is None else reduce(values, reduction)
     grad_value = None if slopes is None else sum_to_shape(slopes, pred.shape)
     if loss and grad:
         return loss_value, grad_value
     return loss_value if loss else grad_value
+
+
+def _redo_overflowed(kernel, values, slopes, pred, target, residual, params) -> None:
+    r"""Where ``pred - target`` overflowed (both finite), recompute from :math:`r/2 = \hat y/2 - y/2`.
+
+    Every loss here is :math:`s^2 f(r/s)` for its scale s (Barron's: :math:`f(r/c)`), so
+    :math:`\ell(r; s) = 4\,\ell(r/2; s/2)` and :math:`\psi(r; s) = 2\,\psi(r/2; s/2)`
+    (Barron: factors 1 and 1/2); :math:`r/2` cannot overflow, and a loss that is
+    finite at :math:`|r| > ` float max (Cauchy's log, δ|r| for a small δ) stays finite.
+    """
+    overflowed = np.isinf(residual) & np.isfinite(pred) & np.isfinite(target)
+    if not overflowed.any():
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        half = np.broadcast_to(pred / 2 - target / 2, residual.shape)[overflowed]
+    name, loss_factor, grad_factor = _HALVING[kernel]
+    half_values, half_slopes = kernel(half, values is not None, slopes is not None,
+                                      **{**params, name: params[name] / 2})
+    where = overflowed.reshape(-1)
+    with np.errstate(over="ignore"):  # 4 * loss past float max: the true loss is too
+        if values is not None:
+            values[where] = loss_factor * half_values
+        if slopes is not None:
+            slopes[where] = grad_factor * half_slopes
 
 
 def _split(size: np.ndarray, scale: float):
@@ -448,6 +480,16 @@ def _barron_loss(alpha, b, near, log1p_z, ratio, half_u2, excess):
 def _alpha_as_zero(dtype) -> float:
     """Below this |α| the α = 0 formula is exact in ``dtype`` (and b/α would not fit)."""
     return math.sqrt(np.finfo(dtype).tiny)
+
+
+# The scale each kernel's loss is homogeneous in, and the factors for (loss, grad) of r/2 with it halved.
+_HALVING = {
+    _pseudo_huber: ("delta", 4.0, 2.0),
+    _cauchy: ("c", 4.0, 2.0),
+    _geman_mcclure: ("c", 4.0, 2.0),
+    _tukey: ("c", 4.0, 2.0),
+    _barron: ("c", 1.0, 0.5),
+}
 
 
 def barron(pred, target, *, alpha: float = 1.0, c: float = 1.0, reduction: str = "mean"):
