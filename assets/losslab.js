@@ -47,9 +47,12 @@
           function (v) { return v > 0 ? Math.log10(v) : NaN; });
       },
       replaceQuery: function (query) {
-        if (typeof query === "string" && query.charAt(0) === "?" && window.location.search !== query) {
+        if (typeof query !== "string" || query.charAt(0) !== "?") return;
+        if (presenting()) query += "&present=1";  // a page setting, not a view's: kept across changes
+        if (window.location.search !== query) {
           window.history.replaceState(window.history.state, "", window.location.pathname + query);
         }
+        rememberQuery();
       },
     },
   });
@@ -154,10 +157,80 @@
     });
   }
 
+  /* ---- one panel per loss on a narrow screen ---------------------------
+     The server lays the panels side by side; where they would be narrower than
+     PANEL_MIN_WIDTH, they are re-gridded here into rows (2 per row on a phone), and the
+     chart grows to fit the rows. Re-applied after every redraw; a no-op when nothing changes. */
+  var PANEL_MIN_WIDTH = 170;
+  var ROW_HEIGHT = 300;
+  var ROW_GAP_PX = 64;  // tick labels of the row above and the panel title of the row below
+
+  function panelAxes(plot) {
+    return Object.keys(plot.layout || {}).filter(function (k) { return /^xaxis\d*$/.test(k); }).sort(function (a, b) {
+      return (Number(a.slice(5)) || 1) - (Number(b.slice(5)) || 1);
+    });
+  }
+
+  function gridPanels(plot) {
+    var axes = panelAxes(plot);
+    var width = plot.getBoundingClientRect().width;
+    if (axes.length < 2 || !width) return;
+    var perRow = Math.max(1, Math.min(axes.length, Math.floor(width / PANEL_MIN_WIDTH)));
+    var rows = Math.ceil(axes.length / perRow);
+    var margin = (plot.layout.margin || {});
+    var plotHeight = ROW_HEIGHT * rows - (margin.t || 0) - (margin.b || 0);
+    var gapX = perRow > 1 ? 0.06 : 0;
+    var gapY = rows > 1 ? ROW_GAP_PX / plotHeight : 0;
+    var titles = plot._losslabXTitles || (plot._losslabXTitles = {});
+    var update = {};
+    axes.forEach(function (xName, i) {
+      var col = i % perRow, row = Math.floor(i / perRow);
+      var yName = "y" + xName.slice(1);
+      update[xName + ".domain"] = [col / perRow + (col ? gapX / 2 : 0), (col + 1) / perRow - (col < perRow - 1 ? gapX / 2 : 0)];
+      update[yName + ".domain"] = [1 - (row + 1) / rows + (row < rows - 1 ? gapY / 2 : 0), 1 - row / rows - (row ? gapY / 2 : 0)];
+      // Only the bottom row keeps its x title: the rows share the x axis.
+      if (!(xName in titles)) titles[xName] = ((plot.layout[xName] || {}).title || {}).text || "";
+      update[xName + ".title.text"] = row === rows - 1 ? titles[xName] : "";
+    });
+    var frame = plot.closest(".chart");
+    var height = rows > 1 ? ROW_HEIGHT * rows + "px" : "";
+    var same = Object.keys(update).every(function (key) {
+      var have = key.split(".").reduce(function (o, k) { return o === undefined || o === null ? o : o[k]; }, plot.layout);
+      if (Array.isArray(update[key])) {
+        return Array.isArray(have) && Math.abs(have[0] - update[key][0]) < 1e-9 && Math.abs(have[1] - update[key][1]) < 1e-9;
+      }
+      return (have || "") === update[key];
+    });
+    if (same && (!frame || frame.style.height === height)) return;
+    if (frame) {
+      frame.style.height = height;
+      plot.style.height = height;
+    }
+    window.Plotly.relayout(plot, update);
+  }
+
+  /* A horizontal legend that wraps into more rows than the bottom margin holds would cover the
+     x-axis title: grow the margin by the overlap (the legend sits at the figure's bottom edge). */
+  function fitLegend(plot) {
+    var legend = plot.querySelector(".legend");
+    if (!legend || !plot.layout || !plot.layout.margin) return;
+    var legendBox = legend.getBoundingClientRect();
+    var worst = 0;
+    plot.querySelectorAll("[class^='g-x'][class$='title'] text").forEach(function (title) {
+      var box = title.getBoundingClientRect();
+      var horizontal = Math.min(box.right, legendBox.right) - Math.max(box.left, legendBox.left);
+      if (horizontal > 0) worst = Math.max(worst, box.bottom - legendBox.top);
+    });
+    if (worst > 0.5) window.Plotly.relayout(plot, { "margin.b": (plot.layout.margin.b || 0) + Math.ceil(worst) + 6 });
+  }
+
   function link(plot) {
     if (plot.dataset.losslabLinked === "1" || typeof plot.on !== "function") return;
     plot.dataset.losslabLinked = "1";
     watchClicks(plot);
+    plot.on("plotly_afterplot", function () { gridPanels(plot); fitLegend(plot); });
+    gridPanels(plot);
+    fitLegend(plot);
     plot.on("plotly_hover", function (event) {
       if (plot.dataset.losslabEcho === "1" || !event || !event.points || !event.points.length) return;
       var x = event.points[0].x;
@@ -190,6 +263,8 @@
 
   function linkAll() {
     document.querySelectorAll(".linked-charts .js-plotly-plot").forEach(link);
+    var button = document.getElementById("present-toggle");
+    if (button && button.getAttribute("aria-pressed") !== String(presenting())) applyPresenting();
     nameSliders();
   }
 
@@ -202,6 +277,72 @@
     });
   }
 
+  /* ---- presenting mode: larger type, formulas and tables folded away ------
+     Kept in the URL as present=1, so a link can carry it; the views ignore the key. */
+  function presenting() {
+    return new URLSearchParams(window.location.search).get("present") === "1";
+  }
+
+  function applyPresenting() {
+    document.documentElement.classList.toggle("presenting", presenting());
+    var button = document.getElementById("present-toggle");
+    if (button) button.setAttribute("aria-pressed", presenting() ? "true" : "false");
+  }
+
+  function resizeCharts() {
+    document.querySelectorAll(".js-plotly-plot").forEach(function (plot) {
+      try { window.Plotly.Plots.resize(plot); } catch (e) { /* not drawn yet */ }
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("#present-toggle");
+    if (!button) return;
+    var params = new URLSearchParams(window.location.search);
+    if (presenting()) params.delete("present"); else params.set("present", "1");
+    var query = params.toString();
+    window.history.replaceState(window.history.state, "", window.location.pathname + (query ? "?" + query : ""));
+    applyPresenting();
+    setTimeout(resizeCharts, 50);
+  });
+
+  /* ---- each view keeps its last state within the session ------------------
+     The URL says exactly what is shown; the same URL is remembered per path in
+     sessionStorage, and a navigation link to another view opens it with that state.
+     "Reset to defaults" forgets it. */
+  var STATE_KEY = "losslab:last-query:";
+
+  function rememberQuery() {
+    try { window.sessionStorage.setItem(STATE_KEY + window.location.pathname, window.location.search); } catch (e) { /* storage off */ }
+  }
+
+  function rememberedQuery(path) {
+    try { return window.sessionStorage.getItem(STATE_KEY + path) || ""; } catch (e) { return ""; }
+  }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("#page-nav a.nav-link:not(.active)");
+    if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+    var path = new URL(link.href, window.location.href).pathname;
+    var query = rememberedQuery(path);
+    if (!query) return;
+    event.preventDefault();
+    event.stopPropagation();
+    window.history.pushState({}, "", path + query);
+    window.dispatchEvent(new CustomEvent("_dashprivate_pushstate"));  // what dcc.Link does to tell dcc.Location
+  }, true);
+
+  document.addEventListener("click", function (event) {
+    var reset = event.target.closest && event.target.closest("a.reset-view");
+    if (!reset) return;
+    try { window.sessionStorage.removeItem(STATE_KEY + new URL(reset.href, window.location.href).pathname); } catch (e) { /* storage off */ }
+  }, true);
+
+  window.addEventListener("resize", function () {
+    document.querySelectorAll(".linked-charts .js-plotly-plot").forEach(gridPanels);
+  });
+
   new MutationObserver(linkAll).observe(document.documentElement, { childList: true, subtree: true });
-  document.addEventListener("DOMContentLoaded", linkAll);
+  document.addEventListener("DOMContentLoaded", function () { linkAll(); applyPresenting(); });
+  applyPresenting();
 })();

@@ -136,8 +136,10 @@ def _column_figure(curves, quantity, x_title, y_title, title, order, marker_x, m
         if index:
             layout[f"xaxis{suffix}"]["matches"] = "x"
             layout[f"yaxis{suffix}"]["title"] = {"text": ""}
+        # Tied to its panel's own domain, so the panel title follows when the browser re-grids panels.
         annotations.append({"text": f"<b>{curve.label}</b>", "showarrow": False, "xref": f"x{suffix} domain",
-                            "yref": "paper", "x": 0.5, "y": 1.0, "yanchor": "bottom", "xanchor": "center"})
+                            "yref": f"y{suffix} domain", "x": 0.5, "y": 1.0, "yanchor": "bottom",
+                            "xanchor": "center"})
     layout["shapes"] = shapes
     layout["annotations"] = annotations
     layout["title"]["text"] = f"{title} (one panel per loss)"
@@ -166,7 +168,9 @@ def curve_layout(title: str, x_title: str, y_title: str, uirevision: str, x_rang
         "hovermode": "x",
         "uirevision": uirevision,
         "margin": {"l": 64, "r": 16, "t": 56, "b": 96},
-        "legend": {"orientation": "h", "y": -0.32, "x": 0, "yanchor": "top"},
+        # At the bottom of the whole figure; assets/losslab.js widens the bottom margin when a
+        # legend wraps into more rows than fit below the x-axis title.
+        "legend": {"orientation": "h", "x": 0, "y": 0, "yanchor": "bottom", "yref": "container"},
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
         "font": FONT,

@@ -26,6 +26,7 @@ class Page:
     NAV = "page-nav"
     URL_NOTICE = "url-notice"
     CHOOSER_TABLE = "choose-loss-table"
+    PRESENT_TOGGLE = "present-toggle"
 
 
 class View:

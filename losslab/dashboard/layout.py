@@ -38,10 +38,15 @@ def app_shell(views: tuple[View, ...]) -> html.Div:
                         html.H1("losslab"),
                         html.P("An interactive lab for loss functions and their gradients.", className="tagline"),
                     ]),
-                    html.Nav(
-                        id=ids.Page.NAV,
-                        **{"aria-label": "Views"},
-                        children=nav_links(views, None),
+                    html.Div(
+                        className="header-tools",
+                        children=[
+                            html.Nav(id=ids.Page.NAV, **{"aria-label": "Views"}, children=nav_links(views, None)),
+                            # Handled in assets/losslab.js: no server round trip, kept in the URL as present=1.
+                            html.Button("Present", id=ids.Page.PRESENT_TOGGLE, className="present-toggle",
+                                        title="Presenting mode: larger type, formulas and tables folded away",
+                                        **{"aria-pressed": "false"}),
+                        ],
                     ),
                 ],
             ),
@@ -186,7 +191,15 @@ def view_layout(view: View, state: ViewState, output: ViewOutput) -> html.Sectio
     return html.Section(
         className=f"view view-{view.name}",
         children=[
-            html.H2(view.title),
+            html.Div(
+                className="view-title",
+                children=[
+                    html.H2(view.title),
+                    # A full page load of the bare path: every control back to its default.
+                    html.A("Reset to defaults", href=view.path, className="reset-view",
+                           title=f"Open {view.title} with every control at its default"),
+                ],
+            ),
             html.P(view.introduction, className="intro"),
             html.Div(
                 className="view-grid",

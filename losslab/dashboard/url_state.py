@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from losslab.dashboard.views.base import View
 
 MAX_QUERY_LENGTH = 2000
+# Page settings every view accepts and ignores: the browser applies them (present=1, presenting mode).
+PAGE_KEYS = frozenset({"present"})
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def parse_query(view: View, search: str | None) -> ViewState:
     query = parse_qs(search, keep_blank_values=True)
     notices: list[str] = []
     known = {c.name for c in (*view.numbers, *view.extras)} | {"losses"}
-    for key in sorted(set(query) - known):
+    for key in sorted(set(query) - known - PAGE_KEYS):
         notices.append(f"Ignored the unknown setting “{_shorten(key)}”.")
     values = {key: _single(key, query[key], notices) for key in query if key in known}
     numbers = dict(state.numbers)
