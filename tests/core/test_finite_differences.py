@@ -105,7 +105,8 @@ def rng(request):
 def _spec_parameter_sets(spec):
     """Each spec's defaults plus non-default values spread over the valid range."""
     sets = [spec.defaults()]
-    alternatives = {"delta": [0.3, 4.0], "tau": [0.1, 0.85], "gamma": [0.0, 0.5, 3.5]}
+    alternatives = {"delta": [0.3, 4.0], "tau": [0.1, 0.85], "gamma": [0.0, 0.5, 3.5], "c": [0.3, 4.0],
+                    "alpha": [2.0, 0.0, -2.0, -20.0]}
     for parameter in spec.parameters:
         for value in alternatives[parameter.name]:
             assert parameter.valid.contains(value)
@@ -126,6 +127,8 @@ def _regression_inputs(spec, params, rng, shape=(4, 5)):
         kinks = [0.0]
     if spec.key == "huber":
         kinks = [0.0, params["delta"]]
+    if spec.key == "tukey":  # its third derivative jumps at |r| = c
+        kinks = [params["c"]]
     pred = rng.normal(0.0, 2.0, shape)
     target = pred - residuals_away_from(rng, shape, kinks, margin=0.05, low=0.0, high=6.0)
     return pred, target
@@ -139,7 +142,7 @@ def _binary_targets(spec, rng, shape):
 
 @pytest.mark.parametrize(("spec", "params"), REGISTRY_CASES)
 def test_registry_prediction_space_gradient_matches_finite_differences(spec, params, rng):
-    if spec.task == "regression":
+    if spec.task in ("regression", "robust"):
         pred, target = _regression_inputs(spec, params, rng)
         h = H_LOGIT
     elif spec.task == "binary":

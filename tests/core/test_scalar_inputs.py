@@ -22,7 +22,7 @@ LOGIT_POINTS = [(0.0, 0.0), (20.0, 0.0), (-20.0, 1.0), (40.0, 1.0), (800.0, 0.0)
 
 def _cases():
     for spec in registry.LOSSES:
-        if spec.task == "regression":
+        if spec.task in ("regression", "robust"):
             for point in REGRESSION_POINTS:
                 yield pytest.param(spec, "loss", point, id=f"{spec.key}-loss-{point}")
                 yield pytest.param(spec, "grad", point, id=f"{spec.key}-grad-{point}")
