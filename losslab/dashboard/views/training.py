@@ -252,7 +252,7 @@ class TrainingView(View):
 # ---------------------------------------------------------------- the core, cached
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=16)
 def logit_runs(keys: tuple[str, ...], start: float, label: float, lr: float, steps: int,
                gamma: float) -> tuple[training.LogitRun, ...]:
     return training.descend_logit(keys, start=start, target=label, learning_rate=lr, steps=steps,
@@ -266,7 +266,7 @@ def landscape(points: int, separation: float, noise: float, seed: int):
     return dataset, training.loss_surface(dataset, SURFACE_KEYS, resolution=SURFACE_RESOLUTION)
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=16)
 def parameter_paths(points: int, separation: float, noise: float, seed: int, w0: float, b0: float, lr: float,
                     steps: int) -> tuple[training.ParameterPath, ...]:
     dataset, _ = landscape(points, separation, noise, seed)
@@ -300,7 +300,7 @@ def step_curve(run: training.LogitRun, values: np.ndarray, order, axes: str, leg
         "x0": 0, "dx": 1, "y": figures.typed_array(plottable(values[:count])),
         "line": figures.style_for(run.key, order) | {"width": 2.5},
         "legendgroup": run.key, "showlegend": legend,
-        "xaxis": f"x{axes}", "yaxis": f"y{axes}",
+        "xaxis": "x", "yaxis": f"y{axes}",
         "hovertemplate": "%{y:.4g}",
     }
 
@@ -321,7 +321,7 @@ def step_markers(curves: list[dict], values: list[np.ndarray], first_index: int,
         "customdata": list(range(first_index, first_index + len(curves))),
         "marker": {"size": 10, "color": [c["line"]["color"] for c in curves], "symbol": "circle",
                    "line": {"width": 1.5, "color": "#ffffff"}},
-        "xaxis": f"x{axes}", "yaxis": f"y{axes}", "hoverinfo": "skip",
+        "xaxis": "x", "yaxis": f"y{axes}", "hoverinfo": "skip",
     }
 
 
@@ -342,7 +342,7 @@ def diverged_markers(runs, values: list[np.ndarray], axes: str) -> dict:
         "type": "scatter", "mode": "markers", "name": "diverged", "meta": "diverged", "showlegend": False,
         "x": xs, "y": figures.typed_array(np.array(ys, dtype=np.float64)), "customdata": steps, "text": texts,
         "marker": {"size": 14, "symbol": "x-thin-open", "color": figures.MARKER_COLOR, "line": {"width": 3}},
-        "xaxis": f"x{axes}", "yaxis": f"y{axes}", "hovertemplate": "%{text}<extra></extra>",
+        "xaxis": "x", "yaxis": f"y{axes}", "hovertemplate": "%{text}<extra></extra>",
     }
 
 
@@ -354,18 +354,18 @@ def subplot_traces(runs, quantity: str, order, axes: str, legend: bool, first_in
 
 
 def logit_figures(runs, trajectory: str, steps: int, token: str) -> tuple[dict, dict]:
-    """Part 1's two linked charts: z_t or p̂_t above the loss (shared x), and |dL/dz| over the steps."""
+    """Part 1's two linked charts: z_t or p̂_t above the loss (one shared x axis), and |dL/dz| over the steps."""
     order = task_order("binary")
     quantity = "probability" if trajectory == "prob" else "logit"
     upper = subplot_traces(runs, quantity, order, "", True, 0)
     lower = subplot_traces(runs, "loss", order, "2", False, len(upper))
-    top = figures.curve_layout("Trajectory and loss over the steps", "", TRAJECTORY_TITLES[trajectory],
+    # One x axis for both rows (y above y2): the rows share the steps, and the page's linking and
+    # panel re-gridding (assets/losslab.js) see one x axis, as for any single chart.
+    top = figures.curve_layout("Trajectory and loss over the steps", "step t", TRAJECTORY_TITLES[trajectory],
                                f"training-steps-{trajectory}", [0, steps])
-    top["xaxis"] |= {"domain": [0, 1], "anchor": "y", "showticklabels": False}
-    top["yaxis"] |= {"domain": [0.56, 1]}
-    top["xaxis2"] = top["xaxis"] | {"anchor": "y2", "matches": "x", "showticklabels": True,
-                                    "title": {"text": "step t"}}
-    top["yaxis2"] = top["yaxis"] | {"domain": [0, 0.44], "anchor": "x2", "title": {"text": "loss Lₜ"}}
+    top["xaxis"] |= {"anchor": "y2"}
+    top["yaxis"] |= {"domain": [0.56, 1], "anchor": "x"}
+    top["yaxis2"] = top["yaxis"] | {"domain": [0, 0.44], "title": {"text": "loss Lₜ"}}
     top["shapes"] = [threshold_line(THRESHOLDS[trajectory])]
     top["meta"] = {"run": token, "steps": steps}
     grad = figures.curve_layout("Gradient |dL/dz| over the steps", "step t", "|dL/dz|ₜ",

@@ -1,0 +1,353 @@
+"""The Training view's pure functions: build, plan, URL state, bad input and what each change sends.
+
+Expected trajectories come from hand-unrolled gradient-descent loops with the
+closed-form gradients (BCE: p̂ − y; MSE on the sigmoid: 2(p̂ − y)·p̂(1 − p̂)),
+never from the view or the core under test.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+
+import dash
+import numpy as np
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from losslab.dashboard import callbacks, views
+from losslab.dashboard.url_state import ViewState
+from losslab.dashboard.views import training as view_module
+
+VIEW = views.get("training")
+DEFAULT_QUERY = VIEW.encode_query(VIEW.default_state())
+
+
+def decode(typed: dict) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(typed["bdata"]), dtype="<f8")
+
+
+def sigmoid(z: float) -> float:
+    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+
+
+def unrolled(grad, z0: float, y: float, lr: float, steps: int) -> list[float]:
+    zs = [z0]
+    for _ in range(steps):
+        zs.append(zs[-1] - lr * grad(zs[-1], y))
+    return zs
+
+
+def bce_grad(z, y):
+    return sigmoid(z) - y
+
+
+def mse_grad(z, y):
+    p = sigmoid(z)
+    return 2 * (p - y) * p * (1 - p)
+
+
+def state(**changes) -> ViewState:
+    """The default state with some controls changed (``losses=`` and ``trajectory=`` too)."""
+    base = VIEW.default_state()
+    losses = changes.pop("losses", base.losses)
+    extras = {"trajectory": changes.pop("trajectory", base.trajectory)}
+    return ViewState("training", {**base.numbers, **changes}, tuple(losses), extras)
+
+
+def raw(st_: ViewState) -> tuple[dict, list, dict]:
+    """What the browser sends for a state: text in the boxes."""
+    numbers = {name: str(value) for name, value in st_.numbers.items()}
+    return numbers, list(st_.losses), dict(st_.extras)
+
+
+def update(st_: ViewState, previous: ViewState | None = None, **typed) -> dict:
+    numbers, losses, extras = raw(st_)
+    numbers.update(typed)
+    return callbacks.update_view(VIEW, numbers, losses, VIEW.encode_query(previous) if previous else None,
+                                 frozenset(typed), **extras)
+
+
+def traces(figure: dict, meta: str, yaxis: str = "y") -> list[dict]:
+    return [t for t in figure["data"] if t.get("meta") == meta and t.get("yaxis", "y") == yaxis]
+
+
+def one(figure: dict, meta: str, yaxis: str = "y") -> dict:
+    found = traces(figure, meta, yaxis)
+    assert len(found) == 1, (meta, yaxis, [t.get("meta") for t in figure["data"]])
+    return found[0]
+
+
+# ---------------------------------------------------------------- URL state
+
+
+def test_url_keys_are_the_issue_names():
+    keys = [pair.split("=")[0] for pair in DEFAULT_QUERY.lstrip("?").split("&")]
+    assert {"label", "start", "lr", "steps", "losses"} <= set(keys)
+    assert {"points", "separation", "noise", "seed", "w0", "b0", "gamma", "trajectory"} <= set(keys)
+    assert DEFAULT_QUERY.startswith("?start=0.99&label=0&lr=1&steps=100&")
+
+
+def test_a_changed_state_round_trips_through_its_url():
+    changed = state(start=0.8, label=0.3, lr=0.05, steps=250, gamma=0.5, points=120, separation=4.5, noise=0.25,
+                    seed=7, w0=1.5, b0=-2.25, losses=("bce", "focal"), trajectory="logit")
+    query = VIEW.encode_query(changed)
+    for fragment in ("start=0.8", "label=0.3", "lr=0.05", "steps=250", "losses=bce,focal", "points=120",
+                     "separation=4.5", "noise=0.25", "seed=7", "w0=1.5", "b0=-2.25", "trajectory=logit"):
+        assert fragment in query
+    assert VIEW.parse_query(query) == changed
+    assert VIEW.parse_query(VIEW.build(changed).query) == changed
+
+
+@pytest.mark.parametrize(("query", "fragment"), [
+    ("?lr=0", "Learning rate η"), ("?steps=1001", "Steps T"), ("?start=1", "Start probability"),
+    ("?w0=9", "Start weight"), ("?points=1", "Data points"), ("?seed=-1", "Seed"),
+])
+def test_a_bad_link_value_falls_back_to_the_default_with_a_notice(query, fragment):
+    parsed = VIEW.parse_query(query)
+    assert parsed == VIEW.default_state()
+    assert any(fragment in notice for notice in parsed.notices), parsed.notices
+
+
+# ---------------------------------------------------------------- part 1
+
+
+def test_default_build_reproduces_the_chapter_from_a_hand_unrolled_loop():
+    output = VIEW.build(VIEW.default_state())
+    z0 = math.log(0.99 / 0.01)
+    expected = {"bce": unrolled(bce_grad, z0, 0.0, 1.0, 100), "sigmoid_mse": unrolled(mse_grad, z0, 0.0, 1.0, 100)}
+    grads = {"bce": bce_grad, "sigmoid_mse": mse_grad}
+    for key, zs in expected.items():
+        trajectory = one(output.loss_figure, key, "y")
+        assert (trajectory["x0"], trajectory["dx"], trajectory["xaxis"]) == (0, 1, "x")
+        np.testing.assert_allclose(decode(trajectory["y"]), [sigmoid(z) for z in zs], rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(decode(one(output.grad_figure, key)["y"]), [abs(grads[key](z, 0.0)) for z in zs],
+                                   rtol=1e-10, atol=1e-15)
+    loss = decode(one(output.loss_figure, "bce", "y2")["y"])
+    np.testing.assert_allclose(loss, [math.log1p(math.exp(z)) for z in expected["bce"]], rtol=1e-12)
+    # The chapter's numbers, from the loop: BCE crosses p̂ = 0.5 after 6 steps, MSE after 59.
+    crossings = {key: next(t for t, z in enumerate(zs) if sigmoid(z) < 0.5) for key, zs in expected.items()}
+    assert crossings == {"bce": 6, "sigmoid_mse": 59}
+    rows = readout_rows(output.logit_readout)
+    assert [row[:2] for row in rows] == [["BCE", "step 6"], ["MSE on sigmoid", "step 59"]]
+    assert "after 6 steps" in lesson(output.logit_readout) and "after 59" in lesson(output.logit_readout)
+    assert output.loss_figure["layout"]["meta"]["steps"] == output.grad_figure["layout"]["meta"]["steps"] == 100
+
+
+def test_trajectory_switch_draws_the_logit():
+    output = VIEW.build(state(trajectory="logit", steps=20))
+    zs = unrolled(mse_grad, math.log(0.99 / 0.01), 0.0, 1.0, 20)
+    np.testing.assert_allclose(decode(one(output.loss_figure, "sigmoid_mse", "y")["y"]), zs, rtol=1e-12)
+    assert output.loss_figure["layout"]["yaxis"]["title"]["text"] == "zₜ"
+    assert output.loss_figure["layout"]["shapes"][0]["y0"] == 0.0  # p̂ = 0.5 is z = 0
+
+
+def test_both_rows_share_one_x_axis():
+    """One x axis: losslab.js links it and never re-grids the rows into panels side by side."""
+    layout = VIEW.build(VIEW.default_state()).loss_figure["layout"]
+    assert [key for key in layout if key.startswith("xaxis")] == ["xaxis"]
+    assert layout["yaxis"]["domain"][0] > layout["yaxis2"]["domain"][1]
+
+
+def readout_rows(readout: dict) -> list[list[str]]:
+    table = readout["props"]["children"][1]
+    body = table["props"]["children"][2]
+    return [[cell["props"]["children"] for cell in row["props"]["children"]] for row in body["props"]["children"]]
+
+
+def lesson(readout: dict) -> str:
+    return readout["props"]["children"][0]["props"]["children"]
+
+
+def test_readout_says_never_when_a_run_does_not_get_there():
+    output = VIEW.build(state(steps=10))
+    rows = readout_rows(output.logit_readout)
+    assert rows[0][1] == "step 6" and rows[1][1] == "never" and rows[1][2] == "never"
+    assert "never crosses 0.5" in lesson(output.logit_readout)
+    rows = readout_rows(VIEW.build(state(label=0.5)).logit_readout)
+    assert rows[0][1] == "never (y = 0.5 has no side)"
+
+
+@pytest.mark.parametrize("label", [0.3, 0.5, 0.99])
+def test_hinge_is_left_out_for_a_soft_label_with_a_note(label):
+    output = VIEW.build(state(label=label, losses=("bce", "hinge")))
+    assert [t["meta"] for t in output.loss_figure["data"] if t["meta"] not in ("step", "diverged")] == ["bce", "bce"]
+    assert "Hinge" in output.losses_note and f"y = {label:g}" in output.losses_note
+
+
+def test_hinge_is_drawn_for_a_hard_label():
+    output = VIEW.build(state(label=1.0, losses=("bce", "hinge")))
+    hinge = decode(one(output.grad_figure, "hinge")["y"])
+    assert hinge[0] == 0.0  # z0 = 4.6 with y = 1 (sign +1): z·s >= 1, hinge is flat
+    assert output.losses_note == ""
+
+
+def test_a_diverging_run_is_cut_at_its_step_and_marked():
+    output = VIEW.build(state(lr=1e7, steps=20))
+    bce = decode(one(output.loss_figure, "bce", "y")["y"])
+    assert bce.size == 2 and np.isfinite(bce).all()  # steps 0 and 1: the jump past |z| = 1e6 is shown
+    cross = one(output.loss_figure, "diverged", "y")
+    assert cross["x"] == [1] and cross["customdata"] == [1] and "diverged at step 1" in cross["text"][0]
+    mse = decode(one(output.loss_figure, "sigmoid_mse", "y")["y"])
+    assert mse.size == 21  # one step to z ≈ -2e5, where its gradient is exactly 0: finite, not diverged
+    rows = readout_rows(output.logit_readout)
+    assert rows[0][4] == "diverged at step 1" and rows[1][4] == "finite"
+    # Part 2 diverges too: the path stops there, and the figure says so.
+    summary = output.readout
+    assert summary.rows[0].diverged_at == 1
+    path = output.paths["bce"]
+    assert decode(path["data"][0]["x"]).size == 2
+    assert path["layout"]["annotations"][0]["text"] == "<b>BCE diverged at step 1</b>"
+    for figure in (output.loss_figure, output.grad_figure, *output.paths.values()):
+        orjson.dumps(figure)  # no NaN or inf outside typed arrays: plain JSON
+
+
+# ---------------------------------------------------------------- part 2
+
+
+def test_surfaces_are_the_mean_losses_over_the_grid():
+    output = VIEW.build(VIEW.default_state())
+    from losslab import training
+
+    dataset = training.make_dataset(points=40, separation=2.0, label_noise=0.1, seed=0)
+    grid = np.linspace(-8, 8, 61)
+    for key, loss in (("bce", lambda z, y: np.logaddexp(0, z) - y * z),
+                      ("sigmoid_mse", lambda z, y: (1 / (1 + np.exp(-z)) - y) ** 2)):
+        contour = output.surfaces[key]["data"][0]
+        assert contour["type"] == "contour" and contour["z"]["shape"] == "61,61"
+        z = decode(contour["z"]).reshape(61, 61)
+        np.testing.assert_array_equal(decode(contour["x"]), grid)
+        assert z[30, 30] == pytest.approx(math.log(2) if key == "bce" else 0.25, rel=1e-14)
+        for i, j in ((0, 0), (12, 47), (60, 5)):  # z[i, j] = L(w_j, b_i)
+            expected = np.mean(loss(grid[j] * dataset.x + grid[i], dataset.y))
+            assert z[i, j] == pytest.approx(expected, rel=1e-10)
+
+
+def test_paths_start_at_the_start_point_and_follow_a_hand_step():
+    from losslab import training
+
+    output = VIEW.build(state(w0=2.0, b0=-3.0, lr=0.5, steps=5))
+    dataset = training.make_dataset(points=40, separation=2.0, label_noise=0.1, seed=0)
+    p = 1 / (1 + np.exp(-(2.0 * dataset.x - 3.0)))
+    slope = {"bce": p - dataset.y, "sigmoid_mse": 2 * (p - dataset.y) * p * (1 - p)}
+    for key in ("bce", "sigmoid_mse"):
+        path = output.paths[key]["data"][0]
+        assert path["meta"] == key
+        w, b = decode(path["x"]), decode(path["y"])
+        assert (w[0], b[0]) == (2.0, -3.0) and w.size == 6
+        assert w[1] == pytest.approx(2.0 - 0.5 * np.mean(slope[key] * dataset.x), rel=1e-12)
+        assert b[1] == pytest.approx(-3.0 - 0.5 * np.mean(slope[key]), rel=1e-12)
+        step = output.paths[key]["data"][3]
+        assert step["meta"] == "step" and (step["x"], step["y"]) == ([w[-1]], [b[-1]])
+
+
+def test_path_overlay_has_the_surface_geometry():
+    output = VIEW.build(VIEW.default_state())
+    for key in ("bce", "sigmoid_mse"):
+        surface, path = output.surfaces[key]["layout"], output.paths[key]["layout"]
+        assert surface["margin"] == path["margin"] and surface["margin"]["autoexpand"] is False
+        for axis in ("xaxis", "yaxis"):
+            for prop in ("range", "constrain", "fixedrange"):
+                assert surface[axis][prop] == path[axis][prop]
+        assert surface["yaxis"]["scaleanchor"] == path["yaxis"]["scaleanchor"] == "x"
+
+
+def test_the_landscape_lesson_at_the_default_start():
+    """From (-6, 4) BCE reaches its minimum; MSE on the sigmoid stalls on its plateau far above its own."""
+    rows = {row.key: row for row in VIEW.build(VIEW.default_state()).readout.rows}
+    assert rows["bce"].end_loss == pytest.approx(rows["bce"].grid_minimum, abs=0.01)
+    assert rows["sigmoid_mse"].end_loss > 3 * rows["sigmoid_mse"].grid_minimum
+    table = VIEW.readout_component(VIEW.build(VIEW.default_state()))
+    assert table["props"]["id"] == "training-landscape-table"
+
+
+# ---------------------------------------------------------------- plan and what each change sends
+
+
+@pytest.mark.parametrize(("change", "full", "landscape"), [
+    ({"lr": 0.5}, True, "paths"),
+    ({"steps": 30}, True, "paths"),
+    ({"start": 0.9}, True, "none"),
+    ({"label": 1.0}, True, "none"),
+    ({"gamma": 1.0}, True, "none"),
+    ({"trajectory": "logit"}, True, "none"),
+    ({"losses": ("bce",)}, True, "none"),
+    ({"w0": 1.0}, False, "paths"),
+    ({"b0": 1.0}, False, "paths"),
+    ({"points": 60}, False, "full"),
+    ({"seed": 3}, False, "full"),
+    ({"noise": 0.0}, False, "full"),
+    ({}, False, "none"),
+])
+def test_plan_redraws_only_the_part_a_control_drives(change, full, landscape):
+    plan = VIEW.plan(VIEW.default_state(), state(**change))
+    assert (plan.full, plan.landscape) == (full, landscape)
+    assert VIEW.plan(None, state(**change)) == view_module.TrainingPlan(full=True, landscape="full")
+
+
+def test_a_start_point_change_sends_only_the_paths():
+    result = update(VIEW.default_state(), VIEW.default_state(), w0="1.5")
+    assert result["message:w0"] == ""
+    assert all(result[f"surface:{key}"] is dash.no_update for key in ("bce", "sigmoid_mse"))
+    assert decode(result["path:bce"]["data"][0]["x"])[0] == 1.5
+    for name in ("loss_figure", "grad_figure"):  # part 1 unchanged: a patch with its (fixed) shapes only
+        ops = result[name]["operations"]
+        assert [op["location"] for op in ops] == [["layout", "shapes"]]
+    assert len(orjson.dumps({k: v for k, v in result.items() if v is not dash.no_update})) < 15_000
+
+
+def test_a_learning_rate_change_resends_part_1_and_the_paths_not_the_surfaces():
+    result = update(VIEW.default_state(), VIEW.default_state(), lr="0.5")
+    assert result["loss_figure"]["data"] and result["path:bce"]["data"]
+    assert result["surface:bce"] is dash.no_update
+    assert "lr=0.5" in result["query"]
+    assert len(orjson.dumps({k: v for k, v in result.items() if v is not dash.no_update})) < 30_000
+
+
+def test_a_dataset_change_resends_the_surfaces():
+    result = update(VIEW.default_state(), VIEW.default_state(), seed="5")
+    assert result["surface:bce"]["data"][0]["type"] == "contour"
+    assert result["loss_figure"]["operations"]  # part 1 is only patched
+
+
+def test_the_first_answer_is_small():
+    result = update(VIEW.default_state())
+    size = len(orjson.dumps({k: v for k, v in result.items() if v is not dash.no_update}))
+    assert size < 150_000, size
+
+
+BAD = [
+    ("lr", "0", "Learning rate η"), ("lr", "-1", "Learning rate η"), ("lr", "NaN", "Learning rate η"),
+    ("lr", "abc", "Learning rate η"), ("lr", "1e999", "Learning rate η"), ("steps", "1001", "Steps T"),
+    ("steps", "10.5", "Steps T"), ("steps", "0", "Steps T"), ("start", "0", "Start probability"),
+    ("start", "1", "Start probability"), ("start", "1.5", "Start probability"), ("label", "-0.1", "True label"),
+    ("points", "501", "Data points"), ("noise", "0.6", "Label noise"), ("w0", "8.5", "Start weight"),
+    ("b0", "", "Start bias"), ("seed", "1.5", "Seed"),
+]
+
+
+@pytest.mark.parametrize(("name", "typed", "label"), BAD)
+def test_bad_input_gets_its_message_and_keeps_every_chart(name, typed, label):
+    result = update(VIEW.default_state(), VIEW.default_state(), **{name: typed})
+    assert result[f"message:{name}"].startswith(label), result[f"message:{name}"]
+    assert all(result[key] is dash.no_update for key in callbacks.chart_keys(VIEW))
+
+
+RAW = st.one_of(st.none(), st.booleans(), st.text(max_size=12), st.floats(), st.integers(-(10**30), 10**30),
+                st.sampled_from(["1e-300", "1e9", "1e10", "−3", "0.5", "2"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(raw_values=st.dictionaries(st.sampled_from(["start", "label", "lr", "gamma", "separation", "noise", "seed",
+                                                   "w0", "b0"]), RAW),
+       trajectory=st.one_of(st.none(), st.text(max_size=8), st.sampled_from(["prob", "logit"])))
+def test_update_never_raises_on_hostile_values(raw_values, trajectory):
+    numbers, losses, _ = raw(state(steps=20, points=10))
+    numbers.update(raw_values)
+    result = callbacks.update_view(VIEW, numbers, losses, DEFAULT_QUERY, frozenset(raw_values),
+                                   trajectory=trajectory)
+    failed = (any(result[key] for key in callbacks.message_keys(VIEW) if key != "message:losses")
+              or trajectory not in ("prob", "logit"))  # a radio group has no message: it cannot send junk
+    assert (result["loss_figure"] is dash.no_update) == failed
