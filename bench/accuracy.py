@@ -21,14 +21,16 @@ How the numbers are made:
 - **float32.** The same, but against the float32-rounded reference:
   ``|c - round32(exact)| / ulp32``, the function computed on float32 inputs
   in float32.
-- **Conditioning.** Some gradients have interior zeros where two terms of the
-  formula cancel for *soft* targets (``sigma(z) - y`` at ``sigma(z) = y``, the
-  softmax gradient at ``p_k = y_k``, KL's sum at ``p = y``). There the exact
-  result is far smaller than its terms, and no formula in working precision
-  can be within a few ulp of it. Each reference therefore also returns the
-  size of its largest cancelling term; a point whose result is less than half
-  that size is "ill-conditioned" and is reported separately, as error in ulp
-  of that term.
+- **Conditioning.** Some results are differences or mixed-sign sums whose terms
+  cancel for *soft* targets (``sigma(z) - y`` near ``sigma(z) = y``, the softmax
+  gradient near ``p_k = y_k``, KL's terms near ``p = y``, Brier-through-softmax's
+  Jacobian product, ``logsumexp`` near 0). There the exact result is far smaller
+  than its terms, and no formula in working precision can be within a few ulp
+  of it. Each such reference also returns the size of its cancelling terms
+  (the larger of two, or the sum of the absolute values of a sum's terms); a
+  point whose result is less than half that size is "ill-conditioned" and is
+  reported separately, as error in ulp of that size. Hard targets never
+  cancel this way.
 
 The table compares losslab with PyTorch and scikit-learn where they have the
 same function (columns are skipped, with a note, when a package is missing).
@@ -41,6 +43,7 @@ import math
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import mpmath
@@ -112,19 +115,39 @@ class Exact:
         return self.scale != 0 and abs(self.value) * 2 < self.scale
 
 
+@cache
+def _format(dtype_name: str) -> Format:
+    return Format.of(np.dtype(dtype_name))
+
+
 def error_in_ulp(computed: float, exact, dtype) -> tuple[float, bool]:
     """``(error, passes)`` for one result: error in ulp (float64) or ulp of the rounded value (float32).
 
     ``passes`` applies the subnormal rule (within one subnormal step of the
     correctly rounded value) and the 4-ulp rule elsewhere.
     """
-    fmt = Format.of(dtype)
+    dtype = np.dtype(dtype)
+    fmt = _format(dtype.name)
     if isinstance(exact, Exact):
         exact = exact.value
     if mpmath.isnan(exact):
         return (0.0, True) if math.isnan(computed) else (math.inf, False)
     if math.isnan(computed):
         return math.inf, False
+    nearest = float(exact)  # the nearest float64 (inf past its range)
+    if math.isfinite(nearest) and abs(nearest) >= 2.0 ** (fmt.min_exponent + 1) and abs(nearest) < fmt.max_value:
+        if math.isinf(computed):
+            return math.inf, False
+        # the common case, in float arithmetic: normal and in range
+        exponent = math.frexp(nearest)[1]
+        if dtype == np.float64:
+            ulp = math.ldexp(1.0, exponent - fmt.bits)
+            error = float(abs(mpmath.mpf(computed) - exact)) / ulp
+        else:
+            rounded = float(np.float32(nearest))
+            ulp = math.ldexp(1.0, math.frexp(rounded)[1] - fmt.bits)
+            error = abs(computed - rounded) / ulp  # both float32 values: exact in float64
+        return error, error <= 4
     rounded = fmt.round(exact)
     if mpmath.isinf(rounded):
         ok = math.isinf(computed) and (computed > 0) == (rounded > 0)
@@ -140,7 +163,7 @@ def error_in_ulp(computed: float, exact, dtype) -> tuple[float, bool]:
 
 def error_in_scale_ulp(computed: float, exact: Exact, dtype) -> float:
     """Error in ulp of the largest cancelling term: the measure for ill-conditioned points."""
-    fmt = Format.of(dtype)
+    fmt = _format(np.dtype(dtype).name)
     if not math.isfinite(computed):
         return math.inf
     return float(abs(X(computed) - exact.value) / fmt.ulp(exact.scale))
@@ -170,9 +193,15 @@ def r_logit(p):
 
 
 def r_sigmoid_minus(z, y) -> Exact:
-    """``sigma(z) - y`` as ``(1 - y) sigma(z) - y sigma(-z)``: exact for hard labels."""
+    """``sigma(z) - y`` as ``(1 - y) sigma(z) - y sigma(-z)``: exact for hard labels.
+
+    The cancelling terms are ``[z >= 0] - y`` and ``sigma(-|z|)`` (their difference is
+    ``sigma(z) - y``): for a hard label they never cancel; for a soft one they do near
+    ``sigma(z) = y``.
+    """
     a, b = (ONE - y) * r_sigmoid(z), y * r_sigmoid(-z)
-    return Exact(a - b, max(a, b))
+    step = ONE if z >= 0 else ZERO
+    return Exact(a - b, max(abs(step - y), r_sigmoid(-abs(z))))
 
 
 def r_bce_with_logits(z, y):
@@ -297,34 +326,43 @@ def _top(z) -> int:
     return max(range(len(z)), key=lambda k: z[k])
 
 
-def r_logsumexp(z):
-    return mpmath.log(mpmath.fsum(mpmath.exp(v) for v in z))
+def _exp(x):
+    """``exp(x)``, with arguments below -1e5 (results far below every float) taken as 0 to save time."""
+    return ZERO if x < -100_000 else mpmath.exp(x)
+
+
+def _shifted_weights(z):
+    """``(top index, [exp(z_k - z_top)], rest = sum over k != top)``; the differences are exact."""
+    top = _top(z)
+    weights = [_exp(v - z[top]) for v in z]
+    return top, weights, mpmath.fsum(w for k, w in enumerate(weights) if k != top)
+
+
+def r_logsumexp(z) -> Exact:
+    """``log sum exp z``; its terms ``max z`` and ``log(1 + rest)`` cancel when the result is near 0."""
+    top, _, rest = _shifted_weights(z)
+    tail = mpmath.log1p(rest)
+    return Exact(z[top] + tail, max(abs(z[top]), tail))
 
 
 def r_softmax(z):
-    top = z[_top(z)]
-    weights = [mpmath.exp(v - top) for v in z]
-    total = mpmath.fsum(weights)
+    _, weights, rest = _shifted_weights(z)
+    total = ONE + rest
     return [w / total for w in weights]
 
 
 def r_complements(z):
-    """``1 - softmax(z)_k`` for each k, as the sum of the other probabilities."""
-    p = r_softmax(z)
-    return [mpmath.fsum(p[j] for j in range(len(z)) if j != k) for k in range(len(z))]
+    """``1 - softmax(z)_k``: the other probabilities' sum (``rest / total`` at the top class)."""
+    top, weights, rest = _shifted_weights(z)
+    total = ONE + rest
+    return [rest / total if k == top else ONE - w / total for k, w in enumerate(weights)]
 
 
 def r_minus_log_softmax(z):
-    """``-log softmax(z)_k = log1p(sum_{j != k} exp(z_j - z_k))``: no cancellation, no overflow."""
-    out = []
-    for k, zk in enumerate(z):
-        top = max(v - zk for j, v in enumerate(z) if j != k) if len(z) > 1 else ZERO
-        if top > 0:  # sum could be astronomically large: log(sum) = top + log(sum e^(.. - top))
-            rest = mpmath.fsum(mpmath.exp(v - zk - top) for j, v in enumerate(z) if j != k)
-            out.append(top + mpmath.log(rest + mpmath.exp(-top)))
-        else:
-            out.append(mpmath.log1p(mpmath.fsum(mpmath.exp(v - zk) for j, v in enumerate(z) if j != k)))
-    return out
+    """``-log softmax(z)_k = (z_top - z_k) + log1p(rest)``: two terms >= 0, no cancellation, no overflow."""
+    top, _, rest = _shifted_weights(z)
+    tail = mpmath.log1p(rest)
+    return [(z[top] - v) + tail for v in z]
 
 
 def r_log_softmax(z):
@@ -357,24 +395,31 @@ def r_cross_entropy_grad(z, y):
 
 
 def r_kl_divergence_with_logits(z, y):
+    """``sum_k y_k (log y_k - log p_k)``: the logs cancel where ``p_k`` is near ``y_k``, and the terms of the sum cancel too."""
     nll = r_minus_log_softmax(z)
-    terms = [yk * (mpmath.log(yk) + nk) for yk, nk in zip(y, nll, strict=True) if yk != 0]
-    return Exact(mpmath.fsum(terms), max((abs(t) for t in terms), default=ZERO))
+    pairs = [(yk, nk) for yk, nk in zip(y, nll, strict=True) if yk != 0]
+    terms = [yk * (mpmath.log(yk) + nk) for yk, nk in pairs]
+    scale = mpmath.fsum(yk * max(abs(mpmath.log(yk)), nk) for yk, nk in pairs)
+    return Exact(mpmath.fsum(terms), scale)
 
 
 def r_brier_with_logits(z, y):
     p, q = r_softmax(z), r_complements(z)
-    return mpmath.fsum(d.value**2 for d in _distribution_minus(p, q, y))
+    differences = _distribution_minus(p, q, y)
+    return Exact(mpmath.fsum(d.value**2 for d in differences), mpmath.fsum(d.scale**2 for d in differences))
 
 
 def r_brier_with_logits_grad(z, y):
     """``p_k (g_k - sum_j g_j p_j)`` written as ``p_k (g_k (1 - p_k) - sum_{j != k} g_j p_j)``."""
     p, q = r_softmax(z), r_complements(z)
-    g = [2 * d.value for d in _distribution_minus(p, q, y)]
+    differences = _distribution_minus(p, q, y)
+    g = [2 * d.value for d in differences]
+    g_scale = [2 * max(d.scale, abs(d.value)) for d in differences]  # p - y itself may have cancelled
     out = []
     for k in range(len(z)):
         terms = [g[k] * q[k]] + [-g[j] * p[j] for j in range(len(z)) if j != k]
-        out.append(Exact(p[k] * mpmath.fsum(terms), p[k] * max(abs(t) for t in terms)))
+        scales = [g_scale[k] * q[k]] + [g_scale[j] * p[j] for j in range(len(z)) if j != k]
+        out.append(Exact(p[k] * mpmath.fsum(terms), p[k] * mpmath.fsum(scales)))
     return out
 
 
@@ -392,7 +437,7 @@ def r_kl_divergence(p, y):
     if any(pk == 0 and yk != 0 for pk, yk in zip(p, y, strict=True)):
         return Exact(mpmath.inf)
     terms = [yk * mpmath.log(yk / pk) for pk, yk in zip(p, y, strict=True) if yk != 0]
-    return Exact(mpmath.fsum(terms), max((abs(t) for t in terms), default=ZERO))
+    return Exact(mpmath.fsum(terms), mpmath.fsum(abs(t) for t in terms))
 
 
 def r_kl_divergence_grad(p, y):
@@ -427,8 +472,8 @@ def magnitudes(dtype, per_decade: float) -> np.ndarray:
 
 def logit_grid(dtype, size: str) -> np.ndarray:
     rng = np.random.default_rng(16)
-    m = magnitudes(dtype, 1 if size == "small" else 4)
-    count = 150 if size == "small" else 2000
+    m = magnitudes(dtype, PER_DECADE[size])
+    count = RANDOM_POINTS[size]
     random = np.concatenate([rng.normal(0, 3, count), rng.normal(0, 30, count // 2),
                              np.sign(rng.normal(size=count)) * 10 ** rng.uniform(-5, 2.5, count)])
     return np.unique(np.concatenate([[0.0], m, -m, random]).astype(dtype))
@@ -436,9 +481,9 @@ def logit_grid(dtype, size: str) -> np.ndarray:
 
 def probability_grid(dtype, size: str) -> np.ndarray:
     rng = np.random.default_rng(17)
-    m = magnitudes(dtype, 1 if size == "small" else 4)
+    m = magnitudes(dtype, PER_DECADE[size])
     m = m[m < 0.5]
-    count = 150 if size == "small" else 2000
+    count = RANDOM_POINTS[size]
     one = dtype(1)
     near_one = (one - m.astype(dtype))
     values = np.concatenate([[0.0, 0.5, 1.0, 0.25, 0.75], m, near_one, rng.uniform(0, 1, count),
@@ -446,6 +491,11 @@ def probability_grid(dtype, size: str) -> np.ndarray:
     values = values.astype(dtype)
     return np.unique(values[(values >= 0) & (values <= 1)])
 
+
+# Grid sizes: "test" for the test suite (seconds), "small" for the bench table, "long" (minutes).
+PER_DECADE = {"test": 1 / 5, "small": 1, "long": 4}
+RANDOM_POINTS = {"test": 40, "small": 150, "long": 2000}
+ROW_REPEATS = {"test": 1, "small": 2, "long": 12}
 
 HARD = (0.0, 1.0)
 SOFT = (0.3, 0.5, 0.9, 1e-3, 0.999)
@@ -456,12 +506,15 @@ def class_rows(dtype, size: str, rng_seed: int = 18):
     rng = np.random.default_rng(rng_seed)
     info = np.finfo(dtype)
     big = float(info.max) / 4
-    repeats = 2 if size == "small" else 12
+    repeats = ROW_REPEATS[size]
     leads = [0.0, 1e-10, 0.5, 1, 3, 10, 20, 36, 37, 38, 40, 80, 100, 700, 745, 800, 1e4, 1e30, big]
+    if size == "test":
+        leads = [0.0, 1e-10, 1, 10, 37, 40, 100, 745, 800, 1e30, big]
     rows = []
     for classes in range(2, 11):
         for _ in range(repeats):
-            for scale in (1e-300, 1e-30, 1e-3, 1, 3, 10, 100, 1e4, 1e30, 1e300):
+            scales = (1e-300, 1e-30, 1e-3, 1, 3, 10, 100, 1e4, 1e30, 1e300)
+            for scale in ((*scales[::2], 3.0) if size == "test" else scales):
                 z = rng.normal(0, scale, classes)
                 rows.append((z, int(rng.integers(classes))))
             for lead in leads:
@@ -595,11 +648,18 @@ class Result:
     points: int = 0
     ill_points: int = 0
     worst_ill: float = 0.0  # ill-conditioned points: error in ulp of the largest cancelling term
+    subnormal_misses: int = 0  # results below the normal range more than one step from the rounded value
+    subnormal_where: str = ""
+    worst_hard: float = 0.0  # the worst error with hard targets (one-hot, class indices, 0/1 labels) only
 
-    def add(self, error: float, ok: bool, where: str) -> None:
+    def add(self, error: float, ok: bool, where: str, subnormal: bool = False) -> None:
         self.points += 1
         if not ok:
             self.failures += 1
+            if subnormal:
+                self.subnormal_misses += 1
+                self.subnormal_where = where
+                return
         if error > self.worst or (math.isnan(error)):
             self.worst, self.where = error, where
 
@@ -607,6 +667,8 @@ class Result:
         if other.worst > self.worst:
             self.worst, self.where = other.worst, other.where
         self.failures += other.failures
+        self.subnormal_misses += other.subnormal_misses
+        self.worst_hard = max(self.worst_hard, other.worst_hard)
         self.points += other.points
         self.ill_points += other.ill_points
         self.worst_ill = max(self.worst_ill, other.worst_ill)
@@ -639,7 +701,7 @@ def build_inputs(case: Case, dtype, size: str) -> Inputs:
         elif family == "regression":
             targets = [(0.0, "hard"), (1.0, "hard"), (-2.5, "hard"), (1e-3, "hard"), (3e6, "hard")]
         else:
-            targets = [(t, "hard") for t in HARD] + [(t, "soft") for t in SOFT]
+            targets = [(t, "hard") for t in HARD] + [(t, "soft") for t in (SOFT[:3] if size == "test" else SOFT)]
         preds, ys, kinds, exact = [], [], [], []
         if family == "prob":
             params["dtype"] = dtype
@@ -741,8 +803,12 @@ def measure(function: Callable, case: Case, inputs: Inputs, dtype) -> Result:
             result.worst_ill = max(result.worst_ill, error_in_scale_ulp(c, e, dtype))
             continue
         error, ok = error_in_ulp(c, e.value, dtype)
+        if inputs.kinds[i] == "hard" and not (error <= result.worst_hard):
+            result.worst_hard = error
         if not ok or error > result.worst:
-            result.add(error, ok, describe_point(inputs, i) + f" -> {c!r}, exact {mpmath.nstr(e.value, 17)}")
+            subnormal = mpmath.isfinite(e.value) and _format(np.dtype(dtype).name).is_subnormal(e.value)
+            result.add(error, ok, describe_point(inputs, i) + f" -> {c!r}, exact {mpmath.nstr(e.value, 17)}",
+                       subnormal and error <= 4)
         else:
             result.points += 1
     return result
@@ -930,6 +996,8 @@ def format_ulp(result: Result | None) -> str:
     if math.isinf(result.worst):
         return "inf"
     text = f"{result.worst:.2f}" if result.worst < 100 else f"{result.worst:.3g}"
+    if result.subnormal_misses:
+        text += f" ({result.subnormal_misses} subnormal > 1 step)"
     return text + ("" if result.failures == 0 else " ✗")
 
 
@@ -972,6 +1040,8 @@ def main(argv: list[str] | None = None) -> int:
         for lib, r in row.items():
             if r.failures:
                 print(f"    {lib}: {r.failures}/{r.points} over, worst at {r.where}", flush=True)
+            if r.subnormal_misses:
+                print(f"    {lib}: subnormal miss at {r.subnormal_where}", flush=True)
 
     table = run(size, ("losslab", "torch", "scikit-learn"), args.only, progress=progress)
     text = markdown(table, size)

@@ -158,7 +158,8 @@ class SoftmaxParts:
 
     - ``weights``: :math:`w_k = e^{z_k - s}` to within about an ulp, where the shift
       :math:`s` is 0 when :math:`e^{z}` stays normal and the sum cannot overflow,
-      else the row maximum (its rounding error compensated);
+      else the row maximum less a headroom (the rounding error of :math:`z_k - s`
+      compensated);
     - ``top``: the index of one largest entry per row (keepdims);
     - ``top_logit``, ``top_weight``: :math:`z_t` and :math:`w_t`;
     - ``rest``: :math:`\sum_{k \ne t} w_k`, summed without :math:`w_t` so nothing is lost to it;
@@ -180,7 +181,14 @@ class SoftmaxParts:
         if _exp_stays_normal(z, z.shape[axis]):
             parts.weights = np.exp(z)
         else:
-            parts.weights = _compensated_exp_of_difference(z, parts.top_logit)
+            # Shift so the largest weight is e^headroom rather than 1: weights down to tiny * e^-headroom
+            # stay normal, so a ratio in the subnormal range is rounded once, not built from subnormals.
+            headroom = _headroom(z.dtype, z.shape[axis])
+            shift = parts.top_logit - headroom
+            # a huge z_t rounds the shift (ulp(z_t) > 1): where that made room for more than the
+            # headroom, e^(z_t - shift) could overflow, so shift by z_t itself
+            np.copyto(shift, parts.top_logit, where=(parts.top_logit - shift) > headroom)
+            parts.weights = _compensated_exp_of_difference(z, shift)
         parts.top_weight = np.take_along_axis(parts.weights, parts.top, axis=axis)
         np.put_along_axis(parts.weights, parts.top, 0, axis=axis)
         parts.rest = class_sum(parts.weights, axis)
@@ -209,10 +217,15 @@ class SoftmaxParts:
 
 def class_sum(x: np.ndarray, axis: int, keepdims: bool = True) -> np.ndarray:
     """Sum over the class axis (``einsum`` is several times faster than ``sum`` on a short last axis)."""
-    if axis == x.ndim - 1:
+    if axis % x.ndim == x.ndim - 1:
         total = np.einsum("...k->...", x)
         return total[..., None] if keepdims else total
     return x.sum(axis=axis, keepdims=keepdims)
+
+
+def _headroom(dtype: np.dtype, classes: int) -> float:
+    """The largest ``h`` with ``classes * e^h`` below float max (with a margin): about 706 in float64."""
+    return float(np.floor(np.log(np.finfo(dtype).max) - np.log(classes) - 1))
 
 
 def _exp_stays_normal(z: np.ndarray, classes: int) -> bool:

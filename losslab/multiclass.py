@@ -185,12 +185,18 @@ def _softmax_minus_target(parts: SoftmaxParts, target: np.ndarray, axis: int) ->
     :math:`\hat p_t \sum_{j \ne t} y_j - y_t (1 - \hat p_t)`, with :math:`1 - \hat p_t`
     from the remainder: for a hard target that is :math:`-\sum_{j \ne t} \hat p_j`, never 0.
     """
-    target_total = class_sum(target, axis)
+    target = np.broadcast_to(target, parts.weights.shape)
+    top_target = np.take_along_axis(target, parts.top, axis=axis)
+    # sum_{j != t} y_j summed without y_t: a soft target's small mass off the top class
+    # would be lost to rounding in sum(y) - y_t
+    target_others = target.copy()
+    np.put_along_axis(target_others, parts.top, 0, axis=axis)
+    top_others = class_sum(target_others, axis)
+    target_total = top_others + top_target
     grad = np.divide(parts.weights, parts.total, out=parts.weights)
     grad *= target_total
     grad -= target
-    top_target = np.take_along_axis(np.broadcast_to(target, grad.shape), parts.top, axis=axis)
-    top_grad = parts.top_weight / parts.total * (target_total - top_target)
+    top_grad = parts.top_weight / parts.total * top_others
     top_grad -= top_target * (parts.rest / parts.total)
     np.put_along_axis(grad, parts.top, top_grad, axis=axis)
     return grad
@@ -265,8 +271,13 @@ def _cross_entropy_from_probs_loss(prob, target, axis):
 
 
 def _minus_target_over_prob(prob, target):
-    with np.errstate(divide="ignore", over="ignore"):  # 1/p̂ for a denormal p̂ is rightly inf
-        return -weighted(target, 1 / prob)
+    r""":math:`-y/\hat p`, 0 where :math:`y = 0` (also at :math:`\hat p = 0`); one division, so
+    :math:`y/\hat p` overflows only where the true value does (:math:`1/\hat p` alone can overflow first)."""
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # y > 0 = p̂: rightly -inf
+        ratio = np.divide(target, prob)
+    if not all_finite(ratio):
+        np.copyto(ratio, 0, where=np.broadcast_to(target == 0, ratio.shape))  # 0/0: an empty class
+    return np.negative(ratio, out=ratio)
 
 
 def kl_divergence(pred, target, *, axis: int = -1, reduction: str = "mean"):
@@ -326,7 +337,7 @@ def kl_divergence_with_logits(logits, target, *, axis: int = -1, reduction: str 
     r""":math:`\mathrm{KL}(y \,\|\, \mathrm{softmax}(z)) = \sum_k y_k (\log y_k - \log \hat p_k)`, with the cross-entropy's :math:`-\log \hat p_k`."""
     validate_reduction(reduction)
     logits, target, axis, _logits_shape = _logits_and_distribution(logits, target, axis)
-    return reduce(_kl_with_logits_kernel(logits, target, axis, with_grad=False)[0], reduction)
+    return reduce(_kl_divergence_with_logits_kernel(logits, target, axis, with_grad=False)[0], reduction)
 
 
 def kl_divergence_with_logits_grad(logits, target, *, axis: int = -1):
@@ -338,11 +349,11 @@ def kl_divergence_with_logits_and_grad(logits, target, *, axis: int = -1, reduct
     """``(kl_divergence_with_logits(...), kl_divergence_with_logits_grad(...))`` from one validation and one softmax."""
     validate_reduction(reduction)
     logits, target, axis, logits_shape = _logits_and_distribution(logits, target, axis)
-    loss, grad = _kl_with_logits_kernel(logits, target, axis)
+    loss, grad = _kl_divergence_with_logits_kernel(logits, target, axis)
     return reduce(loss, reduction), sum_to_shape(grad, logits_shape)
 
 
-def _kl_with_logits_kernel(logits: np.ndarray, target: np.ndarray, axis: int = -1, *, with_grad: bool = True):
+def _kl_divergence_with_logits_kernel(logits: np.ndarray, target: np.ndarray, axis: int = -1, *, with_grad: bool = True):
     """Unchecked (per-sample loss, grad) of ``kl_divergence_with_logits`` (target broadcast to the logits' shape)."""
     with np.errstate(divide="ignore"):  # log 0 of an empty class, weighted to 0
         log_target = np.log(target)
@@ -426,7 +437,7 @@ def _brier_with_logits_kernel(logits: np.ndarray, target: np.ndarray, axis: int 
         return ((p - target) ** 2).sum(axis=axis), grad
     parts = SoftmaxParts.of(logits, axis)
     target = np.broadcast_to(target, logits.shape)
-    p = np.divide(parts.weights, parts.total, out=parts.weights)
+    p = parts.weights / parts.total
     top_p = np.take_along_axis(p, parts.top, axis=axis)
     top_target = np.take_along_axis(target, parts.top, axis=axis)
     top_complement = parts.rest / parts.total
@@ -446,4 +457,6 @@ def _brier_with_logits_kernel(logits: np.ndarray, target: np.ndarray, axis: int 
     others_of_top = class_sum(flow, axis)
     inner = upstream - (others_of_top + top_upstream * top_p)
     np.put_along_axis(inner, parts.top, top_upstream * top_complement - others_of_top, axis=axis)
-    return loss, np.multiply(p, inner, out=inner)
+    inner *= parts.weights  # w (g - ...) / total rather than p (g - ...): a subnormal result rounded once
+    inner /= parts.total
+    return loss, inner
