@@ -514,7 +514,8 @@ class LoadRun:
     """``clients`` threads, each on its own keep-alive connection, share ``total`` POSTs.
 
     ``next_request(i, rng, state)`` gives the i-th request; ``state`` is the client's own dict
-    (one browser tab's memory) and ``rng`` its own seeded generator. ``on_answer(state,
+    (one browser tab's memory; ``state["client"]`` is the client's number, 0 to clients - 1)
+    and ``rng`` its own seeded generator. ``on_answer(state,
     outcome, body)`` sees each answer (``outcome`` is the status, or the exception's name
     when the connection failed). ``at(count, action)`` runs ``action(self)`` once, from a
     monitor thread, when ``count`` requests have completed; ``stop()`` makes clients take no
@@ -562,7 +563,7 @@ class LoadRun:
     def _client(self, number: int, ready: threading.Barrier, deadline: list[float]) -> None:
         rng = random.Random(self.seed * 1000 + number)
         client = Client(self.port, timeout=self.timeout, retry_dropped=self.retry_dropped)
-        state: dict = {}
+        state: dict = {"client": number}
         try:
             ready.wait()
             while time.monotonic() < deadline[0]:

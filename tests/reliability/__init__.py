@@ -189,7 +189,7 @@ def nav_paths(answer: bytes) -> list[str]:
 
 
 class TabTraffic:
-    """A :class:`LoadRun`'s requests: each client is one browser tab on one view (views round-robin).
+    """A :class:`LoadRun`'s requests: each client is one browser tab on one view (client n on the n-th view, round-robin).
 
     Every answer goes through the tab (which reads the next request's state from it) and
     into ``tally``.
@@ -203,8 +203,8 @@ class TabTraffic:
     def next_request(self, index: int, rng: random.Random, state: dict) -> tuple[str, bytes]:
         if "tab" not in state:
             paths = self.callbacks.view_paths
-            state["tab"] = Tab(self.callbacks.callback_map, paths[index % len(paths)], tally=self.tally,
-                               **self.tab_options)
+            state["tab"] = Tab(self.callbacks.callback_map, paths[state["client"] % len(paths)],
+                               tally=self.tally, **self.tab_options)
         state["step"] = state["tab"].next_step(rng)
         return CALLBACK_PATH, state["step"].body
 

@@ -8,11 +8,29 @@ change corrects it), clicks a chart now and then, and reloads the page one
 request in ten. At least 95% of the meant-valid requests of every view must
 come back with charts, so the figures measure the chart code, not only the
 validator. Memory is the sum of the gunicorn workers' VmRSS from /proc.
+
+The baseline, in the same run: bench/trivial_app.py (one echo callback) under
+the same gunicorn settings and the same load, half before and half after
+losslab's run; latencies and throughput are also reported as ratios to it.
 """
 
 from __future__ import annotations
 
-from . import LONG, MIN_CHART_SHARE, ChartTally, TabTraffic, cpu_seconds
+import itertools
+
+from bench import payloads, trivial_app
+from bench.harness import DOCKERFILE_CONFIG, TRIVIAL_TARGET, LoadResult, percentile
+
+from . import (
+    CALLBACK_PATH,
+    LONG,
+    MIN_CHART_SHARE,
+    ChartTally,
+    Gunicorn,
+    LoadRun,
+    TabTraffic,
+    cpu_seconds,
+)
 
 CLIENTS = 50
 TOTAL = 20_000 if LONG else 2_500
@@ -21,22 +39,40 @@ RSS_GROWTH_LIMIT = 0.10 if LONG else 0.20
 DEADLINE_S = 600 if LONG else 90
 
 
-def test_load_fifty_clients_zero_errors_bounded_memory(server, callbacks, figures):
-    rss = {"start": server.worker_rss_kib()}
-    workers_before = server.worker_pids()
-    cpu_before = {pid: cpu_seconds(pid) for pid in workers_before}
-    tally = ChartTally()
-    run = TabTraffic(callbacks, tally).load_run(server.port, TOTAL, CLIENTS, DEADLINE_S, seed=1)
-    run.at(BASELINE_AFTER, lambda _run: rss.__setitem__("baseline", server.worker_rss_kib()))
-    result = run.run()
-    rss["end"] = server.worker_rss_kib()
-    cpu = sorted((round(cpu_seconds(pid) - cpu_before[pid], 1) for pid in workers_before), reverse=True)
+def trivial_load(port: int, total: int, seed: int) -> LoadResult:
+    bodies = [payloads.trivial_body(trivial_app.app.callback_map, value) for value in ("1", "2")]
+    return LoadRun(port, lambda index, _rng, _state: (CALLBACK_PATH, bodies[index % 2]), total, CLIENTS,
+                   DEADLINE_S, seed=seed).run()
+
+
+def test_load_fifty_clients_zero_errors_bounded_memory(server, callbacks, log_dir, figures):
+    with Gunicorn(TRIVIAL_TARGET, DOCKERFILE_CONFIG, ready_path="/", log_dir=log_dir, name="trivial") as trivial:
+        baseline = [trivial_load(trivial.port, TOTAL // 2, seed=10)]
+        rss = {"start": server.worker_rss_kib()}
+        workers_before = server.worker_pids()
+        cpu_before = {pid: cpu_seconds(pid) for pid in workers_before}
+        tally = ChartTally()
+        run = TabTraffic(callbacks, tally).load_run(server.port, TOTAL, CLIENTS, DEADLINE_S, seed=1)
+        run.at(BASELINE_AFTER, lambda _run: rss.__setitem__("baseline", server.worker_rss_kib()))
+        result = run.run()
+        rss["end"] = server.worker_rss_kib()
+        cpu = sorted((round(cpu_seconds(pid) - cpu_before[pid], 1) for pid in workers_before), reverse=True)
+        baseline.append(trivial_load(trivial.port, TOTAL - TOTAL // 2, seed=11))
     growth = (rss["end"] - rss["baseline"]) / rss["baseline"]
+    base_latencies = list(itertools.chain.from_iterable(b.latencies for b in baseline))
+    base_rate = sum(b.ok for b in baseline) / sum(b.seconds for b in baseline)
+    base_p50, base_p99 = percentile(base_latencies, 50), percentile(base_latencies, 99)
     figures["load"] = result.summary() | {
         "rss_kib_start": rss["start"], f"rss_kib_after_{BASELINE_AFTER}": rss["baseline"],
         f"rss_kib_after_{TOTAL}": rss["end"], "rss_growth_pct": round(100 * growth, 2),
         "cpu_s_per_worker": cpu,  # keep-alive connections stick to the worker that accepted them
         "cpu_ms_per_request": round(1000 * sum(cpu) / max(1, result.ok + result.failed), 2),
+        "trivial_app_same_load": {"p50_ms": round(1000 * base_p50, 1), "p99_ms": round(1000 * base_p99, 1),
+                                  "req_per_s": round(base_rate, 1),
+                                  "failed": sum(b.failed for b in baseline)},
+        "vs_trivial": {"p50": round(result.percentile(50) / base_p50, 2),
+                       "p99": round(result.percentile(99) / base_p99, 2),
+                       "req_per_s": round(result.rate / base_rate, 2)},
         "reached_charts": tally.report(),
     }
     assert not result.timed_out, f"only {result.ok + result.failed} of {TOTAL} requests within {DEADLINE_S} s"
