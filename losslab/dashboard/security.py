@@ -26,21 +26,32 @@ What it adds to the Flask server under the Dash app:
   is ``'self'`` plus the hashes of Dash's own inline scripts (no
   ``'unsafe-inline'``, no ``'unsafe-eval'``), ``frame-ancestors 'self'``,
   ``X-Content-Type-Options: nosniff``, ``Referrer-Policy``,
-  ``X-Frame-Options`` and ``Cross-Origin-Opener-Policy``.
+  ``X-Frame-Options`` and ``Cross-Origin-Opener-Policy``;
+* cache lifetimes (:func:`cache_control`): a fingerprinted bundle (Dash's
+  ``/_dash-component-suites/.../name.v<version>m<mtime>.js``, an asset whose
+  ``?m=`` is its file's current mtime, the favicon at Dash's version) is
+  ``public, max-age=31536000, immutable``: its URL changes when its bytes do.
+  Everything else is ``no-cache`` (the page is fetched again on every visit,
+  so it never goes stale); the layout and the callback graph get an ETag, so a
+  repeat visit's check of them is an empty 304. Callback answers are
+  ``no-store``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import uuid
 
 import dash
 from dash._utils import split_callback_id, stringify_id
 from dash.exceptions import DependencyException
+from dash.fingerprint import check_fingerprint
 from flask import current_app, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, NotFound, UnprocessableEntity
+from werkzeug.security import safe_join
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_JSON_DEPTH = 32
@@ -48,6 +59,12 @@ MAX_JSON_VALUES = 20_000
 MAX_INT_DIGITS = 308  # beyond this an integer is not a finite double, which is all a browser sends
 MAX_PROP_ID_LENGTH = 1_000
 CALLBACK_ROUTE = "_dash-update-component"
+COMPONENT_SUITES_ROUTE = "_dash-component-suites/"
+FAVICON_ROUTE = "_favicon.ico"
+#: Dash's JSON that every page load fetches; deterministic for a process, so revalidated by ETag.
+REVALIDATED_ROUTES = ("_dash-layout", "_dash-dependencies")
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
 
 # 'unsafe-inline' in style-src only: plotly.js and MathJax write <style> elements
 # and style attributes at run time. Scripts are limited to files from this
@@ -255,9 +272,51 @@ def install(app: dash.Dash) -> None:
 
     @server.after_request
     def security_headers(response):
+        cache_control(app, response)
         if not csp:
             csp.append(CSP_TEMPLATE.format(hashes=" ".join(app.csp_hashes())))
         response.headers.setdefault("Content-Security-Policy", csp[0])
         for name, value in STATIC_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
+
+
+def is_fingerprinted(app: dash.Dash, path: str, args) -> bool:
+    """Does this GET path (with its query ``args``) name one exact, never-changing version of a file?
+
+    True for Dash's fingerprinted component bundles, for an asset whose ``m``
+    query parameter is its file's current mtime (written as Dash writes it in
+    the page, ``str(os.stat(file).st_mtime)``), and for the favicon at Dash's version.
+    """
+    prefix = app.config.routes_pathname_prefix
+    if path.startswith(prefix + COMPONENT_SUITES_ROUTE):
+        return check_fingerprint(path)[1]
+    if path == prefix + FAVICON_ROUTE:
+        return args.get("v") == dash.__version__
+    assets = prefix + app.config.assets_url_path.strip("/") + "/"
+    stamp = args.get("m")
+    if not path.startswith(assets) or not stamp:
+        return False
+    file = safe_join(app.config.assets_folder, path[len(assets):])
+    try:
+        return file is not None and str(os.stat(file).st_mtime) == stamp
+    except OSError:
+        return False
+
+
+def cache_control(app: dash.Dash, response) -> None:
+    """Set ``Cache-Control`` (and an ETag where it saves a download) on a response of ``app``."""
+    prefix = app.config.routes_pathname_prefix
+    if request.path == prefix + CALLBACK_ROUTE:
+        response.headers["Cache-Control"] = "no-store"
+        return
+    if request.method not in ("GET", "HEAD") or response.status_code not in (200, 304):
+        response.headers.setdefault("Cache-Control", "no-store")
+        return
+    if is_fingerprinted(app, request.path, request.args):
+        response.headers["Cache-Control"] = IMMUTABLE
+        return
+    response.headers["Cache-Control"] = REVALIDATE
+    if request.path in (prefix + route for route in REVALIDATED_ROUTES) and response.status_code == 200:
+        response.add_etag()
+        response.make_conditional(request)

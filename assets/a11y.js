@@ -1,0 +1,69 @@
+/*
+ * Accessible names and roles that Dash 4.4.1's components do not let us set as props
+ * (docs/ACCESSIBILITY.md lists each finding, the component and the axe rule):
+ *  - dcc.Checklist and dcc.RadioItems render role="listbox" with role="option" labels around
+ *    native checkboxes and radio buttons, and no accessible name. A listbox needs arrow-key
+ *    handling they do not have, and an option must not contain a focusable input (axe:
+ *    aria-input-field-name, nested-interactive, aria-allowed-role). The native inputs already
+ *    work with Tab, Space and the arrow keys, so the wrong roles are removed: the list becomes
+ *    a group (checkboxes) or radiogroup (radio buttons) named by its control label, and each
+ *    option a plain label. React sets aria-selected again on every change of selection; the
+ *    observer removes it as it comes.
+ *  - the loss chooser table's section gets its heading as its name, which makes it a region
+ *    landmark (axe: region).
+ */
+(function () {
+  "use strict";
+
+  var LISTS = ".dash-options-list[role=listbox]";
+  var OPTIONS = ".dash-options-list label[role=option], .dash-options-list label[aria-selected]";
+  var counter = 0;
+
+  function idOf(element, stem) {
+    if (!element.id) element.id = "a11y-" + stem + "-" + (++counter);
+    return element.id;
+  }
+
+  /* The text that names a control group: its .control-label (a span or label before it). */
+  function labelFor(list) {
+    var control = list.closest(".control") || list.parentElement;
+    return control ? control.querySelector(".control-label") : null;
+  }
+
+  function fixList(list) {
+    list.setAttribute("role", list.classList.contains("dash-radioitems") ? "radiogroup" : "group");
+    if (!list.hasAttribute("aria-label") && !list.hasAttribute("aria-labelledby")) {
+      var label = labelFor(list);
+      if (label) list.setAttribute("aria-labelledby", idOf(label, "label"));
+    }
+  }
+
+  function fixOption(option) {
+    option.removeAttribute("role");
+    option.removeAttribute("aria-selected");
+  }
+
+  function fixChooser() {
+    var chooser = document.querySelector("section.chooser:not([aria-labelledby])");
+    var heading = chooser && chooser.querySelector("h2");
+    if (heading) chooser.setAttribute("aria-labelledby", idOf(heading, "heading"));
+  }
+
+  /* Every fix applies only to elements that still need it, so the observer's own changes
+     end in a pass that changes nothing (no loop). One pass per batch of mutations. */
+  function fixAll() {
+    Array.prototype.forEach.call(document.querySelectorAll(LISTS), fixList);
+    Array.prototype.forEach.call(document.querySelectorAll(OPTIONS), fixOption);
+    fixChooser();
+  }
+
+  function start() {
+    fixAll();
+    new MutationObserver(fixAll).observe(document.body, {
+      childList: true, subtree: true, attributes: true, attributeFilter: ["role", "aria-selected"],
+    });
+  }
+
+  if (document.body) start();
+  else document.addEventListener("DOMContentLoaded", start);
+})();
