@@ -280,6 +280,8 @@ def test_playback_reveals_the_steps_with_no_server_request(lab):
 def test_click_on_a_surface_sets_the_start(lab):
     open_training(lab)
     lab.js(COUNT_CALLBACK_REQUESTS)
+    lab.duo.find_element("#training-logit-playback-step").click()  # part 1 paused at step 0
+    lab.wait_until(lambda: len(curve(lab, LOSS, "bce")[1]) == 1, "part 1 at step 0")
     lab.click_at(f"#{BCE_SURFACE} .nsewdrag", 0.7, 0.35)  # w = 3.2, b = 2.4 on the -8..8 square
     lab.wait_until(lambda: lab.value("training-w0-input") != "-6", "the w0 box to change")
     lab.wait_until(lambda: lab.value("training-b0-input") != "4", "the b0 box to change")
@@ -290,6 +292,9 @@ def test_click_on_a_surface_sets_the_start(lab):
                        f"the {key} path to start at the click")
     lab.wait_until(lambda: f"w0={w0:g}" in lab.driver.current_url, "URL w0")
     assert lab.js("return window.__callbackRequests;") == 1
+    # Part 1 did not change: its playback stays where it was.
+    assert playback_label(lab, "training-logit-playback") == "step 0 of 100"
+    assert len(curve(lab, LOSS, "bce")[1]) == 1 and len(curve(lab, GRAD, "bce")[1]) == 1
     assert lab.duo.get_logs() == []
 
 

@@ -170,6 +170,12 @@ def test_readout_says_never_when_a_run_does_not_get_there():
     assert rows[0][1] == "never (y = 0.5 has no side)"
 
 
+def test_lesson_counts_steps_in_words():
+    # η = 10 from p̂₀ = 0.6: one BCE step of 10 · 0.6 takes z from 0.41 to -5.6; MSE's 10 · 0.288 to -2.5.
+    assert lesson(VIEW.build(state(start=0.6, lr=10.0, steps=5)).logit_readout) == (
+        "BCE's p̂ crosses 0.5 after 1 step, MSE on the sigmoid's after 1 step: as many.")
+
+
 @pytest.mark.parametrize("label", [0.3, 0.5, 0.99])
 def test_hinge_is_left_out_for_a_soft_label_with_a_note(label):
     output = VIEW.build(state(label=label, losses=("bce", "hinge")))
@@ -194,6 +200,7 @@ def test_a_diverging_run_is_cut_at_its_step_and_marked():
     assert mse.size == 21  # one step to z ≈ -2e5, where its gradient is exactly 0: finite, not diverged
     rows = readout_rows(output.logit_readout)
     assert rows[0][4] == "diverged at step 1" and rows[1][4] == "finite"
+    assert lesson(output.logit_readout).startswith("BCE diverged at step 1. The learning rate is too large")
     # Part 2 diverges too: the path stops there, and the figure says so.
     summary = output.readout
     assert summary.rows[0].diverged_at == 1

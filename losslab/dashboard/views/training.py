@@ -422,14 +422,23 @@ def logit_lesson(runs) -> str:
     bce, mse = by_key.get("bce"), by_key.get("sigmoid_mse")
     if bce is None or mse is None:
         return "Tick BCE and MSE on sigmoid to compare them: the chapter's lesson."
+    diverged = [run for run in (bce, mse) if run.diverged]
+    if diverged:
+        return " ".join(f"{run.label} diverged at step {run.diverged_at}." for run in diverged) + (
+            " The learning rate is too large for a fair comparison: lower η.")
     if bce.steps_to_cross is None or mse.steps_to_cross is None:
         texts = [f"{run.label}: {step_text(run.steps_to_cross, 'never crosses 0.5')}" for run in (bce, mse)]
         return "; ".join(texts) + "."
     if mse.steps_to_cross == 0 or bce.steps_to_cross == 0:
         return "The start is already on the label's side of 0.5: move p̂₀ to the wrong side to see the lesson."
-    ratio = mse.steps_to_cross / bce.steps_to_cross
-    return (f"BCE's p̂ crosses 0.5 after {bce.steps_to_cross} steps, MSE on the sigmoid's after "
-            f"{mse.steps_to_cross}: {ratio:.3g} times as many.")
+    comparison = (f"{mse.steps_to_cross / bce.steps_to_cross:.3g} times as many"
+                  if mse.steps_to_cross != bce.steps_to_cross else "as many")
+    return (f"BCE's p̂ crosses 0.5 after {steps_count(bce.steps_to_cross)}, MSE on the sigmoid's after "
+            f"{steps_count(mse.steps_to_cross)}: {comparison}.")
+
+
+def steps_count(count: int) -> str:
+    return f"{count} step" if count == 1 else f"{count} steps"
 
 
 # ---------------------------------------------------------------- part 2 figures
