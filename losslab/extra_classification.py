@@ -1,0 +1,288 @@
+r"""More classification losses: class-weighted and label-smoothed cross-entropy, squared hinge, exponential.
+
+``weighted_cross_entropy`` and ``label_smoothed_cross_entropy`` are PyTorch's
+``cross_entropy`` with ``weight=`` and with ``label_smoothing=``: logits with a
+class axis (``axis=-1``), targets as integer class indices (shaped like the
+logits without the class axis) or probability vectors; one loss per sample,
+then ``reduction``; gradients :math:`\partial \ell / \partial z`, shaped like
+the logits. They are built on ``losslab.cross_entropy`` and keep its accuracy.
+
+``squared_hinge`` and ``exponential`` are margin losses of a raw score
+:math:`s` for a label :math:`t \in \{-1, +1\}`, like ``losslab.hinge``, as
+functions of the margin :math:`m = t s`: hinge :math:`\max(0, 1 - m)`, squared
+hinge :math:`\max(0, 1 - m)^2`, exponential :math:`e^{-m}`, logistic
+:math:`\log(1 + e^{-m})` (BCE). All are convex upper bounds of the 0-1 loss
+:math:`[m \le 0]` (the squared hinge and the exponential up to a constant).
+float32 inputs are computed in float64 and rounded once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from losslab._inputs import Inputs, check_finite, check_labels, check_shapes_broadcast
+from losslab._validation import (
+    Interval,
+    as_float_array,
+    check_in_closed_interval,
+    normalize_axis,
+    reduce,
+    result_dtype,
+    validate_reduction,
+)
+from losslab.multiclass import cross_entropy_and_grad
+
+UNIT = Interval(0.0, 1.0)
+
+
+# ------------------------------------------------------------ cross-entropy variants
+
+
+def _is_index_target(target, logits: np.ndarray) -> bool:
+    array = np.asarray(target)
+    return np.issubdtype(array.dtype, np.integer) and array.ndim == logits.ndim - 1
+
+
+def _logits_and_target(logits, target):
+    """Logits as float64 plus the output dtype; an index target stays integer."""
+    index = _is_index_target(target, np.asarray(logits))
+    dtype = result_dtype(logits) if index else result_dtype(logits, target)
+    logits_array = as_float_array(logits, "logits", dtype)
+    if index:
+        target_array = np.asarray(target)
+    else:
+        target_array = as_float_array(target, "target", dtype).astype(np.float64, copy=False)
+    return logits_array.astype(np.float64, copy=False), target_array, dtype, index
+
+
+def _one_hot(indices: np.ndarray, logits: np.ndarray, axis: int) -> np.ndarray:
+    classes = logits.shape[axis]
+    expected = logits.shape[:axis] + logits.shape[axis + 1:]
+    if indices.shape != expected:
+        raise ValueError(f"class indices with shape {indices.shape} do not match logits with shape "
+                         f"{logits.shape}; expected shape {expected} (the logits without the class axis)")
+    bad = (indices < 0) | (indices >= classes)
+    if bad.any():
+        raise ValueError(f"class index {indices[bad].ravel()[0].item()} is out of range; expected 0 to {classes - 1}")
+    one_hot = np.zeros(logits.shape)
+    np.put_along_axis(one_hot, np.expand_dims(indices, axis), 1.0, axis=axis)
+    return one_hot
+
+
+def _class_weights(weight, logits: np.ndarray, axis: int) -> np.ndarray:
+    """``weight`` as float64 shaped to broadcast along the class axis."""
+    array = as_float_array(weight, "weight", np.dtype(np.float64))
+    classes = logits.shape[axis]
+    if array.shape != (classes,):
+        raise ValueError(f"weight must be one number per class, shape ({classes},); got shape {array.shape}")
+    check_finite(array, "weight")
+    if array.size and array.min() < 0:
+        raise ValueError(f"weight must be >= 0, got {array[array < 0][0].item()!r}")
+    shape = [1] * logits.ndim
+    shape[axis] = classes
+    return array.reshape(shape)
+
+
+def _finish(dtype, loss, grad, reduction, want_loss, want_grad):
+    with np.errstate(over="ignore"):  # a float64 value past float32 max becomes inf, its true size
+        loss_value = reduce(np.asarray(loss).astype(dtype, copy=False), reduction) if want_loss else None
+        grad_value = np.asarray(grad).astype(dtype, copy=False) if want_grad else None
+    if want_loss and want_grad:
+        return loss_value, grad_value
+    return loss_value if want_loss else grad_value
+
+
+def _weighted_cross_entropy(logits, target, weight, axis, want_loss, want_grad, reduction="mean"):
+    logits, target, dtype, index = _logits_and_target(logits, target)
+    axis = normalize_axis(axis, logits.ndim, "logits")
+    weights = _class_weights(weight, logits, axis)
+    if index:
+        # one weight per sample: w at the true class; cross_entropy checks the indices first
+        loss, grad = cross_entropy_and_grad(logits, target, axis=axis, reduction="none")
+        sample_weight = np.take_along_axis(
+            np.broadcast_to(weights, logits.shape), np.expand_dims(target, axis), axis=axis)
+        return _finish(dtype, loss * np.squeeze(sample_weight, axis=axis), grad * sample_weight,
+                       reduction, want_loss, want_grad)
+    # probability targets: sum_k w_k y_k (-log p_k) = W * CE(z, w y / W) with W = max w, so the
+    # scaled target stays in [0, 1] as cross_entropy asks
+    largest = float(weights.max()) if weights.size else 0.0
+    scaled = weights * target / largest if largest > 0 else np.zeros_like(target)
+    loss, grad = cross_entropy_and_grad(logits, scaled, axis=axis, reduction="none")
+    return _finish(dtype, largest * loss, largest * grad, reduction, want_loss, want_grad)
+
+
+def weighted_cross_entropy(logits, target, *, weight, axis: int = -1, reduction: str = "mean"):
+    r"""Cross-entropy with a weight per class (PyTorch's ``cross_entropy(..., weight=weight)``).
+
+    .. math:: \ell = -\sum_k w_k\, y_k \log \operatorname{softmax}(z)_k,\qquad
+              \frac{\partial \ell}{\partial z_j} = \hat p_j \sum_k w_k y_k - w_j y_j
+
+    For a class index :math:`c` this is :math:`w_c \cdot \mathrm{CE}` with
+    gradient :math:`w_c(\hat p - e_c)`: rare classes can be given more weight
+    (e.g. inverse frequency) so that they are not ignored. ``weight``: one
+    number >= 0 per class (shape ``(classes,)``), keyword, required.
+    ``target``: class indices or probability vectors, as ``cross_entropy``.
+
+    Reduction: ``"mean"`` is the mean over samples, as everywhere in losslab.
+    PyTorch's ``"mean"`` with class indices divides by :math:`\sum_i w_{c_i}`
+    instead (a weighted mean); ``reduction="sum"`` divided by that total gives
+    it. ``"none"`` and ``"sum"`` agree with PyTorch directly.
+    """
+    validate_reduction(reduction)
+    return _weighted_cross_entropy(logits, target, weight, axis, True, False, reduction)
+
+
+def weighted_cross_entropy_grad(logits, target, *, weight, axis: int = -1):
+    r""":math:`\partial \ell / \partial z_j = \hat p_j \sum_k w_k y_k - w_j y_j` (:math:`w_c(\hat p - e_c)` for an index)."""
+    return _weighted_cross_entropy(logits, target, weight, axis, False, True)
+
+
+def weighted_cross_entropy_and_grad(logits, target, *, weight, axis: int = -1, reduction: str = "mean"):
+    """``(weighted_cross_entropy(...), weighted_cross_entropy_grad(...))`` from one softmax."""
+    validate_reduction(reduction)
+    return _weighted_cross_entropy(logits, target, weight, axis, True, True, reduction)
+
+
+def _label_smoothed(logits, target, label_smoothing, axis, want_loss, want_grad, reduction="mean"):
+    epsilon = UNIT.validate(label_smoothing, "label_smoothing")
+    logits, target, dtype, index = _logits_and_target(logits, target)
+    axis = normalize_axis(axis, logits.ndim, "logits")
+    classes = logits.shape[axis]
+    if classes == 0:
+        raise ValueError(f"logits has an empty class axis (shape {logits.shape}); expected at least one class")
+    if index:
+        target = _one_hot(target, logits, axis)
+    else:
+        check_in_closed_interval(target, "target probabilities", 0.0, 1.0)
+    # PyTorch's smoothing: y (1 - eps) + eps / C, then the cross-entropy to that target
+    smoothed = target * (1 - epsilon) + epsilon / classes
+    loss, grad = cross_entropy_and_grad(logits, smoothed, axis=axis, reduction="none")
+    return _finish(dtype, loss, grad, reduction, want_loss, want_grad)
+
+
+def label_smoothed_cross_entropy(logits, target, *, label_smoothing: float = 0.1, axis: int = -1,
+                                 reduction: str = "mean"):
+    r"""Cross-entropy to a smoothed target (PyTorch's ``cross_entropy(..., label_smoothing=ε)``).
+
+    .. math:: q = (1 - \varepsilon)\,y + \varepsilon / C,\qquad
+              \ell = -\sum_k q_k \log \operatorname{softmax}(z)_k,\qquad
+              \frac{\partial \ell}{\partial z} = \hat p\,\textstyle\sum_k q_k - q
+
+    (:math:`\hat p - q` for a probability vector :math:`y`.) With a one-hot
+    target the optimum is no longer an infinite logit gap but
+    :math:`\hat p_c = 1 - \varepsilon + \varepsilon/C`, a gap of
+    :math:`\log\bigl(1 + C(1 - \varepsilon)/\varepsilon\bigr)`, which keeps the
+    model from becoming over-confident. It equals
+    :math:`(1 - \varepsilon)\,\mathrm{CE}(z, y) + \varepsilon\,\mathrm{CE}(z, \text{uniform})`.
+    Szegedy et al., "Rethinking the Inception Architecture", CVPR 2016,
+    section 7; the label-smoothed next-token loss of Vaswani et al. 2017.
+    ``label_smoothing`` in [0, 1] (default 0.1; 0 is plain cross-entropy);
+    ``target``: class indices or probability vectors, as ``cross_entropy``.
+    No class weights (PyTorch's combination of the two is not reproduced).
+    """
+    validate_reduction(reduction)
+    return _label_smoothed(logits, target, label_smoothing, axis, True, False, reduction)
+
+
+def label_smoothed_cross_entropy_grad(logits, target, *, label_smoothing: float = 0.1, axis: int = -1):
+    r""":math:`\hat p \sum_k q_k - q` with :math:`q = (1 - \varepsilon) y + \varepsilon / C`."""
+    return _label_smoothed(logits, target, label_smoothing, axis, False, True)
+
+
+def label_smoothed_cross_entropy_and_grad(logits, target, *, label_smoothing: float = 0.1, axis: int = -1,
+                                          reduction: str = "mean"):
+    """``(label_smoothed_cross_entropy(...), label_smoothed_cross_entropy_grad(...))`` from one softmax."""
+    validate_reduction(reduction)
+    return _label_smoothed(logits, target, label_smoothing, axis, True, True, reduction)
+
+
+# ------------------------------------------------------------ margin losses
+
+
+def _score_and_sign(score, target) -> tuple[Inputs, np.ndarray]:
+    inputs = Inputs({"score": score, "target": target})
+    scores, labels = inputs.arrays
+    check_labels(labels, "target (labels)", (-1.0, 1.0))
+    check_shapes_broadcast(inputs.arrays, ["score", "target"])
+    with np.errstate(invalid="ignore"):  # NaN scores propagate, as in NumPy
+        return inputs, labels * scores
+
+
+def _margin_result(inputs: Inputs, loss, grad, reduction, want_loss, want_grad):
+    loss_value = inputs.finish_loss(loss, reduction) if want_loss else None
+    grad_value = inputs.finish_grad(grad, 0) if want_grad else None
+    if want_loss and want_grad:
+        return loss_value, grad_value
+    return loss_value if want_loss else grad_value
+
+
+def _squared_hinge(score, target, want_loss, want_grad, reduction="mean"):
+    inputs, margin = _score_and_sign(score, target)
+    slack = np.maximum(1 - margin, 0)
+    with np.errstate(over="ignore"):  # past float max only where the true square is
+        loss = slack * slack if want_loss else None
+        grad = -2 * inputs.arrays[1] * slack if want_grad else None
+    return _margin_result(inputs, loss, grad, reduction, want_loss, want_grad)
+
+
+def squared_hinge(score, target, *, reduction: str = "mean"):
+    r"""Squared hinge loss of a raw score :math:`s` for a label :math:`t \in \{-1, +1\}`.
+
+    .. math:: \ell = \max(0,\ 1 - t s)^2,\qquad
+              \frac{\partial \ell}{\partial s} = -2t\,\max(0,\ 1 - t s)
+
+    The L2-SVM loss: like the hinge it is 0 once the margin :math:`t s` reaches
+    1, but it is differentiable there, and it punishes large violations
+    quadratically (so it is less robust to mislabelled points). As scikit-learn's
+    ``LinearSVC(loss="squared_hinge")`` and Keras' ``squared_hinge``. Lee and
+    Mangasarian, "SSVM: A Smooth Support Vector Machine", 2001.
+    """
+    validate_reduction(reduction)
+    return _squared_hinge(score, target, True, False, reduction)
+
+
+def squared_hinge_grad(score, target):
+    r""":math:`-2t \max(0, 1 - t s)`: continuous, 0 once the margin reaches 1."""
+    return _squared_hinge(score, target, False, True)
+
+
+def squared_hinge_and_grad(score, target, *, reduction: str = "mean"):
+    """``(squared_hinge(...), squared_hinge_grad(...))`` from one validation and one margin."""
+    validate_reduction(reduction)
+    return _squared_hinge(score, target, True, True, reduction)
+
+
+def _exponential(score, target, want_loss, want_grad, reduction="mean"):
+    inputs, margin = _score_and_sign(score, target)
+    with np.errstate(over="ignore"):  # e^{-m} past float max for m < -709: inf, its true size
+        value = np.exp(-margin)
+        grad = -inputs.arrays[1] * value if want_grad else None
+    return _margin_result(inputs, value if want_loss else None, grad, reduction, want_loss, want_grad)
+
+
+def exponential(score, target, *, reduction: str = "mean"):
+    r"""Exponential loss of a raw score :math:`s` for a label :math:`t \in \{-1, +1\}`: AdaBoost's loss.
+
+    .. math:: \ell = e^{-t s},\qquad \frac{\partial \ell}{\partial s} = -t\,e^{-t s}
+
+    Smooth and convex, but a confidently wrong score costs exponentially (one
+    mislabelled point can dominate), where BCE's cost grows linearly. Its
+    population minimiser is half the log-odds, :math:`s = \tfrac12 \log(p/(1 - p))`.
+    Freund and Schapire, "A decision-theoretic generalization of on-line
+    learning and an application to boosting", 1997; Friedman, Hastie and
+    Tibshirani, "Additive logistic regression", Ann. Statist. 2000.
+    Overflows to inf for a margin below about -709, where the true value does.
+    """
+    validate_reduction(reduction)
+    return _exponential(score, target, True, False, reduction)
+
+
+def exponential_grad(score, target):
+    r""":math:`-t\,e^{-t s}`: as large as the loss itself."""
+    return _exponential(score, target, False, True)
+
+
+def exponential_and_grad(score, target, *, reduction: str = "mean"):
+    """``(exponential(...), exponential_grad(...))`` from one validation and one exponential."""
+    validate_reduction(reduction)
+    return _exponential(score, target, True, True, reduction)
