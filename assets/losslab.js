@@ -46,6 +46,8 @@
           function (v) { return Math.pow(10, v); },
           function (v) { return v > 0 ? Math.log10(v) : NaN; });
       },
+      receiveFamily: receiveFamily,
+      dragFrame: dragFrame,
       replaceQuery: function (query) {
         if (typeof query !== "string" || query.charAt(0) !== "?") return;
         if (presenting()) query += "&present=1";  // a page setting, not a view's: kept across changes
@@ -55,6 +57,168 @@
         rememberQuery();
       },
     },
+  });
+
+
+  /* ---- motion: a dragged slider and the ▶ sweep move the charts with no round trip ----
+     The server sends, once per slider and state, the charts at every slider position
+     (views.base.family: exact core values). A drag (the slider's drag_value) or a playback
+     frame swaps those arrays into the charts with Plotly.react; the released value then goes
+     to the server as usual, which draws the same numbers and updates the readout. */
+  var families = {};      // view -> the last family received
+  var requested = {};     // view -> "control|query" last asked for
+  var playback = null;    // {view, name, button, k, direction, timer}
+  var FRAME_MS = 30;
+
+  function stateKey(query, name) {
+    var params = new URLSearchParams(query || "");
+    params.delete(name);
+    params.delete("present");
+    return params.toString();
+  }
+
+  /* The view's state as the server last drew it (its URL store), which a family must match
+     in every control but the one it moves. */
+  function shownQuery(view) {
+    try {
+      return ((window.dash_component_api.getLayout(view + "-url-sync") || {}).props || {}).data || "";
+    } catch (e) { return ""; }
+  }
+
+  function familyFor(view, name) {
+    var family = families[view];
+    if (!family || family.control !== name || family.unsupported) return null;
+    return stateKey(family.query, name) === stateKey(shownQuery(view), name) ? family : null;
+  }
+
+  function requestFamily(view, name) {
+    var key = name + "|" + stateKey(shownQuery(view), name);
+    if (requested[view] === key) return;
+    requested[view] = key;
+    window.dash_clientside.set_props(view + "-family-request", { data: { control: name, at: Date.now() } });
+  }
+
+  function decodeRows(typed) {
+    var binary = window.atob(typed.bdata);
+    var bytes = new Uint8Array(binary.length);
+    for (var i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    return new Float32Array(bytes.buffer);
+  }
+
+  function frameIndex(family, position) {
+    var k = Math.round((position - family.positions[0]) / family.step);
+    return Math.min(Math.max(k, 0), family.positions.length - 1);
+  }
+
+  function applyFrame(family, k) {
+    Object.keys(family.graphs).forEach(function (graphId) {
+      var plot = document.querySelector("#" + graphId + " .js-plotly-plot");
+      if (!plot || !plot.data) return;
+      var graph = family.graphs[graphId];
+      var data = plot.data.slice();
+      graph.curves.forEach(function (curve) {
+        var row = curve.row[k];
+        data[curve.index] = Object.assign({}, data[curve.index], {
+          y: curve.rows.subarray(row * curve.points, (row + 1) * curve.points), x0: curve.x0[k], dx: curve.dx[k],
+        });
+      });
+      graph.markers.forEach(function (marker) {
+        data[marker.index] = Object.assign({}, data[marker.index], { x: marker.x[k], y: marker.y[k] });
+      });
+      window.Plotly.react(plot, data, plot.layout);
+    });
+    window.__losslabFrames = (window.__losslabFrames || 0) + 1;  // read by the benchmark and the tests
+  }
+
+  function parseSliderId(id) {
+    var parts = String(id).split("-");
+    return { view: parts[0], name: parts.slice(1, -1).join("-") };
+  }
+
+  function receiveFamily(family) {
+    if (!family || !family.view) return;
+    Object.keys(family.graphs || {}).forEach(function (graphId) {
+      family.graphs[graphId].curves.forEach(function (curve) { curve.rows = decodeRows(curve.y); });
+    });
+    var view = family.view;
+    families[view] = family;  // an unsupported family is kept too: the slider then works through the server
+    if (playback && playback.waiting && playback.view === view && playback.name === family.control) startPlayback();
+  }
+
+  // A slider sets drag_value when it mounts too: only a held pointer or a key on a slider is a drag.
+  var sliderHeld = false;
+  document.addEventListener("pointerdown", function (event) {
+    sliderHeld = !!(event.target.closest && event.target.closest(".control-slider"));
+  }, true);
+  document.addEventListener("pointerup", function () { sliderHeld = false; }, true);
+  document.addEventListener("keydown", function (event) {
+    if (event.target.closest && event.target.closest(".control-slider")) sliderHeld = true;
+  }, true);
+  document.addEventListener("keyup", function () { sliderHeld = false; }, true);
+
+  function dragFrame(position) {
+    var id = (triggeredProp().split(".")[0]) || "";
+    if (typeof position !== "number" || !id || !sliderHeld) return;
+    var slider = parseSliderId(id);
+    if (playback) stopPlayback(false);
+    var family = familyFor(slider.view, slider.name);
+    if (!family) { requestFamily(slider.view, slider.name); return; }
+    applyFrame(family, frameIndex(family, position));
+  }
+
+  function boxOf(view, name) { return document.getElementById(view + "-" + name + "-input"); }
+
+  function startPlayback() {
+    var family = familyFor(playback.view, playback.name);
+    if (!family) return;
+    playback.waiting = false;
+    var box = boxOf(playback.view, playback.name);
+    var current = box ? Number(box.value) : NaN;
+    var k = family.values.indexOf(current);
+    playback.k = k >= 0 ? k : 0;
+    playback.family = family;
+    playback.timer = setInterval(function () {
+      var last = family.positions.length - 1;
+      if (playback.k + playback.direction > last || playback.k + playback.direction < 0) playback.direction *= -1;
+      playback.k += playback.direction;
+      applyFrame(family, playback.k);
+      playback.button.setAttribute("data-value", String(family.values[playback.k]));
+    }, FRAME_MS);
+  }
+
+  function stopPlayback(commit) {
+    if (!playback) return;
+    var stopped = playback;
+    playback = null;
+    clearInterval(stopped.timer);
+    stopped.button.textContent = "▶";
+    stopped.button.setAttribute("aria-pressed", "false");
+    stopped.button.removeAttribute("data-value");
+    if (commit && stopped.family && stopped.k !== undefined) {
+      // The value shown goes to the server like a typed one: the slider, readout and URL follow.
+      window.dash_clientside.set_props(stopped.view + "-" + stopped.name + "-input",
+                                       { value: String(stopped.family.values[stopped.k]) });
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".play-button");
+    if (!button) return;
+    if (playback && playback.button === button) { stopPlayback(true); return; }
+    stopPlayback(true);
+    playback = { view: button.getAttribute("data-view"), name: button.getAttribute("data-play"), button: button,
+                 direction: 1, waiting: true };
+    button.textContent = "■";
+    button.setAttribute("aria-pressed", "true");
+    if (familyFor(playback.view, playback.name)) startPlayback(); else requestFamily(playback.view, playback.name);
+  });
+
+  // Any other input stops the sweep where it is (and keeps that value).
+  ["pointerdown", "keydown"].forEach(function (type) {
+    document.addEventListener(type, function (event) {
+      if (!playback || (event.target.closest && event.target.closest(".play-button"))) return;
+      stopPlayback(true);
+    }, true);
   });
 
   /* ---- text boxes: Enter applies at once, a pause in typing applies too ----
@@ -162,8 +326,8 @@
      PANEL_MIN_WIDTH, they are re-gridded here into rows (2 per row on a phone), and the
      chart grows to fit the rows. Re-applied after every redraw; a no-op when nothing changes. */
   var PANEL_MIN_WIDTH = 170;
-  var ROW_HEIGHT = 300;
-  var ROW_GAP_PX = 64;  // tick labels of the row above and the panel title of the row below
+  var ROW_HEIGHT = 320;
+  var ROW_GAP_PX = 96;  // tick labels and x title of the row above, the panel title of the row below
 
   function panelAxes(plot) {
     return Object.keys(plot.layout || {}).filter(function (k) { return /^xaxis\d*$/.test(k); }).sort(function (a, b) {
@@ -181,25 +345,18 @@
     var plotHeight = ROW_HEIGHT * rows - (margin.t || 0) - (margin.b || 0);
     var gapX = perRow > 1 ? 0.06 : 0;
     var gapY = rows > 1 ? ROW_GAP_PX / plotHeight : 0;
-    var titles = plot._losslabXTitles || (plot._losslabXTitles = {});
     var update = {};
     axes.forEach(function (xName, i) {
       var col = i % perRow, row = Math.floor(i / perRow);
       var yName = "y" + xName.slice(1);
       update[xName + ".domain"] = [col / perRow + (col ? gapX / 2 : 0), (col + 1) / perRow - (col < perRow - 1 ? gapX / 2 : 0)];
       update[yName + ".domain"] = [1 - (row + 1) / rows + (row < rows - 1 ? gapY / 2 : 0), 1 - row / rows - (row ? gapY / 2 : 0)];
-      // Only the bottom row keeps its x title: the rows share the x axis.
-      if (!(xName in titles)) titles[xName] = ((plot.layout[xName] || {}).title || {}).text || "";
-      update[xName + ".title.text"] = row === rows - 1 ? titles[xName] : "";
     });
     var frame = plot.closest(".chart");
     var height = rows > 1 ? ROW_HEIGHT * rows + "px" : "";
     var same = Object.keys(update).every(function (key) {
       var have = key.split(".").reduce(function (o, k) { return o === undefined || o === null ? o : o[k]; }, plot.layout);
-      if (Array.isArray(update[key])) {
-        return Array.isArray(have) && Math.abs(have[0] - update[key][0]) < 1e-9 && Math.abs(have[1] - update[key][1]) < 1e-9;
-      }
-      return (have || "") === update[key];
+      return Array.isArray(have) && Math.abs(have[0] - update[key][0]) < 1e-9 && Math.abs(have[1] - update[key][1]) < 1e-9;
     });
     if (same && (!frame || frame.style.height === height)) return;
     if (frame) {

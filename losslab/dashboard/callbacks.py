@@ -11,7 +11,7 @@ from dash import ClientsideFunction, Input, Output, Patch, State, ctx, no_update
 
 from losslab.dashboard import controls, ids, layout, views
 from losslab.dashboard.url_state import ViewState
-from losslab.dashboard.views.base import UpdatePlan, View, ViewOutput
+from losslab.dashboard.views.base import UpdatePlan, View, ViewOutput, family
 
 
 def route(pathname: str | None, search: str | None):
@@ -190,6 +190,7 @@ def _register_view(app, view: View) -> None:
     for control in view.numbers:
         if control.has_slider:
             _register_slider_mirror(app, view, control)
+    _register_motion(app, view)
     app.clientside_callback(
         ClientsideFunction("losslab", "replaceQuery"),
         Input(view.ids.URL_SYNC, "data"),
@@ -212,6 +213,34 @@ def _register_slider_mirror(app, view: View, control: controls.NumberControl) ->
         State(box, "max"),
         prevent_initial_call=True,
     )
+
+
+def motion_family(view: View, request, query):
+    """The frames of one slider for the browser (see ``views.base.family``); no_update for a bad request."""
+    name = request.get("control") if isinstance(request, dict) else None
+    if name not in view.motion_controls or not isinstance(query, str):
+        return no_update
+    return family(view, view.parse_query(query), name)
+
+
+def _register_motion(app, view: View) -> None:
+    if not view.motion_controls:
+        return
+    app.callback(
+        Output(view.ids.FAMILY, "data"),
+        Input(view.ids.FAMILY_REQUEST, "data"),
+        State(view.ids.URL_SYNC, "data"),
+        prevent_initial_call=True,
+    )(lambda request, query: motion_family(view, request, query))
+    app.clientside_callback(
+        ClientsideFunction("losslab", "receiveFamily"), Input(view.ids.FAMILY, "data"), prevent_initial_call=True,
+    )
+    for name in view.motion_controls:
+        app.clientside_callback(
+            ClientsideFunction("losslab", "dragFrame"),
+            Input(ids.number_slider(view.name, name), "drag_value"),
+            prevent_initial_call=True,
+        )
 
 
 def _register_clicks(app, view: View) -> None:

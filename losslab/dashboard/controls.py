@@ -52,6 +52,17 @@ class NumberControl:
     def expected(self) -> str:
         return range_in_words(self.valid, integer=self.integer)
 
+    def family_positions(self) -> list[float]:
+        """Every position the slider can stop at (its min plus whole steps, at most MAX_FRAMES + 1)."""
+        count = math.floor((self.slider_max - self.slider_min) / self.step + 1e-9) + 1
+        return [round(self.slider_min + k * self.step, 10) for k in range(count)]
+
+    def value_at(self, position: float) -> float:
+        """The value a slider position puts in the text box (4 significant digits, as assets/losslab.js
+        writes it), so a precomputed frame is exactly what the server computes after release."""
+        value = 10.0**position if self.log_scale else position
+        return float(f"{value:.4g}")
+
     def smallest_accepted(self) -> float | None:
         """The least value ``parse`` accepts (None: unbounded); an open bound is the next float inside it."""
         low = self.valid.low
@@ -165,17 +176,37 @@ def _quote(raw) -> str:
 
 
 def parameter_control(parameter: registry.Parameter) -> NumberControl:
-    """A loss hyperparameter (Huber δ, focal γ, ...) as a number control with the registry's slider range."""
+    """A loss hyperparameter (Huber δ, focal γ, ...) as a number control with the registry's slider range.
+
+    The ends are widened to whole steps (a slider stops at its min plus whole steps), so round
+    values such as δ = 1 (position 0 on a log slider) are slider positions.
+    """
+    low, high = parameter.slider_min, parameter.slider_max
+    if parameter.log_scale:
+        low, high = math.log10(low), math.log10(high)
+    step = slider_step(parameter.slider_min, parameter.slider_max, parameter.log_scale)
     return NumberControl(
         name=parameter.name,
         label=parameter.label,
         default=parameter.default,
         valid=parameter.valid,
-        slider_min=math.log10(parameter.slider_min) if parameter.log_scale else parameter.slider_min,
-        slider_max=math.log10(parameter.slider_max) if parameter.log_scale else parameter.slider_max,
-        step=0.01,
+        slider_min=round(math.floor(low / step + 1e-9) * step, 10),
+        slider_max=round(math.ceil(high / step - 1e-9) * step, 10),
+        step=step,
         log_scale=parameter.log_scale,
     )
+
+
+MAX_FRAMES = 100
+
+
+def slider_step(low: float, high: float, log_scale: bool = False) -> float:
+    """A round step giving at most MAX_FRAMES steps over the slider (1, 2, 2.5 or 5 times a power of ten):
+    fine enough to drag, few enough that every position's curves can be sent ahead for live motion."""
+    span = (math.log10(high) - math.log10(low)) if log_scale else high - low
+    raw = span / MAX_FRAMES
+    power = 10.0 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw * (1 - 1e-12))
 
 
 def parameters_of(task: registry.Task) -> tuple[NumberControl, ...]:

@@ -30,10 +30,15 @@ FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "s
 GRID_COLOR = "rgba(128,128,128,0.25)"
 
 
-def typed_array(values: np.ndarray) -> dict:
-    """A float64 array as a Plotly typed array: 8 bytes a point, exact, no JSON number printing."""
-    data = np.ascontiguousarray(values, dtype="<f8")
-    return {"dtype": "f8", "bdata": base64.b64encode(data.tobytes()).decode("ascii")}
+def typed_array(values: np.ndarray, dtype: str = "<f8") -> dict:
+    """An array as a Plotly typed array (base64 ``bdata``): float64 by default, 8 bytes a point, exact."""
+    data = np.ascontiguousarray(values, dtype=dtype)
+    return {"dtype": np.dtype(dtype).str.lstrip("<>|="), "bdata": base64.b64encode(data.tobytes()).decode("ascii")}
+
+
+def decoded(typed: dict) -> np.ndarray:
+    """The array a :func:`typed_array` dict holds."""
+    return np.frombuffer(base64.b64decode(typed["bdata"]), dtype="<" + typed["dtype"])
 
 
 def style_for(key: str, order: Sequence[str]) -> dict:

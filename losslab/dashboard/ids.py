@@ -43,6 +43,8 @@ class View:
         self.URL_SYNC = f"{view}-url-sync"
         self.STATUS = f"{view}-status"
         self.CHART_CLICK = f"{view}-chart-click"  # a single click on a sweep chart, written by assets/losslab.js
+        self.FAMILY = f"{view}-family"  # every position of one slider, for live motion in the browser
+        self.FAMILY_REQUEST = f"{view}-family-request"  # which slider's family the browser wants
 
     def input(self, name: str) -> str:
         return number_input(self.name, name)

@@ -94,7 +94,9 @@ def chooser_table(views: tuple[View, ...]) -> html.Section:
     )
 
 
-def number_control(view: str, control: controls.NumberControl, value: float) -> html.Div:
+def number_control(view: str, control: controls.NumberControl, value: float, motion: bool = False) -> html.Div:
+    """A slider, its text box and inline message. ``motion``: the slider's value is sent on release,
+    while a drag (and the ▶ sweep) moves the charts in the browser from precomputed frames."""
     input_id = ids.number_input(view, control.name)
     message_id = ids.number_message(view, control.name)
     parts = [html.Label(control.label, htmlFor=input_id, className="control-label")]
@@ -108,11 +110,17 @@ def number_control(view: str, control: controls.NumberControl, value: float) -> 
                 step=control.step,
                 value=control.slider_position(value),
                 marks=_slider_marks(control),
-                updatemode="drag",
+                updatemode="mouseup" if motion else "drag",
                 allow_direct_input=False,
                 className="control-slider",
             )
         )
+        if motion:
+            row.append(html.Button(
+                "▶", className="play-button", title=f"Sweep {control.label} across its range and back",
+                **{"data-play": control.name, "data-view": view, "aria-label": f"Play: sweep {control.label}",
+                   "aria-pressed": "false"},
+            ))
     row.append(
         dcc.Input(
             id=input_id,
@@ -177,7 +185,8 @@ def graph(graph_id: str, figure: dict, label: str, class_name: str = "chart") ->
 def view_layout(view: View, state: ViewState, output: ViewOutput) -> html.Section:
     """A view's page: controls, charts (with the view's own panels around them), formulas, URL store."""
     view_ids = view.ids
-    control_panel = [number_control(view.name, c, state.numbers[c.name]) for c in view.numbers]
+    control_panel = [number_control(view.name, c, state.numbers[c.name], c.name in view.motion_controls)
+                     for c in view.numbers]
     control_panel[view.extras_position:view.extras_position] = [
         extra_control(view.name, c, state.extras[c.name]) for c in view.extras
     ]
@@ -219,6 +228,7 @@ def view_layout(view: View, state: ViewState, output: ViewOutput) -> html.Sectio
             ),
             dcc.Store(id=view_ids.URL_SYNC, data=output.query),
             dcc.Store(id=view_ids.CHART_CLICK),
+            *([dcc.Store(id=view_ids.FAMILY), dcc.Store(id=view_ids.FAMILY_REQUEST)] if view.motion_controls else []),
         ],
     )
 

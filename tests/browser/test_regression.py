@@ -4,6 +4,8 @@ import math
 
 from selenium.webdriver.common.keys import Keys
 
+from losslab.dashboard import views
+
 from .conftest import assert_close, grid_x, option_label
 
 LOSS, GRAD = "regression-loss-graph", "regression-grad-graph"
@@ -70,11 +72,11 @@ def test_slider_keyboard_moves_text_box_and_text_box_moves_slider(lab):
     lab.duo.wait_for_text_to_equal("#regression-target-input", "0.1")  # dcc.Input text is its value
     lab.wait_until(lambda: abs(lab.trace(LOSS, "mse")["x0"] - (0.1 - 4)) < 1e-9, "curves to follow the slider")
 
-    # Log-scale slider: one step right is 10 ** 0.01 in the box.
+    # Log-scale slider: one step right is 10 ** step in the box.
     delta_thumb = lab.duo.find_element("#regression-delta-slider [role=slider]")
     lab.js("arguments[0].focus();", delta_thumb)
     delta_thumb.send_keys(Keys.ARROW_RIGHT)
-    expected = f"{10 ** 0.01:.4g}"
+    expected = f"{10 ** views.get('regression').number('delta').step:.4g}"
     lab.wait_until(lambda: lab.value("regression-delta-input") == expected, f"delta box to show {expected}")
     lab.wait_until(lambda: abs(max(lab.trace(GRAD, "huber")["y"]) - float(expected)) < 1e-9,
                    "Huber gradient to saturate at the new delta")

@@ -37,7 +37,7 @@ def test_invalid_link_shows_notice_and_defaults(lab):
     assert lab.value("binary-probability-input") == "0.99"
     assert checked(lab, "binary-axis") == ["logit"]
     assert lab.curves("binary-loss-graph") == ["bce", "sigmoid_mse"]
-    assert "|dBCE/dz| = 0.9900" in lab.text("binary-lesson")
+    assert "|dBCE/dz| = 0.99," in lab.text("binary-lesson")
     assert lab.duo.get_logs() == []
 
 

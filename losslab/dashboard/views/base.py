@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 from dash import html
 
 from losslab import registry
@@ -173,6 +174,15 @@ class View:
         """Values for ``extra_outputs``, in wire form; by default straight from ``output.extras``."""
         return {key: output.extras.get(key, "") for key in self.extra_outputs}
 
+    # ---- motion ----------------------------------------------------------------
+    #: sliders whose every position is precomputed, for a live drag and the ▶ sweep (see ``family``)
+    motion_controls: tuple[str, ...] = ()
+
+    def motion_figures(self, state: ViewState) -> dict[str, dict]:
+        """The figures a slider moves, by graph id (the two sweep charts by default)."""
+        output = self.build(state)
+        return {self.ids.LOSS_GRAPH: output.loss_figure, self.ids.GRAD_GRAPH: output.grad_figure}
+
     # ---- page ----------------------------------------------------------------
     def panels_above_charts(self, state: ViewState, output: ViewOutput) -> list:
         return []
@@ -223,3 +233,54 @@ def task_order(task: registry.Task) -> list[str]:
 
 def lesson_paragraph(component_id: str, text: str) -> html.P:
     return html.P(text, id=component_id, className="lesson", role="status")
+
+
+# ---- motion: every slider position's curves, computed ahead for the browser -------------------
+
+
+def family(view: View, state: ViewState, name: str) -> dict:
+    """The sweep charts at every position of slider ``name``, the other controls as in ``state``.
+
+    Built by the view's own ``motion_figures`` at each position's value (the value the text box
+    would show), so a frame is exactly what the server draws after release. Only what varies is
+    sent: per graph, the curve traces whose y (or x0/dx) change, as float32 rows (float32 keeps
+    1e-7 relative, well inside the 1e-6 the charts promise; each distinct row once, ``row`` gives
+    a frame's row), and
+    the marker traces' x and y per frame. ``{"unsupported": reason}`` when the traces themselves
+    change across positions (e.g. a loss hidden for soft labels).
+    """
+    control = view.number(name)
+    positions = control.family_positions()
+    frames = [view.motion_figures(state_with(state, name, control.value_at(p))) for p in positions]
+    graphs = {}
+    for graph_id in frames[0]:
+        figures_at = [frame[graph_id] for frame in frames]
+        metas = [[trace.get("meta") for trace in figure["data"]] for figure in figures_at]
+        if any(m != metas[0] for m in metas):
+            return {"view": view.name, "control": name, "unsupported": "the charts' traces change across the slider"}
+        graphs[graph_id] = _varying_traces(figures_at)
+    return {"view": view.name, "control": name, "query": view.encode_query(state), "positions": positions,
+            "values": [control.value_at(p) for p in positions], "step": control.step, "graphs": graphs}
+
+
+def state_with(state: ViewState, name: str, value: float) -> ViewState:
+    return ViewState(state.view, {**state.numbers, name: value}, state.losses, state.extras)
+
+
+def _varying_traces(figures_at: list[dict]) -> dict:
+    curves, markers = [], []
+    for index, trace in enumerate(figures_at[0]["data"]):
+        traces = [figure["data"][index] for figure in figures_at]
+        if trace.get("mode") == "markers":
+            markers.append({"index": index, "x": [t["x"] for t in traces], "y": [t["y"] for t in traces]})
+            continue
+        ys = np.stack([figures.decoded(t["y"]) for t in traces])
+        x0 = [t["x0"] for t in traces]
+        dx = [t["dx"] for t in traces]
+        if np.array_equal(ys, np.broadcast_to(ys[0], ys.shape), equal_nan=True) and len(set(x0)) == len(set(dx)) == 1:
+            continue
+        # Frames often repeat a curve (a sweep that only shifts): send each distinct row once.
+        rows, row_of_frame = np.unique(ys.astype("<f4"), axis=0, return_inverse=True)
+        curves.append({"index": index, "points": int(ys.shape[1]), "x0": x0, "dx": dx,
+                       "row": row_of_frame.ravel().tolist(), "y": figures.typed_array(rows.ravel(), dtype="<f4")})
+    return {"curves": curves, "markers": markers}

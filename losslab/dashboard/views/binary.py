@@ -56,6 +56,7 @@ class BinaryView(View):
     extras = (AXIS, PANELS)
     extras_position = 1
     default_losses = ("bce", "sigmoid_mse")
+    motion_controls = ("label", "gamma")
     chooser_rows = (
         ("Binary classification", "Sigmoid", "BCE", "?losses=bce&axis=logit"),
         ("Multilabel classification", "Sigmoid (per class)", "BCE (per class)",

@@ -48,7 +48,7 @@ class MulticlassView(View):
     numbers = (
         controls.NumberControl("true_class", "True class", 0, CLASS_INDEX, 0, controls.MAX_CLASSES - 1, 1,
                                integer=True, help="index of the correct class, from 0", has_slider=False),
-        controls.NumberControl("temperature", "Softmax temperature T", 1.0, Interval(0.01, 100.0), -1.0, 1.0, 0.01,
+        controls.NumberControl("temperature", "Softmax temperature T", 1.0, Interval(0.01, 100.0), -1.0, 1.0, 0.02,
                                log_scale=True, help="p̂ = softmax(z / T)"),
         controls.NumberControl("swept_class", "Swept logit k", 0, CLASS_INDEX, 0, controls.MAX_CLASSES - 1, 1,
                                integer=True, help="the logit the sweep charts move", has_slider=False),
@@ -58,6 +58,7 @@ class MulticlassView(View):
     extras = (LOGITS,)
     extras_position = 0
     default_losses = ("cross_entropy", "brier")
+    motion_controls = ("temperature", "smoothing")
     chooser_rows = (
         ("Multiclass (mutually exclusive)", "Softmax", "Categorical CE", "?losses=cross_entropy"),
         ("Generative models", "Varies", "KL divergence, ELBO", "?losses=kl_divergence,cross_entropy&smoothing=0.3"),

@@ -37,6 +37,7 @@ class RegressionView(View):
         *controls.parameters_of("regression"),
     )
     default_losses = ("mse", "mae", "huber", "log_cosh")
+    motion_controls = ("target", "delta", "tau")
     chooser_rows = (
         ("Regression", "Linear", "MSE", "?losses=mse"),
         ("Robust regression", "Linear", "Huber", "?losses=mse,huber&delta=1&prediction=4"),
