@@ -1,0 +1,376 @@
+r"""Contrastive and metric-learning losses on embeddings: contrastive, triplet margin, cosine embedding, InfoNCE.
+
+Embeddings are arrays whose **last axis is the feature axis**: ``(..., D)``,
+one vector per sample; the leading axes index samples and broadcast against
+each other. Each loss gives one value per sample (pair, triplet or query),
+then applies ``reduction``.
+
+The losses compare *several* embeddings, and each of them is a prediction,
+so ``*_grad`` returns a tuple with one gradient per embedding argument, in
+argument order, each shaped like its argument (labels are not
+differentiated); ``info_nce_grad`` returns ``(d/d query, d/d keys)`` for the
+sum of the per-query losses. ``triplet_margin`` and ``cosine_embedding``
+follow PyTorch's ``triplet_margin_loss`` and ``cosine_embedding_loss`` (names,
+argument order, keywords and defaults). Every input must be finite. float32
+inputs are computed in float64 and rounded once.
+
+Distances and norms are formed as :math:`M \sqrt{\sum (v/M)^2}` with
+:math:`M = \max |v|`, so embeddings of any size (1e-200 or 1e200) neither
+overflow nor underflow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from losslab._inputs import (
+    Inputs,
+    check_finite,
+    check_labels,
+    check_shapes_broadcast,
+    feature_axis_shapes,
+    validate_flag,
+    vector_norm,
+)
+from losslab._validation import Interval, validate_reduction
+from losslab.multiclass import cross_entropy_and_grad
+
+POSITIVE = Interval(0.0, None, low_inclusive=False)
+NON_NEGATIVE = Interval(0.0, None)
+NORM_DEGREE = Interval(1.0, None)
+COSINE = Interval(-1.0, 1.0)
+
+
+def _embeddings(named: dict[str, object]) -> tuple[Inputs, tuple[int, ...]]:
+    inputs = Inputs(named)
+    names = list(named)
+    for array, name in zip(inputs.arrays, names, strict=True):
+        check_finite(array, name)
+    shape, _ = feature_axis_shapes(inputs.arrays, names)
+    return inputs, shape
+
+
+def _pair_labels(target, inputs: Inputs, shape, allowed, name="target") -> np.ndarray:
+    """Labels, one per pair: shaped like the embeddings without the feature axis (or broadcastable)."""
+    labels = np.asarray(target)
+    try:
+        labels = labels.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numbers, got {target!r}") from None
+    check_labels(labels, name, allowed)
+    check_shapes_broadcast([np.empty(shape[:-1]), labels], ["embeddings (without the feature axis)", name])
+    return labels
+
+
+def _p_distance(v: np.ndarray, p: float):
+    r"""The p-norm :math:`d = \|v\|_p` over the last axis (keepdims) and :math:`\partial d / \partial v`.
+
+    :math:`\partial d/\partial v_i = \operatorname{sign}(v_i)\,(|v_i|/d)^{p-1}`, formed from
+    :math:`|v_i|/d \le 1`; 0 where :math:`d = 0` (a subgradient; the norm has a kink there).
+    """
+    scale = np.max(np.abs(v), axis=-1, keepdims=True)
+    unit = np.abs(v) / np.where(scale > 0, scale, 1)
+    if p == 2:
+        total = np.sqrt(np.sum(unit * unit, axis=-1, keepdims=True))
+    elif p == 1:
+        total = np.sum(unit, axis=-1, keepdims=True)
+    else:
+        total = np.sum(unit**p, axis=-1, keepdims=True) ** (1 / p)
+    with np.errstate(over="ignore"):  # a norm past float max: inf is its true size
+        distance = scale * total
+    safe = np.where(total > 0, total, 1)
+    ratio = unit / safe  # |v_i| / d, in [0, 1]
+    slope = np.sign(v) * (ratio if p == 2 else ratio ** (p - 1))
+    return distance, np.where(total > 0, slope, 0.0)
+
+
+def _split(values: tuple, want_loss: bool, want_grad: bool):
+    loss, grads = values
+    if want_loss and want_grad:
+        return loss, grads
+    return loss if want_loss else grads
+
+
+# ------------------------------------------------------------ contrastive
+
+
+def _contrastive(x1, x2, target, margin, want_loss, want_grad, reduction="mean"):
+    margin = POSITIVE.validate(margin, "margin")
+    inputs, shape = _embeddings({"x1": x1, "x2": x2})
+    first, second = inputs.arrays
+    same = _pair_labels(target, inputs, shape, (0.0, 1.0))
+    with np.errstate(over="ignore", invalid="ignore"):  # a difference past float max: inf
+        difference = first - second
+    distance, slope = _p_distance(difference, 2.0)
+    same_k = same[..., None]
+    shortfall = np.maximum(margin - distance, 0)  # how far a dissimilar pair is inside the margin
+    loss = grads = None
+    if want_loss:
+        with np.errstate(over="ignore"):  # d^2/2 past float max: inf, its true size
+            per_pair = np.where(same_k == 1, 0.5 * distance * distance, 0.5 * shortfall * shortfall)
+        loss = inputs.finish_loss(np.squeeze(per_pair, axis=-1), reduction)
+    if want_grad:
+        # similar: d * dd/dx1 = x1 - x2; dissimilar: -(m - d) * (x1 - x2)/d
+        with np.errstate(over="ignore", invalid="ignore"):
+            grad = np.where(same_k == 1, difference, -shortfall * slope)
+        grad = np.broadcast_to(grad, shape)
+        grads = (inputs.finish_grad(grad, 0), inputs.finish_grad(-grad, 1))
+    return _split((loss, grads), want_loss, want_grad)
+
+
+def contrastive(x1, x2, target, *, margin: float = 1.0, reduction: str = "mean"):
+    r"""Contrastive loss of a pair of embeddings (Hadsell, Chopra and LeCun's Siamese loss).
+
+    .. math:: \ell = y\,\tfrac12 d^2 + (1 - y)\,\tfrac12 \max(0,\ m - d)^2,
+              \qquad d = \|x_1 - x_2\|_2
+
+    .. math:: \frac{\partial \ell}{\partial x_1} = -\frac{\partial \ell}{\partial x_2}
+              = \begin{cases} x_1 - x_2 & y = 1 \\
+              -\max(0,\ m - d)\,\dfrac{x_1 - x_2}{d} & y = 0 \end{cases}
+
+    Similar pairs (``target`` 1) are pulled together; dissimilar pairs
+    (``target`` 0) are pushed apart until they are ``margin`` apart, and then
+    cost nothing. Note the label convention: Hadsell et al. write :math:`Y = 0`
+    for similar pairs; here 1 means similar, as in most code. ``margin`` > 0
+    (default 1). At :math:`d = 0` a dissimilar pair's direction is undefined:
+    its gradient is taken as 0. ``target``: one label per pair, shaped like
+    the embeddings without the feature axis. Hadsell, Chopra and LeCun,
+    "Dimensionality Reduction by Learning an Invariant Mapping", CVPR 2006, eq. 4.
+    """
+    validate_reduction(reduction)
+    return _contrastive(x1, x2, target, margin, True, False, reduction)
+
+
+def contrastive_grad(x1, x2, target, *, margin: float = 1.0):
+    r"""``(dℓ/dx1, dℓ/dx2)``: :math:`\pm(x_1 - x_2)` for similar pairs, :math:`\mp(m - d)(x_1 - x_2)/d` inside the margin."""
+    return _contrastive(x1, x2, target, margin, False, True)
+
+
+def contrastive_and_grad(x1, x2, target, *, margin: float = 1.0, reduction: str = "mean"):
+    """``(contrastive(...), contrastive_grad(...))`` from one validation and one distance."""
+    validate_reduction(reduction)
+    return _contrastive(x1, x2, target, margin, True, True, reduction)
+
+
+# ------------------------------------------------------------ triplet margin
+
+
+def _triplet(anchor, positive, negative, margin, p, eps, swap, want_loss, want_grad, reduction="mean"):
+    margin = POSITIVE.validate(margin, "margin")
+    p = NORM_DEGREE.validate(p, "p")
+    eps = NON_NEGATIVE.validate(eps, "eps")
+    swap = validate_flag(swap, "swap")
+    inputs, shape = _embeddings({"anchor": anchor, "positive": positive, "negative": negative})
+    a, pos, neg = inputs.arrays
+    with np.errstate(over="ignore", invalid="ignore"):  # differences past float max: inf
+        # PyTorch's pairwise_distance: ||x1 - x2 + eps||_p
+        d_ap, g_ap = _p_distance(a - pos + eps, p)
+        d_an, g_an = _p_distance(a - neg + eps, p)
+        swapped = np.zeros(d_an.shape, dtype=bool)
+        if swap:  # the harder of the two negatives' distances (Balntas et al.'s swap)
+            d_pn, g_pn = _p_distance(pos - neg + eps, p)
+            swapped = d_pn < d_an
+            d_neg = np.where(swapped, d_pn, d_an)
+        else:
+            d_neg = d_an
+        slack = margin + d_ap - d_neg
+    loss = grads = None
+    if want_loss:
+        loss = inputs.finish_loss(np.squeeze(np.maximum(slack, 0), axis=-1), reduction)
+    if want_grad:
+        active = (slack > 0).astype(np.float64)
+        g_a = active * (g_ap - np.where(swapped, 0.0, g_an))
+        g_p = active * (-g_ap - (np.where(swapped, g_pn, 0.0) if swap else 0.0))
+        g_n = active * (np.where(swapped, 0.0, g_an) + (np.where(swapped, g_pn, 0.0) if swap else 0.0))
+        grads = tuple(inputs.finish_grad(np.broadcast_to(g, shape), i) for i, g in enumerate((g_a, g_p, g_n)))
+    return _split((loss, grads), want_loss, want_grad)
+
+
+def triplet_margin(anchor, positive, negative, *, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
+                   swap: bool = False, reduction: str = "mean"):
+    r"""Triplet margin loss (PyTorch's ``triplet_margin_loss``): the positive closer than the negative by a margin.
+
+    .. math:: \ell = \max\bigl(0,\ m + d(a, p) - d(a, n)\bigr),\qquad
+              d(x, y) = \|x - y + \epsilon\|_p
+
+    .. math:: \frac{\partial \ell}{\partial a} = u_{ap} - u_{an},\quad
+              \frac{\partial \ell}{\partial p} = -u_{ap},\quad
+              \frac{\partial \ell}{\partial n} = u_{an}\qquad (\ell > 0;\ \text{else } 0)
+
+    where :math:`u_{xy} = \partial d(x, y)/\partial x`, the unit vector from
+    :math:`y` to :math:`x` for :math:`p = 2` (componentwise
+    :math:`\operatorname{sign}(v_i)(|v_i|/d)^{p-1}` in general; 0 at :math:`d = 0`).
+    Only triplets that violate the margin move. PyTorch's conventions:
+    ``margin`` > 0 (default 1), norm degree ``p`` >= 1 (default 2), ``eps``
+    (default 1e-6) is added to the *difference* before the norm (set 0 for the
+    plain distance), ``swap=True`` uses :math:`\min(d(a, n), d(p, n))` as the
+    negative distance (Balntas et al., BMVC 2016). Schroff, Kalenichenko and
+    Philbin, "FaceNet", CVPR 2015, eq. 1 (with squared distances there);
+    Weinberger and Saul, JMLR 2009. Gradient: ``(d/d anchor, d/d positive, d/d negative)``.
+    """
+    validate_reduction(reduction)
+    return _triplet(anchor, positive, negative, margin, p, eps, swap, True, False, reduction)
+
+
+def triplet_margin_grad(anchor, positive, negative, *, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
+                        swap: bool = False):
+    r"""``(dℓ/danchor, dℓ/dpositive, dℓ/dnegative)`` = :math:`(u_{ap} - u_{an}, -u_{ap}, u_{an})` where the margin is violated, else 0."""
+    return _triplet(anchor, positive, negative, margin, p, eps, swap, False, True)
+
+
+def triplet_margin_and_grad(anchor, positive, negative, *, margin: float = 1.0, p: float = 2.0,
+                            eps: float = 1e-6, swap: bool = False, reduction: str = "mean"):
+    """``(triplet_margin(...), triplet_margin_grad(...))`` from one validation and one set of distances."""
+    validate_reduction(reduction)
+    return _triplet(anchor, positive, negative, margin, p, eps, swap, True, True, reduction)
+
+
+# ------------------------------------------------------------ cosine embedding
+
+
+def _unit_vectors(x: np.ndarray):
+    """``x / ||x||`` and ``||x||`` (keepdims); a zero vector stays 0."""
+    norm = vector_norm(x)
+    return x / np.where(norm > 0, norm, 1), norm
+
+
+def _cosine(x1, x2, target, margin, want_loss, want_grad, reduction="mean"):
+    margin = COSINE.validate(margin, "margin")
+    inputs, shape = _embeddings({"x1": x1, "x2": x2})
+    first, second = inputs.arrays
+    label = _pair_labels(target, inputs, shape, (-1.0, 1.0))[..., None]
+    u1, n1 = _unit_vectors(first)
+    u2, n2 = _unit_vectors(second)
+    nonzero = (n1 > 0) & (n2 > 0)
+    gap = u1 - u2
+    # 1 - cos = ||u1 - u2||^2 / 2 for unit vectors: no cancellation for nearly parallel ones
+    one_minus_cos = np.where(nonzero, 0.5 * np.sum(gap * gap, axis=-1, keepdims=True), 1.0)
+    cos = 1 - one_minus_cos
+    loss = grads = None
+    if want_loss:
+        per_pair = np.where(label == 1, one_minus_cos, np.maximum(cos - margin, 0))
+        loss = inputs.finish_loss(np.squeeze(per_pair, axis=-1), reduction)
+    if want_grad:
+        # dcos/dx1 = (u2 - cos u1)/|x1| = (-(u1 - u2) + (1 - cos) u1)/|x1|: no cancellation either
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d_cos_1 = np.where(nonzero, (one_minus_cos * u1 - gap) / np.where(nonzero, n1, 1), 0.0)
+            d_cos_2 = np.where(nonzero, (one_minus_cos * u2 + gap) / np.where(nonzero, n2, 1), 0.0)
+        sign = np.where(label == 1, -1.0, np.where(cos > margin, 1.0, 0.0))
+        grads = (inputs.finish_grad(np.broadcast_to(sign * d_cos_1, shape), 0),
+                 inputs.finish_grad(np.broadcast_to(sign * d_cos_2, shape), 1))
+    return _split((loss, grads), want_loss, want_grad)
+
+
+def cosine_embedding(x1, x2, target, *, margin: float = 0.0, reduction: str = "mean"):
+    r"""Cosine embedding loss (PyTorch's ``cosine_embedding_loss``): align similar pairs, separate dissimilar ones.
+
+    .. math:: \ell = \begin{cases} 1 - \cos(x_1, x_2) & y = 1 \\
+              \max\bigl(0,\ \cos(x_1, x_2) - m\bigr) & y = -1 \end{cases},\qquad
+              \cos(x_1, x_2) = \frac{x_1 \cdot x_2}{\|x_1\|\,\|x_2\|}
+
+    .. math:: \frac{\partial \cos}{\partial x_1} = \frac{1}{\|x_1\|}\bigl(\hat x_2 - \cos\,\hat x_1\bigr),\qquad
+              \frac{\partial \ell}{\partial x_1} = -\frac{\partial \cos}{\partial x_1}\ (y = 1),\quad
+              [\cos > m]\,\frac{\partial \cos}{\partial x_1}\ (y = -1)
+
+    and the same with 1 and 2 exchanged. Only the angle matters, not the
+    length. ``target``: 1 or -1 per pair; ``margin`` in [-1, 1] (default 0;
+    PyTorch suggests 0 to 0.5). :math:`1 - \cos` is computed as
+    :math:`\|\hat x_1 - \hat x_2\|^2/2`, so nearly parallel vectors keep the
+    digits of their small loss. PyTorch adds 1e-12 to each squared norm (a
+    relative change of about :math:`10^{-12}/\|x\|^2`); here the cosine is
+    exact, and a zero vector has cosine 0 and gradient 0.
+    Gradient: ``(d/d x1, d/d x2)``.
+    """
+    validate_reduction(reduction)
+    return _cosine(x1, x2, target, margin, True, False, reduction)
+
+
+def cosine_embedding_grad(x1, x2, target, *, margin: float = 0.0):
+    r"""``(dℓ/dx1, dℓ/dx2)``: :math:`\mp (\hat x_2 - \cos \hat x_1)/\|x_1\|` and its mirror image."""
+    return _cosine(x1, x2, target, margin, False, True)
+
+
+def cosine_embedding_and_grad(x1, x2, target, *, margin: float = 0.0, reduction: str = "mean"):
+    """``(cosine_embedding(...), cosine_embedding_grad(...))`` from one validation and one pair of norms."""
+    validate_reduction(reduction)
+    return _cosine(x1, x2, target, margin, True, True, reduction)
+
+
+# ------------------------------------------------------------ InfoNCE
+
+
+def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reduction="mean"):
+    temperature = POSITIVE.validate(temperature, "temperature")
+    normalize = validate_flag(normalize, "normalize")
+    inputs = Inputs({"query": query, "keys": keys})
+    q, k = inputs.arrays
+    for array, name in ((q, "query"), (k, "keys")):
+        check_finite(array, name)
+        if array.ndim != 2:
+            raise ValueError(f"{name} must be a 2-D array (samples, features); got shape {array.shape}")
+    if q.shape[1] != k.shape[1]:
+        raise ValueError(f"query has {q.shape[1]} features and keys {k.shape[1]}; expected the same number")
+    if q.shape[0] == 0 or k.shape[0] < q.shape[0]:
+        raise ValueError(f"keys must have at least one row per query (row i is query i's positive); "
+                         f"got {q.shape[0]} queries and {k.shape[0]} keys")
+    if normalize:
+        q_hat, q_norm = _unit_vectors(q)
+        k_hat, k_norm = _unit_vectors(k)
+        for norm, name in ((q_norm, "query"), (k_norm, "keys")):
+            if (norm == 0).any():
+                row = int(np.flatnonzero(norm.ravel() == 0)[0])
+                raise ValueError(f"{name} row {row} is a zero vector; its cosine similarity is undefined")
+    else:
+        q_hat, k_hat = q, k
+    with np.errstate(over="ignore"):  # a similarity past float max (normalize=False): inf logits
+        logits = (q_hat @ k_hat.T) / temperature
+    positives = np.arange(q.shape[0])
+    loss, d_logits = cross_entropy_and_grad(logits, positives, reduction="none")
+    grads = None
+    if want_grad:
+        d_q_hat = d_logits @ k_hat / temperature
+        d_k_hat = d_logits.T @ q_hat / temperature
+        if normalize:  # through x / |x|: (g - (g . x_hat) x_hat) / |x|
+            d_q_hat = (d_q_hat - np.sum(d_q_hat * q_hat, axis=-1, keepdims=True) * q_hat) / q_norm
+            d_k_hat = (d_k_hat - np.sum(d_k_hat * k_hat, axis=-1, keepdims=True) * k_hat) / k_norm
+        grads = (inputs.finish_grad(d_q_hat, 0), inputs.finish_grad(d_k_hat, 1))
+    return _split((inputs.finish_loss(loss, reduction) if want_loss else None, grads), want_loss, want_grad)
+
+
+def info_nce(query, keys, *, temperature: float = 0.1, normalize: bool = True, reduction: str = "mean"):
+    r"""InfoNCE: cross-entropy of picking each query's positive key among all keys.
+
+    .. math:: s_{ij} = \frac{\hat q_i \cdot \hat k_j}{\tau},\qquad
+              \ell_i = -\log \frac{e^{s_{ii}}}{\sum_j e^{s_{ij}}},\qquad
+              \hat x = x / \|x\|
+
+    .. math:: \frac{\partial \ell}{\partial s_{ij}} = \operatorname{softmax}(s_i)_j - [i = j],\qquad
+              \frac{\partial \ell}{\partial \hat q_i} = \frac{1}{\tau} \sum_j \frac{\partial \ell}{\partial s_{ij}}\,\hat k_j
+
+    and through the normalisation :math:`\partial/\partial q = (g - (g \cdot \hat q)\hat q)/\|q\|`.
+    ``query`` ``(N, D)`` and ``keys`` ``(M, D)``, :math:`M \ge N`: key :math:`i`
+    is query :math:`i`'s positive (e.g. another view of the same image), every
+    other key a negative (rows past :math:`N` are extra negatives, as a memory
+    bank). A lower ``temperature`` :math:`\tau` (> 0, default 0.1) sharpens the
+    softmax onto the hardest negatives. ``normalize=False`` uses raw dot
+    products. The loss is :math:`\ge 0` and at most :math:`\log M` away from a
+    lower bound on the mutual information. One loss per query; the gradient
+    is ``(d/d query, d/d keys)`` of the *sum* of the per-query losses (each
+    key appears in every query's loss). Van den Oord, Li and Vinyals,
+    "Representation Learning with Contrastive Predictive Coding", 2018, eq. 4;
+    with cosine similarity and a temperature as in Chen et al.'s SimCLR
+    (ICML 2020, whose NT-Xent also counts the other queries as negatives).
+    """
+    validate_reduction(reduction)
+    return _info_nce(query, keys, temperature, normalize, True, False, reduction)
+
+
+def info_nce_grad(query, keys, *, temperature: float = 0.1, normalize: bool = True):
+    r"""``(dL/dquery, dL/dkeys)`` for :math:`L = \sum_i \ell_i`, each shaped like its argument."""
+    return _info_nce(query, keys, temperature, normalize, False, True)
+
+
+def info_nce_and_grad(query, keys, *, temperature: float = 0.1, normalize: bool = True, reduction: str = "mean"):
+    """``(info_nce(...), info_nce_grad(...))`` from one validation and one softmax."""
+    validate_reduction(reduction)
+    return _info_nce(query, keys, temperature, normalize, True, True, reduction)
