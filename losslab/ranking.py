@@ -1,0 +1,198 @@
+r"""Ranking losses of scores: margin ranking (pairwise hinge), BPR and ListNet.
+
+A ranking loss does not care about a score's value, only about its order
+against other scores. The pairwise losses (``margin_ranking``, ``bpr``) are
+functions of the **score margin** :math:`\Delta = s_1 - s_2` of a pair, which
+should be positive when item 1 ranks above item 2: the hinge
+:math:`\max(0, m - \Delta)` stops at a margin, BPR's
+:math:`\log(1 + e^{-\Delta})` never quite does (it is the logistic loss of the
+margin). ``listnet`` compares whole lists through their softmax.
+
+Pairwise losses take two score arrays (broadcast elementwise) and return the
+gradient tuple ``(d/d first, d/d second)``, each shaped like its argument;
+the second is always minus the first, summed to its shape. ``margin_ranking``
+follows PyTorch's ``margin_ranking_loss`` (names, argument order, labels
+:math:`y \in \{1, -1\}`, ``margin``). float32 inputs are computed in float64
+and rounded once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from losslab._inputs import (
+    Inputs,
+    check_finite,
+    check_labels,
+    check_shapes_broadcast,
+    sigmoid_of,
+    softplus_of,
+)
+from losslab._validation import normalize_axis, validate_reduction
+from losslab.activations import softmax
+from losslab.multiclass import cross_entropy_and_grad
+
+
+def _split(loss, grads, want_loss, want_grad):
+    if want_loss and want_grad:
+        return loss, grads
+    return loss if want_loss else grads
+
+
+def _pair_result(inputs: Inputs, loss, grad_first, shape, reduction, want_loss, want_grad):
+    loss_value = inputs.finish_loss(loss, reduction) if want_loss else None
+    grads = None
+    if want_grad:
+        grad_first = np.broadcast_to(grad_first, shape)
+        grads = (inputs.finish_grad(grad_first, 0), inputs.finish_grad(-grad_first, 1))
+    return _split(loss_value, grads, want_loss, want_grad)
+
+
+# ------------------------------------------------------------ margin ranking
+
+
+def _margin_ranking(x1, x2, target, margin, want_loss, want_grad, reduction="mean"):
+    try:
+        margin = float(margin)
+    except (TypeError, ValueError):
+        raise ValueError(f"margin must be a number, got {margin!r}") from None
+    if not np.isfinite(margin):
+        raise ValueError(f"margin must be a finite number, got {margin!r}")
+    inputs = Inputs({"x1": x1, "x2": x2, "target": target})
+    first, second, label = inputs.arrays
+    check_finite(first, "x1")
+    check_finite(second, "x2")
+    check_labels(label, "target (ranking labels)", (-1.0, 1.0))
+    shape = check_shapes_broadcast(inputs.arrays, ["x1", "x2", "target"])
+    with np.errstate(over="ignore", invalid="ignore"):  # a margin past float max: inf, its true size
+        slack = margin - label * (first - second)
+    loss = np.maximum(slack, 0) if want_loss else None
+    # 0 on the kink (slack exactly 0), as losslab.hinge; PyTorch takes the active side there
+    grad_first = np.where(slack > 0, -label, 0.0) if want_grad else None
+    return _pair_result(inputs, loss, grad_first, shape, reduction, want_loss, want_grad)
+
+
+def margin_ranking(x1, x2, target, *, margin: float = 0.0, reduction: str = "mean"):
+    r"""Margin ranking loss (PyTorch's ``margin_ranking_loss``): a hinge on the score difference.
+
+    .. math:: \ell = \max\bigl(0,\ m - y\,(x_1 - x_2)\bigr),\qquad
+              \frac{\partial \ell}{\partial x_1} = -\frac{\partial \ell}{\partial x_2}
+              = -y\,[\,y (x_1 - x_2) < m\,]
+
+    ``target`` :math:`y = 1` says :math:`x_1` should rank above :math:`x_2`,
+    :math:`y = -1` the opposite; the pair costs nothing once it is ordered by
+    at least ``margin`` (default 0, PyTorch's; any finite number). The pairwise
+    hinge of RankSVM: Herbrich, Graepel and Obermayer, "Large Margin Rank
+    Boundaries for Ordinal Regression", 2000; Joachims, "Optimizing Search
+    Engines using Clickthrough Data", KDD 2002. Gradient ``(d/d x1, d/d x2)``,
+    0 on the kink.
+    """
+    validate_reduction(reduction)
+    return _margin_ranking(x1, x2, target, margin, True, False, reduction)
+
+
+def margin_ranking_grad(x1, x2, target, *, margin: float = 0.0):
+    r"""``(dℓ/dx1, dℓ/dx2)`` = :math:`(-y, y)` while the pair is inside the margin, else 0."""
+    return _margin_ranking(x1, x2, target, margin, False, True)
+
+
+def margin_ranking_and_grad(x1, x2, target, *, margin: float = 0.0, reduction: str = "mean"):
+    """``(margin_ranking(...), margin_ranking_grad(...))`` from one validation and one difference."""
+    validate_reduction(reduction)
+    return _margin_ranking(x1, x2, target, margin, True, True, reduction)
+
+
+# ------------------------------------------------------------ BPR
+
+
+def _bpr(positive, negative, want_loss, want_grad, reduction="mean"):
+    inputs = Inputs({"positive_scores": positive, "negative_scores": negative})
+    pos, neg = inputs.arrays
+    check_finite(pos, "positive_scores")
+    check_finite(neg, "negative_scores")
+    shape = check_shapes_broadcast(inputs.arrays, ["positive_scores", "negative_scores"])
+    with np.errstate(over="ignore", invalid="ignore"):  # a difference past float max: +-inf, whose limits are right
+        reversed_margin = neg - pos
+    # -log sigma(pos - neg) = softplus(neg - pos), finite for every finite margin
+    loss = softplus_of(reversed_margin) if want_loss else None
+    grad_first = -sigmoid_of(reversed_margin) if want_grad else None
+    return _pair_result(inputs, loss, grad_first, shape, reduction, want_loss, want_grad)
+
+
+def bpr(positive_scores, negative_scores, *, reduction: str = "mean"):
+    r"""Bayesian personalised ranking loss: the logistic loss of the margin between a preferred and another item.
+
+    .. math:: \ell = -\log \sigma(s^+ - s^-) = \log\bigl(1 + e^{-(s^+ - s^-)}\bigr)
+
+    .. math:: \frac{\partial \ell}{\partial s^+} = -\frac{\partial \ell}{\partial s^-} = -\sigma(s^- - s^+)
+
+    For implicit feedback: a user's observed item :math:`s^+` should score above
+    an unobserved one :math:`s^-`. Unlike the hinge, the gradient never becomes
+    exactly 0, and it tends to :math:`-1` for a badly ordered pair (the
+    chapter's BCE lesson, on a margin). The prior (L2) term of the paper is
+    left to the optimiser's weight decay. Rendle et al., "BPR: Bayesian
+    Personalized Ranking from Implicit Feedback", UAI 2009, eq. 4.
+    Gradient ``(d/d positive_scores, d/d negative_scores)``.
+    """
+    validate_reduction(reduction)
+    return _bpr(positive_scores, negative_scores, True, False, reduction)
+
+
+def bpr_grad(positive_scores, negative_scores):
+    r"""``(dℓ/ds+, dℓ/ds-)`` = :math:`(-\sigma(s^- - s^+),\ \sigma(s^- - s^+))`."""
+    return _bpr(positive_scores, negative_scores, False, True)
+
+
+def bpr_and_grad(positive_scores, negative_scores, *, reduction: str = "mean"):
+    """``(bpr(...), bpr_grad(...))`` from one validation and one margin."""
+    validate_reduction(reduction)
+    return _bpr(positive_scores, negative_scores, True, True, reduction)
+
+
+# ------------------------------------------------------------ ListNet
+
+
+def _listnet(scores, relevance, axis, want_loss, want_grad, reduction="mean"):
+    inputs = Inputs({"scores": scores, "relevance": relevance})
+    predicted, labels = inputs.arrays
+    check_finite(predicted, "scores")
+    check_finite(labels, "relevance")
+    shape = check_shapes_broadcast(inputs.arrays, ["scores", "relevance"])
+    axis = normalize_axis(axis, len(shape), "scores")
+    if shape[axis] == 0:
+        raise ValueError(f"scores have an empty list axis (shape {shape}); expected at least one item")
+    # the top-one probabilities of the relevance labels are the target of a softmax cross-entropy
+    target = softmax(np.broadcast_to(labels, shape), axis=axis)
+    loss, grad = cross_entropy_and_grad(np.broadcast_to(predicted, shape), target, axis=axis, reduction="none")
+    loss_value = inputs.finish_loss(loss, reduction) if want_loss else None
+    grad_value = inputs.finish_grad(grad, 0) if want_grad else None
+    return _split(loss_value, grad_value, want_loss, want_grad)
+
+
+def listnet(scores, relevance, *, axis: int = -1, reduction: str = "mean"):
+    r"""ListNet's listwise loss: cross-entropy between the top-one probabilities of the labels and of the scores.
+
+    .. math:: \ell = -\sum_j \operatorname{softmax}(r)_j \log \operatorname{softmax}(s)_j,\qquad
+              \frac{\partial \ell}{\partial s_j} = \operatorname{softmax}(s)_j - \operatorname{softmax}(r)_j
+
+    ``scores`` :math:`s` and graded ``relevance`` :math:`r` (any finite numbers,
+    e.g. 0-4 stars) are lists along ``axis`` (default the last); one loss per
+    list. The loss is smallest when the scores equal the relevance up to a
+    shift (it is :math:`H(\operatorname{softmax}(r))` there, not 0), and only
+    differences of scores within a list matter. Cao et al., "Learning to
+    Rank: From Pairwise Approach to Listwise Approach", ICML 2007, with the
+    exponential as their increasing function :math:`\phi`.
+    """
+    validate_reduction(reduction)
+    return _listnet(scores, relevance, axis, True, False, reduction)
+
+
+def listnet_grad(scores, relevance, *, axis: int = -1):
+    r""":math:`\operatorname{softmax}(s) - \operatorname{softmax}(r)` along the list axis, shaped like ``scores``."""
+    return _listnet(scores, relevance, axis, False, True)
+
+
+def listnet_and_grad(scores, relevance, *, axis: int = -1, reduction: str = "mean"):
+    """``(listnet(...), listnet_grad(...))`` from one validation and one pair of softmaxes."""
+    validate_reduction(reduction)
+    return _listnet(scores, relevance, axis, True, True, reduction)
