@@ -118,6 +118,8 @@ def update_view(view: View | str, raw_numbers: dict, losses, previous_query: str
         return result | dict.fromkeys(chart_keys(view), no_update)
     previous = view.parse_query(previous_query) if previous_query else None
     plan = view.plan(previous, state)
+    if state.extras.get(controls.Y_SCALE.name) == "log" and (plan.redraw or plan.shift or plan.replace_traces):
+        plan = UpdatePlan(full=True)  # new curves on a log axis may need new ticks (the symlog threshold)
     output: ViewOutput = view.build(state)
     result |= {
         "loss_figure": figure_update(output.loss_figure, plan),

@@ -269,3 +269,8 @@ class LogitsControl:
 
 
 ExtraControl = ChoiceControl | LogitsControl
+
+
+# Every sweep view offers it (one control, not a copy per view): log y on loss charts, symmetric log on gradients.
+Y_SCALE = ChoiceControl("scale", "y axis", (("linear", "linear"), ("log", "log (symmetric log for gradients)")),
+                        "linear")

@@ -236,3 +236,70 @@ def _plottable(values: np.ndarray) -> np.ndarray:
 
 def _format(value: float) -> str:
     return f"{value:.3f}" if math.isfinite(value) else str(value)
+
+
+def with_y_scale(figure: dict, scale: str, quantity: str) -> dict:
+    """The figure with a log y axis (``quantity="loss"``) or a symmetric-log one (gradients), for
+    ``scale="log"``; unchanged for ``"linear"``.
+
+    Plotly has no symmetric-log axis, so gradients are drawn as
+    :math:`\\operatorname{sign}(y)\\,(1 + \\log_{10}(|y|/\\tau))` beyond a threshold τ (and
+    :math:`y/\\tau` inside it), with ticks labelled in the original values and the exact value in
+    each hover (``customdata``). τ is the power of ten at or below the smallest non-zero |y|
+    drawn (at least 1e-300), so the tails that decay like e^(−z) stay visible.
+    """
+    if scale != "log":
+        return figure
+    axes = [key for key in figure["layout"] if key.startswith("yaxis")]
+    if quantity == "loss":
+        for key in axes:
+            figure["layout"][key] = figure["layout"][key] | {"type": "log", "exponentformat": "power"}
+        return figure
+    values = [_trace_values(trace) for trace in figure["data"]]
+    # τ from the curves only, so a moved marker (sent alone) never needs other ticks.
+    curve_values = [v for v, t in zip(values, figure["data"], strict=True) if isinstance(t["y"], dict) and v.size]
+    magnitudes = np.abs(np.concatenate(curve_values or [np.zeros(1)]))
+    positive = magnitudes[np.isfinite(magnitudes) & (magnitudes > 0)]
+    tau = 10.0 ** math.floor(math.log10(max(positive.min(), 1e-300))) if positive.size else 1.0
+    top = math.ceil(math.log10(positive.max() / tau)) if positive.size else 1
+    for trace, original in zip(figure["data"], values, strict=True):
+        shown = symlog(original, tau)
+        if isinstance(trace["y"], dict):
+            trace["y"] = typed_array(shown)
+            trace["customdata"] = typed_array(_plottable(original))
+            trace["hovertemplate"] = "%{customdata:.4g}"
+        else:
+            trace["y"] = shown.tolist()
+            trace["customdata"] = original.tolist()
+            trace["hovertemplate"] = "%{text}: %{customdata:.4g}<extra>current</extra>"
+    ticks = _symlog_ticks(tau, top)
+    for key in axes:
+        figure["layout"][key] = figure["layout"][key] | {"tickmode": "array", "tickvals": [t for t, _ in ticks],
+                                                         "ticktext": [text for _, text in ticks]}
+    return figure
+
+
+def symlog(values: np.ndarray, tau: float) -> np.ndarray:
+    """sign(y)(1 + log10(|y|/τ)) for |y| ≥ τ, y/τ inside: continuous, odd and monotone."""
+    values = np.asarray(values, dtype=np.float64)
+    size = np.abs(values)
+    with np.errstate(divide="ignore", invalid="ignore"):  # the masked-out branch may see 0 or inf
+        outside = np.sign(values) * (1.0 + np.log10(size / tau))
+    return np.where(size >= tau, outside, values / tau)
+
+
+def _symlog_ticks(tau: float, top: int) -> list[tuple[float, str]]:
+    every = max(1, math.ceil((top + 1) / 5))  # about five ticks a side
+    powers = range(0, top + 1, every)
+    positive = [(1.0 + k, _power_text(tau * 10.0**k)) for k in powers]
+    return [(-at, "−" + text) for at, text in reversed(positive)] + [(0.0, "0")] + positive
+
+
+def _power_text(value: float) -> str:
+    exponent = round(math.log10(value))
+    return f"1e{exponent}" if abs(exponent) >= 3 else f"{10.0**exponent:g}"
+
+
+def _trace_values(trace: dict) -> np.ndarray:
+    y = trace["y"]
+    return decoded(y).astype(np.float64) if isinstance(y, dict) else np.asarray(y, dtype=np.float64)

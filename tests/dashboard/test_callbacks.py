@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import math
 from dataclasses import replace
 
 import dash
@@ -39,7 +38,7 @@ def decode(typed: dict) -> np.ndarray:
 
 def extras(view: str, **overrides) -> dict:
     """The view-specific keyword arguments of update_view/read_state, with good defaults."""
-    kwargs = {}
+    kwargs = {"scale": "linear"}
     if view == "binary":
         kwargs["axis"] = "logit"
         kwargs["panels"] = views.default_state("binary").panels
@@ -233,7 +232,7 @@ def test_update_view_bad_axis_keeps_the_charts():
 
 def test_update_view_prediction_only_sends_marker_patch():
     previous = encode_query(callbacks.read_state("regression", GOOD_NUMBERS["regression"],
-                                                 GOOD_LOSSES["regression"])[0])
+                                                 GOOD_LOSSES["regression"], **extras("regression"))[0])
     result = call_update("regression", {"prediction": "-1"}, previous=previous)
     for name in ("loss_figure", "grad_figure"):
         assert is_patch(result[name])
@@ -511,3 +510,22 @@ def test_a_typed_class_index_beyond_the_logits_is_refused_with_the_current_range
         assert result["message:true_class"].endswith("expected a whole number from 0 to 3"), result["message:true_class"]
         assert result["value:true_class"] is no_update
         assert result["loss_figure"] is no_update
+
+
+# ---------------------------------------------------------------- log axes (issue 16)
+
+
+def test_log_scale_draws_log_loss_axes_and_symlog_gradients_with_exact_hover_values():
+    result = call_update("binary", {"label": "1", "probability": "0.999999"}, scale="log", panels="overlay")
+    loss, grad = result["loss_figure"], result["grad_figure"]
+    assert loss["layout"]["yaxis"]["type"] == "log"
+    bce = next(t for t in grad["data"] if t.get("meta") == "bce")
+    z = bce["x0"] + bce["dx"] * np.arange(decode(bce["y"]).size)
+    exact = -1 / (1 + np.exp(z))  # dBCE/dz at y = 1: σ(z) − 1 = −σ(−z), tiny but not 0 in the tail
+    np.testing.assert_allclose(decode(bce["customdata"]), exact, rtol=1e-9)
+    shown = decode(bce["y"])
+    assert np.all(np.diff(shown) >= 0)  # the transform keeps the order of the values
+    ticks = grad["layout"]["yaxis"]["ticktext"]
+    assert "0" in ticks and any(t.startswith("−1e-") for t in ticks), ticks
+    state = parse_query("binary", result["query"])
+    assert state.scale == "log"

@@ -211,8 +211,9 @@ def formulas_markdown(keys, link_space: bool) -> str:
 
 
 def figure_pair(chart_curves, rows, order: Sequence[str], x_title: str, grad_title: str, marker_x: float,
-                marker_grad: str, revision: str, panels: str = "overlay") -> tuple[dict, dict]:
-    """Loss and gradient charts; ``marker_grad`` names the readout field matching the gradient's axis."""
+                marker_grad: str, revision: str, panels: str = "overlay", scale: str = "linear") -> tuple[dict, dict]:
+    """Loss and gradient charts; ``marker_grad`` names the readout field matching the gradient's axis;
+    ``scale="log"``: log loss axis, symmetric-log gradient axis."""
     loss_figure = figures.curve_figure(
         chart_curves, "loss", x_title=x_title, y_title="loss L", title="Loss",
         order=order, marker_x=marker_x, marker_ys=figures.readout_values(rows, "loss"), uirevision=revision,
@@ -223,7 +224,7 @@ def figure_pair(chart_curves, rows, order: Sequence[str], x_title: str, grad_tit
         order=order, marker_x=marker_x, marker_ys=figures.readout_values(rows, marker_grad),
         uirevision=revision, panels=panels,
     )
-    return loss_figure, grad_figure
+    return figures.with_y_scale(loss_figure, scale, "loss"), figures.with_y_scale(grad_figure, scale, "grad")
 
 
 def task_order(task: registry.Task) -> list[str]:
@@ -249,6 +250,8 @@ def family(view: View, state: ViewState, name: str) -> dict:
     the marker traces' x and y per frame. ``{"unsupported": reason}`` when the traces themselves
     change across positions (e.g. a loss hidden for soft labels).
     """
+    if state.extras.get(controls.Y_SCALE.name) == "log":
+        return {"view": view.name, "control": name, "unsupported": "log axes rescale with every frame"}
     control = view.number(name)
     positions = control.family_positions()
     frames = [view.motion_figures(state_with(state, name, control.value_at(p))) for p in positions]

@@ -53,7 +53,7 @@ class BinaryView(View):
                                help="strictly between 0 and 1; click a chart to move it", has_slider=False),
         *controls.parameters_of("binary"),
     )
-    extras = (AXIS, PANELS)
+    extras = (AXIS, PANELS, controls.Y_SCALE)
     extras_position = 1
     default_losses = ("bce", "sigmoid_mse")
     motion_controls = ("label", "gamma")
@@ -75,7 +75,8 @@ class BinaryView(View):
         rows = tuple(curves.binary_point(marker_x, axis, label, keys, state.numbers))
         loss_figure, grad_figure = figure_pair(
             chart_curves, rows, task_order("binary"), AXIS_TITLES[axis], GRAD_TITLES[axis], marker_x,
-            "grad_logit" if axis == "logit" else "grad", f"binary-{axis}-{state.panels}", state.panels,
+            "grad_logit" if axis == "logit" else "grad", f"binary-{axis}-{state.panels}-{state.scale}", state.panels,
+            scale=state.scale,
         )
         return ViewOutput(
             loss_figure, grad_figure,

@@ -55,7 +55,7 @@ class MulticlassView(View):
         controls.NumberControl("smoothing", "Label smoothing ε", 0.0, Interval(0.0, 1.0), 0.0, 0.5, 0.01,
                                help="target y = (1 − ε)·one-hot + ε/K"),
     )
-    extras = (LOGITS,)
+    extras = (LOGITS, controls.Y_SCALE)
     extras_position = 0
     default_losses = ("cross_entropy", "brier")
     motion_controls = ("temperature", "smoothing")
@@ -125,7 +125,7 @@ class MulticlassView(View):
         rows = tuple(curves.multiclass_point(logits, true_class, temperature, swept, state.losses, smoothing))
         loss_figure, grad_figure = figure_pair(
             chart_curves, rows, task_order("multiclass"), f"logit z{swept} (others fixed)", f"dL/dz{swept}",
-            float(logits[swept]), "grad_logit", "multiclass-sweep",
+            float(logits[swept]), "grad_logit", f"multiclass-sweep-{state.scale}", scale=state.scale,
         )
         return ViewOutput(
             loss_figure, grad_figure,
@@ -156,7 +156,7 @@ class MulticlassView(View):
         }
 
     def plan(self, previous: ViewState | None, state: ViewState) -> UpdatePlan:
-        if previous is None or previous.view != state.view:
+        if previous is None or previous.view != state.view or previous.scale != state.scale:
             return UpdatePlan(full=True)
         if state.losses != previous.losses:
             return UpdatePlan(full=False, replace_traces=True)

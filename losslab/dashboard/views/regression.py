@@ -36,6 +36,7 @@ class RegressionView(View):
         ),
         *controls.parameters_of("regression"),
     )
+    extras = (controls.Y_SCALE,)
     default_losses = ("mse", "mae", "huber", "log_cosh")
     motion_controls = ("target", "delta", "tau")
     chooser_rows = (
@@ -49,7 +50,8 @@ class RegressionView(View):
         chart_curves = curves.sweep_regression(target, state.losses, state.numbers, include=prediction)
         rows = tuple(curves.regression_point(prediction, target, state.losses, state.numbers))
         loss_figure, grad_figure = figure_pair(
-            chart_curves, rows, task_order("regression"), "prediction ŷ", "dL/dŷ", prediction, "grad", "regression"
+            chart_curves, rows, task_order("regression"), "prediction ŷ", "dL/dŷ", prediction, "grad",
+            f"regression-{state.scale}", scale=state.scale,
         )
         return ViewOutput(
             loss_figure, grad_figure,
