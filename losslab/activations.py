@@ -87,11 +87,14 @@ def logit(p):
     check_in_closed_interval(p, "p", 0.0, 1.0)
     centred = 2 * p - 1  # exact for p >= 1/4 (Sterbenz); the sign of the logit
     with np.errstate(divide="ignore", over="ignore"):  # p = 0 or 1: the intended +-inf
-        gap = np.abs(centred)
-        gap /= np.minimum(p, 1 - p)
-        value = np.asarray(np.copysign(np.log1p(gap), centred))  # asarray: 0-d stays writable
-        tiny = p < 1 / np.finfo(p.dtype).max
-        if tiny.any():  # 1/p overflows for subnormal p: the two logs cannot cancel there
+        smaller = np.subtract(1, p, out=np.empty_like(p))  # out=: arrays also for 0-d input
+        np.minimum(smaller, p, out=smaller)
+        gap = np.abs(centred, out=np.empty_like(p))
+        gap /= smaller
+        value = np.log1p(gap, out=gap)
+        np.copysign(value, centred, out=value)
+        if p.size and p.min() < 1 / np.finfo(p.dtype).max:  # 1/p overflows for subnormal p
+            tiny = p < 1 / np.finfo(p.dtype).max  # ... where the two logs cannot cancel
             value[tiny] = np.log(p[tiny]) - np.log1p(-p[tiny])
     return _scalar_or_array(value)
 
@@ -177,7 +180,7 @@ class SoftmaxParts:
         parts = cls()
         parts.axis = axis
         parts.top = np.expand_dims(z.argmax(axis=axis), axis)
-        parts.top_logit = np.take_along_axis(z, parts.top, axis=axis)
+        parts.top_logit = take_class(z, parts.top, axis)
         if _exp_stays_normal(z, z.shape[axis]):
             parts.weights = np.exp(z)
         else:
@@ -189,10 +192,10 @@ class SoftmaxParts:
             # headroom, e^(z_t - shift) could overflow, so shift by z_t itself
             np.copyto(shift, parts.top_logit, where=(parts.top_logit - shift) > headroom)
             parts.weights = _compensated_exp_of_difference(z, shift)
-        parts.top_weight = np.take_along_axis(parts.weights, parts.top, axis=axis)
-        np.put_along_axis(parts.weights, parts.top, 0, axis=axis)
+        parts.top_weight = take_class(parts.weights, parts.top, axis)
+        put_class(parts.weights, parts.top, 0, axis)
         parts.rest = class_sum(parts.weights, axis)
-        np.put_along_axis(parts.weights, parts.top, parts.top_weight, axis=axis)
+        put_class(parts.weights, parts.top, parts.top_weight, axis)
         parts.total = parts.top_weight + parts.rest
         return parts
 
@@ -204,7 +207,7 @@ class SoftmaxParts:
         r""":math:`1 - p_k`: :math:`(\text{total} - w_k)/\text{total}`, exact enough since :math:`w_k \le \text{total}/2` off the top, and :math:`\text{rest}/\text{total}` at the top."""
         out = self.total - self.weights
         out /= self.total
-        np.put_along_axis(out, self.top, self.rest / self.total, axis=self.axis)
+        put_class(out, self.top, self.rest / self.total, self.axis)
         return out
 
     def minus_log_probabilities(self, z: np.ndarray) -> np.ndarray:
@@ -213,6 +216,30 @@ class SoftmaxParts:
             out = self.top_logit - z
         out += self.log1p_rest()
         return out
+
+
+def take_class(a: np.ndarray, positions: np.ndarray, axis: int) -> np.ndarray:
+    """``np.take_along_axis(a, positions, axis)``, by flat indexing when the class axis is last (several times faster)."""
+    flat = _flat_positions(a, positions, axis)
+    if flat is None:
+        return np.take_along_axis(a, positions, axis=axis)
+    return a.reshape(-1)[flat].reshape(positions.shape)
+
+
+def put_class(a: np.ndarray, positions: np.ndarray, values, axis: int) -> None:
+    """``np.put_along_axis(a, positions, values, axis)``, by flat indexing when the class axis is last."""
+    flat = _flat_positions(a, positions, axis)
+    if flat is None:
+        np.put_along_axis(a, positions, values, axis=axis)
+        return
+    a.reshape(-1)[flat] = np.broadcast_to(values, positions.shape).reshape(-1)
+
+
+def _flat_positions(a: np.ndarray, positions: np.ndarray, axis: int):
+    if axis % a.ndim != a.ndim - 1 or not a.flags.c_contiguous or positions.shape[:-1] != a.shape[:-1]:
+        return None
+    classes = a.shape[-1]
+    return np.arange(0, a.size, classes) + positions.reshape(-1)
 
 
 def class_sum(x: np.ndarray, axis: int, keepdims: bool = True) -> np.ndarray:

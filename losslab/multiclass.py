@@ -25,7 +25,15 @@ from losslab._validation import (
     validate_reduction,
     weighted,
 )
-from losslab.activations import SoftmaxParts, _exp_stays_normal, class_sum, log_softmax, softmax
+from losslab.activations import (
+    SoftmaxParts,
+    _exp_stays_normal,
+    class_sum,
+    log_softmax,
+    put_class,
+    softmax,
+    take_class,
+)
 
 
 def _class_axis(array: np.ndarray, axis: int, name: str) -> int:
@@ -156,24 +164,24 @@ def _cross_entropy_index_kernel(logits: np.ndarray, indices: np.ndarray, axis: i
     loss = grad = None
     if _exp_stays_normal(logits, logits.shape[axis]):
         weights = np.exp(logits)
-        true_weight = np.take_along_axis(weights, positions, axis=axis)
-        np.put_along_axis(weights, positions, 0, axis=axis)
+        true_weight = take_class(weights, positions, axis)
+        put_class(weights, positions, 0, axis)
         others = class_sum(weights, axis)
         if with_loss:
             loss = np.squeeze(np.log1p(others / true_weight), axis=axis)
         if with_grad:
             total = true_weight + others
             grad = np.divide(weights, total, out=weights)
-            np.put_along_axis(grad, positions, -(others / total), axis=axis)
+            put_class(grad, positions, -(others / total), axis)
         return loss, grad
     parts = SoftmaxParts.of(logits, axis)
     if with_loss:
         minus_log_p = parts.minus_log_probabilities(logits)
-        loss = np.squeeze(np.take_along_axis(minus_log_p, positions, axis=axis), axis=axis)
+        loss = np.squeeze(take_class(minus_log_p, positions, axis), axis=axis)
     if with_grad:
-        complement = np.take_along_axis(parts.complements(), positions, axis=axis)
+        complement = take_class(parts.complements(), positions, axis)
         grad = np.divide(parts.weights, parts.total, out=parts.weights)
-        np.put_along_axis(grad, positions, -complement, axis=axis)
+        put_class(grad, positions, -complement, axis)
     return loss, grad
 
 
@@ -186,11 +194,11 @@ def _softmax_minus_target(parts: SoftmaxParts, target: np.ndarray, axis: int) ->
     from the remainder: for a hard target that is :math:`-\sum_{j \ne t} \hat p_j`, never 0.
     """
     target = np.broadcast_to(target, parts.weights.shape)
-    top_target = np.take_along_axis(target, parts.top, axis=axis)
+    top_target = take_class(target, parts.top, axis)
     # sum_{j != t} y_j summed without y_t: a soft target's small mass off the top class
     # would be lost to rounding in sum(y) - y_t
     target_others = target.copy()
-    np.put_along_axis(target_others, parts.top, 0, axis=axis)
+    put_class(target_others, parts.top, 0, axis)
     top_others = class_sum(target_others, axis)
     target_total = top_others + top_target
     grad = np.divide(parts.weights, parts.total, out=parts.weights)
@@ -198,7 +206,7 @@ def _softmax_minus_target(parts: SoftmaxParts, target: np.ndarray, axis: int) ->
     grad -= target
     top_grad = parts.top_weight / parts.total * top_others
     top_grad -= top_target * (parts.rest / parts.total)
-    np.put_along_axis(grad, parts.top, top_grad, axis=axis)
+    put_class(grad, parts.top, top_grad, axis)
     return grad
 
 
@@ -438,13 +446,13 @@ def _brier_with_logits_kernel(logits: np.ndarray, target: np.ndarray, axis: int 
     parts = SoftmaxParts.of(logits, axis)
     target = np.broadcast_to(target, logits.shape)
     p = parts.weights / parts.total
-    top_p = np.take_along_axis(p, parts.top, axis=axis)
-    top_target = np.take_along_axis(target, parts.top, axis=axis)
+    top_p = take_class(p, parts.top, axis)
+    top_target = take_class(target, parts.top, axis)
     top_complement = parts.rest / parts.total
     error = p - target  # off the largest class p <= 1/2: no cancellation for a one-hot target
     # at the largest class p - y = p (1 - y) - y (1 - p): a confident right answer keeps -(1 - p)
     top_error = top_p * (1 - top_target) - top_target * top_complement
-    np.put_along_axis(error, parts.top, top_error, axis=axis)
+    put_class(error, parts.top, top_error, axis)
     loss = class_sum(error * error, axis, keepdims=False)
     if not with_grad:
         return loss, None
@@ -453,10 +461,10 @@ def _brier_with_logits_kernel(logits: np.ndarray, target: np.ndarray, axis: int 
     # g_k - sum_j g_j p_j; at the largest class, whose own term can dominate the sum, it is
     # g_t (1 - p_t) - sum_{j != t} g_j p_j, with that sum taken without the term.
     top_upstream = 2 * top_error
-    np.put_along_axis(flow, parts.top, 0, axis=axis)
+    put_class(flow, parts.top, 0, axis)
     others_of_top = class_sum(flow, axis)
     inner = upstream - (others_of_top + top_upstream * top_p)
-    np.put_along_axis(inner, parts.top, top_upstream * top_complement - others_of_top, axis=axis)
+    put_class(inner, parts.top, top_upstream * top_complement - others_of_top, axis)
     inner *= parts.weights  # w (g - ...) / total rather than p (g - ...): a subnormal result rounded once
     inner /= parts.total
     return loss, inner

@@ -62,7 +62,9 @@ def _mse_kernel(pred: np.ndarray, target: np.ndarray):
     """Unchecked (loss, grad) of ``mse``, unreduced; ``pred``/``target`` must be validated float arrays."""
     with np.errstate(over="ignore", invalid="ignore"):  # inf where the true value exceeds float max
         residual = pred - target
-        return residual * residual, 2 * residual
+        loss = residual * residual
+        residual *= 2  # the gradient, in place
+        return loss, residual
 
 
 def mae(pred, target, *, reduction: str = "mean"):
@@ -128,19 +130,27 @@ def huber_and_grad(pred, target, *, delta: float = 1.0, reduction: str = "mean")
 
 def _huber_kernel(pred: np.ndarray, target: np.ndarray, *, delta: float = 1.0):
     """Unchecked (loss, grad) of ``huber``, unreduced; inputs validated float arrays, ``delta`` > 0."""
-    loss = _huber_loss(pred, target, delta)
     with np.errstate(over="ignore", invalid="ignore"):
-        return loss, np.clip(pred - target, -delta, delta)
+        residual = pred - target
+    loss, spare = _huber_of(residual, pred, target, delta)
+    return loss, np.clip(residual, -delta, delta, out=spare)
 
 
 def _huber_loss(pred: np.ndarray, target: np.ndarray, delta: float) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         residual = pred - target
-    size = np.abs(residual)
-    clipped = np.minimum(size, delta)
-    loss = clipped * (size - 0.5 * clipped)
-    _redo_overflowed(loss, residual, pred, target, lambda half: 2 * (delta * np.abs(half)) - 0.5 * delta * delta)
-    return loss
+    return _huber_of(residual, pred, target, delta)[0]
+
+
+def _huber_of(residual, pred, target, delta: float):
+    """``(loss, a spare array)``: a (|r| - a/2) with a = min(|r|, delta), computed in place."""
+    loss = np.abs(residual, out=np.empty_like(residual))  # out=: arrays also for 0-d input
+    clipped = np.minimum(loss, delta)
+    half = np.multiply(clipped, 0.5, out=np.empty_like(clipped))
+    loss -= half
+    loss *= clipped
+    _redo_overflowed(loss, residual, pred, target, lambda h: 2 * (delta * np.abs(h)) - 0.5 * delta * delta)
+    return loss, half
 
 
 def _redo_overflowed(values, residual, pred, target, from_half_residual) -> None:
@@ -149,6 +159,8 @@ def _redo_overflowed(values, residual, pred, target, from_half_residual) -> None
     A residual past float max (``1e308 - (-1e308)``) is inf, yet ``delta |r|`` or
     ``tau |r|`` may still be a float; :math:`|r|/2 = |\hat y/2 - y/2|` cannot overflow.
     """
+    if not values.size or values.max() < np.inf:  # losses are >= 0: one pass finds an overflow
+        return
     if all_finite(residual) or not (all_finite(pred) and all_finite(target)):
         return
     overflowed = ~np.isfinite(residual)
