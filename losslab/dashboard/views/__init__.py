@@ -8,7 +8,7 @@ the :class:`~losslab.dashboard.views.base.View` interface.
 from __future__ import annotations
 
 from losslab.dashboard.url_state import ViewState
-from losslab.dashboard.views import binary, multiclass, regression, training
+from losslab.dashboard.views import binary, multiclass, precision, regression, robust, training
 from losslab.dashboard.views.base import ReadoutTable, UpdatePlan, View, ViewOutput
 
 VIEWS: tuple[View, ...] = (
@@ -16,6 +16,8 @@ VIEWS: tuple[View, ...] = (
     binary.VIEW,
     multiclass.VIEW,
     training.VIEW,
+    robust.VIEW,
+    precision.VIEW,
 )
 
 _BY_NAME = {view.name: view for view in VIEWS}

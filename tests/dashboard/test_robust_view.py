@@ -1,0 +1,360 @@
+"""The Robust regression view (/robust): data, fits, influence, readout, plans, sweeps, URL and bad input.
+
+Expected values come from closed forms (least squares by ``np.polyfit``, |2r|, clip(r, ±δ),
+Barron at α = 1 as √(1 + (r/c)²) − 1) and, for the fits the view must simply show, from the
+core's ``fitting.fit_line`` on the same points, which the view must reproduce exactly.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from dataclasses import replace
+
+import dash
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from losslab import fitting, registry
+from losslab.dashboard import callbacks, controls, views
+from losslab.dashboard.views import robust
+
+VIEW = views.get("robust")
+DEFAULT = VIEW.default_state()
+EVERY_LOSS = ("mse", "mae", "huber", "log_cosh", "quantile", "pseudo_huber", "cauchy", "geman_mcclure", "tukey",
+              "barron")
+
+
+def decode(typed: dict) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(typed["bdata"]), dtype="<f8")
+
+
+def values(trace: dict, axis: str) -> np.ndarray:
+    value = trace[axis]
+    return decode(value) if isinstance(value, dict) else np.asarray(value, dtype=float)
+
+
+def trace(figure: dict, meta: str) -> dict:
+    found = [t for t in figure["data"] if t.get("meta") == meta]
+    assert len(found) == 1, f"expected one trace {meta!r}, got {len(found)}"
+    return found[0]
+
+
+def state_with(state=DEFAULT, losses=None, curve=None, **numbers):
+    extras = state.extras if curve is None else {**state.extras, "curve": curve}
+    return replace(state, numbers={**state.numbers, **numbers}, losses=losses or state.losses, extras=extras)
+
+
+def points(state=DEFAULT) -> fitting.LineData:
+    n = state.numbers
+    return fitting.make_line_data(n["n"], outliers=n["k"], noise=n["noise"], outlier_distance=n["distance"],
+                                  seed=n["seed"])
+
+
+def least_squares(x, y) -> tuple[float, float]:
+    slope, intercept = np.polyfit(x, y, 1)
+    return float(slope), float(intercept)
+
+
+def raw_controls(state):
+    numbers = {name: controls.format_number(value) for name, value in state.numbers.items()}
+    return numbers, list(state.losses), {"curve": state.extras["curve"]}
+
+
+# ---------------------------------------------------------------- losses offered
+
+
+def test_offers_every_loss_with_the_identity_link_in_registry_order():
+    assert robust.LOSS_KEYS == EVERY_LOSS
+    assert [spec.key for spec in registry.for_task(VIEW.task)] == list(EVERY_LOSS)
+    assert controls.parse_losses(["barron", "mse"], VIEW.task) == (("mse", "barron"), None)
+    parsed, problem = controls.parse_losses(["bce"], VIEW.task)
+    assert parsed is None and "no loss called “bce”" in problem
+    assert VIEW.task == "robust" and VIEW.task == "regression" and VIEW.task != "binary"
+    assert "robust" == VIEW.task and "multiclass" != VIEW.task  # the subclass answers on either side
+    assert hash(VIEW.task) == hash("robust") and str(VIEW.task) == "robust"
+
+
+# ---------------------------------------------------------------- what is drawn
+
+
+def test_data_trace_holds_the_seeded_points_with_the_outliers_marked():
+    output = VIEW.build(DEFAULT)
+    data = points()
+    drawn = trace(output.loss_figure, "data")
+    assert_array_equal(values(drawn, "x"), data.x)
+    assert_array_equal(values(drawn, "y"), data.y)
+    lifted = np.flatnonzero(data.y - data.clean_y)
+    assert lifted.size == 5 and np.allclose((data.y - data.clean_y)[lifted], 10.0)
+    symbols = drawn["marker"]["symbol"]
+    assert {i for i, s in enumerate(symbols) if s == robust.OUTLIER_SYMBOL} == set(lifted.tolist())
+
+
+def test_mse_line_is_the_least_squares_line():
+    for state in (DEFAULT, state_with(k=20, distance=-7.5, seed=3, n=80)):
+        data = points(state)
+        slope, intercept = least_squares(data.x, data.y)
+        line = values(trace(VIEW.build(state).loss_figure, "mse"), "y")
+        assert_allclose(line, slope * data.x + intercept, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("key", EVERY_LOSS)
+def test_each_line_is_the_core_fit_of_that_loss(key):
+    state = state_with(losses=(key,), alpha=-2.0, c=0.7, delta=0.5, tau=0.3)
+    data = points(state)
+    params = {name: state.numbers[name] for name in registry.get(key).defaults()}
+    fit = fitting.fit_line(data.x, data.y, key, params, max_iter=robust.MAX_ITERATIONS)
+    assert fit.converged
+    output = VIEW.build(state)
+    assert_array_equal(values(trace(output.loss_figure, key), "y"), fit.slope * data.x + fit.intercept)
+    row = output.readout.rows[0]
+    assert (row.slope, row.intercept, row.iterations, row.grad_norm) == (
+        fit.slope, fit.intercept, fit.iterations, fit.grad_norm)
+
+
+def test_mae_line_passes_through_two_points_and_balances_them():
+    """An L1 line goes through at least two data points, with at most half the points on either side."""
+    data = points()
+    row = VIEW.build(state_with(losses=("mae",))).readout.rows[0]
+    residual = row.slope * data.x + row.intercept - data.y
+    assert np.sum(np.abs(residual) < 1e-9) >= 2
+    assert np.sum(residual > 1e-9) <= data.x.size / 2 and np.sum(residual < -1e-9) <= data.x.size / 2
+
+
+def test_influence_bars_are_the_size_of_each_loss_gradient():
+    state = state_with(losses=("mse", "mae", "huber"), delta=0.8)
+    output = VIEW.build(state)
+    data = points(state)
+    for key in ("mse", "mae", "huber"):
+        line = values(trace(output.loss_figure, key), "y")
+        residual = line - data.y
+        bars = values(trace(output.grad_figure, key), "y")
+        expected = {"mse": np.abs(2 * residual), "mae": np.where(residual == 0, 0.0, 1.0),
+                    "huber": np.minimum(np.abs(residual), 0.8)}[key]
+        assert_allclose(bars, expected, rtol=1e-12, atol=1e-12, err_msg=key)
+        assert_array_equal(values(trace(output.grad_figure, key), "x"), data.x)
+    assert trace(output.grad_figure, "mse")["type"] == "bar"
+
+
+def test_residual_chart_shows_prediction_minus_target():
+    output = VIEW.build(DEFAULT)
+    data = points()
+    for key in DEFAULT.losses:
+        line = values(trace(output.loss_figure, key), "y")
+        assert_array_equal(values(trace(output.residual_figure, key), "y"), line - data.y)
+
+
+def test_curve_chart_draws_the_chosen_loss_with_the_residuals_on_it():
+    state = state_with(curve="barron", c=2.0)  # alpha = 1: sqrt(1 + (r/c)^2) - 1
+    figure = VIEW.build(state).curve_figure
+    curve = trace(figure, "barron")
+    r = curve["x0"] + curve["dx"] * np.arange(robust.CURVE_POINTS)
+    assert_allclose(values(curve, "y"), np.sqrt(1 + (r / 2.0) ** 2) - 1, rtol=1e-12, atol=1e-15)
+    assert abs(r[robust.CURVE_POINTS // 2]) < 1e-12  # r = 0 on the grid
+    marks = trace(figure, "residuals")
+    data = points(state)
+    row = next(row for row in VIEW.build(state).readout.rows if row.key == "barron")
+    residual = row.slope * data.x + row.intercept - data.y
+    assert_array_equal(values(marks, "x"), residual)
+    assert_allclose(values(marks, "y"), np.sqrt(1 + (residual / 2.0) ** 2) - 1, rtol=1e-12, atol=1e-15)
+    assert abs(r[0] + r[-1]) < 1e-12 and r[-1] >= np.max(np.abs(residual))
+
+
+def test_curve_chart_fits_a_loss_that_is_not_ticked():
+    state = state_with(losses=("mse",), curve="tukey")
+    marks = trace(VIEW.build(state).curve_figure, "residuals")
+    data = points(state)
+    fit = fitting.fit_line(data.x, data.y, "tukey", {"c": 1.0}, max_iter=robust.MAX_ITERATIONS)
+    assert_array_equal(values(marks, "x"), fit.slope * data.x + fit.intercept - data.y)
+
+
+def test_readout_reports_inlier_rmse_and_how_far_the_outliers_moved_the_line():
+    output = VIEW.build(DEFAULT)
+    data = points()
+    row = next(row for row in output.readout.rows if row.key == "mse")
+    slope, intercept = least_squares(data.x, data.y)
+    inliers = data.y == data.clean_y
+    assert math.isclose(row.inlier_rmse, math.sqrt(np.mean((slope * data.x[inliers] + intercept
+                                                           - data.y[inliers]) ** 2)), rel_tol=1e-9)
+    clean_slope, clean_intercept = least_squares(data.x, data.clean_y)
+    gap = (slope - clean_slope) * data.x + (intercept - clean_intercept)
+    assert math.isclose(row.moved, math.sqrt(np.mean(gap**2)), rel_tol=1e-9)
+    assert row.converged and row.method == "irls"
+    mae = next(row for row in output.readout.rows if row.key == "mae")
+    assert mae.method == "exact" and mae.moved < row.moved / 3  # the lesson: MAE barely moves
+    table = json.dumps(VIEW.readout_component(output), ensure_ascii=False)
+    for text in ("slope a", "intercept b", "mean loss", "RMSE on the inliers", "moved by the outliers",
+                 "iterations", "‖∇F‖", f"{row.slope:.4f}", f"{row.intercept:.4f}", "exact ("):
+        assert text in table, text
+    assert f"MSE's line moved {row.moved:.3g}" in output.lesson
+
+
+def test_without_outliers_every_fit_is_its_own_outlier_free_fit():
+    output = VIEW.build(state_with(k=0))
+    assert all(row.moved == 0 for row in output.readout.rows)
+    assert output.lesson.startswith("No outliers")
+
+
+def test_every_trace_carries_its_role_as_meta():
+    output = VIEW.build(DEFAULT)
+    keys = list(DEFAULT.losses)
+    assert [t["meta"] for t in output.loss_figure["data"]] == ["data", "true", *keys]
+    assert [t["meta"] for t in output.grad_figure["data"]] == keys
+    assert [t["meta"] for t in output.residual_figure["data"]] == keys
+    assert [t["meta"] for t in output.curve_figure["data"]] == ["barron", "residuals"]
+    json.dumps(output.loss_figure), json.dumps(output.curve_figure)  # wire-ready
+
+
+# ---------------------------------------------------------------- plans and patches
+
+
+def test_plan_redraws_only_the_losses_a_parameter_shapes_and_sweeps_it():
+    state = state_with(losses=("mse", "huber", "cauchy", "barron"))
+    assert VIEW.plan(None, state).full
+    assert VIEW.plan(state, state_with(state, k=6)).full
+    assert VIEW.plan(state, state_with(state, losses=("mse",))).full
+    plan = VIEW.plan(state, state_with(state, alpha=0.5))
+    assert (plan.full, plan.redraw, plan.sweep) == (False, frozenset({"barron"}), ("alpha",))
+    plan = VIEW.plan(state, state_with(state, c=2.0))
+    assert (plan.redraw, plan.sweep) == (frozenset({"cauchy", "barron"}), ("c",))
+    plan = VIEW.plan(state, state_with(state, tau=0.2))  # no quantile ticked: nothing to redraw or sweep
+    assert (plan.full, plan.redraw, plan.sweep) == (False, frozenset(), ())
+    plan = VIEW.plan(state, state_with(state, curve="mse"))
+    assert (plan.full, plan.redraw, plan.sweep) == (False, frozenset(), ())
+
+
+def test_a_parameter_change_patches_its_lines_and_sends_its_sweep():
+    numbers, losses, extras = raw_controls(DEFAULT)
+    numbers["alpha"] = "0.5"
+    result = callbacks.update_view(VIEW, numbers, losses, VIEW.encode_query(DEFAULT), **extras)
+    assert result["message:alpha"] == ""
+    assert "operations" in result["loss_figure"]  # a patch, not the whole figure
+    state = state_with(alpha=0.5)
+    full = VIEW.build(state).loss_figure
+    patched = json.dumps(result["loss_figure"])
+    barron_y = trace(full, "barron")["y"]["bdata"]
+    assert barron_y in patched and trace(full, "mse")["y"]["bdata"] not in patched
+    assert result["formulas"] is dash.no_update
+    sweep = json.loads(result["sweep"])
+    assert sweep["parameter"] == "alpha" and list(sweep["losses"]) == ["barron"]
+    assert sweep["token"] == json.loads(result["fit_state"])["tokens"]["alpha"]
+
+
+def test_a_data_change_redraws_everything_and_sends_no_sweep():
+    numbers, losses, extras = raw_controls(DEFAULT)
+    numbers["k"] = "9"
+    result = callbacks.update_view(VIEW, numbers, losses, VIEW.encode_query(DEFAULT), **extras)
+    assert result["loss_figure"] == VIEW.build(state_with(k=9)).loss_figure
+    assert result["sweep"] is dash.no_update
+    assert result["formulas"] is not dash.no_update
+    assert json.loads(result["fit_state"])["query"] == VIEW.encode_query(state_with(k=9))
+
+
+# ---------------------------------------------------------------- sweeps for the browser
+
+
+def test_slider_stops_are_whole_steps_with_the_values_the_text_box_gets():
+    positions, stops = robust.slider_stops(robust.CONTROLS["alpha"])
+    assert positions == [-10 + 0.25 * i for i in range(49)] and stops == positions
+    positions, stops = robust.slider_stops(robust.CONTROLS["c"])
+    assert len(positions) == 27 and positions[0] == -1.3 and positions[-1] == 1.3 and 0.0 in positions
+    assert stops[positions.index(0.0)] == 1.0
+    assert all(s == float(f"{10 ** p:.4g}") for p, s in zip(positions, stops, strict=True))
+    assert stops[0] == 0.05012 and stops[-1] == 19.95
+    for name in robust.PARAMETERS:  # the default is a stop: a drag from it starts on a frame
+        control = robust.CONTROLS[name]
+        assert control.default in robust.slider_stops(control)[1], name
+
+
+def test_every_frame_of_a_sweep_is_the_core_fit_at_that_value():
+    state = state_with(losses=("huber", "barron"), c=0.5)
+    sweep = json.loads(robust.sweep_text(state, "alpha"))
+    data = points(state)
+    assert_array_equal(decode(sweep["x"]), data.x)
+    assert_array_equal(decode(sweep["y"]), data.y)
+    assert list(sweep["losses"]) == ["barron"]
+    frames = sweep["losses"]["barron"]
+    influence = decode(frames["influence"]).reshape(len(sweep["values"]), data.x.size)
+    for k in (0, 20, 36, 44, 48):  # alpha = -10, -5, -1, 1, 2
+        alpha = sweep["values"][k]
+        fit = fitting.fit_line(data.x, data.y, "barron", {"alpha": alpha, "c": 0.5}, max_iter=robust.MAX_ITERATIONS)
+        assert (frames["slope"][k], frames["intercept"][k]) == (fit.slope, fit.intercept), alpha
+        residual = fit.slope * data.x + fit.intercept - data.y
+        x = residual / 0.5
+        closed = {-10: None, 2: np.abs(residual) / 0.25, 1: np.abs(residual) / 0.25 / np.sqrt(x * x + 1)}.get(alpha)
+        if closed is not None:
+            assert_allclose(influence[k], closed, rtol=1e-12, atol=1e-15)
+        assert_allclose(influence[k], fitting.influence(data.x, data.y, fit.slope, fit.intercept, "barron",
+                                                        {"alpha": alpha, "c": 0.5}), rtol=0, atol=0)
+
+
+def test_a_frame_equals_what_the_server_draws_once_the_slider_is_released():
+    sweep = json.loads(robust.sweep_text(DEFAULT, "alpha"))
+    k = sweep["positions"].index(-2.0)
+    released = VIEW.build(state_with(alpha=sweep["values"][k]))
+    data = points()
+    line = sweep["losses"]["barron"]["slope"][k] * data.x + sweep["losses"]["barron"]["intercept"][k]
+    assert_array_equal(values(trace(released.loss_figure, "barron"), "y"), line)
+    bars = decode(sweep["losses"]["barron"]["influence"]).reshape(len(sweep["values"]), -1)[k]
+    assert_array_equal(values(trace(released.grad_figure, "barron"), "y"), bars)
+
+
+def test_sweep_token_names_everything_but_the_swept_parameter():
+    token = robust.sweep_token(DEFAULT, "alpha")
+    assert token == robust.sweep_token(state_with(alpha=-3.0), "alpha")
+    assert token != robust.sweep_token(state_with(c=2.0), "alpha")
+    assert token != robust.sweep_token(state_with(noise=0.6), "alpha")
+    assert token == robust.sweep_token(state_with(losses=("huber", "barron")), "alpha")  # Huber has no α
+    assert token != robust.sweep_token(state_with(losses=("cauchy",)), "alpha") == ""  # Cauchy has no α
+    assert robust.sweep_token(DEFAULT, "tau") == ""  # no quantile ticked
+    assert robust.sweep_token(DEFAULT, "delta") == robust.sweep_token(state_with(delta=2.0), "delta") != ""
+    state = json.loads(VIEW.build(DEFAULT).fit_state)
+    assert state["values"] == {"delta": 1.0, "tau": 0.5, "c": 1.0, "alpha": 1.0}
+    assert state["tokens"]["alpha"] == token and state["tokens"]["tau"] == ""
+
+
+# ---------------------------------------------------------------- URL and bad input
+
+
+def test_a_non_default_state_round_trips_through_its_url():
+    state = state_with(losses=("mae", "tukey", "barron"), curve="tukey", n=30, k=7, noise=1.25, distance=-4.5,
+                       seed=12, alpha=-2.5, c=3.0, delta=0.2, tau=0.9)
+    query = VIEW.encode_query(state)
+    for key in ("n=30", "noise=1.25", "k=7", "distance=-4.5", "seed=12", "alpha=-2.5", "curve=tukey",
+                "losses=mae,tukey,barron"):
+        assert key in query, key
+    assert VIEW.parse_query(query) == state
+    assert VIEW.parse_query(VIEW.build(state).query) == state
+    _, notice, _ = callbacks.route("/robust", query)
+    assert notice == ""
+
+
+def test_more_outliers_than_n_minus_two_is_an_inline_message_and_keeps_the_charts():
+    numbers, losses, extras = raw_controls(DEFAULT)
+    numbers["k"] = "49"
+    result = callbacks.update_view(VIEW, numbers, losses, VIEW.encode_query(DEFAULT), **extras)
+    assert result["message:k"].startswith("Outliers k: 49 is more than n − 2 = 48")
+    assert all(result[key] is dash.no_update for key in callbacks.chart_keys(VIEW))
+
+
+@pytest.mark.parametrize(("name", "raw", "start"), [
+    ("n", "2", "Points n: 2 is out of range"), ("n", "12.5", "Points n: 12.5 is not a whole number"),
+    ("noise", "-1", "Noise σ: -1 is out of range"), ("c", "0", "Scale c: 0 is out of range"),
+    ("alpha", "3", "Barron shape α: 3 is out of range"), ("seed", "x", "Seed: “x” is not a number"),
+])
+def test_bad_values_get_their_message_and_keep_the_charts(name, raw, start):
+    numbers, losses, extras = raw_controls(DEFAULT)
+    numbers[name] = raw
+    result = callbacks.update_view(VIEW, numbers, losses, VIEW.encode_query(DEFAULT), **extras)
+    assert result[f"message:{name}"].startswith(start), result[f"message:{name}"]
+    assert all(result[key] is dash.no_update for key in callbacks.chart_keys(VIEW))
+
+
+def test_a_link_with_too_many_outliers_uses_n_minus_two_and_says_so():
+    state = VIEW.parse_query("?n=10&k=20")
+    assert state.number("k") == 8
+    assert any("k: 20 is more than n − 2 = 8" in notice for notice in state.notices)
+    _, notice, _ = callbacks.route("/robust", "?n=10&k=20&losses=mse,nonsense")
+    assert "using 8" in notice and "no loss called “nonsense”" in notice
