@@ -1,0 +1,370 @@
+r"""Bounding-box regression losses: IoU, GIoU, DIoU and CIoU, on boxes :math:`(x_1, y_1, x_2, y_2)`.
+
+Boxes are arrays whose **last axis has length 4**, :math:`(x_1, y_1, x_2, y_2)`
+with :math:`x_1 \le x_2` and :math:`y_1 \le y_2`; predicted and target boxes are
+paired elementwise (leading axes broadcast), one loss per pair, then
+``reduction``. Gradients are with respect to the four coordinates of the
+predicted box, shaped like ``pred_boxes`` (the target is not differentiated).
+
+``giou``, ``diou`` and ``ciou`` compute exactly torchvision's
+``generalized_box_iou_loss``, ``distance_box_iou_loss`` and
+``complete_box_iou_loss`` (``torchvision.ops``), including their ``eps``
+(default 1e-7, added to the union, the enclosing area and the squared
+diagonal), with two differences: the default ``reduction`` is losslab's
+``"mean"`` (torchvision's is ``"none"``), and ``ciou_grad`` is the true
+derivative of the CIoU loss, while torchvision (following the paper) treats
+its trade-off weight :math:`\alpha` as a constant during back-propagation
+(``torch.no_grad()``); the two differ by :math:`v\,\partial\alpha/\partial b`.
+With :math:`I`, :math:`U` the intersection and union areas, :math:`C` the
+area of the smallest enclosing box, :math:`\rho` the distance between the
+centres and :math:`c` the diagonal of the enclosing box:
+
+============  ======================================================================
+``iou_loss``  :math:`1 - I/U`
+``giou``      :math:`1 - I/U + (C - U)/C`
+``diou``      :math:`1 - I/U + \rho^2/c^2`
+``ciou``      :math:`1 - I/U + \rho^2/c^2 + \alpha v`
+============  ======================================================================
+
+Only ``iou_loss`` is flat (1, gradient 0) for every pair of disjoint boxes:
+the others keep pulling a non-overlapping prediction towards its target.
+
+Numerics: each pair is scaled by a power of two so that its largest
+coordinate is about 1 (exact; ``eps`` is scaled with the areas), so boxes at
+any scale (1e-200 or 1e300) neither overflow nor underflow. :math:`1 - I/U`
+is computed as :math:`(U - I + \epsilon)/(U + \epsilon)` with
+:math:`U - I` summed from non-negative pieces (the parts of each box outside
+the other), so a nearly perfect box keeps the digits of its small loss.
+Where the loss has a kink (an edge of the prediction exactly on an edge of the
+target, or on the boundary of overlap) the gradient takes, for each
+:math:`\max`/:math:`\min`, the branch of the target's coordinate.
+float32 inputs are computed in float64 and rounded once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from losslab._inputs import Inputs, check_finite, check_shapes_broadcast
+from losslab._validation import Interval, validate_reduction
+
+NON_NEGATIVE = Interval(0.0, None)
+FOUR_OVER_PI_SQUARED = 4 / math.pi**2
+
+
+class _Pair:
+    """Scaled coordinates of predicted and target boxes and the geometry every loss shares."""
+
+    def __init__(self, pred_boxes, target_boxes, eps):
+        self.inputs = Inputs({"pred_boxes": pred_boxes, "target_boxes": target_boxes})
+        pred, target = self.inputs.arrays
+        for array, name in ((pred, "pred_boxes"), (target, "target_boxes")):
+            if array.ndim == 0 or array.shape[-1] != 4:
+                raise ValueError(f"{name} must have a last axis of length 4 (x1, y1, x2, y2); got shape {array.shape}")
+            check_finite(array, name)
+            bad = (array[..., 2] < array[..., 0]) | (array[..., 3] < array[..., 1])
+            if bad.any():
+                box = array[bad][0].tolist()
+                raise ValueError(f"{name} must have x1 <= x2 and y1 <= y2; got the box {box}")
+        self.shape = check_shapes_broadcast([pred, target], ["pred_boxes", "target_boxes"])
+        pred, target = np.broadcast_to(pred, self.shape), np.broadcast_to(target, self.shape)
+        # scale each pair by a power of two (exact) so that its largest |coordinate| is in [1, 2):
+        # widths, areas and squared diagonals then neither overflow nor underflow
+        largest = np.maximum(np.abs(pred).max(axis=-1), np.abs(target).max(axis=-1))
+        _, exponent = np.frexp(np.where(largest > 0, largest, 1.0))
+        if eps > 0:  # eps is an area and scales with the square: keep eps / scale^2 below 2^1000
+            exponent = np.maximum(exponent, math.ceil(math.log2(eps) / 2) - 499)
+        self.scale = np.ldexp(1.0, exponent - 1)
+        self.eps = eps / self.scale / self.scale
+        s = self.scale[..., None]
+        (self.a1, self.b1, self.a2, self.b2) = np.moveaxis(pred / s, -1, 0)
+        (self.g1, self.h1, self.g2, self.h2) = np.moveaxis(target / s, -1, 0)
+        self.width, self.height = self.a2 - self.a1, self.b2 - self.b1
+        self.target_width, self.target_height = self.g2 - self.g1, self.h2 - self.h1
+        self._overlap()
+
+    def _overlap(self):
+        r"""Intersection :math:`I`, union :math:`U`, and :math:`U - I` from non-negative pieces."""
+        left, right = np.maximum(self.a1, self.g1), np.minimum(self.a2, self.g2)
+        bottom, top = np.maximum(self.b1, self.h1), np.minimum(self.b2, self.h2)
+        self.overlaps = (right > left) & (top > bottom)  # torchvision's test
+        self.inter_width = np.where(self.overlaps, right - left, 0.0)
+        self.inter_height = np.where(self.overlaps, top - bottom, 0.0)
+        self.inter = self.inter_width * self.inter_height
+        area = self.width * self.height
+        target_area = self.target_width * self.target_height
+        self.union = area + target_area - self.inter
+        # the prediction outside the target: w h - iw ih = (w - iw) h + iw (h - ih), where
+        # w - iw = max(0, a2 - g2) + max(0, g1 - a1) is a sum of non-negative terms (same in y)
+        spill_x = np.maximum(self.a2 - self.g2, 0) + np.maximum(self.g1 - self.a1, 0)
+        spill_y = np.maximum(self.b2 - self.h2, 0) + np.maximum(self.h1 - self.b1, 0)
+        lack_x = np.maximum(self.g2 - self.a2, 0) + np.maximum(self.a1 - self.g1, 0)
+        lack_y = np.maximum(self.h2 - self.b2, 0) + np.maximum(self.b1 - self.h1, 0)
+        pred_only = spill_x * self.height + self.inter_width * spill_y
+        target_only = lack_x * self.target_height + self.inter_width * lack_y
+        self.mismatch = np.where(self.overlaps, pred_only + target_only, area + target_area)
+
+    def iou_terms(self):
+        r""":math:`1 - I/(U + \epsilon)` and its gradient :math:`-\partial(I/(U+\epsilon))/\partial b`, shape (4, ...)."""
+        denominator = self.union + self.eps
+        loss = (self.mismatch + self.eps) / denominator
+        d_inter = self.d_intersection()
+        d_union = self.d_area() - d_inter
+        d_iou = d_inter / denominator - self.inter * d_union / denominator**2
+        return loss, -d_iou
+
+    def d_area(self):
+        """Gradient of the predicted box's area with respect to (x1, y1, x2, y2)."""
+        return np.stack([-self.height, -self.width, self.height, self.width])
+
+    def d_intersection(self):
+        r""":math:`\partial I/\partial b`: an edge inside the target moves the overlap; 0 where disjoint."""
+        inside_left = self.a1 > self.g1
+        inside_bottom = self.b1 > self.h1
+        inside_right = self.a2 < self.g2
+        inside_top = self.b2 < self.h2
+        w, h = self.inter_width, self.inter_height
+        return np.stack([np.where(inside_left, -h, 0.0), np.where(inside_bottom, -w, 0.0),
+                         np.where(inside_right, h, 0.0), np.where(inside_top, w, 0.0)])
+
+    def enclosing(self):
+        """Width and height of the smallest enclosing box, and their gradients (which edge is the prediction's)."""
+        width = np.maximum(self.a2, self.g2) - np.minimum(self.a1, self.g1)
+        height = np.maximum(self.b2, self.h2) - np.minimum(self.b1, self.h1)
+        d_width = np.stack([np.where(self.a1 < self.g1, -1.0, 0.0), np.zeros_like(width),
+                            np.where(self.a2 > self.g2, 1.0, 0.0), np.zeros_like(width)])
+        d_height = np.stack([np.zeros_like(height), np.where(self.b1 < self.h1, -1.0, 0.0),
+                             np.zeros_like(height), np.where(self.b2 > self.h2, 1.0, 0.0)])
+        return width, height, d_width, d_height
+
+    def centre_distance(self):
+        r""":math:`\rho^2` and its gradient: each coordinate moves its centre by half a unit."""
+        dx = (self.a1 + self.a2) / 2 - (self.g1 + self.g2) / 2
+        dy = (self.b1 + self.b2) / 2 - (self.h1 + self.h2) / 2
+        return dx * dx + dy * dy, np.stack([dx, dy, dx, dy])
+
+    def finish(self, loss, grad, reduction, want_loss, want_grad):
+        loss_value = self.inputs.finish_loss(loss, reduction) if want_loss else None
+        grad_value = None
+        if want_grad:
+            # d/d(coordinate) = (1/scale) d/d(scaled coordinate)
+            grad_value = self.inputs.finish_grad(np.moveaxis(grad, 0, -1) / self.scale[..., None], 0)
+        if want_loss and want_grad:
+            return loss_value, grad_value
+        return loss_value if want_loss else grad_value
+
+
+def _eps(eps) -> float:
+    return NON_NEGATIVE.validate(eps, "eps")
+
+
+def _diou_terms(pair: _Pair):
+    loss, grad = pair.iou_terms()
+    width, height, d_width, d_height = pair.enclosing()
+    distance, d_distance = pair.centre_distance()
+    diagonal = width * width + height * height + pair.eps  # torchvision adds eps here
+    with np.errstate(divide="ignore", invalid="ignore"):  # diagonal 0 only for eps = 0 and two equal points
+        ratio = np.where(diagonal > 0, distance / diagonal, 0.0)
+        d_diagonal = 2 * (width * d_width + height * d_height)
+        grad = grad + np.where(diagonal > 0, (d_distance - ratio * d_diagonal) / diagonal, 0.0)
+    return loss + ratio, grad
+
+
+def _iou_loss(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
+    pair = _Pair(pred_boxes, target_boxes, _eps(eps))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loss, grad = pair.iou_terms()
+        loss, grad = _empty_union(pair, loss, grad)
+    return pair.finish(loss, grad, reduction, want_loss, want_grad)
+
+
+def _empty_union(pair: _Pair, loss, grad):
+    """Two empty boxes with eps = 0: IoU is 0/0; taken as 0 (loss 1, no gradient), as for disjoint boxes."""
+    empty = (pair.union + pair.eps) == 0
+    if not empty.any():
+        return loss, grad
+    return np.where(empty, 1.0, loss), np.where(empty, 0.0, grad)
+
+
+def iou_loss(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction: str = "mean"):
+    r"""IoU loss of a predicted box: one minus its intersection over union with the target box.
+
+    .. math:: \ell = 1 - \frac{I}{U + \epsilon},\qquad
+              \frac{\partial \ell}{\partial b} = -\frac{\partial I/\partial b}{U + \epsilon}
+              + \frac{I\,(\partial A/\partial b - \partial I/\partial b)}{(U + \epsilon)^2}
+
+    where :math:`A = (x_2 - x_1)(y_2 - y_1)` is the predicted box's area,
+    :math:`U = A + A_{gt} - I`, and :math:`\partial I/\partial x_1 = -(\text{overlap height})`
+    while :math:`x_1` lies inside the target (likewise for the other edges).
+    Scale-invariant, unlike an L1/L2 loss on coordinates; but flat, with zero
+    gradient, for every pair of disjoint boxes. ``eps`` >= 0 (default 1e-7, as
+    torchvision) keeps empty boxes finite. Yu et al., "UnitBox: An Advanced
+    Object Detection Network", ACM MM 2016 (which uses :math:`-\log \mathrm{IoU}`).
+    """
+    validate_reduction(reduction)
+    return _iou_loss(pred_boxes, target_boxes, eps, True, False, reduction)
+
+
+def iou_loss_grad(pred_boxes, target_boxes, *, eps: float = 1e-7):
+    r""":math:`\partial \ell / \partial (x_1, y_1, x_2, y_2)` of the predicted box, shaped like ``pred_boxes``."""
+    return _iou_loss(pred_boxes, target_boxes, eps, False, True)
+
+
+def iou_loss_and_grad(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction: str = "mean"):
+    """``(iou_loss(...), iou_loss_grad(...))`` from one validation and one overlap."""
+    validate_reduction(reduction)
+    return _iou_loss(pred_boxes, target_boxes, eps, True, True, reduction)
+
+
+def _giou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
+    pair = _Pair(pred_boxes, target_boxes, _eps(eps))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loss, grad = pair.iou_terms()
+        width, height, d_width, d_height = pair.enclosing()
+        enclosing = width * height
+        d_enclosing = d_width * height + width * d_height
+        d_union = pair.d_area() - pair.d_intersection()
+        denominator = enclosing + pair.eps
+        # (C - U)/(C + eps): the enclosing box's area that neither box covers, as a fraction
+        empty = denominator == 0
+        safe = np.where(empty, 1.0, denominator)
+        excess = enclosing - pair.union
+        loss = loss + np.where(empty, 0.0, excess / safe)
+        grad = grad + np.where(empty, 0.0, (d_enclosing - d_union) / safe - excess * d_enclosing / safe**2)
+        loss, grad = _empty_union(pair, loss, grad)
+    return pair.finish(loss, grad, reduction, want_loss, want_grad)
+
+
+def giou(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction: str = "mean"):
+    r"""Generalized IoU loss (torchvision's ``generalized_box_iou_loss``).
+
+    .. math:: \ell = 1 - \frac{I}{U + \epsilon} + \frac{C - U}{C + \epsilon}
+
+    .. math:: \frac{\partial \ell}{\partial b} = \frac{\partial \ell_{\mathrm{IoU}}}{\partial b}
+              + \frac{\partial C/\partial b - \partial U/\partial b}{C + \epsilon}
+              - \frac{(C - U)\,\partial C/\partial b}{(C + \epsilon)^2}
+
+    with :math:`C` the area of the smallest box enclosing both. In [0, 2):
+    for disjoint boxes the IoU term is stuck at 1 but the second term still
+    shrinks as the boxes approach, so the gradient does not vanish.
+    ``eps`` >= 0 (default 1e-7, torchvision's). Rezatofighi et al.,
+    "Generalized Intersection over Union", CVPR 2019, algorithm 2.
+    """
+    validate_reduction(reduction)
+    return _giou(pred_boxes, target_boxes, eps, True, False, reduction)
+
+
+def giou_grad(pred_boxes, target_boxes, *, eps: float = 1e-7):
+    r""":math:`\partial \ell / \partial (x_1, y_1, x_2, y_2)` of the predicted box, shaped like ``pred_boxes``."""
+    return _giou(pred_boxes, target_boxes, eps, False, True)
+
+
+def giou_and_grad(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction: str = "mean"):
+    """``(giou(...), giou_grad(...))`` from one validation and one overlap."""
+    validate_reduction(reduction)
+    return _giou(pred_boxes, target_boxes, eps, True, True, reduction)
+
+
+def _diou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
+    pair = _Pair(pred_boxes, target_boxes, _eps(eps))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loss, grad = _diou_terms(pair)
+        loss, grad = _empty_union(pair, loss, grad)
+    return pair.finish(loss, grad, reduction, want_loss, want_grad)
+
+
+def diou(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction: str = "mean"):
+    r"""Distance-IoU loss (torchvision's ``distance_box_iou_loss``): IoU loss plus the normalised centre distance.
+
+    .. math:: \ell = 1 - \frac{I}{U + \epsilon} + \frac{\rho^2}{c^2 + \epsilon}
+
+    .. math:: \frac{\partial \ell}{\partial b} = \frac{\partial \ell_{\mathrm{IoU}}}{\partial b}
+              + \frac{\partial \rho^2/\partial b - (\rho^2/(c^2 + \epsilon))\,\partial c^2/\partial b}{c^2 + \epsilon}
+
+    :math:`\rho` is the distance between the boxes' centres
+    (:math:`\partial \rho^2/\partial x_1 = \partial \rho^2/\partial x_2 = \Delta x`, the centres'
+    horizontal offset), :math:`c` the diagonal of the smallest enclosing box.
+    The penalty pulls the centres together directly, which converges faster
+    than GIoU's area term. In [0, 2). ``eps`` >= 0 (default 1e-7,
+    torchvision's). Zheng et al., "Distance-IoU Loss: Faster and Better
+    Learning for Bounding Box Regression", AAAI 2020, eq. 6.
+    """
+    validate_reduction(reduction)
+    return _diou(pred_boxes, target_boxes, eps, True, False, reduction)
+
+
+def diou_grad(pred_boxes, target_boxes, *, eps: float = 1e-7):
+    r""":math:`\partial \ell / \partial (x_1, y_1, x_2, y_2)` of the predicted box, shaped like ``pred_boxes``."""
+    return _diou(pred_boxes, target_boxes, eps, False, True)
+
+
+def diou_and_grad(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction: str = "mean"):
+    """``(diou(...), diou_grad(...))`` from one validation and one overlap."""
+    validate_reduction(reduction)
+    return _diou(pred_boxes, target_boxes, eps, True, True, reduction)
+
+
+def _ciou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
+    eps = _eps(eps)
+    pair = _Pair(pred_boxes, target_boxes, eps)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        diou_loss, diou_grad_ = _diou_terms(pair)
+        iou_loss_, iou_grad = pair.iou_terms()
+        # v: squared difference of the aspect angles atan(w/h); atan2 is atan(w/h) for h > 0
+        # and stays finite (pi/2) for a box of zero height
+        w, h = pair.width, pair.height
+        angle_gap = np.arctan2(pair.target_width, pair.target_height) - np.arctan2(w, h)
+        v = FOUR_OVER_PI_SQUARED * angle_gap * angle_gap
+        # d atan(w/h) = (h dw - w dh)/(w^2 + h^2); dw = (-1, 0, 1, 0), dh = (0, -1, 0, 1)
+        diagonal = w * w + h * h
+        safe = np.where(diagonal > 0, diagonal, 1.0)
+        d_angle = np.where(diagonal > 0, np.stack([-h, w, h, -w]) / safe, 0.0)  # 0 for a point box
+        d_v = -2 * FOUR_OVER_PI_SQUARED * angle_gap * d_angle
+        # alpha v = v^2 / Q with Q = (1 - IoU) + v + eps, differentiated in full (alpha included);
+        # Q is a ratio, so its eps is not scaled with the boxes
+        q = iou_loss_ + v + eps
+        q_safe = np.where(q > 0, q, 1.0)
+        penalty = np.where(q > 0, v * v / q_safe, 0.0)
+        d_penalty = np.where(q > 0, 2 * v * d_v / q_safe - v * v * (iou_grad + d_v) / q_safe**2, 0.0)
+        loss, grad = _empty_union(pair, diou_loss + penalty, diou_grad_ + d_penalty)
+    return pair.finish(loss, grad, reduction, want_loss, want_grad)
+
+
+def ciou(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction: str = "mean"):
+    r"""Complete-IoU loss (torchvision's ``complete_box_iou_loss``): DIoU plus an aspect-ratio term.
+
+    .. math:: \ell = \ell_{\mathrm{DIoU}} + \alpha v,\qquad
+              v = \frac{4}{\pi^2}\Bigl(\arctan\frac{w_{gt}}{h_{gt}} - \arctan\frac{w}{h}\Bigr)^2,\qquad
+              \alpha = \frac{v}{(1 - \mathrm{IoU}) + v + \epsilon}
+
+    .. math:: \frac{\partial (\alpha v)}{\partial b} = \frac{2v\,\partial v/\partial b}{Q}
+              - \frac{v^2\,(\partial v/\partial b - \partial \mathrm{IoU}/\partial b)}{Q^2},\qquad
+              Q = 1 - \mathrm{IoU} + v + \epsilon,\qquad
+              \frac{\partial v}{\partial b} = -\frac{8}{\pi^2}\Bigl(\arctan\frac{w_{gt}}{h_{gt}} - \arctan\frac{w}{h}\Bigr)
+              \frac{h\,\partial w/\partial b - w\,\partial h/\partial b}{w^2 + h^2}
+
+    The three geometric factors of a box fit: overlap, centre distance and
+    aspect ratio. ``eps`` >= 0 (default 1e-7, torchvision's). Zheng et al.,
+    "Distance-IoU Loss", AAAI 2020, eqs. 9-11. The loss values are
+    torchvision's; the gradient is the full derivative of this loss, with
+    :math:`\alpha` differentiated too. torchvision (and the paper) hold
+    :math:`\alpha` constant in back-propagation, and the paper also drops the
+    factor :math:`1/(w^2 + h^2)` from :math:`\partial v/\partial b`; both give a
+    different, non-gradient update. :math:`\arctan(w/h)` is taken as
+    ``arctan2(w, h)``, which is :math:`\pi/2` for a box of zero height.
+    """
+    validate_reduction(reduction)
+    return _ciou(pred_boxes, target_boxes, eps, True, False, reduction)
+
+
+def ciou_grad(pred_boxes, target_boxes, *, eps: float = 1e-7):
+    r""":math:`\partial \ell / \partial (x_1, y_1, x_2, y_2)` of the predicted box (α differentiated), shaped like ``pred_boxes``."""
+    return _ciou(pred_boxes, target_boxes, eps, False, True)
+
+
+def ciou_and_grad(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction: str = "mean"):
+    """``(ciou(...), ciou_grad(...))`` from one validation and one overlap."""
+    validate_reduction(reduction)
+    return _ciou(pred_boxes, target_boxes, eps, True, True, reduction)
