@@ -218,6 +218,8 @@ def trivial_body(callback_map: dict, value: str) -> bytes:
 
 #: A value no number box accepts: a user's typo, answered with an inline message (still a 200).
 TYPO = "abc"
+#: Inputs a click callback may take: a chart's clickData, or a store a clientside click handler writes.
+CLICK_PROPERTIES = ("clickData", "data")
 
 
 @dataclass
@@ -357,9 +359,12 @@ class Tab:
         self.main = main[0]
         entry = self.main[1]
         inputs = {i["id"] for i in entry["inputs"]}
+        # A click callback fills boxes of the main callback from a chart's clickData, or from a store a
+        # clientside click handler writes ({"points": [{"x": ...}], ...}, the same shape).
         self.clicks = [(o, e) for o, e in server.items()
-                       if e["inputs"] and all(i["property"] == "clickData" and i["id"] in props for i in e["inputs"])
-                       and all(x["id"] in inputs for x in split_output(o))]
+                       if o != self.main[0] and e["inputs"]
+                       and all(i["property"] in CLICK_PROPERTIES and i["id"] in props for i in e["inputs"])
+                       and all(x["id"] in inputs and x["property"] == "value" for x in split_output(o))]
         clicked = {x["id"] for o, _ in self.clicks for x in split_output(o)}
         sliders = self._sliders(props)
         self.controls = {}
@@ -381,15 +386,18 @@ class Tab:
                 self.controls[cid] = Control(cid, "text", value)
         self.values = {(i["id"], i["property"]): props.get(i["id"], {}).get(i["property"])
                        for i in [*entry["inputs"], *entry["state"]]}
+        charts = [x["id"] for x in split_output(self.main[0]) if x["property"] == "figure"]
+        default_extent = next((e for e in (x_extent(props.get(c, {}).get("figure") or {}) for c in charts) if e),
+                              (-1.0, 1.0))
+        self.extents = {}
         for _, click_entry in self.clicks:
             for item in [*click_entry["inputs"], *click_entry["state"]]:
                 key = (item["id"], item["property"])
                 if key not in self.values:
                     self.values[key] = props.get(item["id"], {}).get(item["property"])
-                if item["property"] == "clickData" and isinstance(props[item["id"]].get("figure"), dict):
-                    extent = x_extent(props[item["id"]]["figure"])
-                    if extent:
-                        self.extents[item["id"]] = extent
+            for item in click_entry["inputs"]:
+                figure = props[item["id"]].get("figure")
+                self.extents[item["id"]] = (isinstance(figure, dict) and x_extent(figure)) or default_extent
         self.typos.clear()
         self.pending = None
         self.loaded = True
@@ -449,18 +457,20 @@ class Tab:
         return Step(self.view, "change", self.change_body(cid, value), meant_valid=not self.typos, changed=cid)
 
     def click_step(self, rng: random.Random) -> Step:
-        """A click at a random x of one of the view's clickable charts."""
+        """A click at a random x of one of the view's clickable charts (a change if it has none)."""
+        if not self.clicks:
+            return self.next_step(rng)
         output, entry = rng.choice(self.clicks)
-        graph = rng.choice([i["id"] for i in entry["inputs"] if i["id"] in self.extents] or
-                           [entry["inputs"][0]["id"]])
-        low, high = self.extents.get(graph, (-1.0, 1.0))
+        target = rng.choice(entry["inputs"])
+        low, high = self.extents[target["id"]]
         values = dict(self.values)
         for item in entry["inputs"]:
-            values[(item["id"], "clickData")] = None
-        values[(graph, "clickData")] = {"points": [{"x": round(rng.uniform(low, high), 3), "y": 0.0,
-                                                    "curveNumber": 0}]}
-        return Step(self.view, "click", body(output, entry, values, f"{graph}.clickData"),
-                    meant_valid=not self.typos, changed=graph)
+            values[(item["id"], item["property"])] = None
+        values[(target["id"], target["property"])] = {
+            "points": [{"x": round(rng.uniform(low, high), 3), "y": 0.0, "curveNumber": 0}]}
+        changed = f"{target['id']}.{target['property']}"
+        return Step(self.view, "click", body(output, entry, values, changed), meant_valid=not self.typos,
+                    changed=target["id"])
 
     # -- the answer -----------------------------------------------------------------------
 

@@ -153,7 +153,7 @@ def test_sigterm_lets_in_flight_requests_finish(start_server, callbacks, figures
         "in_flight": len(bodies), "completed_200": ok, "new_client_after_signal": probe,
         "master_exit_code": code, "stopped_after_s": round(stopped_after, 2), "reached_charts": tally.report(),
     }
-    assert ok == len(bodies), [a[0] for a in answers]
+    assert ok == len(bodies), f"{[(status, payload[:120]) for status, payload in answers]} {server.log()[-2000:]}"
     assert_reached_charts(tally, callbacks.views)
     assert code == 0, server.log()[-2000:]
     assert stopped_after < GRACEFUL_TIMEOUT_S + 5
