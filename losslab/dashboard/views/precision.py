@@ -244,7 +244,9 @@ def breakpoint_markers(sweep: precision.Sweep, form: precision.Form, axis: Signe
         "text": [breakpoint_text(b) for b, _ in shown],
         "marker": {"symbol": [SYMBOLS[b.kind] + open_suffix for b, _ in shown], "size": 13,
                    "color": FORM_COLORS[form.key], "line": {"width": 2, "color": FORM_COLORS[form.key]}},
-        "hovertemplate": "%{text}<extra></extra>",
+        # The unified hover box would list every marker trace's nearest point, however far: the
+        # table below the charts says the same to the float.
+        "hoverinfo": "skip",
     }
 
 
@@ -298,6 +300,9 @@ def chart_layout(title: str, y_title: str, revision: str, axis: SignedLogAxis, s
     layout["margin"] |= {"t": 72, "r": 40, "l": 80}  # room for 10⁻³¹² tick labels and the y title
     layout["xaxis"] |= axis.layout()
     layout["hovermode"] = "x unified"
+    # Only points under the cursor (the grid is denser than the pixels): a curve with a gap there (inf, NaN,
+    # or 0 on a log axis) is left out of the box rather than shown with a neighbour's value.
+    layout["hoverdistance"] = 1
     # The unified box's title would be the x coordinate, which is not z: the exact curve's row gives z.
     layout["xaxis"]["unifiedhovertitle"] = {"text": "at the cursor"}
     return layout
