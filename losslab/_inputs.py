@@ -20,7 +20,6 @@ import numpy as np
 
 from losslab._validation import (
     as_float_array,
-    check_broadcast,
     reduce,
     result_dtype,
     sum_to_shape,
@@ -44,8 +43,11 @@ class Inputs:
         return reduce(self.cast(values), reduction)
 
     def finish_grad(self, grad: np.ndarray, index: int):
-        """Round a gradient to the output dtype and sum it to the shape of input ``index``."""
-        return sum_to_shape(self.cast(np.asarray(grad)), self.shapes[index])
+        """Round a gradient to the output dtype and sum it to the shape of input ``index`` (a new, writable array)."""
+        grad = sum_to_shape(self.cast(np.asarray(grad)), self.shapes[index])
+        if isinstance(grad, np.ndarray) and not grad.flags.writeable:  # a broadcast view: the caller owns a copy
+            grad = grad.copy()
+        return grad
 
     def cast(self, values: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):  # a float64 value past float32 max becomes inf, its true size
@@ -54,10 +56,20 @@ class Inputs:
 
 def check_shapes_broadcast(arrays: list[np.ndarray], names: list[str]) -> tuple[int, ...]:
     """The broadcast shape of ``arrays``; a ValueError naming the first pair that does not broadcast."""
-    shape = arrays[0].shape
-    shape_name = names[0]
-    for array, name in zip(arrays[1:], names[1:], strict=True):
-        shape = check_broadcast(np.empty(shape, dtype=np.int8), array, shape_name, name)
+    return shapes_broadcast([a.shape for a in arrays], names)
+
+
+def shapes_broadcast(shapes: list[tuple[int, ...]], names: list[str]) -> tuple[int, ...]:
+    """``np.broadcast_shapes`` of ``shapes``, with an error that names the arguments (no array is allocated)."""
+    shape, shape_name = shapes[0], names[0]
+    for other, name in zip(shapes[1:], names[1:], strict=True):
+        try:
+            shape = np.broadcast_shapes(shape, other)
+        except ValueError:
+            raise ValueError(
+                f"{shape_name} with shape {shape} and {name} with shape {other} do not broadcast "
+                "together; expected equal shapes or numpy-broadcastable ones"
+            ) from None
         shape_name = f"{shape_name} and {name}"
     return shape
 

@@ -27,8 +27,8 @@ from losslab._inputs import (
     Inputs,
     check_finite,
     check_labels,
-    check_shapes_broadcast,
     feature_axis_shapes,
+    shapes_broadcast,
     validate_flag,
     vector_norm,
 )
@@ -58,7 +58,7 @@ def _pair_labels(target, inputs: Inputs, shape, allowed, name="target") -> np.nd
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be numbers, got {target!r}") from None
     check_labels(labels, name, allowed)
-    check_shapes_broadcast([np.empty(shape[:-1]), labels], ["embeddings (without the feature axis)", name])
+    shapes_broadcast([shape[:-1], labels.shape], ["embeddings (without the feature axis)", name])
     return labels
 
 

@@ -87,6 +87,8 @@ def assert_fused_matches(loss, grad, fused, args, reductions=("mean", "sum", "no
         value, gradient = fused(*args, reduction=reduction, **params)
         np.testing.assert_array_equal(value, loss(*args, reduction=reduction, **params))
         separate = grad(*args, **params)
+        for g in gradient if isinstance(gradient, tuple) else (gradient,):
+            assert not isinstance(g, np.ndarray) or g.flags.writeable, "a gradient is a read-only view"
         if isinstance(separate, tuple):
             assert isinstance(gradient, tuple) and len(gradient) == len(separate)
             for a, b in zip(gradient, separate, strict=True):
