@@ -221,6 +221,36 @@
     }, true);
   });
 
+  /* ---- getting results out: chart images and the link ---------------------- */
+  function exportStatus(button, text) {
+    var status = button.closest(".export-bar").querySelector(".export-status");
+    if (status) status.textContent = text;
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".image-button");
+    if (!button) return;
+    var format = button.getAttribute("data-format");
+    var view = button.closest(".view");
+    view.querySelectorAll(".linked-charts .js-plotly-plot").forEach(function (plot, i) {
+      var name = "losslab-" + window.location.pathname.replace(/\W+/g, "") + "-" + (i ? "gradient" : "loss");
+      window.Plotly.downloadImage(plot, { format: format, width: 1600, height: 900, filename: name });
+    });
+    exportStatus(button, format.toUpperCase() + " images saved (1600×900)");
+  });
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".copy-link");
+    if (!button) return;
+    var link = window.location.href;
+    var done = function () { exportStatus(button, "Link copied: " + link); };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(link).then(done, function () { exportStatus(button, "Copy this link: " + link); });
+    } else {
+      exportStatus(button, "Copy this link: " + link);
+    }
+  });
+
   /* ---- text boxes: Enter applies at once, a pause in typing applies too ----
      The boxes use debounce=True (Dash applies them on Enter or blur). Dash 4's timed
      debounce would ignore Enter, so the pause is handled here: after IDLE_MS without

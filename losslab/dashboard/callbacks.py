@@ -7,7 +7,9 @@ interface: nothing here asks which view it holds.
 
 from __future__ import annotations
 
-from dash import ClientsideFunction, Input, Output, Patch, State, ctx, no_update
+import functools
+
+from dash import ClientsideFunction, Input, Output, Patch, State, ctx, dcc, no_update
 
 from losslab.dashboard import controls, ids, layout, views
 from losslab.dashboard.url_state import ViewState
@@ -98,7 +100,13 @@ def message_keys(view: View) -> list[str]:
 
 
 def chart_keys(view: View) -> list[str]:
-    return ["loss_figure", "grad_figure", "readout", "formulas", "query", *view.extra_outputs]
+    return ["loss_figure", "grad_figure", "readout", "formulas", "query", *view.extra_outputs,
+            *(["code"] if has_code(view) else [])]
+
+
+@functools.cache
+def has_code(view: View) -> bool:
+    return view.code_snippet(view.default_state()) is not None
 
 
 def update_view(view: View | str, raw_numbers: dict, losses, previous_query: str | None,
@@ -130,6 +138,8 @@ def update_view(view: View | str, raw_numbers: dict, losses, previous_query: str
         "message:losses": output.extras.get("losses_note", ""),
         **view.output_values(output, plan),
     }
+    if has_code(view):
+        result["code"] = view.code_snippet(state, output)
     return result
 
 
@@ -160,6 +170,8 @@ def _outputs(view: View) -> dict[str, Output]:
     outputs["message:losses"] = Output(view_ids.LOSSES_MESSAGE, "children")
     outputs |= {f"value:{name}": Output(ids.number_input(view.name, name), "value")
                 for name in view.corrected_controls}
+    if has_code(view):
+        outputs["code"] = Output(view_ids.CODE, "children")
     return outputs
 
 
@@ -193,6 +205,7 @@ def _register_view(app, view: View) -> None:
         if control.has_slider:
             _register_slider_mirror(app, view, control)
     _register_motion(app, view)
+    _register_csv(app, view)
     app.clientside_callback(
         ClientsideFunction("losslab", "replaceQuery"),
         Input(view.ids.URL_SYNC, "data"),
@@ -243,6 +256,23 @@ def _register_motion(app, view: View) -> None:
             Input(ids.number_slider(view.name, name), "drag_value"),
             prevent_initial_call=True,
         )
+
+
+def csv_download(view: View, query):
+    """The plotted curves of the state in ``query`` as a download (no_update for a bad query)."""
+    if not isinstance(query, str):
+        return no_update
+    return dcc.send_string(view.export_csv(view.parse_query(query)), filename=f"losslab-{view.name}.csv",
+                           type="text/csv")
+
+
+def _register_csv(app, view: View) -> None:
+    app.callback(
+        Output(view.ids.DOWNLOAD, "data"),
+        Input(view.ids.CSV_BUTTON, "n_clicks"),
+        State(view.ids.URL_SYNC, "data"),
+        prevent_initial_call=True,
+    )(lambda _clicks, query: csv_download(view, query))
 
 
 def _register_clicks(app, view: View) -> None:

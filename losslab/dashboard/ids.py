@@ -45,6 +45,9 @@ class View:
         self.CHART_CLICK = f"{view}-chart-click"  # a single click on a sweep chart, written by assets/losslab.js
         self.FAMILY = f"{view}-family"  # every position of one slider, for live motion in the browser
         self.FAMILY_REQUEST = f"{view}-family-request"  # which slider's family the browser wants
+        self.CSV_BUTTON = f"{view}-csv-button"
+        self.DOWNLOAD = f"{view}-download"
+        self.CODE = f"{view}-code"
 
     def input(self, name: str) -> str:
         return number_input(self.name, name)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 # No "Share chart…" / "Edit in Chart Studio": they upload the chart to Plotly's cloud.
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "scrollZoom": False, "displayModeBar": "hover",
                 "showSendToCloud": False, "showEditInChartStudio": False,
+                "toImageButtonOptions": {"format": "png", "width": 1600, "height": 900, "filename": "losslab-chart"},
                 "modeBarButtonsToRemove": ["select2d", "lasso2d", "sendDataToCloud", "editInChartStudio"]}
 
 
@@ -195,7 +196,7 @@ def view_layout(view: View, state: ViewState, output: ViewOutput) -> html.Sectio
         graph(view_ids.LOSS_GRAPH, output.loss_figure, "loss chart"),
         graph(view_ids.GRAD_GRAPH, output.grad_figure, "gradient chart"),
     ]
-    below = [*view.panels_below_charts(state, output),
+    below = [*view.panels_below_charts(state, output), export_bar(view, state, output),
              html.Div(view.readout_component(output), id=view_ids.READOUT, className="readout")]
     return html.Section(
         className=f"view view-{view.name}",
@@ -231,6 +232,28 @@ def view_layout(view: View, state: ViewState, output: ViewOutput) -> html.Sectio
             *([dcc.Store(id=view_ids.FAMILY), dcc.Store(id=view_ids.FAMILY_REQUEST)] if view.motion_controls else []),
         ],
     )
+
+
+def export_bar(view: View, state: ViewState, output: ViewOutput) -> html.Div:
+    """CSV of the plotted curves (server), chart images and the link (browser), and the code."""
+    view_ids = view.ids
+    parts = [
+        html.Button("Download CSV", id=view_ids.CSV_BUTTON, className="export-button"),
+        dcc.Download(id=view_ids.DOWNLOAD),
+        # assets/losslab.js: Plotly.downloadImage of each chart, at a slide's 1600x900.
+        html.Button("PNG", className="export-button image-button", **{"data-format": "png",
+                                                                     "aria-label": "Download the charts as PNG"}),
+        html.Button("SVG", className="export-button image-button", **{"data-format": "svg",
+                                                                     "aria-label": "Download the charts as SVG"}),
+        html.Button("Copy link", className="export-button copy-link"),
+        html.Span(className="export-status", role="status"),
+    ]
+    snippet = view.code_snippet(state, output)
+    if snippet is not None:
+        parts.append(html.Details([html.Summary("Show code"),
+                                   html.Pre(html.Code(snippet, id=view_ids.CODE, className="language-python"))],
+                                  className="code-panel"))
+    return html.Div(parts, className="export-bar")
 
 
 def extra_control(view: str, control: controls.ExtraControl, value) -> html.Div:

@@ -19,7 +19,7 @@ import numpy as np
 from dash import html
 
 from losslab import registry
-from losslab.dashboard import controls, curves, figures, tables
+from losslab.dashboard import controls, curves, export, figures, tables
 from losslab.dashboard import ids as component_ids
 from losslab.dashboard.url_state import ViewState, default_state, encode_query, parse_query
 
@@ -183,6 +183,21 @@ class View:
         output = self.build(state)
         return {self.ids.LOSS_GRAPH: output.loss_figure, self.ids.GRAD_GRAPH: output.grad_figure}
 
+    # ---- getting results out ----------------------------------------------------
+    def export_csv(self, state: ViewState) -> str:
+        """The plotted curves as CSV (see ``export.curves_csv``)."""
+        figures_by_graph = self.motion_figures(state)
+        first = next(iter(figures_by_graph.values()))
+        x_title = first["layout"].get("xaxis", {}).get("title", {}).get("text", "x")
+        return export.curves_csv(self.title, self.encode_query(state), x_title,
+                                 export.curve_columns(figures_by_graph))
+
+    def code_snippet(self, state: ViewState, output: ViewOutput | None = None) -> str | None:
+        """A short runnable Python program with the public losslab API that recomputes the CSV's
+        columns: it defines ``x`` and ``columns`` (name -> array). None: the view offers no code.
+        ``output``: the state's ``build()``, when the caller has it already."""
+        return None
+
     # ---- page ----------------------------------------------------------------
     def panels_above_charts(self, state: ViewState, output: ViewOutput) -> list:
         return []
@@ -287,3 +302,12 @@ def _varying_traces(figures_at: list[dict]) -> dict:
         curves.append({"index": index, "points": int(ys.shape[1]), "x0": x0, "dx": dx,
                        "row": row_of_frame.ravel().tolist(), "y": figures.typed_array(rows.ravel(), dtype="<f4")})
     return {"curves": curves, "markers": markers}
+
+
+def grid_code(grid: curves.Grid, name: str = "x") -> str:
+    """The line that rebuilds a sweep grid with the same float arithmetic as ``curves.Grid.values``."""
+    return f"{name} = {grid.start!r} + {grid.step!r} * np.arange({grid.count}, dtype=np.float64)"
+
+
+def chart_titles(output: ViewOutput) -> tuple[str, str]:
+    return output.loss_figure["layout"]["title"]["text"], output.grad_figure["layout"]["title"]["text"]

@@ -18,8 +18,10 @@ from losslab.dashboard.views.base import (
     View,
     ViewOutput,
     changed_numbers,
+    chart_titles,
     figure_pair,
     formulas_markdown,
+    grid_code,
     lesson_paragraph,
     task_order,
 )
@@ -104,6 +106,29 @@ class BinaryView(View):
         if "label" in changed_numbers(previous, state):
             return UpdatePlan(full=False, redraw=frozenset(state.losses))
         return super().plan(previous, state)
+
+    def code_snippet(self, state: ViewState, output: ViewOutput | None = None) -> str:
+        loss_title, grad_title = chart_titles(output or self.build(state))
+        axis = state.axis
+        lines = [
+            "import numpy as np",
+            "import losslab",
+            "from losslab import registry",
+            "",
+            f"# {self.title}: each loss and its gradient along the chart's x axis ({AXIS_TITLES[axis]})",
+            f"y = {state.number('label')!r}",
+            f"params = {{'gamma': {state.number('gamma')!r}}}",
+            grid_code(self.grid(state)),
+            "z = x" if axis == "logit" else "z = losslab.logit(x)  # the logit of each p̂ on the axis",
+            "columns = {}",
+            f"for key in {list(self.plotted_losses(state))!r}:",
+            "    spec = registry.get(key)",
+            "    kwargs = {p.name: params[p.name] for p in spec.parameters}",
+            f"    columns[{loss_title!r} + ': ' + spec.label] = spec.loss_from_logit(z, y, **kwargs)",
+            f"    columns[{grad_title!r} + ': ' + spec.label] = "
+            + ("spec.grad_from_logit(z, y, **kwargs)" if axis == "logit" else "spec.grad(x, y, **kwargs)"),
+        ]
+        return "\n".join(lines) + "\n"
 
     @staticmethod
     def grid(state: ViewState) -> curves.Grid:

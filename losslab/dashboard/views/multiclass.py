@@ -20,8 +20,10 @@ from losslab.dashboard.views.base import (
     View,
     ViewOutput,
     changed_numbers,
+    chart_titles,
     figure_pair,
     formulas_markdown,
+    grid_code,
     task_order,
 )
 from losslab.dashboard.views.clicks import CLICK_DECIMALS, clicked_x
@@ -171,6 +173,29 @@ class MulticlassView(View):
         if others_moved or grid_moved or changed & {"true_class", "temperature", "smoothing"}:
             return UpdatePlan(full=False, shift=True, redraw=frozenset(state.losses))
         return UpdatePlan(full=False)
+
+    def code_snippet(self, state: ViewState, output: ViewOutput | None = None) -> str:
+        loss_title, grad_title = chart_titles(output or self.build(state))
+        logits = np.asarray(state.logits, dtype=np.float64)
+        swept, classes = int(state.number("swept_class")), len(state.logits)
+        return "\n".join([
+            "import numpy as np",
+            "from losslab import registry",
+            "",
+            f"# {self.title}: each loss and dL/dz{swept} as logit z{swept} sweeps, the others fixed",
+            f"logits = np.array({[float(z) for z in state.logits]!r})",
+            f"T, k, c, eps = {state.number('temperature')!r}, {swept}, {int(state.number('true_class'))}, "
+            f"{state.number('smoothing')!r}",
+            grid_code(curves.multiclass_grid(logits, swept)),
+            "batch = np.repeat(logits[None, :], x.size, axis=0)",
+            "batch[:, k] = x",
+            f"target = (1.0 - eps) * np.eye({classes})[c] + eps / {classes}  # label smoothing; eps = 0 is one-hot",
+            "columns = {}",
+            f"for key in {list(state.losses)!r}:",
+            "    spec = registry.get(key)",
+            f"    columns[{loss_title!r} + ': ' + spec.label] = spec.loss_from_logit(batch / T, target)",
+            f"    columns[{grad_title!r} + ': ' + spec.label] = spec.grad_from_logit(batch / T, target)[:, k] / T",
+        ]) + "\n"
 
     def panels_above_charts(self, state: ViewState, output: ViewOutput) -> list:
         return [

@@ -10,8 +10,10 @@ from losslab.dashboard.views.base import (
     UpdatePlan,
     View,
     ViewOutput,
+    chart_titles,
     figure_pair,
     formulas_markdown,
+    grid_code,
     task_order,
 )
 from losslab.dashboard.views.clicks import prediction_from_click
@@ -72,6 +74,25 @@ class RegressionView(View):
                           and before.start - previous.number("target") == after.start - state.number("target"))
         return UpdatePlan(full=False, shift=True,
                           redraw=plan.redraw if same_residuals else frozenset(state.losses))
+
+    def code_snippet(self, state: ViewState, output: ViewOutput | None = None) -> str:
+        loss_title, grad_title = chart_titles(output or self.build(state))
+        params = {name: state.numbers[name] for name in ("delta", "tau")}
+        return "\n".join([
+            "import numpy as np",
+            "from losslab import registry",
+            "",
+            f"# {self.title}: every selected loss and its dL/dŷ on the chart's grid of predictions ŷ",
+            f"y = {state.number('target')!r}",
+            f"params = {params!r}",
+            grid_code(self.grid(state)),
+            "columns = {}",
+            f"for key in {list(state.losses)!r}:",
+            "    spec = registry.get(key)",
+            "    kwargs = {p.name: params[p.name] for p in spec.parameters}",
+            f"    columns[{loss_title!r} + ': ' + spec.label] = spec.loss(x, y, **kwargs)",
+            f"    columns[{grad_title!r} + ': ' + spec.label] = spec.grad(x, y, **kwargs)",
+        ]) + "\n"
 
     @staticmethod
     def grid(state: ViewState) -> curves.Grid:

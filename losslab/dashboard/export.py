@@ -1,0 +1,59 @@
+"""Getting results out: the plotted curves as CSV, exactly as the core computed them.
+
+Pure functions of a view and its state (no Dash): the callbacks only wrap them
+(``dcc.send_string``), and the tests compare them with each view's code snippet.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+
+from losslab.dashboard import figures
+
+
+def curve_columns(figure_by_graph: dict[str, dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{"<chart title>: <trace name>": (x, y)}`` for every curve (marker traces left out)."""
+    columns = {}
+    for figure in figure_by_graph.values():
+        title = figure["layout"].get("title", {}).get("text", "chart")
+        for trace in figure["data"]:
+            if trace.get("meta") in (None, "marker") or trace.get("mode") == "markers":
+                continue
+            y = figures.decoded(trace["y"]) if isinstance(trace["y"], dict) else np.asarray(trace["y"], dtype=float)
+            if "customdata" in trace and isinstance(trace["customdata"], dict):
+                y = figures.decoded(trace["customdata"])  # a symmetric-log axis: the exact values
+            if "x" in trace:
+                x = figures.decoded(trace["x"]) if isinstance(trace["x"], dict) else np.asarray(trace["x"], dtype=float)
+            else:
+                x = trace["x0"] + trace["dx"] * np.arange(y.size, dtype=np.float64)
+            columns[f"{title}: {trace.get('name', trace['meta'])}"] = (x, np.asarray(y, dtype=np.float64))
+    return columns
+
+
+def curves_csv(title: str, query: str, x_title: str, columns: dict[str, tuple[np.ndarray, np.ndarray]]) -> str:
+    """One CSV: ``#`` header lines (view, settings, x), then x and one column per curve when the curves
+    share their x values, else one row per (curve, x, y). Numbers are written as the shortest text
+    that reads back as the same float64 (``repr``), so nothing is rounded away."""
+    out = io.StringIO()
+    out.write(f"# losslab: {title}\n# settings: {query.lstrip('?')}\n# x: {x_title}\n")
+    writer = csv.writer(out, lineterminator="\n")
+    xs = [x for x, _ in columns.values()]
+    if xs and all(x.shape == xs[0].shape and np.array_equal(x, xs[0]) for x in xs):
+        writer.writerow(["x", *columns])
+        for i, x in enumerate(xs[0]):
+            writer.writerow([repr(float(x)), *(repr(float(y[i])) for _, y in columns.values())])
+    else:
+        writer.writerow(["curve", "x", "y"])
+        for name, (x, y) in columns.items():
+            writer.writerows([name, repr(float(a)), repr(float(b))] for a, b in zip(x, y, strict=True))
+    return out.getvalue()
+
+
+def read_csv(text: str) -> dict[str, np.ndarray]:
+    """The columns of a wide :func:`curves_csv` file (for tests and users who want them back)."""
+    rows = [row for row in csv.reader(io.StringIO(text)) if row and not row[0].startswith("#")]
+    header, body = rows[0], np.array(rows[1:], dtype=np.float64)
+    return {name: body[:, i] for i, name in enumerate(header)}
