@@ -73,6 +73,8 @@ def figure_update(figure: dict, plan: UpdatePlan):
         return _wire(patch)
     for index, trace in enumerate(figure["data"]):
         role = trace.get("meta")
+        if isinstance(role, str) and role.startswith("fd:"):
+            role = role[3:]  # a gradient check's overlay is redrawn with its loss
         if role == "marker":
             patch["data"][index] = trace
             continue

@@ -274,3 +274,5 @@ ExtraControl = ChoiceControl | LogitsControl
 # Every sweep view offers it (one control, not a copy per view): log y on loss charts, symmetric log on gradients.
 Y_SCALE = ChoiceControl("scale", "y axis", (("linear", "linear"), ("log", "log (symmetric log for gradients)")),
                         "linear")
+GRADIENT_CHECK = ChoiceControl("check", "Gradient check", (("off", "off"), ("on", "overlay finite differences")),
+                               "off")

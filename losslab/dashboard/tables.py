@@ -42,7 +42,8 @@ def readout_table(readout: ReadoutTable) -> dict:
                 data_loss=row.key)
         for row in readout.rows
     ]
-    caption = element("Caption", f"At {readout.prediction_label} = {readout.prediction_value:.6g}")
+    caption = element("Caption", f"At {readout.prediction_label} = {readout.prediction_value:.6g}"
+                      + (f". {readout.note}" if readout.note else ""))
     return element("Table", [caption, element("Thead", header), element("Tbody", rows)], className="readout-table")
 
 

@@ -16,3 +16,15 @@ def test_log_scale_from_a_link_and_back_to_linear(lab):
     option_label(lab, "binary-scale", "log").click()
     lab.wait_until(lambda: lab.layout("binary-loss-graph", "yaxis.type") == "log", "the log axis again")
     assert lab.duo.get_logs() == []
+
+
+def test_gradient_check_toggle_overlays_finite_differences(lab):
+    lab.open("/regression")
+    option_label(lab, "regression-check", "on").click()
+    lab.wait_until(lambda: any(str(m).startswith("fd:") for m in lab.metas("regression-grad-graph")),
+                   "the finite-difference overlay")
+    assert "Gradient check" in lab.text("regression-readout")
+    assert "check=on" in lab.js("return window.location.search;")
+    lab.type_into("regression-delta-input", "0.5")  # the overlay is redrawn with its loss
+    lab.wait_until(lambda: max(lab.trace("regression-grad-graph", "fd:huber")["y"]) < 0.51, "the overlay at δ = 0.5")
+    assert lab.duo.get_logs() == []

@@ -38,7 +38,7 @@ def decode(typed: dict) -> np.ndarray:
 
 def extras(view: str, **overrides) -> dict:
     """The view-specific keyword arguments of update_view/read_state, with good defaults."""
-    kwargs = {"scale": "linear"}
+    kwargs = {"scale": "linear", "check": "off"}
     if view == "binary":
         kwargs["axis"] = "logit"
         kwargs["panels"] = views.default_state("binary").panels

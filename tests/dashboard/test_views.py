@@ -485,3 +485,40 @@ def test_every_chooser_preset_opens_a_point_where_its_losses_differ(name):
         loss_curves = [decode(t["y"]) for t in curves_of(out.loss_figure)]
         for a, b in itertools.pairwise(loss_curves):
             assert not np.allclose(a, b), query  # two losses drawn as one curve teach nothing
+
+
+# ---------------------------------------------------------------- gradient check (issue 14)
+
+
+@pytest.mark.parametrize("query", ["?check=on&losses=mse,mae,huber,log_cosh,quantile", "?check=on&panels=overlay"
+                                   "&losses=bce,sigmoid_mse,focal,hinge&label=1", "?check=on&axis=prob",
+                                   "?check=on&losses=cross_entropy,kl_divergence,brier&smoothing=0.1"])
+def test_gradient_check_overlays_central_differences_that_match_the_gradient(query):
+    name = "binary" if "label" in query or "axis" in query else "multiclass" if "cross" in query else "regression"
+    view = views.get(name)
+    out = view.build(view.parse_query(query))
+    loss_curves = {t["meta"]: t for t in curves_of(out.loss_figure)}
+    overlays = [t for t in out.grad_figure["data"] if str(t.get("meta")).startswith("fd:")]
+    assert {t["meta"][3:] for t in overlays} == set(loss_curves)
+    for overlay in overlays:
+        loss = decode(loss_curves[overlay["meta"][3:]]["y"])
+        by_hand = (loss[2:] - loss[:-2]) / (2 * overlay["dx"])  # the central difference, computed here
+        assert_allclose(decode(overlay["y"]), by_hand, rtol=1e-12, atol=1e-300)
+    checks = out.grad_figure["layout"]["meta"]["gradient_check"]
+    kinked = {"mae", "quantile", "hinge", "huber"}  # a kink between grid points is a real misfit
+    # On the p̂ axis BCE's gradient is singular just past the grid's ends; elsewhere a right gradient
+    # leaves only Simpson's O(dx^4) error.
+    tolerance = 0.05 if "axis=prob" in query else 1e-5
+    assert all(value < tolerance for key, value in checks.items() if key not in kinked), checks
+    assert "Gradient check" in out.readout.note
+
+
+def test_gradient_check_would_catch_a_wrong_gradient():
+    from losslab.dashboard import figures
+
+    out = views.build(regression_state(losses=("mse",)))
+    wrong = {**out.grad_figure, "data": [dict(t) for t in out.grad_figure["data"]]}
+    mse = next(t for t in wrong["data"] if t.get("meta") == "mse")
+    mse["y"] = figures.typed_array(decode(mse["y"]) * 0.5)  # half the true derivative
+    _, checks = figures.with_gradient_check(out.loss_figure, wrong)
+    assert checks["mse"] > 0.1

@@ -37,6 +37,7 @@ class ReadoutTable:
     grad_label: str | None
     rows: tuple[curves.PointValues, ...]
     logit_grad_label: str | None = "dL/dz"
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,8 @@ def formulas_markdown(keys, link_space: bool) -> str:
 
 
 def figure_pair(chart_curves, rows, order: Sequence[str], x_title: str, grad_title: str, marker_x: float,
-                marker_grad: str, revision: str, panels: str = "overlay", scale: str = "linear") -> tuple[dict, dict]:
+                marker_grad: str, revision: str, panels: str = "overlay", scale: str = "linear",
+                check: str = "off") -> tuple[dict, dict]:
     """Loss and gradient charts; ``marker_grad`` names the readout field matching the gradient's axis;
     ``scale="log"``: log loss axis, symmetric-log gradient axis."""
     loss_figure = figures.curve_figure(
@@ -239,7 +241,22 @@ def figure_pair(chart_curves, rows, order: Sequence[str], x_title: str, grad_tit
         order=order, marker_x=marker_x, marker_ys=figures.readout_values(rows, marker_grad),
         uirevision=revision, panels=panels,
     )
+    if check == "on" and scale != "log":
+        grad_figure, checks = figures.with_gradient_check(loss_figure, grad_figure)
+        grad_figure["layout"]["meta"] = {"gradient_check": checks}
     return figures.with_y_scale(loss_figure, scale, "loss"), figures.with_y_scale(grad_figure, scale, "grad")
+
+
+def gradient_check_note(grad_figure: dict, check: str) -> str:
+    """The readout's line for the gradient check: the largest relative difference per loss."""
+    if check != "on":
+        return ""
+    checks = grad_figure["layout"].get("meta", {}).get("gradient_check")
+    if not checks:
+        return "Gradient check: switch the y axis to linear to see it."
+    labels = {t.get("meta"): t.get("name") for t in grad_figure["data"]}
+    parts = ", ".join(f"{labels.get(key, key)} {value:.1e}" for key, value in checks.items())
+    return f"Gradient check (largest |finite difference − gradient| / largest |gradient|): {parts}"
 
 
 def task_order(task: registry.Task) -> list[str]:

@@ -21,6 +21,7 @@ from losslab.dashboard.views.base import (
     chart_titles,
     figure_pair,
     formulas_markdown,
+    gradient_check_note,
     grid_code,
     lesson_paragraph,
     task_order,
@@ -55,7 +56,7 @@ class BinaryView(View):
                                help="strictly between 0 and 1; click a chart to move it", has_slider=False),
         *controls.parameters_of("binary"),
     )
-    extras = (AXIS, PANELS, controls.Y_SCALE)
+    extras = (AXIS, PANELS, controls.Y_SCALE, controls.GRADIENT_CHECK)
     extras_position = 1
     default_losses = ("bce", "sigmoid_mse")
     motion_controls = ("label", "gamma")
@@ -78,12 +79,13 @@ class BinaryView(View):
         loss_figure, grad_figure = figure_pair(
             chart_curves, rows, task_order("binary"), AXIS_TITLES[axis], GRAD_TITLES[axis], marker_x,
             "grad_logit" if axis == "logit" else "grad", f"binary-{axis}-{state.panels}-{state.scale}", state.panels,
-            scale=state.scale,
+            scale=state.scale, check=state.check,
         )
         return ViewOutput(
             loss_figure, grad_figure,
             # On the z axis the charts show dL/dz; dL/dp̂ would only confuse (hinge's is 1/(p̂(1 − p̂))).
-            ReadoutTable("p̂", probability, "dL/dp̂" if axis == "prob" else None, rows),
+            ReadoutTable("p̂", probability, "dL/dp̂" if axis == "prob" else None, rows,
+                         note=gradient_check_note(grad_figure, state.check)),
             formulas_markdown(keys, link_space=True),
             self.encode_query(state),
             extras={

@@ -23,6 +23,7 @@ from losslab.dashboard.views.base import (
     chart_titles,
     figure_pair,
     formulas_markdown,
+    gradient_check_note,
     grid_code,
     task_order,
 )
@@ -57,7 +58,7 @@ class MulticlassView(View):
         controls.NumberControl("smoothing", "Label smoothing ε", 0.0, Interval(0.0, 1.0), 0.0, 0.5, 0.01,
                                help="target y = (1 − ε)·one-hot + ε/K"),
     )
-    extras = (LOGITS, controls.Y_SCALE)
+    extras = (LOGITS, controls.Y_SCALE, controls.GRADIENT_CHECK)
     extras_position = 0
     default_losses = ("cross_entropy", "brier")
     motion_controls = ("temperature", "smoothing")
@@ -128,10 +129,12 @@ class MulticlassView(View):
         loss_figure, grad_figure = figure_pair(
             chart_curves, rows, task_order("multiclass"), f"logit z{swept} (others fixed)", f"dL/dz{swept}",
             float(logits[swept]), "grad_logit", f"multiclass-sweep-{state.scale}", scale=state.scale,
+            check=state.check,
         )
         return ViewOutput(
             loss_figure, grad_figure,
-            ReadoutTable(f"z{swept}", float(logits[swept]), f"dL/dp̂{swept}", rows, f"dL/dz{swept}"),
+            ReadoutTable(f"z{swept}", float(logits[swept]), f"dL/dp̂{swept}", rows, f"dL/dz{swept}",
+                         note=gradient_check_note(grad_figure, state.check)),
             formulas_markdown(state.losses, link_space=True),
             self.encode_query(state),
             extras={
@@ -158,7 +161,8 @@ class MulticlassView(View):
         }
 
     def plan(self, previous: ViewState | None, state: ViewState) -> UpdatePlan:
-        if previous is None or previous.view != state.view or previous.scale != state.scale:
+        if (previous is None or previous.view != state.view or previous.scale != state.scale
+                or previous.check != state.check):
             return UpdatePlan(full=True)
         if state.losses != previous.losses:
             return UpdatePlan(full=False, replace_traces=True)

@@ -13,6 +13,7 @@ from losslab.dashboard.views.base import (
     chart_titles,
     figure_pair,
     formulas_markdown,
+    gradient_check_note,
     grid_code,
     task_order,
 )
@@ -38,7 +39,7 @@ class RegressionView(View):
         ),
         *controls.parameters_of("regression"),
     )
-    extras = (controls.Y_SCALE,)
+    extras = (controls.Y_SCALE, controls.GRADIENT_CHECK)
     default_losses = ("mse", "mae", "huber", "log_cosh")
     motion_controls = ("target", "delta", "tau")
     chooser_rows = (
@@ -53,11 +54,12 @@ class RegressionView(View):
         rows = tuple(curves.regression_point(prediction, target, state.losses, state.numbers))
         loss_figure, grad_figure = figure_pair(
             chart_curves, rows, task_order("regression"), "prediction ŷ", "dL/dŷ", prediction, "grad",
-            f"regression-{state.scale}", scale=state.scale,
+            f"regression-{state.scale}", scale=state.scale, check=state.check,
         )
         return ViewOutput(
             loss_figure, grad_figure,
-            ReadoutTable("ŷ", prediction, "dL/dŷ", rows, logit_grad_label=None),  # identity link: dL/dz = dL/dŷ
+            ReadoutTable("ŷ", prediction, "dL/dŷ", rows, logit_grad_label=None,  # identity link: dL/dz = dL/dŷ
+                         note=gradient_check_note(grad_figure, state.check)),
             formulas_markdown(state.losses, link_space=False),
             self.encode_query(state),
         )
