@@ -58,10 +58,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
-from losslab.activations import log_sigmoid, sigmoid, softmax, softmax_naive
+from losslab.activations import _exp_stays_normal, log_sigmoid, sigmoid, softmax, softmax_naive
 from losslab.binary import bce, bce_with_logits
 from losslab.multiclass import cross_entropy, cross_entropy_from_probs
 from losslab.regression import log_cosh
@@ -94,28 +95,54 @@ def _as_input(z) -> np.ndarray:
     return z if z.dtype in (np.float32, np.float64) else z.astype(np.float64)
 
 
-def takes_unshifted_path(logits: np.ndarray) -> np.ndarray:
-    """Per row of ``logits``: would a call with that row alone take losslab's unshifted softmax path?
+def takes_unshifted_path(z: np.ndarray, logits_of: Callable) -> np.ndarray:
+    """Per z: would a call with the one row ``logits_of(z)`` take losslab's unshifted softmax path?
 
-    The rule of ``losslab.activations._exp_stays_normal`` (every :math:`e^{z}` normal, a row sum
-    of ``classes`` of them below float max), applied row by row rather than to the whole batch.
+    losslab decides per call (``activations._exp_stays_normal``: plain :math:`e^{z}` when every
+    exponential is normal and no sum or ratio can overflow, else exponentials shifted by the row
+    maximum). For the one-parameter rows used here that set of z is an interval, found once per
+    row family and dtype by asking the core's own rule (:func:`_unshifted_interval`).
     """
-    info = np.finfo(logits.dtype)
-    classes = logits.shape[-1]
-    return (logits.min(axis=-1) >= np.log(info.tiny)) & (logits.max(axis=-1) <= np.log(info.max) - np.log(classes) - 1)
+    low, high = _unshifted_interval(logits_of, np.asarray(z).dtype)
+    return (z >= low) & (z <= high)
 
 
-def _per_sample(function: Callable, logits: np.ndarray) -> np.ndarray:
-    """``function(logits)`` (one value per row) with every row computed as a call with that row alone.
+@cache
+def _unshifted_interval(logits_of: Callable, dtype: np.dtype) -> tuple[float, float]:
+    """The least and the greatest z whose row ``logits_of(z)`` takes the unshifted path (z = 0 does)."""
 
-    losslab's softmax-based functions choose per call between plain exponentials and exponentials
-    shifted by the row maximum. The two agree to about an ulp, but near a breakpoint an ulp decides:
-    rows are split by that rule, so a value never depends on the other z in the batch.
+    def unshifted(z: float) -> bool:
+        return _exp_stays_normal(logits_of(np.asarray(z, dtype)), 3)
+
+    return -_last_float_where(lambda m: unshifted(-m), dtype), _last_float_where(unshifted, dtype)
+
+
+def _last_float_where(holds: Callable, dtype: np.dtype) -> float:
+    """The largest float m >= 0 of ``dtype`` with ``holds(m)``, for a ``holds`` true on [0, m*] and false past it."""
+    bits = np.dtype(np.int32) if dtype == np.float32 else np.dtype(np.int64)
+    low, high = 0, int(np.asarray(np.finfo(dtype).max, dtype).view(bits))
+    if holds(float(np.finfo(dtype).max)):
+        return float(np.finfo(dtype).max)
+    while high - low > 1:  # holds at low, not at high
+        middle = (low + high) // 2
+        if holds(float(np.asarray(middle, bits).view(dtype))):
+            low = middle
+        else:
+            high = middle
+    return float(np.asarray(low, bits).view(dtype))
+
+
+def _per_sample(function: Callable, z: np.ndarray, logits_of: Callable) -> np.ndarray:
+    """``function(logits_of(z))`` (one value per z) with every z computed as a call with its row alone.
+
+    The two softmax paths agree to about an ulp, but near a breakpoint an ulp decides: rows are
+    split by path, so a value never depends on the other z in the batch.
     """
-    unshifted = takes_unshifted_path(logits)
+    logits = logits_of(z)
+    unshifted = takes_unshifted_path(z, logits_of)
     if unshifted.all() or not unshifted.any():
         return function(logits)
-    out = np.empty(logits.shape[:-1], logits.dtype)
+    out = np.empty(z.shape, z.dtype)
     out[unshifted] = function(logits[unshifted])
     out[~unshifted] = function(logits[~unshifted])
     return out
@@ -168,7 +195,7 @@ def softmax_first_naive(z):
 def softmax_first(z):
     r""":math:`\hat p_0` of :func:`chapter_logits` by :func:`losslab.softmax` (shifted by the largest logit)."""
     z = _as_input(z)
-    return _per_sample(lambda logits: softmax(logits)[..., 0], chapter_logits(z))
+    return _per_sample(lambda logits: softmax(logits)[..., 0], z, chapter_logits)
 
 
 def log_cosh_naive(z):
@@ -200,7 +227,7 @@ def cross_entropy_from_probability(z):
     for :math:`z \gg 0` (the loss is 0, the truth :math:`\approx 2 e^{-z}`).
     """
     z = _as_input(z)
-    return _per_sample(_cross_entropy_of_softmax, one_against_two_logits(z))
+    return _per_sample(_cross_entropy_of_softmax, z, one_against_two_logits)
 
 
 def _cross_entropy_of_softmax(logits: np.ndarray) -> np.ndarray:
@@ -214,7 +241,7 @@ def cross_entropy_from_logit(z):
     :math:`\log(1 + 2 e^{-z})`."""
     z = _as_input(z)
     return _per_sample(lambda logits: cross_entropy(logits, np.zeros(logits.shape[:-1], np.intp), reduction="none"),
-                       one_against_two_logits(z))
+                       z, one_against_two_logits)
 
 
 # ---------------------------------------------------------------- exact references

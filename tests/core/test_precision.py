@@ -164,13 +164,17 @@ def test_unknown_pair_form_and_dtype_are_named():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_the_per_row_path_rule_is_losslabs(dtype):
+def test_the_per_row_path_split_is_losslabs_own_rule(dtype):
     info = np.finfo(dtype)
-    edges = [float(np.log(info.tiny)), float(np.log(info.max) - np.log(3) - 1)]
-    z = np.array([e + d for e in edges for d in np.linspace(-1, 1, 41)] + [0.0, -5e3, 5e3], dtype)
-    for logits in (precision.chapter_logits(z), precision.one_against_two_logits(z)):
-        expected = [activations._exp_stays_normal(row, row.size) for row in logits]
-        assert precision.takes_unshifted_path(logits).tolist() == expected
+    edges = [float(np.log(info.tiny)), float(np.log(info.max)), -float(np.log(info.max))]
+    z = np.array([e + d for e in edges for d in np.linspace(-4, 4, 161)] + [0.0, -5e3, 5e3, 1e30, -1e30], dtype)
+    for logits_of in (precision.chapter_logits, precision.one_against_two_logits):
+        low, high = precision._unshifted_interval(logits_of, np.dtype(dtype))
+        ends = np.array([low, high], dtype)
+        points = np.concatenate([z, ends, np.nextafter(ends, np.array([-np.inf, np.inf], dtype))])  # both sides
+        expected = [activations._exp_stays_normal(logits_of(np.asarray(v, dtype)), 3) for v in points]
+        assert precision.takes_unshifted_path(points, logits_of).tolist() == expected
+        assert any(expected) and not all(expected)
 
 
 @pytest.mark.parametrize("pair", ["softmax", "cross_entropy"])
