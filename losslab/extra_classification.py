@@ -126,7 +126,10 @@ def weighted_cross_entropy(logits, target, *, weight, axis: int = -1, reduction:
     Reduction: ``"mean"`` is the mean over samples, as everywhere in losslab.
     PyTorch's ``"mean"`` with class indices divides by :math:`\sum_i w_{c_i}`
     instead (a weighted mean); ``reduction="sum"`` divided by that total gives
-    it. ``"none"`` and ``"sum"`` agree with PyTorch directly.
+    it. ``"none"`` and ``"sum"`` agree with PyTorch directly. Cost-sensitive
+    learning: Elkan, "The Foundations of Cost-Sensitive Learning", IJCAI 2001;
+    King and Zeng, "Logistic Regression in Rare Events Data", Political
+    Analysis 2001 (weighting to correct for class imbalance).
     """
     validate_reduction(reduction)
     return _weighted_cross_entropy(logits, target, weight, axis, True, False, reduction)

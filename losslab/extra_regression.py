@@ -303,7 +303,10 @@ def msle(pred, target, *, reduction: str = "mean"):
     (scikit-learn asks for values >= 0; here anything > -1 is accepted, where
     the logarithm is defined). The log difference is taken as
     :math:`\log(1 + (\hat y - y)/(1 + y))` when the two are close, so a nearly
-    right prediction keeps the digits of its tiny loss.
+    right prediction keeps the digits of its tiny loss. It has no single
+    original paper: it is the square of the RMSLE metric of forecasting and
+    data-science competitions, i.e. the MSE of a model fitted to
+    :math:`\log(1 + y)`, which assumes multiplicative (log-normal-like) noise.
     """
     validate_reduction(reduction)
     return _msle(pred, target, True, False, reduction)

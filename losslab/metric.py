@@ -279,7 +279,9 @@ def cosine_embedding(x1, x2, target, *, margin: float = 0.0, reduction: str = "m
     digits of their small loss. PyTorch adds 1e-12 to each squared norm (a
     relative change of about :math:`10^{-12}/\|x\|^2`); here the cosine is
     exact, and a zero vector has cosine 0 and gradient 0.
-    Gradient: ``(d/d x1, d/d x2)``.
+    Gradient: ``(d/d x1, d/d x2)``. Comparing two embeddings by the cosine of
+    their angle goes back to Siamese networks: Bromley et al., "Signature
+    Verification using a Siamese Time Delay Neural Network", NeurIPS 1993.
     """
     validate_reduction(reduction)
     return _cosine(x1, x2, target, margin, True, False, reduction)
