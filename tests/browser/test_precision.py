@@ -43,7 +43,8 @@ def metas(lab, graph_id):
 
 def test_every_pair_renders_with_its_breakpoints(lab):
     lab.open("/precision")
-    assert lab.metas(VALUE)[:5] == ["exact", "naive-float32", "stable-float32", "naive-float64", "stable-float64"]
+    assert lab.metas(VALUE)[:6] == ["z", "exact", "naive-float32", "stable-float32", "naive-float64",
+                                    "stable-float64"]
     assert f"-inf from z = {-LOG_MAX64:.7g}" in table_text(lab)
     assert f"0 from z = {53 * math.log(2):.7g}" in table_text(lab)
     for pair, (words, cell) in PAIRS.items():
@@ -99,7 +100,7 @@ def test_hovering_one_chart_shows_z_and_the_values_on_both(lab):
     lab.open("/precision?pair=softmax&dtype=float64")
     x, y = lab.viewport_point(f"#{VALUE} .nsewdrag", 0.75, 0.5)
     lab.mouse().move_to_location(int(x), int(y)).pause(0.3).perform()
-    text = lab.wait_until(lambda: "at z =" in lab.js(HOVER_TEXT_JS, VALUE) and lab.js(HOVER_TEXT_JS, VALUE),
+    text = lab.wait_until(lambda: "z = " in lab.js(HOVER_TEXT_JS, VALUE) and lab.js(HOVER_TEXT_JS, VALUE),
                           "the unified hover box with z")
     assert "stable · float64" in text and "0.6652" in text
     # the linked relative-error chart shows its own box at the same x

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from losslab import precision
-from losslab.dashboard import callbacks, views
+from losslab.dashboard import callbacks, export, views
 from losslab.dashboard.url_state import ViewState
 from losslab.dashboard.views import precision as view_module
 
@@ -121,7 +121,7 @@ def test_default_charts_show_both_forms_in_both_dtypes_and_the_exact_value():
     output = VIEW.build(VIEW.default_state())
     curves = ["naive-float32", "stable-float32", "naive-float64", "stable-float64"]
     breaks = [f"breaks-{m}" for m in curves]
-    assert [t["meta"] for t in output.loss_figure["data"]] == ["exact", *curves, *breaks]
+    assert [t["meta"] for t in output.loss_figure["data"]] == ["z", "exact", *curves, *breaks]
     assert [t["meta"] for t in output.grad_figure["data"]] == [*curves, *breaks]
     assert output.loss_figure["layout"]["yaxis"]["type"] == "log"
     assert output.grad_figure["layout"]["yaxis"]["type"] == "log"
@@ -137,11 +137,10 @@ def test_the_naive_curve_is_numpys_own_float32_arithmetic():
     naive = one(output.loss_figure, "naive-float32")
     assert naive["y"]["dtype"] == "f4"  # sent in the precision it was computed in
     np.testing.assert_array_equal(decode(naive["y"]), expected)
-    # the exact curve carries z for the hover, and -log sigma(z) = softplus(-z)
-    exact = one(output.loss_figure, "exact")
-    z = decode(exact["customdata"])
+    # an invisible trace carries z for the hover box; the exact curve is -log sigma(z) = softplus(-z)
+    z = decode(one(output.loss_figure, "z")["customdata"])
     np.testing.assert_allclose(z, z32.astype(np.float64), rtol=1e-7)
-    shown = decode(exact["y"])
+    shown = decode(one(output.loss_figure, "exact")["y"])
     assert shown[0] == pytest.approx(1e4) and shown[420] == pytest.approx(math.log1p(math.exp(1e-3)))  # z = -1e-3
 
 
@@ -188,7 +187,7 @@ def test_the_softmax_pair_says_what_its_one_dimensional_input_is():
     assert "(z, z − 1, z − 2)" in output.note and "1000, 999, 998" in output.note and "p̂₀" in output.note
     assert output.loss_figure["layout"]["yaxis"]["type"] == "linear"
     stable = decode(one(output.loss_figure, "stable-float64")["y"])
-    z = decode(one(output.loss_figure, "exact")["customdata"])
+    z = decode(one(output.loss_figure, "z")["customdata"])
     gap1, gap2 = (z - 1) - z, (z - 2) - z  # -1 and -2 as float64 rounds z - 1 and z - 2 (the differences are exact)
     np.testing.assert_allclose(stable, 1 / (1 + np.exp(gap1) + np.exp(gap2)), rtol=3e-16 * 4)
     rows = table_rows(VIEW.readout_component(output))
@@ -232,3 +231,36 @@ def test_the_default_answer_is_small():
     result = update(VIEW.default_state())
     size = len(orjson.dumps({key: value for key, value in result.items() if value is not dash.no_update}))
     assert size < 200_000, size
+
+
+# ---------------------------------------------------------------- getting the numbers out
+
+
+def test_the_csv_holds_z_and_what_numpy_returned_inf_included():
+    table = export.read_csv(VIEW.export_csv(VIEW.default_state()))
+    grid = np.logspace(-3, 4, 421)
+    np.testing.assert_allclose(table["x"], np.concatenate([-grid[::-1], grid]), rtol=1e-13)
+    z32 = table["x"].astype(np.float32)
+    with np.errstate(over="ignore", divide="ignore"):
+        naive32 = np.log(np.float32(1) / (np.float32(1) + np.exp(-z32)))
+    np.testing.assert_array_equal(table["log σ(z): value: σ then log · float32"], naive32.astype(np.float64))
+    assert np.isneginf(table["log σ(z): value: σ then log · float64"][0])  # z = -1e4: exp(1e4) overflowed
+    exact = table["log σ(z): value: exact"]
+    z = table["x"]
+    np.testing.assert_allclose(exact[z < 0], z[z < 0] - np.log1p(np.exp(z[z < 0])), rtol=1e-15)
+    errors = table["log σ(z): relative error: σ then log · float64"]
+    assert np.isinf(errors[0]) and errors[-1] == 1.0  # -inf; then 0 where -e^-z is the truth
+
+
+@pytest.mark.parametrize("query", ["", "?pair=softmax&dtype=float32&zmax=1000", "?pair=cross_entropy&zmin=1e-6",
+                                   "?pair=log_cosh&dtype=float64&zmin=1e-9&zmax=100"])
+def test_the_code_snippet_recomputes_the_csv_bit_for_bit(query):
+    state_ = VIEW.parse_query(query)
+    snippet = VIEW.code_snippet(state_)
+    namespace: dict = {}
+    exec(compile(snippet, "<precision snippet>", "exec"), namespace)  # as a user runs it
+    table = export.read_csv(VIEW.export_csv(state_))
+    np.testing.assert_array_equal(namespace["x"], table["x"])
+    assert list(namespace["columns"]) == [name for name in table if name != "x"]
+    for name, values in namespace["columns"].items():
+        np.testing.assert_array_equal(np.asarray(values, dtype=np.float64), table[name], err_msg=name)

@@ -96,7 +96,7 @@ class PrecisionView(View):
         axis = SignedLogAxis.of(zmin, zmax)
         revision = f"precision-{pair.key}-{controls.format_number(zmin)}-{controls.format_number(zmax)}"
         return ViewOutput(
-            value_figure(pair, sweeps, axis, revision),
+            value_figure(pair, sweeps, cached_exact(pair.key, zmin, zmax), axis, revision),
             error_figure(pair, sweeps, axis, revision),
             BreakpointReadout(pair.key, dtypes, tuple(b for s in sweeps for b in s.breakpoints)),
             formulas_markdown(pair),
@@ -106,6 +106,14 @@ class PrecisionView(View):
 
     def plan(self, previous: ViewState | None, state: ViewState) -> UpdatePlan:
         return UpdatePlan(full=True)  # every control changes every curve: the charts are sent whole
+
+    def motion_figures(self, state: ViewState) -> dict[str, dict]:
+        """What Download CSV exports (the shared export reads a view's curves here; this view has no
+        motion): the charts' curves against z itself, each as the core returned it (see :func:`export_figures`)."""
+        return export_figures(self.ids, state)
+
+    def code_snippet(self, state: ViewState, output: ViewOutput | None = None) -> str:
+        return code_snippet(state)
 
     def readout_component(self, output: ViewOutput) -> dict:
         return breakpoint_table(output.readout)
@@ -118,6 +126,14 @@ class PrecisionView(View):
 def cached_sweep(pair: str, dtype: str, zmin: float, zmax: float) -> precision.Sweep:
     """The core's sweep of one pair in one dtype (pure: the same input always gives the same sweep)."""
     return precision.sweep(pair, dtype, precision.magnitude_grid(zmin, zmax, PER_DECADE))
+
+
+@lru_cache(maxsize=32)
+def cached_exact(pair: str, zmin: float, zmax: float) -> tuple[np.ndarray, np.ndarray]:
+    """(z, the exact value rounded to float64) on the float64 grid: the exact curve, whatever dtypes are shown."""
+    z = precision.signed_grid(precision.magnitude_grid(zmin, zmax, PER_DECADE))
+    with np.errstate(over="ignore", under="ignore"):  # beyond float64's range: inf or 0, as float64 holds it
+        return z, precision.get(pair).exact(z).astype(np.float64)
 
 
 # ---------------------------------------------------------------- the x axis
@@ -191,11 +207,14 @@ def power_text(value: float) -> str:
 # ---------------------------------------------------------------- figures
 
 
-def typed(values: np.ndarray) -> dict:
-    """A float32 or float64 array as a Plotly typed array in its own precision (inf and NaN sent as NaN: a gap)."""
+def typed(values: np.ndarray, drawn: bool = True) -> dict:
+    """A float32 or float64 array as a Plotly typed array in its own precision; ``drawn``: inf sent as NaN
+    (a gap: Plotly cannot scale to inf), else every value as it is."""
     values = np.asarray(values)
     dtype = "f4" if values.dtype == np.float32 else "f8"
-    data = np.ascontiguousarray(np.where(np.isfinite(values), values, np.nan), dtype=f"<{dtype}")
+    if drawn:
+        values = np.where(np.isfinite(values), values, np.nan)
+    data = np.ascontiguousarray(values, dtype=f"<{dtype}")
     return {"dtype": dtype, "bdata": base64.b64encode(data.tobytes()).decode("ascii")}
 
 
@@ -218,17 +237,18 @@ def curve(sweep: precision.Sweep, form: precision.Form, y: np.ndarray, axis: Sig
     }
 
 
-def exact_curve(pair: precision.Pair, sweep: precision.Sweep, axis: SignedLogAxis) -> dict:
-    """The exact value, rounded to float64 for drawing (it stops where float64 can no longer hold it)."""
-    with np.errstate(over="ignore", under="ignore"):
-        exact = np.asarray(sweep.exact).astype(np.float64)
-    return {
-        "type": "scatter", "mode": "lines", "name": "exact", "meta": "exact",
-        "x0": axis.x0, "dx": axis.step, "y": typed(plotted_values(exact, pair.key)),
-        "customdata": figures.typed_array(sweep.z.astype(np.float64)),
-        "line": {"color": EXACT_COLOR, "dash": "dot", "width": 2},
-        "hovertemplate": "%{y:.7~g} at z = %{customdata:.6~g}",
-    }
+def exact_curves(pair: precision.Pair, exact: tuple[np.ndarray, np.ndarray], axis: SignedLogAxis) -> list[dict]:
+    """The exact value, rounded to float64 for drawing (it stops where float64 can no longer hold it), and
+    an invisible trace that puts z at the top of the hover box (the axis coordinate is not z)."""
+    z, values = exact
+    shown = typed(plotted_values(values, pair.key))
+    return [
+        {"type": "scatter", "mode": "markers", "name": "z", "meta": "z", "showlegend": False,
+         "x0": axis.x0, "dx": axis.step, "y": shown, "customdata": figures.typed_array(z),
+         "marker": {"size": 1, "opacity": 0}, "hovertemplate": "z = %{customdata:.7~g}<extra></extra>"},
+        {"type": "scatter", "mode": "lines", "name": "exact", "meta": "exact", "x0": axis.x0, "dx": axis.step,
+         "y": shown, "line": {"color": EXACT_COLOR, "dash": "dot", "width": 2}, "hovertemplate": "%{y:.7~g}"},
+    ]
 
 
 def breakpoint_markers(sweep: precision.Sweep, form: precision.Form, axis: SignedLogAxis, y_of) -> dict:
@@ -250,7 +270,7 @@ def breakpoint_markers(sweep: precision.Sweep, form: precision.Form, axis: Signe
     }
 
 
-def value_figure(pair: precision.Pair, sweeps, axis: SignedLogAxis, revision: str) -> dict:
+def value_figure(pair: precision.Pair, sweeps, exact, axis: SignedLogAxis, revision: str) -> dict:
     kind, sign, title = VALUE_AXES[pair.key]
 
     def marker_y(b: precision.Breakpoint) -> float | None:
@@ -258,7 +278,7 @@ def value_figure(pair: precision.Pair, sweeps, axis: SignedLogAxis, revision: st
         shown = sign * value
         return shown if kind == "linear" or shown > 0 else None
 
-    traces = [exact_curve(pair, sweeps[-1], axis)]
+    traces = exact_curves(pair, exact, axis)
     for sweep in sweeps:
         traces += [curve(sweep, form, plotted_values(sweep.values[form.key], pair.key), axis) for form in pair.forms]
     for sweep in sweeps:
@@ -346,6 +366,62 @@ def dtype_bands(sweep, axis: SignedLogAxis, row: int) -> list[tuple[dict, dict]]
                  "showarrow": False, "font": {"size": 11, "color": "rgba(128,128,128,1)"}}
         bands.append((band, label))
     return bands
+
+
+# ---------------------------------------------------------------- getting the numbers out
+
+
+EXPORT_X_TITLE = "z (float32 columns: computed at z rounded to float32)"
+
+
+def export_figures(view_ids, state: ViewState) -> dict[str, dict]:
+    """The two charts' curves for the CSV: x is z (the float64 grid), y what the core returned (inf, NaN and
+    0 included, log σ not negated) and the relative errors uncapped by the axis. :func:`code_snippet` recomputes
+    the same columns from the public API."""
+    pair = precision.get(state.pair)
+    zmin, zmax = state.number("zmin"), state.number("zmax")
+    z, exact = cached_exact(pair.key, zmin, zmax)
+    x = figures.typed_array(z)
+
+    def column(name: str, meta: str, values: np.ndarray) -> dict:
+        return {"type": "scatter", "mode": "lines", "name": name, "meta": meta, "x": x, "y": typed(values, drawn=False)}
+
+    value = [column("exact", "exact", exact)]
+    error = []
+    for dtype in DTYPES_SHOWN[state.dtype]:
+        sweep = cached_sweep(pair.key, dtype, zmin, zmax)
+        for form in pair.forms:
+            name, meta = f"{form.short} · {dtype}", f"{form.key}-{dtype}"
+            value.append(column(name, meta, sweep.values[form.key]))
+            error.append(column(name, meta, sweep.errors[form.key]))
+
+    def chart(title: str, traces: list[dict]) -> dict:
+        return {"data": traces, "layout": {"title": {"text": title}, "xaxis": {"title": {"text": EXPORT_X_TITLE}}}}
+
+    return {view_ids.LOSS_GRAPH: chart(f"{pair.quantity}: value", value),
+            view_ids.GRAD_GRAPH: chart(f"{pair.quantity}: relative error", error)}
+
+
+def code_snippet(state: ViewState) -> str:
+    """A runnable program on the public API that recomputes the CSV's columns (``x`` and ``columns``)."""
+    pair = precision.get(state.pair)
+    zmin, zmax = state.number("zmin"), state.number("zmax")
+    return f"""import numpy as np
+from losslab import precision
+
+pair = precision.get({pair.key!r})  # {pair.label}
+x = precision.signed_grid(precision.magnitude_grid({zmin!r}, {zmax!r}, {PER_DECADE}))  # z, float64
+columns = {{"{pair.quantity}: value: exact": pair.exact(x).astype(np.float64)}}  # exact (np.longdouble), rounded
+errors = {{}}
+for dtype in {DTYPES_SHOWN[state.dtype]!r}:
+    z = x.astype(dtype)  # the form runs in this dtype
+    exact = pair.exact(z)
+    for form in pair.forms:
+        values = form.function(z)
+        columns[f"{pair.quantity}: value: {{form.short}} · {{dtype}}"] = values
+        errors[f"{pair.quantity}: relative error: {{form.short}} · {{dtype}}"] = precision.relative_error(values, exact)
+columns.update(errors)
+"""
 
 
 # ---------------------------------------------------------------- text
