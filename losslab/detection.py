@@ -112,7 +112,8 @@ class _Pair:
         loss = (self.mismatch + self.eps) / denominator
         d_inter = self.d_intersection()
         d_union = self.d_area() - d_inter
-        d_iou = d_inter / denominator - self.inter * d_union / denominator**2
+        # (I / D)(dU / D), not I dU / D^2: D^2 can overflow where eps dominates tiny boxes
+        d_iou = d_inter / denominator - (self.inter / denominator) * (d_union / denominator)
         return loss, -d_iou
 
     def d_area(self):
@@ -232,7 +233,7 @@ def _giou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean")
         safe = np.where(empty, 1.0, denominator)
         excess = enclosing - pair.union
         loss = loss + np.where(empty, 0.0, excess / safe)
-        grad = grad + np.where(empty, 0.0, (d_enclosing - d_union) / safe - excess * d_enclosing / safe**2)
+        grad = grad + np.where(empty, 0.0, (d_enclosing - d_union - (excess / safe) * d_enclosing) / safe)
         loss, grad = _empty_union(pair, loss, grad)
     return pair.finish(loss, grad, reduction, want_loss, want_grad)
 
@@ -326,8 +327,9 @@ def _ciou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean")
         # Q is a ratio, so its eps is not scaled with the boxes
         q = iou_loss_ + v + eps
         q_safe = np.where(q > 0, q, 1.0)
-        penalty = np.where(q > 0, v * v / q_safe, 0.0)
-        d_penalty = np.where(q > 0, 2 * v * d_v / q_safe - v * v * (iou_grad + d_v) / q_safe**2, 0.0)
+        penalty = np.where(q > 0, v * (v / q_safe), 0.0)
+        alpha = v / q_safe  # the paper's trade-off weight
+        d_penalty = np.where(q > 0, 2 * alpha * d_v - alpha * alpha * (iou_grad + d_v), 0.0)
         loss, grad = _empty_union(pair, diou_loss + penalty, diou_grad_ + d_penalty)
     return pair.finish(loss, grad, reduction, want_loss, want_grad)
 
