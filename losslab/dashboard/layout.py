@@ -191,7 +191,11 @@ def view_layout(view: View, state: ViewState, output: ViewOutput) -> html.Sectio
     control_panel[view.extras_position:view.extras_position] = [
         extra_control(view.name, c, state.extras[c.name]) for c in view.extras
     ]
-    control_panel.append(loss_checklist(view_ids, view.task, state.losses))
+    if view.loss_checklist:
+        control_panel.append(loss_checklist(view_ids, view.task, state.losses))
+    else:  # the view compares no losses; its callback still reads the (hidden) checklist
+        control_panel.append(html.Div([dcc.Checklist(id=view_ids.LOSSES, options=[], value=list(state.losses)),
+                                       html.Div(id=view_ids.LOSSES_MESSAGE)], hidden=True))
     charts = [
         graph(view_ids.LOSS_GRAPH, output.loss_figure, "loss chart"),
         graph(view_ids.GRAD_GRAPH, output.grad_figure, "gradient chart"),

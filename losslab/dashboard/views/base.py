@@ -111,6 +111,8 @@ class View:
     #: the view's own outputs, by the key its ``ViewOutput.extras`` (or ``output_values``) fills
     extra_outputs: ClassVar[dict[str, ExtraOutput]] = {}
     charts_class: str = "linked-charts"
+    #: False: the view compares no losses, so the page shows no "Losses to compare" checklist
+    loss_checklist: bool = True
     #: rows of the "choosing the loss" table: (task, output activation, loss, query string of the preset)
     chooser_rows: tuple[tuple[str, str, str, str], ...] = ()
     #: the extra controls are placed after this many number controls
