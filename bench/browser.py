@@ -19,16 +19,14 @@ loss chart; the figure is the requests the page sent meanwhile.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
 import sys
-import tempfile
 import time
 
 from bench import payloads
 from bench.common import INFO, SKIP, Mode, Row, ms, ratio, verdict
-from bench.harness import CHROMEDRIVER, CHROMIUM, chromium_problem, median, on_ci, percentile, serve
+from bench.harness import chromium as harness_chromium
+from bench.harness import chromium_problem, median, on_ci, percentile, serve
 from bench.server import LATENCY_CONFIG, pair
 
 REPAINT_TARGET = 0.060
@@ -124,28 +122,9 @@ def available() -> str:
     return ""
 
 
-@contextlib.contextmanager
-def chromium(width: int = 1280, height: int = 900):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="bench-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                 "--disable-quic", "--disable-sync", f"--user-data-dir={profile}",
-                 f"--window-size={width},{height}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        driver.set_script_timeout(30)
-        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": INSTRUMENT})
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+def chromium():
+    """Headless Chromium with :data:`INSTRUMENT` in every page."""
+    return harness_chromium(startup_script=INSTRUMENT)
 
 
 #: (view, what the page showed) for each page load that had to be retried; reported in the rows' notes.

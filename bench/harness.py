@@ -13,7 +13,9 @@
   two nearest ranks, numpy's default) and :func:`median`;
 * :func:`on_ci` / :func:`env_flag`: the one reading of ``CI`` and of flags
   such as ``LOSSLAB_LONG``; :func:`missing_tool` (a test that cannot run
-  fails on CI and skips elsewhere) and :func:`chromium_problem`.
+  fails on CI and skips elsewhere), :func:`chromium_problem` and
+  :func:`chromium` (a headless Chromium for bench/browser.py and the tests
+  outside tests/browser).
 
 Only 127.0.0.1 is ever contacted. This module imports neither Dash nor
 losslab, so ``tests/browser`` and ``tests/test_docker.py`` can use
@@ -26,6 +28,7 @@ import contextlib
 import http.client
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -81,6 +84,37 @@ def chromium_problem() -> str | None:
         return None
     return (f"the browser tests need Chromium and ChromeDriver; missing {', '.join(missing)} (install the "
             "Debian packages 'chromium' and 'chromium-driver', or run scripts/ensure-test-system.sh)")
+
+
+@contextlib.contextmanager
+def chromium(width: int = 1280, height: int = 900, startup_script: str | None = None,
+             extra_flags: Sequence[str] = ()) -> Iterator:
+    """A headless Chromium driven by ChromeDriver (selenium), with a throwaway profile; quit afterwards.
+
+    The browser's console is kept (``driver.get_log("browser")``); ``startup_script`` runs in every
+    new document before the page's own scripts. Check :func:`chromium_problem` first.
+    """
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="losslab-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
+                 "--disable-quic", "--disable-sync", f"--user-data-dir={profile}",
+                 f"--window-size={width},{height}", *extra_flags):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.set_script_timeout(30)
+        if startup_script:
+            driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": startup_script})
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- statistics

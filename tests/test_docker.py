@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from bench.harness import chromium_problem, free_port, missing_tool
+from bench.harness import chromium, chromium_problem, free_port, missing_tool
 from losslab.dashboard import ids
 
 pytestmark = pytest.mark.docker
@@ -190,11 +191,13 @@ def image(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def chromium() -> None:
-    """Before dash_duo starts a browser: fail on CI, skip elsewhere, if Chromium is missing."""
+def chromium_driver():
+    """Headless Chromium (fail on CI, skip elsewhere, if it is missing)."""
     problem = chromium_problem()
     if problem:
         missing_tool(problem)
+    with chromium(1280, 1000) as driver:
+        yield driver
 
 
 @pytest.fixture(scope="module")
@@ -274,21 +277,23 @@ def test_sigterm_stops_it_quickly_and_cleanly(image: str) -> None:
 
 
 @pytest.mark.browser
-def test_changing_the_target_redraws_the_regression_chart(container: Container, chromium: None, dash_duo) -> None:
+def test_changing_the_target_redraws_the_regression_chart(container: Container, chromium_driver) -> None:
     """One real interaction in headless Chromium against the container."""
-    dash_duo.driver.get(container.url + "/regression")
-    wait = WebDriverWait(dash_duo.driver, BROWSER_WAIT_S)
+    driver = chromium_driver
+    driver.get(container.url + "/regression")
+    wait = WebDriverWait(driver, BROWSER_WAIT_S)
 
     def plotted_data(driver) -> str | None:
         return driver.execute_script(PLOTTED_DATA_JS, ids.Regression.LOSS_GRAPH)
 
     before = wait.until(plotted_data)
-    target_input = dash_duo.wait_for_element(f"#{ids.Regression.TARGET_INPUT}")
-    dash_duo.clear_input(target_input)
+    target_input = wait.until(lambda d: d.find_element(By.ID, ids.Regression.TARGET_INPUT))
+    target_input.send_keys(Keys.CONTROL, "a")
     target_input.send_keys("2.5", Keys.ENTER)
 
     wait.until(
         lambda driver: plotted_data(driver) not in (None, before),
         message="the regression loss chart did not change after setting the target to 2.5",
     )
-    assert dash_duo.get_logs() == [], "the browser console logged errors"
+    errors = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == [], "the browser console logged errors"

@@ -15,8 +15,7 @@ from urllib.parse import quote
 import pytest
 
 from bench.harness import (
-    CHROMEDRIVER,
-    CHROMIUM,
+    chromium,
     chromium_problem,
     missing_tool,
     process_log,
@@ -233,20 +232,8 @@ def browser():
     problem = chromium_problem()
     if problem:
         missing_tool(problem)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                 "--window-size=1280,1000"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": VIOLATION_LISTENER})
-    yield driver
-    driver.quit()
+    with chromium(1280, 1000, startup_script=VIOLATION_LISTENER) as driver:
+        yield driver
 
 
 def _wait(condition, what: str, timeout: float = 20):
