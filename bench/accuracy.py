@@ -493,9 +493,9 @@ def probability_grid(dtype, size: str) -> np.ndarray:
 
 
 # Grid sizes: "test" for the test suite (seconds), "small" for the bench table, "long" (minutes).
-PER_DECADE = {"test": 1 / 5, "small": 1, "long": 4}
-RANDOM_POINTS = {"test": 40, "small": 150, "long": 2000}
-ROW_REPEATS = {"test": 1, "small": 2, "long": 12}
+PER_DECADE = {"test": 1 / 5, "small": 1, "long": 2}
+RANDOM_POINTS = {"test": 40, "small": 150, "long": 600}
+ROW_REPEATS = {"test": 1, "small": 2, "long": 5}
 
 HARD = (0.0, 1.0)
 SOFT = (0.3, 0.5, 0.9, 1e-3, 0.999)

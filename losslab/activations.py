@@ -191,6 +191,13 @@ class SoftmaxParts:
             # a huge z_t rounds the shift (ulp(z_t) > 1): where that made room for more than the
             # headroom, e^(z_t - shift) could overflow, so shift by z_t itself
             np.copyto(shift, parts.top_logit, where=(parts.top_logit - shift) > headroom)
+            # rows that need no shift keep none: z - 0 is exact, so their weights are plain exp(z)
+            low, high = _normal_exp_range(z.dtype, z.shape[axis])
+            row_min = z.min(axis=axis, keepdims=True)
+            with np.errstate(over="ignore"):  # a spread past float max is inf: not a row to leave unshifted
+                spread = parts.top_logit - row_min
+            unshifted = (row_min >= low) & (parts.top_logit <= high) & (spread <= high)
+            np.copyto(shift, 0, where=unshifted)
             parts.weights = _compensated_exp_of_difference(z, shift)
         parts.top_weight = take_class(parts.weights, parts.top, axis)
         put_class(parts.weights, parts.top, 0, axis)
@@ -210,12 +217,51 @@ class SoftmaxParts:
         put_class(out, self.top, self.rest / self.total, self.axis)
         return out
 
+    def backward(self, upstream: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+        r"""Through the softmax Jacobian: :math:`p_k (g_k - \sum_j g_j p_j)` for :math:`g` = ``upstream``.
+
+        At the largest class, whose own term can dominate the sum, it is
+        :math:`p_t (g_t (1 - p_t) - \sum_{j \ne t} g_j p_j)`, the sum taken without the term, so a
+        saturated row keeps its tiny gradient. Near the subnormal range the final product is
+        taken as :math:`w (\ldots) / \text{total}` with exact power-of-two scalings, so it is
+        rounded at most twice and never from a subnormal factor.
+        ``upstream`` is overwritten.
+        """
+        axis = self.axis
+        top_upstream = take_class(upstream, self.top, axis)
+        # sums in units of the weights (normal numbers) rather than of p (maybe subnormal)
+        flow = upstream * self.weights
+        put_class(flow, self.top, 0, axis)
+        others_of_top = class_sum(flow, axis)
+        inner = np.subtract(upstream, (others_of_top + top_upstream * self.top_weight) / self.total, out=upstream)
+        put_class(inner, self.top, (top_upstream * self.rest - others_of_top) / self.total, axis)
+        result = inner * probabilities
+        if result.size and np.abs(result).min() < np.finfo(result.dtype).tiny * 2.0**64:
+            _scaled_product(inner, self.weights, self.total, out=result)
+        return result
+
     def minus_log_probabilities(self, z: np.ndarray) -> np.ndarray:
         r""":math:`-\log p_k = (z_t - z_k) + \log(1 + \text{rest}/w_t)`: two terms :math:`\ge 0`."""
         with np.errstate(over="ignore"):  # a spread beyond float max: inf is the rounded answer
             out = self.top_logit - z
         out += self.log1p_rest()
         return out
+
+
+def _scaled_product(values: np.ndarray, weights: np.ndarray, total: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``values * weights / total`` without a subnormal intermediate that the result does not have.
+
+    ``total = m 2^e`` with ``m`` in [0.5, 1): scaling by ``2^-e`` is exact, applied to the weights
+    before the product where it scales up and after it where it scales down.
+    """
+    mantissa, exponent = np.frexp(total)
+    up = np.ldexp(np.ones_like(mantissa), np.maximum(-exponent, 0))
+    down = np.ldexp(np.ones_like(mantissa), np.minimum(-exponent, 0))
+    np.multiply(weights, up, out=out)
+    out *= values
+    out *= down
+    out /= mantissa
+    return out
 
 
 def take_class(a: np.ndarray, positions: np.ndarray, axis: int) -> np.ndarray:
@@ -255,12 +301,19 @@ def _headroom(dtype: np.dtype, classes: int) -> float:
     return float(np.floor(np.log(np.finfo(dtype).max) - np.log(classes) - 1))
 
 
+def _normal_exp_range(dtype: np.dtype, classes: int) -> tuple[float, float]:
+    """Logits whose ``exp`` is a normal float and whose row sums (and ratios) cannot overflow."""
+    info = np.finfo(dtype)
+    return float(np.log(info.tiny)), float(np.log(info.max) - np.log(classes) - 1)
+
+
 def _exp_stays_normal(z: np.ndarray, classes: int) -> bool:
-    """True if every ``exp(z)`` is a normal float and no row sum of ``classes`` of them can overflow."""
-    info = np.finfo(z.dtype)
+    """True if every ``exp(z)`` is a normal float and no row sum of ``classes`` of them, nor a ratio of two, can overflow."""
     if not z.size:
         return True
-    return bool(z.min() >= np.log(info.tiny) and z.max() <= np.log(info.max) - np.log(classes) - 1)
+    low, high = _normal_exp_range(z.dtype, classes)
+    smallest, largest = z.min(), z.max()
+    return bool(smallest >= low and largest <= high and float(largest) - float(smallest) <= high)
 
 
 def _compensated_exp_of_difference(z: np.ndarray, shift: np.ndarray) -> np.ndarray:

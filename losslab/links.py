@@ -18,8 +18,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from losslab._validation import as_float_array, check_broadcast, result_dtype
-from losslab.activations import logit, sigmoid, softmax
+from losslab._validation import (
+    all_finite,
+    as_float_array,
+    check_broadcast,
+    normalize_axis,
+    result_dtype,
+)
+from losslab.activations import SoftmaxParts, logit, sigmoid, softmax
 
 
 def sigmoid_chain(grad_prob, logits):
@@ -32,13 +38,23 @@ def sigmoid_chain(grad_prob, logits):
 
 
 def softmax_chain(grad_prob, logits, axis: int = -1):
-    r""":math:`\partial \ell / \partial z` from :math:`\partial \ell / \partial \hat p` through the softmax Jacobian."""
+    r""":math:`\partial \ell / \partial z` from :math:`\partial \ell / \partial \hat p` through the softmax Jacobian.
+
+    :math:`\hat p_k (g_k - \sum_j g_j \hat p_j)`, with the largest class's sum taken without its
+    own term (see ``SoftmaxParts.backward``), so saturated rows keep their tiny gradients.
+    """
     dtype = result_dtype(grad_prob, logits)
     logits = as_float_array(logits, "logits", dtype)
     grad_prob = as_float_array(grad_prob, "grad_prob", dtype)
-    check_broadcast(grad_prob, logits, "grad_prob", "logits")
-    p = softmax(logits, axis=axis)
-    return p * (grad_prob - (grad_prob * p).sum(axis=axis, keepdims=True))
+    shape = check_broadcast(grad_prob, logits, "grad_prob", "logits")
+    if not all_finite(logits) or not all_finite(grad_prob):
+        p = softmax(logits, axis=axis)
+        return p * (grad_prob - (grad_prob * p).sum(axis=axis, keepdims=True))
+    logits = np.broadcast_to(logits, shape)
+    axis = normalize_axis(axis, logits.ndim, "logits")
+    parts = SoftmaxParts.of(logits, axis)
+    upstream = np.array(np.broadcast_to(grad_prob, shape))  # a writable copy: backward overwrites it
+    return parts.backward(upstream, parts.weights / parts.total)
 
 
 def on_probability(loss_from_logit: Callable) -> Callable:

@@ -456,15 +456,4 @@ def _brier_with_logits_kernel(logits: np.ndarray, target: np.ndarray, axis: int 
     loss = class_sum(error * error, axis, keepdims=False)
     if not with_grad:
         return loss, None
-    upstream = np.multiply(error, 2, out=error)
-    flow = upstream * p
-    # g_k - sum_j g_j p_j; at the largest class, whose own term can dominate the sum, it is
-    # g_t (1 - p_t) - sum_{j != t} g_j p_j, with that sum taken without the term.
-    top_upstream = 2 * top_error
-    put_class(flow, parts.top, 0, axis)
-    others_of_top = class_sum(flow, axis)
-    inner = upstream - (others_of_top + top_upstream * top_p)
-    put_class(inner, parts.top, top_upstream * top_complement - others_of_top, axis)
-    inner *= parts.weights  # w (g - ...) / total rather than p (g - ...): a subnormal result rounded once
-    inner /= parts.total
-    return loss, inner
+    return loss, parts.backward(np.multiply(error, 2, out=error), p)
