@@ -18,7 +18,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from losslab import fitting, registry
-from losslab.dashboard import callbacks, controls, views
+from losslab.dashboard import callbacks, controls, export, views
 from losslab.dashboard.views import robust
 
 VIEW = views.get("robust")
@@ -215,14 +215,18 @@ def test_plan_redraws_only_the_losses_a_parameter_shapes_and_sweeps_it():
     assert VIEW.plan(None, state).full
     assert VIEW.plan(state, state_with(state, k=6)).full
     assert VIEW.plan(state, state_with(state, losses=("mse",))).full
-    plan = VIEW.plan(state, state_with(state, alpha=0.5))
-    assert (plan.full, plan.redraw, plan.sweep) == (False, frozenset({"barron"}), ("alpha",))
+    plan = VIEW.plan(state, state_with(state, alpha=0.5))  # the curve chart shows Barron
+    assert (plan.full, plan.redraw, plan.sweep, plan.curve) == (False, frozenset({"barron"}), ("alpha",), True)
     plan = VIEW.plan(state, state_with(state, c=2.0))
     assert (plan.redraw, plan.sweep) == (frozenset({"cauchy", "barron"}), ("c",))
+    plan = VIEW.plan(state, state_with(state, delta=2.0))
+    assert (plan.redraw, plan.sweep, plan.curve) == (frozenset({"huber"}), ("delta",), False)
     plan = VIEW.plan(state, state_with(state, tau=0.2))  # no quantile ticked: nothing to redraw or sweep
-    assert (plan.full, plan.redraw, plan.sweep) == (False, frozenset(), ())
+    assert (plan.full, plan.redraw, plan.sweep, plan.curve) == (False, frozenset(), (), False)
     plan = VIEW.plan(state, state_with(state, curve="mse"))
-    assert (plan.full, plan.redraw, plan.sweep) == (False, frozenset(), ())
+    assert (plan.full, plan.redraw, plan.sweep, plan.curve) == (False, frozenset(), (), True)
+    unticked = state_with(state, curve="tukey")  # its c moves the curve chart though no line shows Tukey
+    assert VIEW.plan(unticked, state_with(unticked, c=2.0)).curve
 
 
 def test_a_parameter_change_patches_its_lines_and_sends_its_sweep():
@@ -237,6 +241,11 @@ def test_a_parameter_change_patches_its_lines_and_sends_its_sweep():
     barron_y = trace(full, "barron")["y"]["bdata"]
     assert barron_y in patched and trace(full, "mse")["y"]["bdata"] not in patched
     assert result["formulas"] is dash.no_update
+    residuals = json.dumps(result["residual_figure"])
+    assert "operations" in result["residual_figure"]
+    assert trace(VIEW.build(state).residual_figure, "barron")["y"]["bdata"] in residuals
+    assert trace(VIEW.build(state).residual_figure, "mse")["y"]["bdata"] not in residuals
+    assert result["curve_figure"] == VIEW.build(state).curve_figure
     sweep = json.loads(result["sweep"])
     assert sweep["parameter"] == "alpha" and list(sweep["losses"]) == ["barron"]
     assert sweep["token"] == json.loads(result["fit_state"])["tokens"]["alpha"]
@@ -358,3 +367,30 @@ def test_a_link_with_too_many_outliers_uses_n_minus_two_and_says_so():
     assert any("k: 20 is more than n − 2 = 8" in notice for notice in state.notices)
     _, notice, _ = callbacks.route("/robust", "?n=10&k=20&losses=mse,nonsense")
     assert "using 8" in notice and "no loss called “nonsense”" in notice
+
+
+def test_csv_has_a_row_per_point_with_each_fit_its_influence_and_residual():
+    text = VIEW.export_csv(DEFAULT)
+    assert text.startswith("# losslab: Robust regression\n# settings: n=50&noise=0.5&k=5")
+    table = export.read_csv(text)
+    data = points()
+    assert_array_equal(table["x"], data.x)
+    assert_array_equal(table["data: y"], data.y)
+    assert_array_equal(table["data: outlier (1 = lifted)"], (data.y != data.clean_y).astype(float))
+    slope, intercept = least_squares(data.x, data.y)
+    line = table["Data and each loss's fitted line: MSE"]
+    assert_allclose(line, slope * data.x + intercept, rtol=0, atol=1e-9)
+    assert_array_equal(table["Influence: each point's pull |dℓ/dŷᵢ| on the fit: MSE"], np.abs(2 * (line - data.y)))
+    assert_array_equal(table["Residuals rᵢ = ŷᵢ − yᵢ: MSE"], line - data.y)
+    assert_array_equal(table["Data and each loss's fitted line: true line y = x"], data.x)
+    assert len(table) == 3 + 1 + 3 * len(DEFAULT.losses)
+
+
+def test_choosing_the_curve_redraws_only_the_curve_chart():
+    numbers, losses, _ = raw_controls(DEFAULT)
+    result = callbacks.update_view(VIEW, numbers, losses, VIEW.encode_query(DEFAULT), curve="mae")
+    assert result["curve_figure"] == VIEW.build(state_with(curve="mae")).curve_figure
+    assert trace(result["curve_figure"], "mae")["name"] == "MAE"
+    assert result["residual_figure"] is dash.no_update and result["sweep"] is dash.no_update
+    assert result["formulas"] is dash.no_update
+    assert "curve=mae" in result["query"]

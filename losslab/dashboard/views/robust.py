@@ -31,11 +31,11 @@ from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
-from dash import html, no_update
+from dash import Patch, html, no_update
 
 from losslab import fitting, registry
 from losslab._validation import Interval
-from losslab.dashboard import controls, figures, ids, layout, tables
+from losslab.dashboard import controls, export, figures, ids, layout, tables
 from losslab.dashboard.url_state import ViewState
 from losslab.dashboard.views.base import (
     ExtraOutput,
@@ -143,9 +143,11 @@ IDS = RobustIds()
 
 @dataclass(frozen=True)
 class RobustPlan(UpdatePlan):
-    """An :class:`UpdatePlan` plus the parameters whose sweep this response sends (those that changed)."""
+    """An :class:`UpdatePlan` plus the parameters whose sweep this response sends (those that changed),
+    and whether the loss-curve chart changes (its loss, or one of that loss's parameters)."""
 
     sweep: tuple[str, ...] = ()
+    curve: bool = True
 
 
 @dataclass(frozen=True)
@@ -245,8 +247,9 @@ class RobustView(View):
         )
 
     def plan(self, previous: ViewState | None, state: ViewState) -> RobustPlan:
-        """Data or losses changed: everything anew. A parameter changed: only its losses' lines and bars
-        (the generic patch of y), and that parameter's sweep for the browser. The curve choice: neither."""
+        """Data or losses changed: everything anew. A parameter changed: only its losses' lines, bars and
+        residuals (patches of y), the curve chart if it shows one of those losses, and that parameter's
+        sweep for the browser. The curve choice: only the curve chart."""
         if previous is None or previous.view != state.view:
             return RobustPlan(full=True)
         changed = changed_numbers(previous, state)
@@ -257,16 +260,38 @@ class RobustView(View):
             full=False,
             redraw=frozenset(key for key in state.losses if any(name in loss_params(state, key) for name in moved)),
             sweep=tuple(name for name in moved if swept_losses(state, name)),
+            curve=previous.curve != state.curve or any(name in focus_params(state) for name in moved),
         )
 
     def output_values(self, output: ViewOutput, plan: UpdatePlan) -> dict:
-        values = {key: output.extras[key] for key in ("lesson", "residual_figure", "curve_figure", "fit_state")}
-        swept = plan.sweep if isinstance(plan, RobustPlan) else ()
+        robust_plan = plan if isinstance(plan, RobustPlan) else RobustPlan(full=True)
+        values = {key: output.extras[key] for key in ("lesson", "fit_state")}
+        if robust_plan.full:
+            values["residual_figure"] = output.residual_figure
+        elif robust_plan.redraw:
+            values["residual_figure"] = patched_y(output.residual_figure, robust_plan.redraw)
+        else:
+            values["residual_figure"] = no_update
+        values["curve_figure"] = output.curve_figure if robust_plan.full or robust_plan.curve else no_update
+        swept = robust_plan.sweep
         values["sweep"] = sweep_text(output.state, swept[0]) if swept else no_update
         return values
 
     def readout_component(self, output: ViewOutput) -> dict:
         return readout_table(output.readout)
+
+    def export_csv(self, state: ViewState) -> str:
+        """One row per point: x, y, whether it was lifted, the true line, and per loss its line ŷ,
+        its influence |dℓ/dŷ| and the residual ŷ − y, as drawn (every chart's curves share the points' x)."""
+        output = self.build(state)
+        data = dataset(state)
+        columns = {"data: y": (data.x, data.y),
+                   "data: outlier (1 = lifted)": (data.x, data.is_outlier.astype(np.float64))}
+        columns |= export.curve_columns({IDS.LOSS_GRAPH: output.loss_figure, IDS.GRAD_GRAPH: output.grad_figure})
+        title = output.residual_figure["layout"]["title"]["text"]
+        for drawn in output.residual_figure["data"]:
+            columns[f"{title}: {drawn['name']}"] = (data.x, figures.decoded(drawn["y"]))
+        return export.curves_csv(self.title, self.encode_query(state), "x", columns)
 
     # ---- page ----------------------------------------------------------------
     def panels_above_charts(self, state: ViewState, output: ViewOutput) -> list:
@@ -486,6 +511,15 @@ def objective_markdown() -> str:
 # ---------------------------------------------------------------- figures
 
 
+def patched_y(figure: dict, keys: frozenset[str]) -> dict:
+    """A patch (in wire form) carrying only the y of the traces of ``keys``."""
+    patch = Patch()
+    for index, drawn in enumerate(figure["data"]):
+        if drawn.get("meta") in keys:
+            patch["data"][index]["y"] = drawn["y"]
+    return patch.to_plotly_json()
+
+
 def _style(key: str) -> dict:
     return figures.style_for(key, COLOUR_ORDER)
 
@@ -525,10 +559,9 @@ def data_figure(data: fitting.LineData, fits: dict[str, fitting.LineFit]) -> dic
         "text": ["outlier" if o else "inlier" for o in data.is_outlier],
         "hovertemplate": "point %{pointNumber}: y = %{y:.4g}<extra>%{text}</extra>",
     }
-    ends = [float(data.x[0]), float(data.x[-1])]
-    true_line = {
+    true_line = {  # through the points' x as well, so every curve of the view shares one x (one CSV table)
         "type": "scatter", "mode": "lines", "name": "true line y = x", "meta": "true", "hoverinfo": "skip",
-        "x": ends, "y": [TRUE_SLOPE * x + TRUE_INTERCEPT for x in ends],
+        "x": figures.typed_array(data.x), "y": figures.typed_array(TRUE_SLOPE * data.x + TRUE_INTERCEPT),
         "line": {"color": DATA_COLOR, "width": 1.5, "dash": "dot"},
     }
     lines = [
