@@ -2,7 +2,8 @@
 
 Usage: python scripts/take_screenshots.py [BASE_URL]
 Starts its own server on a free loopback port unless BASE_URL is given.
-Writes docs/screenshot-<view>.png at 1280x800 and docs/screenshot-phone.png at 390x844.
+Writes docs/screenshot-<view>.png at 1280x800, docs/screenshot-projector.png (the binary view
+in presenting mode at 1280x720) and docs/screenshot-phone.png at 390x844.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ SHOTS = {
     "regression": "/regression",
     "binary": "/binary?label=0&probability=0.99&axis=logit&losses=bce,sigmoid_mse",
     "multiclass": "/multiclass?logits=1000,999,998&losses=cross_entropy,brier",
+    "training": "/training",
+    "robust": "/robust",
+    "precision": "/precision",
 }
 
 
@@ -63,7 +67,8 @@ def shoot(driver: webdriver.Chrome, url: str, path: Path) -> None:
     while time.monotonic() < deadline:
         ready = driver.execute_script(
             "return document.querySelectorAll('.js-plotly-plot .main-svg').length >= 2 && "
-            "!!document.querySelector('.formulas mjx-container, .formulas .MathJax')"
+            "(!!document.querySelector('.formulas mjx-container, .formulas .MathJax') || "
+            "document.documentElement.classList.contains('presenting'))"
         )
         if ready:
             break
@@ -89,6 +94,11 @@ def main() -> None:
                 shoot(driver, base + path, DOCS / f"screenshot-{view}.png")
         finally:
             driver.quit()
+        projector = browser(1280, 720)
+        try:
+            shoot(projector, base + SHOTS["binary"] + "&present=1", DOCS / "screenshot-projector.png")
+        finally:
+            projector.quit()
         phone = browser(390, 844)
         try:
             shoot(phone, base + SHOTS["binary"], DOCS / "screenshot-phone.png")
