@@ -11,6 +11,8 @@
  *    observer removes it as it comes.
  *  - the loss chooser table's section gets its heading as its name, which makes it a region
  *    landmark (axe: region).
+ *  - a form field with no name of its own inside a named group (dcc.Input takes no aria-label;
+ *    e.g. a playback bar's step slider) is named after the group (axe: label).
  */
 (function () {
   "use strict";
@@ -49,11 +51,23 @@
     if (heading) chooser.setAttribute("aria-labelledby", idOf(heading, "heading"));
   }
 
+  var GROUP = "[role=group][aria-label]";
+  var FIELDS = ["input:not([type=hidden])", "select", "textarea"].map(function (f) {
+    return GROUP + " " + f;
+  }).join(", ");
+
+  function fixField(field) {
+    if ((field.labels && field.labels.length) || field.hasAttribute("aria-label") ||
+        field.hasAttribute("aria-labelledby") || field.title) return;
+    field.setAttribute("aria-label", field.closest(GROUP).getAttribute("aria-label"));
+  }
+
   /* Every fix applies only to elements that still need it, so the observer's own changes
      end in a pass that changes nothing (no loop). One pass per batch of mutations. */
   function fixAll() {
     Array.prototype.forEach.call(document.querySelectorAll(LISTS), fixList);
     Array.prototype.forEach.call(document.querySelectorAll(OPTIONS), fixOption);
+    Array.prototype.forEach.call(document.querySelectorAll(FIELDS), fixField);
     fixChooser();
   }
 
