@@ -605,6 +605,8 @@ def residual_figure(data: fitting.LineData, fits: dict[str, fitting.LineFit]) ->
         for key, fit in fits.items()
     ]
     layout_ = _layout("Residuals rᵢ = ŷᵢ − yᵢ", "x", "residual r", NAME, _x_range(data))
+    layout_["showlegend"] = False  # the colours are the data chart's legend; hover names each loss
+    layout_["margin"]["b"] = 56
     layout_["shapes"] = [{"type": "line", "xref": "x domain", "yref": "y", "x0": 0, "x1": 1, "y0": 0, "y1": 0,
                           "line": {"color": DATA_COLOR, "width": 1}}]
     return {"data": traces, "layout": layout_}
