@@ -230,6 +230,7 @@ class ChoiceControl:
     label: str
     choices: tuple[tuple[str, str], ...]  # (key, label shown)
     default: str
+    advanced: bool = False  # shown under "Chart options", folded while at its default
 
     def parse(self, raw) -> tuple[str | None, str | None]:
         keys = [key for key, _ in self.choices]
@@ -273,6 +274,6 @@ ExtraControl = ChoiceControl | LogitsControl
 
 # Every sweep view offers it (one control, not a copy per view): log y on loss charts, symmetric log on gradients.
 Y_SCALE = ChoiceControl("scale", "y axis", (("linear", "linear"), ("log", "log (symmetric log for gradients)")),
-                        "linear")
+                        "linear", advanced=True)
 GRADIENT_CHECK = ChoiceControl("check", "Gradient check", (("off", "off"), ("on", "overlay finite differences")),
-                               "off")
+                               "off", advanced=True)

@@ -188,9 +188,16 @@ def view_layout(view: View, state: ViewState, output: ViewOutput) -> html.Sectio
     view_ids = view.ids
     control_panel = [number_control(view.name, c, state.numbers[c.name], c.name in view.motion_controls)
                      for c in view.numbers]
+    main_extras = [c for c in view.extras if not getattr(c, "advanced", False)]
+    advanced = [c for c in view.extras if getattr(c, "advanced", False)]
     control_panel[view.extras_position:view.extras_position] = [
-        extra_control(view.name, c, state.extras[c.name]) for c in view.extras
+        extra_control(view.name, c, state.extras[c.name]) for c in main_extras
     ]
+    if advanced:
+        control_panel.append(html.Details(
+            [html.Summary("Chart options"), *(extra_control(view.name, c, state.extras[c.name]) for c in advanced)],
+            open=any(state.extras[c.name] != c.default for c in advanced), className="chart-options",
+        ))
     if view.loss_checklist:
         control_panel.append(loss_checklist(view_ids, view.task, state.losses))
     else:  # the view compares no losses; its callback still reads the (hidden) checklist

@@ -20,6 +20,7 @@ def test_log_scale_from_a_link_and_back_to_linear(lab):
 
 def test_gradient_check_toggle_overlays_finite_differences(lab):
     lab.open("/regression")
+    lab.duo.find_element(".chart-options summary").click()  # folded while every option is at its default
     option_label(lab, "regression-check", "on").click()
     lab.wait_until(lambda: any(str(m).startswith("fd:") for m in lab.metas("regression-grad-graph")),
                    "the finite-difference overlay")
