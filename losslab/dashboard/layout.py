@@ -20,6 +20,17 @@ from losslab.dashboard.url_state import ViewState
 if TYPE_CHECKING:
     from losslab.dashboard.views.base import View, ViewOutput
 
+def with_attributes(component, attributes: dict[str, str]):
+    """``component`` with its ``data-*`` / ``aria-*`` attributes set in name order.
+
+    Dash sends wildcard attributes in the order they were set, and sets keyword ones in an order that
+    depends on the process's hash seed: two workers would send the same page with different bytes.
+    """
+    for name in sorted(attributes):
+        setattr(component, name, attributes[name])
+    return component
+
+
 # No "Share chart…" / "Edit in Chart Studio": they upload the chart to Plotly's cloud.
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "scrollZoom": False, "displayModeBar": "hover",
                 "showSendToCloud": False, "showEditInChartStudio": False,
@@ -117,10 +128,10 @@ def number_control(view: str, control: controls.NumberControl, value: float, mot
             )
         )
         if motion:
-            row.append(html.Button(
-                "▶", className="play-button", title=f"Sweep {control.label} across its range and back",
-                **{"data-play": control.name, "data-view": view, "aria-label": f"Play: sweep {control.label}",
-                   "aria-pressed": "false"},
+            row.append(with_attributes(
+                html.Button("▶", className="play-button", title=f"Sweep {control.label} across its range and back"),
+                {"data-play": control.name, "data-view": view, "aria-label": f"Play: sweep {control.label}",
+                 "aria-pressed": "false"},
             ))
     row.append(
         dcc.Input(
@@ -252,10 +263,9 @@ def export_bar(view: View, state: ViewState, output: ViewOutput) -> html.Div:
         html.Button("Download CSV", id=view_ids.CSV_BUTTON, className="export-button"),
         dcc.Download(id=view_ids.DOWNLOAD),
         # assets/losslab.js: Plotly.downloadImage of each chart, at a slide's 1600x900.
-        html.Button("PNG", className="export-button image-button", **{"data-format": "png",
-                                                                     "aria-label": "Download the charts as PNG"}),
-        html.Button("SVG", className="export-button image-button", **{"data-format": "svg",
-                                                                     "aria-label": "Download the charts as SVG"}),
+        *(with_attributes(html.Button(image_format.upper(), className="export-button image-button"),
+                          {"data-format": image_format, "aria-label": f"Download the charts as {image_format.upper()}"})
+          for image_format in ("png", "svg")),
         html.Button("Copy link", className="export-button copy-link"),
         html.Span(className="export-status", role="status"),
     ]

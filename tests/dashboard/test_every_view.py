@@ -92,3 +92,17 @@ def test_no_shared_module_names_a_view():
     for path in shared:
         named = _string_constants(path) & set(VIEW_NAMES)
         assert not named, f"{path.relative_to(DASHBOARD)} names the view(s) {sorted(named)}"
+
+
+def test_every_page_is_the_same_bytes_in_every_worker():
+    """Two gunicorn workers have different hash seeds; a page must not depend on it (Dash orders
+    keyword data-*/aria-* attributes by a hash-seeded set: layout.with_attributes fixes their order)."""
+    import subprocess
+    import sys
+
+    probe = ("import hashlib, json; from losslab.dashboard import callbacks, views\n"
+             "print([hashlib.sha256(json.dumps(callbacks.route(v.path, '')[0].to_plotly_json(),"
+             " default=lambda o: o.to_plotly_json()).encode()).hexdigest() for v in views.VIEWS])")
+    pages = {subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            env={"PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
+    assert len(pages) == 1, pages

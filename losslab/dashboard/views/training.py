@@ -227,11 +227,9 @@ class TrainingView(View):
         ]
         return [
             html.Div(output.logit_readout, id=IDS.LOGIT_READOUT, className="readout training-logit-readout"),
-            html.Section(
+            layout.with_attributes(html.Section(
                 id=IDS.LANDSCAPE,
                 className="training-landscape",
-                # training.js writes a click on a surface into these boxes.
-                **{"data-start-w": IDS.input("w0"), "data-start-b": IDS.input("b0")},
                 children=[
                     html.H3("2. Two parameters: logistic regression's landscape", className="training-part-title"),
                     html.P(
@@ -245,7 +243,7 @@ class TrainingView(View):
                                  "the descent paths"),
                     html.Div(graphs, className="training-surfaces"),
                 ],
-            ),
+            ), {"data-start-w": IDS.input("w0"), "data-start-b": IDS.input("b0")}),  # training.js writes clicks there
         ]
 
 
@@ -601,14 +599,14 @@ def finite_text(value: float) -> str:
 def playback_bar(bar_id: str, steps: int, graph_ids: tuple[str, ...], what: str) -> html.Div:
     """Play, Pause, Step and a step slider for some charts; ``assets/training.js`` does the rest in the browser."""
     def button(action: str, text: str, label: str) -> html.Button:
-        return html.Button(text, id=IDS.playback_part(bar_id, action), className="playback-button", type="button",
-                           title=label, **{"data-action": action, "aria-label": label})
+        return layout.with_attributes(
+            html.Button(text, id=IDS.playback_part(bar_id, action), className="playback-button", type="button",
+                        title=label), {"data-action": action, "aria-label": label})
 
-    return html.Div(
+    return layout.with_attributes(html.Div(
         id=bar_id,
         className="playback",
         role="group",
-        **{"aria-label": f"Playback of {what}", "data-graphs": " ".join(graph_ids)},
         children=[
             button("play", "▶ Play", f"Play {what} from the start"),
             button("pause", "Pause", "Pause"),
@@ -618,7 +616,7 @@ def playback_bar(bar_id: str, steps: int, graph_ids: tuple[str, ...], what: str)
             html.Output(f"step {steps} of {steps}", id=IDS.playback_part(bar_id, "label"),
                         className="playback-label"),
         ],
-    )
+    ), {"aria-label": f"Playback of {what}", "data-graphs": " ".join(graph_ids)})
 
 
 def update_rule_markdown() -> str:
