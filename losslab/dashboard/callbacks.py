@@ -44,7 +44,7 @@ def read_state(view: View | str, raw_numbers: dict, losses, triggered: frozenset
         numbers[control.name] = value
         if problem:
             messages[control.name] = problem
-    parsed_losses, problem = controls.parse_losses(losses, view.task)
+    parsed_losses, problem = controls.parse_losses(losses, view.loss_keys)
     if problem:
         messages["losses"] = problem
     extras = {}

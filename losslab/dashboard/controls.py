@@ -146,10 +146,13 @@ def format_logits(logits) -> str:
     return ", ".join(format_number(z) for z in logits)
 
 
-def parse_losses(raw, task: registry.Task) -> tuple[tuple[str, ...] | None, str | None]:
-    """The checked losses of a view, in registry order; at least one is required."""
-    known = [spec.key for spec in registry.for_task(task)]
-    names = ", ".join(f"{spec.key} ({spec.label})" for spec in registry.for_task(task))
+def parse_losses(raw, offered) -> tuple[tuple[str, ...] | None, str | None]:
+    """The checked losses of a view, in the order offered; at least one is required.
+
+    ``offered``: the loss keys the view offers, or a registry task (all of its losses).
+    """
+    known = [spec.key for spec in registry.for_task(offered)] if isinstance(offered, str) else list(offered)
+    names = ", ".join(f"{key} ({registry.get(key).label})" for key in known)
     if not isinstance(raw, list | tuple) or not all(isinstance(k, str) for k in raw):
         return None, f"Losses: expected a list of loss names, any of {names}"
     unknown = [k for k in raw if k not in known]

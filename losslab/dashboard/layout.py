@@ -171,8 +171,8 @@ def _log10(value: float) -> float:
     return round(math.log10(value), 6)
 
 
-def loss_checklist(view_ids: ids.View, task: registry.Task, selected) -> html.Div:
-    options = [{"label": spec.label, "value": spec.key} for spec in registry.for_task(task)]
+def loss_checklist(view_ids: ids.View, keys, selected) -> html.Div:
+    options = [{"label": registry.get(key).label, "value": key} for key in keys]
     return html.Div(
         className="control",
         children=[
@@ -210,7 +210,7 @@ def view_layout(view: View, state: ViewState, output: ViewOutput) -> html.Sectio
             open=any(state.extras[c.name] != c.default for c in advanced), className="chart-options",
         ))
     if view.loss_checklist:
-        control_panel.append(loss_checklist(view_ids, view.task, state.losses))
+        control_panel.append(loss_checklist(view_ids, view.loss_keys, state.losses))
     else:  # the view compares no losses; its callback still reads the (hidden) checklist
         control_panel.append(html.Div([dcc.Checklist(id=view_ids.LOSSES, options=[], value=list(state.losses)),
                                        html.Div(id=view_ids.LOSSES_MESSAGE)], hidden=True))

@@ -86,7 +86,7 @@ def parse_query(view: View, search: str | None) -> ViewState:
                 numbers[control.name] = value
     losses = state.losses
     if "losses" in values:
-        parsed, problem = controls.parse_losses([k for k in values["losses"].split(",") if k], view.task)
+        parsed, problem = controls.parse_losses([k for k in values["losses"].split(",") if k], view.loss_keys)
         if problem:
             notices.append(f"{problem} (from the link); using the default losses.")
         else:

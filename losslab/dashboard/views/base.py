@@ -113,6 +113,11 @@ class View:
     charts_class: str = "linked-charts"
     #: False: the view compares no losses, so the page shows no "Losses to compare" checklist
     loss_checklist: bool = True
+
+    @property
+    def loss_keys(self) -> tuple[str, ...]:
+        """The losses the view offers, in checklist order (its task's, unless it mixes tasks)."""
+        return tuple(task_order(self.task))
     #: rows of the "choosing the loss" table: (task, output activation, loss, query string of the preset)
     chooser_rows: tuple[tuple[str, str, str, str], ...] = ()
     #: the extra controls are placed after this many number controls

@@ -17,9 +17,7 @@ slider moves, with no round trip; the released value is then drawn by the
 normal callback.
 
 The losses offered are every loss with the identity link: the regression task's
-(MSE, MAE, Huber, log-cosh, quantile) and the robust family's. The shared
-machinery offers the losses of ``view.task`` (``registry.for_task``), so
-:data:`LINE_FIT_TASK` is a task name that stands for both tasks (see its class).
+(MSE, MAE, Huber, log-cosh, quantile) and the robust family's (``loss_keys``).
 """
 
 from __future__ import annotations
@@ -50,34 +48,8 @@ from losslab.dashboard.views.base import (
 NAME = "robust"
 
 
-class _LineFitTask(str):
-    """The task name ``"robust"`` that also compares equal to ``"regression"``.
-
-    ``registry.for_task`` (used by the shared loss checklist and by
-    ``controls.parse_losses``) keeps the specs whose task equals the view's, so
-    with this name it offers the regression and the robust losses together, in
-    registry order: every loss ``fitting.fit_line`` can fit. (A ``str``
-    subclass's ``__eq__`` is tried first even on the right of ``==``.)
-    """
-
-    TASKS = ("regression", "robust")
-
-    def __new__(cls):
-        return super().__new__(cls, "robust")
-
-    def __eq__(self, other):
-        return other in self.TASKS if isinstance(other, str) else NotImplemented
-
-    def __ne__(self, other):
-        equal = self.__eq__(other)
-        return equal if equal is NotImplemented else not equal
-
-    def __hash__(self):
-        return str.__hash__(self)
-
-
-LINE_FIT_TASK = _LineFitTask()
-LOSS_KEYS = tuple(spec.key for spec in registry.for_task(LINE_FIT_TASK))
+# Every loss fitting.fit_line can fit: the regression losses and the robust family, in registry order.
+LOSS_KEYS = tuple(spec.key for task in ("regression", "robust") for spec in registry.for_task(task))
 # Colours: the default four first (blue, orange, green, pink), yellow and black for the rarely used.
 COLOUR_ORDER = ("mse", "mae", "huber", "barron", "cauchy", "tukey", "geman_mcclure", "log_cosh",
                 "pseudo_huber", "quantile")
@@ -186,7 +158,8 @@ class RobustView(View):
         "Geman–McClure and Tukey let far points go. Barron's α slides through them all "
         "(2: L2, 1: pseudo-Huber, 0: Cauchy, −2: Geman–McClure); its slider replays exact fits in your browser."
     )
-    task = LINE_FIT_TASK
+    task = "robust"
+    loss_keys = LOSS_KEYS
     numbers = NUMBERS
     extras = (CURVE,)
     extras_position = len(NUMBERS)
