@@ -25,7 +25,7 @@ SHOTS = {
     "binary": "/binary?label=0&probability=0.99&axis=logit&losses=bce,sigmoid_mse",
     "multiclass": "/multiclass?logits=1000,999,998&losses=cross_entropy,brier",
     "training": "/training",
-    "robust": "/robust",
+    "robust": "/robust?k=8&losses=mse,mae,huber,tukey,barron&alpha=-2&curve=tukey",
     "precision": "/precision",
 }
 
