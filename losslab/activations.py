@@ -135,6 +135,8 @@ def softmax(z, axis: int = -1):
     axis = _class_axis(z, axis)
     if not all_finite(z):
         return _scalar_or_array(_softmax_with_infinities(z, axis))
+    # total = w_t + (sum of the others), the big weight added last: a plain sum over the row rounds
+    # e^z + 1 + 1 twice where e^z + 2 is exact, and p then rounds to 1 a little early
     parts = SoftmaxParts.of(z, axis)
     return _scalar_or_array(np.divide(parts.weights, parts.total, out=parts.weights))
 

@@ -108,6 +108,9 @@ def cross_entropy(logits, target, *, axis: int = -1, reduction: str = "mean"):
     logits, target, axis, _logits_shape = _logits_and_distribution(logits, target, axis)
     if not all_finite(logits):
         return reduce(_cross_entropy_with_infinities(logits, target, axis), reduction)
+    indices = _one_hot_indices(target, logits, axis)
+    if indices is not None:
+        return reduce(_cross_entropy_index_kernel(logits, indices, axis, with_grad=False)[0], reduction)
     parts = SoftmaxParts.of(logits, axis)
     return reduce(_weighted_class_sum(target, parts.minus_log_probabilities(logits), axis), reduction)
 
@@ -123,10 +126,34 @@ def cross_entropy_grad(logits, target, *, axis: int = -1):
     if fast is not None:
         return _cross_entropy_index_kernel(*fast, with_loss=False)[1]
     logits, target, axis, logits_shape = _logits_and_distribution(logits, target, axis)
+    return sum_to_shape(_cross_entropy_grad_of(logits, target, axis), logits_shape)
+
+
+def _cross_entropy_grad_of(logits: np.ndarray, target: np.ndarray, axis: int) -> np.ndarray:
     if not all_finite(logits):
-        return sum_to_shape(_cross_entropy_grad_with_infinities(logits, target, axis), logits_shape)
-    parts = SoftmaxParts.of(logits, axis)
-    return sum_to_shape(_softmax_minus_target(parts, target, axis), logits_shape)
+        return _cross_entropy_grad_with_infinities(logits, target, axis)
+    indices = _one_hot_indices(target, logits, axis)
+    if indices is not None:
+        return _cross_entropy_index_kernel(logits, indices, axis, with_loss=False)[1]
+    return _softmax_minus_target(SoftmaxParts.of(logits, axis), target, axis)
+
+
+def _one_hot_indices(target: np.ndarray, logits: np.ndarray, axis: int):
+    """The class indices of a one-hot target (each row a single 1, zeros elsewhere), else None.
+
+    One-hot rows then take the class-index path, which needs no row maximum. Only for
+    a target shaped like the logits with the class axis last (two cheap passes to check).
+    """
+    classes = logits.shape[axis]
+    if target.shape != logits.shape or axis != logits.ndim - 1 or not target.flags.c_contiguous:
+        return None
+    rows = target.size // classes
+    if np.count_nonzero(target) != rows:
+        return None
+    totals = class_sum(target, axis, keepdims=False)
+    if rows and not (totals.min() == 1 and totals.max() == 1):
+        return None
+    return (np.flatnonzero(target) % classes).reshape(logits.shape[:-1])
 
 
 def cross_entropy_and_grad(logits, target, *, axis: int = -1, reduction: str = "mean"):
@@ -137,7 +164,11 @@ def cross_entropy_and_grad(logits, target, *, axis: int = -1, reduction: str = "
         loss, grad = _cross_entropy_index_kernel(*fast)
         return reduce(loss, reduction), grad
     logits, target, axis, logits_shape = _logits_and_distribution(logits, target, axis)
-    loss, grad = _cross_entropy_kernel(logits, target, axis)
+    indices = _one_hot_indices(target, logits, axis) if all_finite(logits) else None
+    if indices is not None:
+        loss, grad = _cross_entropy_index_kernel(logits, indices, axis)
+    else:
+        loss, grad = _cross_entropy_kernel(logits, target, axis)
     return reduce(loss, reduction), sum_to_shape(grad, logits_shape)
 
 
@@ -357,7 +388,12 @@ def kl_divergence_with_logits_and_grad(logits, target, *, axis: int = -1, reduct
     """``(kl_divergence_with_logits(...), kl_divergence_with_logits_grad(...))`` from one validation and one softmax."""
     validate_reduction(reduction)
     logits, target, axis, logits_shape = _logits_and_distribution(logits, target, axis)
-    loss, grad = _kl_divergence_with_logits_kernel(logits, target, axis)
+    if _one_hot_indices(target, logits, axis) is not None and all_finite(logits):
+        # a one-hot target: log y = 0, so KL is the cross-entropy, by the class-index path
+        loss = _kl_divergence_with_logits_kernel(logits, target, axis, with_grad=False)[0]
+        grad = _cross_entropy_grad_of(logits, target, axis)
+    else:
+        loss, grad = _kl_divergence_with_logits_kernel(logits, target, axis)
     return reduce(loss, reduction), sum_to_shape(grad, logits_shape)
 
 

@@ -132,8 +132,7 @@ def _huber_kernel(pred: np.ndarray, target: np.ndarray, *, delta: float = 1.0):
     """Unchecked (loss, grad) of ``huber``, unreduced; inputs validated float arrays, ``delta`` > 0."""
     with np.errstate(over="ignore", invalid="ignore"):
         residual = pred - target
-    loss, spare = _huber_of(residual, pred, target, delta)
-    return loss, np.clip(residual, -delta, delta, out=spare)
+    return _huber_of(residual, pred, target, delta)
 
 
 def _huber_loss(pred: np.ndarray, target: np.ndarray, delta: float) -> np.ndarray:
@@ -143,14 +142,16 @@ def _huber_loss(pred: np.ndarray, target: np.ndarray, delta: float) -> np.ndarra
 
 
 def _huber_of(residual, pred, target, delta: float):
-    """``(loss, a spare array)``: a (|r| - a/2) with a = min(|r|, delta), computed in place."""
-    loss = np.abs(residual, out=np.empty_like(residual))  # out=: arrays also for 0-d input
-    clipped = np.minimum(loss, delta)
-    half = np.multiply(clipped, 0.5, out=np.empty_like(clipped))
-    loss -= half
-    loss *= clipped
+    r"""``(loss, grad)``: with :math:`c = \operatorname{clip}(r, -\delta, \delta)` (the gradient),
+    :math:`\ell = c\,(r - c/2)`, which is :math:`r^2/2` inside and :math:`\delta(|r| - \delta/2)` outside.
+    """
+    grad = np.clip(residual, -delta, delta, out=np.empty_like(residual))  # out=: arrays also for 0-d input
+    loss = np.multiply(grad, -0.5, out=np.empty_like(grad))
+    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf only for infinite inputs: NaN, as in NumPy
+        loss += residual
+    loss *= grad
     _redo_overflowed(loss, residual, pred, target, lambda h: 2 * (delta * np.abs(h)) - 0.5 * delta * delta)
-    return loss, half
+    return loss, grad
 
 
 def _redo_overflowed(values, residual, pred, target, from_half_residual) -> None:
