@@ -327,7 +327,7 @@
      zoom) must not: a click is reported to the server (via the view's click store) only once
      DOUBLE_CLICK_MS have passed without a double-click. Plotly fires plotly_doubleclick just
      before the second plotly_click, so clicks right after a double-click are ignored too. */
-  var DOUBLE_CLICK_MS = 320;
+  var DOUBLE_CLICK_MS = 450;  // above Plotly's 300 ms double-click window, with room for a busy page
   var pendingClick = null;
   var ignoreClicksUntil = 0;
 
