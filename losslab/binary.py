@@ -116,8 +116,16 @@ def bce_with_logits(logits, target, *, reduction: str = "mean"):
     """
     validate_reduction(reduction)
     logits, target = _logit_and_label(logits, target)
-    decay, slope_sign = _logit_terms(logits, target)
-    return reduce(_bce_with_logits_loss(logits, target, decay, slope_sign), reduction)
+    if not all_finite(logits):
+        decay, slope_sign = _logit_terms(logits, target)
+        return reduce(_bce_with_logits_loss(logits, target, decay, slope_sign), reduction)
+    # the same arithmetic as _bce_with_logits_loss, with fewer temporaries when only the loss is wanted
+    decay = np.negative(np.abs(logits), out=np.empty_like(logits))  # out=: arrays also for 0-d input
+    np.exp(decay, out=decay)
+    loss = np.subtract(logits > 0, target, dtype=logits.dtype)
+    loss *= logits
+    loss += np.log1p(decay, out=decay)
+    return reduce(loss, reduction)
 
 
 def bce_with_logits_grad(logits, target):
