@@ -42,7 +42,7 @@ def sigmoid(z):
 
 def _small_sigmoid(z: np.ndarray) -> np.ndarray:
     r""":math:`\sigma(-|z|) = e^{-|z|} / (1 + e^{-|z|})`, in (0, 1/2]: the tail that keeps its digits."""
-    t = np.negative(np.abs(z), out=np.empty_like(z))  # out=: in place, also for 0-d input
+    t = np.copysign(z, -1, out=np.empty_like(z))  # -|z|; out=: in place, also for 0-d input
     np.exp(t, out=t)
     return np.divide(t, t + 1, out=t)
 

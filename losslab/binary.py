@@ -120,7 +120,7 @@ def bce_with_logits(logits, target, *, reduction: str = "mean"):
         decay, slope_sign = _logit_terms(logits, target)
         return reduce(_bce_with_logits_loss(logits, target, decay, slope_sign), reduction)
     # the same arithmetic as _bce_with_logits_loss, with fewer temporaries when only the loss is wanted
-    decay = np.negative(np.abs(logits), out=np.empty_like(logits))  # out=: arrays also for 0-d input
+    decay = np.copysign(logits, -1, out=np.empty_like(logits))  # -|z|; out=: arrays also for 0-d input
     np.exp(decay, out=decay)
     loss = np.subtract(logits > 0, target, dtype=logits.dtype)
     loss *= logits
@@ -159,7 +159,7 @@ def _logit_terms(logits: np.ndarray, target: np.ndarray):
 
     ``signbit`` decides :math:`z \ge 0` so that -0.0 takes one branch everywhere.
     """
-    decay = np.negative(np.abs(logits), out=np.empty_like(logits))  # out=: in place, also for 0-d input
+    decay = np.copysign(logits, -1, out=np.empty_like(logits))  # -|z|; out=: in place, also for 0-d input
     np.exp(decay, out=decay)
     slope_sign = np.subtract(~np.signbit(logits), target, dtype=logits.dtype)
     return decay, slope_sign

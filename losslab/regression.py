@@ -205,11 +205,17 @@ def _log_cosh_kernel(pred: np.ndarray, target: np.ndarray):
 
 
 def _log_cosh_of(residual: np.ndarray) -> np.ndarray:
-    size = np.abs(residual)
-    # asarray: for 0-d input NumPy returns a scalar, which the masked write below cannot change.
-    value = np.asarray(np.log1p(2 * np.sinh(np.minimum(size, _LOG_COSH_SWITCH) / 2) ** 2))
-    far = size >= _LOG_COSH_SWITCH
-    if far.any():  # usually none: the far formula runs only where it is needed
+    # log1p(2 sinh(r/2)^2) is even in r, so no |r| is needed; the clip keeps sinh finite.
+    value = np.multiply(residual, 0.5, out=np.empty_like(residual))  # out=: arrays also for 0-d input
+    np.clip(value, -_LOG_COSH_SWITCH / 2, _LOG_COSH_SWITCH / 2, out=value)
+    np.sinh(value, out=value)
+    np.square(value, out=value)
+    value *= 2
+    np.log1p(value, out=value)
+    if value.size and not (residual.max() < _LOG_COSH_SWITCH and residual.min() > -_LOG_COSH_SWITCH):
+        # usually none (NaN lands here too): the far formula runs only where it is needed
+        size = np.abs(residual)
+        far = size >= _LOG_COSH_SWITCH
         far_size = size[far]
         # exp(-2|r|) is 0 to double precision well before |r| = 400; the cap stops -2|r| overflowing.
         value[far] = far_size + np.log1p(np.exp(-2 * np.minimum(far_size, 400.0))) - math.log(2)

@@ -173,3 +173,11 @@ def test_references_match_closed_forms():
     assert abs(grad.value / -(mpmath.exp(-40) / (1 + mpmath.exp(-40))) - 1) < mpmath.mpf(10) ** -70
     small = x(1e-200)
     assert abs(accuracy.r_log_cosh(small, x(0.0)) / (small**2 / 2) - 1) < mpmath.mpf(10) ** -70
+
+
+def test_log_cosh_far_from_the_target_is_right_in_a_batch_that_also_holds_nan():
+    import losslab
+
+    result = losslab.log_cosh(np.array([800.0, np.nan, -25.0]), 0.0, reduction="none")
+    np.testing.assert_allclose(result[[0, 2]], [800 - math.log(2), 25 - math.log(2) + math.exp(-50)], rtol=1e-15)
+    assert np.isnan(result[1])
