@@ -158,12 +158,16 @@ def number_control(view: str, control: controls.NumberControl, value: float, mot
 
 
 def _slider_marks(control: controls.NumberControl) -> dict:
+    """At most five marks: round values on a log slider (powers of ten only on a wide one),
+    the ends and the middle on a linear one (a whole middle for a whole-number control)."""
     if control.log_scale:
         values = [v for v in (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 100)
                   if control.slider_min <= _log10(v) <= control.slider_max]
+        if len(values) > 5:
+            values = [v for v in values if _log10(v) == round(_log10(v))]
         return {_log10(v): f"{v:g}" for v in values}
     low, high = control.slider_min, control.slider_max
-    middle = (low + high) / 2
+    middle = round((low + high) / 2) if control.integer else (low + high) / 2
     return {v: f"{v:g}" for v in (low, middle, high)}
 
 
