@@ -71,9 +71,20 @@
     fixChooser();
   }
 
+  /* Plotly redraws add thousands of chart nodes; batches that touch only charts are skipped. */
+  function concernsUs(records) {
+    for (var i = 0; i < records.length; i++) {
+      var target = records[i].target;
+      if (records[i].type === "attributes" || !(target.closest && target.closest(".js-plotly-plot"))) return true;
+    }
+    return false;
+  }
+
   function start() {
     fixAll();
-    new MutationObserver(fixAll).observe(document.body, {
+    new MutationObserver(function (records) {
+      if (concernsUs(records)) fixAll();
+    }).observe(document.body, {
       childList: true, subtree: true, attributes: true, attributeFilter: ["role", "aria-selected"],
     });
   }

@@ -9,6 +9,10 @@
  *    has to ask for them again on every visit. Their URLs get the fingerprint of the bundle
  *    that loads them (dash_core_components.v4_4_1m<mtime>.js -> async-graph.v4_4_1m<mtime>.js):
  *    the server strips it, and serves such URLs with a long, immutable cache lifetime.
+ *  - dcc.Markdown downloads highlight.js (141 KB, 2 s of main thread on a slow phone) when it
+ *    mounts, whether or not it holds a code block (Dash 4.4.1 calls loadhljs when window.hljs
+ *    is unset). losslab's Markdown is formulas and prose, never code, so it gets a stand-in
+ *    with the one method dcc calls; a code block would show as plain text.
  */
 (function () {
   "use strict";
@@ -22,6 +26,8 @@
       set: function () { /* the renderer's full-bundle URL: ignored */ },
     });
   }
+
+  if (!window.hljs) window.hljs = { highlightElement: function () { /* no code blocks to colour */ } };
 
   var SUITES = "/_dash-component-suites/";
   var FINGERPRINT = /^v[\w-]+m[0-9a-fA-F]+$/;

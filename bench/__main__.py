@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--output PATH] [--only GROUP,...] [--no-profile]``.
+"""``python -m bench [--quick] [--output PATH] [--only GROUP,...] [--no-profile] [--lighthouse-runs N]``.
 
 Prints the results table and writes it, with the machine's description, to
 bench/RESULTS.md (or ``--output``). Exit status: 0 unless a benchmark could
@@ -18,13 +18,14 @@ from pathlib import Path
 from bench import ROW_KEYS, report
 from bench.common import ERROR, FAIL, Mode, Row, code_version, machine_description
 
-GROUPS = ("server", "throughput", "browser", "core", "coldstart")
+GROUPS = ("server", "throughput", "browser", "core", "coldstart", "lighthouse")
 GROUP_PREFIXES = {
     "server": ("latency.", "bytes."),
     "throughput": ("throughput.",),
     "browser": ("repaint.", "hover."),
     "core": ("core.",),
     "coldstart": ("coldstart.",),
+    "lighthouse": ("mobile.", "mobile-score.", "mobile-lcp.", "mobile-tbt.", "weight.", "a11y.", "repeat.", "visit."),
 }
 DEFAULT_OUTPUT = Path(__file__).with_name("RESULTS.md")
 
@@ -37,6 +38,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f"comma-separated groups to run (default all): {', '.join(GROUPS)}")
     parser.add_argument("--no-profile", action="store_true",
                         help="do not profile missed targets (profiling is off in --quick mode anyway)")
+    parser.add_argument("--lighthouse-runs", type=int, default=3, metavar="N",
+                        help="Lighthouse runs per page, of which the median is reported (default 3; "
+                             "about a minute each; skipped in --quick mode)")
     args = parser.parse_args(argv)
     args.groups = [g.strip() for g in args.only.split(",") if g.strip()]
     unknown = set(args.groups) - set(GROUPS)
@@ -69,7 +73,21 @@ def run_group(name: str, mode: Mode, context: dict) -> list[Row]:
         from bench import coldstart
 
         return coldstart.run(mode)
+    if name == "lighthouse":
+        from bench import lighthouse
+
+        return lighthouse.run(mode, runs=context.get("lighthouse_runs", lighthouse.DEFAULT_RUNS))
     raise ValueError(name)
+
+
+def expected_keys(group: str) -> list[str]:
+    """The rows a group must produce: bench.ROW_KEYS, and one set per registered view for Lighthouse."""
+    keys = [key for key in ROW_KEYS if key.startswith(GROUP_PREFIXES[group])]
+    if group == "lighthouse":
+        from bench import lighthouse
+
+        keys += lighthouse.row_keys()
+    return keys
 
 
 def main(argv=None) -> int:
@@ -78,7 +96,7 @@ def main(argv=None) -> int:
     started = time.monotonic()
     machine = machine_description()
     rows: list[Row] = []
-    context: dict = {}
+    context: dict = {"lighthouse_runs": args.lighthouse_runs}
     errors = 0
     for group in GROUPS:
         if group not in args.groups:
@@ -91,17 +109,16 @@ def main(argv=None) -> int:
             errors += 1
             traceback.print_exc()
             message = f"{type(error).__name__}: {error}".splitlines()[0][:200]
-            rows += [Row(key, "not measured", "", "", ERROR, message)
-                     for key in ROW_KEYS if key.startswith(GROUP_PREFIXES[group])]
+            rows += [Row(key, "not measured", "", "", ERROR, message) for key in expected_keys(group)]
         print(f"[bench] {group} done in {time.monotonic() - group_start:.1f} s", file=sys.stderr, flush=True)
 
     produced = {r.key for r in rows}
-    for key in ROW_KEYS:
-        prefix_group = next(g for g, p in GROUP_PREFIXES.items() if key.startswith(p))
-        if key not in produced and prefix_group in args.groups:
-            errors += 1
-            rows.append(Row(key, "not measured", "", "", ERROR, "the benchmark produced no such row"))
-    order = {key: i for i, key in enumerate(ROW_KEYS)}
+    for group in args.groups:
+        for key in expected_keys(group):
+            if key not in produced:
+                errors += 1
+                rows.append(Row(key, "not measured", "", "", ERROR, "the benchmark produced no such row"))
+    order = {key: i for i, key in enumerate([*ROW_KEYS, *expected_keys("lighthouse")])}
     rows.sort(key=lambda r: order.get(r.key, len(order)))
 
     extra = []

@@ -11,6 +11,8 @@ from bench.common import Row
 
 HEADERS = ("benchmark", "measured (ratio to same-run baseline)", "absolute", "target", "result")
 NOTES_FILE = Path(__file__).with_name("notes.md")
+#: Hand-written analysis of the first-visit rows (bench/lighthouse.py), appended after notes.md.
+FIRST_VISIT_NOTES_FILE = Path(__file__).with_name("first-visit.md")
 
 
 def _cell(text: str) -> str:
@@ -56,7 +58,9 @@ def markdown(rows: Sequence[Row], machine: dict[str, str], *, quick: bool, elaps
         "absolute figures are beside each ratio. Baselines: the one-callback Dash app",
         "`bench/trivial_app.py` under the same gunicorn configuration (server rows), the same",
         "app's echo round trip in the same browser (repaint), the fastest of the NumPy / SciPy /",
-        "torch references (core), the trivial app's cold start, and `import numpy` (import).",
+        "torch references (core), the trivial app's cold start, `import numpy` (import), and for",
+        "the first-visit rows (Lighthouse) the plain Dash app `bench/plain_dash_app.py` (one",
+        "slider, two figures, Dash's defaults) under the same gunicorn configuration.",
         "Percentiles (p50, p90, p99) interpolate linearly between the two nearest ranks (numpy's",
         "default; `bench.harness.percentile`, the definition docs/RELIABILITY.md uses too).",
         "",
@@ -75,8 +79,9 @@ def markdown(rows: Sequence[Row], machine: dict[str, str], *, quick: bool, elaps
     ]
     for title, body in extra_sections:
         parts += [f"## {title}", "", body.rstrip(), ""]
-    if NOTES_FILE.exists():
-        parts += [annotate_notes(NOTES_FILE.read_text(), rows).rstrip(), ""]
+    for notes in (NOTES_FILE, FIRST_VISIT_NOTES_FILE):
+        if notes.exists():
+            parts += [annotate_notes(notes.read_text(), rows).rstrip(), ""]
     return "\n".join(parts)
 
 
@@ -91,4 +96,4 @@ def annotate_notes(text: str, rows: Sequence[Row]) -> str:
             failed = [r.key.split(".", 1)[1] for r in group if r.status == "FAIL"]
             parts.append(f"{prefix} {len(failed)} of {len(group)} FAIL" + (f" ({', '.join(failed)})" if failed else ""))
         return "*This run:* " + ("; ".join(parts) if parts else "not measured") + "."
-    return re.sub(r"<!-- rows: ([a-z ]+) -->", status_line, text)
+    return re.sub(r"<!-- rows: ([a-z -]+) -->", status_line, text)

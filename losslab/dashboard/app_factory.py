@@ -5,9 +5,11 @@ travels to a browser (the numbers are in bench/RESULTS.md, the reasons in
 docs/ACCESSIBILITY.md):
 
 * the index page: ``<html lang="en">``, Dash's scripts without the extra
-  ``<footer>`` Dash wraps them in (a second ``contentinfo`` landmark), and a
+  ``<footer>`` Dash wraps them in (a second ``contentinfo`` landmark), a
   ``<link rel="preload">`` of the plotly.js bundle so it downloads while the
-  page starts;
+  page starts, and instead of "Loading..." the page's header and the view's
+  title and introduction (:mod:`losslab.dashboard.page_shell`), shown until
+  Dash has drawn the page;
 * plotly.js: the partial "cartesian" bundle of the plotly.js version our
   plotly package ships (``assets/vendor/``, from npm's
   ``plotly.js-cartesian-dist-min``: scatter, bar, contour, heatmap and a few
@@ -31,9 +33,9 @@ import brotli
 import dash
 import flask_compress
 from dash._utils import interpolate_str
-from flask import Response, request
+from flask import Response, has_request_context, request
 
-from losslab.dashboard import callbacks, layout, security, views
+from losslab.dashboard import callbacks, layout, page_shell, security, views
 
 ASSETS_FOLDER = Path(__file__).resolve().parents[2] / "assets"
 HEALTH_ROUTE = "health"
@@ -85,6 +87,8 @@ class LosslabDash(dash.Dash):
 
     def interpolate_index(self, **kwargs) -> str:
         preload = f'<link rel="preload" as="script" href="{self.plotly_bundle_url()}" data-plotly-bundle>'
+        if has_request_context():
+            kwargs["app_entry"] = f'<div id="react-entry-point">{page_shell.shell_html(request.path)}</div>'
         return interpolate_str(INDEX_TEMPLATE, preload=preload, **kwargs)
 
 

@@ -116,11 +116,11 @@ const look = (e) => [e, e.parentElement, e.parentElement && e.parentElement.pare
 # (Tab enters a group at its checked button; the arrow keys move within it).
 CONTROLS_JS = LOOK_JS + """
 const main = document.querySelector('main');
-const selector = 'a[href], button, input:not([type=hidden]), select, textarea, [role=slider], [tabindex]:not([tabindex="-1"])';
+const selector = 'a[href], button, summary, input:not([type=hidden]), select, textarea, [role=slider], [tabindex]:not([tabindex="-1"])';
 const seen = new Set();
 let n = 0;
 return Array.from(document.querySelectorAll(selector)).filter((e) => {
-  if (e.disabled || !e.getClientRects().length || getComputedStyle(e).visibility === 'hidden') return false;
+  if (e.disabled || !e.checkVisibility({visibilityProperty: true})) return false;
   if (e.closest('.js-plotly-plot')) return false;
   if (e.type === 'radio') { if (seen.has(e.name)) return false; seen.add(e.name); }
   return true;
@@ -243,6 +243,12 @@ def operate(lab, control: dict) -> str | None:
             wait_back(lab, key, before, f"text box {control['id']!r} to keep its text")
             if state_of(lab, key) != before:
                 return f"text box {control['id']!r} changed from {before!r} to {state_of(lab, key)!r}"
+        elif control["tag"] == "summary":
+            was_open = lab.js("return document.querySelector(arguments[0]).parentElement.open;", key)
+            press(lab, Keys.ENTER)
+            lab.wait_until(lambda: lab.js("return document.querySelector(arguments[0]).parentElement.open;", key)
+                           != was_open, f"{control['label']!r} to open or close on Enter", timeout=5)
+            press(lab, Keys.ENTER)
         elif control["tag"] == "button":
             lab.js("const e = document.querySelector(arguments[0]);"
                    "e.addEventListener('click', () => { e.dataset.keyed = '1'; }, {once: true});", key)
@@ -267,6 +273,9 @@ def test_keyboard_alone_reaches_and_operates_every_control_of_every_view(lab):
     for view in VIEWS:
         open_view(lab, view)
         settle(lab)
+        # Folded groups of controls (<details>) are opened first, so the walk can reach what they hold;
+        # that their summaries open and close by keyboard is checked with the other controls.
+        lab.js("document.querySelectorAll('details').forEach((d) => { d.open = true; });")
         controls = lab.js(CONTROLS_JS)
         order = tab_walk(lab, limit=len(controls) + 30)
         for control in unreached(controls, order):
@@ -277,7 +286,7 @@ def test_keyboard_alone_reaches_and_operates_every_control_of_every_view(lab):
         kinds_done = set()
         for control in controls:
             kind = control["role"] or control["type"] or control["tag"]
-            if not control["inMain"] or not (control["tag"] in ("input", "button") or kind == "slider"):
+            if not control["inMain"] or not (control["tag"] in ("input", "button", "summary") or kind == "slider"):
                 continue
             if kind in kinds_done and not LONG:
                 continue
