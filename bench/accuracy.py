@@ -463,9 +463,9 @@ def magnitudes(dtype, per_decade: float) -> np.ndarray:
     decades = np.arange(math.ceil(low), math.floor(high) + 1, 1 / per_decade)
     landmarks = [0.5, 1, 2, 3, 5, 10, 15, 17, 20, 30, 36, 37, 38, 40, 50, 87, 88, 89, 100, 103, 104,
                  500, 700, 708, 709, 710, 740, 745, 746, 800]
-    values = np.concatenate([10.0**decades, landmarks, [float(info.max), float(info.tiny),
-                                                        float(info.smallest_subnormal)]])
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", under="ignore"):  # past the float range: dropped just below
+        values = np.concatenate([10.0**decades, landmarks, [float(info.max), float(info.tiny),
+                                                            float(info.smallest_subnormal)]])
         values = values.astype(dtype)
     return np.unique(values[np.isfinite(values) & (values > 0)])
 
