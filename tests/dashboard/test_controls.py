@@ -261,4 +261,4 @@ def test_parse_losses_bad(raw, task, fragment):
 
 def test_default_losses_parse():
     for view in views.VIEWS:
-        assert controls.parse_losses(list(view.default_losses), view.task) == (view.default_losses, None)
+        assert controls.parse_losses(list(view.default_losses), view.loss_keys) == (view.default_losses, None)
