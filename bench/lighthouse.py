@@ -295,7 +295,7 @@ def rows_from(results: dict[str, list[dict]], visit_results: dict, checks, basel
 def view_rows(name: str, good: list[dict], base: dict, runs: int, notes: str) -> list[Row]:
     score, lcp, tbt = (median_of(good, key) for key in ("score", "lcp", "tbt"))
     fcp, weight, a11y = (median_of(good, key) for key in ("fcp", "weight", "a11y"))
-    counted = f"median of {len(good)} of {runs} run(s)"
+    counted = f"median of {sum(run.get('score') is not None for run in good)} of {runs} run(s)"
     scripts = "; ".join(f"{urlsplit(url).path.rsplit('/', 1)[-1][:40] or url[:40]} {ms(total / 1000)}"
                         for url, total in good[len(good) // 2]["bootup"])
     failures = sorted({audit for run in good for audit in run["a11y_failures"]})

@@ -49,8 +49,8 @@ INDEX_TEMPLATE = """<!DOCTYPE html>
         {%metas%}
         <title>{%title%}</title>
         {%favicon%}
-        {%preload%}
         {%css%}
+        {%preload%}
     </head>
     <body>
         {%app_entry%}
@@ -86,7 +86,8 @@ class LosslabDash(dash.Dash):
         return f"{self.get_asset_url(PLOTLY_BUNDLE)}?m={modified}"
 
     def interpolate_index(self, **kwargs) -> str:
-        preload = f'<link rel="preload" as="script" href="{self.plotly_bundle_url()}" data-plotly-bundle>'
+        preload = (f'<link rel="preload" as="script" fetchpriority="low" href="{self.plotly_bundle_url()}" '
+                   'data-plotly-bundle>')
         if has_request_context():
             kwargs["app_entry"] = f'<div id="react-entry-point">{page_shell.shell_html(request.path)}</div>'
         return interpolate_str(INDEX_TEMPLATE, preload=preload, **kwargs)
