@@ -96,4 +96,4 @@ def annotate_notes(text: str, rows: Sequence[Row]) -> str:
             failed = [r.key.split(".", 1)[1] for r in group if r.status == "FAIL"]
             parts.append(f"{prefix} {len(failed)} of {len(group)} FAIL" + (f" ({', '.join(failed)})" if failed else ""))
         return "*This run:* " + ("; ".join(parts) if parts else "not measured") + "."
-    return re.sub(r"<!-- rows: ([a-z -]+) -->", status_line, text)
+    return re.sub(r"<!-- rows: ([a-z0-9 -]+) -->", status_line, text)
