@@ -266,7 +266,7 @@ def operate(lab, control: dict) -> str | None:
 def test_keyboard_alone_reaches_and_operates_every_control_of_every_view(lab):
     """Tab reaches every control, each shows where focus is, and keys operate them.
 
-    Every control is operated with LOSSLAB_LONG=1 (about 3 minutes); by default one
+    Every control is operated with LOSSLAB_LONG=1 (1.5 to 3 minutes); by default one
     control of each kind (slider, checkbox, radio group, text box, button) per view.
     """
     problems = []
