@@ -43,14 +43,14 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt $(VENV)/bin/python
 	touch $@ $(VENV)/.runtime-installed
 
 $(NODE_TESTS)/.installed: tests/browser/package.json tests/browser/package-lock.json $(VENV)/bin/python
-	@command -v npm >/dev/null || { echo "make: npm is needed for axe-core (Debian: apt-get install -y nodejs npm)"; exit 1; }
+	@command -v npm >/dev/null || bash scripts/ensure-npm.sh
 	mkdir -p $(NODE_TESTS)
 	cp tests/browser/package.json tests/browser/package-lock.json $(NODE_TESTS)/
 	npm ci --prefix $(NODE_TESTS) --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(NODE_BENCH)/.installed: bench/package.json bench/package-lock.json $(VENV)/bin/python
-	@command -v npm >/dev/null || { echo "make: npm is needed for Lighthouse (Debian: apt-get install -y nodejs npm)"; exit 1; }
+	@command -v npm >/dev/null || bash scripts/ensure-npm.sh
 	mkdir -p $(NODE_BENCH)
 	cp bench/package.json bench/package-lock.json $(NODE_BENCH)/
 	npm ci --prefix $(NODE_BENCH) --no-audit --no-fund --loglevel=error
