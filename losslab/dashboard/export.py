@@ -57,3 +57,18 @@ def read_csv(text: str) -> dict[str, np.ndarray]:
     rows = [row for row in csv.reader(io.StringIO(text)) if row and not row[0].startswith("#")]
     header, body = rows[0], np.array(rows[1:], dtype=np.float64)
     return {name: body[:, i] for i, name in enumerate(header)}
+
+
+def read_curves(text: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{curve: (x, y)}`` from a :func:`curves_csv` file in either of its formats."""
+    rows = [row for row in csv.reader(io.StringIO(text)) if row and not row[0].startswith("#")]
+    header, body = rows[0], rows[1:]
+    if header == ["curve", "x", "y"]:
+        curves: dict[str, tuple[list[float], list[float]]] = {}
+        for name, x, y in body:
+            xs, ys = curves.setdefault(name, ([], []))
+            xs.append(float(x))
+            ys.append(float(y))
+        return {name: (np.array(xs), np.array(ys)) for name, (xs, ys) in curves.items()}
+    table = np.array(body, dtype=np.float64)
+    return {name: (table[:, 0], table[:, i]) for i, name in enumerate(header) if i}
