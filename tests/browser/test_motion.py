@@ -6,16 +6,7 @@ from __future__ import annotations
 import math
 
 from .conftest import grid_x
-
-COUNT_CALLBACK_REQUESTS = """
-window.__callbackRequests = 0;
-const original = window.fetch;
-window.fetch = function (input, init) {
-  const url = typeof input === 'string' ? input : (input && input.url) || '';
-  if (url.indexOf('_dash-update-component') !== -1) window.__callbackRequests += 1;
-  return original.apply(this, arguments);
-};
-"""
+from .test_linked_charts import COUNT_CALLBACK_REQUESTS
 
 
 def huber_closed_form(r, delta):
