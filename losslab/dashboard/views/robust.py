@@ -48,11 +48,13 @@ from losslab.dashboard.views.base import (
 NAME = "robust"
 
 
-# Every loss fitting.fit_line can fit: the regression losses and the robust family, in registry order.
-LOSS_KEYS = tuple(spec.key for task in ("regression", "robust") for spec in registry.for_task(task))
 # Colours: the default four first (blue, orange, green, pink), yellow and black for the rarely used.
 COLOUR_ORDER = ("mse", "mae", "huber", "barron", "cauchy", "tukey", "geman_mcclure", "log_cosh",
                 "pseudo_huber", "quantile")
+# The losses fitted here: the regression and robust families' location losses, in registry order
+# (Gaussian NLL is MSE over a fixed σ², smooth L1 is Huber over β: they add no fit of their own).
+LOSS_KEYS = tuple(spec.key for task in ("regression", "robust") for spec in registry.for_task(task)
+                  if spec.key in COLOUR_ORDER)
 assert set(COLOUR_ORDER) == set(LOSS_KEYS)
 
 DATA_CONTROLS = ("n", "noise", "k", "distance", "seed")
