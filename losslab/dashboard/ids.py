@@ -48,6 +48,7 @@ class View:
         self.CSV_BUTTON = f"{view}-csv-button"
         self.DOWNLOAD = f"{view}-download"
         self.CODE = f"{view}-code"
+        self.LESSON = f"{view}-lesson"  # the sentence under the charts that says what the current point teaches
 
     def input(self, name: str) -> str:
         return number_input(self.name, name)
