@@ -116,6 +116,40 @@ def regression_point(
     return rows
 
 
+def raw_functions(spec: registry.LossSpec):
+    """``(loss, dL/dx)`` of a loss against its model's raw output x: the logit for a sigmoid or
+    softmax link, the prediction itself for the identity link."""
+    if spec.link == "identity":
+        return spec.loss, spec.grad
+    return spec.loss_from_logit, spec.grad_from_logit
+
+
+def sweep_raw(grid: Grid, target, keys: Iterable[str], params: Mapping[str, float]) -> list[Curve]:
+    """Each loss and its derivative against the raw output x over ``grid`` (see :func:`raw_functions`):
+    the family views' one story variable (a box offset, a distance, a score margin, D's logit)."""
+    x = grid.values()
+    curves = []
+    for key in keys:
+        spec = registry.get(key)
+        loss_function, grad_function = raw_functions(spec)
+        values = _params_for(spec, params)
+        grad = np.asarray(grad_function(x, target, **values))
+        curves.append(Curve(key, spec.label, grid, np.asarray(loss_function(x, target, **values)), grad, grad))
+    return curves
+
+
+def raw_point(x: float, target, keys: Iterable[str], params: Mapping[str, float]) -> list[PointValues]:
+    """Readout rows at one raw output x: the loss and dL/dx (twice: dL/dx is the gradient drawn)."""
+    rows = []
+    for key in keys:
+        spec = registry.get(key)
+        loss_function, grad_function = raw_functions(spec)
+        values = _params_for(spec, params)
+        grad = float(grad_function(x, target, **values))
+        rows.append(PointValues(key, spec.label, float(loss_function(x, target, **values)), grad, grad))
+    return rows
+
+
 def binary_grid(axis: BinaryAxis, include: float | None = None) -> Grid:
     """Logits in [-8, 8], or probabilities in [0.0025, 0.9975] (the ends are infinitely far in z),
     widened to show ``include``; on the probability axis only ever to halfway to 0 or 1."""

@@ -8,7 +8,19 @@ the :class:`~losslab.dashboard.views.base.View` interface.
 from __future__ import annotations
 
 from losslab.dashboard.url_state import ViewState
-from losslab.dashboard.views import binary, multiclass, precision, regression, robust, training
+from losslab.dashboard.views import (
+    binary,
+    counts,
+    detection,
+    generative,
+    metric,
+    multiclass,
+    precision,
+    ranking,
+    regression,
+    robust,
+    training,
+)
 from losslab.dashboard.views.base import ReadoutTable, UpdatePlan, View, ViewOutput
 
 VIEWS: tuple[View, ...] = (
@@ -18,6 +30,11 @@ VIEWS: tuple[View, ...] = (
     training.VIEW,
     robust.VIEW,
     precision.VIEW,
+    counts.VIEW,
+    detection.VIEW,
+    metric.VIEW,
+    ranking.VIEW,
+    generative.VIEW,
 )
 
 _BY_NAME = {view.name: view for view in VIEWS}
