@@ -271,7 +271,7 @@ def multiclass_grid(logits: np.ndarray, swept_class: int) -> Grid:
 
 def sweep_multiclass(
     logits: np.ndarray, true_class: int, temperature: float, swept_class: int, keys: Iterable[str],
-    smoothing: float = 0.0,
+    smoothing: float = 0.0, params: Mapping[str, float] | None = None,
 ) -> list[Curve]:
     r"""Each multiclass loss as logit ``swept_class`` moves with the others fixed.
 
@@ -287,15 +287,16 @@ def sweep_multiclass(
     curves = []
     for key in keys:
         spec = registry.get(key)
-        loss = np.asarray(spec.loss_from_logit(scaled, target))
-        grad = np.asarray(spec.grad_from_logit(scaled, target))[:, swept_class] / temperature
+        values = _params_for(spec, params or {})
+        loss = np.asarray(spec.loss_from_logit(scaled, target, **values))
+        grad = np.asarray(spec.grad_from_logit(scaled, target, **values))[:, swept_class] / temperature
         curves.append(Curve(key, spec.label, grid, loss, grad, grad))
     return curves
 
 
 def multiclass_point(
     logits: np.ndarray, true_class: int, temperature: float, swept_class: int, keys: Iterable[str],
-    smoothing: float = 0.0,
+    smoothing: float = 0.0, params: Mapping[str, float] | None = None,
 ) -> list[PointValues]:
     """Readout rows at the current logits: loss, dL/dp̂_k and dL/dz_k for the swept class k."""
     scaled = np.asarray(logits, dtype=np.float64) / temperature
@@ -304,13 +305,14 @@ def multiclass_point(
     rows = []
     for key in keys:
         spec = registry.get(key)
+        values = _params_for(spec, params or {})
         rows.append(
             PointValues(
                 key,
                 spec.label,
-                float(spec.loss_from_logit(scaled, target)),
-                float(np.asarray(spec.grad(probabilities, target))[swept_class]),
-                float(np.asarray(spec.grad_from_logit(scaled, target))[swept_class] / temperature),
+                float(spec.loss_from_logit(scaled, target, **values)),
+                float(np.asarray(spec.grad(probabilities, target, **values))[swept_class]),
+                float(np.asarray(spec.grad_from_logit(scaled, target, **values))[swept_class] / temperature),
             )
         )
     return rows

@@ -21,9 +21,10 @@ def chart_outputs(view: str) -> list[str]:
     return callbacks.chart_keys(views.get(view))
 
 GOOD_NUMBERS = {
-    "regression": {"target": "0.5", "prediction": "2", "delta": "1.5", "tau": "0.3"},
+    "regression": {"target": "0.5", "prediction": "2", "delta": "1.5", "tau": "0.3", "beta": "1", "var": "1"},
     "binary": {"label": "0", "probability": "0.99", "gamma": "2"},
-    "multiclass": {"true_class": "0", "temperature": "1", "swept_class": "1", "smoothing": "0"},
+    "multiclass": {"true_class": "0", "temperature": "1", "swept_class": "1", "smoothing": "0",
+                   "class_weight": "5"},
 }
 GOOD_LOSSES = {
     "regression": ["mse", "huber"],

@@ -24,7 +24,7 @@ MULTICLASS_KEYS = [s.key for s in registry.for_task("multiclass")]
 # ---------------------------------------------------------------- references
 
 
-def ref_regression(key: str, yhat, y, delta=1.0, tau=0.5):
+def ref_regression(key: str, yhat, y, delta=1.0, tau=0.5, beta=1.0, var=1.0):
     """(loss, dL/dŷ) from the textbook formulas."""
     r = np.asarray(yhat, dtype=np.float64) - y
     if key == "mse":
@@ -39,6 +39,11 @@ def ref_regression(key: str, yhat, y, delta=1.0, tau=0.5):
     if key == "quantile":
         e = y - np.asarray(yhat, dtype=np.float64)
         return np.maximum(tau * e, (tau - 1) * e), np.where(r < 0, -tau, 1 - tau)
+    if key == "smooth_l1":  # Girshick 2015 (Fast R-CNN), PyTorch's beta
+        small = np.abs(r) < beta
+        return np.where(small, 0.5 * r**2 / beta, np.abs(r) - 0.5 * beta), np.where(small, r / beta, np.sign(r))
+    if key == "gaussian_nll":  # PyTorch's gaussian_nll_loss, full=False
+        return 0.5 * (np.log(var) + r**2 / var), r / var
     raise KeyError(key)
 
 
@@ -61,6 +66,12 @@ def ref_binary_loss(key: str, z, y, gamma=2.0):
     if key == "hinge":
         t = 2 * y - 1
         return np.maximum(0.0, 1 - t * z)
+    if key == "squared_hinge":
+        t = 2 * y - 1
+        return np.maximum(0.0, 1 - t * z) ** 2
+    if key == "exponential":
+        t = 2 * y - 1
+        return np.exp(-t * z)
     raise KeyError(key)
 
 
@@ -74,6 +85,12 @@ def ref_binary_grad_logit(key: str, z, y, gamma=2.0):
     if key == "hinge":
         t = 2 * y - 1
         return np.where(t * z < 1, -t, 0.0)
+    if key == "squared_hinge":
+        t = 2 * y - 1
+        return -2 * t * np.maximum(0.0, 1 - t * z)
+    if key == "exponential":
+        t = 2 * y - 1
+        return -t * np.exp(-t * z)
     # focal: central finite difference of the closed form
     h = 1e-6
     return (ref_binary_loss(key, z + h, y, gamma) - ref_binary_loss(key, z - h, y, gamma)) / (2 * h)
@@ -85,7 +102,8 @@ def ref_softmax(z):
     return w / w.sum(axis=-1, keepdims=True)
 
 
-def ref_multiclass_loss(key: str, logits, true_class: int, temperature: float):
+def ref_multiclass_loss(key: str, logits, true_class: int, temperature: float, class_weight=5.0,
+                        label_smoothing=0.1):
     """Loss of softmax(z / T) against a one-hot target, rows of ``logits``."""
     z = np.atleast_2d(np.asarray(logits, dtype=np.float64)) / temperature
     m = z.max(axis=-1, keepdims=True)
@@ -98,6 +116,11 @@ def ref_multiclass_loss(key: str, logits, true_class: int, temperature: float):
         y = np.zeros(z.shape[1])
         y[true_class] = 1
         return ((p - y) ** 2).sum(axis=-1)
+    if key == "weighted_cross_entropy":  # weights (w0, 1, ..., 1)
+        return (class_weight if true_class == 0 else 1.0) * nll
+    if key == "label_smoothed_cross_entropy":  # CE to (1 - eps) one-hot + eps / C
+        classes = z.shape[1]
+        return (1 - label_smoothing) * nll + label_smoothing / classes * (lse[:, None] - z).sum(axis=-1)
     raise KeyError(key)
 
 
@@ -154,7 +177,7 @@ def test_multiclass_grid_does_not_move_with_the_swept_logit():
 
 @pytest.mark.parametrize("target", [0.0, 1.7, -3.2])
 def test_regression_sweep_matches_closed_forms(target):
-    params = {"delta": 0.7, "tau": 0.2}
+    params = {"delta": 0.7, "tau": 0.2, "beta": 0.4, "var": 2.5}
     swept = curves.sweep_regression(target, REGRESSION_KEYS, params)
     assert [c.key for c in swept] == REGRESSION_KEYS
     x = curves.regression_grid(target).values()
@@ -168,7 +191,7 @@ def test_regression_sweep_matches_closed_forms(target):
 
 
 def test_regression_sweep_equals_registry_functions_at_grid_points():
-    params = {"delta": 2.0, "tau": 0.9}
+    params = {"delta": 2.0, "tau": 0.9, "beta": 3.0, "var": 0.2}
     for c in curves.sweep_regression(0.5, REGRESSION_KEYS, params):
         spec = registry.get(c.key)
         kw = {p.name: params[p.name] for p in spec.parameters}

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from losslab import registry
 from losslab.dashboard import controls, url_state, views
 from losslab.dashboard.url_state import ViewState
 from losslab.dashboard.views import encode_query, parse_query
@@ -22,8 +21,8 @@ def finite(low, high, *, exclude_low=False, exclude_high=False):
                      exclude_min=exclude_low, exclude_max=exclude_high)
 
 
-def loss_subsets(task):
-    keys = [s.key for s in registry.for_task(task)]
+def loss_subsets(view):
+    keys = list(views.get(view).loss_keys)
     return st.sets(st.sampled_from(keys), min_size=1).map(lambda chosen: tuple(k for k in keys if k in chosen))
 
 
@@ -34,6 +33,8 @@ def regression_states(draw):
         "prediction": draw(finite(-1e6, 1e6)),
         "delta": draw(finite(0, 1e300, exclude_low=True)),
         "tau": draw(finite(0, 1, exclude_low=True, exclude_high=True)),
+        "beta": draw(finite(0, 1e300)),
+        "var": draw(finite(0, 1e300, exclude_low=True)),
     }
     return replace(views.default_state("regression"), numbers=numbers, losses=draw(loss_subsets("regression")))
 
@@ -58,6 +59,7 @@ def multiclass_states(draw):
         "temperature": draw(finite(0.01, 100)),
         "swept_class": draw(st.integers(0, len(logits) - 1)),
         "smoothing": draw(finite(0, 1)),
+        "class_weight": draw(finite(0, 1e300)),
     }
     return replace(views.default_state("multiclass"), numbers=numbers,
                    losses=draw(loss_subsets("multiclass"))).with_extras(logits=logits)

@@ -48,6 +48,13 @@ class MulticlassView(View):
         "subtracts the largest logit first: try 1000, 999, 998."
     )
     task = "multiclass"
+
+    @property
+    def loss_keys(self) -> tuple[str, ...]:
+        """The multiclass losses but label-smoothed CE: the ε control smooths every loss's target, and
+        cross-entropy to the smoothed target is exactly label-smoothed CE."""
+        return tuple(key for key in task_order("multiclass") if key != "label_smoothed_cross_entropy")
+
     numbers = (
         controls.NumberControl("true_class", "True class", 0, CLASS_INDEX, 0, controls.MAX_CLASSES - 1, 1,
                                integer=True, help="index of the correct class, from 0", has_slider=False),
@@ -57,11 +64,12 @@ class MulticlassView(View):
                                integer=True, help="the logit the sweep charts move", has_slider=False),
         controls.NumberControl("smoothing", "Label smoothing ε", 0.0, Interval(0.0, 1.0), 0.0, 0.5, 0.01,
                                help="target y = (1 − ε)·one-hot + ε/K"),
+        controls.parameter_control(registry.CLASS_WEIGHT),
     )
     extras = (LOGITS, controls.Y_SCALE, controls.GRADIENT_CHECK)
     extras_position = 0
     default_losses = ("cross_entropy", "brier")
-    motion_controls = ("temperature", "smoothing")
+    motion_controls = ("temperature", "smoothing", "class_weight")
     chooser_rows = (
         ("Multiclass (mutually exclusive)", "Softmax", "Categorical CE", "?losses=cross_entropy"),
         ("Generative models", "Varies", "KL divergence, ELBO", "?losses=kl_divergence,cross_entropy&smoothing=0.3"),
@@ -124,8 +132,10 @@ class MulticlassView(View):
         temperature = state.number("temperature")
         smoothing = state.number("smoothing")
         softmax_now = curves.softmax_state(logits, true_class, temperature, smoothing)
-        chart_curves = curves.sweep_multiclass(logits, true_class, temperature, swept, state.losses, smoothing)
-        rows = tuple(curves.multiclass_point(logits, true_class, temperature, swept, state.losses, smoothing))
+        chart_curves = curves.sweep_multiclass(logits, true_class, temperature, swept, state.losses, smoothing,
+                                              state.numbers)
+        rows = tuple(curves.multiclass_point(logits, true_class, temperature, swept, state.losses, smoothing,
+                                             state.numbers))
         loss_figure, grad_figure = figure_pair(
             chart_curves, rows, task_order("multiclass"), f"logit z{swept} (others fixed)", f"dL/dz{swept}",
             float(logits[swept]), "grad_logit", f"multiclass-sweep-{state.scale}", scale=state.scale,
@@ -176,7 +186,8 @@ class MulticlassView(View):
                       != curves.multiclass_grid(state.logits, swept))  # widened to follow the swept logit
         if others_moved or grid_moved or changed & {"true_class", "temperature", "smoothing"}:
             return UpdatePlan(full=False, shift=True, redraw=frozenset(state.losses))
-        return UpdatePlan(full=False)
+        weighted = {key for key in state.losses for name in changed if name in registry.get(key).defaults()}
+        return UpdatePlan(full=False, redraw=frozenset(weighted))
 
     def code_snippet(self, state: ViewState, output: ViewOutput | None = None) -> str:
         loss_title, grad_title = chart_titles(output or self.build(state))
@@ -195,10 +206,13 @@ class MulticlassView(View):
             "batch[:, k] = x",
             f"target = (1.0 - eps) * np.eye({classes})[c] + eps / {classes}  # label smoothing; eps = 0 is one-hot",
             "columns = {}",
+            f"params = {{'class_weight': {state.number('class_weight')!r}}}",
             f"for key in {list(state.losses)!r}:",
             "    spec = registry.get(key)",
-            f"    columns[{loss_title!r} + ': ' + spec.label] = spec.loss_from_logit(batch / T, target)",
-            f"    columns[{grad_title!r} + ': ' + spec.label] = spec.grad_from_logit(batch / T, target)[:, k] / T",
+            "    kwargs = {p.name: params[p.name] for p in spec.parameters}",
+            f"    columns[{loss_title!r} + ': ' + spec.label] = spec.loss_from_logit(batch / T, target, **kwargs)",
+            f"    columns[{grad_title!r} + ': ' + spec.label] = "
+            "spec.grad_from_logit(batch / T, target, **kwargs)[:, k] / T",
         ]) + "\n"
 
     def panels_above_charts(self, state: ViewState, output: ViewOutput) -> list:
