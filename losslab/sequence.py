@@ -1,0 +1,582 @@
+r"""Sequence losses: connectionist temporal classification (CTC) and next-token cross-entropy.
+
+``ctc`` is PyTorch's ``torch.nn.functional.ctc_loss`` (same arguments, same
+order, same reductions): per-frame log-probabilities ``log_probs`` of shape
+``(T, N, C)`` (frames, batch, classes including the blank) or ``(T, C)`` for one
+sequence, integer ``targets`` (padded ``(N, S)`` or concatenated ``(sum S_n,)``;
+``(S,)`` for one sequence), and the lengths of each input and target. Its loss
+is :math:`-\log` of the total probability of every frame-by-frame alignment
+that collapses to the target, computed in log space by the forward-backward
+(alpha-beta) recursion of Graves et al. 2006, vectorised over the batch.
+
+``next_token_cross_entropy`` is PyTorch's ``cross_entropy(..., label_smoothing=ε,
+ignore_index=i)`` on logits ``(N, T, C)`` or ``(T, C)`` with token ids ``(N, T)``
+or ``(T,)``, the class axis last (the layout of a language model's output).
+
+All inputs are computed in float64; float32 in gives float32 out. Gradients
+follow the package's convention: the derivative of the unreduced losses (each
+sample's own), shaped like the first argument; the ``reduction="mean"`` variants
+say how to scale them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from losslab._validation import (
+    Interval,
+    as_float_array,
+    reduce,
+    result_dtype,
+    validate_reduction,
+)
+from losslab.activations import log_softmax
+from losslab.extra_classification import label_smoothed_cross_entropy_and_grad
+
+#: more alignments than this are not listed by :func:`ctc_alignments` (they grow exponentially with T)
+MAX_ALIGNMENTS = 100_000
+
+
+# ------------------------------------------------------------------ validation
+
+
+@dataclass(frozen=True)
+class _CtcProblem:
+    """Validated CTC inputs, batched: log-probabilities (T, N, C) in float64 and integer arrays."""
+
+    log_probs: np.ndarray
+    labels: np.ndarray  # (N, S) padded with the blank
+    input_lengths: np.ndarray  # (N,)
+    target_lengths: np.ndarray  # (N,)
+    blank: int
+    dtype: np.dtype
+    unbatched: bool
+
+
+def _integers(value, name: str) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"{name} must be whole numbers, got {value!r}")
+    if np.issubdtype(array.dtype, np.floating):
+        bad = ~np.isfinite(array) | (array != np.round(array)) if array.size else np.zeros(0, bool)
+        if np.any(bad):
+            raise ValueError(f"{name} must be whole numbers, got {array[bad].ravel()[0].item()!r}")
+    return array.astype(np.int64)
+
+
+def _lengths(value, name: str, batch: int, unbatched: bool, high: int | None, what: str) -> np.ndarray:
+    array = _integers(value, name)
+    expected = () if unbatched else (batch,)
+    if unbatched and array.shape == (1,):
+        array = array.reshape(())
+    if array.shape != expected:
+        raise ValueError(f"{name} with shape {array.shape} does not match the batch; expected shape {expected} "
+                         f"(one length per sequence)")
+    bad = (array < 0) | (array > (np.iinfo(np.int64).max if high is None else high))
+    if np.any(bad):
+        expected = "whole numbers of at least 0" if high is None else f"whole numbers from 0 to {high}"
+        raise ValueError(f"{name} has {array[bad].ravel()[0].item()}; expected {expected}{what}")
+    return array.reshape(-1)
+
+
+def _padded_targets(targets, target_lengths: np.ndarray, batch: int, unbatched: bool) -> np.ndarray:
+    """Targets as (N, S) padded rows, from padded or concatenated (PyTorch's two layouts)."""
+    array = _integers(targets, "targets")
+    if unbatched:
+        if array.ndim != 1:
+            raise ValueError(f"targets with shape {array.shape} for one sequence; expected shape (S,)")
+        return array[None, :]
+    if array.ndim == 2:
+        if array.shape[0] != batch:
+            raise ValueError(f"targets with shape {array.shape} do not match a batch of {batch}; "
+                             f"expected shape ({batch}, S) or concatenated targets of shape (sum of target_lengths,)")
+        return array
+    if array.ndim == 1:
+        total = int(target_lengths.sum())
+        if array.size != total:
+            raise ValueError(f"concatenated targets have {array.size} labels but target_lengths sum to {total}; "
+                             "expected one label per counted position")
+        width = int(target_lengths.max(initial=0))
+        padded = np.zeros((batch, width), dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(target_lengths)[:-1]]).astype(np.int64)
+        for n in range(batch):  # a Python loop over sequences, not frames: only builds the layout
+            padded[n, : target_lengths[n]] = array[starts[n]: starts[n] + target_lengths[n]]
+        return padded
+    raise ValueError(f"targets with shape {array.shape}; expected (N, S) padded or (sum of target_lengths,) "
+                     "concatenated")
+
+
+def _ctc_problem(log_probs, targets, input_lengths, target_lengths, blank, *, name="log_probs") -> _CtcProblem:
+    dtype = result_dtype(log_probs)
+    array = as_float_array(log_probs, name, dtype)
+    if array.ndim not in (2, 3):
+        raise ValueError(f"{name} with shape {array.shape}; expected (T, N, C) frames x batch x classes, "
+                         "or (T, C) for one sequence")
+    unbatched = array.ndim == 2
+    values = array.astype(np.float64, copy=False)
+    values = values[:, None, :] if unbatched else values
+    frames, batch, classes = values.shape
+    if classes == 0:
+        raise ValueError(f"{name} has no classes (shape {array.shape}); expected at least the blank")
+    if values.size and (np.isnan(values.min()) or np.isnan(values.max()) or values.max() == np.inf):
+        bad = values[np.isnan(values) | (values == np.inf)].ravel()[0].item()
+        raise ValueError(f"{name} contain {bad!r}; expected real numbers or -inf (log of a zero probability)")
+    if isinstance(blank, bool) or not isinstance(blank, int | np.integer) or not 0 <= blank < classes:
+        raise ValueError(f"blank must be a class index from 0 to {classes - 1}, got {blank!r}")
+    inputs = _lengths(input_lengths, "input_lengths", batch, unbatched, frames,
+                      f" (the {frames} frames of log_probs)")
+    # the target width is known only after the lengths: check them against it below
+    lengths = _lengths(target_lengths, "target_lengths", batch, unbatched, None, "")
+    labels = _padded_targets(targets, lengths, batch, unbatched)
+    width = labels.shape[1]
+    if np.any(lengths > width):
+        bad = lengths[lengths > width][0]
+        raise ValueError(f"target_lengths has {bad}; expected whole numbers from 0 to {width} "
+                         f"(the targets' width)")
+    used = np.arange(width)[None, :] < lengths[:, None]
+    wrong = used & ((labels < 0) | (labels >= classes) | (labels == blank))
+    if np.any(wrong):
+        label = labels[wrong][0]
+        reason = f"it is the blank ({blank})" if label == blank else f"there are {classes} classes"
+        raise ValueError(f"targets contain the label {label}, but {reason}; expected labels from 0 to "
+                         f"{classes - 1} other than the blank {blank}")
+    labels = np.where(used, labels, blank)
+    return _CtcProblem(values, labels, inputs, lengths, int(blank), np.dtype(dtype), unbatched)
+
+
+# ------------------------------------------------------------------ the recursion
+
+
+def _extended_labels(problem: _CtcProblem):
+    """The target with a blank before, between and after its labels: l' of length 2 S + 1 per sequence.
+
+    Returns ``(ext, valid, skip)``, each (N, L): the labels, whether a state exists for that sequence
+    (s < 2 S_n + 1), and whether state s may be entered from s - 2 (a label differing from l'_{s-2}).
+    """
+    batch, width = problem.labels.shape
+    ext = np.full((batch, 2 * width + 1), problem.blank, dtype=np.int64)
+    ext[:, 1::2] = problem.labels
+    states = np.arange(2 * width + 1)
+    valid = states[None, :] < 2 * problem.target_lengths[:, None] + 1
+    skip = np.zeros_like(valid)
+    skip[:, 2:] = (ext[:, 2:] != problem.blank) & (ext[:, 2:] != ext[:, :-2])
+    return ext, valid, skip
+
+
+def _shift(values: np.ndarray, by: int) -> np.ndarray:
+    """``values`` moved ``by`` states along the last axis (right for > 0), -inf where nothing moved in."""
+    out = np.full_like(values, -np.inf)
+    if by > 0:
+        out[..., by:] = values[..., :-by]
+    else:
+        out[..., :by] = values[..., -by:]
+    return out
+
+
+def _forward_backward(problem: _CtcProblem):
+    """``(log P, alpha, beta, ext)``: log-probability of the target per sequence and the log-space lattices.
+
+    ``alpha[t, n, s]``: log-probability of the frames 0..t ending in state s (emission at t included);
+    ``beta[t, n, s]``: of the frames t+1..T_n-1 continuing from state s to the end (emission at t
+    excluded), so ``alpha + beta - log P`` is the log-probability that state s is occupied at frame t.
+    Each step is :func:`numpy.logaddexp` of at most three predecessors: no overflow, and a state no
+    path reaches stays exactly -inf.
+    """
+    ext, valid, skip = _extended_labels(problem)
+    frames, batch, _classes = problem.log_probs.shape
+    states = ext.shape[1]
+    emission = np.take_along_axis(problem.log_probs, ext[None, :, :], axis=2)  # (T, N, L)
+    emission = np.where(valid[None], emission, -np.inf)
+    alpha = np.full((frames, batch, states), -np.inf)
+    if frames:
+        alpha[0, :, :2] = emission[0, :, :2]
+    for t in range(1, frames):
+        previous = alpha[t - 1]
+        from_skip = np.where(skip, _shift(previous, 2), -np.inf)
+        alpha[t] = emission[t] + np.logaddexp(previous, np.logaddexp(_shift(previous, 1), from_skip))
+    lengths = problem.input_lengths
+    rows = np.arange(batch)
+    last_state = 2 * problem.target_lengths  # the final blank; the final label is one before it
+    at_end = alpha[np.maximum(lengths - 1, 0), rows]  # (N, L)
+    final_blank = at_end[rows, last_state]
+    final_label = np.where(last_state > 0, at_end[rows, np.maximum(last_state - 1, 0)], -np.inf)
+    log_p = np.logaddexp(final_blank, final_label)
+    # no frames: only the empty target has an alignment (the empty one), with probability 1
+    log_p = np.where(lengths == 0, np.where(problem.target_lengths == 0, 0.0, -np.inf), log_p)
+
+    state_index = np.arange(states)[None, :]
+    final_states = (state_index == last_state[:, None]) | (state_index == last_state[:, None] - 1)
+    end_value = np.where(final_states, 0.0, -np.inf)
+    beta = np.full((frames, batch, states), -np.inf)
+    for t in range(frames - 1, -1, -1):
+        if t < frames - 1:
+            following = emission[t + 1] + beta[t + 1]
+            to_skip = _shift(np.where(skip, following, -np.inf), -2)
+            recursed = np.logaddexp(following, np.logaddexp(_shift(following, -1), to_skip))
+        else:
+            recursed = np.full((batch, states), -np.inf)
+        is_last = (t == lengths - 1)[:, None]
+        inside = (t < lengths - 1)[:, None]
+        beta[t] = np.where(is_last, end_value, np.where(inside, recursed, -np.inf))
+    return log_p, alpha, beta, ext
+
+
+def _occupancy(problem: _CtcProblem, log_p, alpha, beta, ext) -> np.ndarray:
+    r""":math:`\gamma_t(k)`: the posterior probability that frame t emits class k, (T, N, C).
+
+    Summed over the states carrying label k; 0 beyond a sequence's frames, NaN for a sequence
+    with no alignment (its posterior is 0/0).
+    """
+    frames, batch, classes = problem.log_probs.shape
+    possible = np.isfinite(log_p)
+    # an impossible sequence's log P (-inf) is replaced by 0 here, and its posterior set to NaN below
+    log_state = alpha + beta - np.where(possible, log_p, 0.0)[None, :, None]
+    state_occupancy = np.exp(log_state)  # alpha, beta <= log P: no overflow
+    gamma = np.zeros((frames, batch, classes))
+    rows = np.arange(batch)
+    for s in range(ext.shape[1]):  # over states; each (sequence, label) pair of one state is distinct
+        gamma[:, rows, ext[:, s]] += state_occupancy[:, :, s]
+    gamma[:, ~possible, :] = np.nan
+    return gamma
+
+
+def _frame_mask(problem: _CtcProblem) -> np.ndarray:
+    """(T, N, 1): True on the frames each sequence uses."""
+    frames = problem.log_probs.shape[0]
+    return (np.arange(frames)[:, None] < problem.input_lengths[None, :])[:, :, None]
+
+
+# ------------------------------------------------------------------ results
+
+
+def _scaled_by_reduction(problem: _CtcProblem, reduction: str) -> np.ndarray:
+    """Per-sequence factor of the gradient: 1 for the unreduced losses and "sum", torch's "mean" otherwise."""
+    validate_reduction(reduction)
+    batch = problem.labels.shape[0]
+    if reduction != "mean":
+        return np.ones(batch)
+    return 1.0 / (np.maximum(problem.target_lengths, 1) * batch)
+
+
+def _finish_loss(problem: _CtcProblem, log_p: np.ndarray, reduction: str, zero_infinity: bool):
+    losses = -log_p
+    if zero_infinity:
+        losses = np.where(np.isinf(losses), 0.0, losses)
+    if reduction == "mean":
+        losses = losses / np.maximum(problem.target_lengths, 1)  # PyTorch: each by its target length
+    with np.errstate(over="ignore"):  # a float64 loss past float32 max rounds to inf, its true size
+        losses = losses.astype(problem.dtype)
+    if problem.unbatched:
+        losses = losses.reshape(())
+    return reduce(losses, reduction)
+
+
+def _finish_grad(problem: _CtcProblem, grad: np.ndarray, log_p: np.ndarray, reduction: str,
+                 zero_infinity: bool) -> np.ndarray:
+    if zero_infinity:
+        grad[:, ~np.isfinite(log_p), :] = 0.0
+    grad *= _scaled_by_reduction(problem, reduction)[None, :, None]
+    grad = grad.astype(problem.dtype, copy=False)
+    return grad[:, 0, :] if problem.unbatched else grad
+
+
+def _flags(zero_infinity) -> bool:
+    if not isinstance(zero_infinity, bool | np.bool_):
+        raise ValueError(f"zero_infinity must be True or False, got {zero_infinity!r}")
+    return bool(zero_infinity)
+
+
+def ctc(log_probs, targets, input_lengths, target_lengths, *, blank: int = 0, reduction: str = "mean",
+        zero_infinity: bool = False):
+    r"""Connectionist temporal classification loss (PyTorch's ``ctc_loss``, same arguments).
+
+    .. math:: \ell_n = -\log \sum_{\pi \in \mathcal B^{-1}(y_n)} \prod_{t=0}^{T_n - 1} p_t(\pi_t),
+              \qquad \log p_t = \texttt{log\_probs}[t, n, :]
+
+    where :math:`\mathcal B` removes repeated labels, then blanks: an alignment :math:`\pi` is one
+    class per frame, and every alignment that collapses to the target :math:`y_n` counts. A repeated
+    label (``"aa"``) needs a blank between its copies, so a target of :math:`S` labels with :math:`r`
+    adjacent repeats needs :math:`T_n \ge S + r` frames; with fewer there is no alignment and the loss
+    is ``inf`` (0 with ``zero_infinity=True``, as in PyTorch).
+
+    Parameters
+    ----------
+    log_probs : (T, N, C) or (T, C) array
+        Per-frame log-probabilities (normally ``log_softmax`` of the logits over C classes, the
+        blank included); -inf (a zero probability) is allowed, NaN and +inf are not.
+    targets : (N, S) padded or (sum of target_lengths,) concatenated integers; (S,) for one sequence
+        Labels in ``[0, C)``, never ``blank``.
+    input_lengths, target_lengths : (N,) integers, () for one sequence
+        :math:`T_n \le T` frames and :math:`S_n \le S` labels of each sequence.
+    blank : int
+        The blank's class index (default 0).
+    reduction : "mean", "sum" or "none"
+        ``"mean"`` divides each sequence's loss by its target length (at least 1), then averages
+        over the batch (PyTorch's convention); ``"none"`` gives one loss per sequence.
+
+    Notes
+    -----
+    The forward (alpha) recursion runs in log space with :func:`numpy.logaddexp`, so confident
+    logits (log-probabilities of -1e4) neither underflow nor overflow; the loss is then accurate to
+    about an ulp of the log-probabilities it sums (a loss below 1e-16 is resolved in absolute terms
+    only). Graves, Fernández, Gomez and Schmidhuber, "Connectionist Temporal Classification:
+    Labelling Unsegmented Sequence Data with Recurrent Neural Networks", ICML 2006.
+    """
+    validate_reduction(reduction)
+    zero_infinity = _flags(zero_infinity)
+    problem = _ctc_problem(log_probs, targets, input_lengths, target_lengths, blank)
+    log_p, _alpha, _beta, _ext = _forward_backward(problem)
+    return _finish_loss(problem, log_p, reduction, zero_infinity)
+
+
+def ctc_grad(log_probs, targets, input_lengths, target_lengths, *, blank: int = 0, reduction: str = "none",
+             zero_infinity: bool = False):
+    r""":math:`\partial \ell_n / \partial \log p_t(k) = -\gamma_t(k)`, the posterior occupancy, shaped like ``log_probs``.
+
+    .. math:: \gamma_t(k) = \frac{1}{P} \sum_{s:\, l'_s = k} \alpha_t(s)\,\beta_t(s)
+
+    is the probability, given the target, that frame t emits class k (:math:`l'` the target with
+    blanks around every label, :math:`\alpha` and :math:`\beta` the forward and backward sums).
+    This is the derivative with ``log_probs`` as free variables, which finite differences of
+    :func:`ctc` confirm. PyTorch's autograd returns :math:`p_t(k) - \gamma_t(k)` for a
+    ``log_probs`` leaf instead (its backward assumes the log-probabilities come from
+    ``log_softmax``, and returns the gradient of the logits: :func:`ctc_with_logits_grad`).
+
+    Frames past a sequence's length get 0; a sequence with no alignment gets NaN (as PyTorch),
+    or 0 with ``zero_infinity=True``. ``reduction``: ``"none"`` or ``"sum"`` give each sequence's
+    own gradient; ``"mean"`` scales sequence n by :math:`1 / (N \max(S_n, 1))`, the gradient of
+    ``ctc(..., reduction="mean")``.
+    """
+    zero_infinity = _flags(zero_infinity)
+    validate_reduction(reduction)
+    problem = _ctc_problem(log_probs, targets, input_lengths, target_lengths, blank)
+    return _ctc_and_grad(problem, "none", zero_infinity, logits=False, grad_reduction=reduction)[1]
+
+
+def ctc_and_grad(log_probs, targets, input_lengths, target_lengths, *, blank: int = 0, reduction: str = "mean",
+                 zero_infinity: bool = False):
+    """``(ctc(..., reduction=reduction), ctc_grad(...))`` from one forward-backward pass (the gradient unreduced)."""
+    zero_infinity = _flags(zero_infinity)
+    validate_reduction(reduction)
+    problem = _ctc_problem(log_probs, targets, input_lengths, target_lengths, blank)
+    return _ctc_and_grad(problem, reduction, zero_infinity, logits=False)
+
+
+def _ctc_and_grad(problem: _CtcProblem, reduction: str, zero_infinity: bool, *, logits: bool,
+                  grad_reduction: str = "none"):
+    """(loss with ``reduction``, gradient scaled for ``grad_reduction``)."""
+    log_p, alpha, beta, ext = _forward_backward(problem)
+    gamma = _occupancy(problem, log_p, alpha, beta, ext)
+    grad = _posterior_minus_occupancy(problem.log_probs, gamma) if logits else -gamma
+    grad = np.where(_frame_mask(problem), grad, 0.0)
+    return (_finish_loss(problem, log_p, reduction, zero_infinity),
+            _finish_grad(problem, grad, log_p, grad_reduction, zero_infinity))
+
+
+def _posterior_minus_occupancy(log_probs: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    r""":math:`p_t(k) - \gamma_t(k)`, with the frame's most probable class written as
+    :math:`\sum_{j \ne k} \gamma_t(j) - \sum_{j \ne k} p_t(j)`: where both are close to 1 the
+    difference of the small remainders keeps the digits that :math:`p - \gamma` would round away."""
+    probabilities = np.exp(log_probs)
+    grad = probabilities - gamma
+    top = np.argmax(log_probs, axis=-1)[..., None]
+    rest_p = _sum_without(probabilities, top)
+    rest_gamma = _sum_without(gamma, top)
+    np.put_along_axis(grad, top, rest_gamma - rest_p, axis=-1)
+    return grad
+
+
+def _sum_without(values: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """The sum over the class axis leaving out the class at ``top``, summed without it (no cancellation)."""
+    others = values.copy()
+    np.put_along_axis(others, top, 0.0, axis=-1)
+    return others.sum(axis=-1, keepdims=True)
+
+
+def ctc_with_logits(logits, targets, input_lengths, target_lengths, *, blank: int = 0, reduction: str = "mean",
+                    zero_infinity: bool = False):
+    r"""CTC of :math:`\log p_t = \operatorname{log\_softmax}(z_t)`: :func:`ctc` of the logits' log-softmax over classes."""
+    validate_reduction(reduction)
+    zero_infinity = _flags(zero_infinity)
+    problem = _logits_problem(logits, targets, input_lengths, target_lengths, blank)
+    log_p, _alpha, _beta, _ext = _forward_backward(problem)
+    return _finish_loss(problem, log_p, reduction, zero_infinity)
+
+
+def ctc_with_logits_grad(logits, targets, input_lengths, target_lengths, *, blank: int = 0,
+                         reduction: str = "none", zero_infinity: bool = False):
+    r"""The classic CTC gradient of the logits, :math:`\partial \ell_n / \partial z_t(k) = p_t(k) - \gamma_t(k)`.
+
+    :math:`p_t = \operatorname{softmax}(z_t)` is what the network predicts at frame t and
+    :math:`\gamma_t` (see :func:`ctc_grad`) what the target says it should have emitted, averaged
+    over the alignments; both sum to 1 over the classes, so the gradient of each frame sums to 0.
+    Like cross-entropy's :math:`\hat p - y` it is bounded by 1 in size. Equal to PyTorch's
+    autograd through ``log_softmax``. Frames past a sequence's length get 0; ``reduction`` and
+    ``zero_infinity`` as in :func:`ctc_grad`.
+    """
+    zero_infinity = _flags(zero_infinity)
+    validate_reduction(reduction)
+    problem = _logits_problem(logits, targets, input_lengths, target_lengths, blank)
+    return _ctc_and_grad(problem, "none", zero_infinity, logits=True, grad_reduction=reduction)[1]
+
+
+#: the name used in issue 18 (``ctc_grad_logits``) for :func:`ctc_with_logits_grad`
+ctc_grad_logits = ctc_with_logits_grad
+
+
+def ctc_with_logits_and_grad(logits, targets, input_lengths, target_lengths, *, blank: int = 0,
+                             reduction: str = "mean", zero_infinity: bool = False):
+    """``(ctc_with_logits(..., reduction=reduction), ctc_with_logits_grad(...))`` from one log-softmax and one
+    forward-backward pass (the gradient unreduced)."""
+    zero_infinity = _flags(zero_infinity)
+    validate_reduction(reduction)
+    problem = _logits_problem(logits, targets, input_lengths, target_lengths, blank)
+    return _ctc_and_grad(problem, reduction, zero_infinity, logits=True)
+
+
+def _logits_problem(logits, targets, input_lengths, target_lengths, blank) -> _CtcProblem:
+    dtype = result_dtype(logits)
+    array = as_float_array(logits, "logits", dtype)
+    if array.size and (np.isnan(array.min()) or np.isnan(array.max())):
+        raise ValueError("logits contain NaN; expected real numbers")
+    if array.ndim not in (2, 3):
+        raise ValueError(f"logits with shape {array.shape}; expected (T, N, C) frames x batch x classes, "
+                         "or (T, C) for one sequence")
+    if array.shape[-1] == 0:
+        raise ValueError(f"logits has no classes (shape {array.shape}); expected at least the blank")
+    if array.size and array.max() == np.inf:
+        raise ValueError("logits contain inf; expected real numbers or -inf")
+    log_probs = log_softmax(array.astype(np.float64, copy=False), axis=-1)
+    problem = _ctc_problem(log_probs, targets, input_lengths, target_lengths, blank, name="logits")
+    return _CtcProblem(problem.log_probs, problem.labels, problem.input_lengths, problem.target_lengths,
+                       problem.blank, np.dtype(dtype), problem.unbatched)
+
+
+# ------------------------------------------------------------------ alignments, for showing them
+
+
+def ctc_alignments(target, input_length: int, *, blank: int = 0) -> np.ndarray:
+    r"""Every alignment of ``target`` over ``input_length`` frames: the (A, T) class sequences that collapse to it.
+
+    An alignment is a path through the lattice of :math:`l'` (the target with blanks around its
+    labels): it starts in the first blank or the first label, ends in the last label or the last
+    blank, and at each frame stays, moves one state on, or skips a blank between two different
+    labels. The CTC probability of the target is the sum over these rows of
+    :math:`\prod_t p_t(\pi_t)`. Rows are in lexicographic order of their states; an empty (0, T)
+    array means no alignment fits (the loss is inf). At most ``MAX_ALIGNMENTS`` rows.
+    """
+    labels = _integers(target, "target").reshape(-1)
+    frames = int(_integers(input_length, "input_length"))
+    if frames < 0:
+        raise ValueError(f"input_length must be a whole number of at least 0, got {frames}")
+    if isinstance(blank, bool) or not isinstance(blank, int | np.integer) or blank < 0:
+        raise ValueError(f"blank must be a class index of at least 0, got {blank!r}")
+    if np.any((labels < 0) | (labels == blank)):
+        bad = labels[(labels < 0) | (labels == blank)][0]
+        raise ValueError(f"target contains the label {bad}; expected labels of at least 0 other than the blank {blank}")
+    ext = np.full(2 * labels.size + 1, blank, dtype=np.int64)
+    ext[1::2] = labels
+    last = ext.size - 1
+    if frames == 0:
+        return np.zeros((1 if labels.size == 0 else 0, 0), dtype=np.int64)
+    def steps(s):
+        skip = s + 2 <= last and ext[s + 2] != blank and ext[s + 2] != ext[s]
+        return [step for step in (s, s + 1, s + 2 if skip else last + 1) if step <= last]
+
+    # count first (exact integers, the alpha recursion with 1 for every probability), list after
+    counts = [1 if s <= 1 else 0 for s in range(last + 1)]
+    for _ in range(1, frames):
+        moved = [0] * (last + 1)
+        for s, count in enumerate(counts):
+            for step in steps(s):
+                moved[step] += count
+        counts = moved
+    total = counts[last] + (counts[last - 1] if last >= 1 else 0)
+    if total > MAX_ALIGNMENTS:
+        raise ValueError(f"{total} alignments of {labels.size} labels over {frames} frames is more than "
+                         f"{MAX_ALIGNMENTS}; expected a smaller example")
+    paths = [[s] for s in (0, 1) if s <= last]
+    for t in range(1, frames):
+        # a path that can no longer reach the end in the frames left is dropped as it goes
+        paths = [[*path, step] for path in paths for step in steps(path[-1]) if last - 1 - step <= 2 * (frames - 1 - t)]
+    ends = [path for path in paths if path[-1] >= last - 1]
+    return ext[np.array(ends, dtype=np.int64).reshape(len(ends), frames)] if ends else np.zeros((0, frames), np.int64)
+
+
+# ------------------------------------------------------------------ next-token cross-entropy
+
+UNIT = Interval(0.0, 1.0)
+
+
+def _next_token(logits, targets, label_smoothing, ignore_index, reduction, want_loss, want_grad):
+    validate_reduction(reduction)
+    epsilon = UNIT.validate(label_smoothing, "label_smoothing")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int | np.integer):
+        raise ValueError(f"ignore_index must be a whole number, got {ignore_index!r}")
+    array = as_float_array(logits, "logits", result_dtype(logits))
+    if array.ndim not in (2, 3):
+        raise ValueError(f"logits with shape {array.shape}; expected (N, T, C) batch x positions x vocabulary, "
+                         "or (T, C) for one sequence")
+    tokens = np.asarray(targets)
+    if not np.issubdtype(tokens.dtype, np.integer) or tokens.dtype == bool:
+        raise ValueError(f"targets must be integer token ids, got dtype {tokens.dtype}")
+    if tokens.shape != array.shape[:-1]:
+        raise ValueError(f"targets with shape {tokens.shape} do not match logits with shape {array.shape}; "
+                         f"expected shape {array.shape[:-1]} (one token id per position)")
+    ignored = tokens == ignore_index
+    counted = int(tokens.size - np.count_nonzero(ignored))
+    if reduction == "mean" and counted == 0 and want_loss:
+        raise ValueError(f"reduction='mean' with every target equal to ignore_index={ignore_index} is 0/0 "
+                         "(PyTorch returns nan); expected at least one position that is not ignored")
+    classes = array.shape[-1]
+    bad = ~ignored & ((tokens < 0) | (tokens >= classes))
+    if np.any(bad):
+        raise ValueError(f"target token id {tokens[bad].ravel()[0].item()} is out of range; expected 0 to "
+                         f"{classes - 1}, or ignore_index={ignore_index}")
+    # an ignored position is computed with token 0 and then zeroed: one vectorised call, no gaps
+    loss, grad = label_smoothed_cross_entropy_and_grad(array, np.where(ignored, 0, tokens), label_smoothing=epsilon,
+                                                       reduction="none")
+    loss = np.where(ignored, loss.dtype.type(0), loss)
+    grad = np.where(ignored[..., None], grad.dtype.type(0), grad)
+    loss_value = None
+    if want_loss:
+        loss_value = reduce(loss, "sum") / loss.dtype.type(counted) if reduction == "mean" else reduce(loss, reduction)
+    if want_loss and want_grad:
+        return loss_value, grad
+    return loss_value if want_loss else grad
+
+
+def next_token_cross_entropy(logits, targets, *, label_smoothing: float = 0.0, ignore_index: int = -100,
+                             reduction: str = "mean"):
+    r"""Next-token cross-entropy of a sequence model, with label smoothing and ignored positions.
+
+    .. math:: q = (1 - \varepsilon)\,e_{y_t} + \varepsilon / C,\qquad
+              \ell_t = -\sum_k q_k \log \operatorname{softmax}(z_t)_k\quad (0 \text{ where } y_t = i)
+
+    PyTorch's ``cross_entropy(logits.reshape(-1, C), targets.reshape(-1), label_smoothing=ε,
+    ignore_index=i)`` for ``logits`` of shape (N, T, C) or (T, C) (the class axis last) and integer
+    ``targets`` of shape (N, T) or (T,). Positions whose target equals ``ignore_index`` (padding)
+    cost 0; ``reduction="mean"`` divides the sum by the number of positions that are not ignored
+    (an error if there are none, where PyTorch returns nan); ``"none"`` gives (N, T) or (T,).
+    Built on :func:`losslab.extra_classification.label_smoothed_cross_entropy`: with ε > 0 the best
+    logit gap over C - 1 equal rivals is :math:`\log(1 + C (1 - \varepsilon)/\varepsilon)`, finite.
+    Vaswani et al., "Attention Is All You Need", NeurIPS 2017 (ε = 0.1); Szegedy et al., CVPR 2016.
+    """
+    return _next_token(logits, targets, label_smoothing, ignore_index, reduction, True, False)
+
+
+def next_token_cross_entropy_grad(logits, targets, *, label_smoothing: float = 0.0, ignore_index: int = -100):
+    r""":math:`\partial \ell_t / \partial z_t = \operatorname{softmax}(z_t) - q`, 0 at ignored positions, shaped like ``logits``.
+
+    The gradient of the unreduced losses; divide by the number of positions that are not ignored
+    for the gradient of ``reduction="mean"``.
+    """
+    return _next_token(logits, targets, label_smoothing, ignore_index, "none", False, True)
+
+
+def next_token_cross_entropy_and_grad(logits, targets, *, label_smoothing: float = 0.0, ignore_index: int = -100,
+                                      reduction: str = "mean"):
+    """``(next_token_cross_entropy(...), next_token_cross_entropy_grad(...))`` from one softmax."""
+    return _next_token(logits, targets, label_smoothing, ignore_index, reduction, True, True)
