@@ -127,6 +127,100 @@ def test_logit_gradient_norm_matches_finite_differences_of_the_loss(y, params):
             assert run.grad_norm[t] == pytest.approx(abs(numeric), rel=1e-6, abs=1e-9), (run.key, t)
 
 
+def test_the_run_keeps_the_signed_gradient_it_used_and_its_magnitude():
+    (run,) = descend_logit(("bce",), start=0.99, target=0.0, learning_rate=1.0, steps=30)
+    assert_allclose(run.gradient, [sigmoid(z) - 0.0 for z in run.logit], rtol=1e-13)  # dBCE/dz = σ(z) − y
+    assert_array_equal(run.grad_norm, np.abs(run.gradient))
+    assert_allclose(run.logit[1:], run.logit[:-1] - 1.0 * run.gradient[:-1], rtol=1e-15)
+    assert not run.gradient.flags.writeable
+
+
+# ------------------------------------------------------------ gradient check
+
+
+EPS_CBRT = np.finfo(np.float64).eps ** (1 / 3)
+
+
+def two_point_difference(loss, z):
+    """(ℓ(z + h) − ℓ(z − h)) / ((z + h) − (z − h)) with h = ε^(1/3) max(1, |z|), written out here."""
+    h = EPS_CBRT * max(1.0, abs(z))
+    return (loss(z + h) - loss(z - h)) / ((z + h) - (z - h))
+
+
+@pytest.mark.parametrize(("p0", "y", "lr", "steps", "params"), CASES)
+def test_gradient_check_differences_match_the_closed_form_derivative(p0, y, lr, steps, params):
+    runs = run_by_key(descend_logit(("bce", "sigmoid_mse", "focal"), start=p0, target=y, learning_rate=lr,
+                                    steps=steps, params=params))
+    derivatives = {"bce": lambda z: sigmoid(z) - y, "sigmoid_mse": lambda z: 2 * (sigmoid(z) - y) * sigmoid(z) * (1 - sigmoid(z))}
+    closed = {"bce": lambda z: bce_closed_form(z, y), "sigmoid_mse": lambda z: sigmoid_mse_closed_form(z, y)}
+    for key, run in runs.items():
+        check = training.gradient_check(run, target=y, params=params)
+        assert (check.key, check.label) == (key, run.label)
+        assert check.checked.all() and check.finite_difference.shape == (steps + 1,)
+        assert_array_equal(check.gradient, run.gradient)
+        assert check.relative_difference < 1e-8, (key, check.relative_difference)
+        scale = np.max(np.abs(run.gradient))
+        if key in derivatives:
+            exact = np.array([derivatives[key](z) for z in run.logit])
+            assert np.max(np.abs(check.finite_difference - exact)) < 1e-8 * scale, key
+            by_hand = np.array([two_point_difference(closed[key], float(z)) for z in run.logit])
+            assert np.max(np.abs(check.finite_difference - by_hand)) < 1e-8 * scale, key
+            misfit = np.max(np.abs(by_hand - run.gradient)) / scale
+            assert check.relative_difference == pytest.approx(misfit, rel=0.5, abs=1e-10)
+
+
+def test_gradient_check_catches_a_wrong_gradient():
+    import dataclasses
+
+    (run,) = descend_logit(("sigmoid_mse",), start=0.99, target=0.0, steps=60)
+    assert training.gradient_check(run, target=0.0).relative_difference < 1e-8
+    halved = dataclasses.replace(run, gradient=run.gradient * 0.5)
+    # |d − g/2| peaks at max|g|/2, and the scale is the run's own (halved) largest gradient: 1
+    assert training.gradient_check(halved, target=0.0).relative_difference == pytest.approx(1.0, rel=1e-6)
+    # the loss of another label: BCE's gradient for y = 0 against BCE's loss for y = 1 misses by 1 (σ − 0 vs σ − 1)
+    (bce,) = descend_logit(("bce",), start=0.99, target=0.0, steps=10)
+    assert training.gradient_check(bce, target=1.0).relative_difference == pytest.approx(1 / 0.99, rel=1e-6)
+
+
+def test_gradient_check_sees_a_step_on_the_hinge_kink():
+    # y = 1 (sign +1): z0 = -1, dL/dz = -1 for z < 1, so z1 = 0 and z2 = 1, the kink, where the
+    # difference straddles it: (0 − h) / 2h = −1/2 against a one-sided gradient of 0 or −1.
+    (run,) = descend_logit(("hinge",), start=1 / (1 + math.e), target=1.0, learning_rate=1.0, steps=3)
+    assert run.logit[2] == pytest.approx(1.0, abs=1e-12)
+    check = training.gradient_check(run, target=1.0)
+    assert check.finite_difference[2] == pytest.approx(-0.5, abs=1e-6)
+    assert check.relative_difference == pytest.approx(0.5, abs=1e-6)
+    assert_allclose(check.finite_difference[:2], [-1.0, -1.0], rtol=1e-9)
+
+
+def test_gradient_check_stops_at_divergence_without_nan_or_warning():
+    runs = run_by_key(descend_logit(("bce", "sigmoid_mse"), start=0.99, target=0.0, learning_rate=1e7, steps=20))
+    bce = training.gradient_check(runs["bce"], target=0.0)
+    assert runs["bce"].diverged_at == 1
+    assert_array_equal(bce.checked, np.arange(21) <= 1)  # the steps drawn: 0 and the step of divergence
+    assert np.isnan(bce.finite_difference[2:]).all() and np.isfinite(bce.finite_difference[:2]).all()
+    assert bce.relative_difference < 1e-8
+    mse = training.gradient_check(runs["sigmoid_mse"], target=0.0)
+    assert mse.checked.all() and mse.relative_difference < 1e-8
+    # held at -inf: nothing there to check (z ± h is not a number line any more)
+    (focal,) = descend_logit(("focal",), start=0.99, target=0.0, learning_rate=np.finfo(np.float64).max, steps=5)
+    check = training.gradient_check(focal, target=0.0)
+    assert_array_equal(check.checked, [True, False, False, False, False, False])
+    assert check.relative_difference < 1e-8
+
+
+@pytest.mark.parametrize(("key", "kwargs", "fragments"), [
+    ("bce", {"target": 1.5}, ("target", "1.5")),
+    ("bce", {"target": 0.0, "params": {"beta": 1.0}}, ("beta",)),
+    ("hinge", {"target": 0.3}, ("Hinge", "0.3")),
+])
+def test_bad_gradient_check_input_raises_a_value_error_naming_it(key, kwargs, fragments):
+    (run,) = descend_logit((key,), start=0.9, target=1.0, steps=3)
+    with pytest.raises(ValueError) as error:
+        training.gradient_check(run, **kwargs)
+    assert all(fragment in str(error.value) for fragment in fragments), str(error.value)
+
+
 def test_readouts_are_the_first_steps_found_on_the_hand_unrolled_path():
     for y, p0 in ((0.0, 0.99), (1.0, 0.02), (0.2, 0.9), (0.9, 0.3)):
         keys = BINARY_KEYS if y in (0.0, 1.0) else SOFT_KEYS
@@ -483,18 +577,39 @@ def hand_parameter_descent(key, data, start, lr, steps, **params):
     return np.array(path)
 
 
+def hand_gradient_is_finite(key, data, w, b, **params):
+    spec = registry.get(key)
+    with np.errstate(over="ignore", invalid="ignore"):
+        slopes = [float(spec.grad_from_logit(w * xi + b, yi, **params)) for xi, yi in zip(data.x, data.y, strict=True)]
+    return all(math.isfinite(g) for g in slopes) and math.isfinite(sum(g * xi for g, xi in zip(slopes, data.x, strict=True)))
+
+
 @pytest.mark.parametrize(("start", "lr"), [(training.DEFAULT_PARAMETER_START, 1.0), ((3.0, -5.0), 2.5)])
 def test_parameter_paths_match_a_hand_unrolled_loop(dataset, start, lr):
     paths = descend_parameters(dataset, BINARY_KEYS, start=start, learning_rate=lr, steps=25,
                                params={"gamma": 1.0})
+    converged = 0
     for path in paths:
         params = {"gamma": 1.0} if path.key == "focal" else {}
-        expected = hand_parameter_descent(path.key, dataset, start, lr, 25, **params)
+        with np.errstate(over="ignore", invalid="ignore"):  # the hand loop runs on past a divergence
+            expected = hand_parameter_descent(path.key, dataset, start, lr, 25, **params)
+        # Divergence (module docstring): the first step past |1e6| or not finite, or whose gradient is
+        # not finite; the run holds there.
+        end = next((t for t, (w, b) in enumerate(expected)
+                    if not (math.isfinite(w) and math.isfinite(b) and max(abs(w), abs(b)) <= 1e6)
+                    or not hand_gradient_is_finite(path.key, dataset, w, b, **params)), None)
+        if end is not None:  # exponential's gradient e^{|z|} throws it far on the first steps
+            assert path.diverged_at == end, path.key
+            expected[end:] = expected[end]
+        else:
+            assert not path.diverged and path.diverged_at is None
+            converged += 1
         assert_allclose(path.w, expected[:, 0], rtol=1e-10, atol=1e-12, err_msg=path.key)
         assert_allclose(path.b, expected[:, 1], rtol=1e-10, atol=1e-12, err_msg=path.key)
-        assert not path.diverged and path.diverged_at is None
-        losses = [hand_mean_loss(path.key, dataset, w, b, **params) for w, b in expected[::5]]
-        assert_allclose(path.loss[::5], losses, rtol=1e-10)
+        shown = expected[: 26 if end is None else end][::5]
+        losses = [hand_mean_loss(path.key, dataset, w, b, **params) for w, b in shown]
+        assert_allclose(path.loss[: 26 if end is None else end][::5], losses, rtol=1e-10)
+    assert converged >= 4  # BCE, MSE on the sigmoid, focal and hinge at least
 
 
 def test_path_gradients_match_finite_differences_of_the_surface(dataset):

@@ -8,16 +8,19 @@ never from the view or the core under test.
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import math
 
 import dash
 import numpy as np
 import orjson
 import pytest
+from dash import html
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from losslab.dashboard import callbacks, views
+from losslab.dashboard import callbacks, export, layout, views
 from losslab.dashboard.url_state import ViewState
 from losslab.dashboard.views import training as view_module
 
@@ -53,7 +56,7 @@ def state(**changes) -> ViewState:
     """The default state with some controls changed (``losses=`` and ``trajectory=`` too)."""
     base = VIEW.default_state()
     losses = changes.pop("losses", base.losses)
-    extras = {"trajectory": changes.pop("trajectory", base.trajectory)}
+    extras = {"trajectory": changes.pop("trajectory", base.trajectory), "check": changes.pop("check", base.check)}
     return ViewState("training", {**base.numbers, **changes}, tuple(losses), extras)
 
 
@@ -86,16 +89,17 @@ def one(figure: dict, meta: str, yaxis: str = "y") -> dict:
 def test_url_keys_are_the_issue_names():
     keys = [pair.split("=")[0] for pair in DEFAULT_QUERY.lstrip("?").split("&")]
     assert {"label", "start", "lr", "steps", "losses"} <= set(keys)
-    assert {"points", "separation", "noise", "seed", "w0", "b0", "gamma", "trajectory"} <= set(keys)
+    assert {"points", "separation", "noise", "seed", "w0", "b0", "gamma", "trajectory", "check"} <= set(keys)
     assert DEFAULT_QUERY.startswith("?start=0.99&label=0&lr=1&steps=100&")
 
 
 def test_a_changed_state_round_trips_through_its_url():
     changed = state(start=0.8, label=0.3, lr=0.05, steps=250, gamma=0.5, points=120, separation=4.5, noise=0.25,
-                    seed=7, w0=1.5, b0=-2.25, losses=("bce", "focal"), trajectory="logit")
+                    seed=7, w0=1.5, b0=-2.25, losses=("bce", "focal"), trajectory="logit", check="on")
     query = VIEW.encode_query(changed)
     for fragment in ("start=0.8", "label=0.3", "lr=0.05", "steps=250", "losses=bce,focal", "points=120",
-                     "separation=4.5", "noise=0.25", "seed=7", "w0=1.5", "b0=-2.25", "trajectory=logit"):
+                     "separation=4.5", "noise=0.25", "seed=7", "w0=1.5", "b0=-2.25", "trajectory=logit",
+                     "check=on"):
         assert fragment in query
     assert VIEW.parse_query(query) == changed
     assert VIEW.parse_query(VIEW.build(changed).query) == changed
@@ -280,6 +284,7 @@ def test_the_landscape_lesson_at_the_default_start():
     ({"label": 1.0}, True, "none"),
     ({"gamma": 1.0}, True, "none"),
     ({"trajectory": "logit"}, True, "none"),
+    ({"check": "on"}, True, "none"),
     ({"losses": ("bce",)}, True, "none"),
     ({"w0": 1.0}, False, "paths"),
     ({"b0": 1.0}, False, "paths"),
@@ -349,12 +354,168 @@ RAW = st.one_of(st.none(), st.booleans(), st.text(max_size=12), st.floats(), st.
 @settings(max_examples=60, deadline=None)
 @given(raw_values=st.dictionaries(st.sampled_from(["start", "label", "lr", "gamma", "separation", "noise", "seed",
                                                    "w0", "b0"]), RAW),
-       trajectory=st.one_of(st.none(), st.text(max_size=8), st.sampled_from(["prob", "logit"])))
-def test_update_never_raises_on_hostile_values(raw_values, trajectory):
+       trajectory=st.one_of(st.none(), st.text(max_size=8), st.sampled_from(["prob", "logit"])),
+       check=st.one_of(st.none(), st.text(max_size=4), st.sampled_from(["off", "on"])))
+def test_update_never_raises_on_hostile_values(raw_values, trajectory, check):
     numbers, losses, _ = raw(state(steps=20, points=10))
     numbers.update(raw_values)
     result = callbacks.update_view(VIEW, numbers, losses, DEFAULT_QUERY, frozenset(raw_values),
-                                   trajectory=trajectory)
+                                   trajectory=trajectory, check=check)
     failed = (any(result[key] for key in callbacks.message_keys(VIEW) if key != "message:losses")
-              or trajectory not in ("prob", "logit"))  # a radio group has no message: it cannot send junk
+              or trajectory not in ("prob", "logit") or check not in ("off", "on"))  # radio groups have no message
     assert (result["loss_figure"] is dash.no_update) == failed
+
+
+# ---------------------------------------------------------------- gradient check (issue 14)
+
+EPS_CBRT = np.finfo(np.float64).eps ** (1 / 3)
+
+
+def two_point_difference(loss, z: float) -> float:
+    """The central difference (ℓ(z + h) − ℓ(z − h)) / ((z + h) − (z − h)), h = ε^(1/3) max(1, |z|), by hand."""
+    h = EPS_CBRT * max(1.0, abs(z))
+    return (loss(z + h) - loss(z - h)) / ((z + h) - (z - h))
+
+
+def bce_loss(z, y):
+    return max(z, 0.0) + math.log1p(math.exp(-abs(z))) - y * z  # softplus(z) − y z
+
+
+def mse_loss(z, y):
+    return (sigmoid(z) - y) ** 2
+
+
+def check_line(readout: dict) -> str:
+    last = readout["props"]["children"][-1]
+    return last["props"]["children"] if last["props"].get("className") == "gradient-check-note" else ""
+
+
+def check_values(readout: dict) -> dict[str, float]:
+    """{loss label: largest relative difference} from the readout's gradient-check line."""
+    pairs = check_line(readout).rsplit(": ", 1)[1].split(", ")
+    return {pair.rsplit(" ", 1)[0]: float(pair.rsplit(" ", 1)[1]) for pair in pairs}
+
+
+def test_gradient_check_overlays_the_central_difference_of_each_loss_at_each_step():
+    output = VIEW.build(state(check="on"))
+    z0 = math.log(0.99 / 0.01)
+    for key, grad, loss in (("bce", bce_grad, bce_loss), ("sigmoid_mse", mse_grad, mse_loss)):
+        zs = unrolled(grad, z0, 0.0, 1.0, 100)
+        overlay = one(output.grad_figure, f"fd:{key}")
+        assert (overlay["x0"], overlay["dx"], overlay["line"]["dash"]) == (0, 1, "dot")
+        drawn = decode(overlay["y"])
+        scale = max(abs(grad(z, 0.0)) for z in zs)
+        by_hand = [abs(two_point_difference(lambda v, loss=loss: loss(v, 0.0), z)) for z in zs]
+        # closed form and core differ by a few ulp of the loss, divided by h: ~1e-10 of the largest gradient
+        np.testing.assert_allclose(drawn, by_hand, rtol=0, atol=1e-8 * scale)
+        np.testing.assert_allclose(drawn, [abs(grad(z, 0.0)) for z in zs], rtol=0, atol=1e-8 * scale)
+    # The step markers still follow the curves (the overlays come after them).
+    marker = one(output.grad_figure, "step")
+    assert [output.grad_figure["data"][i]["meta"] for i in marker["customdata"]] == ["bce", "sigmoid_mse"]
+    values = check_values(output.logit_readout)
+    assert set(values) == {"BCE", "MSE on sigmoid"} and all(0 <= v < 1e-8 for v in values.values()), values
+    assert "largest |difference − dL/dz| / largest |dL/dz|" in check_line(output.logit_readout)
+
+
+def test_gradient_check_off_draws_no_overlay_and_no_line():
+    output = VIEW.build(VIEW.default_state())
+    assert VIEW.default_state().check == "off"
+    assert not [t for t in output.grad_figure["data"] if str(t.get("meta")).startswith("fd:")]
+    assert check_line(output.logit_readout) == ""
+
+
+def test_gradient_check_reports_a_step_on_the_hinge_kink():
+    # y = 1: z0 = −1, then 0, then 1, hinge's kink, where (0 − h) / 2h = −1/2 meets a gradient of 0 or −1.
+    output = VIEW.build(state(start=1 / (1 + math.e), label=1.0, lr=1.0, steps=3, losses=("bce", "hinge"), check="on"))
+    values = check_values(output.logit_readout)
+    assert values["Hinge"] == pytest.approx(0.5, rel=1e-2) and values["BCE"] < 1e-8
+    assert decode(one(output.grad_figure, "fd:hinge")["y"])[2] == pytest.approx(0.5, rel=1e-6)
+
+
+def test_gradient_check_of_a_diverging_run_stops_with_it():
+    output = VIEW.build(state(lr=1e7, steps=20, check="on"))
+    assert decode(one(output.grad_figure, "fd:bce")["y"]).size == 2  # as its curve: steps 0 and 1
+    assert decode(one(output.grad_figure, "fd:sigmoid_mse")["y"]).size == 21
+    orjson.dumps(output.grad_figure)
+
+
+def test_the_check_toggle_gives_part_1_a_new_playback_token():
+    """training.js re-reads a chart's traces when layout.meta.run changes: the overlays add traces."""
+    off, on = VIEW.build(VIEW.default_state()), VIEW.build(state(check="on"))
+    assert off.grad_figure["layout"]["meta"]["run"] != on.grad_figure["layout"]["meta"]["run"]
+    assert off.paths["bce"]["layout"]["meta"]["run"] == on.paths["bce"]["layout"]["meta"]["run"]
+    result = update(state(check="on"), VIEW.default_state())
+    assert [t["meta"] for t in result["grad_figure"]["data"]][-2:] == ["fd:bce", "fd:sigmoid_mse"]
+    assert result["surface:bce"] is dash.no_update and result["path:bce"] is dash.no_update
+
+
+# ---------------------------------------------------------------- CSV and Show code (issue 14)
+
+SNIPPET_QUERIES = [
+    "",
+    "?check=on",
+    "?trajectory=logit&lr=1e7&steps=20&check=on",
+    "?label=0.3&losses=bce,hinge,focal&gamma=0.5",
+    "?label=1&losses=bce,sigmoid_mse,focal,hinge,squared_hinge,exponential&start=0.2&w0=3&b0=-1.5&seed=4"
+    "&points=100&noise=0.25&separation=0.5&check=on",
+]
+
+
+@pytest.mark.parametrize("query", SNIPPET_QUERIES)
+def test_code_snippet_recomputes_the_csv_bit_for_bit(query):
+    st_ = VIEW.parse_query(query)
+    assert not st_.notices, st_.notices
+    snippet = VIEW.code_snippet(st_)
+    namespace: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        exec(compile(snippet, "<training snippet>", "exec"), namespace)  # what a user pastes into Python
+    table = export.read_csv(VIEW.export_csv(st_))
+    np.testing.assert_array_equal(namespace["x"], table["x"])
+    assert set(namespace["columns"]) == set(table) - {"x"}
+    for column, values in namespace["columns"].items():
+        np.testing.assert_array_equal(values, table[column], err_msg=column)  # NaN where nothing is drawn
+    assert ("largest relative difference" in printed.getvalue()) == (st_.check == "on")
+
+
+def test_csv_holds_every_plotted_trajectory_over_the_steps():
+    st_ = VIEW.default_state()
+    text = VIEW.export_csv(st_)
+    assert text.startswith("# losslab: Training\n# settings: start=0.99&label=0&lr=1&steps=100")
+    assert "# x: step t\n" in text
+    table = export.read_csv(text)
+    labels = ("BCE", "MSE on sigmoid")
+    charts = ("Trajectory p̂ₜ", "Loss Lₜ", "Gradient |dL/dz|ₜ", "Descent path wₜ", "Descent path bₜ")
+    assert set(table) == {"x"} | {f"{chart}: {label}" for chart in charts for label in labels}
+    np.testing.assert_array_equal(table["x"], np.arange(101))
+    zs = unrolled(bce_grad, math.log(0.99 / 0.01), 0.0, 1.0, 100)
+    np.testing.assert_allclose(table["Trajectory p̂ₜ: BCE"], [sigmoid(z) for z in zs], rtol=1e-12)
+    np.testing.assert_allclose(table["Loss Lₜ: BCE"], [bce_loss(z, 0.0) for z in zs], rtol=1e-12)
+    # exactly what the charts draw
+    output = VIEW.build(st_)
+    np.testing.assert_array_equal(table["Loss Lₜ: MSE on sigmoid"], decode(one(output.loss_figure, "sigmoid_mse", "y2")["y"]))
+    np.testing.assert_array_equal(table["Gradient |dL/dz|ₜ: BCE"], decode(one(output.grad_figure, "bce")["y"]))
+    path = output.paths["sigmoid_mse"]["data"][0]
+    np.testing.assert_array_equal(table["Descent path wₜ: MSE on sigmoid"], decode(path["x"]))
+    np.testing.assert_array_equal(table["Descent path bₜ: MSE on sigmoid"], decode(path["y"]))
+    assert (table["Descent path wₜ: BCE"][0], table["Descent path bₜ: BCE"][0]) == (-6.0, 4.0)
+
+
+def test_csv_of_a_diverged_run_is_nan_after_its_step_and_has_the_check_columns():
+    table = export.read_csv(VIEW.export_csv(state(lr=1e7, steps=20, check="on", trajectory="logit")))
+    for column in ("Trajectory zₜ: BCE", "Loss Lₜ: BCE", "Gradient |dL/dz|ₜ: BCE",
+                   "Gradient |dL/dz|ₜ: BCE (finite difference)", "Descent path wₜ: BCE"):
+        assert np.isfinite(table[column][:2]).all() and np.isnan(table[column][2:]).all(), column
+    assert np.isfinite(table["Trajectory zₜ: MSE on sigmoid"]).all()
+    assert table["Trajectory zₜ: BCE"][1] == pytest.approx(math.log(99) - 1e7 * 0.99, rel=1e-12)
+
+
+def test_show_code_is_on_the_page_and_follows_the_controls():
+    st_ = state(check="on")
+    assert callbacks.has_code(VIEW)
+    bar = layout.export_bar(VIEW, st_, VIEW.build(st_))
+    (details,) = [child for child in bar.children if isinstance(child, html.Details)]
+    assert details.children[0].children == "Show code"
+    code = details.children[1].children
+    assert code.id == VIEW.ids.CODE and code.children == VIEW.code_snippet(st_)
+    result = update(VIEW.default_state(), VIEW.default_state(), lr="0.5")
+    assert "learning_rate=0.5" in result["code"] and "gradient_check" not in result["code"]

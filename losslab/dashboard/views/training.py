@@ -12,6 +12,12 @@ writes a click on a surface into the start boxes.
 Both parts share the learning rate η and the number of steps T. Results of
 the core are cached per input (they are read-only), and a change that only
 concerns one part leaves the other part's figures alone (:class:`TrainingPlan`).
+
+The gradient check (``check=on``) lays over the |dL/dz| chart, per loss, the
+central finite difference of the loss at each z_t (:func:`losslab.training.gradient_check`,
+computed on the server), and the readout gives the largest relative difference.
+Download CSV holds every plotted trajectory over the steps t = 0..T (see
+:meth:`TrainingView.motion_figures`); Show code recomputes it with the public API.
 """
 
 from __future__ import annotations
@@ -129,7 +135,7 @@ class TrainingView(View):
         controls.NumberControl("b0", "Start bias b₀", training.DEFAULT_PARAMETER_START[1], START_POINT,
                                -8.0, 8.0, 0.1, has_slider=False, help="−8 to 8; or click a surface"),
     )
-    extras = (TRAJECTORY,)
+    extras = (TRAJECTORY, controls.GRADIENT_CHECK)
     extras_position = 5  # after focal γ: the last control of part 1
     default_losses = ("bce", "sigmoid_mse")
     extra_outputs: ClassVar = {
@@ -152,19 +158,22 @@ class TrainingView(View):
         keys = self.plotted_losses(state)
         runs = logit_runs(keys, numbers["start"], numbers["label"], numbers["lr"], numbers["steps"],
                           numbers["gamma"])
+        checks = (logit_checks(keys, numbers["start"], numbers["label"], numbers["lr"], numbers["steps"],
+                               numbers["gamma"]) if state.check == "on" else None)
         dataset, surfaces = landscape(numbers["points"], numbers["separation"], numbers["noise"], numbers["seed"])
         paths = parameter_paths(numbers["points"], numbers["separation"], numbers["noise"], numbers["seed"],
                                 numbers["w0"], numbers["b0"], numbers["lr"], numbers["steps"])
         logit_token = self._token(state, LOGIT_CONTROLS, with_losses=True)
         path_token = self._token(state, PATH_CONTROLS, with_losses=False)
-        trajectory_figure, grad_figure = logit_figures(runs, state.trajectory, int(numbers["steps"]), logit_token)
+        trajectory_figure, grad_figure = logit_figures(runs, state.trajectory, int(numbers["steps"]), logit_token,
+                                                       checks)
         return ViewOutput(
             trajectory_figure, grad_figure,
             landscape_summary(dataset, surfaces, paths, numbers["w0"], numbers["b0"]),
             update_rule_markdown() + "\n\n---\n\n" + formulas_markdown(keys, link_space=True),
             self.encode_query(state),
             extras={
-                "logit_readout": logit_readout(runs, state),
+                "logit_readout": logit_readout(runs, state, checks),
                 "surfaces": {s.key: surface_figure(s) for s in surfaces},
                 "paths": {s.key: path_figure(s, path, path_token) for s, path in zip(surfaces, paths, strict=True)},
                 "losses_note": hidden_losses_note(state.losses, keys, numbers["label"]),
@@ -175,7 +184,8 @@ class TrainingView(View):
         """The inputs a part's figures depend on, as text: the browser's playback keys its cache on it."""
         parts = [f"{name}={controls.format_number(state.numbers[name])}" for name in sorted(names)]
         if with_losses:
-            parts += [f"losses={','.join(self.plotted_losses(state))}", f"trajectory={state.trajectory}"]
+            parts += [f"losses={','.join(self.plotted_losses(state))}", f"trajectory={state.trajectory}",
+                      f"check={state.check}"]
         return "&".join(parts)
 
     def plan(self, previous: ViewState | None, state: ViewState) -> TrainingPlan:
@@ -204,6 +214,15 @@ class TrainingView(View):
     def readout_component(self, output: ViewOutput) -> dict:
         """Part 2's summary: it sits at the end of the page, right below the surfaces."""
         return landscape_table(output.readout)
+
+    # ---- getting results out ------------------------------------------------------
+    def motion_figures(self, state: ViewState) -> dict[str, dict]:
+        """What Download CSV exports (this view has no slider motion): every plotted trajectory, one
+        chart per quantity, over the steps t = 0..T (see :func:`export_figures`)."""
+        return export_figures(self.build(state), int(state.number("steps")), state.trajectory)
+
+    def code_snippet(self, state: ViewState, output: ViewOutput | None = None) -> str:
+        return code_snippet(self.title, state, self.plotted_losses(state))
 
     # ---- page ----------------------------------------------------------------
     def panels_above_charts(self, state: ViewState, output: ViewOutput) -> list:
@@ -255,6 +274,14 @@ def logit_runs(keys: tuple[str, ...], start: float, label: float, lr: float, ste
                gamma: float) -> tuple[training.LogitRun, ...]:
     return training.descend_logit(keys, start=start, target=label, learning_rate=lr, steps=steps,
                                   params={"gamma": gamma})
+
+
+@lru_cache(maxsize=16)
+def logit_checks(keys: tuple[str, ...], start: float, label: float, lr: float, steps: int,
+                 gamma: float) -> tuple[training.GradientCheck, ...]:
+    """Each run's gradients against central finite differences of its loss (the core computes both)."""
+    runs = logit_runs(keys, start, label, lr, steps, gamma)
+    return tuple(training.gradient_check(run, target=label, params={"gamma": gamma}) for run in runs)
 
 
 @lru_cache(maxsize=8)
@@ -351,8 +378,13 @@ def subplot_traces(runs, quantity: str, order, axes: str, legend: bool, first_in
     return [*curves, step_markers(curves, values, first_index, axes), diverged_markers(runs, values, axes)]
 
 
-def logit_figures(runs, trajectory: str, steps: int, token: str) -> tuple[dict, dict]:
-    """Part 1's two linked charts: z_t or p̂_t above the loss (one shared x axis), and |dL/dz| over the steps."""
+def logit_figures(runs, trajectory: str, steps: int, token: str, checks=None) -> tuple[dict, dict]:
+    """Part 1's two linked charts: z_t or p̂_t above the loss (one shared x axis), and |dL/dz| over the steps.
+
+    ``checks`` (the runs' :class:`losslab.training.GradientCheck`, or None): the gradient chart also
+    draws each run's |finite difference| (dotted, ``meta="fd:<key>"``) after its other traces, so the
+    step markers' ``customdata`` still index the curves and playback reveals the overlays with them.
+    """
     order = task_order("binary")
     quantity = "probability" if trajectory == "prob" else "logit"
     upper = subplot_traces(runs, quantity, order, "", True, 0)
@@ -371,7 +403,20 @@ def logit_figures(runs, trajectory: str, steps: int, token: str) -> tuple[dict, 
     grad["shapes"] = []
     grad["meta"] = {"run": token, "steps": steps}
     grad_traces = subplot_traces(runs, "grad_norm", order, "", True, 0)
+    if checks is not None:
+        grad_traces += [difference_overlay(run, check) for run, check in zip(runs, checks, strict=True)]
     return {"data": upper + lower, "layout": top}, {"data": grad_traces, "layout": grad}
+
+
+def difference_overlay(run: training.LogitRun, check: training.GradientCheck) -> dict:
+    """|central finite difference of the loss| at each z_t, drawn over |dL/dz|ₜ for the same steps."""
+    count = shown_steps(run.diverged_at, run.step.size)
+    return {
+        "type": "scatter", "mode": "lines", "name": f"{run.label} (finite difference)", "meta": f"fd:{run.key}",
+        "x0": 0, "dx": 1, "y": figures.typed_array(plottable(np.abs(check.finite_difference[:count]))),
+        "line": {"color": "#444444", "width": 1.5, "dash": "dot"}, "legendgroup": run.key, "showlegend": False,
+        "xaxis": "x", "yaxis": "y", "hovertemplate": "finite difference %{y:.4g}<extra></extra>",
+    }
 
 
 def threshold_line(y: float) -> dict:
@@ -387,8 +432,9 @@ def step_text(step: int | None, never: str = "never") -> str:
     return never if step is None else f"step {step}"
 
 
-def logit_readout(runs, state: ViewState) -> dict:
-    """A row per loss: steps until p̂ crosses 0.5 and until the loss is below 10% of its start, and the end state."""
+def logit_readout(runs, state: ViewState, checks=None) -> dict:
+    """A row per loss: steps until p̂ crosses 0.5 and until the loss is below 10% of its start, and the end state;
+    with ``checks``, a line with each run's largest relative difference between gradient and finite difference."""
     start, label = state.number("start"), state.number("label")
     steps = int(state.number("steps"))
     no_side = label == 0.5
@@ -410,8 +456,20 @@ def logit_readout(runs, state: ViewState) -> dict:
     )
     table = tables.element("Table", [caption, tables.element("Thead", header), tables.element("Tbody", rows)],
                            className="readout-table")
-    return tables.element("Div", [tables.element("P", logit_lesson(runs), className="lesson", role="status"),
-                                  table])
+    parts = [tables.element("P", logit_lesson(runs), className="lesson", role="status"), table]
+    if checks is not None:
+        parts.append(tables.element("P", gradient_check_text(checks), className="gradient-check-note"))
+    return tables.element("Div", parts)
+
+
+def gradient_check_text(checks) -> str:
+    """The readout line of the gradient check: per loss, the largest relative difference over the steps shown."""
+    if not checks:
+        return "Gradient check: tick a loss to check its gradient."
+    parts = ", ".join(f"{check.label} {check.relative_difference:.1e}" for check in checks)
+    return ("Gradient check at every step shown, dL/dz the run used against the central difference "
+            f"(ℓ(z + h) − ℓ(z − h)) / 2h of its loss (dotted): largest |difference − dL/dz| / largest |dL/dz|: "
+            f"{parts}")
 
 
 def logit_lesson(runs) -> str:
@@ -591,6 +649,107 @@ def landscape_table(summary: LandscapeSummary) -> dict:
 
 def finite_text(value: float) -> str:
     return tables.number_text(value) if math.isfinite(value) else str(value)
+
+
+# ---------------------------------------------------------------- getting results out
+
+LOSS_CHART = "Loss Lₜ"
+GRAD_CHART = "Gradient |dL/dz|ₜ"
+PATH_CHARTS = ("Descent path wₜ", "Descent path bₜ")
+
+
+def trajectory_chart(trajectory: str) -> str:
+    return f"Trajectory {TRAJECTORY_TITLES[trajectory]}"
+
+
+def export_figures(output: ViewOutput, steps: int, trajectory: str) -> dict[str, dict]:
+    """The plotted trajectories as curves over the steps, one figure per quantity (the CSV's charts).
+
+    Read from the figures the page draws, so the CSV holds their values exactly: z_t or p̂_t, the loss,
+    |dL/dz| (and its finite differences when the check is on) of part 1, and w_t and b_t of each descent
+    path of part 2. A diverged run is drawn up to its step of divergence; its columns go on as NaN to
+    t = T, so every column shares the steps 0..T and the CSV is one table. The surfaces (2-D) are not curves.
+    """
+    charts: dict[str, list[dict]] = {trajectory_chart(trajectory): [], LOSS_CHART: [], GRAD_CHART: [],
+                                     PATH_CHARTS[0]: [], PATH_CHARTS[1]: []}
+    for trace in output.loss_figure["data"]:
+        if trace.get("mode") == "lines":
+            chart = trajectory_chart(trajectory) if trace["yaxis"] == "y" else LOSS_CHART
+            charts[chart].append(step_series(trace["name"], trace["meta"], figures.decoded(trace["y"]), steps))
+    for trace in output.grad_figure["data"]:
+        if trace.get("mode") == "lines":
+            charts[GRAD_CHART].append(step_series(trace["name"], trace["meta"], figures.decoded(trace["y"]), steps))
+    for key in SURFACE_KEYS:
+        path = output.paths[key]["data"][0]
+        for chart, axis in zip(PATH_CHARTS, ("x", "y"), strict=True):
+            charts[chart].append(step_series(registry.get(key).label, key, figures.decoded(path[axis]), steps))
+    return {title: {"data": traces, "layout": {"title": {"text": title}, "xaxis": {"title": {"text": "step t"}}}}
+            for title, traces in charts.items()}
+
+
+def step_series(name: str, meta: str, values: np.ndarray, steps: int) -> dict:
+    """A curve over t = 0..T (x0 = 0, dx = 1): the drawn values, then NaN where nothing is drawn."""
+    padded = np.full(steps + 1, np.nan)
+    padded[: values.size] = values
+    return {"type": "scatter", "mode": "lines", "name": name, "meta": meta, "x0": 0, "dx": 1,
+            "y": figures.typed_array(padded)}
+
+
+def code_snippet(title: str, state: ViewState, keys: tuple[str, ...]) -> str:
+    """A program that recomputes every column of the CSV with :mod:`losslab.training`."""
+    numbers = state.numbers
+    steps = int(numbers["steps"])
+    target, params = float(numbers["label"]), {"gamma": float(numbers["gamma"])}
+    quantity = "probability" if state.trajectory == "prob" else "logit"
+    lines = [
+        "import numpy as np",
+        "from losslab import training",
+        "",
+        f"# {title}: gradient descent on one logit for each loss (part 1) and on logistic regression's (w, b)",
+        "# (part 2). Every column runs over the steps t = 0..T; a diverged run is NaN after its step of divergence.",
+        f"steps = {steps}",
+        "x = np.arange(steps + 1, dtype=np.float64)  # the step t",
+        "",
+        "",
+        "def shown(values, diverged_at):",
+        '    """What a chart draws: the values up to the step of divergence, NaN after it and where not finite."""',
+        "    values = np.array(values, dtype=np.float64)",
+        "    if diverged_at is not None:",
+        "        values[diverged_at + 1:] = np.nan",
+        "    return np.where(np.isfinite(values), values, np.nan)",
+        "",
+        "",
+        "columns = {}",
+        f"target, params = {target!r}, {params!r}",
+        f"runs = training.descend_logit({list(keys)!r}, start={float(numbers['start'])!r}, target=target,",
+        f"                              learning_rate={float(numbers['lr'])!r}, steps=steps, params=params)",
+        "for run in runs:",
+        f"    columns[{trajectory_chart(state.trajectory) + ': '!r} + run.label] = shown(run.{quantity}, run.diverged_at)",
+        "for run in runs:",
+        f"    columns[{LOSS_CHART + ': '!r} + run.label] = shown(run.loss, run.diverged_at)",
+        "for run in runs:",
+        f"    columns[{GRAD_CHART + ': '!r} + run.label] = shown(run.grad_norm, run.diverged_at)",
+    ]
+    if state.check == "on":
+        lines += [
+            "for run in runs:  # the gradient check: dL/dz against a central difference of the loss at each z_t",
+            "    check = training.gradient_check(run, target=target, params=params)",
+            f"    columns[{GRAD_CHART + ': '!r} + run.label + ' (finite difference)'] = shown(",
+            "        np.abs(check.finite_difference), run.diverged_at)",
+            "    print(run.label, 'largest relative difference:', check.relative_difference)",
+        ]
+    lines += [
+        f"dataset = training.make_dataset(points={int(numbers['points'])}, separation={float(numbers['separation'])!r}, "
+        f"label_noise={float(numbers['noise'])!r}, seed={int(numbers['seed'])})",
+        f"paths = training.descend_parameters(dataset, {list(SURFACE_KEYS)!r}, "
+        f"start=({float(numbers['w0'])!r}, {float(numbers['b0'])!r}),",
+        f"                                    learning_rate={float(numbers['lr'])!r}, steps=steps)",
+        "for path in paths:",
+        f"    columns[{PATH_CHARTS[0] + ': '!r} + path.label] = shown(path.w, path.diverged_at)",
+        "for path in paths:",
+        f"    columns[{PATH_CHARTS[1] + ': '!r} + path.label] = shown(path.b, path.diverged_at)",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- page parts
