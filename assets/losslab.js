@@ -525,6 +525,25 @@
     try { window.sessionStorage.removeItem(STATE_KEY + new URL(reset.href, window.location.href).pathname); } catch (e) { /* storage off */ }
   }, true);
 
+  // A navigation menu (<details>) closes on a click elsewhere, on Escape, and once a link in it is chosen.
+  function closeMenus(except) {
+    document.querySelectorAll("#page-nav details.nav-menu[open]").forEach(function (menu) {
+      if (menu !== except) menu.removeAttribute("open");
+    });
+  }
+  document.addEventListener("click", function (event) {
+    var menu = event.target.closest && event.target.closest("#page-nav details.nav-menu");
+    var chosen = event.target.closest && event.target.closest("#page-nav .nav-menu-links a");
+    closeMenus(chosen ? null : menu);
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var open = document.querySelector("#page-nav details.nav-menu[open]");
+    if (!open) return;
+    closeMenus(null);
+    open.querySelector("summary").focus();
+  });
+
   window.addEventListener("resize", function () {
     document.querySelectorAll(".linked-charts .js-plotly-plot").forEach(gridPanels);
   });

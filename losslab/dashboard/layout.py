@@ -77,11 +77,33 @@ def nav_links(views: tuple[View, ...], active: str | None) -> list:
     """Links to the views. The current view's link reloads the page: the URL's query is
     kept current with history.replaceState, which dcc.Location does not see, so a
     client-side link to the same path would not reset the view."""
-    return [
-        dcc.Link(v.title, href=v.path, className="nav-link active" if v.name == active else "nav-link",
-                 title=f"{v.title} (current view)" if v.name == active else v.title, refresh=v.name == active)
-        for v in views
-    ]
+    def link(v: View) -> dcc.Link:
+        return dcc.Link(v.nav_title, href=v.path, className="nav-link active" if v.name == active else "nav-link",
+                        title=f"{v.title} (current view)" if v.name == active else v.title,
+                        refresh=v.name == active)
+
+    items, menus = [], {}
+    for v in views:
+        if not v.nav_group:
+            items.append(link(v))
+        elif v.nav_group not in menus:
+            menus[v.nav_group] = [v]
+            items.append(v.nav_group)  # the menu's place: after the top-level links before its first view
+        else:
+            menus[v.nav_group].append(v)
+    return [nav_menu(item, menus[item], active, link) if isinstance(item, str) else item for item in items]
+
+
+def nav_menu(group: str, members: list[View], active: str | None, link) -> html.Details:
+    """A group of views as one menu button (a native disclosure: keyboard and screen-reader ready)
+    whose label names the current view when it is one of them."""
+    current = next((v for v in members if v.name == active), None)
+    label = f"{group}: {current.nav_title}" if current else group
+    return html.Details(
+        className="nav-menu active" if current else "nav-menu",
+        children=[html.Summary(label, className="nav-link nav-summary"),
+                  html.Div([link(v) for v in members], className="nav-menu-links")],
+    )
 
 
 def chooser_table(views: tuple[View, ...]) -> html.Section:

@@ -24,7 +24,8 @@ def test_each_view_loads_at_its_path(lab):
             )
             assert drawn == len(metas), (path, graph, drawn, metas)
             assert lab.duo.find_element(f"#{graph}").is_displayed(), (path, graph)
-        assert lab.duo.find_element("#page-nav .nav-link.active").text == title, path
+        active = lab.duo.find_element("#page-nav .nav-link.active")
+        assert active.get_attribute("title") == f"{title} (current view)", path
         assert lab.text("url-notice") == "", path
     lab.open("/nowhere", wait_for=())
     lab.duo.wait_for_text_to_equal(".view h2", "No such view")
@@ -35,5 +36,5 @@ def test_each_view_loads_at_its_path(lab):
 def test_every_slider_handle_is_named_after_its_control(lab):
     lab.open("/regression")
     names = lab.js("return Array.from(document.querySelectorAll('[role=slider]'), (h) => h.getAttribute('aria-label'));")
-    assert names == ["True value y", "Huber delta δ", "Quantile τ"]
+    assert names == ["True value y", "Huber delta δ", "Quantile τ", "Smooth-L1 β", "Predicted variance σ²"]
     assert lab.duo.get_logs() == []

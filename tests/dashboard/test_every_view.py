@@ -47,7 +47,9 @@ def test_view_renders_its_path_with_every_control_and_chart(name):
     assert {view.ids.input(c.name) for c in view.numbers} <= found
     assert {c.input_id(name) for c in view.extras} <= found
     assert {out.component_id for out in view.extra_outputs.values()} <= found
-    assert [link.href for link in nav if "active" in link.className] == [view.path]
+    links = [c for item in nav for c in walk(item) if isinstance(c, dash.dcc.Link)]
+    assert [link.href for link in links if "active" in link.className] == [view.path]
+    assert {link.href for link in links} == {v.path for v in views.VIEWS}
 
 
 @pytest.mark.parametrize("name", VIEW_NAMES)

@@ -111,6 +111,13 @@ class View:
     #: the view's own outputs, by the key its ``ViewOutput.extras`` (or ``output_values``) fills
     extra_outputs: ClassVar[dict[str, ExtraOutput]] = {}
     charts_class: str = "linked-charts"
+    #: the navigation menu the view's link sits in ("" : a top-level link)
+    nav_group: str = ""
+
+    @property
+    def nav_title(self) -> str:
+        """The view's name in the navigation (its title unless a shorter one is set)."""
+        return self.title
     #: False: the view compares no losses, so the page shows no "Losses to compare" checklist
     loss_checklist: bool = True
 

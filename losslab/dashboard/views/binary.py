@@ -42,6 +42,7 @@ class BinaryView(View):
     name = "binary"
     path = "/binary"
     title = "Binary classification"
+    nav_title = "Binary"
     introduction = (
         "A sigmoid turns the logit z into a probability p̂. Switch the x axis between p̂ and z: "
         "measured in z, the BCE gradient is p̂ − y and never vanishes when the model is confidently wrong, "

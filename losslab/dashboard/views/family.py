@@ -38,6 +38,8 @@ from losslab.dashboard.views.base import (
 )
 from losslab.dashboard.views.clicks import prediction_from_click
 
+ATLAS = "Loss atlas"  # the navigation menu of the family views
+
 
 class FamilyView(View):
     """A view of one registry task along one axis; subclasses set the class attributes below."""
@@ -56,6 +58,7 @@ class FamilyView(View):
     fixed_target: float = 0.0
     extras = (controls.Y_SCALE, controls.GRADIENT_CHECK)
     extra_outputs: ClassVar[dict[str, ExtraOutput]] = {}
+    nav_group = ATLAS
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

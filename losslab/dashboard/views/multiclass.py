@@ -42,6 +42,7 @@ class MulticlassView(View):
     name = "multiclass"
     path = "/multiclass"
     title = "Multiclass (softmax)"
+    nav_title = "Multiclass"
     introduction = (
         "Edit the logits z and watch the softmax probabilities and the cross-entropy gradient p̂ − y. "
         "The sweep charts move one logit with the others fixed. The stability panel shows why softmax "

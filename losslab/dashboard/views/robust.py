@@ -153,6 +153,7 @@ class RobustView(View):
     name = NAME
     path = "/robust"
     title = "Robust regression"
+    nav_title = "Robust fit"
     introduction = (
         "Fit a line y = a·x + b through points with outliers by minimising the mean of each loss. "
         "Each point pulls on the line with its gradient dℓ/dŷᵢ: the bars show how hard. MSE's pull grows "
