@@ -78,6 +78,7 @@ __all__ = [
 MAX_POINTS = 5000  # the start and the exact L1 search are O(n^2)
 VALUE_LIMIT = 1e100  # |x|, |y|: squared residuals and their sums stay far from float max
 _EPS = np.finfo(np.float64).eps
+_TINY = np.finfo(np.float64).tiny
 _KINKED = ("mae", "quantile")  # a kink at r = 0: exact piecewise-linear search, not IRLS
 _ARMIJO = 1e-4
 _NEWTON_ZONE = 1e-3  # IRLS steps below this fraction of the y range: finish with Newton
@@ -200,6 +201,7 @@ class _Problem:
         self.spread = float(np.max(np.abs(x - self.center)))  # so u lies in [-1, 1]
         self.u = (x - self.center) / self.spread
         self.row_size = np.sqrt(self.u * self.u + 1)  # ||(u_i, 1)||
+        self.y_scale = float(np.max(np.abs(y)))
         self._both = _FUSED.get(spec.grad)
 
     def to_line(self, theta: np.ndarray) -> tuple[float, float]:
@@ -213,7 +215,7 @@ class _Problem:
         return theta[0] * self.u + theta[1]
 
     def mean_loss(self, theta: np.ndarray) -> float:
-        return float(np.mean(self.spec.loss(self.predict(theta), self.y, **self.params)))
+        return _mean(self.spec.loss(self.predict(theta), self.y, **self.params))
 
     def psi_at(self, pred: np.ndarray) -> np.ndarray:
         return np.asarray(self.spec.grad(pred, self.y, **self.params), dtype=np.float64)
@@ -225,12 +227,36 @@ class _Problem:
         """Mean loss and ψ at ``theta``, in one core call where the loss has an ``_and_grad`` form."""
         pred = self.predict(theta)
         if self._both is not None:
-            value, psi = self._both(pred, self.y, reduction="mean", **self.params)
-            return float(value), np.asarray(psi, dtype=np.float64)
-        return float(np.mean(self.spec.loss(pred, self.y, **self.params))), self.psi_at(pred)
+            # unreduced: terms near float max (Barron, tiny c) would overflow the core's plain sum
+            values, psi = self._both(pred, self.y, reduction="none", **self.params)
+            return _mean(values), np.asarray(psi, dtype=np.float64)
+        return _mean(self.spec.loss(pred, self.y, **self.params)), self.psi_at(pred)
 
     def gradient(self, psi: np.ndarray) -> np.ndarray:
-        return np.array([np.mean(psi * self.u), np.mean(psi)])
+        return np.array([_mean(psi * self.u), _mean(psi)])
+
+    def rounding_floor(self, theta: np.ndarray, value: float, reach: float) -> float:
+        r"""The gradient norm below which rounding, not the line, decides the gradient.
+
+        The larger of two levels. ψ's: each prediction is only known to its rounding error
+        :math:`e = 16\epsilon(|A| + |B| + \max_j|y_j|)`, over which ψ may move by
+        :math:`\max_\pm|\psi(\hat y_i \pm e) - \psi_i|` (a sharp bend of a tiny δ or c included;
+        all of :math:`|\psi_i|` for a point within :math:`e` of the line); summed with the rows'
+        sizes, that is the gradient's own noise. F's: a gradient
+        whose first-order change of F over a whole step (``reach``) is below F's rounding,
+        :math:`8\epsilon|F|`, points nowhere F can confirm (every residual far past a tiny c).
+        """
+        pred = self.predict(theta)
+        # the rounding of the line's own solve and of y - ŷ, at the scale of the data (|u| <= 1)
+        error = np.full_like(pred, 16 * _EPS * (abs(theta[0]) + abs(theta[1]) + self.y_scale))
+        psi = self.psi_at(pred)
+        jitter = np.maximum(np.abs(self.psi_at(pred + error) - psi), np.abs(self.psi_at(pred - error) - psi))
+        # a point on the line to within rounding: its whole ψ is noise (ψ ~ 1/r of Barron at α = 0, tiny c)
+        on_line = np.abs(pred - self.y) <= error
+        jitter[on_line] = np.maximum(jitter[on_line], np.abs(psi[on_line]))
+        psi_level = _mean(jitter * self.row_size)
+        flat_level = 8 * _EPS * abs(value) / reach if reach > 0 else 0.0
+        return max(psi_level, flat_level)
 
 
 def fit_line(x, y, loss="mse", params: Mapping[str, float] | None = None, *,
@@ -359,7 +385,8 @@ def _fit(problem: _Problem, theta0: np.ndarray, tol: float, max_iter: int) -> Li
     else:
         theta, iterations, converged, value, psi = _irls(problem, theta0, tol, max_iter)
         method = "irls"
-        grad_norm = float(np.hypot(np.mean(psi * problem.x), np.mean(psi)))
+        finite = bool(np.all(np.isfinite(psi)))  # the core's ψ overflowed: no gradient to speak of
+        grad_norm = float(np.hypot(_mean(psi * problem.x), _mean(psi))) if finite else math.inf
     slope, intercept = problem.to_line(theta)
     return LineFit(
         loss=problem.spec.key, params=dict(problem.params), slope=slope, intercept=intercept,
@@ -369,23 +396,34 @@ def _fit(problem: _Problem, theta0: np.ndarray, tol: float, max_iter: int) -> Li
 
 
 def _irls(problem: _Problem, theta: np.ndarray, tol: float, max_iter: int):
-    """Damped IRLS from ``theta``, finished by Newton steps: (theta, steps, converged, F, ψ)."""
+    """Damped IRLS from ``theta``, finished by Newton steps: (theta, steps, converged, F, ψ).
+
+    Converged: the gradient has cancelled to ``tol`` of its terms, or sunk to its rounding level
+    (:meth:`_Problem.rounding_floor`, checked from the start and once steps are small), or a step
+    no longer changes the line in floating point.
+    """
     u, y = problem.u, problem.y
-    scale = float(np.max(np.abs(y))) + 1.0
+    scale = float(np.max(np.abs(y))) or 1.0  # no absolute floor: y of size 1e-200 is fitted in its own units
     spread = float(np.ptp(y)) + _EPS * scale
     zone, radius = _NEWTON_ZONE * spread, _TRUST * spread
     value, psi = problem.loss_and_psi(theta)
+    if not (math.isfinite(value) and np.all(np.isfinite(psi))):
+        return theta, 0, False, value, psi  # the loss overflows here (e.g. Barron, alpha > 1, c ~ 1e-300)
+    near = True  # at the start, or after a small step: worth checking the rounding level
     for step in range(max_iter + 1):
         gradient = problem.gradient(psi)
-        if np.hypot(*gradient) <= tol * np.mean(np.abs(psi) * problem.row_size):
+        size = float(np.hypot(*gradient))
+        if size <= tol * _mean(np.abs(psi) * problem.row_size) or (
+            near and size <= problem.rounding_floor(theta, value, radius)
+        ):
             return theta, step, True, value, psi
         if step == max_iter:
             break
         pred = problem.predict(theta)
-        direction = -np.linalg.solve(_irls_hessian(psi, pred - y, u), gradient)
+        direction = _irls_direction(psi, pred - y, u, gradient)
         creeping = bool(np.max(np.abs(direction)) <= zone)
         if creeping:
-            newton = _newton_step(problem, pred, gradient)
+            newton = _newton_step(problem, pred, gradient, psi)
             if newton is not None:
                 direction, creeping = newton * min(1.0, radius / np.max(np.abs(newton))), False
         found = _line_search(problem, theta, value, gradient, direction, radius if creeping else 0.0)
@@ -396,6 +434,7 @@ def _irls(problem: _Problem, theta: np.ndarray, tol: float, max_iter: int):
         theta, value, psi = trial, trial_value, trial_psi
         if np.all(moved <= 4 * _EPS * (np.abs(theta) + scale)):
             return theta, step + 1, True, value, psi  # the line no longer changes in floating point
+        near = bool(np.max(moved) <= zone)
     return theta, max_iter, False, value, psi
 
 
@@ -429,38 +468,65 @@ def _line_search(problem: _Problem, theta, value, gradient, direction, reach: fl
     return trial, trial_value, trial_psi
 
 
-def _irls_hessian(psi: np.ndarray, residual: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """:math:`\\frac1n\\sum_i w_i (u_i, 1)(u_i, 1)^\\top` with :math:`w_i = \\psi_i/r_i`, kept positive definite."""
-    nonzero = residual != 0
-    weight = np.zeros_like(psi)
-    weight[nonzero] = psi[nonzero] / residual[nonzero]
-    weight = np.maximum(weight, 0)
+def _irls_direction(psi: np.ndarray, residual: np.ndarray, u: np.ndarray, gradient: np.ndarray) -> np.ndarray:
+    """The IRLS step :math:`-H^{-1}\\nabla F`, :math:`H = \\frac1n\\sum_i w_i (u_i, 1)(u_i, 1)^\\top`, :math:`w_i = \\psi_i/r_i`.
+
+    ψ is divided by its largest |ψ| and the weights by their largest (H and the gradient scale
+    alike, so the step does not change): ψ near 1/c with c ~ 1e-300, or ψ/r over a residual at
+    rounding level, would overflow.
+    """
+    top = float(np.max(np.abs(psi)))
+    if top == 0:
+        return np.zeros(2)
+    hessian, weight_scale = _irls_hessian(psi / top, residual, u)
+    return -np.linalg.solve(hessian, gradient / top) / weight_scale
+
+
+def _irls_hessian(unit_psi: np.ndarray, residual: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, float]:
+    """(H / s, s): the IRLS matrix of ψ scaled to at most 1, divided by its largest weight s, kept positive definite."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # past float max: handled next
+        ratio = unit_psi / residual
+    nonzero = (residual != 0) & np.isfinite(ratio)  # ψ/r beyond float max is treated like r = 0
+    weight = np.zeros_like(unit_psi)
+    weight[nonzero] = np.maximum(ratio[nonzero], 0)
     top = float(weight.max()) if weight.size else 0.0
     # psi/r is largest at r -> 0 for these losses, so an exact-zero residual gets the largest weight seen
     weight[~nonzero] = top if top > 0 else 1.0
+    scale = top if top > 0 else 1.0
+    weight = weight / scale
     h = np.array([[np.mean(weight * u * u), np.mean(weight * u)], [np.mean(weight * u), np.mean(weight)]])
-    floor = 1e-10 * max(top, 1.0)
+    floor = 1e-10
     if np.linalg.det(h) <= 1e-12 * h[0, 0] * h[1, 1] or h[1, 1] <= floor:
         # fewer than two points carry weight (e.g. Tukey with most residuals past c): regularise
         h = h + floor * np.eye(2)
-    return h
+    return h, scale
 
 
-def _newton_step(problem: _Problem, pred: np.ndarray, gradient: np.ndarray) -> np.ndarray | None:
+def _newton_step(problem: _Problem, pred: np.ndarray, gradient: np.ndarray, psi: np.ndarray) -> np.ndarray | None:
     """The Newton step, with ψ' from central differences of the core's ψ; None unless the Hessian is positive definite.
 
     Used only once IRLS steps are small, i.e. inside the basin IRLS is heading
     for, and capped at a quarter of the data's y range per step.
     """
-    residual = np.abs(pred - problem.y)
-    h = 1e-6 * (residual + float(np.median(residual)) + _EPS)
-    curvature = (problem.psi_at(pred + h) - problem.psi_at(pred - h)) / (2 * h)
-    u = problem.u
-    hessian = np.array([[np.mean(curvature * u * u), np.mean(curvature * u)],
-                        [np.mean(curvature * u), np.mean(curvature)]])
-    if not (hessian[0, 0] > 0 and np.linalg.det(hessian) > 1e-12 * hessian[0, 0] * hessian[1, 1]):
+    top = float(np.max(np.abs(psi)))
+    if top == 0:
         return None
-    return -np.linalg.solve(hessian, gradient)
+    residual = np.abs(pred - problem.y)
+    # small against the residuals, yet far above each prediction's rounding (else pred + h == pred)
+    h = 1e-6 * residual + 1024 * _EPS * (np.abs(pred) + np.abs(problem.y)) + _TINY
+    above, below = pred + h, pred - h
+    with np.errstate(over="ignore", invalid="ignore"):  # a slope past float max: no Newton step
+        curvature = (problem.psi_at(above) / top - problem.psi_at(below) / top) / (above - below)
+        u = problem.u
+        hessian = np.array([[np.mean(curvature * u * u), np.mean(curvature * u)],
+                            [np.mean(curvature * u), np.mean(curvature)]])
+    size = float(np.max(np.abs(hessian)))
+    if not 0 < size < math.inf:
+        return None
+    unit = hessian / size  # its determinant could overflow (data of size 1e-200: ψ' ~ 1e200)
+    if not (unit[0, 0] > 0 and np.linalg.det(unit) > 1e-12 * unit[0, 0] * unit[1, 1]):
+        return None
+    return -np.linalg.solve(unit, gradient / top) / size
 
 
 def _exact_kinked(problem: _Problem) -> tuple[np.ndarray, int]:
@@ -474,7 +540,11 @@ def _exact_kinked(problem: _Problem) -> tuple[np.ndarray, int]:
     def value_at(k: int) -> float:
         if k not in cache:
             theta = np.array([candidates[k], _best_intercept(problem, candidates[k])])
-            cache[k] = (problem.mean_loss(theta), theta)
+            pred = problem.predict(theta)
+            # a point on the line up to rounding counts as on it: with a tiny τ its (1 - τ)|r| ~ 1e-15
+            # would outweigh every τ-term and steer the search away from the lines through points
+            pred = np.where(np.abs(pred - y) <= 16 * _EPS * (np.abs(theta).sum() + problem.y_scale), y, pred)
+            cache[k] = (_mean(problem.spec.loss(pred, y, **problem.params)), theta)
         return cache[k][0]
 
     low, high, steps = 0, candidates.size - 1, 0
@@ -517,6 +587,15 @@ def _smallest_subgradient(problem: _Problem, theta: np.ndarray) -> float:
         free = np.linalg.lstsq(rows[:, on_line], -fixed, rcond=None)[0]
         fixed = fixed + rows[:, on_line] @ np.clip(free, left, right)
     return float(np.hypot(*fixed) / n)
+
+
+def _mean(values: np.ndarray) -> float:
+    """The mean, summed in units of the largest |value| so that terms near float max do not overflow the sum."""
+    values = np.asarray(values, dtype=np.float64)
+    top = float(np.max(np.abs(values))) if values.size else 0.0
+    if not 0 < top < math.inf:
+        return float(np.mean(values)) if top == 0 else math.inf  # only the losses' values can be inf here
+    return top * float(np.mean(values / top))
 
 
 # --------------------------------------------------------------------- the start

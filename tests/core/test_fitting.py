@@ -399,3 +399,108 @@ def test_bad_sweep_input_is_rejected_by_name():
         fitting.sweep_fit([0.0, 1.0], [0.0, 1.0], "barron", "alpha", [])
     with pytest.raises(ValueError, match=r"alpha must be in \[-inf, 2\].*got 2.5"):
         fitting.sweep_fit([0.0, 1.0], [0.0, 1.0], "barron", "alpha", [1.0, 2.5])
+
+
+# ------------------------------------------------------------------ convergence at the rounding level
+
+
+VIEW_STEPS = 100  # the /robust view's step limit (robust.MAX_ITERATIONS)
+
+
+@pytest.mark.parametrize(("key", "params"), [
+    ("barron", {"alpha": -5.25, "c": 0.1995}), ("barron", {"alpha": -7.25, "c": 0.3981}),
+    ("barron", {"alpha": -3.0, "c": 0.05012}), ("cauchy", {"c": 1e-100}), ("barron", {"alpha": 0.0, "c": 1e-300}),
+])
+def test_a_fit_already_at_its_optimum_up_to_rounding_is_converged(key, params):
+    # noise-free points on y = x (three lifted by -20): the optimum is y = x up to the outliers' pull,
+    # which for these scales is far below rounding; the fits used to bounce and stop "not converged"
+    d = fitting.make_line_data(10, outliers=3, noise=0.0, outlier_distance=-20.0, seed=2)
+    fit = quietly(fitting.fit_line, d.x, d.y, key, params, max_iter=VIEW_STEPS)
+    assert fit.converged and fit.iterations < 10, (fit.iterations, fit.grad_norm)
+    assert fit.slope == pytest.approx(1.0, abs=1e-9) and fit.intercept == pytest.approx(0.0, abs=1e-8)
+    sweep = quietly(fitting.sweep_fit, d.x, d.y, "barron", "alpha", np.arange(-10.0, 2.25, 0.25),
+                    {"c": 0.1995}, max_iter=VIEW_STEPS)
+    assert sweep.converged.all(), sweep.values[~sweep.converged]
+
+
+def test_a_fit_on_an_objective_flat_to_rounding_is_converged_where_it_starts():
+    # c = 0.05 against noise 100: every point is far past c, Barron at alpha = -10 is saturated at
+    # |alpha - 2| / alpha = 1.2 for every line near the data (F differs by less than its rounding)
+    d = fitting.make_line_data(100, outliers=30, noise=100.0, outlier_distance=1000.0, seed=3)
+    params = {"alpha": -10.0, "c": 0.05012}
+    fit = quietly(fitting.fit_line, d.x, d.y, "barron", params, max_iter=VIEW_STEPS)
+    assert fit.converged and fit.iterations <= 2
+    assert fit.mean_loss == pytest.approx(1.2, rel=1e-15)
+    assert (fit.slope, fit.intercept) == pytest.approx(fitting.repeated_median_line(d.x, d.y), rel=1e-6)
+    for key, p in (("barron", {"alpha": -10.0, "c": 0.1}), ("barron", {"alpha": -2.0, "c": 1e-8})):
+        assert quietly(fitting.fit_line, d.x, d.y, key, p, max_iter=VIEW_STEPS).converged, p
+
+
+@pytest.mark.parametrize(("key", "params"), [("huber", {"delta": 1e-300}), ("pseudo_huber", {"delta": 1e-300}),
+                                             ("huber", {"delta": 1e-8}), ("pseudo_huber", {"delta": 1e-8})])
+def test_a_kink_narrower_than_the_data_converges_to_the_least_absolute_deviations_line(key, params):
+    # delta -> 0: Huber/delta -> |r|, so the fit is the L1 line; the kink's own noise is delta per point
+    d = fitting.make_line_data(30, outliers=5, noise=100.0, outlier_distance=1000.0, seed=4)
+    fit = quietly(fitting.fit_line, d.x, d.y, key, params, max_iter=VIEW_STEPS)
+    assert fit.converged
+    l1 = np.mean(np.abs(fit.slope * d.x + fit.intercept - d.y))
+    assert l1 == pytest.approx(_linear_program_minimum(d.x, d.y, 1.0, 1.0), rel=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e90])
+@pytest.mark.parametrize(("key", "params"), [("cauchy", {"c": 1.0}), ("huber", {"delta": 1.0}), ("tukey", {"c": 1.0}),
+                                             ("barron", {"alpha": -2.0, "c": 1.0}), ("quantile", {"tau": 0.2})])
+def test_a_fit_scales_with_the_data_and_its_loss_scale(scale, key, params):
+    # ℓ(r; c) over data and c both times s is minimised by the same line times s; with y ~ 1e-200 the
+    # fit used to call any step "no change" (an absolute floor of 1 in its scale) and stop far off
+    d = fitting.make_line_data(30, outliers=3, noise=0.3, seed=4)
+    reference = fitting.fit_line(d.x, d.y, key, params)
+    scaled = {name: value * scale if name in ("c", "delta") else value for name, value in params.items()}
+    fit = quietly(fitting.fit_line, d.x, d.y * scale, key, scaled)
+    assert fit.converged
+    assert fit.slope / scale == pytest.approx(reference.slope, rel=1e-9)
+    assert fit.intercept / scale == pytest.approx(reference.intercept, rel=1e-9, abs=1e-9)
+
+
+def test_a_quantile_line_with_a_tiny_tau_lies_under_every_point():
+    # tau -> 0: no point may lie below the line, and among those lines the one nearest the points;
+    # on noise-free data that is the lifted-down outliers' line y = x - 20 (found here by brute force)
+    d = fitting.make_line_data(200, outliers=24, noise=0.0, outlier_distance=-20.0, seed=5)
+    x, y = d.x, d.y
+    best = None
+    for i in range(0, x.size, 3):
+        for j in range(i + 1, x.size):
+            slope = (y[j] - y[i]) / (x[j] - x[i])
+            gap = y - (slope * x + y[i] - slope * x[i])
+            if gap.min() >= -1e-9 and (best is None or gap.mean() < best[0]):
+                best = (gap.mean(), slope, y[i] - slope * x[i])
+    for tau in (1e-300, 1e-10):
+        fit = quietly(fitting.fit_line, x, y, "quantile", {"tau": tau})
+        assert (fit.slope, fit.intercept) == pytest.approx(best[1:], abs=1e-9), tau
+        assert fit.mean_loss == pytest.approx(tau * best[0], rel=1e-9)
+
+
+@pytest.mark.parametrize("c", [1e-300, 1e-100, 1e-8, 1e8, 1e300])
+@pytest.mark.parametrize("alpha", [-1e300, -10.0, -2.0, 0.0, 1e-12, 1.0, 1.02, 1.5, 2.0])
+def test_barron_at_any_accepted_scale_and_shape_fits_without_a_runtime_warning(alpha, c):
+    # the view accepts any c in [tiny, inf) and alpha <= 2 typed; psi ~ 1/c and psi/r ~ 1/c^2 used to
+    # overflow in the IRLS matrix, its determinant and the core's sum of the loss
+    d = fitting.make_line_data(30, outliers=5, noise=100.0, outlier_distance=1000.0, seed=4)
+    fit = quietly(fitting.fit_line, d.x, d.y, "barron", {"alpha": alpha, "c": c}, max_iter=VIEW_STEPS)
+    assert math.isfinite(fit.slope) and math.isfinite(fit.intercept)
+    if math.isfinite(fit.mean_loss):
+        assert fit.converged, (fit.iterations, fit.grad_norm)
+    else:  # |r/c|^alpha past float max for every line: the loss itself overflows; said so, not hidden
+        assert alpha > 1 and c < 1e-150 and not fit.converged and fit.iterations == 0
+
+
+@pytest.mark.parametrize("key", SMOOTH + KINKED)
+@pytest.mark.parametrize("value", [1e-300, 1e-8, 1e8, 1e300])
+def test_every_loss_at_extreme_parameters_and_data_fits_without_a_runtime_warning(key, value):
+    spec = registry.get(key)
+    params = {name: (min(value, 1 - 1e-16) if name == "tau" else -value if name == "alpha" else value)
+              for name in spec.defaults()}
+    for n, noise, k, distance in ((3, 0.0, 1, 1000.0), (200, 100.0, 198, -1000.0), (50, 0.0, 0, 0.0)):
+        d = fitting.make_line_data(n, outliers=k, noise=noise, outlier_distance=distance, seed=1)
+        fit = quietly(fitting.fit_line, d.x, d.y, key, params, max_iter=VIEW_STEPS)
+        assert fit.converged, (n, noise, params, fit.iterations, fit.grad_norm)

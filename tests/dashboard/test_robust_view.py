@@ -392,3 +392,33 @@ def test_choosing_the_curve_redraws_only_the_curve_chart():
     assert result["residual_figure"] is dash.no_update and result["sweep"] is dash.no_update
     assert result["formulas"] is dash.no_update
     assert "curve=mae" in result["query"]
+
+
+# ---------------------------------------------------------------- extremes the controls accept
+
+
+@pytest.mark.parametrize("typed", [
+    {"c": 1e-300, "alpha": 1.0}, {"c": 1e-300, "alpha": -2.0}, {"c": 1e300, "delta": 1e-300, "tau": 1e-300},
+    {"n": 3, "k": 1, "noise": 100.0, "distance": 1000.0, "alpha": -1e300, "c": 1e-8},
+    {"n": 200, "k": 198, "noise": 0.0, "distance": -1000.0, "delta": 1e300, "tau": 1 - 1e-16, "c": 20.0},
+    {"n": 10, "k": 3, "noise": 0.0, "distance": -20.0, "seed": 2, "alpha": -5.25, "c": 0.1995},
+], ids=str)
+def test_values_typed_far_outside_the_sliders_fit_every_loss_to_convergence(typed):
+    # pytest turns any RuntimeWarning into an error: none may come from the fits, figures or sweeps
+    state = state_with(losses=EVERY_LOSS, **typed)
+    assert VIEW.parse_query(VIEW.encode_query(state)) == state  # accepted, not corrected
+    output = VIEW.build(state)
+    for row in output.readout.rows:
+        assert row.converged, (row.key, row.iterations, row.grad_norm)
+    json.dumps(VIEW.readout_component(output)), json.dumps(output.loss_figure)
+    for parameter in robust.PARAMETERS:
+        sweep = json.loads(robust.sweep_text(state, parameter))
+        assert all(s is not None for frames in sweep["losses"].values() for s in frames["slope"])
+
+
+def test_a_loss_that_overflows_at_a_typed_scale_is_reported_not_converged():
+    # Barron at alpha = 2 is (r/c)^2 / 2: past float max for c = 1e-300 on every line
+    output = VIEW.build(state_with(losses=("mse", "barron"), c=1e-300, alpha=2.0))
+    row = next(row for row in output.readout.rows if row.key == "barron")
+    assert not row.converged and row.mean_loss == math.inf
+    assert "not converged" in json.dumps(VIEW.readout_component(output), ensure_ascii=False)
