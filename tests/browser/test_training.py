@@ -5,14 +5,18 @@ with the closed-form gradients of BCE (p̂ − y) and MSE on the sigmoid
 (2(p̂ − y)·p̂(1 − p̂)), never from the view's code.
 """
 
+import contextlib
+import io
 import math
 
 import numpy as np
 
 from losslab import training
+from losslab.dashboard import export
 
 from .conftest import assert_close, option_label
 from .test_bad_input import wait_message
+from .test_export import allow_downloads, wait_for_file
 from .test_linked_charts import COUNT_CALLBACK_REQUESTS
 
 LOSS, GRAD = "training-loss-graph", "training-grad-graph"
@@ -322,4 +326,61 @@ def test_a_diverging_run_is_shown_as_diverging(lab):
     lab.wait_until(lambda: drawn(lab, LOSS, "diverged")["x"] == [], "no cross at step 0")
     lab.duo.find_element("#training-logit-playback-step").click()
     lab.wait_until(lambda: drawn(lab, LOSS, "diverged")["x"] == [1], "the cross at step 1")
+    assert lab.duo.get_logs() == []
+
+
+def test_gradient_check_and_show_code_follow_the_controls(lab, tmp_path):
+    """The check overlays the core's finite differences and reports them; the code recomputes the CSV."""
+    open_training(lab)
+    allow_downloads(lab, tmp_path)
+    assert not [m for m in lab.metas(GRAD) if str(m).startswith("fd:")]
+    lab.duo.find_element(".chart-options summary").click()  # folded while every option is at its default
+    option_label(lab, "training-check", "on").click()
+    lab.wait_until(lambda: any(str(m).startswith("fd:") for m in lab.metas(GRAD)), "the finite-difference overlay")
+    lab.wait_until(lambda: "check=on" in lab.driver.current_url, "URL check=on")
+    zs = descend(bce_grad, math.log(0.99 / 0.01), 0.0, 1.0, 100)
+    x, fd = curve(lab, GRAD, "fd:bce")
+    assert x == list(range(101))
+    assert_close(fd, [abs(bce_grad(z, 0.0)) for z in zs], tol=1e-8, what="BCE |finite difference| at each z_t")
+    line = lab.js("return document.querySelector('#training-logit-readout .gradient-check-note').innerText;")
+    values = dict(pair.rsplit(" ", 1) for pair in line.rsplit(": ", 1)[1].split(", "))
+    assert set(values) == {"BCE", "MSE on sigmoid"} and all(float(v) < 1e-8 for v in values.values()), line
+
+    # Playback reveals each overlay with its curve, in the browser alone.
+    lab.js(COUNT_CALLBACK_REQUESTS)
+    lab.duo.find_element("#training-logit-playback-step").click()
+    lab.wait_until(lambda: len(curve(lab, GRAD, "fd:sigmoid_mse")[1]) == 1, "the overlay at step 0")
+    assert len(curve(lab, GRAD, "sigmoid_mse")[1]) == 1
+    assert lab.js("return window.__callbackRequests;") == 0
+
+    # Show code: run the page's code, compare with the CSV the page downloads (the state of the URL).
+    lab.type_into("training-lr-input", "0.5")
+    lab.wait_until(lambda: "learning_rate=0.5" in lab.js("return document.getElementById('training-code').textContent;"),
+                   "the code to follow η")
+    lab.duo.find_element(".code-panel summary").click()
+    lab.wait_until(lambda: lab.js("return document.getElementById('training-code').offsetHeight;") > 0,
+                   "the code to show")
+    code = lab.js("return document.getElementById('training-code').textContent;")
+    assert "training.gradient_check" in code
+    namespace: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(code, "<snippet from the page>", "exec"), namespace)
+    lab.duo.find_element("#training-csv-button").click()
+    csv_file = wait_for_file(tmp_path, "losslab-training*.csv")
+    text = csv_file.read_text()
+    assert "lr=0.5" in text.splitlines()[1] and "check=on" in text.splitlines()[1]
+    table = export.read_csv(text)
+    np.testing.assert_array_equal(namespace["x"], table["x"])
+    assert set(namespace["columns"]) == set(table) - {"x"}
+    for column, values in namespace["columns"].items():
+        np.testing.assert_array_equal(values, table[column], err_msg=column)
+    np.testing.assert_array_equal(table["Gradient |dL/dz|ₜ: BCE (finite difference)"],
+                                  curve(lab, GRAD, "fd:bce")[1])  # the chart, whole again after the new run
+
+    # Off again: no overlay, no line, no check in the code.
+    option_label(lab, "training-check", "off").click()
+    lab.wait_until(lambda: not any(str(m).startswith("fd:") for m in lab.metas(GRAD)), "the overlay to go")
+    lab.wait_until(lambda: "gradient_check" not in lab.js("return document.getElementById('training-code').textContent;"),
+                   "the code without the check")
+    assert lab.js("return document.querySelector('#training-logit-readout .gradient-check-note');") is None
     assert lab.duo.get_logs() == []
