@@ -9,7 +9,8 @@
  * arrays are read once per run (when layout.meta.run changes); k = T shows
  * them all again. A new run from the server stops playback and shows it whole.
  *
- * Trace roles (meta): a loss key is a curve or path, "step" the playback
+ * Trace roles (meta): a loss key is a curve or path ("fd:<key>", the gradient
+ * check's finite differences, is a curve too and is revealed with it), "step" the playback
  * markers (customdata: the index of the trace each point follows), "diverged"
  * the divergence crosses (customdata: the step of divergence); other roles
  * ("surface", "start", "minimum") are left alone.
