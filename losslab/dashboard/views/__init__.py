@@ -19,6 +19,8 @@ from losslab.dashboard.views import (
     ranking,
     regression,
     robust,
+    segmentation,
+    sequences,
     training,
 )
 from losslab.dashboard.views.base import ReadoutTable, UpdatePlan, View, ViewOutput
@@ -32,9 +34,11 @@ VIEWS: tuple[View, ...] = (
     precision.VIEW,
     counts.VIEW,
     detection.VIEW,
+    segmentation.VIEW,
     metric.VIEW,
     ranking.VIEW,
     generative.VIEW,
+    sequences.VIEW,
 )
 
 _BY_NAME = {view.name: view for view in VIEWS}
