@@ -18,11 +18,12 @@ from pathlib import Path
 from bench import ROW_KEYS, report
 from bench.common import ERROR, FAIL, Mode, Row, code_version, machine_description
 
-GROUPS = ("server", "throughput", "browser", "core", "coldstart", "lighthouse")
+GROUPS = ("server", "throughput", "browser", "motion", "core", "coldstart", "lighthouse")
 GROUP_PREFIXES = {
     "server": ("latency.", "bytes."),
     "throughput": ("throughput.",),
     "browser": ("repaint.", "hover."),
+    "motion": ("motion.",),
     "core": ("core.",),
     "coldstart": ("coldstart.",),
     "lighthouse": ("mobile.", "mobile-score.", "mobile-lcp.", "mobile-tbt.", "weight.", "a11y.", "repeat.", "visit."),
@@ -65,6 +66,10 @@ def run_group(name: str, mode: Mode, context: dict) -> list[Row]:
 
         prepared = {p.scenario.key: p for p in context.get("prepared", [])}
         return browser.run(mode, prepared)
+    if name == "motion":
+        from bench import motion
+
+        return motion.rows(mode)
     if name == "core":
         from bench import core
 
@@ -87,6 +92,10 @@ def expected_keys(group: str) -> list[str]:
         from bench import lighthouse
 
         keys += lighthouse.row_keys()
+    if group == "motion":
+        from bench import motion
+
+        keys += motion.row_keys()
     return keys
 
 
@@ -118,7 +127,7 @@ def main(argv=None) -> int:
             if key not in produced:
                 errors += 1
                 rows.append(Row(key, "not measured", "", "", ERROR, "the benchmark produced no such row"))
-    order = {key: i for i, key in enumerate([*ROW_KEYS, *expected_keys("lighthouse")])}
+    order = {key: i for i, key in enumerate([*ROW_KEYS, *expected_keys("motion"), *expected_keys("lighthouse")])}
     rows.sort(key=lambda r: order.get(r.key, len(order)))
 
     extra = []

@@ -15,8 +15,9 @@ import argparse
 import statistics
 import time
 
-from bench.browser import chromium
-from bench.harness import Gunicorn, serve
+from bench.browser import available, chromium
+from bench.common import SKIP, Mode, Row, ratio, verdict
+from bench.harness import Gunicorn, on_ci, serve
 
 COUNT_PAINTS = """
 window.__paints = 0; window.__requests = 0;
@@ -79,6 +80,66 @@ def playback(driver, view: str, name: str) -> dict:
     frames2, requests2 = driver.execute_script("return [window.__losslabFrames, window.__requests];")
     driver.find_element("css selector", f"button.play-button[data-play='{name}']").click()
     return {"frames_per_s": (frames2 - frames) / 3, "requests": requests2 - requests}
+
+
+DRAG_TARGET, RELEASE_TARGET_MS, PLAYBACK_TARGET = 30.0, 100.0, 30.0
+PLAYED = SLIDERS[:1] + SLIDERS[3:4]
+
+
+def row_keys() -> list[str]:
+    return ([f"motion.drag.{view}-{name}" for view, name, _ in SLIDERS]
+            + [f"motion.playback.{view}-{name}" for view, name, _ in PLAYED])
+
+
+def rows(mode: Mode) -> list[Row]:
+    """``python -m bench`` rows: per slider, repaints a second during a fast drag (ratio to the plain
+    Dash slider of the same run) and release to last repaint; per ▶ button, frames a second and requests."""
+    why_not = available()
+    if why_not and on_ci():
+        raise RuntimeError(f"CI is set but {why_not}")
+    if mode.quick or why_not:
+        why = why_not or "about 2 minutes of real drags: `make bench` (or `python -m bench.motion`) runs it"
+        return [Row(key, "not run", "", "", SKIP, why) for key in row_keys()]
+    measured = measure(rounds=3)
+    base = measured["baseline"]
+    out = []
+    for (view, name, _), result in zip(SLIDERS, measured["drags"], strict=True):
+        ok = result["paints_per_s"] >= DRAG_TARGET and result["release_ms"] <= RELEASE_TARGET_MS
+        out.append(Row(f"motion.drag.{view}-{name}",
+                       f"{result['paints_per_s']:.1f} repaints/s ({ratio(result['paints_per_s'], base):.2f}× plain Dash)",
+                       f"plain Dash slider {base:.1f}/s; release to last repaint {result['release_ms']:.0f} ms",
+                       f">= {DRAG_TARGET:.0f}/s, release <= {RELEASE_TARGET_MS:.0f} ms", verdict(ok)))
+    for (view, name, _), result in zip(PLAYED, measured["playback"], strict=True):
+        ok = result["frames_per_s"] >= PLAYBACK_TARGET and result["requests"] == 0
+        out.append(Row(f"motion.playback.{view}-{name}", f"{result['frames_per_s']:.1f} frames/s",
+                       f"{result['requests']} requests during 3 s", f">= {PLAYBACK_TARGET:.0f}/s, 0 requests",
+                       verdict(ok)))
+    return out
+
+
+def measure(rounds: int) -> dict:
+    """Medians over ``rounds`` of each slider's drag, the plain Dash baseline's, and one playback each."""
+    with serve(Gunicorn(), Gunicorn("bench.slider_app:server", ready_path="/", name="slider-app")) as ports, \
+            chromium() as driver:
+        app_port, base_port = ports
+        baseline = []
+        for _ in range(rounds):
+            driver.get(f"http://127.0.0.1:{base_port}/")
+            baseline.append(drag(driver, "#delta [role=slider]", "#grad .js-plotly-plot, #loss .js-plotly-plot"))
+        drags = []
+        for view, name, path in SLIDERS:
+            samples = []
+            for _ in range(rounds):
+                driver.get(f"http://127.0.0.1:{app_port}{path}")
+                samples.append(drag(driver, f"#{view}-{name}-slider [role=slider]",
+                                    f"#{view}-loss-graph .js-plotly-plot, #{view}-grad-graph .js-plotly-plot"))
+            drags.append({key: statistics.median(r[key] for r in samples) for key in samples[0]})
+        play = []
+        for view, name, path in PLAYED:
+            driver.get(f"http://127.0.0.1:{app_port}{path}")
+            wait_for(driver, f"button.play-button[data-play='{name}']")
+            play.append(playback(driver, view, name))
+    return {"baseline": statistics.median(r["paints_per_s"] for r in baseline), "drags": drags, "playback": play}
 
 
 def run(rounds: int) -> list[str]:
