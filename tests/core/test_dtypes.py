@@ -9,6 +9,8 @@ from numpy.testing import assert_allclose
 import losslab
 from losslab import links, registry
 
+from .atlas_checks import logit_inputs, prediction_inputs
+
 F32 = np.float32
 
 
@@ -167,16 +169,26 @@ def test_float32_mixed_with_float64_promotes_to_float64():
 
 @pytest.mark.parametrize("spec", registry.LOSSES, ids=lambda s: s.key)
 def test_registry_functions_keep_float32(spec):
-    if spec.task == "multiclass":
-        pred = np.array([[0.2, 0.5, 0.3]], dtype=F32)
-        target = np.array([[0.0, 1.0, 0.0]], dtype=F32)
-    else:
-        pred = np.array([0.2, 0.6, 0.9], dtype=F32)
-        target = np.array([0.0, 1.0, 1.0], dtype=F32)
+    """float32 in, float32 out, for every registry function, close to the float64 result."""
     params = spec.defaults()
-    assert spec.loss(pred, target, **params).dtype == F32
-    assert spec.grad(pred, target, **params).dtype == F32
+    rng = np.random.default_rng(8)
+    pairs = [(spec.loss, spec.grad, *prediction_inputs(spec, params, rng)[:2])]
     if spec.loss_from_logit is not None:
-        z = (pred * 4 - 2).astype(F32)
-        assert spec.loss_from_logit(z, target, **params).dtype == F32
-        assert spec.grad_from_logit(z, target, **params).dtype == F32
+        pairs.append((spec.loss_from_logit, spec.grad_from_logit, *logit_inputs(spec, params, rng)))
+    for loss, grad, x, target in pairs:
+        x32, target32 = x.astype(F32), target.astype(F32)
+        value, gradient = np.asarray(loss(x32, target32, **params)), np.asarray(grad(x32, target32, **params))
+        assert value.dtype == F32, (spec.key, loss, value.dtype)
+        assert gradient.dtype == F32, (spec.key, grad, gradient.dtype)
+        assert gradient.shape == x.shape
+        as64 = x32.astype(np.float64), target32.astype(np.float64)
+        assert_allclose(value, loss(*as64, **params), rtol=1e-4, atol=1e-5, err_msg=spec.key)
+        assert_allclose(gradient, grad(*as64, **params), rtol=1e-3, atol=1e-4, err_msg=spec.key)
+
+
+@pytest.mark.parametrize("spec", registry.LOSSES, ids=lambda s: s.key)
+def test_registry_functions_compute_lists_in_float64(spec):
+    params = spec.defaults()
+    x, target, _ = prediction_inputs(spec, params, np.random.default_rng(9))
+    assert np.asarray(spec.loss(x.tolist(), target.tolist(), **params)).dtype == np.float64
+    assert np.asarray(spec.grad(x.tolist(), target.tolist(), **params)).dtype == np.float64

@@ -18,10 +18,10 @@ from numpy.testing import assert_allclose
 import losslab
 from losslab import links, registry
 
+from .atlas_checks import H_LOGIT, H_PROB, logit_inputs, parameter_sets, prediction_inputs
+
 RTOL = 1e-6
 ATOL = 1e-8
-H_LOGIT = 1e-3  # step for unbounded arguments (residuals, logits)
-H_PROB = 1e-4  # step for probabilities kept in [0.05, 0.95]
 
 
 def central_difference(total, x, h):
@@ -100,64 +100,26 @@ def rng(request):
 
 
 # ------------------------------------------------------- registry: every spec
+#
+# Inputs come from atlas_checks.prediction_inputs / logit_inputs: each spec's own story variable
+# (residuals, probabilities, rows, box offsets, distances, angles, score margins), away from its
+# kinks; parameters at their defaults and, one at a time, at other valid values.
 
 
-def _spec_parameter_sets(spec):
-    """Each spec's defaults plus non-default values spread over the valid range."""
-    sets = [spec.defaults()]
-    alternatives = {"delta": [0.3, 4.0], "tau": [0.1, 0.85], "gamma": [0.0, 0.5, 3.5], "c": [0.3, 4.0],
-                    "alpha": [2.0, 0.0, -2.0, -20.0]}
-    for parameter in spec.parameters:
-        for value in alternatives[parameter.name]:
-            assert parameter.valid.contains(value)
-            sets.append({**spec.defaults(), parameter.name: value})
-    return sets
+def _case_id(spec, params):
+    return f"{spec.key}-{'-'.join(f'{k}={v}' for k, v in params.items()) or 'defaults'}"
 
 
 REGISTRY_CASES = [
-    pytest.param(spec, params, id=f"{spec.key}-{'-'.join(f'{k}={v}' for k, v in params.items()) or 'defaults'}")
+    pytest.param(spec, params, id=_case_id(spec, params))
     for spec in registry.LOSSES
-    for params in _spec_parameter_sets(spec)
+    for params in parameter_sets(spec)
 ]
-
-
-def _regression_inputs(spec, params, rng, shape=(4, 5)):
-    kinks = []
-    if spec.key in ("mae", "quantile"):
-        kinks = [0.0]
-    if spec.key == "huber":
-        kinks = [0.0, params["delta"]]
-    if spec.key == "tukey":  # its third derivative jumps at |r| = c
-        kinks = [params["c"]]
-    pred = rng.normal(0.0, 2.0, shape)
-    target = pred - residuals_away_from(rng, shape, kinks, margin=0.05, low=0.0, high=6.0)
-    return pred, target
-
-
-def _binary_targets(spec, rng, shape):
-    if spec.hard_labels_only:
-        return rng.integers(0, 2, shape).astype(np.float64)
-    return rng.uniform(0.0, 1.0, shape)
 
 
 @pytest.mark.parametrize(("spec", "params"), REGISTRY_CASES)
 def test_registry_prediction_space_gradient_matches_finite_differences(spec, params, rng):
-    if spec.task in ("regression", "robust"):
-        pred, target = _regression_inputs(spec, params, rng)
-        h = H_LOGIT
-    elif spec.task == "binary":
-        shape = (4, 5)
-        if spec.key == "hinge":  # kinks of max(0, 1 - t z) at z = +-1, i.e. p = sigmoid(+-1)
-            pred = losslab.sigmoid(logits_away_from(rng, shape, [-1.0, 1.0], margin=0.05, scale=2.9))
-        else:
-            pred = probabilities(rng, shape)
-        target = _binary_targets(spec, rng, shape)
-        h = H_PROB
-    else:
-        shape = (4, 3)
-        pred = probabilities(rng, shape)
-        target = distributions(rng, shape)
-        h = H_PROB
+    pred, target, h = prediction_inputs(spec, params, rng)
     assert_gradient_matches(spec.loss, spec.grad, pred, target, h, **params)
 
 
@@ -166,15 +128,7 @@ def test_registry_prediction_space_gradient_matches_finite_differences(spec, par
     [case for case in REGISTRY_CASES if case.values[0].loss_from_logit is not None],
 )
 def test_registry_logit_space_gradient_matches_finite_differences(spec, params, rng):
-    if spec.task == "binary":
-        shape = (4, 5)
-        kinks = [-1.0, 1.0] if spec.key == "hinge" else []
-        z = logits_away_from(rng, shape, kinks)
-        target = _binary_targets(spec, rng, shape)
-    else:
-        shape = (4, 3)
-        z = rng.normal(0.0, 2.0, shape)
-        target = distributions(rng, shape)
+    z, target = logit_inputs(spec, params, rng)
     assert_gradient_matches(spec.loss_from_logit, spec.grad_from_logit, z, target, H_LOGIT, **params)
 
 
@@ -182,7 +136,7 @@ def test_registry_logit_space_gradient_matches_finite_differences(spec, params, 
 def test_registry_logit_space_gradient_matches_finite_differences_for_one_hot_targets(spec, rng):
     z = rng.normal(0.0, 2.0, (5, 4))
     target = one_hot(rng, (5, 4))
-    assert_gradient_matches(spec.loss_from_logit, spec.grad_from_logit, z, target, H_LOGIT)
+    assert_gradient_matches(spec.loss_from_logit, spec.grad_from_logit, z, target, H_LOGIT, **spec.defaults())
 
 
 def test_every_registry_spec_with_a_logit_link_has_logit_space_functions():

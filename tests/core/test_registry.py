@@ -12,12 +12,20 @@ from numpy.testing import assert_allclose
 from scipy import special
 
 import losslab
-from losslab import links, registry
+from losslab import _story, links, registry
+
+from .atlas_checks import logit_inputs, per_row, prediction_inputs
 
 SPECS = registry.LOSSES
 SPEC_IDS = [spec.key for spec in SPECS]
 LINKS = ("identity", "sigmoid", "softmax")
-LINK_OF_TASK = {"regression": "identity", "binary": "sigmoid", "multiclass": "softmax", "robust": "identity"}
+# generative: the GAN losses of D(G(z)) = sigmoid(d); the critics' raw scores and the VAE's mean
+LINKS_OF_TASK = {"regression": {"identity"}, "binary": {"sigmoid"}, "multiclass": {"softmax"},
+                 "robust": {"identity"}, "counts": {"identity"}, "generative": {"sigmoid", "identity"},
+                 "segmentation": {"sigmoid"}, "detection": {"identity"}, "metric": {"identity"},
+                 "ranking": {"identity"}}
+HARD_LABEL_SPECS = ["hinge", "squared_hinge", "exponential", "gan_discriminator", "wgan_critic",
+                    "hinge_gan_discriminator", "contrastive", "cosine_embedding", "margin_ranking"]
 
 
 def test_registry_keys_are_unique_and_indexed():
@@ -32,13 +40,14 @@ def test_registry_covers_the_core_losses_of_every_task():
     keys = {spec.key for spec in SPECS}
     assert {"mse", "mae", "huber", "bce", "cross_entropy", "kl_divergence"} <= keys
     assert {spec.task for spec in SPECS} == set(registry.TASKS)
+    assert set(LINKS_OF_TASK) == set(registry.TASKS)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
 def test_spec_task_and_link_are_valid_and_match(spec):
     assert spec.task in registry.TASKS
     assert spec.link in LINKS
-    assert spec.link == LINK_OF_TASK[spec.task]
+    assert spec.link in LINKS_OF_TASK[spec.task]
     assert re.fullmatch(r"[a-z][a-z0-9_]*", spec.key)
     assert spec.label.strip() and spec.summary.strip()
 
@@ -86,29 +95,52 @@ def test_spec_parameters_have_defaults_inside_their_valid_interval_and_slider(sp
 def test_spec_functions_accept_the_spec_parameters_as_keywords(spec):
     params = spec.defaults()
     assert params == {p.name: p.default for p in spec.parameters}
-    functions = [spec.loss, spec.grad, spec.loss_from_logit, spec.grad_from_logit]
-    for function in [f for f in functions if f is not None]:
-        pred = np.array([[0.2, 0.5, 0.3]]) if spec.task == "multiclass" else np.array([0.2, 0.6])
-        target = np.array([[0.0, 1.0, 0.0]]) if spec.task == "multiclass" else np.array([0.0, 1.0])
-        result = np.asarray(function(pred, target, **params))
-        assert np.isfinite(result).all(), (spec.key, function)
+    rng = np.random.default_rng(3)
+    pred, target, _ = prediction_inputs(spec, params, rng)
+    for function in (spec.loss, spec.grad):
+        assert np.isfinite(np.asarray(function(pred, target, **params))).all(), (spec.key, function)
+    if spec.loss_from_logit is not None:
+        z, target = logit_inputs(spec, params, rng)
+        for function in (spec.loss_from_logit, spec.grad_from_logit):
+            assert np.isfinite(np.asarray(function(z, target, **params))).all(), (spec.key, function)
+    for function in [f for f in (spec.loss, spec.grad, spec.loss_from_logit, spec.grad_from_logit) if f]:
+        accepted = inspect.signature(function).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+        assert takes_any or set(params) <= set(accepted), (spec.key, function, set(params) - set(accepted))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
+def test_spec_losses_reject_a_misspelt_parameter(spec):
+    """A misspelt parameter raises instead of being swallowed (``**params`` adapters take none)."""
+    rng = np.random.default_rng(4)
+    pred, target, _ = prediction_inputs(spec, spec.defaults(), rng)
+    if not spec.parameters:
+        return
+    with pytest.raises(TypeError):
+        spec.loss(pred, target, **spec.defaults(), not_a_parameter=1.0)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
 def test_spec_losses_are_unreduced(spec):
-    if spec.task == "multiclass":
-        pred = np.full((5, 3), 1 / 3)
-        target = np.eye(3)[[0, 1, 2, 0, 1]]
-        expected_shape = (5,)
-    else:
-        pred = np.linspace(0.1, 0.9, 5)
-        target = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
-        expected_shape = (5,)
+    """One loss per element, or per row for the specs whose last axis is one sample."""
+    pred, target, _ = prediction_inputs(spec, spec.defaults(), np.random.default_rng(5))
+    expected_shape = pred.shape[:-1] if per_row(spec) else pred.shape
     assert np.shape(spec.loss(pred, target, **spec.defaults())) == expected_shape
     assert np.shape(spec.grad(pred, target, **spec.defaults())) == pred.shape
     if spec.loss_from_logit is not None:
-        assert np.shape(spec.loss_from_logit(pred, target, **spec.defaults())) == expected_shape
-        assert np.shape(spec.grad_from_logit(pred, target, **spec.defaults())) == pred.shape
+        z, target = logit_inputs(spec, spec.defaults(), np.random.default_rng(5))
+        assert np.shape(spec.loss_from_logit(z, target, **spec.defaults())) == expected_shape
+        assert np.shape(spec.grad_from_logit(z, target, **spec.defaults())) == z.shape
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
+def test_a_single_sample_gives_a_scalar_loss(spec):
+    """A 1-D input is one row for the per-row specs (a scalar loss) and 5 samples for the others."""
+    pred, target, _ = prediction_inputs(spec, spec.defaults(), np.random.default_rng(6))
+    row_pred, row_target = pred[0], target[0]
+    loss = np.asarray(spec.loss(row_pred, row_target, **spec.defaults()))
+    assert loss.shape == (() if per_row(spec) else row_pred.shape)
+    np.testing.assert_array_equal(loss, np.asarray(spec.loss(pred, target, **spec.defaults()))[0])
 
 
 def test_for_task_groups_every_spec_once_in_registry_order():
@@ -126,8 +158,8 @@ def test_for_task_groups_every_spec_once_in_registry_order():
     assert {s.key for s in registry.for_task("robust")} >= {"pseudo_huber", "cauchy", "geman_mcclure", "tukey", "barron"}
 
 
-def test_only_hinge_requires_hard_labels():
-    assert [s.key for s in SPECS if s.hard_labels_only] == ["hinge"]
+def test_exactly_the_margin_and_real_or_fake_losses_require_hard_labels():
+    assert sorted(s.key for s in SPECS if s.hard_labels_only) == sorted(HARD_LABEL_SPECS)
 
 
 # ------------------------------------- prediction space vs logit space agree
@@ -135,10 +167,13 @@ def test_only_hinge_requires_hard_labels():
 
 @pytest.mark.parametrize("spec", [s for s in SPECS if s.link == "sigmoid"], ids=lambda s: s.key)
 def test_sigmoid_spec_loss_of_the_probability_equals_loss_of_the_logit(spec):
-    z = np.linspace(-6, 6, 13) + 0.05  # hinge kinks at +-1 avoided
-    target = np.tile([0.0, 1.0], 7)[:13]
-    p = special.expit(z)
     params = spec.defaults()
+    if per_row(spec):
+        z, target = logit_inputs(spec, params, np.random.default_rng(7))
+    else:
+        z = np.linspace(-6, 6, 13) + 0.05  # hinge kinks at +-1 avoided
+        target = np.tile([0.0, 1.0], 7)[:13]
+    p = special.expit(z)
     assert_allclose(spec.loss(p, target, **params), spec.loss_from_logit(z, target, **params), rtol=1e-8)
     chained = links.sigmoid_chain(spec.grad(p, target, **params), z)
     assert_allclose(chained, spec.grad_from_logit(z, target, **params), rtol=1e-7, atol=1e-12)
@@ -150,9 +185,10 @@ def test_softmax_spec_loss_of_the_probabilities_equals_loss_of_the_logits(spec):
     z = rng.normal(0, 2, (6, 4))
     target = rng.dirichlet(np.ones(4), size=6)
     p = special.softmax(z, axis=-1)
-    assert_allclose(spec.loss(p, target), spec.loss_from_logit(z, target), rtol=1e-10)
-    chained = links.softmax_chain(spec.grad(p, target), z)
-    assert_allclose(chained, spec.grad_from_logit(z, target), rtol=1e-9, atol=1e-13)
+    params = spec.defaults()
+    assert_allclose(spec.loss(p, target, **params), spec.loss_from_logit(z, target, **params), rtol=1e-10)
+    chained = links.softmax_chain(spec.grad(p, target, **params), z)
+    assert_allclose(chained, spec.grad_from_logit(z, target, **params), rtol=1e-9, atol=1e-13)
 
 
 def test_registry_bce_and_cross_entropy_logit_gradients_are_p_minus_y():
@@ -220,11 +256,20 @@ def test_public_loss_and_grad_share_their_keyword_parameters(name):
 
 
 def test_every_registry_function_is_built_from_a_public_loss():
+    """Each function is a public core function, a probability-space wrapper of one, the hinge's label
+    mapping, or a one-variable story of losslab._story (which tests/core/test_story.py checks against
+    the public function it wraps)."""
     public = {getattr(losslab, name) for name in losslab.__all__}
+    stories = [value for value in vars(_story).values() if callable(value)]
+    stories += [f for value in vars(_story).values() if isinstance(value, tuple) for f in value if callable(f)]
     for spec in SPECS:
-        for function in (spec.grad, spec.grad_from_logit):
+        for function in (spec.loss, spec.grad, spec.loss_from_logit, spec.grad_from_logit):
             if function is None or function.__name__.endswith("_of_probability"):
                 continue
             if function.__name__.startswith("_hinge"):
                 continue
-            assert function in public, (spec.key, function)
+            if any(function is story for story in stories):
+                assert function.__module__ == "losslab._story", (spec.key, function)
+                continue
+            core = getattr(function, "func", function)  # _elementwise: a partial with reduction="none"
+            assert core in public, (spec.key, function)

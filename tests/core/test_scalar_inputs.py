@@ -3,8 +3,12 @@
 Regression guard for a user-visible bug: ``log_cosh(20.0, 0.0)`` raised
 ``TypeError`` because its far-residual branch assigned into a NumPy scalar,
 so typing ŷ = 100 left the regression view frozen. Every loss and gradient in
-the registry is called here with scalar and 0-d inputs on both sides of each
-branch switch; the expected values are the same call on a one-element array.
+the registry whose samples are single numbers is called here with scalar and
+0-d inputs on both sides of each branch switch and at the extremes of its story
+variable (logits, residuals, counts, box offsets, distances, angles, similarities,
+score margins); the expected values are the same call on a one-element array.
+The per-row specs (class distributions, segmentation regions, ListNet lists) are
+checked in test_registry.py: a 1-D row gives a 0-d loss.
 """
 
 from __future__ import annotations
@@ -14,32 +18,47 @@ import pytest
 
 from losslab import registry
 
+from .atlas_checks import per_row, story_points
+
 REGRESSION_POINTS = [(0.0, 0.0), (19.9, 0.0), (20.0, 0.0), (100.0, 0.0), (0.0, 100.0),
                      (800.0, 1.0), (-800.0, 0.0), (1e300, 0.0), (-1e300, 1.0)]
 LOGIT_POINTS = [(0.0, 0.0), (20.0, 0.0), (-20.0, 1.0), (40.0, 1.0), (800.0, 0.0),
                 (-800.0, 1.0), (1e300, 0.3), (-1e300, 0.7)]
+WRAPS = {"python": float, "numpy-scalar": np.float64, "0-d": np.asarray}
+
+
+def _points(spec):
+    if spec.task in ("regression", "robust"):
+        return REGRESSION_POINTS + story_points(spec)
+    if spec.task == "binary" and not spec.hard_labels_only:
+        return LOGIT_POINTS + story_points(spec)
+    return story_points(spec)
 
 
 def _cases():
     for spec in registry.LOSSES:
-        if spec.task in ("regression", "robust"):
-            for point in REGRESSION_POINTS:
-                yield pytest.param(spec, "loss", point, id=f"{spec.key}-loss-{point}")
-                yield pytest.param(spec, "grad", point, id=f"{spec.key}-grad-{point}")
-        if spec.task == "binary":
-            for point in LOGIT_POINTS:
-                if spec.hard_labels_only and point[1] not in (0.0, 1.0):
-                    continue
-                yield pytest.param(spec, "loss_from_logit", point, id=f"{spec.key}-loss-{point}")
-                yield pytest.param(spec, "grad_from_logit", point, id=f"{spec.key}-grad-{point}")
+        if per_row(spec):
+            continue
+        names = ("loss_from_logit", "grad_from_logit") if spec.loss_from_logit else ("loss", "grad")
+        for name in names:
+            yield pytest.param(spec, name, id=f"{spec.key}-{name}")
 
 
-@pytest.mark.parametrize(("spec", "function", "point"), list(_cases()))
-@pytest.mark.parametrize("wrap", [float, np.float64, np.asarray], ids=["python", "numpy-scalar", "0-d"])
-def test_scalar_input_matches_one_element_array(spec, function, point, wrap):
+def test_every_elementwise_spec_is_checked():
+    checked = {case.values[0].key for case in _cases()}
+    assert checked == {spec.key for spec in registry.LOSSES if not per_row(spec)}
+    assert len(checked) >= 35
+
+
+@pytest.mark.parametrize(("spec", "function"), list(_cases()))
+def test_scalar_input_matches_one_element_array(spec, function):
     call = getattr(spec, function)
-    prediction, target = point
-    from_array = np.asarray(call(np.array([prediction]), target))
-    from_scalar = np.asarray(call(wrap(prediction), wrap(target)))
-    assert from_scalar.shape == ()
-    np.testing.assert_array_equal(from_scalar, from_array[0])
+    params = spec.defaults()
+    for prediction, target in _points(spec):
+        from_array = np.asarray(call(np.array([prediction]), np.array([target]), **params))
+        for wrap_name, wrap in WRAPS.items():
+            from_scalar = np.asarray(call(wrap(prediction), wrap(target), **params))
+            where = f"{spec.key}.{function}({prediction!r}, {target!r}) as {wrap_name}"
+            assert from_scalar.shape == (), where
+            assert from_scalar.dtype == np.float64, where
+            np.testing.assert_array_equal(from_scalar, from_array[0], err_msg=where)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -9,6 +10,8 @@ import pytest
 
 import losslab
 from losslab import links, registry
+
+from .atlas_checks import prediction_inputs
 
 
 def assert_message_mentions(error: pytest.ExceptionInfo, *fragments: str) -> None:
@@ -304,8 +307,42 @@ def test_unknown_registry_key_lists_the_known_keys():
 
 
 def test_unknown_task_is_rejected():
-    with pytest.raises(ValueError, match=r"unknown task 'ranking'"):
-        registry.for_task("ranking")
+    with pytest.raises(ValueError, match=r"unknown task 'sequences'; expected one of \(.*'ranking'"):
+        registry.for_task("sequences")
+
+
+@pytest.mark.parametrize("spec", [s for s in registry.LOSSES if s.parameters], ids=lambda s: s.key)
+def test_every_registry_parameter_rejects_values_outside_its_range_by_name(spec):
+    for parameter in spec.parameters:
+        outside = [math.nan, math.inf]
+        if parameter.valid.low is not None:
+            outside.append(parameter.valid.low - 1.0)
+        if parameter.valid.high is not None:
+            outside.append(parameter.valid.high + 1.0)
+        for value in outside:
+            with pytest.raises(ValueError, match=parameter.name):
+                parameter.validate(value)
+
+
+# Story parameters that are inputs of the core function (an encoder's log-variance, the negatives'
+# similarity), not hyperparameters: any real value is a valid input there, and the range in the
+# registry is the slider's.
+CORE_INPUTS = {("gaussian_kl", "logvar"), ("info_nce", "negative_similarity")}
+
+
+@pytest.mark.parametrize("spec", [s for s in registry.LOSSES if s.parameters], ids=lambda s: s.key)
+def test_every_registry_function_rejects_a_hyperparameter_below_its_range(spec):
+    """The functions themselves (not only the slider's Parameter) refuse a value below the valid range."""
+    pred, target, _ = prediction_inputs(spec, spec.defaults(), np.random.default_rng(10))
+    functions = [f for f in (spec.loss, spec.grad, spec.loss_from_logit, spec.grad_from_logit) if f]
+    for parameter in spec.parameters:
+        low = parameter.valid.low
+        if low is None or low - 1.0 < -1e6 or (spec.key, parameter.name) in CORE_INPUTS:
+            continue
+        for function in functions:
+            for value in (low - 1.0, math.nan):
+                with pytest.raises(ValueError):
+                    function(pred, target, **{**spec.defaults(), parameter.name: value})
 
 
 def test_registry_parameters_validate_with_their_name():
