@@ -39,8 +39,10 @@ from losslab import (
     ranking,
     segmentation,
 )
-from losslab.links import on_probability, sigmoid_chain
+from losslab._validation import Interval
+from losslab.links import grad_on_probability, on_probability, sigmoid_chain
 
+_NON_NEGATIVE = Interval(0.0, None)
 INFO_NCE_NEGATIVES = 15  # a batch of 16: one positive and 15 negatives per query
 
 
@@ -225,6 +227,7 @@ def contrastive_grad(distance, target, *, margin=1.0):
 
 
 def _triplet_points(negative_distance, positive_distance):
+    positive_distance = _NON_NEGATIVE.validate(positive_distance, "positive_distance")  # a length, not a coordinate
     n = np.asarray(negative_distance)[..., None]
     return np.zeros_like(n), np.full_like(n, positive_distance), n
 
@@ -314,10 +317,20 @@ GAN_MINIMAX_PROB = on_probability(gan_generator_minimax)
 GAN_NONSATURATING_PROB = on_probability(gan_generator_nonsaturating)
 SQUARED_HINGE_PROB = on_probability(squared_hinge)
 EXPONENTIAL_PROB = on_probability(exponential)
+_EXPONENTIAL_GRAD_OF_PROB = grad_on_probability(exponential_grad)
+
+
+def exponential_grad_of_probability(prob, target, **params):
+    """-t e^(-tz) / (p (1 - p)): near p = 0 or 1 its true size passes float max (inf, as the loss's own
+    overflow, without a warning)."""
+    with np.errstate(over="ignore"):
+        return _EXPONENTIAL_GRAD_OF_PROB(prob, target, **params)
 
 
 # multiclass: class weights (1, ..., 1) with class 0 weighted by class_weight (the rare class)
 def _class_weights(classes: int, class_weight: float, dtype) -> np.ndarray:
+    # the probability-space forms skip the core's weight check: validate here, as the core would
+    class_weight = _NON_NEGATIVE.validate(class_weight, "class_weight")
     weights = np.ones(classes, dtype)
     weights[0] = class_weight
     return weights

@@ -373,7 +373,7 @@ LOSSES: tuple[LossSpec, ...] = (
         latex_loss=r"\ell = e^{-t z},\quad t = 2y - 1",
         latex_grad=r"\frac{\partial \ell}{\partial \hat p} = \frac{\partial \ell / \partial z}{\hat p\,(1 - \hat p)}",
         latex_grad_logit=r"\frac{\partial \ell}{\partial z} = -t\,e^{-t z}",
-        loss=story.EXPONENTIAL_PROB, grad=grad_on_probability(story.exponential_grad),
+        loss=story.EXPONENTIAL_PROB, grad=story.exponential_grad_of_probability,
         loss_from_logit=story.exponential, grad_from_logit=story.exponential_grad, hard_labels_only=True,
     ),
     # multiclass
