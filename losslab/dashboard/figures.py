@@ -334,9 +334,11 @@ def with_gradient_check(loss_figure: dict, grad_figure: dict) -> tuple[dict, dic
         scale = np.max(np.abs(full[1:-1][finite]), initial=0.0)
         misfit = np.max(np.abs(difference - mean_gradient)[finite], initial=0.0)
         checks[trace["meta"]] = float(misfit / scale) if scale else 0.0
+        # On the loss curve's own grid (NaN at the two ends), so a CSV keeps one x column.
+        on_grid = np.concatenate(([np.nan], _plottable(difference), [np.nan]))
         overlay = {"type": "scatter", "mode": "lines", "name": f"{trace['name']} (finite difference)",
-                   "meta": f"fd:{trace['meta']}", "x0": loss["x0"] + loss["dx"], "dx": loss["dx"],
-                   "y": typed_array(_plottable(difference)), "showlegend": False,
+                   "meta": f"fd:{trace['meta']}", "x0": loss["x0"], "dx": loss["dx"],
+                   "y": typed_array(on_grid), "showlegend": False,
                    "line": {"color": "#444444", "width": 1.5, "dash": "dot"},
                    "hovertemplate": "finite difference %{y:.4g}<extra></extra>"}
         for axis in ("xaxis", "yaxis"):

@@ -33,7 +33,19 @@ def test_csv_holds_every_plotted_curve_exactly(name):
         np.testing.assert_array_equal(written[column][1], y)  # bit for bit: repr round-trips float64
 
 
-@pytest.mark.parametrize(("name", "query"), [(n, q) for n, qs in STATES.items() for q in qs])
+def snippet_cases():
+    """Every view's default state and, where it has the toggle, its gradient check; plus STATES."""
+    cases = [(name, "") for name in views.names()]
+    cases += [(name, "?check=on") for name in views.names()
+              if any(c.name == "check" for c in views.get(name).extras)]
+    cases += [(name, query) for name, queries in STATES.items() for query in queries if query]
+    cases += [("regression", "?check=on&losses=mse,huber,quantile&delta=0.3"),
+              ("binary", "?check=on&axis=prob&losses=bce,focal,hinge&label=1&panels=columns"),
+              ("multiclass", "?check=on&logits=3,1,-2&swept_class=1")]
+    return cases
+
+
+@pytest.mark.parametrize(("name", "query"), snippet_cases())
 def test_code_snippet_recomputes_the_csv_columns(name, query):
     view = views.get(name)
     state = view.parse_query(query)

@@ -273,6 +273,23 @@ def gradient_check_note(grad_figure: dict, check: str) -> str:
     return f"Gradient check (largest |finite difference − gradient| / largest |gradient|): {parts}"
 
 
+def gradient_check_code(state: ViewState, loss_title: str, grad_title: str, step: float) -> list[str]:
+    """Snippet lines that add the gradient check's columns (with ``check=on``): each loss column's
+    central difference on the same grid, NaN at the two ends, as ``figures.with_gradient_check`` draws it.
+    ``step``: the grid's step (the snippet's ``x``); the snippet must have defined ``columns``."""
+    if state.check != "on" or state.scale == "log":
+        return []
+    return [
+        "# the gradient check: central differences of each loss column, (L[i+1] - L[i-1]) / (2 dx)",
+        f"for name in [n for n in columns if n.startswith({loss_title + ': '!r})]:",
+        "    L = np.asarray(columns[name], dtype=np.float64)",
+        "    with np.errstate(invalid='ignore', over='ignore'):",
+        "        fd = np.concatenate(([np.nan], (L[2:] - L[:-2]) / (2 * " + repr(step) + "), [np.nan]))",
+        "    fd[~np.isfinite(fd)] = np.nan",
+        f"    columns[{grad_title + ': '!r} + name[{len(loss_title) + 2}:] + ' (finite difference)'] = fd",
+    ]
+
+
 def task_order(task: registry.Task) -> list[str]:
     """A task's loss keys in registry order: each loss keeps its colour wherever it is drawn."""
     return [spec.key for spec in registry.for_task(task)]

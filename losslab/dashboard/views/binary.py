@@ -21,6 +21,7 @@ from losslab.dashboard.views.base import (
     chart_titles,
     figure_pair,
     formulas_markdown,
+    gradient_check_code,
     gradient_check_note,
     grid_code,
     lesson_paragraph,
@@ -130,6 +131,7 @@ class BinaryView(View):
             f"    columns[{loss_title!r} + ': ' + spec.label] = spec.loss_from_logit(z, y, **kwargs)",
             f"    columns[{grad_title!r} + ': ' + spec.label] = "
             + ("spec.grad_from_logit(z, y, **kwargs)" if axis == "logit" else "spec.grad(x, y, **kwargs)"),
+            *gradient_check_code(state, loss_title, grad_title, self.grid(state).step),
         ]
         return "\n".join(lines) + "\n"
 

@@ -31,6 +31,7 @@ from losslab.dashboard.views.base import (
     chart_titles,
     figure_pair,
     formulas_markdown,
+    gradient_check_code,
     gradient_check_note,
     grid_code,
     lesson_paragraph,
@@ -130,6 +131,7 @@ class FamilyView(View):
             "    kwargs = {p.name: params[p.name] for p in spec.parameters}",
             f"    columns[{loss_title!r} + ': ' + spec.label] = loss(x, target, **kwargs)",
             f"    columns[{grad_title!r} + ': ' + spec.label] = grad(x, target, **kwargs)",
+            *gradient_check_code(state, loss_title, grad_title, self.grid(state).step),
         ]) + "\n"
 
 

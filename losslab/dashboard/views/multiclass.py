@@ -23,6 +23,7 @@ from losslab.dashboard.views.base import (
     chart_titles,
     figure_pair,
     formulas_markdown,
+    gradient_check_code,
     gradient_check_note,
     grid_code,
     task_order,
@@ -214,6 +215,7 @@ class MulticlassView(View):
             f"    columns[{loss_title!r} + ': ' + spec.label] = spec.loss_from_logit(batch / T, target, **kwargs)",
             f"    columns[{grad_title!r} + ': ' + spec.label] = "
             "spec.grad_from_logit(batch / T, target, **kwargs)[:, k] / T",
+            *gradient_check_code(state, loss_title, grad_title, curves.multiclass_grid(logits, swept).step),
         ]) + "\n"
 
     def panels_above_charts(self, state: ViewState, output: ViewOutput) -> list:

@@ -13,6 +13,7 @@ from losslab.dashboard.views.base import (
     chart_titles,
     figure_pair,
     formulas_markdown,
+    gradient_check_code,
     gradient_check_note,
     grid_code,
     task_order,
@@ -94,6 +95,7 @@ class RegressionView(View):
             "    kwargs = {p.name: params[p.name] for p in spec.parameters}",
             f"    columns[{loss_title!r} + ': ' + spec.label] = spec.loss(x, y, **kwargs)",
             f"    columns[{grad_title!r} + ': ' + spec.label] = spec.grad(x, y, **kwargs)",
+            *gradient_check_code(state, loss_title, grad_title, self.grid(state).step),
         ]) + "\n"
 
     @staticmethod
