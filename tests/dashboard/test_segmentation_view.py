@@ -374,7 +374,7 @@ def test_good_input_draws_and_clears_every_message():
     assert result["lesson"].startswith("The object is 5 of 1005 pixels")
 
 
-@pytest.mark.parametrize("query", QUERIES)
+@pytest.mark.parametrize("query", [*QUERIES, "?check=on", "?check=on&axis=logit&" + QUERIES[1][1:]])
 def test_code_snippet_recomputes_the_csv_columns(query):
     current = state(query)
     snippet = VIEW.code_snippet(current)
@@ -385,6 +385,7 @@ def test_code_snippet_recomputes_the_csv_columns(query):
     assert set(namespace["columns"]) == set(table) - {"x"}
     for column, values in namespace["columns"].items():
         assert_allclose(np.asarray(values, dtype=np.float64), table[column], rtol=1e-15, atol=0, err_msg=column)
+    assert any(column.endswith("(finite difference)") for column in table) == ("check=on" in query)
 
 
 ALL = "&losses=soft_dice,soft_iou,tversky,focal_tversky,combo,bce"

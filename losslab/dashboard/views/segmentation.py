@@ -42,6 +42,7 @@ from losslab.dashboard.views.base import (
     chart_titles,
     figure_pair,
     formulas_markdown,
+    gradient_check_code,
     gradient_check_note,
     grid_code,
     lesson_paragraph,
@@ -284,6 +285,7 @@ class SegmentationView(View):
               else []),
             f"    columns[{loss_title!r} + ': ' + label] = loss",
             f"    columns[{grad_title!r} + ': ' + label] = grad",
+            *gradient_check_code(state, loss_title, grad_title, self.grid(state).step),
         ]) + "\n"
 
 
