@@ -301,3 +301,21 @@ def test_the_code_uses_only_the_public_sequence_api():
     snippet = VIEW.code_snippet(state())
     assert "from losslab import sequence" in snippet and "losslab.dashboard" not in snippet
     assert sequence.ctc_with_logits.__name__ in snippet and "next_token_cross_entropy" in snippet
+
+
+def test_a_control_change_patches_the_top_charts_and_leaves_the_formulas_alone():
+    """Re-sent formulas make MathJax retypeset mid-update (NaN-sized SVGs in the browser): only the first
+    draw, a new y scale or the gradient check send them."""
+    default = VIEW.default_state()
+    numbers = {c.name: str(default.numbers[c.name]) for c in VIEW.numbers} | {"z": "12", "label": "0"}
+    result = callbacks.update_view(VIEW, numbers, list(default.losses), VIEW.encode_query(default),
+                                   target="ab", scale="linear", check="off")
+    assert result["formulas"] is callbacks.no_update
+    assert "operations" in result["loss_figure"]  # a Patch in wire form, not a whole figure
+    assert result["ctc_grad_figure"]["layout"]["xaxis"]["title"]["text"].startswith("logit z[1, –]")
+    grid_top = VIEW.build(VIEW.parse_query(result["query"])).loss_figure["layout"]["xaxis"]["autorangeoptions"]
+    assert grid_top["maxallowed"] > 12  # the sweep widened to show the marker, and the patch carries it
+    assert str(grid_top["maxallowed"]) in str(result["loss_figure"])
+    result = callbacks.update_view(VIEW, numbers, list(default.losses), VIEW.encode_query(default),
+                                   target="ab", scale="log", check="off")
+    assert isinstance(result["formulas"], str) and "data" in result["loss_figure"]

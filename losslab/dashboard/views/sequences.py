@@ -147,7 +147,12 @@ class SequencesView(View):
         )
 
     def plan(self, previous: ViewState | None, state: ViewState) -> UpdatePlan:
-        return UpdatePlan(full=True)  # small figures; every control reshapes some of them
+        """A new scale or gradient check rebuilds the top charts; anything else re-sends their curves and
+        markers (the axes stay, so do the formulas). The CTC charts are small and always sent whole."""
+        if (previous is None or previous.view != state.view or previous.scale != state.scale
+                or previous.check != state.check):
+            return UpdatePlan(full=True)
+        return UpdatePlan(full=False, shift=True, redraw=frozenset(CE_KEYS))
 
     def motion_figures(self, state: ViewState) -> dict[str, dict]:
         """All four sweep charts (they share the x grid): the ε slider's frames, and what Download CSV writes."""
