@@ -368,8 +368,8 @@ LOSSES: tuple[LossSpec, ...] = (
         loss_from_logit=story.squared_hinge, grad_from_logit=story.squared_hinge_grad, hard_labels_only=True,
     ),
     LossSpec(
-        key="exponential", label="Exponential (AdaBoost)", task="binary", link="sigmoid",
-        summary="e^{−tz}: smooth and convex, but a confident mistake costs exponentially; t = 2y − 1.",
+        key="exponential", label="Exponential", task="binary", link="sigmoid",
+        summary="AdaBoost's loss e^{−tz}: smooth and convex, but a confident mistake costs exponentially; t = 2y − 1.",
         latex_loss=r"\ell = e^{-t z},\quad t = 2y - 1",
         latex_grad=r"\frac{\partial \ell}{\partial \hat p} = \frac{\partial \ell / \partial z}{\hat p\,(1 - \hat p)}",
         latex_grad_logit=r"\frac{\partial \ell}{\partial z} = -t\,e^{-t z}",
