@@ -12,6 +12,8 @@
  * server redraws the charts; if the handle has moved on since, its stop is shown again, so a
  * late reply never pulls the lines back. Off the stops (a typed value) the server draws alone.
  *
+ * Moving points: see "moving points" below.
+ *
  * Hover. Hovering a point, its line values or its bars (data and influence charts, which
  * losslab.js links by x) also shows its residuals and marks it on the loss-curve chart; hovering
  * those shows it on the others. Programmatic hovers set data-losslab-echo, as losslab.js does,
@@ -203,6 +205,139 @@
     });
   }
 
+  /* ---- moving points: drag on the data chart, or index + x + y typed --------
+   *
+   * A pointer pressed within a few pixels of a point (the data trace, meta "data") drags it: the point
+   * follows the pointer (Plotly.restyle on a copy of the trace's x and y; Dash's figure is untouched)
+   * and Plotly's own zoom drag is not started (pointerdown's default prevented: no mouse events follow).
+   * On release the moves, as index:x:y;..., go to the "Moved points" box (set_props): the server
+   * refits every loss with the core and redraws, and the URL keeps the moves. */
+
+  var MOVED_INPUT = "robust-moved-input";
+  var GRAB_PIXELS = 12;
+
+  function dataTrace(plot) {
+    var index = traceIndex(plot, "data");
+    return index >= 0 && plot._fullData ? { index: index, full: plot._fullData[index] } : null;
+  }
+
+  function plotArea(plot) {
+    var drag = plot.querySelector(".nsewdrag");
+    return drag ? drag.getBoundingClientRect() : null;
+  }
+
+  function nearestPoint(plot, clientX, clientY) {
+    var trace = dataTrace(plot), area = plotArea(plot);
+    if (!trace || !area || !plot._fullLayout) return -1;
+    var xa = plot._fullLayout.xaxis, ya = plot._fullLayout.yaxis, best = -1, bestDistance = GRAB_PIXELS;
+    for (var i = 0; i < trace.full.x.length; i++) {
+      var dx = area.left + xa.l2p(trace.full.x[i]) - clientX, dy = area.top + ya.l2p(trace.full.y[i]) - clientY;
+      var distance = Math.sqrt(dx * dx + dy * dy);
+      if (distance <= bestDistance) { best = i; bestDistance = distance; }
+    }
+    return best;
+  }
+
+  function shortNumber(value) {
+    return String(Number(value.toPrecision(6)));
+  }
+
+  /* The moves the charts show (from the server), with point i at (x, y). */
+  function movesWith(i, x, y) {
+    var state = readJSON(STATE) || {};
+    var moves = (state.moved || []).filter(function (m) { return m[0] !== i; });
+    if (i !== null) moves.push([i, x, y]);
+    moves.sort(function (a, b) { return a[0] - b[0]; });
+    return moves.map(function (m) { return m.join(":"); }).join(";");
+  }
+
+  function sendMoves(text) {
+    var setProps = (window.dash_clientside || {}).set_props;
+    if (typeof setProps === "function") setProps(MOVED_INPUT, { value: text });
+  }
+
+  function startDrag(plot, event) {
+    if (event.button !== 0 || !plot._fullLayout) return;
+    var i = nearestPoint(plot, event.clientX, event.clientY);
+    if (i < 0) return;
+    event.preventDefault();
+    event.stopPropagation();
+    var trace = dataTrace(plot), area = plotArea(plot);
+    var xa = plot._fullLayout.xaxis, ya = plot._fullLayout.yaxis;
+    var xs = Array.prototype.slice.call(trace.full.x), ys = Array.prototype.slice.call(trace.full.y);
+    var moved = false;
+    plot.classList.add("robust-dragging");
+    function place(e) {
+      xs[i] = xa.p2l(e.clientX - area.left);
+      ys[i] = ya.p2l(e.clientY - area.top);
+      moved = true;
+      window.Plotly.restyle(plot, { x: [xs.slice()], y: [ys.slice()] }, [trace.index]);
+    }
+    function move(e) { if (e.pointerId === event.pointerId) { e.preventDefault(); place(e); } }
+    function release(e) {
+      if (e.pointerId !== event.pointerId) return;
+      window.removeEventListener("pointermove", move, true);
+      window.removeEventListener("pointerup", release, true);
+      window.removeEventListener("pointercancel", release, true);
+      plot.classList.remove("robust-dragging");
+      if (e.type === "pointerup") place(e);
+      if (!moved) return;
+      window.__robustDrops = (window.__robustDrops || 0) + 1;  // read by the tests
+      sendMoves(movesWith(i, shortNumber(xs[i]), shortNumber(ys[i])));
+    }
+    window.addEventListener("pointermove", move, true);
+    window.addEventListener("pointerup", release, true);
+    window.addEventListener("pointercancel", release, true);
+  }
+
+  function setBox(id, value) {
+    var box = document.getElementById(id);
+    if (!box) return;
+    var setter = Object.getOwnPropertyDescriptor(window.HTMLInputElement.prototype, "value").set;
+    setter.call(box, value);
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
+  function boxValue(id) {
+    var box = document.getElementById(id);
+    return box ? box.value.trim() : "";
+  }
+
+  /* Keyboard: a point's index fills its current x and y; Move (or Enter in a box) sends them. */
+  function pointChosen() {
+    var i = Number(boxValue("robust-move-point"));
+    var plot = plotOf(DATA), trace = plot && dataTrace(plot);
+    if (!trace || !isFinite(i) || i < 0 || i >= trace.full.x.length || i !== Math.floor(i)) return;
+    setBox("robust-move-x", shortNumber(trace.full.x[i]));
+    setBox("robust-move-y", shortNumber(trace.full.y[i]));
+  }
+
+  function movePointTyped() {
+    var index = boxValue("robust-move-point"), x = boxValue("robust-move-x"), y = boxValue("robust-move-y");
+    if (!index) return;
+    var i = Number(index);
+    // a bad value goes to the server as typed, which answers with a message under the box
+    sendMoves(isFinite(i) && i === Math.floor(i) && i >= 0 ? movesWith(i, x, y) : movesWith(null) + ";" +
+              index + ":" + x + ":" + y);
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target && event.target.closest ? event.target.closest("button") : null;
+    if (!target) return;
+    if (target.id === "robust-move-button") movePointTyped();
+    if (target.id === "robust-reset-points") sendMoves("");
+  });
+  document.addEventListener("change", function (event) {
+    if (event.target && event.target.id === "robust-move-point") pointChosen();
+  });
+  document.addEventListener("keydown", function (event) {
+    var id = event.target && event.target.id;
+    if (event.key === "Enter" && (id === "robust-move-point" || id === "robust-move-x" || id === "robust-move-y")) {
+      if (id === "robust-move-point") pointChosen();
+      else movePointTyped();
+    }
+  });
+
   /* ---- wiring ------------------------------------------------------------ */
 
   function watch() {
@@ -211,6 +346,9 @@
       if (!plot || plot.dataset.robustWatched === "1" || typeof plot.on !== "function") return;
       plot.dataset.robustWatched = "1";
       watchHover(graphId, plot);
+      if (graphId === DATA) {
+        plot.addEventListener("pointerdown", function (event) { startDrag(plot, event); }, true);
+      }
       if (MOVING.indexOf(graphId) === -1) return;
       plot.on("plotly_afterplot", function () {
         if (plot._robustFrame && plot.data === plot._robustFrame) return;  // our own frame

@@ -8,6 +8,7 @@ Expected lines: least squares (``np.polyfit``) for MSE; for the other losses the
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from selenium.webdriver.common.keys import Keys
 
 from losslab import fitting
@@ -171,4 +172,120 @@ def test_bad_input_keeps_the_charts_with_a_message(lab):
     assert lab.driver.current_url == url
     lab.type_into("robust-k-input", "48")
     lab.wait_until(lambda: lab.text("robust-k-message") == "", "the k message to clear")
+    assert lab.duo.get_logs() == []
+
+
+# ---------------------------------------------------------------- moving points (issue 13) and the gradient check
+
+
+def point_on_screen(lab, i):
+    return lab.js(
+        "const p = document.querySelector('#robust-loss-graph .js-plotly-plot');"
+        "p.scrollIntoView({block: 'center'});"
+        "const t = p._fullData.find((d) => d.meta === 'data');"
+        "const area = p.querySelector('.nsewdrag').getBoundingClientRect();"
+        "return [area.left + p._fullLayout.xaxis.l2p(t.x[arguments[0]]),"
+        "        area.top + p._fullLayout.yaxis.l2p(t.y[arguments[0]])];", i)
+
+
+def moved_in_url(lab):
+    query = lab.driver.current_url.split("?", 1)[1]
+    value = next((part.split("=", 1)[1] for part in query.split("&") if part.startswith("moved=")), "")
+    return [tuple(float(v) for v in group.split(":")) for group in value.replace("%3A", ":").replace(
+        "%3B", ";").split(";") if group]
+
+
+def moved_data(moves, data=None):
+    data = data or seeded()
+    x, y = data.x.copy(), data.y.copy()
+    for index, new_x, new_y in moves:
+        x[int(index)], y[int(index)] = new_x, new_y
+    return x, y
+
+
+def core_line(x, y, key, params):
+    fit = fitting.fit_line(x, y, key, params, max_iter=100)
+    return fit, list(fit.slope * x + fit.intercept)
+
+
+def test_dragging_a_point_moves_it_live_and_the_server_refits_every_loss_to_the_moved_data(lab):
+    open_robust(lab)
+    data = seeded()
+    i = 20
+    x0, y0 = point_on_screen(lab, i)
+    before = lab.trace(DATA, "huber")["y"]
+    lab.mouse().move_to_location(int(x0), int(y0)).pause(0.2).click_and_hold().move_by_offset(0, -60) \
+        .pause(0.2).perform()
+    held = lab.trace(DATA, "data")
+    assert held["y"][i] > data.y[i] + 1 and held["y"][:i] == list(data.y[:i])  # follows the pointer, alone
+    assert lab.trace(DATA, "huber")["y"] == before  # nothing refitted in the browser
+    lab.mouse().move_by_offset(15, -20).pause(0.1).release().perform()
+    lab.wait_until(lambda: moved_in_url(lab), "the moved point in the URL")
+    moves = moved_in_url(lab)
+    assert [int(m[0]) for m in moves] == [i] and moves[0][2] > data.y[i] + 1
+    x, y = moved_data(moves)
+    huber, expected = core_line(x, y, "huber", {"delta": 1.0})
+    lab.wait_until(lambda: lab.trace(DATA, "huber")["y"] == expected, "Huber refitted by the server")
+    assert lab.trace(DATA, "data")["y"][i] == y[i] and lab.trace(DATA, "data")["x"][i] == x[i]
+    slope, intercept = np.polyfit(x, y, 1)
+    assert_close(lab.trace(DATA, "mse")["y"], list(slope * x + intercept), tol=1e-9, what="MSE through the moved data")
+    _, barron = core_line(x, y, "barron", {"alpha": 1.0, "c": 1.0})
+    assert lab.trace(DATA, "barron")["y"] == barron
+    assert expected != before
+    row = readout_rows(lab)[2]
+    assert row[1] == f"{huber.slope:.4f}" and row[2] == f"{huber.intercept:.4f}"
+    assert "1 moved by you" in lab.text("robust-fit-table")
+    assert lab.js("return window.__robustDrops") == 1
+    # the link reproduces the moved data
+    url = lab.driver.current_url
+    lab.driver.get(url)
+    lab.wait_until(lambda: lab.trace(DATA, "huber")["y"] == expected, "the link's fit")
+    assert lab.duo.get_logs() == []
+
+
+def test_a_point_is_moved_by_keyboard_and_reset_puts_every_point_back(lab):
+    open_robust(lab, "?moved=3:4.5:7.2")
+    data = seeded()
+    x, y = moved_data([(3, 4.5, 7.2)])
+    _, expected = core_line(x, y, "huber", {"delta": 1.0})
+    assert lab.trace(DATA, "huber")["y"] == expected
+    lab.type_into("robust-move-point", "7")
+    lab.wait_until(lambda: lab.value("robust-move-x") != "", "x and y of point 7 filled in")
+    assert float(lab.value("robust-move-x")) == pytest.approx(data.x[7], rel=1e-5)
+    lab.type_into("robust-move-x", "2.5", enter=False)
+    lab.type_into("robust-move-y", "30")  # Enter moves it
+    lab.wait_until(lambda: moved_in_url(lab) == [(3, 4.5, 7.2), (7, 2.5, 30.0)], "both moves in the URL")
+    x, y = moved_data(moved_in_url(lab))
+    _, expected = core_line(x, y, "huber", {"delta": 1.0})
+    lab.wait_until(lambda: lab.trace(DATA, "huber")["y"] == expected, "Huber through both moved points")
+    lab.duo.find_element("#robust-reset-points").click()
+    lab.wait_until(lambda: "moved=" not in lab.driver.current_url, "no moves in the URL")
+    _, home = core_line(data.x, data.y, "huber", {"delta": 1.0})
+    lab.wait_until(lambda: lab.trace(DATA, "huber")["y"] == home, "the seeded points' fit")
+    assert lab.trace(DATA, "data")["y"] == list(data.y)
+    assert lab.duo.get_logs() == []
+
+
+def test_bad_moved_points_get_a_message_and_keep_the_charts(lab):
+    open_robust(lab)
+    before = lab.snapshot(*GRAPHS)
+    lab.type_into("robust-moved-input", "3:abc:1")
+    wait_message(lab, "robust-moved-message", "Moved points: x of point 3", "not a number")
+    lab.type_into("robust-moved-input", "3:1:2; 3:4:5")
+    wait_message(lab, "robust-moved-message", "Moved points: point 3 appears twice")
+    assert lab.snapshot(*GRAPHS) == before
+    lab.type_into("robust-moved-input", "")
+    lab.wait_until(lambda: lab.text("robust-moved-message") == "", "the message to clear")
+    assert lab.duo.get_logs() == []
+
+
+def test_gradient_check_overlays_the_curves_finite_difference_and_reports_the_misfit(lab):
+    open_robust(lab, "?check=on&curve=huber")
+    lab.wait_until(lambda: "fd:huber" in lab.metas("robust-curve-grad-graph"), "the finite-difference overlay")
+    note = lab.text("robust-check-note")
+    assert note.startswith("Gradient check") and "Huber" in note
+    misfit = float(note.rsplit(" ", 1)[1])
+    assert 0 < misfit < 0.05  # a kink at ±δ between grid points: a few percent at most; a wrong gradient ~1
+    lab.duo.find_element("#robust-check input[value=off]").click()
+    lab.wait_until(lambda: lab.metas("robust-curve-grad-graph") == ["huber"], "the overlay gone")
     assert lab.duo.get_logs() == []

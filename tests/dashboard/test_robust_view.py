@@ -60,7 +60,8 @@ def least_squares(x, y) -> tuple[float, float]:
 
 def raw_controls(state):
     numbers = {name: controls.format_number(value) for name, value in state.numbers.items()}
-    return numbers, list(state.losses), {"curve": state.extras["curve"]}
+    return numbers, list(state.losses), {control.name: control.format(state.extras[control.name])
+                                         for control in VIEW.extras}
 
 
 # ---------------------------------------------------------------- losses offered
@@ -386,7 +387,8 @@ def test_csv_has_a_row_per_point_with_each_fit_its_influence_and_residual():
 
 def test_choosing_the_curve_redraws_only_the_curve_chart():
     numbers, losses, _ = raw_controls(DEFAULT)
-    result = callbacks.update_view(VIEW, numbers, losses, VIEW.encode_query(DEFAULT), curve="mae")
+    _, _, extras = raw_controls(DEFAULT)
+    result = callbacks.update_view(VIEW, numbers, losses, VIEW.encode_query(DEFAULT), **{**extras, "curve": "mae"})
     assert result["curve_figure"] == VIEW.build(state_with(curve="mae")).curve_figure
     assert trace(result["curve_figure"], "mae")["name"] == "MAE"
     assert result["residual_figure"] is dash.no_update and result["sweep"] is dash.no_update
@@ -422,3 +424,128 @@ def test_a_loss_that_overflows_at_a_typed_scale_is_reported_not_converged():
     row = next(row for row in output.readout.rows if row.key == "barron")
     assert not row.converged and row.mean_loss == math.inf
     assert "not converged" in json.dumps(VIEW.readout_component(output), ensure_ascii=False)
+
+
+# ---------------------------------------------------------------- moved points (dragged or typed)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("", ()), ("  ", ()), (None, ()), ("3:4.5:7.2", (3.0, 4.5, 7.2)),
+    ("10:2:-1; 3:4.5:7.2;", (3.0, 4.5, 7.2, 10.0, 2.0, -1.0)),  # sorted by index, a trailing ; is fine
+    ("3, 4.5, 7.2, 10, 2, −1", (3.0, 4.5, 7.2, 10.0, 2.0, -1.0)),  # the numbers alone, three per point
+    ("0:1e6:-1e6", (0.0, 1e6, -1e6)),
+])
+def test_moved_points_parse_from_the_link_form_and_from_plain_numbers(raw, expected):
+    assert robust.parse_moved(raw) == (expected, None)
+
+
+@pytest.mark.parametrize(("raw", "start"), [
+    ("3:abc:1", "Moved points: x of point 3: “abc” is not a number"),
+    ("3:1", "Moved points: “3:1” is not index:x:y"),
+    ("1.5:1:2", "Moved points: the index “1.5” in “1.5:1:2” is not a whole number ≥ 0"),
+    ("-1:1:2", "Moved points: the index “-1”"),
+    ("3:1:2;3:4:5", "Moved points: point 3 appears twice"),
+    ("3:2e6:1", "Moved points: x = 2e6 of point 3 is beyond ±1e6"),
+    ("3:1:inf", "Moved points: y of point 3: “inf” is not a finite number"),
+    ("1, 2, 3, 4", "Moved points: 4 numbers is not a whole number of points"),
+    (";".join(f"{i}:1:1" for i in range(21)), "Moved points: 21 points"),
+])
+def test_bad_moved_points_are_named_in_the_message(raw, start):
+    value, problem = robust.parse_moved(raw)
+    assert value is None and problem.startswith(start), problem
+
+
+def test_moved_points_move_the_data_and_every_fit_is_the_core_fit_of_the_moved_data():
+    state = VIEW.parse_query("?moved=3:4.5:7.2;10:2:-1&losses=mse,huber,tukey,mae")
+    assert "moved=3:4.5:7.2;10:2:-1" in VIEW.encode_query(state)  # readable, and it round-trips
+    assert VIEW.parse_query(VIEW.encode_query(state)) == state
+    data = points()
+    x, y = data.x.copy(), data.y.copy()
+    x[3], y[3], x[10], y[10] = 4.5, 7.2, 2.0, -1.0
+    output = VIEW.build(state)
+    drawn = trace(output.loss_figure, "data")
+    assert_array_equal(values(drawn, "x"), x)
+    assert_array_equal(values(drawn, "y"), y)
+    assert [drawn["marker"]["symbol"][i] for i in (3, 10)] == [robust.MOVED_SYMBOL] * 2
+    slope, intercept = least_squares(x, y)
+    assert_allclose(values(trace(output.loss_figure, "mse"), "y"), slope * x + intercept, rtol=0, atol=1e-9)
+    for key, params in (("huber", {"delta": 1.0}), ("tukey", {"c": 1.0}), ("mae", {})):
+        fit = fitting.fit_line(x, y, key, params, max_iter=robust.MAX_ITERATIONS)
+        assert_array_equal(values(trace(output.loss_figure, key), "y"), fit.slope * x + fit.intercept)
+    row = output.readout.rows[0]
+    inliers = (data.y == data.clean_y) & (np.arange(x.size) != 3) & (np.arange(x.size) != 10)
+    assert math.isclose(row.inlier_rmse, math.sqrt(np.mean((slope * x[inliers] + intercept - y[inliers]) ** 2)),
+                        rel_tol=1e-9)
+    clean_slope, clean_intercept = least_squares(data.x, data.clean_y)  # the seeded points, unlifted, unmoved
+    gap = (slope - clean_slope) * data.x + (intercept - clean_intercept)
+    assert math.isclose(row.moved, math.sqrt(np.mean(gap**2)), rel_tol=1e-9)
+    assert "2 moved by you" in json.dumps(VIEW.readout_component(output), ensure_ascii=False)
+    assert json.loads(output.fit_state)["moved"] == [[3, 4.5, 7.2], [10, 2.0, -1.0]]
+
+
+def test_a_move_redraws_everything_and_a_reset_brings_the_seeded_points_back():
+    moved = state_with(**{})
+    moved = replace(moved, extras={**moved.extras, "moved": (3.0, 4.5, 7.2)})
+    assert VIEW.plan(DEFAULT, moved).full and VIEW.plan(moved, DEFAULT).full
+    numbers, losses, extras = raw_controls(DEFAULT)
+    result = callbacks.update_view(VIEW, numbers, losses, VIEW.encode_query(moved), **{**extras, "moved": ""})
+    assert result["loss_figure"] == VIEW.build(DEFAULT).loss_figure
+    assert "moved" not in result["query"]
+    assert robust.sweep_token(moved, "alpha") != robust.sweep_token(DEFAULT, "alpha")
+
+
+def test_moved_points_past_n_are_left_out_and_said_so():
+    state = VIEW.parse_query("?n=10&k=2&moved=3:1:1;40:2:2")
+    output = VIEW.build(state)
+    assert output.readout.moved == 1 and output.readout.ignored == (40,)
+    assert "Moved point(s) 40 not applied" in json.dumps(VIEW.readout_component(output), ensure_ascii=False)
+
+
+def test_moving_every_point_to_one_x_is_an_inline_message():
+    moves = ";".join(f"{i}:5:{i}" for i in range(5))
+    numbers, losses, extras = raw_controls(state_with(n=5, k=0))
+    result = callbacks.update_view(VIEW, numbers, losses, VIEW.encode_query(DEFAULT), **{**extras, "moved": moves})
+    assert result["message:moved"].startswith("Moved points: every point would sit at x = 5")
+    assert all(result[key] is dash.no_update for key in callbacks.chart_keys(VIEW))
+    state = VIEW.parse_query(f"?n=5&k=0&moved={moves}")
+    assert state.extras["moved"] == () and any("every point would sit" in n for n in state.notices)
+
+
+# ---------------------------------------------------------------- show code and the gradient check (issue 14)
+
+
+@pytest.mark.parametrize("query", ["", "?moved=3:4.5:7.2;10:2:-1&losses=mse,mae,huber,log_cosh,quantile,pseudo_huber,"
+                                       "cauchy,geman_mcclure,tukey,barron&alpha=-2&c=0.5&tau=0.2&delta=0.3&n=30&k=4"])
+def test_the_code_snippet_recomputes_the_csv_columns(query):
+    state = VIEW.parse_query(query)
+    snippet = VIEW.code_snippet(state)
+    assert "from losslab import fitting, registry" in snippet
+    namespace: dict = {}
+    exec(compile(snippet, "<robust snippet>", "exec"), namespace)  # what a user pastes into Python
+    table = export.read_csv(VIEW.export_csv(state))
+    assert_array_equal(namespace["x"], table["x"])
+    assert set(namespace["columns"]) == set(table) - {"x"}
+    for column, computed in namespace["columns"].items():
+        assert_array_equal(np.asarray(computed, dtype=np.float64), table[column], err_msg=column)
+
+
+def test_gradient_check_overlays_the_finite_difference_of_the_curve_and_notes_the_misfit():
+    off = VIEW.build(state_with(curve="cauchy"))
+    assert [t["meta"] for t in off.curve_grad_figure["data"]] == ["cauchy"] and off.readout.check_note == ""
+    curve = trace(off.curve_grad_figure, "cauchy")
+    r = curve["x0"] + curve["dx"] * np.arange(robust.CURVE_POINTS)
+    assert_allclose(values(curve, "y"), r / (1 + r * r), rtol=1e-12, atol=1e-15)  # Cauchy, c = 1: r / (1 + r²)
+    state = replace(state_with(curve="cauchy"), extras={**state_with(curve="cauchy").extras, "check": "on"})
+    output = VIEW.build(state)
+    overlay = trace(output.curve_grad_figure, "fd:cauchy")
+    loss = values(trace(output.curve_figure, "cauchy"), "y")
+    dx = trace(output.curve_figure, "cauchy")["dx"]
+    difference = values(overlay, "y")  # on the curve's grid; no central difference at its two ends
+    assert overlay["x0"] == trace(output.curve_figure, "cauchy")["x0"] and np.isnan(difference[[0, -1]]).all()
+    assert_allclose(difference[1:-1], (loss[2:] - loss[:-2]) / (2 * dx), rtol=1e-12, atol=1e-15)
+    misfit = output.curve_grad_figure["layout"]["meta"]["gradient_check"]["cauchy"]
+    assert 0 < misfit < 1e-4  # a smooth loss and its right gradient: Simpson's error on the grid only
+    assert output.readout.check_note.startswith("Gradient check") and "Cauchy" in output.readout.check_note
+    assert "robust-check-note" in json.dumps(VIEW.readout_component(output))
+    plan = VIEW.plan(state_with(curve="cauchy"), state)
+    assert (plan.full, plan.redraw, plan.curve) == (False, frozenset(), True)

@@ -24,16 +24,18 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
-from dash import Patch, html, no_update
+from dash import Patch, dcc, html, no_update
 
 from losslab import fitting, registry
 from losslab._validation import Interval
 from losslab.dashboard import controls, export, figures, ids, layout, tables
+from losslab.dashboard import ids as component_ids
 from losslab.dashboard.url_state import ViewState
 from losslab.dashboard.views.base import (
     ExtraOutput,
@@ -42,6 +44,7 @@ from losslab.dashboard.views.base import (
     ViewOutput,
     changed_numbers,
     formulas_markdown,
+    gradient_check_note,
     lesson_paragraph,
 )
 
@@ -62,10 +65,10 @@ PARAMETERS = ("delta", "tau", "c", "alpha")
 MAX_POINTS = 200  # a fit's start and MAE's exact search are O(n^2); a sweep is up to 53 fits
 TRUE_SLOPE, TRUE_INTERCEPT = 1.0, 0.0
 CURVE_POINTS = 201  # odd: r = 0 is on the grid
-# Fits take 3 to 12 steps; a redescending loss with a tiny scale can creep for hundreds (reported as
-# not converged), so the view caps them, the same for a single fit and a sweep's: a frame is the fit.
+# Fits take 3 to 12 steps, at most a few dozen for a redescending loss with a tiny scale (they stop at
+# the gradient's rounding level); the cap is the same for a single fit and a sweep's: a frame is the fit.
 MAX_ITERATIONS = 100
-OUTLIER_SYMBOL, INLIER_SYMBOL = "diamond-open", "circle"
+OUTLIER_SYMBOL, INLIER_SYMBOL, MOVED_SYMBOL = "diamond-open", "circle", "square"
 DATA_COLOR = "#6B6B6B"
 
 
@@ -99,6 +102,90 @@ CURVE = controls.ChoiceControl(
     "curve", "Loss curve of", tuple((key, registry.get(key).label) for key in LOSS_KEYS), "barron",
 )
 
+MAX_MOVED = 20  # the link stays well under the 2000 characters a query may have
+MOVED_LIMIT = 1e6  # |x|, |y| of a moved point
+MOVED_EXPECTED = (f"up to {MAX_MOVED} points as index:x:y separated by “;” (e.g. 3:4.5:7.2; 10:2:-1), "
+                  f"a whole index and |x|, |y| up to 1e6; empty: no point moved")
+
+
+@dataclass(frozen=True)
+class MovedControl:
+    """The points dragged (or typed) away from where the seed put them: ``index:x:y;...``.
+
+    The value is a flat tuple ``(index, x, y, index, x, y, ...)`` of floats, sorted by index, so it also
+    reads as a list of numbers. Parsing accepts the link's form ``3:4.5:7.2;10:2:-1`` and the same
+    numbers separated by commas or spaces, three per point.
+    """
+
+    name: str = "moved"
+    label: str = "Moved points"
+    default: tuple[float, ...] = ()
+    help: str = ("drag a point on the data chart, or type index:x:y; e.g. 3:4.5:7.2; 10:2:-1 "
+                 "(hover a point to see its index)")
+    has_message: bool = True
+
+    def parse(self, raw) -> tuple[tuple[float, ...] | None, str | None]:
+        return parse_moved(raw)
+
+    def format(self, value) -> str:
+        return format_moved(value)
+
+    def input_id(self, view: str) -> str:
+        return component_ids.number_input(view, self.name)
+
+
+def parse_moved(raw) -> tuple[tuple[float, ...] | None, str | None]:
+    """``(flat tuple, None)`` or ``(None, message)`` for the moved-points text (see :class:`MovedControl`)."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return (), None
+    if isinstance(raw, list | tuple):
+        raw = ",".join(str(v) for v in raw)
+    if not isinstance(raw, str) or len(raw) > 40 * MAX_MOVED:
+        return None, f"Moved points: the text is too long; expected {MOVED_EXPECTED}"
+    text = raw.strip().strip(";").replace("−", "-")
+    groups = [g for g in re.split(r"\s*;\s*", text)] if ";" in text or ":" in text else None
+    if groups is None:  # numbers only: three per point
+        numbers = [t for t in re.split(r"[,\s]+", text) if t]
+        if len(numbers) % 3:
+            return None, (f"Moved points: {len(numbers)} numbers is not a whole number of points (three each: "
+                          f"index, x, y); expected {MOVED_EXPECTED}")
+        groups = [":".join(numbers[i:i + 3]) for i in range(0, len(numbers), 3)]
+    if len(groups) > MAX_MOVED:
+        return None, f"Moved points: {len(groups)} points; expected {MOVED_EXPECTED}"
+    moved: dict[int, tuple[float, float]] = {}
+    for group in groups:
+        parts = [p for p in re.split(r"\s*[:,\s]\s*", group.strip()) if p]
+        if len(parts) != 3:
+            return None, f"Moved points: “{group}” is not index:x:y; expected {MOVED_EXPECTED}"
+        index, problem = controls.parse_number(parts[0])
+        if problem or index != int(index) or index < 0:
+            return None, f"Moved points: the index “{parts[0]}” in “{group}” is not a whole number ≥ 0"
+        if int(index) in moved:
+            return None, f"Moved points: point {int(index)} appears twice; give each point once"
+        coordinates = []
+        for axis, part in zip("xy", parts[1:], strict=True):
+            value, problem = controls.parse_number(part)
+            if problem:
+                return None, f"Moved points: {axis} of point {int(index)}: {problem}"
+            if abs(value) > MOVED_LIMIT:
+                return None, f"Moved points: {axis} = {part} of point {int(index)} is beyond ±1e6"
+            coordinates.append(value)
+        moved[int(index)] = (coordinates[0], coordinates[1])
+    return tuple(v for i in sorted(moved) for v in (float(i), *moved[i])), None
+
+
+def format_moved(value) -> str:
+    """The link's form: ``3:4.5:7.2;10:2:-1`` (exact numbers, shortest text)."""
+    return ";".join(":".join(controls.format_number(v) for v in (int(i), x, y)) for i, x, y in moved_triples(value))
+
+
+def moved_triples(value) -> list[tuple[int, float, float]]:
+    flat = tuple(value or ())
+    return [(int(flat[i]), float(flat[i + 1]), float(flat[i + 2])) for i in range(0, len(flat) - 2, 3)]
+
+
+MOVED = MovedControl()
+
 
 class RobustIds(ids.View):
     """This view's own component ids (the shared ones come from :class:`losslab.dashboard.ids.View`)."""
@@ -108,6 +195,12 @@ class RobustIds(ids.View):
         self.LESSON = f"{NAME}-lesson"
         self.RESIDUAL_GRAPH = f"{NAME}-residual-graph"
         self.CURVE_GRAPH = f"{NAME}-curve-graph"
+        self.CURVE_GRAD_GRAPH = f"{NAME}-curve-grad-graph"  # dℓ/dr of the curve's loss (and the gradient check)
+        self.MOVE_POINT = f"{NAME}-move-point"  # the keyboard way to move a point: its index, x and y
+        self.MOVE_X = f"{NAME}-move-x"
+        self.MOVE_Y = f"{NAME}-move-y"
+        self.MOVE_BUTTON = f"{NAME}-move-button"
+        self.RESET_POINTS = f"{NAME}-reset-points"
         self.FIT_STATE = f"{NAME}-fit-state"  # what the charts show, read by assets/robust.js
         self.SWEEP = f"{NAME}-sweep"  # the fits at every stop of one slider, read by assets/robust.js
 
@@ -147,6 +240,9 @@ class FitReadout:
     k: int
     distance: float
     rows: tuple[FitRow, ...]
+    moved: int = 0
+    ignored: tuple[int, ...] = ()  # moved-point indices past n
+    check_note: str = ""
 
 
 class RobustView(View):
@@ -164,13 +260,14 @@ class RobustView(View):
     task = "robust"
     loss_keys = LOSS_KEYS
     numbers = NUMBERS
-    extras = (CURVE,)
+    extras = (CURVE, MOVED, controls.GRADIENT_CHECK)
     extras_position = len(NUMBERS)
     default_losses = ("mse", "mae", "huber", "barron")
     extra_outputs: ClassVar = {
         "lesson": ExtraOutput(IDS.LESSON),
         "residual_figure": ExtraOutput(IDS.RESIDUAL_GRAPH, "figure"),
         "curve_figure": ExtraOutput(IDS.CURVE_GRAPH, "figure"),
+        "curve_grad_figure": ExtraOutput(IDS.CURVE_GRAD_GRAPH, "figure"),
         "fit_state": ExtraOutput(IDS.FIT_STATE),
         "sweep": ExtraOutput(IDS.SWEEP),
     }
@@ -186,37 +283,62 @@ class RobustView(View):
     # ---- state ---------------------------------------------------------------
     def cross_check(self, numbers: dict, extras: dict, raw_numbers: dict) -> dict[str, str]:
         n, k = numbers.get("n"), numbers.get("k")
-        if n is None or k is None or k <= n - 2:
+        if n is None or k is None:
             return {}
-        return {"k": f"Outliers k: {k} is more than n − 2 = {n - 2} (two points at least stay on the line); "
-                     f"expected a whole number from 0 to {n - 2}"}
+        if k > n - 2:
+            return {"k": f"Outliers k: {k} is more than n − 2 = {n - 2} (two points at least stay on the line); "
+                         f"expected a whole number from 0 to {n - 2}"}
+        problem = moved_problem(numbers, extras.get(MOVED.name))
+        return {MOVED.name: problem} if problem else {}
 
     def reconcile_link(self, state: ViewState) -> ViewState:
         n, k = state.number("n"), state.number("k")
-        if k <= n - 2:
-            return state
-        note = f"Outliers k: {k} is more than n − 2 = {n - 2} (from the link); using {n - 2}."
-        return replace(state, numbers={**state.numbers, "k": n - 2}, notices=(*state.notices, note))
+        if k > n - 2:
+            note = f"Outliers k: {k} is more than n − 2 = {n - 2} (from the link); using {n - 2}."
+            state = replace(state, numbers={**state.numbers, "k": n - 2}, notices=(*state.notices, note))
+        problem = moved_problem(state.numbers, state.extras.get(MOVED.name))
+        if problem:
+            state = replace(state, extras={**state.extras, MOVED.name: ()},
+                            notices=(*state.notices, f"{problem} (from the link); no point moved."))
+        return state
+
+    def encode_query(self, state: ViewState) -> str:
+        """The shared encoding, with the moved points readable (``moved=3:4.5:7.2;10:2:-1``; no other value
+        holds a colon or semicolon) and left out when no point is moved."""
+        query = super().encode_query(state).replace("%3A", ":").replace("%3B", ";")
+        return re.sub(r"&moved=(?=&|$)", "", query)
 
     # ---- what is shown -------------------------------------------------------
     def build(self, state: ViewState) -> ViewOutput:
         data = dataset(state)
+        moved = moved_mask(state)
         keys = state.losses
         fits = {key: loss_fit(state, key) for key in keys}
         clean = {key: loss_fit(state, key, clean=True) for key in keys}
-        rows = tuple(fit_row(data, fits[key], clean[key]) for key in keys)
+        seeded_x = seeded_data(state).x
+        rows = tuple(fit_row(data, fits[key], clean[key], moved, seeded_x) for key in keys)
         focus = state.curve
         focus_fit = fits[focus] if focus in fits else loss_fit(state, focus)
+        curve = curve_figure(data, focus_fit, focus_params(state), moved)
+        slope_figure = curve_grad_figure(curve, focus_params(state))
+        checks = {}
+        if state.extras.get(controls.GRADIENT_CHECK.name) == "on":
+            slope_figure, checks = figures.with_gradient_check(curve, slope_figure)
+            slope_figure["layout"]["meta"] = {"gradient_check": checks}
+        check_note = gradient_check_note(slope_figure, state.extras.get(controls.GRADIENT_CHECK.name, "off"))
+        ignored = sorted(i for i, _, _ in moved_triples(state.extras.get(MOVED.name)) if i >= data.x.size)
         return ViewOutput(
-            data_figure(data, fits),
+            data_figure(data, fits, moved),
             influence_figure(data, fits, state),
-            FitReadout(data.x.size, int(data.is_outlier.sum()), state.number("distance"), rows),
+            FitReadout(data.x.size, int(data.is_outlier.sum()), state.number("distance"), rows,
+                       int(moved.sum()), tuple(ignored), check_note),
             objective_markdown() + "\n\n---\n\n" + formulas_markdown(keys, link_space=False),
             self.encode_query(state),
             extras={
                 "lesson": lesson_text(rows, data),
-                "residual_figure": residual_figure(data, fits),
-                "curve_figure": curve_figure(data, focus_fit, focus_params(state)),
+                "residual_figure": residual_figure(data, fits, moved),
+                "curve_figure": curve,
+                "curve_grad_figure": slope_figure,
                 "fit_state": fit_state_text(state, self.encode_query(state)),
                 "state": state,
             },
@@ -229,8 +351,12 @@ class RobustView(View):
         if previous is None or previous.view != state.view:
             return RobustPlan(full=True)
         changed = changed_numbers(previous, state)
-        if changed & set(DATA_CONTROLS) or previous.losses != state.losses:
+        if (changed & set(DATA_CONTROLS) or previous.losses != state.losses
+                or previous.extras.get(MOVED.name) != state.extras.get(MOVED.name)):
             return RobustPlan(full=True)
+        check = controls.GRADIENT_CHECK.name
+        if previous.extras.get(check) != state.extras.get(check):
+            return RobustPlan(full=False, curve=True)  # only the loss-curve charts and the readout's note
         moved = [name for name in PARAMETERS if name in changed]
         return RobustPlan(
             full=False,
@@ -249,6 +375,7 @@ class RobustView(View):
         else:
             values["residual_figure"] = no_update
         values["curve_figure"] = output.curve_figure if robust_plan.full or robust_plan.curve else no_update
+        values["curve_grad_figure"] = output.curve_grad_figure if robust_plan.full or robust_plan.curve else no_update
         swept = robust_plan.sweep
         values["sweep"] = sweep_text(output.state, swept[0]) if swept else no_update
         return values
@@ -269,6 +396,38 @@ class RobustView(View):
             columns[f"{title}: {drawn['name']}"] = (data.x, figures.decoded(drawn["y"]))
         return export.curves_csv(self.title, self.encode_query(state), "x", columns)
 
+    def code_snippet(self, state: ViewState, output: ViewOutput | None = None) -> str:
+        """The seeded points, the moves, each loss's fit by ``fitting.fit_line``, its influence and residuals:
+        the CSV's columns, recomputed with the public API."""
+        output = output or self.build(state)
+        titles = [figure["layout"]["title"]["text"] for figure in
+                  (output.loss_figure, output.grad_figure, output.residual_figure)]
+        n, noise, k, distance, seed = (state.number(name) for name in DATA_CONTROLS)
+        moves = [t for t in moved_triples(state.extras.get(MOVED.name)) if t[0] < n]
+        params = {name: state.number(name) for name in PARAMETERS}
+        return "\n".join([
+            "import numpy as np",
+            "from losslab import fitting, registry",
+            "",
+            f"# {self.title}: the seeded points, each loss's fitted line, each point's pull |dℓ/dŷ| and residual",
+            f"data = fitting.make_line_data({int(n)}, outliers={int(k)}, noise={noise!r}, "
+            f"outlier_distance={distance!r}, slope={TRUE_SLOPE!r}, intercept={TRUE_INTERCEPT!r}, seed={int(seed)})",
+            "x, y = data.x.copy(), data.y.copy()",
+            f"for index, new_x, new_y in {moves!r}:  # the points you moved (index, x, y)",
+            "    x[index], y[index] = new_x, new_y",
+            f"params = {params!r}",
+            "columns = {'data: y': y, 'data: outlier (1 = lifted)': data.is_outlier.astype(np.float64),",
+            f"           {titles[0] + ': true line y = x'!r}: {TRUE_SLOPE!r} * x + {TRUE_INTERCEPT!r}}}",
+            f"for key in {list(state.losses)!r}:",
+            "    spec = registry.get(key)",
+            "    kwargs = {name: params[name] for name in spec.defaults()}",
+            f"    fit = fitting.fit_line(x, y, key, kwargs, max_iter={MAX_ITERATIONS})",
+            "    line = fit.slope * x + fit.intercept",
+            f"    columns[{titles[0]!r} + ': ' + spec.label] = line",
+            f"    columns[{titles[1]!r} + ': ' + spec.label] = fitting.influence(x, y, fit.slope, fit.intercept, key, kwargs)",
+            f"    columns[{titles[2]!r} + ': ' + spec.label] = line - y",
+        ]) + "\n"
+
     # ---- page ----------------------------------------------------------------
     def panels_above_charts(self, state: ViewState, output: ViewOutput) -> list:
         return [lesson_paragraph(IDS.LESSON, output.lesson)]
@@ -276,10 +435,13 @@ class RobustView(View):
     def panels_below_charts(self, state: ViewState, output: ViewOutput) -> list:
         # No sweep yet: a slider's first change brings its own (a page load stays one build).
         return [
+            move_panel(state),
             html.Div(
                 [layout.graph(IDS.RESIDUAL_GRAPH, output.residual_figure, "residual of each point under each fit"),
                  layout.graph(IDS.CURVE_GRAPH, output.curve_figure, "one loss against the residual, with the "
-                                                                   "residuals of its fit")],
+                                                                   "residuals of its fit"),
+                 layout.graph(IDS.CURVE_GRAD_GRAPH, output.curve_grad_figure,
+                              "the derivative of that loss against the residual")],
                 className="robust-charts",
             ),
             html.Div(output.fit_state, id=IDS.FIT_STATE, hidden=True),
@@ -287,11 +449,49 @@ class RobustView(View):
         ]
 
 
+def move_panel(state: ViewState) -> html.Div:
+    """The keyboard way to move a point (assets/robust.js): its index, then x and y, then Move; and a reset."""
+    n = int(state.number("n"))
+
+    def box(component_id: str, label: str, **props) -> html.Label:
+        return html.Label([label, dcc.Input(id=component_id, autoComplete="off", **props)], className="move-box")
+
+    return html.Div(
+        [html.Span("Move a point", className="control-label"),
+         box(IDS.MOVE_POINT, "point", type="text", inputMode="numeric", spellCheck=False),
+         box(IDS.MOVE_X, "x", type="text", inputMode="decimal", spellCheck=False),
+         box(IDS.MOVE_Y, "y", type="text", inputMode="decimal", spellCheck=False),
+         html.Button("Move", id=IDS.MOVE_BUTTON, type="button", className="export-button"),
+         html.Button("Reset points", id=IDS.RESET_POINTS, type="button", className="export-button"),
+         html.Small(f"Drag a point on the data chart, or type its index (0 to {n - 1}; hover a point to see it), "
+                    "its new x and y, and press Move or Enter. The fits are recomputed from the moved points.",
+                    className="control-help")],
+        className="robust-move", role="group", **{"aria-label": "Move a point"},
+    )
+
+
 # ---------------------------------------------------------------- the core, cached
 
 
 def data_key(state: ViewState) -> tuple:
-    return tuple(state.number(name) for name in DATA_CONTROLS)
+    """The seeded data's controls and the moved points (flat tuple): everything the points depend on."""
+    return (*(state.number(name) for name in DATA_CONTROLS), tuple(state.extras.get(MOVED.name, ())))
+
+
+def moved_problem(numbers: dict, moved) -> str:
+    """A message when the moved points leave fewer than two distinct x (no line through them), else ""."""
+    triples = moved_triples(moved)
+    if not triples or any(numbers.get(name) is None for name in DATA_CONTROLS):
+        return ""
+    seeded = _dataset(*(numbers[name] for name in DATA_CONTROLS), ())
+    x = seeded.x.copy()
+    for index, new_x, _ in triples:
+        if index < x.size:
+            x[index] = new_x
+    if x.min() == x.max():
+        return (f"Moved points: every point would sit at x = {controls.format_number(float(x[0]))}; "
+                "a line needs at least two distinct x")
+    return ""
 
 
 def loss_params(state: ViewState, key: str) -> dict[str, float]:
@@ -309,9 +509,33 @@ def swept_losses(state: ViewState, parameter: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=16)
-def _dataset(n: int, noise: float, k: int, distance: float, seed: int) -> fitting.LineData:
-    return fitting.make_line_data(n, outliers=k, noise=noise, outlier_distance=distance,
+def _dataset(n: int, noise: float, k: int, distance: float, seed: int, moved: tuple = ()) -> fitting.LineData:
+    """The seeded points with the moved ones put where the user put them (``clean_y`` stays the seeded,
+    unlifted, unmoved data: the outlier-free fit is the fit to it, at the seeded x)."""
+    data = fitting.make_line_data(n, outliers=k, noise=noise, outlier_distance=distance,
                                   slope=TRUE_SLOPE, intercept=TRUE_INTERCEPT, seed=seed)
+    triples = [(i, x, y) for i, x, y in moved_triples(moved) if i < n]
+    if not triples:
+        return data
+    x, y = data.x.copy(), data.y.copy()
+    for index, new_x, new_y in triples:
+        x[index], y[index] = new_x, new_y
+    return replace(data, x=x, y=y)
+
+
+def moved_mask(state: ViewState) -> np.ndarray:
+    """True for the points the user moved (indices beyond n are ignored)."""
+    n = int(state.number("n"))
+    mask = np.zeros(n, dtype=bool)
+    for index, _, _ in moved_triples(state.extras.get(MOVED.name)):
+        if index < n:
+            mask[index] = True
+    return mask
+
+
+def seeded_data(state: ViewState) -> fitting.LineData:
+    """The points before any move (their x and clean_y make the outlier-free data set)."""
+    return _dataset(*data_key(state)[:-1], ())
 
 
 def dataset(state: ViewState) -> fitting.LineData:
@@ -320,14 +544,15 @@ def dataset(state: ViewState) -> fitting.LineData:
 
 @lru_cache(maxsize=256)
 def _fit(data: tuple, key: str, params: tuple, clean: bool) -> fitting.LineFit:
-    points = _dataset(*data)
+    points = _dataset(*data[:-1], ()) if clean else _dataset(*data)
     return fitting.fit_line(points.x, points.clean_y if clean else points.y, key, dict(params),
                             max_iter=MAX_ITERATIONS)
 
 
 def loss_fit(state: ViewState, key: str, *, clean: bool = False) -> fitting.LineFit:
     """``key``'s fit to the data (``clean``: to the same points without the outliers' lift)."""
-    return _fit(data_key(state), key, tuple(sorted(loss_params(state, key).items())), clean)
+    data = data_key(state)
+    return _fit((*data[:-1], ()) if clean else data, key, tuple(sorted(loss_params(state, key).items())), clean)
 
 
 def slider_stops(control: controls.NumberControl) -> tuple[list[float], list[float]]:
@@ -358,6 +583,7 @@ def sweep_token(state: ViewState, parameter: str) -> str:
     if not keys:
         return ""
     data = "&".join(f"{name}={controls.format_number(state.number(name))}" for name in DATA_CONTROLS)
+    data += "&moved=" + format_moved(state.extras.get(MOVED.name))
     losses = ";".join(
         key + "".join(f":{name}={controls.format_number(value)}"
                       for name, value in sorted(loss_params(state, key).items()) if name != parameter)
@@ -370,6 +596,7 @@ def fit_state_text(state: ViewState, query: str) -> str:
     """What the charts show, for assets/robust.js: the parameters' values and each one's sweep token."""
     return json.dumps({
         "query": query,
+        "moved": [list(t) for t in moved_triples(state.extras.get(MOVED.name)) if t[0] < state.number("n")],
         "values": {name: state.number(name) for name in PARAMETERS},
         "tokens": {name: sweep_token(state, name) for name in PARAMETERS},
     })
@@ -416,13 +643,19 @@ def _plottable(values: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- readout and lesson
 
 
-def fit_row(data: fitting.LineData, fit: fitting.LineFit, clean: fitting.LineFit) -> FitRow:
-    inliers = ~data.is_outlier
+def fit_row(data: fitting.LineData, fit: fitting.LineFit, clean: fitting.LineFit, moved=None,
+            seeded_x=None) -> FitRow:
+    """One loss's readout. Inliers: the points neither lifted nor moved; the gap to the outlier-free fit
+    is measured over the seeded points' x."""
+    moved = np.zeros(data.x.size, dtype=bool) if moved is None else moved
+    inliers = ~data.is_outlier & ~moved
+    seeded_x = data.x if seeded_x is None else seeded_x
     return FitRow(
         key=fit.loss, label=registry.get(fit.loss).label, slope=fit.slope, intercept=fit.intercept,
         mean_loss=fit.mean_loss,
-        inlier_rmse=fitting.line_rmse(data.x[inliers], data.y[inliers], fit.slope, fit.intercept),
-        moved=fitting.line_gap(data.x, fit.slope, fit.intercept, clean.slope, clean.intercept),
+        inlier_rmse=(fitting.line_rmse(data.x[inliers], data.y[inliers], fit.slope, fit.intercept)
+                     if inliers.any() else math.nan),
+        moved=fitting.line_gap(seeded_x, fit.slope, fit.intercept, clean.slope, clean.intercept),
         iterations=fit.iterations, grad_norm=fit.grad_norm, converged=fit.converged, method=fit.method,
     )
 
@@ -445,13 +678,24 @@ def readout_table(readout: FitReadout) -> dict:
             data_loss=row.key, className="" if row.converged else "not-converged")
         for row in readout.rows
     ]
+    dragged = ""
+    if readout.moved:
+        dragged = f" {readout.moved} moved by you (not counted as inliers)."
+    if readout.ignored:
+        dragged += (f" Moved point(s) {', '.join(map(str, readout.ignored))} not applied: "
+                    f"the indices go from 0 to {readout.n - 1}.")
     caption = tables.element(
         "Caption",
-        f"Fits to {readout.n} points, {readout.k} of them lifted by {readout.distance:g} (true line y = x). "
-        "Moved: the RMS vertical gap between the fit and the same loss's fit without the lift.",
+        f"Fits to {readout.n} points, {readout.k} of them lifted by {readout.distance:g} (true line y = x).{dragged} "
+        "Moved by the outliers: the RMS vertical gap between the fit and the same loss's fit to the seeded "
+        "points without the lift (and without your moves).",
     )
-    return tables.element("Table", [caption, tables.element("Thead", header), tables.element("Tbody", rows)],
-                          className="readout-table", id=f"{NAME}-fit-table")
+    table = tables.element("Table", [caption, tables.element("Thead", header), tables.element("Tbody", rows)],
+                           className="readout-table", id=f"{NAME}-fit-table")
+    if not readout.check_note:
+        return table
+    return tables.element("Div", [table, tables.element("P", readout.check_note, className="readout-note",
+                                                        id=f"{NAME}-check-note")])
 
 
 def _significant(value: float) -> str:
@@ -502,7 +746,7 @@ def _style(key: str) -> dict:
 
 def _x_range(data: fitting.LineData) -> list[float]:
     """The same x range on the data, influence and residual charts, so points and bars line up."""
-    low, high = float(data.x[0]), float(data.x[-1])
+    low, high = float(data.x.min()), float(data.x.max())
     pad = 0.03 * (high - low) + (high - low) / data.x.size
     return [low - pad, high + pad]
 
@@ -515,15 +759,21 @@ def _layout(title: str, x_title: str, y_title: str, uirevision: str, x_range=Non
     return result
 
 
-def _point_markers(data: fitting.LineData) -> dict:
-    outlier = data.is_outlier
-    return {"symbol": [OUTLIER_SYMBOL if o else INLIER_SYMBOL for o in outlier],
-            "size": [11 if o else 7 for o in outlier], "line": {"width": 2, "color": DATA_COLOR},
-            "color": DATA_COLOR}
+def _symbols(data: fitting.LineData, moved: np.ndarray | None) -> list[str]:
+    moved = np.zeros(data.x.size, dtype=bool) if moved is None else moved
+    return [MOVED_SYMBOL if m else OUTLIER_SYMBOL if o else INLIER_SYMBOL
+            for o, m in zip(data.is_outlier, moved, strict=True)]
 
 
-def data_figure(data: fitting.LineData, fits: dict[str, fitting.LineFit]) -> dict:
-    """The points (meta ``"data"``; outliers as open diamonds), the true line and each loss's line.
+def _point_markers(data: fitting.LineData, moved: np.ndarray | None = None) -> dict:
+    symbols = _symbols(data, moved)
+    return {"symbol": symbols, "size": [7 if s == INLIER_SYMBOL else 11 for s in symbols],
+            "line": {"width": 2, "color": DATA_COLOR}, "color": DATA_COLOR}
+
+
+def data_figure(data: fitting.LineData, fits: dict[str, fitting.LineFit], moved: np.ndarray | None = None) -> dict:
+    """The points (meta ``"data"``; outliers as open diamonds, moved points as squares; a point can be
+    dragged, see assets/robust.js), the true line and each loss's line.
 
     A line is drawn through the points' x (its y is the fit's prediction there), so hovering a point
     reads every line at it. Lines carry ``x0``/``dx`` too (unused, x is given) so the shared patch of
@@ -531,9 +781,9 @@ def data_figure(data: fitting.LineData, fits: dict[str, fitting.LineFit]) -> dic
     """
     points = {
         "type": "scatter", "mode": "markers", "name": "data (◇ outliers)", "meta": "data",
-        "x": figures.typed_array(data.x), "y": figures.typed_array(data.y), "marker": _point_markers(data),
-        "text": ["outlier" if o else "inlier" for o in data.is_outlier],
-        "hovertemplate": "point %{pointNumber}: y = %{y:.4g}<extra>%{text}</extra>",
+        "x": figures.typed_array(data.x), "y": figures.typed_array(data.y), "marker": _point_markers(data, moved),
+        "text": [{MOVED_SYMBOL: "moved", OUTLIER_SYMBOL: "outlier"}.get(s, "inlier") for s in _symbols(data, moved)],
+        "hovertemplate": "point %{pointNumber}: (%{x:.4g}, %{y:.4g})<extra>%{text}</extra>",
     }
     true_line = {  # through the points' x as well, so every curve of the view shares one x (one CSV table)
         "type": "scatter", "mode": "lines", "name": "true line y = x", "meta": "true", "hoverinfo": "skip",
@@ -552,7 +802,7 @@ def data_figure(data: fitting.LineData, fits: dict[str, fitting.LineFit]) -> dic
 
 def influence_figure(data: fitting.LineData, fits: dict[str, fitting.LineFit], state: ViewState) -> dict:
     """Each point's pull |dℓ/dŷᵢ| at each loss's fit: a bar per point and loss, under the point."""
-    span = float(data.x[-1] - data.x[0])
+    span = float(np.ptp(data.x)) or 1.0
     group = 0.8 * span / data.x.size  # the bars of one point share this width
     width = group / max(len(fits), 1)
     bars = [
@@ -570,13 +820,13 @@ def influence_figure(data: fitting.LineData, fits: dict[str, fitting.LineFit], s
     return {"data": bars, "layout": layout_}
 
 
-def residual_figure(data: fitting.LineData, fits: dict[str, fitting.LineFit]) -> dict:
+def residual_figure(data: fitting.LineData, fits: dict[str, fitting.LineFit], moved: np.ndarray | None = None) -> dict:
     """rᵢ = ŷᵢ − yᵢ of every point under each loss's fit (outliers lifted up have r < 0)."""
     traces = [
         {"type": "scatter", "mode": "markers", "name": registry.get(key).label, "meta": key,
          "x": figures.typed_array(data.x), "y": figures.typed_array(fit.slope * data.x + fit.intercept - data.y),
          "marker": {"color": _style(key)["color"], "size": 7,
-                    "symbol": [OUTLIER_SYMBOL if o else INLIER_SYMBOL for o in data.is_outlier]},
+                    "symbol": _symbols(data, moved)},
          "hovertemplate": "r = %{y:.4g}"}
         for key, fit in fits.items()
     ]
@@ -588,7 +838,8 @@ def residual_figure(data: fitting.LineData, fits: dict[str, fitting.LineFit]) ->
     return {"data": traces, "layout": layout_}
 
 
-def curve_figure(data: fitting.LineData, fit: fitting.LineFit, params: dict[str, float]) -> dict:
+def curve_figure(data: fitting.LineData, fit: fitting.LineFit, params: dict[str, float],
+                 moved: np.ndarray | None = None) -> dict:
     """One loss ℓ(r) against the residual r = ŷ − y, with the fit's residuals marked on it (meta ``"residuals"``)."""
     spec = registry.get(fit.loss)
     prediction = fit.slope * data.x + fit.intercept
@@ -606,9 +857,7 @@ def curve_figure(data: fitting.LineData, fit: fitting.LineFit, params: dict[str,
         "type": "scatter", "mode": "markers", "name": "the points' residuals", "meta": "residuals",
         "x": figures.typed_array(residual),
         "y": figures.typed_array(_plottable(spec.loss(prediction, data.y, **params))),
-        "marker": {"color": DATA_COLOR, "size": [11 if o else 7 for o in data.is_outlier],
-                   "symbol": [OUTLIER_SYMBOL if o else INLIER_SYMBOL for o in data.is_outlier],
-                   "line": {"width": 1.5, "color": DATA_COLOR}},
+        "marker": {**_point_markers(data, moved), "line": {"width": 1.5, "color": DATA_COLOR}},
         "text": [f"point {i}" for i in range(data.x.size)],
         "hovertemplate": "%{text}: r = %{x:.4g}, ℓ = %{y:.4g}<extra></extra>",
     }
@@ -616,6 +865,21 @@ def curve_figure(data: fitting.LineData, fit: fitting.LineFit, params: dict[str,
                       "loss ℓ(r)", f"{NAME}-curve")
     layout_["hovermode"] = "closest"
     return {"data": [curve, marks], "layout": layout_}
+
+
+def curve_grad_figure(curve: dict, params: dict[str, float]) -> dict:
+    """dℓ/dr of the curve chart's loss on the same grid (the core's gradient): how hard a point with
+    residual r pulls. The gradient check lays the curve's finite difference over it."""
+    loss_trace = curve["data"][0]
+    spec = registry.get(loss_trace["meta"])
+    grid = loss_trace["x0"] + loss_trace["dx"] * np.arange(CURVE_POINTS, dtype=np.float64)
+    trace = {key: loss_trace[key] for key in ("type", "mode", "name", "meta", "x0", "dx", "line")}
+    trace["y"] = figures.typed_array(_plottable(spec.grad(grid, np.zeros_like(grid), **params)))
+    trace["hovertemplate"] = "dℓ/dr(%{x:.3g}) = %{y:.4g}<extra></extra>"
+    layout_ = _layout(f"{spec.label}: dℓ/dr against the residual", "residual r = ŷ − y", "dℓ/dr",
+                      f"{NAME}-curve-grad")
+    layout_["hovermode"] = "closest"
+    return {"data": [trace], "layout": layout_}
 
 
 VIEW = RobustView()
