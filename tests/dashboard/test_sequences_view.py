@@ -282,13 +282,14 @@ def test_the_epsilon_slider_moves_only_the_smoothed_curves():
 
 
 @pytest.mark.parametrize("query", ["", "?z=12&epsilon=0.3&vocab=7&frame=0&label=0&ctc_logit=-15&target=aa",
-                                   "?target=aba&frame=3&label=1&scale=log"])
+                                   "?target=aba&frame=3&label=1&scale=log", "?check=on&target=aa&z=-11"])
 def test_the_csv_holds_all_four_charts_and_the_code_recomputes_it_bit_for_bit(query):
     parsed = state(query)
     text = VIEW.export_csv(parsed)
     table = export.read_csv(text)  # one x column: the four charts share their grid
     plotted = export.curve_columns(VIEW.motion_figures(parsed))
-    assert set(table) - {"x"} == set(plotted) and len(plotted) == 6
+    assert set(table) - {"x"} == set(plotted)
+    assert len(plotted) == (9 if parsed.check == "on" else 6)  # 3 losses, 3 gradients (+ 3 finite differences)
     namespace: dict = {}
     exec(compile(VIEW.code_snippet(parsed), "<sequences snippet>", "exec"), namespace)
     np.testing.assert_array_equal(namespace["x"], table["x"])

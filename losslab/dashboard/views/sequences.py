@@ -32,6 +32,7 @@ from losslab.dashboard.views.base import (
     View,
     ViewOutput,
     figure_pair,
+    gradient_check_code,
     gradient_check_note,
     grid_code,
     lesson_paragraph,
@@ -169,6 +170,7 @@ class SequencesView(View):
     def code_snippet(self, state: ViewState, output: ViewOutput | None = None) -> str:
         titles = chart_titles(state)
         t, k = moving_logit(state)
+        step = sweep_grid(state).step
         return "\n".join([
             "import numpy as np",
             "from losslab import sequence",
@@ -196,6 +198,8 @@ class SequencesView(View):
             "    batch, targets, *lengths, reduction='none')",
             f"columns[{titles[3]!r} + ': ' + {ctc_label(state)!r}] = sequence.ctc_with_logits_grad(",
             "    batch, targets, *lengths)[t, :, k]",
+            *gradient_check_code(state, titles[0], titles[1], step),
+            *gradient_check_code(state, titles[2], titles[3], step),
         ]) + "\n"
 
     def panels_above_charts(self, state: ViewState, output: ViewOutput) -> list:
@@ -337,7 +341,7 @@ def sweep_charts(state: ViewState) -> SweepCharts:
     check, scale = state.check, state.scale
     titles = chart_titles(state)
     loss_figure, grad_figure = figure_pair(
-        ce_curves, ce_rows, CE_KEYS, "true token's logit z (the other V − 1 logits at 0)", "dL/dz",
+        ce_curves, ce_rows, CE_KEYS, "true token's logit z (rivals at 0)", "dL/dz",
         state.number("z"), "grad", f"{NAME}-ce-{scale}", scale=scale, check=check)
     t, k = moving_logit(state)
     ctc_loss_figure, ctc_grad_figure = figure_pair(
