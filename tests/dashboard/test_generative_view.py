@@ -124,8 +124,8 @@ def test_each_axis_draws_only_the_losses_of_its_variable_and_notes_the_rest(axis
 def test_axis_titles_say_which_variable_is_drawn():
     titles = {axis: VIEW.build(state(axis)).loss_figure["layout"]["xaxis"]["title"]["text"]
               for axis in ("logit", "prob", "mu")}
-    assert "logit d" in titles["logit"] and "critic score f" in titles["logit"]
-    assert titles["prob"].startswith("D = σ(d)")
+    assert "logit d" in titles["logit"] and "critic's score f" in titles["logit"]
+    assert titles["prob"] == "D = σ(d)"
     assert "μ" in titles["mu"]
     grads = {axis: VIEW.build(state(axis)).grad_figure["layout"]["yaxis"]["title"]["text"]
              for axis in ("logit", "prob", "mu")}
@@ -224,7 +224,7 @@ def test_generator_lesson_states_torchs_gradients_and_the_right_verdict(axis, sc
     # Mathematically |D − 1| / |−D| = e^(−d): the verdict follows it.
     if minimax == 0:
         assert "vanished entirely" in lesson
-    elif math.exp(-score) >= 10:
+    elif D < 0.1:  # where the discriminator confidently rejects the fake: the saturation
         assert f"pushes {math.exp(-score):.3g}× harder" in lesson and "saturates" in lesson
     elif math.exp(-score) > 1.001:
         assert f"pushes {math.exp(-score):.3g}× harder" in lesson and "saturates" not in lesson
@@ -254,6 +254,8 @@ def test_lesson_without_both_generators_lists_the_shown_gradients_and_says_how_t
         row = next(r for r in out.readout.rows if r.key == key)
         assert f"{row.label} {float(grad) + 0.0:.3g}" in out.lesson
     assert "Tick both generator losses" in out.lesson
+    if "gan_discriminator" in shown:
+        assert f"D − y = {sigma(-2.0) - label:.3g} (y = {label})" in out.lesson
 
 
 @pytest.mark.parametrize(("mu", "logvar"), list(itertools.product([-3.0, 0.0, 0.7, 250.0], [-4.0, 0.0, 1.0, 30.0])))

@@ -48,8 +48,7 @@ AXIS = controls.ChoiceControl("axis", "x axis", (("count", "predicted count λ =
                               "count")
 PANELS = controls.ChoiceControl("panels", "Panels", (("columns", "one per loss"), ("overlay", "overlaid")),
                                 "columns")
-AXIS_TITLES = {"count": "predicted count λ (= e^x for Poisson NLL, = ŷ for MSLE)",
-               "log_rate": "predicted log-rate x = log λ"}
+AXIS_TITLES = {"count": "predicted count λ (= ŷ)", "log_rate": "predicted log-rate x = log λ"}
 GRAD_TITLES = {"count": "dL/dλ", "log_rate": "dL/d log λ"}
 READOUT_SYMBOLS = {"count": "λ", "log_rate": "log λ"}
 LOG_RATE_LOSSES = ("poisson_nll",)  # functions of x = log λ; the others take the count itself
@@ -86,6 +85,7 @@ class CountsView(FamilyView):
     )
     extras = (AXIS, PANELS, controls.Y_SCALE, controls.GRADIENT_CHECK)
     default_losses = ("poisson_nll", "msle")
+    charts_class = "linked-charts stacked"  # loss above gradient: room for a panel per loss
     motion_controls = ("count",)
     chooser_rows = (
         ("Count data (events per interval)", "Exponential (a log-rate output)", "Poisson NLL",

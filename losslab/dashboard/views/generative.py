@@ -53,11 +53,7 @@ AXIS = controls.ChoiceControl(
     (("logit", "logit d / critic score f"), ("prob", "D(G(z)) = σ(d)"), ("mu", "VAE encoder mean μ")),
     "logit",
 )
-AXIS_TITLES = {
-    "logit": "raw output: D's logit d (GAN), critic score f (WGAN, hinge)",
-    "prob": "D = σ(d), the discriminator's probability that the sample is real",
-    "mu": "encoder mean μ (VAE)",
-}
+AXIS_TITLES = {"logit": "D's logit d, or the critic's score f", "prob": "D = σ(d)", "mu": "encoder mean μ"}
 GRAD_TITLES = {"logit": "dL/dd", "prob": "dL/dD", "mu": "dL/dμ"}
 READOUT_SYMBOLS = {"logit": "d", "prob": "D", "mu": "μ"}
 GAN_LOSSES = ("gan_discriminator", "gan_generator_minimax", "gan_generator_nonsaturating", "wgan_critic",
@@ -298,8 +294,14 @@ def lesson_text(state: ViewState, rows) -> str:
     if not rows:
         return f"{point}. No ticked loss lives on this axis; tick a GAN loss."
     listed = ", ".join(f"{row.label} {_number(row.grad_logit)}" for row in rows)
-    return (f"{point}: dL/dd (or dL/df) is {listed}. Tick both generator losses to see the chapter's lesson: "
-            "log(1 − D(G(z))) saturates where the discriminator confidently rejects the fakes, −log D(G(z)) does not.")
+    discriminator = ""
+    if "gan_discriminator" in grads:
+        label = state.number("label")
+        discriminator = (f" The GAN discriminator's dL/dd = D − y = {_number(grads['gan_discriminator'])} (y = {label}): "
+                         "BCE's prediction minus target, which does not vanish while it misjudges the sample.")
+    return (f"{point}: dL/dd (or dL/df) is {listed}.{discriminator} Tick both generator losses to see the "
+            "chapter's lesson: log(1 − D(G(z))) saturates where the discriminator confidently rejects the fakes, "
+            "−log D(G(z)) does not.")
 
 
 def _generator_verdict(D: float, minimax: float, non_saturating: float) -> str:
@@ -323,8 +325,8 @@ def _generator_verdict(D: float, minimax: float, non_saturating: float) -> str:
     if ns == 0:
         return (f"{gradients} The non-saturating gradient underflows to 0: the fake already fools the "
                 "discriminator completely; the saturation that hurts is the minimax loss's at the other end.")
-    ratio = ns / mm
-    if ratio >= 10:
+    ratio = ns / mm  # e^(−d), computed from the core's two gradients
+    if D < 0.1:
         return (f"{gradients} The non-saturating loss pushes {ratio:.3g}× harder: log(1 − D(G(z))) saturates "
                 "exactly when the discriminator confidently rejects the fakes, as MSE on a sigmoid does, and "
                 "−log D(G(z)) is the BCE-like fix, its gradient → −1.")
