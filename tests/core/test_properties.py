@@ -3,6 +3,8 @@ gradients, Huber's limits and reductions."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -12,7 +14,9 @@ from numpy.testing import assert_allclose
 from scipy import special
 
 import losslab
-from losslab import links
+from losslab import links, registry
+
+from .atlas_checks import logit_inputs, parameter_sets, per_row, prediction_inputs
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)
 
@@ -367,3 +371,60 @@ def test_kink_subgradients_follow_the_documented_conventions():
         assert_allclose(losslab.quantile_grad([3.0, 1.0], 2.0, tau=tau), [1 - tau, -tau], rtol=1e-15)
     assert_allclose(losslab.hinge_grad([1.0, -1.0, 0.999], [1.0, -1.0, 1.0]), [0.0, 0.0, -1.0])
     assert losslab.huber_grad(3.0, 2.0, delta=1.0) == 1.0
+
+
+# ------------------------------------------------------------ every registry spec
+
+# Losses that may be negative: -log-likelihoods of densities (Gaussian NLL with sigma^2 < 1, Poisson
+# NLL without its Stirling term), the minimax generator's log(1 - D) <= 0 and the critics' raw scores;
+# each with a point where it is, in closed form: (function, x, target, params, value).
+SIGNED = {
+    "gaussian_nll": ("loss", 0.0, 0.0, {"var": 0.01}, 0.5 * math.log(0.01)),
+    "poisson_nll": ("loss", math.log(3.0), 3.0, {}, 3.0 - 3.0 * math.log(3.0)),
+    "gan_generator_minimax": ("loss_from_logit", 0.0, 0.0, {}, math.log(0.5)),
+    "wgan_critic": ("loss", 1.5, 1.0, {}, -1.5),
+    "wgan_generator": ("loss", 1.5, 0.0, {}, -1.5),
+}
+
+
+def _registry_evaluations(spec, seed):
+    """[(function name, params, x, target, loss values)] of a spec on its inputs, for each parameter set."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for params in parameter_sets(spec):
+        x, target, _ = prediction_inputs(spec, params, rng)
+        if spec.task == "multiclass":  # KL >= 0 and the like hold for distributions
+            x = x / x.sum(axis=-1, keepdims=True)
+        out.append(("loss", params, x, target, np.asarray(spec.loss(x, target, **params))))
+        if spec.loss_from_logit is not None:
+            z, target = logit_inputs(spec, params, rng)
+            out.append(("loss_from_logit", params, z, target, np.asarray(spec.loss_from_logit(z, target, **params))))
+    return out
+
+
+@pytest.mark.parametrize("spec", registry.LOSSES, ids=lambda s: s.key)
+def test_registry_losses_are_non_negative_unless_signed(spec):
+    values = np.concatenate([v.ravel() for *_, v in _registry_evaluations(spec, 31)])
+    assert np.isfinite(values).all()
+    if spec.key in SIGNED:
+        name, x, target, params, expected = SIGNED[spec.key]
+        value = getattr(spec, name)(np.array([x]), np.array([target]), **{**spec.defaults(), **params})
+        assert expected < 0
+        assert_allclose(value, [expected], rtol=1e-14)
+    else:
+        assert values.min() >= 0, (spec.key, values.min())
+
+
+@pytest.mark.parametrize("spec", registry.LOSSES, ids=lambda s: s.key)
+def test_each_registry_sample_depends_only_on_its_own_prediction_and_target(spec):
+    """Reordering the samples (rows, for the per-row specs) reorders the losses and gradients, nothing else."""
+    for name, params, x, target, values in _registry_evaluations(spec, 37):
+        function = getattr(spec, name)
+        grad = spec.grad if name == "loss" else spec.grad_from_logit
+        order = np.random.default_rng(41).permutation(x.shape[0])  # the first axis: samples or rows
+        np.testing.assert_allclose(function(x[order], target[order], **params), values[order], rtol=1e-15)
+        np.testing.assert_allclose(grad(x[order], target[order], **params), grad(x, target, **params)[order],
+                                   rtol=1e-15)
+        if not per_row(spec):  # and within a row of elementwise specs
+            flipped = x[:, ::-1], target[:, ::-1]
+            np.testing.assert_allclose(function(*flipped, **params), values[:, ::-1], rtol=1e-15)
