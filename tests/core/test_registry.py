@@ -273,3 +273,14 @@ def test_every_registry_function_is_built_from_a_public_loss():
                 continue
             core = getattr(function, "func", function)  # _elementwise: a partial with reduction="none"
             assert core in public, (spec.key, function)
+
+
+@pytest.mark.parametrize("task", registry.TASKS)
+def test_a_parameter_name_means_one_parameter_within_a_task(task):
+    """A view shows one slider per name: two losses of a task may share a name only for the same parameter
+    (so Tversky's alpha and combo's BCE weight, or a ranking and a cosine margin, need names of their own)."""
+    seen = {}
+    for spec in registry.for_task(task):
+        for parameter in spec.parameters:
+            first = seen.setdefault(parameter.name, (spec.key, parameter))
+            assert first[1] == parameter, f"{task}: {parameter.name!r} of {spec.key} differs from {first[0]}'s"
