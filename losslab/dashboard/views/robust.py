@@ -16,6 +16,13 @@ a single fit; computed once per data set and other parameters, then cached).
 slider moves, with no round trip; the released value is then drawn by the
 normal callback.
 
+Moving points: a point dragged on the data chart (assets/robust.js: it follows the pointer in the
+browser) or typed as index, x, y goes into the "Moved points" control (``moved=3:4.5:7.2;10:2:-1``
+in the URL) on release; the server then refits every loss to the moved data with the core. Moved
+points are not inliers for the readout's RMSE; the outlier-free fit stays the fit to the seeded
+points without the lift. ``code_snippet`` recomputes the CSV's columns with the public API, and the
+gradient check overlays the finite difference of the curve chart's loss on its dℓ/dr chart.
+
 The losses offered are every loss with the identity link: the regression task's
 (MSE, MAE, Huber, log-cosh, quantile) and the robust family's (``loss_keys``).
 """
@@ -120,8 +127,8 @@ class MovedControl:
     name: str = "moved"
     label: str = "Moved points"
     default: tuple[float, ...] = ()
-    help: str = ("drag a point on the data chart, or type index:x:y; e.g. 3:4.5:7.2; 10:2:-1 "
-                 "(hover a point to see its index)")
+    help: str = ("drag a point on the data chart, or type index:x:y per point, e.g. 3:4.5:7.2; 10:2:-1 "
+                 "(or the numbers alone, three per point; hover a point to see its index); empty: none moved")
     has_message: bool = True
 
     def parse(self, raw) -> tuple[tuple[float, ...] | None, str | None]:
@@ -780,7 +787,8 @@ def data_figure(data: fitting.LineData, fits: dict[str, fitting.LineFit], moved:
     a redrawn loss, which sends y, x0 and dx, applies to them.
     """
     points = {
-        "type": "scatter", "mode": "markers", "name": "data (◇ outliers)", "meta": "data",
+        "type": "scatter", "mode": "markers", "meta": "data",
+        "name": "data (◇ outliers, ■ moved)" if moved is not None and moved.any() else "data (◇ outliers)",
         "x": figures.typed_array(data.x), "y": figures.typed_array(data.y), "marker": _point_markers(data, moved),
         "text": [{MOVED_SYMBOL: "moved", OUTLIER_SYMBOL: "outlier"}.get(s, "inlier") for s in _symbols(data, moved)],
         "hovertemplate": "point %{pointNumber}: (%{x:.4g}, %{y:.4g})<extra>%{text}</extra>",
