@@ -29,6 +29,19 @@ class Page:
     PRESENT_TOGGLE = "present-toggle"
 
 
+class Cards:
+    """The loss cards' search box, its results and the card it opens (losslab.dashboard.cards, assets/cards.js)."""
+
+    SEARCH = "card-search-input"
+    RESULTS = "card-search-results"
+    STATUS = "card-search-status"
+    PANEL = "loss-card"
+    TITLE = "loss-card-title"
+    CLOSE = "loss-card-close"
+    FORMULAS = "loss-card-formulas"
+    BODY = "loss-card-body"
+
+
 class View:
     """Ids every view has, prefixed by the view's name."""
 
@@ -49,6 +62,7 @@ class View:
         self.DOWNLOAD = f"{view}-download"
         self.CODE = f"{view}-code"
         self.LESSON = f"{view}-lesson"  # the sentence under the charts that says what the current point teaches
+        self.CARDS = f"{view}-cards"  # the cards of the ticked losses, drawn by assets/cards.js
 
     def input(self, name: str) -> str:
         return number_input(self.name, name)

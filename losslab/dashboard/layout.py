@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from dash import dcc, html
 
 from losslab import registry
-from losslab.dashboard import controls, ids
+from losslab.dashboard import cards, controls, ids
 from losslab.dashboard.url_state import ViewState
 
 if TYPE_CHECKING:
@@ -58,10 +58,12 @@ def app_shell(views: tuple[View, ...]) -> html.Div:
                             html.Button("Present", id=ids.Page.PRESENT_TOGGLE, className="present-toggle",
                                         title="Presenting mode: larger type, formulas and tables folded away",
                                         **{"aria-pressed": "false"}),
+                            cards.search_box(),
                         ],
                     ),
                 ],
             ),
+            cards.card_panel(),
             html.Div(id=ids.Page.URL_NOTICE, className="url-notice", role="status"),
             html.Main(id=ids.Page.CONTENT),
             chooser_table(views),
@@ -275,6 +277,7 @@ def view_layout(view: View, state: ViewState, output: ViewOutput) -> html.Sectio
                 children=[html.H3("Formulas"),
                           dcc.Markdown(output.formulas, mathjax=True, id=view_ids.FORMULAS)],
             ),
+            *cards.view_panel(view),
             dcc.Store(id=view_ids.URL_SYNC, data=output.query),
             dcc.Store(id=view_ids.CHART_CLICK),
             *([dcc.Store(id=view_ids.FAMILY), dcc.Store(id=view_ids.FAMILY_REQUEST)] if view.motion_controls else []),
