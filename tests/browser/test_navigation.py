@@ -31,7 +31,7 @@ def test_chooser_rows_open_their_view_with_that_preset(lab):
     assert checked(lab, "binary-axis") == ["prob"]
     assert lab.layout("binary-loss-graph", "xaxis.title.text") == "predicted probability p̂"
 
-    click_chooser(lab, "Generative models")
+    click_chooser(lab, "Soft targets (distillation, smoothed labels)")
     lab.wait_until(lambda: lab.curves("multiclass-loss-graph") == ["cross_entropy", "kl_divergence"],
                    "multiclass with cross-entropy and KL")
     assert checked(lab, "multiclass-losses") == ["cross_entropy", "kl_divergence"]

@@ -74,7 +74,8 @@ class MulticlassView(View):
     motion_controls = ("temperature", "smoothing", "class_weight")
     chooser_rows = (
         ("Multiclass (mutually exclusive)", "Softmax", "Categorical CE", "?losses=cross_entropy"),
-        ("Generative models", "Varies", "KL divergence, ELBO", "?losses=kl_divergence,cross_entropy&smoothing=0.3"),
+        ("Soft targets (distillation, smoothed labels)", "Softmax", "KL divergence or CE",
+         "?losses=kl_divergence,cross_entropy&smoothing=0.3"),
     )
     extra_outputs: ClassVar = {
         "probability_figure": ExtraOutput(PROBABILITY_GRAPH, "figure"),
