@@ -23,12 +23,20 @@ def dice_grad(x, k=5, s=1.0):
     return -k * (2 * k + s) / (k * x + k + s) ** 2
 
 
+def open_segmentation(lab, query=""):
+    """Open the view and wait for MathJax's first typeset of the formulas: a control change that resends
+    them while it runs makes MathJax log an SVG "NaNex" width error (reported; not this view's own)."""
+    lab.open("/segmentation" + query)
+    lab.wait_until("document.querySelectorAll('#segmentation-formulas mjx-container').length >= 4",
+                   "the formulas typeset by MathJax", timeout=20)
+
+
 def shown(lab):
     return lab.snapshot(LOSS, GRAD) + lab.text("segmentation-readout") + lab.text("segmentation-lesson")
 
 
 def test_background_size_moves_bce_but_not_dice_in_curves_lesson_and_url(lab):
-    lab.open("/segmentation")
+    open_segmentation(lab)
     assert lab.curves(LOSS) == ["soft_dice", "tversky", "combo", "bce"]
     trace = lab.trace(LOSS, "soft_dice")
     assert_close(trace["y"], [dice(x) for x in grid_x(trace)], what="Dice of the default region")
@@ -50,7 +58,7 @@ def test_background_size_moves_bce_but_not_dice_in_curves_lesson_and_url(lab):
 
 
 def test_logit_axis_click_and_bad_input(lab):
-    lab.open("/segmentation?background_probability=0.02")
+    open_segmentation(lab, "?background_probability=0.02")
     option_label(lab, "segmentation-axis", "logit").click()
     lab.wait_until(lambda: lab.layout(GRAD, "yaxis.title.text") == "dL/dz", "the dL/dz axis")
     assert lab.layout(LOSS, "xaxis.title.text") == "logit z of every object pixel"

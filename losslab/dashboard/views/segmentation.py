@@ -231,7 +231,7 @@ class SegmentationView(View):
             loss_figure, grad_figure,
             ReadoutTable("x", x, "dL/dx", rows, logit_grad_label="dL/dz",
                          note=gradient_check_note(grad_figure, state.check)),
-            formulas_text(keys, axis),
+            formulas_text(keys),
             self.encode_query(state),
             extras={"lesson": lesson_text(state)},
         )
@@ -289,14 +289,14 @@ class SegmentationView(View):
         ]) + "\n"
 
 
-def formulas_text(keys, axis: str) -> str:
-    """The registry's formulas (with dL/dz on the logit axis), and how the region turns them into the curves."""
+def formulas_text(keys) -> str:
+    """The registry's formulas with their per-pixel dL/dz, and how the region turns them into the curves."""
     notes = ["Each curve is the loss of one region's row p = (x, …, x, b, …, b) of k object and m background "
              "pixels; x moves every object pixel, so dL/dx is the sum of ∂ℓ/∂pᵢ over the k object pixels."]
     if PIXEL_MEAN in keys:
         notes.append("The BCE curve is the per-pixel BCE averaged over the region's n = k + m pixels "
                      "(combo's BCE term).")
-    return formulas_markdown(keys, link_space=axis == "logit") + "\n\n---\n\n" + " ".join(notes)
+    return formulas_markdown(keys, link_space=True) + "\n\n---\n\n" + " ".join(notes)
 
 
 def probability_from_click(click_data, axis):
