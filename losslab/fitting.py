@@ -49,9 +49,10 @@ animation equals a single fit at that value. Where the loss is flat around the
 start (Tukey with every residual past c) the start is already stationary and
 is returned, converged, after 0 steps.
 
-**Cost.** A fit of 50 points takes 1 to 5 ms (a few core calls per step); a
-sweep of 101 values of Barron's α over 50 points about 0.2 to 0.5 s on one
-core, all of it in the fits (the start is computed once).
+**Cost.** A fit of 50 points takes 1 to 5 ms (a few core calls per step, two
+more for each rounding-level check); a sweep of 101 values of Barron's α over
+50 points about 0.3 to 0.7 s on one core, all of it in the fits (the start is
+computed once).
 
 Arrays are computed in float64, for up to 5000 points with |x|, |y| up to 1e100.
 Lines are fitted in standardised x (:math:`u = (x - \bar x)/s_x`, here the
@@ -235,7 +236,7 @@ class _Problem:
     def gradient(self, psi: np.ndarray) -> np.ndarray:
         return np.array([_mean(psi * self.u), _mean(psi)])
 
-    def rounding_floor(self, theta: np.ndarray, value: float, reach: float) -> float:
+    def rounding_floor(self, theta: np.ndarray, value: float, psi: np.ndarray, reach: float) -> float:
         r"""The gradient norm below which rounding, not the line, decides the gradient.
 
         The larger of two levels. ψ's: each prediction is only known to its rounding error
@@ -249,7 +250,6 @@ class _Problem:
         pred = self.predict(theta)
         # the rounding of the line's own solve and of y - ŷ, at the scale of the data (|u| <= 1)
         error = np.full_like(pred, 16 * _EPS * (abs(theta[0]) + abs(theta[1]) + self.y_scale))
-        psi = self.psi_at(pred)
         jitter = np.maximum(np.abs(self.psi_at(pred + error) - psi), np.abs(self.psi_at(pred - error) - psi))
         # a point on the line to within rounding: its whole ψ is noise (ψ ~ 1/r of Barron at α = 0, tiny c)
         on_line = np.abs(pred - self.y) <= error
@@ -414,7 +414,7 @@ def _irls(problem: _Problem, theta: np.ndarray, tol: float, max_iter: int):
         gradient = problem.gradient(psi)
         size = float(np.hypot(*gradient))
         if size <= tol * _mean(np.abs(psi) * problem.row_size) or (
-            near and size <= problem.rounding_floor(theta, value, radius)
+            near and size <= problem.rounding_floor(theta, value, psi, radius)
         ):
             return theta, step, True, value, psi
         if step == max_iter:
@@ -593,8 +593,10 @@ def _mean(values: np.ndarray) -> float:
     """The mean, summed in units of the largest |value| so that terms near float max do not overflow the sum."""
     values = np.asarray(values, dtype=np.float64)
     top = float(np.max(np.abs(values))) if values.size else 0.0
-    if not 0 < top < math.inf:
-        return float(np.mean(values)) if top == 0 else math.inf  # only the losses' values can be inf here
+    if top <= 1e300:  # the sum of at most MAX_POINTS such terms stays finite
+        return float(np.mean(values))
+    if top == math.inf:
+        return math.inf  # only the losses' values can be inf here
     return top * float(np.mean(values / top))
 
 

@@ -342,7 +342,7 @@ def test_sweeping_101_alphas_for_50_points_takes_well_under_five_seconds():
     d = fitting.make_line_data(50, outliers=5, seed=0)
     began = time.perf_counter()
     sweep = fitting.sweep_fit(d.x, d.y, "barron", "alpha", np.linspace(-10, 2, 101))
-    assert time.perf_counter() - began < 5.0  # 0.2 to 0.5 s on one core; generous for a busy CI machine
+    assert time.perf_counter() - began < 5.0  # 0.3 to 0.7 s on one core; generous for a busy CI machine
     assert sweep.converged.all()
 
 
@@ -421,6 +421,9 @@ def test_a_fit_already_at_its_optimum_up_to_rounding_is_converged(key, params):
     sweep = quietly(fitting.sweep_fit, d.x, d.y, "barron", "alpha", np.arange(-10.0, 2.25, 0.25),
                     {"c": 0.1995}, max_iter=VIEW_STEPS)
     assert sweep.converged.all(), sweep.values[~sweep.converged]
+    fits = quietly(fitting.fit_lines, d.x, d.y, {key: params, "tukey": {"c": 0.1}, "geman_mcclure": {"c": 0.05}},
+                   max_iter=VIEW_STEPS)
+    assert all(f.converged for f in fits.values()), {k: f.iterations for k, f in fits.items()}
 
 
 def test_a_fit_on_an_objective_flat_to_rounding_is_converged_where_it_starts():
