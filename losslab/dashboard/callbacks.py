@@ -135,7 +135,7 @@ def update_view(view: View | str, raw_numbers: dict, losses, previous_query: str
         "loss_figure": figure_update(output.loss_figure, plan),
         "grad_figure": figure_update(output.grad_figure, plan),
         "readout": view.readout_component(output),
-        "formulas": output.formulas if (plan.full or plan.replace_traces) else no_update,
+        "formulas": output.formulas if formulas_changed(view, previous, output, plan) else no_update,
         "query": output.query,
         "message:losses": output.extras.get("losses_note", ""),
         **view.output_values(output, plan),
@@ -143,6 +143,18 @@ def update_view(view: View | str, raw_numbers: dict, losses, previous_query: str
     if has_code(view):
         result["code"] = view.code_snippet(state, output)
     return result
+
+
+def formulas_changed(view: View, previous: ViewState | None, output: ViewOutput, plan: UpdatePlan) -> bool:
+    """Whether to resend the formulas. A full redraw (an axis or scale choice) usually leaves them as they
+    are, and resending the same formulas makes MathJax typeset them again: a typeset that overlaps
+    another draws NaN-sized formulas (console errors in Chromium). So a full redraw compares with the
+    previous state's formulas (one more build, only on these rare changes)."""
+    if not (plan.full or plan.replace_traces):
+        return False
+    if previous is None or previous.view != view.name or plan.replace_traces:
+        return True
+    return view.build(previous).formulas != output.formulas
 
 
 def register(app) -> None:

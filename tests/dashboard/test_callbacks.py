@@ -530,3 +530,16 @@ def test_log_scale_draws_log_loss_axes_and_symlog_gradients_with_exact_hover_val
     assert "0" in ticks and any(t.startswith("−1e-") for t in ticks), ticks
     state = parse_query("binary", result["query"])
     assert state.scale == "log"
+
+
+def test_a_full_redraw_resends_the_formulas_only_when_they_changed():
+    """Resending the same formulas makes MathJax typeset them again, which can overlap a running typeset."""
+    first = call_update("binary", previous=None)
+    assert first["formulas"] is not no_update  # a first draw sends them
+    axis_switched = call_update("binary", previous=first["query"], axis="prob")
+    assert axis_switched["loss_figure"] is not no_update  # a full redraw of the charts ...
+    assert axis_switched["formulas"] is no_update  # ... with the same formulas
+    scale_switched = call_update("regression", previous=call_update("regression")["query"], scale="log")
+    assert scale_switched["formulas"] is no_update
+    more_losses = call_update("binary", losses=["bce", "sigmoid_mse", "focal"], previous=first["query"])
+    assert "Focal" in more_losses["formulas"]
