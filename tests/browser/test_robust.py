@@ -1,5 +1,6 @@
 """Robust regression view: renders the fits, follows k and α, plays α's frames with no round trip,
-links a hovered point across its charts, and keeps its charts on bad input.
+links a hovered point across its charts, keeps its charts on bad input, lets a point be dragged
+(real pointer actions) or moved by keyboard and refits on the server, and shows the gradient check.
 
 Expected lines: least squares (``np.polyfit``) for MSE; for the other losses the core's
 ``fitting.fit_line`` on the same seeded points, which the charts must show exactly.
