@@ -11,7 +11,7 @@ import pytest
 import losslab
 from losslab import links, registry
 
-from .atlas_checks import prediction_inputs
+from .atlas_checks import logit_inputs, prediction_inputs
 
 
 def assert_message_mentions(error: pytest.ExceptionInfo, *fragments: str) -> None:
@@ -350,3 +350,20 @@ def test_registry_parameters_validate_with_their_name():
     with pytest.raises(ValueError, match="delta"):
         delta.validate(0.0)
     assert delta.validate("2.5") == 2.5
+
+
+@pytest.mark.parametrize("spec", [s for s in registry.LOSSES if s.hard_labels_only], ids=lambda s: s.key)
+@pytest.mark.parametrize("label", [0.3, 2.0, -1.0, math.nan])
+def test_hard_label_registry_functions_reject_any_other_label(spec, label):
+    """0/1 only: a soft, out-of-range or NaN label is an error, not read silently as one of the classes."""
+    rng = np.random.default_rng(12)
+    pred, target, _ = prediction_inputs(spec, spec.defaults(), rng)
+    pairs = [(spec.loss, pred), (spec.grad, pred)]
+    if spec.loss_from_logit is not None:
+        z, _ = logit_inputs(spec, spec.defaults(), rng)
+        pairs += [(spec.loss_from_logit, z), (spec.grad_from_logit, z)]
+    target = target.copy()
+    target.flat[3] = label
+    for function, x in pairs:
+        with pytest.raises(ValueError, match="target"):
+            function(x, target, **spec.defaults())
