@@ -39,7 +39,7 @@ from losslab import (
     ranking,
     segmentation,
 )
-from losslab._validation import Interval
+from losslab._validation import Interval, check_in_set
 from losslab.links import grad_on_probability, on_probability, sigmoid_chain
 
 _NON_NEGATIVE = Interval(0.0, None)
@@ -93,16 +93,23 @@ def label_smoothed_ce_of_probs_grad(prob, target, *, label_smoothing=0.1):
 
 
 # generative: the discriminator's logit d; target 1 = a real sample, 0 = a generated one
+def _is_real(target):
+    """The 0/1 labels as a mask of real samples; any other label is an error, not a generated sample."""
+    target = np.asarray(target)
+    check_in_set(target, "target (1 = real, 0 = generated)", (0.0, 1.0))
+    return target == 1
+
+
 def gan_discriminator(logits, target, **params):
     real = generative.gan_discriminator(logits, -np.inf, reduction="none")  # fake term: softplus(-inf) = 0
     fake = generative.gan_discriminator(np.inf, logits, reduction="none")  # real term: softplus(-inf) = 0
-    return np.where(np.asarray(target) == 1, real, fake)
+    return np.where(_is_real(target), real, fake)
 
 
 def gan_discriminator_grad(logits, target, **params):
     real = generative.gan_discriminator_grad(logits, -np.inf)[0]
     fake = generative.gan_discriminator_grad(np.inf, logits)[1]
-    return np.where(np.asarray(target) == 1, real, fake)
+    return np.where(_is_real(target), real, fake)
 
 
 def gan_generator_minimax(logits, target=None, **params):
@@ -124,13 +131,13 @@ def gan_generator_nonsaturating_grad(logits, target=None, **params):
 def wgan_critic(score, target, **params):
     real = generative.wgan_critic(score, 0.0, reduction="none")  # -f
     fake = generative.wgan_critic(0.0, score, reduction="none")  # +f
-    return np.where(np.asarray(target) == 1, real, fake)
+    return np.where(_is_real(target), real, fake)
 
 
 def wgan_critic_grad(score, target, **params):
     real = generative.wgan_critic_grad(score, 0.0)[0]
     fake = generative.wgan_critic_grad(0.0, score)[1]
-    return np.where(np.asarray(target) == 1, real, fake)
+    return np.where(_is_real(target), real, fake)
 
 
 def wgan_generator(score, target=None, **params):
@@ -144,13 +151,13 @@ def wgan_generator_grad(score, target=None, **params):
 def hinge_gan_discriminator(score, target, **params):
     real = generative.hinge_gan_discriminator(score, -1.0, reduction="none")  # max(0, 1 + (-1)) = 0
     fake = generative.hinge_gan_discriminator(1.0, score, reduction="none")  # max(0, 1 - 1) = 0
-    return np.where(np.asarray(target) == 1, real, fake)
+    return np.where(_is_real(target), real, fake)
 
 
 def hinge_gan_discriminator_grad(score, target, **params):
     real = generative.hinge_gan_discriminator_grad(score, -1.0)[0]
     fake = generative.hinge_gan_discriminator_grad(1.0, score)[1]
-    return np.where(np.asarray(target) == 1, real, fake)
+    return np.where(_is_real(target), real, fake)
 
 
 def gaussian_kl(mu, target=None, *, logvar=0.0):
