@@ -284,3 +284,21 @@ def test_a_parameter_name_means_one_parameter_within_a_task(task):
         for parameter in spec.parameters:
             first = seen.setdefault(parameter.name, (spec.key, parameter))
             assert first[1] == parameter, f"{task}: {parameter.name!r} of {spec.key} differs from {first[0]}'s"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
+def test_one_target_broadcasts_against_a_grid_of_predictions(spec):
+    """The views sweep a grid of predictions against one target (one target row for the per-row specs)."""
+    params = spec.defaults()
+    rng = np.random.default_rng(13)
+    pred, target, _ = prediction_inputs(spec, params, rng)
+    calls = [(spec.loss, spec.grad, pred, target)]
+    if spec.loss_from_logit is not None:
+        calls.append((spec.loss_from_logit, spec.grad_from_logit, *logit_inputs(spec, params, rng)))
+    for loss, grad, x, full_target in calls:
+        one = full_target[0] if per_row(spec) else full_target.flat[0]
+        spread = np.broadcast_to(one, x.shape).copy()
+        assert_allclose(loss(x, one, **params), loss(x, spread, **params), rtol=1e-15)
+        gradient = np.asarray(grad(x, one, **params))
+        assert gradient.shape == x.shape
+        assert_allclose(gradient, grad(x, spread, **params), rtol=1e-15)
