@@ -1,4 +1,5 @@
-"""Checks shared by the tests of the issue-18 loss families (generative, metric, ranking, ...).
+"""Checks shared by the tests of the issue-18 loss families (generative, metric, ranking, ...), and
+the inputs of every registry spec that the generic registry tests draw (prediction_inputs, ...).
 
 Every check takes its expected values from outside the code under test: a
 5-point central difference of the loss itself, PyTorch's autograd, or a
