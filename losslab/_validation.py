@@ -142,10 +142,17 @@ def reduce(per_sample: np.ndarray, reduction: str):
     if reduction == "none":
         return per_sample[()] if per_sample.ndim == 0 else per_sample
     if reduction == "sum":
-        return per_sample.sum(dtype=per_sample.dtype)
+        with np.errstate(over="ignore"):  # finite losses whose sum passes the largest float: inf is the sum
+            return per_sample.sum(dtype=per_sample.dtype)
     if per_sample.size == 0:
         raise ValueError("reduction='mean' of an empty input is undefined; expected at least one sample")
-    return per_sample.mean(dtype=per_sample.dtype)
+    with np.errstate(over="ignore"):
+        mean = per_sample.mean(dtype=per_sample.dtype)
+    if not np.isfinite(mean) and np.isfinite(per_sample).all():
+        # The sum overflowed but the mean of finite losses is finite: average in units of the largest.
+        scale = np.abs(per_sample).max()
+        mean = (per_sample / scale).mean(dtype=per_sample.dtype) * scale
+    return mean
 
 
 def normalize_axis(axis: int, ndim: int, name: str = "logits") -> int:
