@@ -35,7 +35,7 @@ import flask_compress
 from dash._utils import interpolate_str
 from flask import Response, has_request_context, request
 
-from losslab.dashboard import callbacks, layout, page_shell, security, views
+from losslab.dashboard import callbacks, cards, layout, page_shell, security, views
 
 ASSETS_FOLDER = Path(__file__).resolve().parents[2] / "assets"
 HEALTH_ROUTE = "health"
@@ -112,6 +112,7 @@ def create_app() -> dash.Dash:
     )
     app.layout = layout.app_shell(views.VIEWS)
     callbacks.register(app)
+    cards.install(app)  # the card index the search box fetches once
     install_compression(app)
     security.install(app)
     return app
