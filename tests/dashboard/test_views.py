@@ -503,7 +503,10 @@ def test_gradient_check_overlays_central_differences_that_match_the_gradient(que
     for overlay in overlays:
         loss = decode(loss_curves[overlay["meta"][3:]]["y"])
         by_hand = (loss[2:] - loss[:-2]) / (2 * overlay["dx"])  # the central difference, computed here
-        assert_allclose(decode(overlay["y"]), by_hand, rtol=1e-12, atol=1e-300)
+        assert overlay["x0"] == loss_curves[overlay["meta"][3:]]["x0"]  # on the loss curve's grid ...
+        drawn = decode(overlay["y"])
+        assert np.isnan(drawn[0]) and np.isnan(drawn[-1])  # ... with no difference at its two ends
+        assert_allclose(drawn[1:-1], by_hand, rtol=1e-12, atol=1e-300)
     checks = out.grad_figure["layout"]["meta"]["gradient_check"]
     kinked = {"mae", "quantile", "hinge", "huber"}  # a kink between grid points is a real misfit
     # On the p̂ axis BCE's gradient is singular just past the grid's ends; elsewhere a right gradient
