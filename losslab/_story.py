@@ -38,6 +38,7 @@ from losslab import (
     multiclass,
     ranking,
     segmentation,
+    sequence,
 )
 from losslab._validation import Interval, check_in_set
 from losslab.links import grad_on_probability, on_probability, sigmoid_chain
@@ -365,3 +366,35 @@ def weighted_cross_entropy_of_probs_grad(prob, target, *, class_weight=5.0):
     prob, target, _ = multiclass._distributions(prob, target, -1, "prob")
     weights = _class_weights(prob.shape[-1], class_weight, prob.dtype)
     return multiclass._minus_target_over_prob(prob, weights * target)
+
+
+# sequences: the CTC loss of a 4-frame example (classes blank, a, b; target "ab") as one logit moves
+CTC_EXAMPLE_LOGITS = ((0.5, 2.0, -1.0), (1.0, 1.0, 0.0), (0.0, -0.5, 2.0), (1.5, -1.0, 1.0))  # frames x classes
+CTC_EXAMPLE_TARGET = (1, 2)  # "ab"
+CTC_MOVING = (1, 1)  # the logit that moves: frame 1, class a
+
+
+def _ctc_example_batch(logit):
+    values = np.asarray(logit)
+    dtype = values.dtype if values.dtype.kind == "f" else np.dtype(np.float64)
+    flat = values.astype(dtype).reshape(-1)
+    batch = np.repeat(np.array(CTC_EXAMPLE_LOGITS, dtype=dtype)[:, None, :], flat.size, axis=1)
+    batch[CTC_MOVING[0], :, CTC_MOVING[1]] = flat
+    lengths = (np.full(flat.size, len(CTC_EXAMPLE_LOGITS)), np.full(flat.size, len(CTC_EXAMPLE_TARGET)))
+    return batch, np.tile(CTC_EXAMPLE_TARGET, (flat.size, 1)), lengths, values.shape
+
+
+def _shaped(values, shape):
+    values = values.reshape(shape)
+    return values[()] if values.ndim == 0 else values
+
+
+def ctc_example(logit, target=None, **params):
+    batch, targets, lengths, shape = _ctc_example_batch(logit)
+    return _shaped(sequence.ctc_with_logits(batch, targets, *lengths, reduction="none"), shape)
+
+
+def ctc_example_grad(logit, target=None, **params):
+    batch, targets, lengths, shape = _ctc_example_batch(logit)
+    grad = sequence.ctc_with_logits_grad(batch, targets, *lengths)
+    return _shaped(grad[CTC_MOVING[0], :, CTC_MOVING[1]], shape)

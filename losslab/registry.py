@@ -34,10 +34,10 @@ from losslab._validation import Interval
 from losslab.links import grad_on_probability, on_probability
 
 Task = Literal["regression", "binary", "multiclass", "robust", "counts", "generative", "segmentation", "detection",
-               "metric", "ranking"]
+               "metric", "ranking", "sequence"]
 Link = Literal["identity", "sigmoid", "softmax"]
 TASKS: tuple[Task, ...] = ("regression", "binary", "multiclass", "robust", "counts", "generative", "segmentation",
-                          "detection", "metric", "ranking")
+                          "detection", "metric", "ranking", "sequence")
 
 
 @dataclass(frozen=True)
@@ -572,6 +572,16 @@ LOSSES: tuple[LossSpec, ...] = (
         latex_loss=r"\ell = -\sum_j \operatorname{softmax}(r)_j \log \operatorname{softmax}(s)_j",
         latex_grad=r"\frac{\partial \ell}{\partial s_j} = \operatorname{softmax}(s)_j - \operatorname{softmax}(r)_j",
         loss=_elementwise(ranking.listnet), grad=ranking.listnet_grad,
+    ),
+    LossSpec(
+        key="ctc", label="CTC", task="sequence", link="identity",
+        summary=("−log of the target's probability summed over every alignment to the frames; drawn as one "
+                 "logit z[1, a] of a 4-frame example moves."),
+        latex_loss=(r"\ell = -\log \sum_{\pi \in \mathcal B^{-1}(y)} \prod_t p_t(\pi_t),"
+                    r"\quad p_t = \operatorname{softmax}(z_t)"),
+        latex_grad=(r"\frac{\partial \ell}{\partial z_t(k)} = p_t(k) - \gamma_t(k),\quad "
+                    r"\gamma_t(k) = \frac{1}{P}\sum_{s:\, l'_s = k} \alpha_t(s)\,\beta_t(s)"),
+        loss=story.ctc_example, grad=story.ctc_example_grad,
     ),
 )
 

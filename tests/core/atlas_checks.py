@@ -267,6 +267,8 @@ def prediction_inputs(spec, params, rng):
         return rng.normal(0.0, 3.0, (4, 5)), np.zeros((4, 5)), H_LOGIT
     if key == "listnet":  # rows of scores against rows of relevance labels
         return rng.normal(0.0, 2.0, (4, 4)), rng.uniform(0.0, 3.0, (4, 4)), H_LOGIT
+    if key == "ctc":  # the moving logit of the 4-frame example (the target is fixed inside the story)
+        return rng.normal(0.0, 2.0, (4, 5)), np.zeros((4, 5)), H_LOGIT
     raise AssertionError(f"no inputs for registry spec {key!r} (task {task!r}): add them here")
 
 

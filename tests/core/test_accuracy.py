@@ -136,7 +136,8 @@ def test_every_public_loss_gradient_and_activation_is_measured():
     # The issue-18 families are checked against PyTorch (1e-12), mpmath tails and finite differences in
     # their own test files; bench/accuracy.py has no last-bit references for them yet.
     not_yet_measured = {"losslab.extra_regression", "losslab.extra_classification", "losslab.segmentation",
-                        "losslab.detection", "losslab.metric", "losslab.ranking", "losslab.generative"}
+                        "losslab.detection", "losslab.metric", "losslab.ranking", "losslab.generative",
+                        "losslab.sequence"}
     public = {
         name for name in losslab.__all__
         if not name.endswith("_and_grad") and name not in {"softmax_naive", "sigmoid_chain", "softmax_chain"}

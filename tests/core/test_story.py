@@ -43,7 +43,7 @@ STORY_KEYS = ["gaussian_nll", "squared_hinge", "exponential", "label_smoothed_cr
               "gan_generator_nonsaturating", "wgan_critic", "wgan_generator", "hinge_gan_discriminator",
               "gaussian_kl", "soft_dice", "soft_iou", "tversky", "focal_tversky", "combo", "iou_loss", "giou",
               "diou", "ciou", "contrastive", "triplet_margin", "cosine_embedding", "info_nce", "margin_ranking",
-              "bpr"]
+              "bpr", "ctc"]
 CLOSE = 1e-14  # adapters that rebuild their arguments differently round differently, by an ulp or two
 
 
@@ -164,7 +164,32 @@ def _core_of_story(spec, x, target, params):
         margin = params["margin"]
         return (losslab.margin_ranking(first, second, _signs(target), margin=margin, reduction="none"),
                 losslab.margin_ranking_grad(first, second, _signs(target), margin=margin)[0])
+    if key == "ctc":  # one (T=4, C=3) example per value, frame 1's class-a logit replaced by it
+        base = np.array([[0.5, 2.0, -1.0], [1.0, 1.0, 0.0], [0.0, -0.5, 2.0], [1.5, -1.0, 1.0]])
+        losses, grads = [], []
+        for value in x.ravel():
+            logits = base.copy()
+            logits[1, 1] = value
+            loss, grad = losslab.ctc_with_logits_and_grad(logits, [1, 2], [4], [2], reduction="none")
+            losses.append(float(np.squeeze(loss)))
+            grads.append(float(np.squeeze(grad)[1, 1]))
+        return np.reshape(losses, x.shape), np.reshape(grads, x.shape)
     raise AssertionError(key)
+
+
+def test_ctc_story_agrees_with_torch():
+    torch = pytest.importorskip("torch")
+    spec = registry.get("ctc")
+    base = torch.tensor([[0.5, 2.0, -1.0], [1.0, 1.0, 0.0], [0.0, -0.5, 2.0], [1.5, -1.0, 1.0]], dtype=torch.float64)
+    for value in (-3.0, 0.0, 1.7, 6.0):
+        logits = base.clone()
+        logits[1, 1] = value
+        logits.requires_grad_(True)
+        log_probs = torch.log_softmax(logits, dim=-1)[:, None, :]
+        loss = torch.nn.functional.ctc_loss(log_probs, torch.tensor([[1, 2]]), [4], [2], reduction="sum")
+        loss.backward()
+        assert_allclose(spec.loss(value), loss.item(), rtol=1e-12)
+        assert_allclose(spec.grad(value), logits.grad[1, 1].item(), rtol=1e-12, atol=1e-15)
 
 
 ELEMENTWISE_STORIES = [k for k in STORY_KEYS if registry.get(k).task not in ("multiclass", "segmentation")]
