@@ -264,7 +264,7 @@ class LogitsControl:
         return parse_logits(raw)
 
     def format(self, value) -> str:
-        return ",".join(format_number(z) for z in value)
+        return format_logits(value)
 
     has_message = True
 

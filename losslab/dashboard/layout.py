@@ -199,7 +199,9 @@ def _log10(value: float) -> float:
     return round(math.log10(value), 6)
 
 
-def loss_checklist(view_ids: ids.View, keys, selected) -> html.Div:
+def loss_checklist(view_ids: ids.View, keys, selected, note: str = "") -> html.Div:
+    """The "Losses to compare" checklist; ``note``: its first message (e.g. why a ticked loss is hidden),
+    which the view's callback keeps current after that."""
     options = [{"label": registry.get(key).label, "value": key} for key in keys]
     return html.Div(
         className="control",
@@ -209,7 +211,7 @@ def loss_checklist(view_ids: ids.View, keys, selected) -> html.Div:
                 id=view_ids.LOSSES, options=options, value=list(selected), className="loss-checklist",
                 inputClassName="loss-checkbox",
             ),
-            html.Div(id=view_ids.LOSSES_MESSAGE, className="control-message", role="alert"),
+            html.Div(note, id=view_ids.LOSSES_MESSAGE, className="control-message", role="alert"),
         ],
     )
 
@@ -238,7 +240,8 @@ def view_layout(view: View, state: ViewState, output: ViewOutput) -> html.Sectio
             open=any(state.extras[c.name] != c.default for c in advanced), className="chart-options",
         ))
     if view.loss_checklist:
-        control_panel.append(loss_checklist(view_ids, view.loss_keys, state.losses))
+        control_panel.append(loss_checklist(view_ids, view.loss_keys, state.losses,
+                                            output.extras.get("losses_note", "")))
     else:  # the view compares no losses; its callback still reads the (hidden) checklist
         control_panel.append(html.Div([dcc.Checklist(id=view_ids.LOSSES, options=[], value=list(state.losses)),
                                        html.Div(id=view_ids.LOSSES_MESSAGE)], hidden=True))
@@ -319,7 +322,7 @@ def logits_control(view: str, control: controls.LogitsControl, logits) -> html.D
         children=[
             html.Label(control.label, htmlFor=input_id, className="control-label"),
             dcc.Input(
-                id=input_id, type="text", value=controls.format_logits(logits), debounce=True,
+                id=input_id, type="text", value=control.format(logits), debounce=True,
                 autoComplete="off", spellCheck=False, className="logits-box",
             ),
             html.Div(id=ids.number_message(view, control.name), className="control-message", role="alert"),

@@ -543,3 +543,13 @@ def test_a_full_redraw_resends_the_formulas_only_when_they_changed():
     assert scale_switched["formulas"] is no_update
     more_losses = call_update("binary", losses=["bce", "sigmoid_mse", "focal"], previous=first["query"])
     assert "Focal" in more_losses["formulas"]
+
+
+def test_a_link_with_a_hidden_loss_says_so_on_first_paint():
+    """The note under the checklist came only with the first control change; a link must show it at once."""
+    content, _, _ = callbacks.route("/binary", "?label=0.5&losses=bce,hinge")
+    message = next(c for c in walk(content) if getattr(c, "id", None) == ids.View("binary").LOSSES_MESSAGE)
+    assert "Hinge needs a hard label" in str(message.children)
+    content, _, _ = callbacks.route("/binary", "?label=1&losses=bce,hinge")
+    message = next(c for c in walk(content) if getattr(c, "id", None) == ids.View("binary").LOSSES_MESSAGE)
+    assert not message.children
