@@ -48,6 +48,7 @@ from losslab.dashboard.views.base import (
     lesson_paragraph,
 )
 from losslab.dashboard.views.clicks import clicked_x
+from losslab.dashboard.views.family import ATLAS
 from losslab.links import sigmoid_chain
 
 #: the elementwise loss averaged over the region's pixels (not an overlap loss: the imbalance reference)
@@ -177,6 +178,7 @@ class SegmentationView(View):
     name = "segmentation"
     path = "/segmentation"
     title = "Segmentation"
+    nav_group = ATLAS
     introduction = (
         "One region of an image: k object pixels and m background pixels. The model puts probability x on "
         "every object pixel and b on every background pixel, and the charts move x, the overlap: every value "

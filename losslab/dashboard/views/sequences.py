@@ -38,6 +38,7 @@ from losslab.dashboard.views.base import (
     lesson_paragraph,
 )
 from losslab.dashboard.views.clicks import prediction_from_click
+from losslab.dashboard.views.family import ATLAS
 
 NAME = "sequences"
 CLASS_NAMES = ("–", "a", "b")  # class 0 is the blank
@@ -98,6 +99,7 @@ class SequencesView(View):
     name = NAME
     path = "/sequences"
     title = "Sequences"
+    nav_group = ATLAS
     introduction = (
         "Sequence models are trained with a loss per position. Top: next-token cross-entropy against the true "
         "token's logit; label smoothing ε gives it a finite best logit, where plain CE keeps pushing. Bottom: "
