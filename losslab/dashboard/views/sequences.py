@@ -109,6 +109,11 @@ class SequencesView(View):
     )
     task = "multiclass"  # the page shell reads a task; this view draws its own losses, not the registry's
     default_losses = ("cross_entropy",)
+
+    @property
+    def loss_keys(self) -> tuple[str, ...]:
+        """The registry losses this view draws (no checklist: it shows them all), so cards link here."""
+        return ("cross_entropy", "label_smoothed_cross_entropy", "ctc")
     loss_checklist = False
     numbers = NUMBERS
     extras = (TARGET, controls.Y_SCALE, controls.GRADIENT_CHECK)
