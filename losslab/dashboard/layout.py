@@ -278,7 +278,7 @@ def view_layout(view: View, state: ViewState, output: ViewOutput) -> html.Sectio
             html.Section(
                 className="panel formulas",
                 children=[html.H3("Formulas"),
-                          dcc.Markdown(output.formulas, mathjax=True, id=view_ids.FORMULAS)],
+                          dcc.Markdown(output.formulas, mathjax=False, className="lazy-math", id=view_ids.FORMULAS)],
             ),
             *cards.view_panel(view),
             dcc.Store(id=view_ids.URL_SYNC, data=output.query),
