@@ -30,19 +30,14 @@ from losslab.dashboard import controls, curves
 from losslab.dashboard.url_state import ViewState
 from losslab.dashboard.views.base import (
     ClickAction,
-    ReadoutTable,
     UpdatePlan,
     ViewOutput,
     chart_titles,
-    figure_pair,
-    formulas_markdown,
     gradient_check_code,
-    gradient_check_note,
     grid_code,
-    task_order,
 )
 from losslab.dashboard.views.clicks import clicked_x
-from losslab.dashboard.views.family import FamilyView
+from losslab.dashboard.views.family import AxisText, FamilyView
 
 AXIS = controls.ChoiceControl("axis", "x axis", (("count", "predicted count λ = ŷ"), ("log_rate", "log-rate log λ")),
                               "count")
@@ -132,23 +127,25 @@ class CountsView(FamilyView):
                                            float(grad_log_rate)))
         return tuple(rows)
 
-    def build(self, state: ViewState) -> ViewOutput:
+    def chart_data(self, state: ViewState, keys):
+        return self.sweep(state, keys), self.point(state, keys)
+
+    def axis_text(self, state: ViewState) -> AxisText:
         axis = state.axis
-        keys = self.plotted_losses(state)
-        marker_x = self.marker_x(state)
-        rows = self.point(state, keys)
-        loss_figure, grad_figure = figure_pair(
-            self.sweep(state, keys), rows, task_order(self.task), AXIS_TITLES[axis], GRAD_TITLES[axis], marker_x,
-            "grad", f"{self.name}-{axis}-{state.panels}-{state.scale}", state.panels, scale=state.scale,
-            check=state.check,
-        )
-        readout = ReadoutTable(READOUT_SYMBOLS[axis], marker_x, GRAD_TITLES[axis], rows,
-                               logit_grad_label="dL/d log λ" if axis == "count" else None,
-                               note=gradient_check_note(grad_figure, state.check))
-        return ViewOutput(
-            loss_figure, grad_figure, readout, formulas_markdown(keys, link_space=False), self.encode_query(state),
-            extras={"lesson": lesson_text(state, rows), "losses_note": hidden_losses_note(state.losses, axis)},
-        )
+        return AxisText(AXIS_TITLES[axis], GRAD_TITLES[axis], READOUT_SYMBOLS[axis],
+                        "dL/d log λ" if axis == "count" else None)
+
+    def revision(self, state: ViewState) -> str:
+        return f"{self.name}-{state.axis}-{state.panels}-{state.scale}"
+
+    def panels(self, state: ViewState) -> str:
+        return state.panels
+
+    def lesson(self, state: ViewState, rows) -> str:
+        return lesson_text(state, rows)
+
+    def losses_note(self, state: ViewState) -> str:
+        return hidden_losses_note(state.losses, state.axis)
 
     def plan(self, previous: ViewState | None, state: ViewState) -> UpdatePlan:
         plan = super().plan(previous, state)

@@ -15,6 +15,7 @@ core loss, through the one-variable adapters of :mod:`losslab._story`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from losslab import registry
@@ -40,6 +41,17 @@ from losslab.dashboard.views.base import (
 from losslab.dashboard.views.clicks import prediction_from_click
 
 ATLAS = "Loss atlas"  # the navigation menu of the family views
+
+
+@dataclass(frozen=True)
+class AxisText:
+    """How the chart's x axis and its derivative are named: axis titles, the readout's symbol for x,
+    and the readout's dL/dz column (None: no such column)."""
+
+    x_title: str
+    grad_title: str
+    symbol: str
+    logit_grad_label: str | None = None
 
 
 class FamilyView(View):
@@ -72,23 +84,51 @@ class FamilyView(View):
         return curves.widened(*self.x_range, state.number(self.x_name))
 
     def build(self, state: ViewState) -> ViewOutput:
-        x = state.number(self.x_name)
-        target = self.target(state)
         keys = self.plotted_losses(state)
-        chart_curves = curves.sweep_raw(self.grid(state), target, keys, state.numbers)
-        rows = tuple(curves.raw_point(x, target, keys, state.numbers))
+        marker_x = self.marker_x(state)
+        chart_curves, rows = self.chart_data(state, keys)
+        axis = self.axis_text(state)
         loss_figure, grad_figure = figure_pair(
-            chart_curves, rows, task_order(self.task), self.x_title, self.grad_title, x, "grad",
-            f"{self.name}-{state.scale}", scale=state.scale, check=state.check,
+            chart_curves, rows, task_order(self.task), axis.x_title, axis.grad_title, marker_x, "grad",
+            self.revision(state), self.panels(state), scale=state.scale, check=state.check,
         )
         return ViewOutput(
             loss_figure, grad_figure,
-            ReadoutTable(self.x_symbol, x, self.grad_title, rows, logit_grad_label=None,
+            ReadoutTable(axis.symbol, marker_x, axis.grad_title, rows, logit_grad_label=axis.logit_grad_label,
                          note=gradient_check_note(grad_figure, state.check)),
-            formulas_markdown(keys, link_space=False),
+            formulas_markdown(keys, link_space=self.link_space(state)),
             self.encode_query(state),
-            extras={"lesson": self.lesson(state, rows)},
+            extras={"lesson": self.lesson(state, rows), "losses_note": self.losses_note(state)},
         )
+
+    # ---- the hooks a family overrides ------------------------------------------------
+    def marker_x(self, state: ViewState) -> float:
+        """Where the current point sits on the chart's x axis."""
+        return state.number(self.x_name)
+
+    def chart_data(self, state: ViewState, keys) -> tuple[list[curves.Curve], tuple[curves.PointValues, ...]]:
+        """The swept curves and the readout rows at the current point (the registry's raw-output functions)."""
+        target = self.target(state)
+        return (curves.sweep_raw(self.grid(state), target, keys, state.numbers),
+                tuple(curves.raw_point(self.marker_x(state), target, keys, state.numbers)))
+
+    def axis_text(self, state: ViewState) -> AxisText:
+        return AxisText(self.x_title, self.grad_title, self.x_symbol)
+
+    def revision(self, state: ViewState) -> str:
+        """Plotly's uirevision: a new value resets the user's zoom (a new axis, a new scale)."""
+        return f"{self.name}-{state.scale}"
+
+    def panels(self, state: ViewState) -> str:
+        return "overlay"
+
+    def link_space(self, state: ViewState) -> bool:
+        """Whether the formulas show the derivative in the logit as well."""
+        return False
+
+    def losses_note(self, state: ViewState) -> str:
+        """Why a ticked loss is not drawn (e.g. it lives on another axis); empty if all are."""
+        return ""
 
     def lesson(self, state: ViewState, rows: tuple[curves.PointValues, ...]) -> str:
         """The sentence under the charts: what the current point teaches (override per family)."""

@@ -35,18 +35,13 @@ from losslab.dashboard import controls, curves
 from losslab.dashboard.url_state import ViewState
 from losslab.dashboard.views.base import (
     ClickAction,
-    ReadoutTable,
     ViewOutput,
     chart_titles,
-    figure_pair,
-    formulas_markdown,
     gradient_check_code,
-    gradient_check_note,
     grid_code,
-    task_order,
 )
 from losslab.dashboard.views.clicks import clicked_x, prediction_from_click
-from losslab.dashboard.views.family import FamilyView, label_control, position_control
+from losslab.dashboard.views.family import AxisText, FamilyView, label_control, position_control
 
 AXIS = controls.ChoiceControl(
     "axis", "x axis",
@@ -171,23 +166,25 @@ class GenerativeView(FamilyView):
                                            row.grad_logit))
         return tuple(rows)
 
-    def build(self, state: ViewState) -> ViewOutput:
+    def chart_data(self, state: ViewState, keys):
+        return self.sweep(state, keys), self.point(state, keys)
+
+    def axis_text(self, state: ViewState) -> AxisText:
         axis = state.axis
-        keys = self.plotted_losses(state)
-        marker_x = self.marker_x(state)
-        rows = self.point(state, keys)
-        loss_figure, grad_figure = figure_pair(
-            self.sweep(state, keys), rows, task_order(self.task), AXIS_TITLES[axis], GRAD_TITLES[axis], marker_x,
-            "grad", f"{self.name}-{axis}-{state.scale}", scale=state.scale, check=state.check,
-        )
-        readout = ReadoutTable(READOUT_SYMBOLS[axis], marker_x, GRAD_TITLES[axis], rows,
-                               logit_grad_label="dL/dd" if axis == "prob" else None,
-                               note=gradient_check_note(grad_figure, state.check))
-        return ViewOutput(
-            loss_figure, grad_figure, readout, formulas_markdown(keys, link_space=axis == "prob"),
-            self.encode_query(state),
-            extras={"lesson": lesson_text(state, rows), "losses_note": hidden_losses_note(state.losses, axis)},
-        )
+        return AxisText(AXIS_TITLES[axis], GRAD_TITLES[axis], READOUT_SYMBOLS[axis],
+                        "dL/dd" if axis == "prob" else None)
+
+    def revision(self, state: ViewState) -> str:
+        return f"{self.name}-{state.axis}-{state.scale}"
+
+    def link_space(self, state: ViewState) -> bool:
+        return state.axis == "prob"
+
+    def lesson(self, state: ViewState, rows) -> str:
+        return lesson_text(state, rows)
+
+    def losses_note(self, state: ViewState) -> str:
+        return hidden_losses_note(state.losses, state.axis)
 
     def click_action(self) -> ClickAction:
         return ClickAction(self.ids.input(self.x_name), score_from_click, (AXIS.input_id(self.name),))

@@ -26,17 +26,12 @@ from losslab._validation import Interval
 from losslab.dashboard import controls, curves
 from losslab.dashboard.url_state import ViewState
 from losslab.dashboard.views.base import (
-    ReadoutTable,
     ViewOutput,
     chart_titles,
-    figure_pair,
-    formulas_markdown,
     gradient_check_code,
-    gradient_check_note,
     grid_code,
-    task_order,
 )
-from losslab.dashboard.views.family import FamilyView, label_control
+from losslab.dashboard.views.family import AxisText, FamilyView, label_control
 
 
 @dataclass(frozen=True)
@@ -148,26 +143,20 @@ class MetricView(FamilyView):
             return curves.Grid.spanning(*axis.span)
         return curves.widened(*axis.span, x)  # not reached from the page: cross_check keeps x on its axis
 
-    def build(self, state: ViewState) -> ViewOutput:
-        axis = AXES[state.axis]
-        x = state.number(self.x_name)
-        target = self.target(state)
-        keys = self.plotted_losses(state)
-        grid = self.grid(state)
+    def chart_data(self, state: ViewState, keys):
+        target, grid = self.target(state), self.grid(state)
         chart_curves = [cached_curve(key, grid, target, parameter_values(key, state.numbers)) for key in keys]
-        rows = tuple(curves.raw_point(x, target, keys, state.numbers))
-        loss_figure, grad_figure = figure_pair(
-            chart_curves, rows, task_order(self.task), axis.title, axis.grad_title, x, "grad",
-            f"{self.name}-{axis.key}-{state.scale}", scale=state.scale, check=state.check,
-        )
-        return ViewOutput(
-            loss_figure, grad_figure,
-            ReadoutTable(axis.symbol, x, axis.grad_title, rows, logit_grad_label=None,
-                         note=gradient_check_note(grad_figure, state.check)),
-            formulas_markdown(keys, link_space=False),
-            self.encode_query(state),
-            extras={"lesson": self.lesson(state, rows), "losses_note": hidden_losses_note(state)},
-        )
+        return chart_curves, tuple(curves.raw_point(self.marker_x(state), target, keys, state.numbers))
+
+    def axis_text(self, state: ViewState) -> AxisText:
+        axis = AXES[state.axis]
+        return AxisText(axis.title, axis.grad_title, axis.symbol)
+
+    def revision(self, state: ViewState) -> str:
+        return f"{self.name}-{state.axis}-{state.scale}"
+
+    def losses_note(self, state: ViewState) -> str:
+        return hidden_losses_note(state)
 
     def lesson(self, state: ViewState, rows) -> str:
         return lesson_text(state, rows)

@@ -23,15 +23,10 @@ from losslab.activations import softmax
 from losslab.dashboard import controls, curves
 from losslab.dashboard.url_state import ViewState
 from losslab.dashboard.views.base import (
-    ReadoutTable,
     ViewOutput,
     chart_titles,
-    figure_pair,
-    formulas_markdown,
     gradient_check_code,
-    gradient_check_note,
     grid_code,
-    task_order,
 )
 from losslab.dashboard.views.family import FamilyView
 
@@ -90,26 +85,13 @@ class RankingView(FamilyView):
             half *= 2
         return curves.widened(-half, half, state.number(self.x_name))
 
-    def build(self, state: ViewState) -> ViewOutput:
-        x = state.number(self.x_name)
-        keys = self.plotted_losses(state)
-        grid = self.grid(state)
+    def chart_data(self, state: ViewState, keys):
+        x, grid = self.marker_x(state), self.grid(state)
         chart_curves = [listnet_curve(grid) if key == LISTWISE
                         else curves.sweep_raw(grid, PAIR_TARGET, [key], state.numbers)[0] for key in keys]
         rows = tuple(listnet_point(x) if key == LISTWISE
                      else curves.raw_point(x, PAIR_TARGET, [key], state.numbers)[0] for key in keys)
-        loss_figure, grad_figure = figure_pair(
-            chart_curves, rows, task_order(self.task), self.x_title, self.grad_title, x, "grad",
-            f"{self.name}-{state.scale}", scale=state.scale, check=state.check,
-        )
-        return ViewOutput(
-            loss_figure, grad_figure,
-            ReadoutTable(self.x_symbol, x, self.grad_title, rows, logit_grad_label=None,
-                         note=gradient_check_note(grad_figure, state.check)),
-            formulas_markdown(keys, link_space=False),
-            self.encode_query(state),
-            extras={"lesson": self.lesson(state, rows)},
-        )
+        return chart_curves, rows
 
     def lesson(self, state: ViewState, rows) -> str:
         return lesson_text(state, rows)
