@@ -29,7 +29,6 @@ import math
 import numpy as np
 
 from losslab import (
-    activations,
     detection,
     extra_classification,
     extra_regression,
@@ -41,7 +40,7 @@ from losslab import (
     sequence,
 )
 from losslab._validation import Interval, check_in_set
-from losslab.links import grad_on_probability, on_probability, sigmoid_chain
+from losslab.links import grad_on_probability, on_probability
 
 _NON_NEGATIVE = Interval(0.0, None)
 INFO_NCE_NEGATIVES = 15  # a batch of 16: one positive and 15 negatives per query
@@ -178,6 +177,9 @@ def _core_names(params):
 def _segmentation_story(name):
     loss_function = getattr(segmentation, name)
     grad_function = getattr(segmentation, f"{name}_grad")
+    # the logit forms count 1 - p as sigmoid(-z): through sigmoid(z) a saturated row loses its errors
+    logit_loss_function = getattr(segmentation, f"{name}_with_logits")
+    logit_grad_function = getattr(segmentation, f"{name}_with_logits_grad")
 
     def loss(prob, target, **params):
         return loss_function(prob, target, axis=-1, reduction="none", **_core_names(params))
@@ -186,10 +188,10 @@ def _segmentation_story(name):
         return grad_function(prob, target, axis=-1, **_core_names(params))
 
     def loss_from_logit(logits, target, **params):
-        return loss(activations.sigmoid(logits), target, **params)
+        return logit_loss_function(logits, target, axis=-1, reduction="none", **_core_names(params))
 
     def grad_from_logit(logits, target, **params):
-        return sigmoid_chain(grad(activations.sigmoid(logits), target, **params), logits)
+        return logit_grad_function(logits, target, axis=-1, **_core_names(params))
 
     for function, suffix in ((loss, ""), (grad, "_grad"), (loss_from_logit, "_from_logit"),
                              (grad_from_logit, "_grad_from_logit")):

@@ -24,15 +24,25 @@ the digits of its small loss. Gradients are :math:`\partial \ell / \partial p`
 for every pixel, shaped like ``prob`` (the loss of a region depends on all its
 pixels; the gradient is that of the *sum* of the unreduced losses).
 float32 inputs are computed in float64 and rounded once.
+
+Each loss also has a logit form, ``*_with_logits(logits, target, ...)``, for
+maps :math:`p = \sigma(z)`, with gradients :math:`\partial \ell / \partial z`.
+It is not the probability form applied to :math:`\sigma(z)`: there
+:math:`1 - p` rounds to 0 once :math:`z > 37`, so a saturated, nearly perfect
+mask loses its false negatives (the loss and the gradient of every pixel
+round to 0, and focal Tversky's :math:`T^{\gamma - 1}` becomes infinite).
+Here :math:`1 - p` is :math:`\sigma(-z)`, so every count keeps its relative
+accuracy, and :math:`\partial p / \partial z = \sigma(z)\,\sigma(-z)`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from losslab._inputs import Inputs, check_shapes_broadcast
+from losslab._inputs import Inputs, check_not_nan, check_shapes_broadcast
 from losslab._validation import Interval, check_in_closed_interval, validate_reduction
-from losslab.binary import bce_and_grad
+from losslab.activations import log_sigmoid, sigmoid
+from losslab.binary import bce_and_grad, bce_with_logits_and_grad
 
 POSITIVE = Interval(0.0, None, low_inclusive=False)
 NON_NEGATIVE = Interval(0.0, None)
@@ -84,6 +94,52 @@ class _Counts:
         if want_loss and want_grad:
             return loss_value, grad_value
         return loss_value if want_loss else grad_value
+
+
+class _LogitCounts(_Counts):
+    """Validated logit maps, :math:`p = \\sigma(z)`, :math:`1 - p = \\sigma(-z)` and the soft counts from them."""
+
+    __slots__ = ("complement", "logits")
+
+    def __init__(self, logits, target, axis):
+        self.inputs = Inputs({"logits": logits, "target": target})
+        logit_array, target_array = self.inputs.arrays
+        check_not_nan(logit_array, "logits")
+        check_in_closed_interval(target_array, "target", 0.0, 1.0)
+        self.shape = check_shapes_broadcast(self.inputs.arrays, ["logits", "target"])
+        self.axes = _summed_axes(axis, len(self.shape))
+        self.logits = np.broadcast_to(logit_array, self.shape)
+        self.target = np.broadcast_to(target_array, self.shape)
+        self.prob = np.asarray(sigmoid(self.logits))
+        # 1 - p as sigmoid(-z), not 1 - sigmoid(z): a saturated pixel's false-negative mass keeps its digits
+        self.complement = np.asarray(sigmoid(-self.logits))
+        self.tp = self.region_sum(self.prob * self.target)
+        self.fp = self.region_sum(self.prob * (1 - self.target))
+        self.fn = self.region_sum(self.complement * self.target)
+
+    def slope(self) -> np.ndarray:
+        r""":math:`\partial p / \partial z = \sigma(z)\,\sigma(-z)`, each factor to an ulp."""
+        return self.prob * self.complement
+
+    def log_slope(self) -> np.ndarray:
+        r""":math:`\log \sigma(z) + \log \sigma(-z)`: the slope's size where it underflows (-inf at z = +-inf)."""
+        return np.asarray(log_sigmoid(self.logits)) + np.asarray(log_sigmoid(-self.logits))
+
+    def log_errors(self, alpha: float, beta: float) -> np.ndarray:
+        r""":math:`\log(\alpha\,\mathrm{FP} + \beta\,\mathrm{FN})` per region from logs, for errors below float64's range.
+
+        -inf where every term is 0 (zero weights or infinite logits).
+        """
+        with np.errstate(divide="ignore"):  # log of a zero weight: -inf, a term that is absent
+            terms = (np.log(alpha * (1 - self.target)) + np.asarray(log_sigmoid(self.logits)),
+                     np.log(beta * self.target) + np.asarray(log_sigmoid(-self.logits)))
+        if not self.target.size:
+            return np.full(self.tp.shape, -np.inf)
+        largest = np.maximum(*(term.max(axis=self.axes, keepdims=True) for term in terms))
+        shift = np.where(np.isfinite(largest), largest, 0.0)
+        total = sum(self.region_sum(np.exp(term - shift)) for term in terms)
+        with np.errstate(divide="ignore"):  # no term at all: log 0 = -inf
+            return shift + np.log(total)
 
 
 def _tversky_parts(counts: _Counts, alpha: float, beta: float, smooth: float):
@@ -339,3 +395,221 @@ def combo_and_grad(prob, target, *, alpha: float = 0.5, smooth: float = 1.0, eps
     """``(combo(...), combo_grad(...))`` from one validation and one set of counts."""
     validate_reduction(reduction)
     return _combo(prob, target, axis, alpha, smooth, eps, True, True, reduction)
+
+
+# ------------------------------------------------------------ logit forms
+# p = sigmoid(z); the counts come from sigmoid(z) and sigmoid(-z) (see _LogitCounts), and d/dz = d/dp * p (1 - p)
+
+TINY = np.finfo(np.float64).tiny
+
+
+def _overlap_with_logits(logits, target, axis, alpha, beta, smooth, want_loss, want_grad, reduction="mean"):
+    """A Tversky-type ratio (Dice, IoU, Tversky) of ``sigmoid(logits)`` and its gradient in the logits."""
+    counts = _LogitCounts(logits, target, axis)
+    loss, grad = _tversky_parts(counts, alpha, beta, smooth)
+    return counts.finish(loss, grad * counts.slope() if want_grad else None, reduction, want_loss, want_grad)
+
+
+def soft_dice_with_logits(logits, target, *, smooth: float = 1.0, axis=None, reduction: str = "mean"):
+    r"""``soft_dice`` of :math:`p = \sigma(z)`, with :math:`1 - p = \sigma(-z)` (see the module docstring).
+
+    .. math:: \ell = \frac{\mathrm{FP} + \mathrm{FN}}{2\mathrm{TP} + \mathrm{FP} + \mathrm{FN} + s},\qquad
+              \frac{\partial \ell}{\partial z_i} = \frac{1 - 2t_i - \ell}{\sum p + \sum t + s}\,\sigma(z_i)\,\sigma(-z_i)
+
+    ``logits`` real (±inf allowed), ``target`` in [0, 1]; ``smooth``, ``axis``
+    and ``reduction`` as in ``soft_dice``.
+    """
+    validate_reduction(reduction)
+    return _overlap_with_logits(logits, target, axis, 0.5, 0.5, _check_smooth(smooth) / 2, True, False, reduction)
+
+
+def soft_dice_with_logits_grad(logits, target, *, smooth: float = 1.0, axis=None):
+    r""":math:`\partial \ell / \partial z_i` of ``soft_dice_with_logits``, shaped like ``logits``."""
+    return _overlap_with_logits(logits, target, axis, 0.5, 0.5, _check_smooth(smooth) / 2, False, True)
+
+
+def soft_dice_with_logits_and_grad(logits, target, *, smooth: float = 1.0, axis=None, reduction: str = "mean"):
+    """``(soft_dice_with_logits(...), soft_dice_with_logits_grad(...))`` from one set of counts."""
+    validate_reduction(reduction)
+    return _overlap_with_logits(logits, target, axis, 0.5, 0.5, _check_smooth(smooth) / 2, True, True, reduction)
+
+
+def soft_iou_with_logits(logits, target, *, smooth: float = 1.0, axis=None, reduction: str = "mean"):
+    r"""``soft_iou`` of :math:`p = \sigma(z)`, with :math:`1 - p = \sigma(-z)` (see the module docstring).
+
+    .. math:: \ell = \frac{\mathrm{FP} + \mathrm{FN}}{\mathrm{TP} + \mathrm{FP} + \mathrm{FN} + s},\qquad
+              \frac{\partial \ell}{\partial z_i} = \frac{1 - 2t_i - \ell\,(1 - t_i)}{U + s}\,\sigma(z_i)\,\sigma(-z_i)
+
+    ``logits`` real (±inf allowed), ``target`` in [0, 1]; the rest as in ``soft_iou``.
+    """
+    validate_reduction(reduction)
+    return _overlap_with_logits(logits, target, axis, 1.0, 1.0, _check_smooth(smooth), True, False, reduction)
+
+
+def soft_iou_with_logits_grad(logits, target, *, smooth: float = 1.0, axis=None):
+    r""":math:`\partial \ell / \partial z_i` of ``soft_iou_with_logits``, shaped like ``logits``."""
+    return _overlap_with_logits(logits, target, axis, 1.0, 1.0, _check_smooth(smooth), False, True)
+
+
+def soft_iou_with_logits_and_grad(logits, target, *, smooth: float = 1.0, axis=None, reduction: str = "mean"):
+    """``(soft_iou_with_logits(...), soft_iou_with_logits_grad(...))`` from one set of counts."""
+    validate_reduction(reduction)
+    return _overlap_with_logits(logits, target, axis, 1.0, 1.0, _check_smooth(smooth), True, True, reduction)
+
+
+def _tversky_logits(logits, target, axis, alpha, beta, smooth, want_loss, want_grad, reduction="mean"):
+    alpha = NON_NEGATIVE.validate(alpha, "alpha")
+    beta = NON_NEGATIVE.validate(beta, "beta")
+    return _overlap_with_logits(logits, target, axis, alpha, beta, _check_smooth(smooth), want_loss, want_grad,
+                                reduction)
+
+
+def tversky_with_logits(logits, target, *, alpha: float = 0.3, beta: float = 0.7, smooth: float = 1.0, axis=None,
+                        reduction: str = "mean"):
+    r"""``tversky`` of :math:`p = \sigma(z)`, with :math:`1 - p = \sigma(-z)` (see the module docstring).
+
+    .. math:: \ell = \frac{\alpha\,\mathrm{FP} + \beta\,\mathrm{FN}}{\mathrm{TP} + \alpha\,\mathrm{FP} + \beta\,\mathrm{FN} + s},\qquad
+              \frac{\partial \ell}{\partial z_i} = \frac{a_i - \ell\,(t_i + a_i)}{\mathrm{TP} + \alpha\,\mathrm{FP} + \beta\,\mathrm{FN} + s}\,\sigma(z_i)\,\sigma(-z_i)
+
+    with :math:`a_i = \alpha(1 - t_i) - \beta t_i`. ``logits`` real (±inf
+    allowed), ``target`` in [0, 1]; the rest as in ``tversky``.
+    """
+    validate_reduction(reduction)
+    return _tversky_logits(logits, target, axis, alpha, beta, smooth, True, False, reduction)
+
+
+def tversky_with_logits_grad(logits, target, *, alpha: float = 0.3, beta: float = 0.7, smooth: float = 1.0,
+                             axis=None):
+    r""":math:`\partial \ell / \partial z_i` of ``tversky_with_logits``, shaped like ``logits``."""
+    return _tversky_logits(logits, target, axis, alpha, beta, smooth, False, True)
+
+
+def tversky_with_logits_and_grad(logits, target, *, alpha: float = 0.3, beta: float = 0.7, smooth: float = 1.0,
+                                 axis=None, reduction: str = "mean"):
+    """``(tversky_with_logits(...), tversky_with_logits_grad(...))`` from one set of counts."""
+    validate_reduction(reduction)
+    return _tversky_logits(logits, target, axis, alpha, beta, smooth, True, True, reduction)
+
+
+def _focal_tversky_logits(logits, target, axis, alpha, beta, gamma, smooth, want_loss, want_grad, reduction="mean"):
+    alpha = NON_NEGATIVE.validate(alpha, "alpha")
+    beta = NON_NEGATIVE.validate(beta, "beta")
+    gamma = POSITIVE.validate(gamma, "gamma")
+    smooth = _check_smooth(smooth)
+    counts = _LogitCounts(logits, target, axis)
+    base, base_grad = _tversky_parts(counts, alpha, beta, smooth)
+    slope = counts.slope()
+    # T or p(1 - p) below the normal range (every pixel saturated, |z| > ~708): T^gamma and
+    # T^(gamma - 1) p (1 - p) are formed from logs, where they may be far larger than T or p (1 - p)
+    logged = (base < TINY) | (want_grad & (slope < TINY))
+    log_base = None
+    denominator = counts.tp + alpha * counts.fp + beta * counts.fn + smooth
+    if logged.any():
+        log_base = counts.log_errors(alpha, beta) - np.log(denominator)
+    loss = base**gamma
+    if log_base is not None:
+        loss = np.where(base < TINY, np.exp(gamma * log_base), loss)
+    grad = None
+    if want_grad:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # discarded where logged
+            grad = gamma * base ** (gamma - 1) * base_grad * slope
+        if log_base is not None:
+            grad = np.where(logged, _focal_grad_from_logs(counts, alpha, beta, gamma, base, log_base, denominator),
+                            grad)
+        grad = np.where(base_grad == 0, 0.0, grad)
+    return counts.finish(loss, grad, reduction, want_loss, want_grad)
+
+
+def _focal_grad_from_logs(counts: _LogitCounts, alpha, beta, gamma, base, log_base, denominator):
+    r""":math:`\gamma T^{\gamma-1} (\partial T/\partial p)\,p(1-p)` with :math:`T` and :math:`p(1-p)` as logs.
+
+    :math:`\partial T/\partial p_i = (a_i (1 - T) - T t_i)/D` splits it into
+    :math:`a_i (1 - T) T^{\gamma-1} p(1-p)` and :math:`t_i T^{\gamma} p(1-p)`, each a single exp.
+    A pixel with :math:`a_i = 0` has no first term (at :math:`T = 0` exactly, :math:`a_i = 0` for
+    every pixel), and an infinite logit has slope 0: both give 0, not :math:`0 \cdot \infty`.
+    """
+    t = counts.target
+    a = alpha * (1 - t) - beta * t
+    log_slope = counts.log_slope()
+    with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf and inf - inf are masked below
+        first_log = (0.0 if gamma == 1 else (gamma - 1) * log_base) + log_slope
+        first = np.where(a == 0, 0.0, a * (1 - base) * np.exp(first_log))
+        second = t * np.exp(gamma * log_base + log_slope)
+        grad = gamma * (first - second) / denominator
+    return np.where(np.isneginf(log_slope), 0.0, grad)
+
+
+def focal_tversky_with_logits(logits, target, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75,
+                              smooth: float = 1.0, axis=None, reduction: str = "mean"):
+    r"""``focal_tversky`` of :math:`p = \sigma(z)`, with :math:`1 - p = \sigma(-z)` (see the module docstring).
+
+    .. math:: \ell = T^{\gamma},\qquad
+              \frac{\partial \ell}{\partial z_i} = \gamma\,T^{\gamma - 1}\,\frac{\partial T}{\partial p_i}\,\sigma(z_i)\,\sigma(-z_i)
+
+    with :math:`T` the Tversky loss. A saturated, nearly perfect region has a
+    tiny :math:`T` and a large :math:`T^{\gamma-1}` (γ < 1); its gradient
+    stays finite and keeps its digits: where :math:`T` or
+    :math:`\sigma(z)\sigma(-z)` falls below float64's normal range
+    (:math:`|z| \gtrsim 708`) the powers are taken from logarithms. At an
+    infinite logit the gradient is its limit, 0. ``logits`` real (±inf
+    allowed), ``target`` in [0, 1]; the rest as in ``focal_tversky``.
+    """
+    validate_reduction(reduction)
+    return _focal_tversky_logits(logits, target, axis, alpha, beta, gamma, smooth, True, False, reduction)
+
+
+def focal_tversky_with_logits_grad(logits, target, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75,
+                                   smooth: float = 1.0, axis=None):
+    r""":math:`\partial \ell / \partial z_i` of ``focal_tversky_with_logits``, shaped like ``logits``."""
+    return _focal_tversky_logits(logits, target, axis, alpha, beta, gamma, smooth, False, True)
+
+
+def focal_tversky_with_logits_and_grad(logits, target, *, alpha: float = 0.3, beta: float = 0.7,
+                                       gamma: float = 0.75, smooth: float = 1.0, axis=None,
+                                       reduction: str = "mean"):
+    """``(focal_tversky_with_logits(...), focal_tversky_with_logits_grad(...))`` from one set of counts."""
+    validate_reduction(reduction)
+    return _focal_tversky_logits(logits, target, axis, alpha, beta, gamma, smooth, True, True, reduction)
+
+
+def _combo_logits(logits, target, axis, alpha, smooth, want_loss, want_grad, reduction="mean"):
+    alpha = UNIT.validate(alpha, "alpha")
+    smooth = _check_smooth(smooth)
+    counts = _LogitCounts(logits, target, axis)
+    dice_loss, dice_grad_ = _tversky_parts(counts, 0.5, 0.5, smooth / 2)
+    # the exact BCE of the logits (softplus form, no clipping), averaged over the Dice term's region
+    cross_entropy, cross_entropy_grad = bce_with_logits_and_grad(counts.logits, counts.target, reduction="none")
+    pixels = max(int(np.prod([counts.shape[a] for a in counts.axes])), 1)
+    loss = alpha * counts.region_sum(cross_entropy) / pixels + (1 - alpha) * dice_loss
+    grad = alpha * cross_entropy_grad / pixels + (1 - alpha) * dice_grad_ * counts.slope() if want_grad else None
+    return counts.finish(loss, grad, reduction, want_loss, want_grad)
+
+
+def combo_with_logits(logits, target, *, alpha: float = 0.5, smooth: float = 1.0, axis=None,
+                      reduction: str = "mean"):
+    r"""``combo`` of :math:`p = \sigma(z)`, with the BCE taken from the logits (``bce_with_logits``).
+
+    .. math:: \ell = \alpha\,\frac{1}{n}\sum_i \mathrm{BCE}(z_i, t_i) + (1 - \alpha)\,\ell_{\mathrm{Dice}},\qquad
+              \frac{\partial \ell}{\partial z_i} = \frac{\alpha}{n}\,(\sigma(z_i) - t_i)
+              + (1 - \alpha)\,\frac{\partial \ell_{\mathrm{Dice}}}{\partial p_i}\,\sigma(z_i)\,\sigma(-z_i)
+
+    Unlike ``combo`` there is no ``eps``: the BCE is exact for every logit
+    (about :math:`|z|` when confidently wrong), not clipped at
+    :math:`p \in [\epsilon, 1 - \epsilon]`, and the Dice term's counts use
+    :math:`1 - p = \sigma(-z)`. ``logits`` real (±inf allowed), ``target`` in
+    [0, 1]; ``alpha``, ``smooth``, ``axis`` and ``reduction`` as in ``combo``.
+    """
+    validate_reduction(reduction)
+    return _combo_logits(logits, target, axis, alpha, smooth, True, False, reduction)
+
+
+def combo_with_logits_grad(logits, target, *, alpha: float = 0.5, smooth: float = 1.0, axis=None):
+    r""":math:`\partial \ell / \partial z_i` of ``combo_with_logits``, shaped like ``logits``."""
+    return _combo_logits(logits, target, axis, alpha, smooth, False, True)
+
+
+def combo_with_logits_and_grad(logits, target, *, alpha: float = 0.5, smooth: float = 1.0, axis=None,
+                               reduction: str = "mean"):
+    """``(combo_with_logits(...), combo_with_logits_grad(...))`` from one set of counts."""
+    validate_reduction(reduction)
+    return _combo_logits(logits, target, axis, alpha, smooth, True, True, reduction)

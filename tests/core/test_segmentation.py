@@ -242,3 +242,114 @@ def test_float32_stays_float32():
 def test_bad_input_raises_a_value_error_that_names_it(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ------------------------------------------------------------ logit forms
+
+NAMES = ["soft_dice", "soft_iou", "tversky", "focal_tversky", "combo"]
+
+
+def _with_logits(name, suffix=""):
+    return getattr(seg, f"{name}_with_logits{suffix}")
+
+
+@pytest.mark.parametrize(("name", "params"), CASES, ids=[f"{n}-{p}" for n, p in CASES])
+@pytest.mark.parametrize("target", [HARD, SOFT], ids=["hard", "soft"])
+def test_logit_forms_equal_the_textbook_formula_of_the_sigmoid_and_its_autograd(name, params, target):
+    logits = RNG.uniform(-4, 4, PROB.shape)
+
+    def textbook_of_logits(z, t):
+        return _textbook(name, torch.sigmoid(z), t, (1, 2), **_textbook_params(name, params))
+
+    expected, (expected_grad,) = torch_value_and_grads(textbook_of_logits, [logits, target], [0])
+    loss, grad = _with_logits(name, "_and_grad")(logits, target, reduction="none", **params)
+    assert relative_error(loss, expected) < REL
+    assert scaled_error(grad, expected_grad) < REL
+    assert_fused_matches(_with_logits(name), _with_logits(name, "_grad"), _with_logits(name, "_and_grad"),
+                         (logits, target), **params)
+    assert_reductions_agree(_with_logits(name), (logits, target), **params)
+
+
+def _mp_reference(name, z, t, params, dps):
+    """(loss, d loss / dz) in mpmath: the papers' 1 - score forms of p = 1/(1 + e^-z), differentiated by mp.diff."""
+    smooth = mp.mpf(params.get("smooth", 1.0))
+    alpha, beta = mp.mpf(params.get("alpha", 0.3)), mp.mpf(params.get("beta", 0.7))
+    gamma = mp.mpf(params.get("gamma", 0.75))
+
+    def loss(zs):
+        p = [1 / (1 + mp.exp(-mp.mpf(v))) for v in zs]
+        ts = [mp.mpf(v) for v in t]
+        tp = mp.fsum(a * b for a, b in zip(p, ts, strict=True))
+        fp = mp.fsum(a * (1 - b) for a, b in zip(p, ts, strict=True))
+        fn = mp.fsum((1 - a) * b for a, b in zip(p, ts, strict=True))
+        dice = 1 - (2 * tp + smooth) / (mp.fsum(p) + mp.fsum(ts) + smooth)
+        if name == "soft_dice":
+            return dice
+        if name == "soft_iou":
+            return 1 - (tp + smooth) / (mp.fsum(p) + mp.fsum(ts) - tp + smooth)
+        if name == "combo":
+            weight = mp.mpf(params.get("alpha", 0.5))
+            bce = -mp.fsum(b * mp.log(a) + (1 - b) * mp.log(1 - a) for a, b in zip(p, ts, strict=True)) / len(p)
+            return weight * bce + (1 - weight) * dice
+        tversky = 1 - (tp + smooth) / (tp + alpha * fp + beta * fn + smooth)
+        return tversky if name == "tversky" else tversky**gamma
+
+    with mp.workdps(dps):
+        value = loss(z)
+        grad = []
+        for i in range(len(z)):
+            def moved(x, i=i):
+                return loss([x if j == i else v for j, v in enumerate(z)])
+            grad.append(float(mp.diff(moved, mp.mpf(z[i]))))
+        return float(value), np.array(grad)
+
+
+SATURATED_ROWS = [
+    # near-perfect masks (1 - sigmoid(z) rounds to 0 in float64 past z ~ 37) and fully saturated ones
+    (np.array([40.0, 40.0, -40.0]), np.array([1.0, 1.0, 0.0])),
+    (np.array([40.0, 40.0, -800.0]), np.array([1.0, 1.0, 0.0])),
+    (np.array([800.0, 800.0, -800.0]), np.array([1.0, 1.0, 0.0])),
+    (np.array([25.0, 38.0, -30.0, -50.0]), np.array([1.0, 1.0, 0.0, 0.0])),
+    (np.array([12.0, 45.0, -9.0, 60.0]), np.array([1.0, 1.0, 0.0, 1.0])),
+    (np.array([36.0, -36.0, 2.0]), np.array([1.0, 0.0, 0.3])),  # with a soft pixel
+]
+SATURATED_CASES = [("soft_dice", {}), ("soft_iou", {}), ("tversky", {}), ("tversky", {"alpha": 0.0, "beta": 1.0}),
+                   ("focal_tversky", {}), ("focal_tversky", {"gamma": 0.25}), ("focal_tversky", {"gamma": 2.0}),
+                   ("focal_tversky", {"alpha": 0.0}), ("combo", {}), ("combo", {"alpha": 0.0})]
+
+
+@pytest.mark.parametrize(("name", "params"), SATURATED_CASES, ids=[f"{n}-{p}" for n, p in SATURATED_CASES])
+@pytest.mark.parametrize("row", range(len(SATURATED_ROWS)))
+def test_logit_forms_keep_their_digits_on_saturated_and_nearly_perfect_rows(name, params, row):
+    """mpmath (1000 digits past |z| = 100), from the 1 - score forms; through sigmoid(z) the digits were lost."""
+    z, t = SATURATED_ROWS[row]
+    expected_loss, expected_grad = _mp_reference(name, z, t, params, dps=1000 if np.abs(z).max() > 100 else 100)
+    loss, grad = _with_logits(name, "_and_grad")(z, t, **params)
+    # the log path (|z| > ~708) carries an error of about |z| ulp in its exponent
+    rtol = 1e-15 * max(16, np.abs(z).max())
+    np.testing.assert_allclose(loss, expected_loss, rtol=rtol, atol=0)
+    np.testing.assert_allclose(grad, expected_grad, rtol=rtol, atol=1e-300 if np.abs(z).max() > 700 else 0)
+    np.testing.assert_array_equal(_with_logits(name)(z, t, **params), loss)
+    np.testing.assert_array_equal(_with_logits(name, "_grad")(z, t, **params), grad)
+
+
+def test_logit_forms_at_infinite_logits_are_the_limits_without_warnings():
+    z, t = np.array([np.inf, np.inf, -np.inf]), np.array([1.0, 1.0, 0.0])
+    for name in NAMES:
+        loss, grad = _with_logits(name, "_and_grad")(z, t)
+        assert loss == 0.0, name
+        np.testing.assert_array_equal(grad, 0.0)
+    # focal Tversky with the whole row's errors weighted 0 (alpha = 0, no foreground): T = 0 exactly, gradient 0
+    loss, grad = seg.focal_tversky_with_logits_and_grad(np.array([3.0, -2.0]), np.zeros(2), alpha=0.0)
+    assert loss == 0.0
+    np.testing.assert_array_equal(grad, 0.0)
+
+
+def test_logit_forms_keep_float32_and_reject_nan_logits():
+    logits, target = as_float32(RNG.uniform(-4, 4, (3, 4, 5)), SOFT)
+    for name in NAMES:
+        assert_float32_kept(_with_logits(name), _with_logits(name, "_grad"), (logits, target))
+        with pytest.raises(ValueError, match="logits contain NaN"):
+            _with_logits(name)([0.5, np.nan], [0.0, 1.0])
+        with pytest.raises(ValueError, match=r"target must lie in \[0, 1\], got 2.0"):
+            _with_logits(name, "_grad")([0.5, 1.0], [0.0, 2.0])
