@@ -10,12 +10,16 @@
  * added or removed) for QUIET_MS: a view's first callbacks replace the formulas' text, and a
  * typeset that overlaps that replacement draws NaN-sized formulas too. It also keeps MathJax
  * out of the way of the first charts.
+ * A loss card (assets/cards.js) typesets its formulas with the MathJax this turns on: when a
+ * card's formulas are on the page, the view's visible formulas panels are turned on wherever
+ * they are (a page with no visible panel, e.g. presenting mode, leaves the card's LaTeX as text).
  */
 (function () {
   "use strict";
 
   var PANELS = ".formulas";
   var MARKDOWN = ".lazy-math[id]";
+  var CARD_FORMULAS = "loss-card-formulas";  // assets/cards.js
   var watched = new WeakSet();
   var near = new Set();          // panels within a screen of the viewport
   var turnedOn = new WeakMap();  // Markdown element -> the component id it was turned on for
@@ -29,12 +33,28 @@
     var setProps = (window.dash_clientside || {}).set_props;
     if (typeof setProps !== "function") return;
     near.forEach(function (panel) {
-      if (!panel.isConnected) { near.delete(panel); return; }
+      if (!panel.isConnected) near.delete(panel);
+    });
+    var wanted = Array.from(near);
+    if (cardWantsMath()) {
+      // Visible panels only: MathJax measures its container, and a hidden one gives NaN sizes.
+      document.querySelectorAll(PANELS).forEach(function (panel) {
+        if (panel.getClientRects().length && wanted.indexOf(panel) === -1) wanted.push(panel);
+      });
+    }
+    wanted.forEach(function (panel) {
       var markdown = panel.querySelector(MARKDOWN);
       if (!markdown || turnedOn.get(markdown) === markdown.id) return;
       turnedOn.set(markdown, markdown.id);
       setProps(markdown.id, { mathjax: true });
     });
+  }
+
+  /* A loss card's formulas are shown and MathJax is not there yet. */
+  function cardWantsMath() {
+    if (window.MathJax) return false;
+    var formulas = document.getElementById(CARD_FORMULAS);
+    return !!(formulas && formulas.getClientRects().length);
   }
 
   function watch() {
