@@ -327,14 +327,8 @@ GAN_MINIMAX_PROB = on_probability(gan_generator_minimax)
 GAN_NONSATURATING_PROB = on_probability(gan_generator_nonsaturating)
 SQUARED_HINGE_PROB = on_probability(squared_hinge)
 EXPONENTIAL_PROB = on_probability(exponential)
-_EXPONENTIAL_GRAD_OF_PROB = grad_on_probability(exponential_grad)
-
-
-def exponential_grad_of_probability(prob, target, **params):
-    """-t e^(-tz) / (p (1 - p)): near p = 0 or 1 its true size passes float max (inf, as the loss's own
-    overflow, without a warning)."""
-    with np.errstate(over="ignore"):
-        return _EXPONENTIAL_GRAD_OF_PROB(prob, target, **params)
+# -t e^(-tz) / (p (1 - p)): near p = 0 or 1 its true size passes float max (inf, without a warning: links)
+exponential_grad_of_probability = grad_on_probability(exponential_grad)
 
 
 # multiclass: class weights (1, ..., 1) with class 0 weighted by class_weight (the rare class)

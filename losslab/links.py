@@ -70,14 +70,18 @@ def on_probability(loss_from_logit: Callable) -> Callable:
 def grad_on_probability(grad_from_logit: Callable) -> Callable:
     r""":math:`\partial \ell / \partial \hat p = (\partial \ell / \partial z) / (\hat p (1 - \hat p))` for a logit-space loss.
 
-    Defined for :math:`0 < \hat p < 1`; at the ends the logit is infinite.
+    Defined for :math:`0 < \hat p < 1`; at the ends the logit is infinite. Near them the slope
+    :math:`\hat p (1 - \hat p)` is tiny, and a gradient whose true size passes float max (the
+    exponential loss near :math:`\hat p = 10^{-300}`) is ±inf, without a RuntimeWarning.
     """
 
     def grad_of_probability(prob, target, **params):
         z = logit(prob)
         slope = np.asarray(sigmoid(z) * sigmoid(-z))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return grad_from_logit(z, target, **params) / slope
+        grad = grad_from_logit(z, target, **params)
+        # over: a quotient past float max is inf, its true size; divide/invalid: the ends p = 0 or 1
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return grad / slope
 
     grad_of_probability.__name__ = f"{grad_from_logit.__name__}_of_probability"
     return grad_of_probability
