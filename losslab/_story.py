@@ -273,27 +273,30 @@ def cosine_embedding_grad(angle, target, *, cosine_margin=0.0):
     return d_second[..., 0] * -np.sin(angle) + d_second[..., 1] * np.cos(angle)  # chain rule through the angle
 
 
-def _info_nce_each(similarity, temperature, negative_similarity, want_grad):
+def _info_nce_grid(similarity, temperature, negative_similarity, want_grad):
+    """One ``info_nce_own_keys`` call for the whole grid: query 1 against its own keys (s, s-, ..., s-)."""
     similarity = np.asarray(similarity)
-    dtype = similarity.dtype if similarity.dtype.kind == "f" else np.float64
-    out = np.empty(similarity.shape, dtype)
-    query = np.ones((1, 1), dtype)
-    for index in np.ndindex(similarity.shape):  # one query per value: the other values are not its negatives
-        keys = np.full((1 + INFO_NCE_NEGATIVES, 1), negative_similarity, dtype)
-        keys[0, 0] = similarity[index]
-        if want_grad:
-            out[index] = metric.info_nce_grad(query, keys, temperature=temperature, normalize=False)[1][0, 0]
-        else:
-            out[index] = metric.info_nce(query, keys, temperature=temperature, normalize=False)
-    return out[()] if out.ndim == 0 else out
+    dtype = similarity.dtype if similarity.dtype.kind == "f" else np.dtype(np.float64)
+    flat = similarity.astype(dtype).reshape(-1)
+    if not flat.size:
+        return np.empty(similarity.shape, dtype)
+    # each value is its own query's positive: the other values are not its negatives
+    keys = np.full((flat.size, 1 + INFO_NCE_NEGATIVES, 1), negative_similarity, dtype)
+    keys[:, 0, 0] = flat
+    query = np.ones((flat.size, 1), dtype)
+    if want_grad:
+        values = metric.info_nce_own_keys_grad(query, keys, temperature=temperature, normalize=False)[1][:, 0, 0]
+    else:
+        values = metric.info_nce_own_keys(query, keys, temperature=temperature, normalize=False, reduction="none")
+    return _shaped(values, similarity.shape)
 
 
 def info_nce(similarity, target=None, *, temperature=0.1, negative_similarity=0.0):
-    return _info_nce_each(similarity, temperature, negative_similarity, want_grad=False)
+    return _info_nce_grid(similarity, temperature, negative_similarity, want_grad=False)
 
 
 def info_nce_grad(similarity, target=None, *, temperature=0.1, negative_similarity=0.0):
-    return _info_nce_each(similarity, temperature, negative_similarity, want_grad=True)
+    return _info_nce_grid(similarity, temperature, negative_similarity, want_grad=True)
 
 
 # ranking: the score margin x1 - x2 (target 1: item 1 should rank first; 0: item 2)

@@ -376,3 +376,77 @@ def info_nce_and_grad(query, keys, *, temperature: float = 0.1, normalize: bool 
     """``(info_nce(...), info_nce_grad(...))`` from one validation and one softmax."""
     validate_reduction(reduction)
     return _info_nce(query, keys, temperature, normalize, True, True, reduction)
+
+
+# ------------------------------------------------------------ InfoNCE with a key set per query
+
+
+def _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad, reduction="mean"):
+    temperature = POSITIVE.validate(temperature, "temperature")
+    normalize = validate_flag(normalize, "normalize")
+    inputs = Inputs({"query": query, "keys": keys})
+    q, k = inputs.arrays
+    for array, name in ((q, "query"), (k, "keys")):
+        check_finite(array, name)
+    if q.ndim != 2:
+        raise ValueError(f"query must be a 2-D array (queries, features); got shape {q.shape}")
+    if k.ndim != 3:
+        raise ValueError(f"keys must be a 3-D array (queries, keys per query, features); got shape {k.shape}")
+    if k.shape[0] != q.shape[0] or k.shape[2] != q.shape[1] or k.shape[1] == 0:
+        raise ValueError(f"keys must be (N, M, D) with M >= 1 for a query (N, D) (key 0 of each row is its "
+                         f"positive); got query {q.shape} and keys {k.shape}")
+    if normalize:
+        q_hat, q_norm = _unit_vectors(q)
+        k_hat, k_norm = _unit_vectors(k)
+        for norm, name in ((q_norm, "query"), (k_norm, "keys")):
+            if (norm == 0).any():
+                row = np.unravel_index(int(np.flatnonzero(norm.ravel() == 0)[0]), norm.shape[:-1])
+                raise ValueError(f"{name} row {tuple(int(i) for i in row)} is a zero vector; its cosine similarity "
+                                 f"is undefined")
+    else:
+        q_hat, k_hat = q, k
+    with np.errstate(over="ignore"):  # a similarity past float max (normalize=False): inf logits
+        # (N, 1, D) @ (N, D, M): each query against its own keys, as info_nce's q_hat @ k_hat.T row by row
+        logits = (q_hat[:, None, :] @ np.swapaxes(k_hat, 1, 2))[:, 0, :] / temperature
+    loss, d_logits = cross_entropy_and_grad(logits, np.zeros(q.shape[0], dtype=np.intp), reduction="none")
+    grads = None
+    if want_grad:
+        d_q_hat = (d_logits[:, None, :] @ k_hat)[:, 0, :] / temperature
+        d_k_hat = (d_logits[:, :, None] * q_hat[:, None, :]) / temperature
+        if normalize:  # through x / |x|: (g - (g . x_hat) x_hat) / |x|
+            d_q_hat = (d_q_hat - np.sum(d_q_hat * q_hat, axis=-1, keepdims=True) * q_hat) / q_norm
+            d_k_hat = (d_k_hat - np.sum(d_k_hat * k_hat, axis=-1, keepdims=True) * k_hat) / k_norm
+        grads = (inputs.finish_grad(d_q_hat, 0), inputs.finish_grad(d_k_hat, 1))
+    return _split((inputs.finish_loss(loss, reduction) if want_loss else None, grads), want_loss, want_grad)
+
+
+def info_nce_own_keys(query, keys, *, temperature: float = 0.1, normalize: bool = True, reduction: str = "mean"):
+    r"""InfoNCE where each query has its own keys: key 0 of its row is the positive, the others its negatives.
+
+    .. math:: s_{im} = \frac{\hat q_i \cdot \hat k_{im}}{\tau},\qquad
+              \ell_i = -\log \frac{e^{s_{i0}}}{\sum_m e^{s_{im}}},\qquad
+              \frac{\partial \ell_i}{\partial s_{im}} = \operatorname{softmax}(s_i)_m - [m = 0]
+
+    ``query`` ``(N, D)``, ``keys`` ``(N, M, D)``: query :math:`i` is scored
+    against ``keys[i]`` only (no key is shared, unlike ``info_nce``, where
+    every query sees every key). Query :math:`i` alone with ``keys[i]`` gives
+    the same loss and gradients as ``info_nce(query[i:i+1], keys[i])``; this
+    form scores a whole grid of such one-query problems in one call.
+    ``temperature``, ``normalize`` and ``reduction`` as in ``info_nce``;
+    one loss per query; the gradient is ``(d/d query, d/d keys)`` of the sum
+    of the per-query losses, shaped like the arguments.
+    """
+    validate_reduction(reduction)
+    return _info_nce_own_keys(query, keys, temperature, normalize, True, False, reduction)
+
+
+def info_nce_own_keys_grad(query, keys, *, temperature: float = 0.1, normalize: bool = True):
+    r"""``(dL/dquery, dL/dkeys)`` for :math:`L = \sum_i \ell_i` of ``info_nce_own_keys``, shaped like the arguments."""
+    return _info_nce_own_keys(query, keys, temperature, normalize, False, True)
+
+
+def info_nce_own_keys_and_grad(query, keys, *, temperature: float = 0.1, normalize: bool = True,
+                               reduction: str = "mean"):
+    """``(info_nce_own_keys(...), info_nce_own_keys_grad(...))`` from one validation and one softmax."""
+    validate_reduction(reduction)
+    return _info_nce_own_keys(query, keys, temperature, normalize, True, True, reduction)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import mpmath
 import numpy as np
 import pytest
 import torch
@@ -278,3 +279,92 @@ def test_float32_stays_float32():
 def test_bad_input_raises_a_value_error_that_names_it(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ------------------------------------------------------------ InfoNCE with a key set per query
+
+
+def _own_keys(queries, keys_per_query, features, scale=1.0):
+    query = RNG.normal(0, scale, (queries, features))
+    keys = RNG.normal(0, scale, (queries, keys_per_query, features))
+    keys[:, 0] += 0.8 * query  # positives resemble their queries
+    return query, keys
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize(("queries", "keys_per_query", "temperature"), [(6, 16, 0.1), (9, 3, 0.5), (1, 1, 2.0)])
+def test_info_nce_own_keys_agrees_with_its_formula_in_torch(normalize, queries, keys_per_query, temperature):
+    query, keys = _own_keys(queries, keys_per_query, 5, 1.0 if normalize else 0.3)
+
+    def reference(q, k):
+        if normalize:
+            q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+        logits = torch.einsum("nd,nmd->nm", q, k) / temperature
+        return F.cross_entropy(logits, torch.zeros(q.shape[0], dtype=torch.long), reduction="none")
+
+    expected, expected_grads = torch_value_and_grads(reference, [query, keys], [0, 1])
+    values, grads = metric.info_nce_own_keys_and_grad(query, keys, temperature=temperature, normalize=normalize,
+                                                      reduction="none")
+    assert values.shape == (queries,) and grads[0].shape == query.shape and grads[1].shape == keys.shape
+    _assert_agrees(values, grads, expected, expected_grads)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_info_nce_own_keys_is_info_nce_of_each_query_alone(normalize):
+    query, keys = _own_keys(7, 5, 4)
+    loss, (d_query, d_keys) = metric.info_nce_own_keys_and_grad(query, keys, temperature=0.3, normalize=normalize,
+                                                                reduction="none")
+    for i in range(7):
+        alone, (d_q, d_k) = metric.info_nce_and_grad(query[i:i + 1], keys[i], temperature=0.3, normalize=normalize)
+        assert loss[i] == pytest.approx(alone, rel=1e-14)
+        np.testing.assert_allclose(d_query[i], d_q[0], rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(d_keys[i], d_k, rtol=1e-13, atol=1e-15)
+
+
+def test_info_nce_own_keys_gradients_fused_form_reductions_and_float32():
+    query, keys = _own_keys(3, 4, 3)
+    for params in ({"temperature": 0.5}, {"temperature": 0.7, "normalize": False}):
+        assert_gradients_match_differences(metric.info_nce_own_keys, metric.info_nce_own_keys_grad, (query, keys),
+                                           [0, 1], h=1e-5, **params)
+        assert_fused_matches(metric.info_nce_own_keys, metric.info_nce_own_keys_grad,
+                             metric.info_nce_own_keys_and_grad, (query, keys), **params)
+        assert_reductions_agree(metric.info_nce_own_keys, (query, keys), **params)
+    assert_float32_kept(metric.info_nce_own_keys, metric.info_nce_own_keys_grad, as_float32(query, keys), n_grads=2)
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda: metric.info_nce_own_keys(X1[:3], X2[:3]), r"keys must be a 3-D array .* got shape \(3, 6\)"),
+    (lambda: metric.info_nce_own_keys(X1[0], X2[:3, None]), r"query must be a 2-D array .* got shape \(6,\)"),
+    (lambda: metric.info_nce_own_keys(X1[:3], np.zeros((2, 4, 6))), r"got query \(3, 6\) and keys \(2, 4, 6\)"),
+    (lambda: metric.info_nce_own_keys(X1[:3], np.zeros((3, 0, 6))), r"M >= 1"),
+    (lambda: metric.info_nce_own_keys(X1[:3], np.zeros((3, 2, 5))), r"got query \(3, 6\) and keys \(3, 2, 5\)"),
+    (lambda: metric.info_nce_own_keys(X1[:2], np.ones((2, 3, 6)) * np.array([1, 0, 1])[None, :, None]),
+     r"keys row \(0, 1\) is a zero vector"),
+    (lambda: metric.info_nce_own_keys(X1[:2], np.full((2, 3, 6), np.nan)), "keys must be finite numbers, got nan"),
+    (lambda: metric.info_nce_own_keys(X1[:2], X2[:6].reshape(2, 3, 6), temperature=0),
+     r"temperature must be in \(0, inf\), got 0"),
+])
+def test_info_nce_own_keys_bad_input_raises_a_value_error_that_names_it(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize(("positive", "temperature"), [(0.98, 0.01), (0.981, 0.01), (0.9, 0.01), (0.5, 0.01),
+                                                       (0.98, 0.05), (0.3, 0.1)])
+def test_info_nce_keeps_the_digits_of_a_tiny_loss(positive, temperature):
+    """mpmath: l = log1p(15 e^((s- - s+)/tau)) with s- = 0, down to l ~ 4e-42 (tau = 0.01, s+ = 0.98).
+
+    A reference written as log(1 + x) at 50 digits is itself off by ~1.7e-10 there (1 + 4e-42 keeps 8 digits),
+    which is where a reported 1.5e-10 error of info_nce came from: against log1p, it is within a few ulp."""
+    query, keys = np.ones((1, 1)), np.zeros((16, 1))
+    keys[0, 0] = positive
+    with mpmath.workdps(60):
+        lead = mpmath.mpf(positive) / mpmath.mpf(temperature)
+        expected = mpmath.log1p(15 * mpmath.exp(-lead))
+        expected_grad = -(1 - 1 / (1 + 15 * mpmath.exp(-lead))) / mpmath.mpf(temperature)
+    loss, (_, d_keys) = metric.info_nce_and_grad(query, keys, temperature=temperature, normalize=False)
+    assert loss == pytest.approx(float(expected), rel=1e-14, abs=0)
+    assert d_keys[0, 0] == pytest.approx(float(expected_grad), rel=1e-14, abs=0)
+    own, (_, d_own) = metric.info_nce_own_keys_and_grad(query, keys[None], temperature=temperature, normalize=False)
+    assert own == pytest.approx(float(expected), rel=1e-14, abs=0)
+    assert d_own[0, 0, 0] == pytest.approx(float(expected_grad), rel=1e-14, abs=0)

@@ -427,3 +427,63 @@ def test_probability_space_of_the_gan_and_bce_stories_agrees_with_pytorchs_bce(k
     expected.sum().backward()
     assert relative_error(spec.loss(prob, target), expected.detach().numpy()) < TORCH_RTOL
     assert relative_error(spec.grad(prob, target), tensor.grad.numpy()) < 1e-11
+
+
+# ------------------------------------------------------------ InfoNCE: one core call per grid
+
+
+def _info_nce_point_by_point(similarity, temperature, negative_similarity, want_grad):
+    """The registry's former path, kept as the reference: one core call per point (query 1, keys (s, s-, ...))."""
+    similarity = np.asarray(similarity)
+    dtype = similarity.dtype if similarity.dtype.kind == "f" else np.float64
+    out = np.empty(similarity.shape, dtype)
+    query = np.ones((1, 1), dtype)
+    for index in np.ndindex(similarity.shape):
+        keys = np.full((16, 1), negative_similarity, dtype)
+        keys[0, 0] = similarity[index]
+        if want_grad:
+            out[index] = losslab.info_nce_grad(query, keys, temperature=temperature, normalize=False)[1][0, 0]
+        else:
+            out[index] = losslab.info_nce(query, keys, temperature=temperature, normalize=False)
+    return out
+
+
+def _ulps_apart(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape, (a.dtype, b.dtype, a.shape, b.shape)
+    return np.abs(a - b) / np.spacing(np.maximum(np.abs(a), np.abs(b)).astype(a.dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("temperature", [0.01, 0.05, 0.1, 0.5, 2.0])
+@pytest.mark.parametrize("negative_similarity", [-1.0, 0.0, 0.6, 1.0])
+def test_info_nce_story_scores_a_whole_grid_in_one_call_as_the_point_by_point_path_did(dtype, temperature,
+                                                                                       negative_similarity):
+    spec = registry.get("info_nce")
+    grid = np.linspace(-1, 1, 301).astype(dtype)
+    params = {"temperature": temperature, "negative_similarity": negative_similarity}
+    for function, want_grad in ((spec.loss, False), (spec.grad, True)):
+        got = function(grid, None, **params)
+        expected = _info_nce_point_by_point(grid, temperature, negative_similarity, want_grad)
+        assert _ulps_apart(got, expected).max() <= 1, (function.__name__, _ulps_apart(got, expected).max())
+    # shapes: a 0-d point stays 0-d, a 2-D grid keeps its shape
+    point = spec.loss(dtype(0.3), None, **params)
+    assert np.ndim(point) == 0 and point == _info_nce_point_by_point(dtype(0.3), temperature, negative_similarity,
+                                                                    False)[()]
+    square = grid[:300].reshape(20, 15)
+    assert_array_equal(spec.grad(square, None, **params), spec.grad(grid[:300], None, **params).reshape(20, 15))
+    assert spec.loss(np.zeros(0, dtype), None, **params).shape == (0,)
+
+
+def test_info_nce_story_grid_agrees_with_torch():
+    spec = registry.get("info_nce")
+    for temperature, negative_similarity in ((0.1, 0.0), (0.02, 0.5), (1.5, -0.7)):
+        x = torch.linspace(-1, 1, 301, dtype=torch.float64, requires_grad=True)
+        expected = _torch_info_nce(x, None, temperature, negative_similarity)
+        expected.sum().backward()
+        params = {"temperature": temperature, "negative_similarity": negative_similarity}
+        grid = x.detach().numpy()
+        # PyTorch's log-softmax (logsumexp minus the logit) has an absolute error of about |logit| ulp
+        assert_allclose(spec.loss(grid, None, **params), expected.detach().numpy(), rtol=1e-12, atol=1e-14)
+        # and its softmax - 1 at the positive an absolute error of about 1 ulp of 1/temperature
+        assert_allclose(spec.grad(grid, None, **params), x.grad.numpy(), rtol=1e-12, atol=1e-14 / temperature)
