@@ -487,3 +487,23 @@ def test_info_nce_story_grid_agrees_with_torch():
         assert_allclose(spec.loss(grid, None, **params), expected.detach().numpy(), rtol=1e-12, atol=1e-14)
         # and its softmax - 1 at the positive an absolute error of about 1 ulp of 1/temperature
         assert_allclose(spec.grad(grid, None, **params), x.grad.numpy(), rtol=1e-12, atol=1e-14 / temperature)
+
+
+def test_info_nce_story_makes_one_core_call_per_grid(monkeypatch):
+    """The point-by-point path made 301 core calls for a 301-point curve (~50 ms, too slow for a live slider)."""
+    from losslab import metric
+
+    calls = []
+    for name in ("_info_nce", "_info_nce_own_keys"):
+        original = getattr(metric, name)
+
+        def counted(*args, _original=original, _name=name, **kwargs):
+            calls.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(metric, name, counted)
+    spec = registry.get("info_nce")
+    grid = np.linspace(-1, 1, 301)
+    spec.loss(grid, None, **spec.defaults())
+    spec.grad(grid, None, **spec.defaults())
+    assert len(calls) == 2, f"{len(calls)} core calls for two 301-point curves"
