@@ -123,3 +123,19 @@ def test_a_card_opened_before_the_formulas_panel_is_seen_gets_its_formulas_types
     scroll_to(lab, view.ids.FORMULAS)
     wait_for_typeset(lab, view.ids.FORMULAS, expected_displays(view))
     assert lab.duo.get_logs() == []
+
+
+def test_control_changes_while_mathjax_comes_on_log_no_error(lab):
+    """On a tall window the panel is within a screen from the start, so MathJax comes on once the page is
+    quiet: control changes around that moment must not make it typeset a formula that was replaced."""
+    view = BY_PATH["/regression"]
+    lab.open("/regression")
+    assert not lab.js("return !!window.MathJax;")
+    for delay in (0.35, 0.5, 0.45, 0.6, 0.4, 0.7, 0.55, 0.8):
+        option_label(lab, view.ids.LOSSES, "quantile").click()
+        time.sleep(delay)
+    lab.wait_until(lambda: lab.curves(view.ids.LOSS_GRAPH) == list(view.default_state().losses), "the default losses")
+    scroll_to(lab, view.ids.FORMULAS)
+    wait_for_typeset(lab, view.ids.FORMULAS, expected_displays(view))
+    time.sleep(0.5)
+    assert lab.duo.get_logs() == []
