@@ -135,6 +135,7 @@ return Array.from(document.querySelectorAll(selector)).filter((e) => {
   e.dataset.look = look(e);
   return {key: e.dataset.control, selector, tag: e.tagName.toLowerCase(), type: e.type || '', role: e.getAttribute('role') || '',
           name: e.type === 'radio' ? e.name : '', id: e.id || '', inMain: !!(main && main.contains(e)),
+          opensCard: e.hasAttribute('data-card'),
           label: (e.getAttribute('aria-label') || e.textContent || e.value || '').trim().slice(0, 40)};
 });
 """
@@ -277,7 +278,8 @@ def test_keyboard_alone_reaches_and_operates_every_control_of_every_view(lab):
         # that their summaries open and close by keyboard is checked with the other controls.
         lab.js("document.querySelectorAll('details').forEach((d) => { d.open = true; });")
         controls = lab.js(CONTROLS_JS)
-        order = tab_walk(lab, limit=len(controls) + 30)
+        # Unlisted tab stops (chart toolbars, links in the chooser table) come too; the walk ends when focus wraps.
+        order = tab_walk(lab, limit=2 * len(controls) + 60)
         for control in unreached(controls, order):
             problems.append(f"{view.path}: Tab never reaches {control['tag']} {control['id'] or control['label']!r}")
         for focused in order:
@@ -287,6 +289,8 @@ def test_keyboard_alone_reaches_and_operates_every_control_of_every_view(lab):
         for control in controls:
             kind = control["role"] or control["type"] or control["tag"]
             if not control["inMain"] or not (control["tag"] in ("input", "button", "summary") or kind == "slider"):
+                continue
+            if control["opensCard"]:  # a related loss's button replaces the card it sits in (test_cards walks it)
                 continue
             if kind in kinds_done and not LONG:
                 continue
