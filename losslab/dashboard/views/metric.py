@@ -113,9 +113,7 @@ class MetricView(FamilyView):
     )
     extras = (AXIS, controls.Y_SCALE, controls.GRADIENT_CHECK)
     default_losses = ("contrastive", "triplet_margin")
-    # InfoNCE's temperature and negatives are left out: each of their frames recomputes InfoNCE point by
-    # point (one core call per grid point), about 0.25 s a frame; their sliders redraw on the server.
-    motion_controls = ("label", "margin", "positive_distance", "cosine_margin")
+    motion_controls = ("label", "margin", "positive_distance", "cosine_margin", "temperature", "negative_similarity")
     corrected_controls = ("x",)
     chooser_rows = (
         ("Metric learning (pairs or triplets)", "Linear (embedding)", "Contrastive or triplet margin",
