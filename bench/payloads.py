@@ -284,7 +284,7 @@ class Control:
 
     ``kind``: "checklist" (a list value with options), "radio" (one of options), "slider"
     (a text box synced with a slider: valid values anywhere on the slider), "integer" (a
-    numeric text box: 0, 1 or its page value), "clicked" (a text box a chart click sets:
+    numeric text box: 0 or 1 where its min and max accept them, or its page value), "clicked" (a text box a chart click sets:
     new values come from the click callback's answers), "text" (any other box: its page value).
     """
 
@@ -294,6 +294,8 @@ class Control:
     options: list = field(default_factory=list)
     slider: dict = field(default_factory=dict)
     scale: str = "linear"
+    #: the text box's accepted range (its min and max attributes; None: open)
+    bounds: tuple = (None, None)
 
     def valid_value(self, rng: random.Random, current):
         if self.kind == "checklist":
@@ -312,7 +314,9 @@ class Control:
             decimals = max(0, -int(f"{step:e}".split("e")[1]))
             return f"{round(position, decimals):g}"
         if self.kind == "integer":
-            return rng.choice(["0", "1", self.page_value])
+            low, high = self.bounds
+            inside = [v for v in ("0", "1") if (low is None or int(v) >= low) and (high is None or int(v) <= high)]
+            return rng.choice([*inside, self.page_value])
         return self.page_value
 
 
@@ -381,7 +385,7 @@ class Tab:
             elif cid in clicked:
                 self.controls[cid] = Control(cid, "clicked", value)
             elif p.get("inputMode") == "numeric":
-                self.controls[cid] = Control(cid, "integer", value)
+                self.controls[cid] = Control(cid, "integer", value, bounds=(p.get("min"), p.get("max")))
             else:
                 self.controls[cid] = Control(cid, "text", value)
         self.values = {(i["id"], i["property"]): props.get(i["id"], {}).get(i["property"])
