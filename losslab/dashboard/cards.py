@@ -127,7 +127,7 @@ def search_box() -> html.Div:
             role="search",
             children=[
                 html.Label("Loss cards", htmlFor=ids.Cards.SEARCH, className="card-search-label"),
-                dcc.Input(id=ids.Cards.SEARCH, type="search", placeholder="outlier, overlap, GAN…",
+                dcc.Input(id=ids.Cards.SEARCH, type="search", placeholder="Search loss cards…",
                           autoComplete="off", spellCheck=False, className="card-search-input"),
                 # Floats under the box: showing results never moves the page.
                 html.Div(className="card-popup", children=[

@@ -48,7 +48,6 @@ def app_shell(views: tuple[View, ...]) -> html.Div:
                 children=[
                     html.Div([
                         html.H1("losslab"),
-                        cards.search_box(),
                         html.P("An interactive lab for loss functions and their gradients.", className="tagline"),
                     ], className="site-title"),
                     html.Div(
@@ -59,6 +58,7 @@ def app_shell(views: tuple[View, ...]) -> html.Div:
                             html.Button("Present", id=ids.Page.PRESENT_TOGGLE, className="present-toggle",
                                         title="Presenting mode: larger type, formulas and tables folded away",
                                         **{"aria-pressed": "false"}),
+                            cards.search_box(),  # last in the row: the header stays one row at 1280 px
                         ],
                     ),
                 ],
