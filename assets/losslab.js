@@ -396,19 +396,19 @@
     window.Plotly.relayout(plot, update);
   }
 
-  /* A horizontal legend that wraps into more rows than the bottom margin holds would cover the
-     x-axis title: grow the margin by the overlap (the legend sits at the figure's bottom edge). */
+  /* A horizontal legend at the figure's bottom edge (figures.curve_layout) that wraps into more
+     rows than the bottom margin holds would cover the x tick labels and the x-axis title; Plotly's
+     own push for such a legend makes room for the legend alone. The margin becomes AXIS_ROOM (the
+     tick labels and the title: figures.AXIS_ROOM) plus the drawn legend's height. */
+  var AXIS_ROOM = 70;
+
   function fitLegend(plot) {
-    var legend = plot.querySelector(".legend");
-    if (!legend || !plot.layout || !plot.layout.margin) return;
-    var legendBox = legend.getBoundingClientRect();
-    var worst = 0;
-    plot.querySelectorAll("[class^='g-x'][class$='title'] text").forEach(function (title) {
-      var box = title.getBoundingClientRect();
-      var horizontal = Math.min(box.right, legendBox.right) - Math.max(box.left, legendBox.left);
-      if (horizontal > 0) worst = Math.max(worst, box.bottom - legendBox.top);
-    });
-    if (worst > 0.5) window.Plotly.relayout(plot, { "margin.b": (plot.layout.margin.b || 0) + Math.ceil(worst) + 6 });
+    var full = plot._fullLayout;
+    if (!full || !full.showlegend || !full.legend || !plot.layout || !plot.layout.margin) return;
+    var legend = full.legend;
+    if (legend.orientation !== "h" || legend.yref !== "container" || !(legend._height > 0)) return;
+    var need = Math.ceil(AXIS_ROOM + legend._height);
+    if (need > (plot.layout.margin.b || 0) + 1) window.Plotly.relayout(plot, { "margin.b": need });
   }
 
   function link(plot) {

@@ -19,15 +19,31 @@ import numpy as np
 
 from losslab.dashboard.curves import Curve, PointValues
 
-# Okabe-Ito: distinguishable with every common form of colour blindness.
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000")
-DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+# Okabe-Ito's hues, each at least 3:1 against the chart's background in both themes (WCAG 1.4.11,
+# non-text contrast; tests/dashboard/test_figures.py computes the ratios): Okabe-Ito's orange
+# (#E69F00), sky blue (#56B4E9) and yellow (#F0E442) are 2.3, 2.3 and 1.3 to 1 on white, so they are
+# darker here (brown, cerulean, ochre), picked so that no two colours come closer than 10 (CIELAB
+# distance) in normal vision or under simulated protanopia, deuteranopia or tritanopia (Okabe-Ito's
+# closest pair is 16). Black is kept for the light theme; assets/losslab.css draws it as
+# DARK_SERIES_BLACK in the dark theme.
+PALETTE = ("#0072B2", "#9F6A28", "#009E73", "#CC79A7", "#D55E00", "#009BD1", "#A78E2A", "#000000")
+DARK_SERIES_BLACK = "#C8CCD2"
+# One dash per palette colour, so a series never depends on its colour alone.
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot", "2px,5px", "12px,4px,2px,4px,2px,4px")
 # Neutral grey: no loss's palette colour, so the marker never reads as one of the curves.
 MARKER_COLOR = "#7F7F7F"
+# The gradient check's finite-difference overlay: a grey with 3:1 contrast on both themes' charts.
+CHECK_COLOR = "#767676"
 TRUE_CLASS_COLOR = PALETTE[2]
 SWEPT_OUTLINE_COLOR = PALETTE[4]
 FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 14}
 GRID_COLOR = "rgba(128,128,128,0.25)"
+# Below the plot area: the x tick labels and the x-axis title (AXIS_ROOM), then the legend (one row
+# is LEGEND_ROW tall at FONT's size, padding included). When the legend wraps into more rows,
+# assets/losslab.js (fitLegend, with the same AXIS_ROOM) sets the bottom margin to AXIS_ROOM plus
+# the drawn legend's height.
+AXIS_ROOM = 70
+LEGEND_ROW = 32
 
 
 def typed_array(values: np.ndarray, dtype: str = "<f8") -> dict:
@@ -44,7 +60,9 @@ def decoded(typed: dict) -> np.ndarray:
 def style_for(key: str, order: Sequence[str]) -> dict:
     """A loss keeps its colour and dash wherever it appears (its place among its task's losses)."""
     index = list(order).index(key) if key in order else 0
-    return {"color": PALETTE[index % len(PALETTE)], "dash": DASHES[index % len(DASHES)], "width": 2.5}
+    # Past the palette's length the dashes shift by one, so the ninth loss is not drawn as the first.
+    dash = DASHES[(index + index // len(PALETTE)) % len(DASHES)]
+    return {"color": PALETTE[index % len(PALETTE)], "dash": dash, "width": 2.5}
 
 
 def curve_trace(curve: Curve, values: np.ndarray, order: Sequence[str]) -> dict:
@@ -172,9 +190,8 @@ def curve_layout(title: str, x_title: str, y_title: str, uirevision: str, x_rang
         "yaxis": {"title": {"text": y_title}, "gridcolor": GRID_COLOR, "zerolinecolor": "rgba(128,128,128,0.6)"},
         "hovermode": "x",
         "uirevision": uirevision,
-        "margin": {"l": 64, "r": 16, "t": 56, "b": 96},
-        # At the bottom of the whole figure; assets/losslab.js widens the bottom margin when a
-        # legend wraps into more rows than fit below the x-axis title.
+        "margin": {"l": 64, "r": 16, "t": 56, "b": AXIS_ROOM + LEGEND_ROW},
+        # At the bottom of the whole figure, below the x-axis title (see AXIS_ROOM).
         "legend": {"orientation": "h", "x": 0, "y": 0, "yanchor": "bottom", "yref": "container"},
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
@@ -339,7 +356,7 @@ def with_gradient_check(loss_figure: dict, grad_figure: dict) -> tuple[dict, dic
         overlay = {"type": "scatter", "mode": "lines", "name": f"{trace['name']} (finite difference)",
                    "meta": f"fd:{trace['meta']}", "x0": loss["x0"], "dx": loss["dx"],
                    "y": typed_array(on_grid), "showlegend": False,
-                   "line": {"color": "#444444", "width": 1.5, "dash": "dot"},
+                   "line": {"color": CHECK_COLOR, "width": 1.5, "dash": "dot"},
                    "hovertemplate": "finite difference %{y:.4g}<extra></extra>"}
         for axis in ("xaxis", "yaxis"):
             if axis in trace:
