@@ -58,3 +58,26 @@ def test_a_repeat_visit_takes_every_bundle_from_the_cache(lab):
     fetched = [url for url, size in scripts if size > 0]
     assert not fetched, f"fetched again on a repeat visit: {fetched}"
     assert lab.duo.get_logs() == []
+
+
+def test_mathjax_is_fetched_once_fingerprinted_and_cached_for_the_next_visit(lab):
+    """assets/formulas.js downloads dcc's MathJax chunk itself before turning the formulas on: one request
+    (Dash's loader finds the chunk there and does not ask again), under the bundle's fingerprint, so a
+    repeat visit takes it from the cache."""
+    view = VIEWS[0]
+    wait = (view.ids.LOSS_GRAPH, view.ids.GRAD_GRAPH)
+    mathjax = "return performance.getEntriesByType('resource').filter((e) => e.name.includes('async-mathjax'))" \
+              ".map((e) => [e.name, e.transferSize]);"
+    typeset = f"document.querySelectorAll('#{view.ids.FORMULAS} mjx-container svg').length > 0"
+    for visit in ("first", "repeat"):
+        if visit == "repeat":
+            lab.driver.get("about:blank")
+        lab.open(view.path, wait_for=wait)
+        lab.js("document.getElementById(arguments[0]).scrollIntoView();", view.ids.FORMULAS)
+        lab.wait_until(typeset, f"the formulas typeset on the {visit} visit", timeout=25)
+        fetched = lab.js(mathjax)
+        assert len(fetched) == 1, fetched
+        url, size = fetched[0]
+        assert "/dcc/async-mathjax.v" in url, url
+        assert (size > 100_000) if visit == "first" else (size == 0), (visit, url, size)
+    assert lab.duo.get_logs() == []
