@@ -264,6 +264,11 @@ class LogitsControl:
         return parse_logits(raw)
 
     def format(self, value) -> str:
+        """The URL's form: ``1000,999,998``."""
+        return ",".join(format_number(z) for z in value)
+
+    def display(self, value) -> str:
+        """The text box's form: ``1000, 999, 998``."""
         return format_logits(value)
 
     has_message = True

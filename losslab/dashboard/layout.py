@@ -322,7 +322,7 @@ def logits_control(view: str, control: controls.LogitsControl, logits) -> html.D
         children=[
             html.Label(control.label, htmlFor=input_id, className="control-label"),
             dcc.Input(
-                id=input_id, type="text", value=control.format(logits), debounce=True,
+                id=input_id, type="text", value=control.display(logits), debounce=True,
                 autoComplete="off", spellCheck=False, className="logits-box",
             ),
             html.Div(id=ids.number_message(view, control.name), className="control-message", role="alert"),

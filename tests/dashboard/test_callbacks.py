@@ -553,3 +553,11 @@ def test_a_link_with_a_hidden_loss_says_so_on_first_paint():
     content, _, _ = callbacks.route("/binary", "?label=1&losses=bce,hinge")
     message = next(c for c in walk(content) if getattr(c, "id", None) == ids.View("binary").LOSSES_MESSAGE)
     assert not message.children
+
+
+def test_logits_read_with_spaces_in_the_box_and_without_in_the_link():
+    content, _, _ = callbacks.route("/multiclass", "?logits=1000,999,998")
+    box = next(c for c in walk(content) if getattr(c, "id", None) == ids.Multiclass.LOGITS_INPUT)
+    assert box.value == "1000, 999, 998"
+    view = views.get("multiclass")
+    assert "logits=1000,999,998&" in view.encode_query(view.parse_query("?logits=1000,999,998")) + "&"

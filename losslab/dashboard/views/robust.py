@@ -137,6 +137,9 @@ class MovedControl:
     def format(self, value) -> str:
         return format_moved(value)
 
+    def display(self, value) -> str:
+        return format_moved(value)
+
     def input_id(self, view: str) -> str:
         return component_ids.number_input(view, self.name)
 
