@@ -414,7 +414,7 @@ def difference_overlay(run: training.LogitRun, check: training.GradientCheck) ->
     return {
         "type": "scatter", "mode": "lines", "name": f"{run.label} (finite difference)", "meta": f"fd:{run.key}",
         "x0": 0, "dx": 1, "y": figures.typed_array(plottable(np.abs(check.finite_difference[:count]))),
-        "line": {"color": "#444444", "width": 1.5, "dash": "dot"}, "legendgroup": run.key, "showlegend": False,
+        "line": {"color": figures.CHECK_COLOR, "width": 1.5, "dash": "dot"}, "legendgroup": run.key, "showlegend": False,
         "xaxis": "x", "yaxis": "y", "hovertemplate": "finite difference %{y:.4g}<extra></extra>",
     }
 
