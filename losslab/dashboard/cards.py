@@ -10,8 +10,8 @@ repeat visit's check of it is an empty 304.
 The browser ranks results exactly as :func:`losslab.cards.search` does: the
 index carries each card's search groups, names, the stop words and the short-word
 rule, and ``cards.js`` only tokenises the query. A card's formulas are typeset
-by the MathJax that the views' formula panels (``dcc.Markdown(mathjax=True)``)
-load: the card adds no Markdown component and never loads MathJax itself (until
+by the MathJax that the views' formula panels load (lazily: ``assets/formulas.js``
+turns it on, also for an open card): the card adds no Markdown component and never loads MathJax itself (until
 MathJax is there, the formulas show as LaTeX source).
 """
 
