@@ -65,6 +65,20 @@ def settle(lab) -> None:
                    "the page to be still", timeout=15)
 
 
+def typeset_formulas(lab) -> None:
+    """Scroll the formulas into reach so assets/formulas.js typesets them, and wait until it has: the
+    walk lists the controls first, and a formula's text typeset mid-walk is a new element it never reaches."""
+    if not lab.js("return !!document.querySelector('.formulas .lazy-math');"):
+        return
+    lab.js("document.querySelector('.formulas').scrollIntoView({block: 'center'});")
+    lab.wait_until(lambda: lab.js(
+        "return Array.from(document.querySelectorAll('.formulas .lazy-math')).every("
+        "(e) => !e.textContent.includes('$$') || e.querySelector('mjx-container svg'));"),
+        "the formulas typeset", timeout=30)
+    settle(lab)
+    lab.js("window.scrollTo(0, 0);")
+
+
 def axe_violations(lab, source: str) -> list[dict]:
     if not lab.js("return typeof window.axe === 'object';"):
         lab.js(source)
@@ -274,6 +288,7 @@ def test_keyboard_alone_reaches_and_operates_every_control_of_every_view(lab):
     for view in VIEWS:
         open_view(lab, view)
         settle(lab)
+        typeset_formulas(lab)
         # Folded groups of controls (<details>) are opened first, so the walk can reach what they hold;
         # that their summaries open and close by keyboard is checked with the other controls.
         lab.js("document.querySelectorAll('details').forEach((d) => { d.open = true; });")
