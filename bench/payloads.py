@@ -262,6 +262,19 @@ def x_extent(figure: dict) -> tuple[float, float] | None:
     return (low, high) if low < high else None
 
 
+def marker_extent(figure: dict) -> tuple[float, float] | None:
+    """A chart with no curve (no loss of its axis ticked): Plotly ranges it around its marker, about ±1."""
+    import numpy as np
+
+    xs = []
+    for trace in figure.get("data", []):
+        x = trace.get("x")
+        if isinstance(x, dict) and "bdata" in x:
+            x = np.frombuffer(base64.b64decode(x["bdata"]), dtype=x.get("dtype", "f8")).tolist()
+        xs += [v for v in (x if isinstance(x, list) else []) if isinstance(v, int | float) and v == v]
+    return (min(xs) - 1.0, max(xs) + 1.0) if xs else None
+
+
 def slider_scale(props: dict) -> str | None:
     """"linear" if a slider's marks label their own positions, "log10" if they label 10**position."""
     marks = props.get("marks")
@@ -346,6 +359,7 @@ class Tab:
         self.extents: dict[str, tuple[float, float]] = {}
         self.values: dict[tuple[str, str], object] = {}
         self.typos: set[str] = set()
+        self.before_typo: dict[str, object] = {}  # a box's value before its typo, typed back to correct it
         self.pending: tuple[str, object] | None = None
 
     # -- reading the page ---------------------------------------------------------------
@@ -406,6 +420,18 @@ class Tab:
         self.pending = None
         self.loaded = True
 
+    def _follow_axes(self, written: dict) -> None:
+        """A whole new figure (an axis choice, say) has a new x range: later clicks land inside it, as a
+        user's click on the redrawn chart would (a chart's own clickData, or a click store fed by any chart)."""
+        redrawn = {cid: x_extent(props["figure"]) or marker_extent(props["figure"]) for cid, props in written.items()
+                   if isinstance(props, dict) and isinstance(props.get("figure"), dict) and "data" in props["figure"]}
+        redrawn = {cid: extent for cid, extent in redrawn.items() if extent}
+        if not redrawn:
+            return
+        first = next(iter(redrawn.values()))
+        for target in self.extents:
+            self.extents[target] = redrawn.get(target, first)
+
     def _sliders(self, props: dict[str, dict]) -> dict[str, str]:
         """{text box id: slider id} from the clientside callbacks that keep a slider and a box in step."""
         found = {}
@@ -438,7 +464,11 @@ class Tab:
             return Step(self.view, "route", route_body(self.map, self.path, self.query))
         if self.typos:
             cid = sorted(self.typos)[0]
-            return self._change(cid, self.controls[cid].valid_value(rng, self.values[(cid, "value")]), typo=False)
+            control = self.controls[cid]
+            # The user types back what the box held (a page value can be stale: an axis switch moved x).
+            value = (self.before_typo.get(cid, control.page_value) if control.kind in ("clicked", "text")
+                     else control.valid_value(rng, self.values[(cid, "value")]))
+            return self._change(cid, value, typo=False)
         boxes = [c for c in self.controls.values() if c.kind not in ("checklist", "radio")]
         if boxes and rng.random() < self.typo_share:
             return self._change(rng.choice(boxes).id, TYPO, typo=True)
@@ -457,6 +487,8 @@ class Tab:
         return body(output, entry, self.values, f"{cid}.value")
 
     def _change(self, cid: str, value, typo: bool) -> Step:
+        if typo and cid not in self.typos:
+            self.before_typo[cid] = self.values[(cid, "value")]
         (self.typos.add if typo else self.typos.discard)(cid)
         return Step(self.view, "change", self.change_body(cid, value), meant_valid=not self.typos, changed=cid)
 
@@ -496,6 +528,10 @@ class Tab:
                     self.values[(item["id"], item["property"])] = written[item["id"]][item["property"]]
                     if item["property"] == "data" and isinstance(self.values[(item["id"], "data")], str):
                         self.query = self.values[(item["id"], "data")]
+            for cid, props in written.items():  # a box the server corrected (e.g. x moved onto a new axis)
+                if cid in self.controls and isinstance(props, dict) and "value" in props:
+                    self.values[(cid, "value")] = props["value"]
+            self._follow_axes(written)
         else:  # a click: the box it fills gets the value, then the renderer fires the main callback
             written = json.loads(answer).get("response", {})
             for cid, props in written.items():

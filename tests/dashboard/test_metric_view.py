@@ -433,3 +433,15 @@ def test_gradient_check_passes_away_from_kinks():
     assert out.grad_figure["layout"]["meta"]["gradient_check"]["info_nce"] < 1e-5
     out = VIEW.build(VIEW.parse_query("?axis=angle&losses=cosine_embedding&label=1&check=on"))
     assert out.grad_figure["layout"]["meta"]["gradient_check"]["cosine_embedding"] < 1e-5
+
+
+def test_a_click_off_the_chosen_axis_lands_on_its_nearest_valid_x():
+    from losslab.dashboard.views.metric import x_from_click
+
+    def click(x):
+        return {"points": [{"x": x}]}
+
+    assert x_from_click(click(4.326), "angle") == "3.142"  # a distance-sized x on the angle axis: θ = π
+    assert x_from_click(click(-0.3), "angle") == "0"
+    assert x_from_click(click(1.7), "similarity") == "1"
+    assert x_from_click(click(2.5), "distance") == "2.5"

@@ -175,15 +175,23 @@ class Callbacks:
 
 
 def nav_paths(answer: bytes) -> list[str]:
-    """The local paths the route answer's navigation links to (each output whose children are a list)."""
+    """The local paths the route answer's navigation links to (each output whose children are a list),
+    menus included (the Loss atlas menu holds its links one level down)."""
     paths = []
+
+    def collect(children):
+        for child in children if isinstance(children, list) else [children]:
+            if not isinstance(child, dict):
+                continue
+            props = child.get("props", {})
+            href = props.get("href")
+            if isinstance(href, str) and href.startswith("/") and href not in paths:
+                paths.append(href)
+            collect(props.get("children"))
+
     for props in json.loads(answer)["response"].values():
-        children = props.get("children")
-        if isinstance(children, list):
-            for child in children:
-                href = child.get("props", {}).get("href") if isinstance(child, dict) else None
-                if isinstance(href, str) and href.startswith("/") and href not in paths:
-                    paths.append(href)
+        if isinstance(props.get("children"), list):
+            collect(props["children"])
     assert paths, "the page for / links to no view"
     return paths
 

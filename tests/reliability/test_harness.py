@@ -120,3 +120,12 @@ def test_the_tally_catches_traffic_that_misses_the_charts(callbacks):
     problems = tally.problems(["binary"])
     # only the changes of the panels control itself carry a panels value
     assert problems and tally.share("binary") < 0.5, (problems, tally.report())
+
+
+def test_the_traffic_reaches_every_registered_view():
+    """The load, fault and stateless runs read the views from the page's navigation: menus included."""
+    from losslab.dashboard import views
+
+    from . import Callbacks
+
+    assert Callbacks().views == list(views.names())

@@ -20,17 +20,21 @@ import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from dash import no_update
+
 from losslab import registry
 from losslab._story import INFO_NCE_NEGATIVES
 from losslab._validation import Interval
 from losslab.dashboard import controls, curves
 from losslab.dashboard.url_state import ViewState
 from losslab.dashboard.views.base import (
+    ClickAction,
     ViewOutput,
     chart_titles,
     gradient_check_code,
     grid_code,
 )
+from losslab.dashboard.views.clicks import CLICK_DECIMALS, clicked_x
 from losslab.dashboard.views.family import AxisText, FamilyView, label_control
 
 
@@ -155,6 +159,9 @@ class MetricView(FamilyView):
 
     def losses_note(self, state: ViewState) -> str:
         return hidden_losses_note(state)
+
+    def click_action(self) -> ClickAction:
+        return ClickAction(self.ids.input(self.x_name), x_from_click, (AXIS.input_id(self.name),))
 
     def lesson(self, state: ViewState, rows) -> str:
         return lesson_text(state, rows)
@@ -343,5 +350,15 @@ def positive_probability(lead: float) -> str:
 _SENTENCES = {"contrastive": _contrastive, "triplet_margin": _triplet, "cosine_embedding": _cosine,
               "info_nce": _info_nce}
 
+
+
+def x_from_click(click_data, axis):
+    """The x box's value for a click: the clicked x, kept on the chosen axis (a chart with no curve of its
+    axis is ranged around its marker by Plotly, so a click can fall left of 0 or past π)."""
+    x = clicked_x(click_data)
+    if x is None:
+        return no_update
+    valid = AXES.get(axis, AXES[AXIS.default]).valid
+    return controls.format_number(round(min(max(x, valid.low), valid.high), CLICK_DECIMALS))
 
 VIEW = MetricView()
