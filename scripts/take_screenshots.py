@@ -27,6 +27,10 @@ SHOTS = {
     "training": "/training",
     "robust": "/robust?k=8&losses=mse,mae,huber,tukey,barron&alpha=-2&curve=tukey",
     "precision": "/precision",
+    "detection": "/detection",
+    "generative": "/generative",
+    "segmentation": "/segmentation",
+    "metric": "/metric",
 }
 
 
