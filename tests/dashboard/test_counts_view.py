@@ -19,9 +19,11 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from losslab.dashboard import callbacks, controls, export, views
+from losslab.dashboard import callbacks, export, views
 from losslab.dashboard.views import counts
 from losslab.dashboard.views.base import UpdatePlan, family
+
+from . import typed_values
 
 VIEW = views.get("counts")
 DEFAULT = VIEW.default_state()
@@ -209,9 +211,8 @@ def test_state_round_trips_through_the_url(query):
     assert VIEW.parse_query(VIEW.build(parsed).query) == parsed
 
 
-def raw_controls(s):
-    numbers = {name: controls.format_number(value) for name, value in s.numbers.items()}
-    return numbers, list(s.losses), {c.name: s.extras[c.name] for c in VIEW.extras}
+def raw_controls(state):
+    return typed_values(VIEW, state)
 
 
 @pytest.mark.parametrize(("name", "raw", "words"), [

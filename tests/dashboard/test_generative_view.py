@@ -24,6 +24,8 @@ from losslab.dashboard import callbacks, controls, export, views
 from losslab.dashboard.views import generative
 from losslab.dashboard.views.base import UpdatePlan, family
 
+from . import typed_values
+
 VIEW = views.get("generative")
 DEFAULT = VIEW.default_state()
 GAN = ("gan_discriminator", "gan_generator_minimax", "gan_generator_nonsaturating", "wgan_critic", "wgan_generator",
@@ -285,9 +287,8 @@ def test_state_round_trips_through_the_url(query):
     assert VIEW.parse_query(VIEW.build(parsed).query) == parsed
 
 
-def raw_controls(s):
-    numbers = {name: controls.format_number(value) for name, value in s.numbers.items()}
-    return numbers, list(s.losses), {c.name: s.extras[c.name] for c in VIEW.extras}
+def raw_controls(state):
+    return typed_values(VIEW, state)
 
 
 @pytest.mark.parametrize(("name", "raw", "words"), [

@@ -21,6 +21,8 @@ from losslab import fitting, registry
 from losslab.dashboard import callbacks, controls, export, views
 from losslab.dashboard.views import robust
 
+from . import typed_values
+
 VIEW = views.get("robust")
 DEFAULT = VIEW.default_state()
 EVERY_LOSS = ("mse", "mae", "huber", "log_cosh", "quantile", "pseudo_huber", "cauchy", "geman_mcclure", "tukey",
@@ -59,9 +61,7 @@ def least_squares(x, y) -> tuple[float, float]:
 
 
 def raw_controls(state):
-    numbers = {name: controls.format_number(value) for name, value in state.numbers.items()}
-    return numbers, list(state.losses), {control.name: control.format(state.extras[control.name])
-                                         for control in VIEW.extras}
+    return typed_values(VIEW, state)
 
 
 # ---------------------------------------------------------------- losses offered
