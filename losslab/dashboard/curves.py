@@ -91,29 +91,14 @@ def sweep_regression(
     target: float, keys: Iterable[str], params: Mapping[str, float], include: float | None = None
 ) -> list[Curve]:
     """Loss and :math:`\\partial \\ell / \\partial \\hat y` of each regression loss over :func:`regression_grid`."""
-    grid = regression_grid(target, include)
-    predictions = grid.values()
-    curves = []
-    for key in keys:
-        spec = registry.get(key)
-        values = _params_for(spec, params)
-        grad = np.asarray(spec.grad(predictions, target, **values))
-        loss = np.asarray(spec.loss(predictions, target, **values))
-        curves.append(Curve(key, spec.label, grid, loss, grad, grad))
-    return curves
+    return sweep_raw(regression_grid(target, include), target, keys, params)
 
 
 def regression_point(
     prediction: float, target: float, keys: Iterable[str], params: Mapping[str, float]
 ) -> list[PointValues]:
     """Readout rows at one prediction; for the identity link dL/dz equals dL/dŷ."""
-    rows = []
-    for key in keys:
-        spec = registry.get(key)
-        values = _params_for(spec, params)
-        grad = float(spec.grad(prediction, target, **values))
-        rows.append(PointValues(key, spec.label, float(spec.loss(prediction, target, **values)), grad, grad))
-    return rows
+    return raw_point(prediction, target, keys, params)
 
 
 def raw_functions(spec: registry.LossSpec):
