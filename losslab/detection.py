@@ -102,6 +102,7 @@ class _Pair:
         spill_y = np.maximum(self.b2 - self.h2, 0) + np.maximum(self.h1 - self.b1, 0)
         lack_x = np.maximum(self.g2 - self.a2, 0) + np.maximum(self.a1 - self.g1, 0)
         lack_y = np.maximum(self.h2 - self.b2, 0) + np.maximum(self.b1 - self.h1, 0)
+        self.spill_x, self.spill_y, self.lack_x, self.lack_y = spill_x, spill_y, lack_x, lack_y
         pred_only = spill_x * self.height + self.inter_width * spill_y
         target_only = lack_x * self.target_height + self.inter_width * lack_y
         self.mismatch = np.where(self.overlaps, pred_only + target_only, area + target_area)
@@ -231,7 +232,11 @@ def _giou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean")
         # (C - U)/(C + eps): the enclosing box's area that neither box covers, as a fraction
         empty = denominator == 0
         safe = np.where(empty, 1.0, denominator)
-        excess = enclosing - pair.union
+        # C - U of overlapping boxes from non-negative pieces: with the enclosing box's widths
+        # w + lack_x = w_gt + spill_x (and the same in y), C - U = lack_x spill_y + spill_x lack_y, so a
+        # nearly perfect box keeps the digits of its small excess (C - U cancels there)
+        excess = np.where(pair.overlaps, pair.lack_x * pair.spill_y + pair.spill_x * pair.lack_y,
+                          enclosing - pair.union)
         loss = loss + np.where(empty, 0.0, excess / safe)
         grad = grad + np.where(empty, 0.0, (d_enclosing - d_union - (excess / safe) * d_enclosing) / safe)
         loss, grad = _empty_union(pair, loss, grad)

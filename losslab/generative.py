@@ -375,15 +375,27 @@ def _kl_inputs(mu, logvar):
     return inputs, shape
 
 
+def _half_expm1(x: np.ndarray) -> np.ndarray:
+    r""":math:`(e^x - 1)/2`, also for :math:`709.78 < x \le 710.47`, where :math:`e^x` overflows and its half does not."""
+    with np.errstate(over="ignore"):  # past float max: inf is the true size
+        big = x > 709.0
+        half = np.exp(np.where(big, x, 0.0) / 2)  # x/2 is exact
+        return np.where(big, (0.5 * half) * half, 0.5 * np.expm1(np.where(big, 0.0, x)))
+
+
 def _kl_terms(mean, log_variance, want_loss, want_grad):
     """Per-dimension KL terms and their gradients (unsummed)."""
     terms = grads = None
-    with np.errstate(over="ignore"):  # mu^2 or e^logvar past float max: inf is their true size
+    with np.errstate(over="ignore"):  # mu^2/2 or e^logvar/2 past float max: inf is their true size
         if want_loss:
-            terms = 0.5 * (_exp_minus_one_minus(log_variance) + mean * mean)
+            # halves taken before the sums: e^v/2 and mu^2/2 stay finite a little past e^v and mu^2
+            big = log_variance > 709.0
+            halved = np.where(big, _half_expm1(log_variance) - 0.5 * log_variance,
+                              0.5 * _exp_minus_one_minus(np.where(big, 0.0, log_variance)))
+            terms = halved + (0.5 * mean) * mean
         if want_grad:
             shape = np.broadcast_shapes(mean.shape, log_variance.shape)
-            grads = (np.broadcast_to(mean, shape), np.broadcast_to(0.5 * np.expm1(log_variance), shape))
+            grads = (np.broadcast_to(mean, shape), np.broadcast_to(_half_expm1(log_variance), shape))
     return terms, grads
 
 

@@ -33,6 +33,18 @@ from losslab.activations import softmax
 from losslab.multiclass import cross_entropy_and_grad
 
 
+def _difference(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""``a - b`` as a float and its rounding error (Knuth's TwoSum): ``a - b = difference + error`` exactly.
+
+    The error is 0 where the difference overflows (its limit is then what counts).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        difference = a - b
+        back = difference - a
+        error = (a - (difference - back)) + (-b - back)
+    return difference, np.where(np.isfinite(error), error, 0.0)
+
+
 def _split(loss, grads, want_loss, want_grad):
     if want_loss and want_grad:
         return loss, grads
@@ -64,8 +76,10 @@ def _margin_ranking(x1, x2, target, margin, want_loss, want_grad, reduction="mea
     check_finite(second, "x2")
     check_labels(label, "target (ranking labels)", (-1.0, 1.0))
     shape = check_shapes_broadcast(inputs.arrays, ["x1", "x2", "target"])
+    # x1 - x2 with its rounding error: a pair at the margin (m - y(x1 - x2) small) keeps its digits
+    difference, error = _difference(first, second)
     with np.errstate(over="ignore", invalid="ignore"):  # a margin past float max: inf, its true size
-        slack = margin - label * (first - second)
+        slack = (margin - label * difference) - label * error
     loss = np.maximum(slack, 0) if want_loss else None
     # 0 on the kink (slack exactly 0), as losslab.hinge; PyTorch takes the active side there
     grad_first = np.where(slack > 0, -label, 0.0) if want_grad else None
@@ -111,11 +125,14 @@ def _bpr(positive, negative, want_loss, want_grad, reduction="mean"):
     check_finite(pos, "positive_scores")
     check_finite(neg, "negative_scores")
     shape = check_shapes_broadcast(inputs.arrays, ["positive_scores", "negative_scores"])
-    with np.errstate(over="ignore", invalid="ignore"):  # a difference past float max: +-inf, whose limits are right
-        reversed_margin = neg - pos
+    # neg - pos = d + e exactly (a difference past float max: +-inf, whose limits are right, and e = 0);
+    # softplus and sigmoid of d + e to first order in e: in the tails softplus(d) ~ e^d, and e
+    # (up to half an ulp of d) would otherwise be a relative error |d| ulp/2 there
+    reversed_margin, error = _difference(neg, pos)
+    probability = sigmoid_of(reversed_margin)
     # -log sigma(pos - neg) = softplus(neg - pos), finite for every finite margin
-    loss = softplus_of(reversed_margin) if want_loss else None
-    grad_first = -sigmoid_of(reversed_margin) if want_grad else None
+    loss = softplus_of(reversed_margin) + probability * error if want_loss else None
+    grad_first = -(probability + probability * sigmoid_of(-reversed_margin) * error) if want_grad else None
     return _pair_result(inputs, loss, grad_first, shape, reduction, want_loss, want_grad)
 
 
