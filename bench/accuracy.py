@@ -572,6 +572,7 @@ class Case:
     targets: str = "hard+soft"
     per_class: bool = False  # the result has the class axis (gradients, softmax)
     sum_axis: bool = False  # activation over the class axis (logsumexp: one value per row)
+    inputs: Callable | None = None  # family "atlas": (dtype, size) -> [(kind, args, keyword arguments)]
 
 
 def cases() -> list[Case]:
@@ -619,12 +620,16 @@ def cases() -> list[Case]:
         Case("brier", "prob_rows", r_brier),
         Case("brier_grad", "prob_rows", r_brier_grad, per_class=True),
     ]
-    return out
+    return out + atlas_cases()
 
 
 def case_label(case: Case) -> str:
     shown = {k: v for k, v in case.params.items() if v is not None}
     return case.name + (f"({', '.join(f'{k}={v:g}' for k, v in shown.items())})" if shown else "")
+
+
+def core_cases() -> list[Case]:
+    return [c for c in cases() if c.family != "atlas"]
 
 
 # ------------------------------------------------------------------ measuring
@@ -683,6 +688,16 @@ def build_inputs(case: Case, dtype, size: str) -> Inputs:
     family = case.family
     ref = case.reference
     params = dict(case.params)
+    if family == "atlas":
+        calls, exact, kinds, starts = [], [], [], []
+        for kind, args, keywords in case.inputs(np.dtype(dtype).type, size):
+            calls.append((args, keywords))
+            exact_args = [np.asarray(a, np.float64) if np.asarray(a).dtype.kind == "f" else a for a in args]
+            values = ref(*exact_args, **{**params, **keywords})
+            exact.extend(_as_exact(v) for v in values)
+            kinds.extend([kind] * len(values))
+            starts.append(len(exact))
+        return Inputs((calls,), exact, kinds, {"calls": True, "ends": starts})
     if family == "unary":
         z = logit_grid(dtype, size)
         return Inputs((z,), [_as_exact(ref(X(v))) for v in z], ["hard"] * len(z))
@@ -770,6 +785,13 @@ def evaluate(function: Callable, case: Case, inputs: Inputs) -> np.ndarray:
     """Call ``function`` on the inputs (block by block for class rows); flattened float results."""
     params = {k: v for k, v in case.params.items()}
     with np.errstate(all="ignore"):
+        if inputs.extra.get("calls"):
+            pieces = []
+            for args, keywords in inputs.args[0]:
+                out = function(*args, **{**params, **keywords})
+                for part in (out if isinstance(out, tuple) else (out,)):
+                    pieces.append(np.asarray(part).ravel())
+            return np.concatenate(pieces)
         if inputs.extra.get("blocks"):
             pieces = []
             for block in inputs.args[0]:
@@ -783,6 +805,10 @@ def evaluate(function: Callable, case: Case, inputs: Inputs) -> np.ndarray:
 
 
 def describe_point(inputs: Inputs, index: int) -> str:
+    if inputs.extra.get("calls"):
+        ends = inputs.extra["ends"]
+        call = next(j for j, end in enumerate(ends) if index < end)
+        return f"call {call} element {index - (ends[call - 1] if call else 0)}"
     if inputs.extra.get("blocks"):
         return f"element {index}"
     values = [np.asarray(a).ravel()[index] for a in inputs.args]
@@ -812,6 +838,958 @@ def measure(function: Callable, case: Case, inputs: Inputs, dtype) -> Result:
         else:
             result.points += 1
     return result
+
+
+# ------------------------------------------------------------------ the loss atlas
+# Every atlas case has the family "atlas": ``case.inputs(dtype, size)`` gives the calls, a list of
+# ``(kind, args)`` (``kind`` "hard" or "soft", ``args`` the positional arguments: float arrays in
+# ``dtype``, integer arrays as they are), and ``case.reference(*args, **params)`` gets the same
+# arguments (float arrays as float64: the exact input values) and returns one Exact or mpf per element
+# of the function's result, flattened in C order; a tuple of gradients is flattened argument by
+# argument. Gradients of the geometric losses (boxes, embeddings) and of CTC are central differences
+# of the reference loss at 768 bits (away from kinks, which the grids avoid); the others are closed
+# forms.
+
+
+def M(array) -> np.ndarray:
+    """An object array of the exact values of a float array."""
+    a = np.asarray(array, dtype=np.float64)
+    return np.array([X(v) for v in a.ravel()], dtype=object).reshape(a.shape)
+
+
+def _each(function, *arrays) -> np.ndarray:
+    """``function`` applied elementwise over broadcast object arrays."""
+    arrays = np.broadcast_arrays(*[np.asarray(a, dtype=object) for a in arrays])
+    out = [function(*values) for values in zip(*[a.ravel() for a in arrays], strict=True)]
+    return np.array(out, dtype=object).reshape(arrays[0].shape) if arrays else np.array(out, dtype=object)
+
+
+def _flat(*parts) -> list:
+    return [v for part in parts for v in np.asarray(part, dtype=object).ravel()]
+
+
+def central_difference(loss, point: list, scale=None, group: int | None = None) -> list:
+    """``d loss / d point[i]`` for every i, by central differences at 768 bits (``loss``: mp list -> mpf).
+
+    The step is 2^-240 of ``scale`` (default: the largest coordinate; with ``group``, the largest
+    coordinate of the vector of ``group`` coordinates that holds i): the truncation error is about
+    2^-480 relative and the rounding error about 2^-600, far below any float's ulp. A slope that
+    shrinks with the step (by 2^-80 from a step 2^40 times larger) is that truncation error, at a
+    maximum, a minimum or along a flat direction: it is returned as 0.
+    """
+    out = []
+    largest = max((abs(v) for v in point), default=ZERO)
+    for i, value in enumerate(point):
+        if scale is not None:
+            size = scale
+        elif group:
+            start = i - i % group
+            size = max(abs(v) for v in point[start:start + group])
+        else:
+            size = largest
+        size = size if size != 0 else (largest if largest != 0 else ONE)
+        # a step far below the other coordinates needs their size's worth of extra bits
+        extra = max(0, int(mpmath.log(largest / size, 2))) if largest > size else 0
+        with mpmath.workprec(848 + 2 * extra):
+            slopes = []
+            for step in (-200, -240):
+                h = mpmath.ldexp(size, step)
+                up, down = list(point), list(point)
+                up[i], down[i] = value + h, value - h
+                slopes.append((loss(up) - loss(down)) / (2 * h))
+            # a true slope is the same at both steps; the truncation error (all there is where the
+            # slope is 0) shrinks by 2^-80 with the step
+            out.append(ZERO if abs(slopes[1]) < mpmath.ldexp(abs(slopes[0]), -40) else slopes[1])
+    return [+v for v in out]  # rounded back to the working precision
+
+
+def _normwise(values: list) -> list:
+    """Gradient components of one vector, each with the vector's largest component as its scale.
+
+    For the geometric losses a component much smaller than the gradient vector is the difference of
+    rounded projections (``g - (g . x) x``) and is known only to an ulp of the vector; it is reported
+    as ill-conditioned, in ulp of the largest component.
+    """
+    largest = max((abs(v) for v in values), default=ZERO)
+    return [Exact(v, largest) for v in values]
+
+
+# --- elementwise references
+
+
+def r_gan_generator_minimax(d):
+    return _flat(_each(lambda v: -r_softplus(v), M(d)))
+
+
+def r_gan_generator_minimax_grad(d):
+    return _flat(_each(lambda v: -r_sigmoid(v), M(d)))
+
+
+def r_gan_generator_nonsaturating(d):
+    return _flat(_each(lambda v: r_softplus(-v), M(d)))
+
+
+def r_gan_generator_nonsaturating_grad(d):
+    return _flat(_each(lambda v: -r_sigmoid(-v), M(d)))
+
+
+def r_gan_discriminator(real, fake):
+    return _flat(_each(lambda r, f: r_softplus(-r) + r_softplus(f), M(real), M(fake)))
+
+
+def r_gan_discriminator_grad(real, fake):
+    return _flat(_each(lambda r: -r_sigmoid(-r), M(real)), _each(r_sigmoid, M(fake)))
+
+
+def r_wgan_critic(real, fake):
+    return _flat(_each(lambda r, f: f - r, M(real), M(fake)))
+
+
+def r_wgan_critic_grad(real, fake):
+    return _flat(_each(lambda r: -ONE, M(real)), _each(lambda f: ONE, M(fake)))
+
+
+def r_negated(f):
+    return _flat(_each(lambda v: -v, M(f)))
+
+
+def r_negated_grad(f):
+    return _flat(_each(lambda v: -ONE, M(f)))
+
+
+def r_hinge_gan_discriminator(real, fake):
+    return _flat(_each(lambda r, f: max(ZERO, 1 - r) + max(ZERO, 1 + f), M(real), M(fake)))
+
+
+def r_hinge_gan_discriminator_grad(real, fake):
+    return _flat(_each(lambda r: -ONE if r < 1 else ZERO, M(real)), _each(lambda f: ONE if f > -1 else ZERO, M(fake)))
+
+
+def _expm1_minus(v):
+    """``e^v - 1 - v`` without cancellation (a series for tiny v)."""
+    if abs(v) < mpmath.mpf(2) ** -60:
+        return v * v / 2 + v**3 / 6 + v**4 / 24
+    return mpmath.expm1(v) - v
+
+
+def r_gaussian_kl(mu, logvar):
+    mu, logvar = M(mu), M(logvar)
+    return [mpmath.fsum(_expm1_minus(v) + m * m for m, v in zip(mr, vr, strict=True)) / 2
+            for mr, vr in zip(mu, logvar, strict=True)]
+
+
+def r_gaussian_kl_grad(mu, logvar):
+    return _flat(M(mu), _each(lambda v: mpmath.expm1(v) / 2, M(logvar)))
+
+
+def _slack(m, a, b, t):
+    """``m - t (a - b)`` exactly (``1e-78 - 1`` is -1 at 256 bits)."""
+    return mpmath.fsub(m, mpmath.fmul(t, mpmath.fsub(a, b, exact=True), exact=True), exact=True)
+
+
+def r_margin_ranking(x1, x2, y, margin=0.0):
+    m = X(margin)
+    return _flat(_each(lambda a, b, t: +max(ZERO, _slack(m, a, b, t)), M(x1), M(x2), M(y)))
+
+
+def r_margin_ranking_grad(x1, x2, y, margin=0.0):
+    m = X(margin)
+    g = _each(lambda a, b, t: -t if _slack(m, a, b, t) > 0 else ZERO, M(x1), M(x2), M(y))
+    return _flat(g, -g)
+
+
+def r_bpr(pos, neg):
+    return _flat(_each(lambda a, b: r_softplus(b - a), M(pos), M(neg)))
+
+
+def r_bpr_grad(pos, neg):
+    g = _each(lambda a, b: -r_sigmoid(b - a), M(pos), M(neg))
+    return _flat(g, -g)
+
+
+def r_squared_hinge(s, t):
+    return _flat(_each(lambda v, y: max(ZERO, 1 - y * v) ** 2, M(s), M(t)))
+
+
+def r_squared_hinge_grad(s, t):
+    return _flat(_each(lambda v, y: -2 * y * max(ZERO, 1 - y * v), M(s), M(t)))
+
+
+def r_exponential(s, t):
+    return _flat(_each(lambda v, y: mpmath.exp(-y * v), M(s), M(t)))
+
+
+def r_exponential_grad(s, t):
+    return _flat(_each(lambda v, y: -y * mpmath.exp(-y * v), M(s), M(t)))
+
+
+def r_smooth_l1(p, t, beta=1.0):
+    b = X(beta)
+    return _flat(_each(lambda a, c: (a - c) ** 2 / (2 * b) if abs(a - c) < b else abs(a - c) - b / 2, M(p), M(t)))
+
+
+def r_smooth_l1_grad(p, t, beta=1.0):
+    b = X(beta)
+    return _flat(_each(lambda a, c: (a - c) / b if abs(a - c) < b else mpmath.sign(a - c), M(p), M(t)))
+
+
+def r_gaussian_nll(p, t, var, eps=1e-6):
+    def one(a, c, v):
+        v = max(v, X(eps))
+        first, second = mpmath.log(v), (a - c) ** 2 / v
+        return Exact((first + second) / 2, max(abs(first), second) / 2)
+    return _flat(_each(one, M(p), M(t), M(var)))
+
+
+def r_gaussian_nll_grad(p, t, var, eps=1e-6):
+    e = X(eps)
+    first = _each(lambda a, c, v: (a - c) / max(v, e), M(p), M(t), M(var))
+    second = _each(lambda a, c, v: Exact((v - (a - c) ** 2) / (2 * v * v), max(v, (a - c) ** 2) / (2 * v * v))
+                   if v > e else ZERO, M(p), M(t), M(var))
+    return _flat(first, second)
+
+
+def r_poisson_nll(x, y):
+    def one(v, c):
+        rate = mpmath.exp(v)
+        return Exact(rate - c * v, max(rate, abs(c * v)))
+    return _flat(_each(one, M(x), M(y)))
+
+
+def r_poisson_nll_grad(x, y):
+    return _flat(_each(lambda v, c: Exact(mpmath.exp(v) - c, max(mpmath.exp(v), c)), M(x), M(y)))
+
+
+def _log_ratio_exact(a, c):
+    """``log(1 + a) - log(1 + c)`` from exact sums (``1 + 1e152`` needs more than 256 bits)."""
+    ratio = mpmath.fsub(a, c, exact=True) / mpmath.fadd(1, c, exact=True)
+    if -0.5 < ratio < 1:
+        return mpmath.log1p(ratio)
+    return mpmath.log(mpmath.fadd(1, a, exact=True)) - mpmath.log(mpmath.fadd(1, c, exact=True))  # >= log 2 apart
+
+
+def r_msle(p, t):
+    return _flat(_each(lambda a, c: _log_ratio_exact(a, c) ** 2, M(p), M(t)))
+
+
+def r_msle_grad(p, t):
+    return _flat(_each(lambda a, c: 2 * _log_ratio_exact(a, c) / (1 + a), M(p), M(t)))
+
+
+# --- rows: label smoothing, class weights, ListNet, next-token CE
+
+
+def _targets_as_rows(z, target, classes):
+    target = np.asarray(target)
+    if target.ndim == z.ndim - 1:  # class indices
+        return [[ONE if j == c else ZERO for j in range(classes)] for c in target.ravel()]
+    return [[X(v) for v in row] for row in target.reshape(-1, classes)]
+
+
+def _smoothed(rows, epsilon, classes):
+    e = X(epsilon)
+    return [[(1 - e) * v + e / classes for v in row] for row in rows]
+
+
+def r_label_smoothed_cross_entropy(z, target, label_smoothing=0.1):
+    k = z.shape[-1]
+    rows = _smoothed(_targets_as_rows(z, target, k), label_smoothing, k)
+    return [r_cross_entropy([X(v) for v in zr], y) for zr, y in zip(z.reshape(-1, k), rows, strict=True)]
+
+
+def r_label_smoothed_cross_entropy_grad(z, target, label_smoothing=0.1):
+    k = z.shape[-1]
+    rows = _smoothed(_targets_as_rows(z, target, k), label_smoothing, k)
+    return [g for zr, y in zip(z.reshape(-1, k), rows, strict=True) for g in r_cross_entropy_grad([X(v) for v in zr], y)]
+
+
+def _weighted(rows, weight):
+    w = [X(v) for v in np.ravel(weight)]
+    return [[wk * v for wk, v in zip(w, row, strict=True)] for row in rows]
+
+
+def r_weighted_cross_entropy(z, target, weight):
+    k = z.shape[-1]
+    rows = _weighted(_targets_as_rows(z, target, k), weight)
+    return [r_cross_entropy([X(v) for v in zr], y) for zr, y in zip(z.reshape(-1, k), rows, strict=True)]
+
+
+def r_weighted_cross_entropy_grad(z, target, weight):
+    # p_k sum_j w_j y_j - w_k y_k: the cross-entropy gradient of the target w * y
+    k = z.shape[-1]
+    rows = _weighted(_targets_as_rows(z, target, k), weight)
+    return [g for zr, y in zip(z.reshape(-1, k), rows, strict=True) for g in r_cross_entropy_grad([X(v) for v in zr], y)]
+
+
+def r_listnet(scores, relevance):
+    k = scores.shape[-1]
+    return [r_cross_entropy([X(v) for v in s], r_softmax([X(v) for v in r]))
+            for s, r in zip(scores.reshape(-1, k), relevance.reshape(-1, k), strict=True)]
+
+
+def r_listnet_grad(scores, relevance):
+    k = scores.shape[-1]
+    return [g for s, r in zip(scores.reshape(-1, k), relevance.reshape(-1, k), strict=True)
+            for g in r_cross_entropy_grad([X(v) for v in s], r_softmax([X(v) for v in r]))]
+
+
+def r_next_token_cross_entropy(z, tokens, label_smoothing=0.0):
+    ignored = np.asarray(tokens) == -100  # the default ignore_index: loss and gradient 0
+    values = r_label_smoothed_cross_entropy(z, np.where(ignored, 0, tokens), label_smoothing)
+    return [ZERO if skip else v for skip, v in zip(ignored, values, strict=True)]
+
+
+def r_next_token_cross_entropy_grad(z, tokens, label_smoothing=0.0):
+    ignored = np.repeat(np.asarray(tokens) == -100, z.shape[-1])
+    values = r_label_smoothed_cross_entropy_grad(z, np.where(np.asarray(tokens) == -100, 0, tokens), label_smoothing)
+    return [ZERO if skip else v for skip, v in zip(ignored, values, strict=True)]
+
+
+# --- segmentation: one region per row
+
+
+def _overlap(p, q, t, alpha, beta, smooth):
+    """``(E, D, TP)`` of a region: ``E = alpha FP + beta FN``, ``D = TP + E + s``; ``q = 1 - p`` given exactly."""
+    tp = mpmath.fsum(pi * ti for pi, ti in zip(p, t, strict=True))
+    fp = mpmath.fsum(pi * (1 - ti) for pi, ti in zip(p, t, strict=True))
+    fn = mpmath.fsum(qi * ti for qi, ti in zip(q, t, strict=True))
+    errors = alpha * fp + beta * fn
+    return errors, tp + errors + smooth, tp
+
+
+def _tversky_grad_terms(t, errors, denominator, tp, alpha, beta, smooth):
+    """``dT/dp_i = (a_i (TP + s) - E t_i) / D^2``, ``a_i = alpha (1 - t_i) - beta t_i``, with the size of its two terms."""
+    out = []
+    for ti in t:
+        a = alpha * (1 - ti) - beta * ti
+        first, second = a * (tp + smooth), errors * ti
+        out.append(Exact((first - second) / denominator**2, max(abs(first), abs(second)) / denominator**2))
+    return out
+
+
+OVERLAP_WEIGHTS = {"soft_dice": (0.5, 0.5, 0.5), "soft_iou": (1.0, 1.0, 1.0)}  # alpha, beta, factor of smooth
+
+
+def _region_parts(name, row, trow, logits, params):
+    if name in OVERLAP_WEIGHTS:
+        alpha, beta, factor = (X(v) for v in OVERLAP_WEIGHTS[name])
+    else:
+        alpha, beta, factor = X(params.get("alpha", 0.3)), X(params.get("beta", 0.7)), ONE
+    smooth = factor * X(params.get("smooth", 1.0))
+    z = [X(v) for v in row]
+    t = [X(v) for v in trow]
+    if logits:
+        p, q = [r_sigmoid(v) for v in z], [r_sigmoid(-v) for v in z]
+    else:
+        p, q = z, [1 - v for v in z]
+    return p, q, t, alpha, beta, smooth
+
+
+def _segmentation_reference(name, want_grad, logits):
+    base = name.removesuffix("_with_logits")
+
+    def reference(maps, target, **params):
+        maps, target = np.broadcast_arrays(np.asarray(maps, np.float64), np.asarray(target, np.float64))
+        n = maps.shape[-1]
+        out = []
+        for row, trow in zip(maps.reshape(-1, n), target.reshape(-1, n), strict=True):
+            p, q, t, alpha, beta, smooth = _region_parts(base if base != "combo" else "soft_dice", row, trow, logits,
+                                                         params)
+            errors, denominator, tp = _overlap(p, q, t, alpha, beta, smooth)
+            loss = errors / denominator
+            slopes = [pi * qi for pi, qi in zip(p, q, strict=True)] if logits else [ONE] * n
+            if base == "focal_tversky":
+                gamma = X(params.get("gamma", 0.75))
+                if not want_grad:
+                    out.append(loss**gamma)
+                    continue
+                factor = gamma * loss ** (gamma - 1) if loss != 0 else (mpmath.inf if gamma < 1 else
+                                                                        (ONE if gamma == 1 else ZERO))
+                for g, s in zip(_tversky_grad_terms(t, errors, denominator, tp, alpha, beta, smooth), slopes,
+                                strict=True):
+                    out.append(Exact(factor * g.value * s, factor * g.scale * s) if g.value != 0 else ZERO)
+                continue
+            if base == "combo":
+                w = X(params.get("alpha", 0.5))
+                if logits:
+                    bce = [r_bce_with_logits(zi, ti) for zi, ti in zip([X(v) for v in row], t, strict=True)]
+                    bce_grad = [r_sigmoid_minus(zi, ti) for zi, ti in zip([X(v) for v in row], t, strict=True)]
+                else:
+                    eps = params.get("eps", 1e-12)
+                    bce = [r_bce(pi, ti, eps) for pi, ti in zip(p, t, strict=True)]
+                    bce_grad = [Exact(r_bce_grad(pi, ti, eps)) for pi, ti in zip(p, t, strict=True)]
+                if not want_grad:
+                    out.append(w * mpmath.fsum(bce) / n + (1 - w) * loss)
+                    continue
+                dice = _tversky_grad_terms(t, errors, denominator, tp, alpha, beta, smooth)
+                for b, d, s in zip(bce_grad, dice, slopes, strict=True):
+                    first, second = w * b.value / n, (1 - w) * d.value * s
+                    scale = max(abs(first), abs(second), w * b.scale / n, (1 - w) * d.scale * s)
+                    out.append(Exact(first + second, scale))
+                continue
+            if not want_grad:
+                out.append(loss)
+                continue
+            for g, s in zip(_tversky_grad_terms(t, errors, denominator, tp, alpha, beta, smooth), slopes,
+                            strict=True):
+                out.append(Exact(g.value * s, g.scale * s))
+        return out
+
+    return reference
+
+
+# --- detection: boxes (x1, y1, x2, y2)
+
+
+def _box_loss_exact(name, pred, target, eps, prec_bits=None):
+    a1, b1, a2, b2 = pred
+    g1, h1, g2, h2 = target
+    iw = max(ZERO, min(a2, g2) - max(a1, g1))
+    ih = max(ZERO, min(b2, h2) - max(b1, h1))
+    overlaps = min(a2, g2) > max(a1, g1) and min(b2, h2) > max(b1, h1)
+    inter = iw * ih if overlaps else ZERO
+    area, target_area = (a2 - a1) * (b2 - b1), (g2 - g1) * (h2 - h1)
+    union = area + target_area - inter
+    if union + eps == 0:
+        return ONE
+    loss = (union - inter + eps) / (union + eps)
+    cw = max(a2, g2) - min(a1, g1)
+    ch = max(b2, h2) - min(b1, h1)
+    if name == "giou":
+        enclosing = cw * ch
+        if enclosing + eps != 0:
+            loss += (enclosing - union) / (enclosing + eps)
+        return loss
+    if name in ("diou", "ciou"):
+        diagonal = cw * cw + ch * ch + eps
+        dx = (a1 + a2) / 2 - (g1 + g2) / 2
+        dy = (b1 + b2) / 2 - (h1 + h2) / 2
+        if diagonal > 0:
+            loss += (dx * dx + dy * dy) / diagonal
+    if name == "ciou":
+        iou_loss_value = (union - inter + eps) / (union + eps)
+        gap = mpmath.atan2(g2 - g1, h2 - h1) - mpmath.atan2(a2 - a1, b2 - b1)
+        v = 4 / mpmath.pi**2 * gap * gap
+        q = iou_loss_value + v + eps
+        if q > 0:
+            loss += v * v / q
+    return loss
+
+
+def _detection_reference(name, want_grad):
+    base = name.removesuffix("_loss") if name == "iou_loss" else name
+
+    def reference(pred, target, eps=1e-7):
+        pred, target = np.broadcast_arrays(np.asarray(pred, np.float64), np.asarray(target, np.float64))
+        e = X(eps)
+        out = []
+        for box, goal in zip(pred.reshape(-1, 4), target.reshape(-1, 4), strict=True):
+            b, g = [X(v) for v in box], [X(v) for v in goal]
+            if not want_grad:
+                out.append(_box_loss_exact(base, b, g, e))
+                continue
+            scale = max(abs(v) for v in b + g)
+            out.extend(_normwise(central_difference(lambda point, g=g: _box_loss_exact(base, point, g, e), b, scale)))
+        return out
+
+    return reference
+
+
+# --- metric learning
+
+
+def _norm(v):
+    return mpmath.sqrt(mpmath.fsum(x * x for x in v))
+
+
+def _contrastive_exact(a, b, same, margin):
+    d = _norm([x - y for x, y in zip(a, b, strict=True)])
+    return d * d / 2 if same == 1 else max(ZERO, margin - d) ** 2 / 2
+
+
+def _cosine_exact(a, b, label, margin):
+    na, nb = _norm(a), _norm(b)
+    if na == 0 or nb == 0:
+        cos = ZERO
+        one_minus = ONE
+    else:
+        ua, ub = [x / na for x in a], [y / nb for y in b]
+        one_minus = mpmath.fsum((x - y) ** 2 for x, y in zip(ua, ub, strict=True)) / 2
+        cos = 1 - one_minus
+    return one_minus if label == 1 else max(ZERO, cos - margin)
+
+
+def _triplet_exact(a, p, n, margin, eps):
+    d_ap = _norm([x - y + eps for x, y in zip(a, p, strict=True)])
+    d_an = _norm([x - y + eps for x, y in zip(a, n, strict=True)])
+    return max(ZERO, margin + d_ap - d_an)
+
+
+def _pairs_reference(exact, want_grad, arguments: int, margin_default):
+    """References of a loss of ``arguments`` embedding arrays (rows) and, for pairs, a label per row."""
+
+    def reference(*args, margin=margin_default, **params):
+        m = X(margin)
+        vectors = [np.asarray(a, np.float64) for a in args[:arguments]]
+        labels = np.asarray(args[arguments], np.float64).ravel() if len(args) > arguments else None
+        d = vectors[0].shape[-1]
+        rows = [v.reshape(-1, d) for v in vectors]
+        losses, grads = [], [[] for _ in range(arguments)]
+        for i in range(rows[0].shape[0]):
+            point = [[X(v) for v in r[i]] for r in rows]
+            extra = (labels[i],) if labels is not None else ()
+
+            def total(flat, extra=extra):
+                parts = [flat[j * d:(j + 1) * d] for j in range(arguments)]
+                return exact(*parts, *[X(v) for v in extra], m, **params)
+
+            if not want_grad:
+                losses.append(total([x for part in point for x in part]))
+                continue
+            flat = [x for part in point for x in part]
+            g = central_difference(total, flat, group=d)
+            for j in range(arguments):
+                grads[j].extend(_normwise(g[j * d:(j + 1) * d]))
+        return losses if not want_grad else [v for part in grads for v in part]
+
+    return reference
+
+
+def _info_nce_exact(query, keys, temperature, normalize=True):
+    """Cross-entropy of picking key 0 among ``keys`` by similarity / temperature (exact differences)."""
+    def unit(v):
+        n = _norm(v)
+        return [x / n for x in v] if normalize else v
+    q = unit(query)
+    logits = [mpmath.fsum(a * b for a, b in zip(q, unit(k), strict=True)) / temperature for k in keys]
+    top = max(logits)
+    # -log softmax(logits)_0 = (top - logit_0) + log sum exp(logit - top): two terms >= 0
+    return (top - logits[0]) + mpmath.log(mpmath.fsum(mpmath.exp(v - top) for v in logits))
+
+
+def _info_nce_reference(want_grad, own_keys):
+    def reference(query, keys, temperature=0.1, normalize=True):
+        query, keys = np.asarray(query, np.float64), np.asarray(keys, np.float64)
+        tau = X(temperature)
+        n, d = query.shape
+        keysets = [keys[i] for i in range(n)] if own_keys else [np.roll(keys, -i, axis=0) for i in range(n)]
+        if not want_grad:
+            return [_info_nce_exact([X(v) for v in query[i]], [[X(v) for v in k] for k in keysets[i]], tau, normalize)
+                    for i in range(n)]
+        flat = [X(v) for v in query.ravel()] + [X(v) for v in keys.ravel()]
+
+        def total(point):
+            qs = [point[i * d:(i + 1) * d] for i in range(n)]
+            ks = np.array(point[n * d:], dtype=object).reshape(keys.shape)
+            return mpmath.fsum(
+                _info_nce_exact(qs[i], list(ks[i]) if own_keys else list(np.roll(ks, -i, axis=0)), tau, normalize)
+                for i in range(n))
+
+        g = central_difference(total, flat, group=d)
+        out = []
+        for j in range(len(g) // d):
+            out.extend(_normwise(g[j * d:(j + 1) * d]))
+        return out
+
+    return reference
+
+
+# --- CTC
+
+
+def _ctc_exact(log_probs, labels, blank=0):
+    """``-log sum over alignments prod p``: the forward recursion in mpmath (``log_probs`` (T, C) mp rows)."""
+    ext = [blank]
+    for label in labels:
+        ext += [label, blank]
+    s_count, frames = len(ext), len(log_probs)
+    probs = [[mpmath.exp(v) for v in row] for row in log_probs]
+    alpha = [ZERO] * s_count
+    alpha[0] = probs[0][ext[0]]
+    if s_count > 1:
+        alpha[1] = probs[0][ext[1]]
+    for t in range(1, frames):
+        new = [ZERO] * s_count
+        for s in range(s_count):
+            total = alpha[s] + (alpha[s - 1] if s >= 1 else ZERO)
+            if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
+                total += alpha[s - 2]
+            new[s] = total * probs[t][ext[s]]
+        alpha = new
+    total = alpha[-1] + (alpha[-2] if s_count > 1 else ZERO)
+    return -mpmath.log(total) if total > 0 else mpmath.inf
+
+
+def _log_softmax_rows(rows):
+    return [r_log_softmax(list(row)) for row in rows]
+
+
+def _ctc_reference(want_grad, logits):
+    def reference(values, targets, input_lengths, target_lengths, **params):
+        values = np.asarray(values, np.float64)  # (T, N, C)
+        frames, batch, classes = values.shape
+        out_loss, out_grad = [], np.empty(values.shape, dtype=object)
+        for n in range(batch):
+            labels = [int(v) for v in np.asarray(targets)[n][: int(target_lengths[n])]]
+            length = int(input_lengths[n])
+            rows = [[X(v) for v in values[t, n]] for t in range(length)]
+
+            def loss(point, labels=labels, length=length):
+                grid = [point[t * classes:(t + 1) * classes] for t in range(length)]
+                return _ctc_exact(_log_softmax_rows(grid) if logits else grid, labels)
+
+            flat = [v for row in rows for v in row]
+            if not want_grad:
+                out_loss.append(loss(flat))
+                continue
+            g = central_difference(loss, flat, scale=ONE)
+            for t in range(frames):
+                for k in range(classes):
+                    out_grad[t, n, k] = g[t * classes + k] if t < length else ZERO
+        if not want_grad:
+            return out_loss
+        # one frame's gradient is a vector over the classes: normwise, like the geometric losses
+        result = np.empty(values.shape, dtype=object)
+        for t in range(frames):
+            for n in range(batch):
+                result[t, n] = _normwise(list(out_grad[t, n]))
+        return list(result.ravel())
+
+    return reference
+
+
+# --- atlas inputs: ``(kind, args, keyword arguments)`` per call
+
+
+def _finite(*arrays):
+    keep = np.ones(len(arrays[0]), dtype=bool)
+    for a in arrays:
+        keep &= np.isfinite(a)
+    return [a[keep] for a in arrays]
+
+
+def atlas_logits(dtype, size):
+    return [("hard", (logit_grid(dtype, size),), {})]
+
+
+def atlas_pairs(dtype, size):
+    """Pairs of raw outputs: the logit grid against a shuffle of itself, a close partner, a moderate one and +-1."""
+    z = logit_grid(dtype, size)
+    rng = np.random.default_rng(30)
+    with np.errstate(over="ignore", invalid="ignore"):
+        parts = [(z, rng.permutation(z)), (z, z * (1 + rng.uniform(-1e-3, 1e-3, len(z)))),
+                 (z, rng.normal(0, 3, len(z))), (z, z - 1), (z, z + 1), (z, z - 0.7)]
+        a = np.concatenate([p[0] for p in parts]).astype(dtype)
+        b = np.concatenate([p[1] for p in parts]).astype(dtype)
+    return [("hard", tuple(_finite(a, b)), {})]
+
+
+def atlas_signed_pairs(dtype, size):
+    """``atlas_pairs`` with a label of -1 or +1 per pair (margin ranking)."""
+    (_, (a, b), _), = atlas_pairs(dtype, size)
+    y = np.where(np.random.default_rng(31).random(len(a)) < 0.5, -1.0, 1.0).astype(dtype)
+    return [("hard", (a, b, y), {})]
+
+
+def atlas_scores_and_signs(dtype, size):
+    s = logit_grid(dtype, size)
+    return [("hard", (np.concatenate([s, s]), np.repeat(np.array([-1.0, 1.0], dtype), len(s))), {})]
+
+
+def atlas_kl_rows(dtype, size):
+    """(mu, logvar) rows of two latent dimensions: logit-grid values, logvar past both ends of exp's range."""
+    z = logit_grid(dtype, size)
+    rng = np.random.default_rng(32)
+    v = z[np.abs(z) < 1e3]
+    mu = rng.permutation(np.concatenate([z, z]))[: 2 * (len(v) // 2)].reshape(-1, 2)
+    logvar = rng.permutation(np.concatenate([v, v]))[: mu.size].reshape(-1, 2)
+    return [("hard", (mu.astype(dtype), logvar.astype(dtype)), {})]
+
+
+def atlas_regression(dtype, size):
+    """(pred, target) pairs: the logit grid against a handful of targets and against close partners."""
+    z = logit_grid(dtype, size)
+    targets = np.array([0.0, 1.0, -2.5, 1e-3, 3e6], dtype)
+    a = np.concatenate([z for _ in targets] + [z])
+    rng = np.random.default_rng(33)
+    with np.errstate(over="ignore"):
+        b = np.concatenate([np.full(len(z), t) for t in targets] + [z * (1 + rng.uniform(-1e-6, 1e-6, len(z)))])
+    return [("hard", tuple(_finite(a.astype(dtype), b.astype(dtype))), {})]
+
+
+def atlas_gaussian_nll(dtype, size):
+    (_, (a, b), _), = atlas_regression(dtype, size)
+    rng = np.random.default_rng(34)
+    m = magnitudes(dtype, PER_DECADE[size])
+    var = rng.choice(np.concatenate([m, [1e-7, 1e-6, 0.5, 1.0, 2.0]]), len(a)).astype(dtype)
+    keep = np.abs(a.astype(np.float64) - b) < 1e150  # (pred - target)^2 / var within float range
+    return [("hard", (a[keep], b[keep], var[keep]), {})]
+
+
+def atlas_poisson(dtype, size):
+    x = logit_grid(dtype, size)
+    x = x[x < 700]
+    counts = np.array([0.0, 1.0, 2.0, 3.0, math.e, 7.0, 100.0, 1e6], dtype)
+    return [("hard", (np.tile(x, len(counts)), np.repeat(counts, len(x))), {})]
+
+
+def atlas_msle(dtype, size):
+    m = magnitudes(dtype, PER_DECADE[size])
+    rng = np.random.default_rng(35)
+    values = np.concatenate([m, -m[m < 1], [0.0, -0.5, -1 + 1e-6]]).astype(dtype)
+    values = values[values > -1]
+    other = rng.permutation(values)
+    with np.errstate(over="ignore"):
+        close = (values * (1 + rng.uniform(-1e-6, 1e-6, len(values)))).astype(dtype)
+    close = np.where(close > -1, close, values)
+    return [("hard", (np.concatenate([values, values]), np.concatenate([other, close])), {})]
+
+
+def _row_blocks(dtype, size, soft=True, indices=True, seed=36):
+    """Class rows grouped by class count, with index, one-hot and (soft) Dirichlet targets."""
+    rng = np.random.default_rng(seed)
+    blocks = {}
+    for z, c in class_rows(dtype, size):
+        blocks.setdefault(len(z), []).append((z, c))
+    calls = []
+    for k, rows in sorted(blocks.items()):
+        zs = np.array([r[0] for r in rows], dtype)
+        cs = np.array([r[1] for r in rows])
+        if indices:
+            calls.append(("hard", (zs, cs)))
+        calls.append(("hard", (zs, np.eye(k, dtype=dtype)[cs])))
+        if soft:
+            calls.append(("soft", (zs, np.array([soft_targets(k, rng, "dirichlet") for _ in rows], dtype))))
+    return calls
+
+
+def atlas_smoothed_rows(dtype, size):
+    return [(kind, args, {}) for kind, args in _row_blocks(dtype, size, soft=False)]
+
+
+def atlas_weighted_rows(dtype, size):
+    calls = []
+    for kind, (zs, ts) in _row_blocks(dtype, size):
+        k = zs.shape[-1]
+        weight = np.array([5.0] + [1.0] * (k - 1), dtype)
+        calls.append((kind, (zs, ts), {"weight": weight}))
+    return calls
+
+
+def atlas_listnet(dtype, size):
+    """Score rows against random relevance scores and against graded labels (0, 1, ..., k-1 shuffled)."""
+    rng = np.random.default_rng(37)
+    calls = []
+    for _, (zs, _) in _row_blocks(dtype, size, soft=False, indices=False):
+        calls.append(("soft", (zs, rng.normal(0, 2, zs.shape).astype(dtype)), {}))
+        grades = np.array([rng.permutation(zs.shape[1]) for _ in zs], dtype)
+        calls.append(("soft", (zs, grades), {}))
+    return calls
+
+
+def atlas_next_token(dtype, size):
+    calls = []
+    rng = np.random.default_rng(38)
+    for _, (zs, cs) in _row_blocks(dtype, size, soft=False):
+        tokens = np.asarray(cs)
+        if tokens.ndim != 1:
+            continue
+        ignored = rng.random(len(tokens)) < 0.1
+        calls.append(("hard", (zs, np.where(ignored, -100, tokens)), {}))
+    return calls
+
+
+def _maps(dtype, size, logits: bool, seed: int = 39):
+    """Rows of 1 to 5 pixels (probabilities or logits) with hard, soft, equal and nearly equal targets."""
+    rng = np.random.default_rng(seed)
+    grid = logit_grid(dtype, size) if logits else probability_grid(dtype, size)
+    count = {"test": 24, "small": 80, "long": 300}[size]
+    calls = []
+    for n in (1, 2, 5):
+        values = rng.choice(grid, (count, n)).astype(dtype)
+        hard = (rng.random((count, n)) < 0.5).astype(dtype)
+        soft = rng.choice(np.array([0.3, 0.5, 0.9, 1e-3, 0.999]), (count, n)).astype(dtype)
+        # nearly perfect maps: the prediction at (or a step from) the hard target
+        if logits:
+            near = np.where(hard == 1, 1, -1) * rng.choice(np.array([40.0, 100.0, 745.0, 800.0, 1e5]), (count, n))
+        else:
+            near = np.abs(hard - rng.choice(np.array([0.0, 1e-300, 1e-17, 2.0**-53, 1e-6]), (count, n)))
+        calls += [("hard", (values, hard), {}), ("soft", (values, soft), {}),
+                  ("hard", (near.astype(dtype), hard), {})]
+    return calls
+
+
+def atlas_prob_maps(dtype, size):
+    return _maps(dtype, size, logits=False)
+
+
+def atlas_logit_maps(dtype, size):
+    return _maps(dtype, size, logits=True)
+
+
+def atlas_boxes(dtype, size):
+    """Target boxes at scales 1e-200 to 1e200 and predictions from nearly equal to disjoint (no edge on an edge)."""
+    rng = np.random.default_rng(40)
+    repeats = {"test": 2, "small": 6, "long": 20}[size]
+    preds, targets = [], []
+    for scale in _scales(dtype, (1e-200, 1e-3, 1.0, 1e5, 1e200)):
+        for noise in (1e-12, 1e-3, 0.3, 3.0):
+            for _ in range(repeats):
+                corner = rng.normal(0, 2, 2)
+                extent = np.exp(rng.normal(0, 1, 2))
+                target = np.concatenate([corner, corner + extent])
+                pred = target + noise * rng.normal(0, 1, 4) * np.concatenate([extent, extent])
+                pred[2:] = np.maximum(pred[2:], pred[:2] + 1e-3 * extent)
+                preds.append(pred * scale)
+                targets.append(target * scale)
+    preds, targets = np.array(preds, dtype), np.array(targets, dtype)
+    # no edge on an edge of the target (a kink: float32 rounds the closest predictions onto the target)
+    coordinates = np.concatenate([targets, targets[:, [2, 3, 0, 1]]], axis=1)
+    keep = ~(preds[:, :, None] == coordinates[:, None, :]).any(axis=(1, 2))
+    return [("hard", (preds[keep], targets[keep]), {})]
+
+
+def _scales(dtype, scales):
+    """The scales whose boxes or vectors stay normal and finite in ``dtype`` (1e+-30 stand in for float32)."""
+    if np.dtype(dtype) == np.float64:
+        return scales
+    return tuple(min(max(s, 1e-30), 1e30) for s in scales)
+
+
+def _embeddings(rng, count, dim, dtype):
+    out = []
+    for scale in _scales(dtype, (1e-150, 1e-3, 1.0, 1e3, 1e150)):
+        for _ in range(count):
+            out.append(rng.normal(0, 1, dim) * scale)
+    return np.array(out)
+
+
+def atlas_embedding_pairs(dtype, size):
+    rng = np.random.default_rng(41)
+    count = {"test": 3, "small": 10, "long": 40}[size]
+    x1 = _embeddings(rng, count, 3, dtype)
+    close = x1 * (1 + rng.normal(0, 1e-6, x1.shape))
+    near = rng.normal(0, 0.3, x1.shape)  # inside the margin of a unit-scale pair
+    x2 = np.concatenate([rng.permutation(x1), close, x1[:, ::-1] + near])
+    x1 = np.concatenate([x1, x1, x1])
+    calls = []
+    for labels in ((0.0, 1.0),):
+        y = rng.choice(np.array(labels), len(x1))
+        calls.append(("hard", (x1.astype(dtype), x2.astype(dtype), y.astype(dtype)), {}))
+    return calls
+
+
+def atlas_cosine_pairs(dtype, size):
+    (kind, (x1, x2, y), kw), = atlas_embedding_pairs(dtype, size)
+    return [(kind, (x1, x2, np.where(y == 1, 1.0, -1.0).astype(dtype)), kw)]
+
+
+def atlas_triplets(dtype, size):
+    rng = np.random.default_rng(42)
+    count = {"test": 6, "small": 20, "long": 80}[size]
+    a = rng.normal(0, 1, (count * 3, 3))
+    p = a + rng.normal(0, 0.3, a.shape) * rng.choice([1e-3, 1.0, 3.0], (len(a), 1))
+    n = a + rng.normal(0, 1, a.shape) * rng.choice([0.1, 1.0, 3.0], (len(a), 1))
+    return [("hard", (a.astype(dtype), p.astype(dtype), n.astype(dtype)), {})]
+
+
+def atlas_info_nce(dtype, size):
+    rng = np.random.default_rng(43)
+    calls = []
+    for scale in _scales(dtype, (1e-100, 1.0, 1e100)):
+        for _ in range({"test": 1, "small": 3, "long": 10}[size]):
+            q = rng.normal(0, 1, (3, 4)) * scale
+            k = q * 0.8 + rng.normal(0, 0.5, (3, 4)) * scale
+            calls.append(("hard", (q.astype(dtype), k.astype(dtype)), {}))
+    return calls
+
+
+def atlas_info_nce_own_keys(dtype, size):
+    rng = np.random.default_rng(44)
+    calls = []
+    for scale in _scales(dtype, (1e-100, 1.0, 1e100)):
+        for _ in range({"test": 1, "small": 3, "long": 10}[size]):
+            q = rng.normal(0, 1, (2, 3)) * scale
+            k = rng.normal(0, 1, (2, 4, 3)) * scale
+            k[:, 0] = q * 0.9 + k[:, 0] * 0.1
+            calls.append(("hard", (q.astype(dtype), k.astype(dtype)), {}))
+    return calls
+
+
+def atlas_ctc(dtype, size, logits: bool = False):
+    rng = np.random.default_rng(45)
+    calls = []
+    for scale in (0.3, 3.0, 30.0):
+        for _ in range({"test": 1, "small": 3, "long": 8}[size]):
+            z = rng.normal(0, scale, (5, 2, 4))
+            values = z if logits else z - np.log(np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True)) \
+                - z.max(-1, keepdims=True)
+            targets = rng.integers(1, 4, (2, 2))
+            calls.append(("hard", (values.astype(dtype), targets, np.array([5, 4]), np.array([2, 1])), {}))
+    return calls
+
+
+def atlas_ctc_logits(dtype, size):
+    return atlas_ctc(dtype, size, logits=True)
+
+
+def atlas_cases() -> list[Case]:
+    """The loss atlas (``losslab.registry``'s families past the chapter's core) as accuracy cases."""
+    out = []
+
+    def add(name, inputs, loss_ref, grad_ref, params=None):
+        params = params or {}
+        out.append(Case(name, "atlas", loss_ref, dict(params), inputs=inputs))
+        out.append(Case(f"{name}_grad", "atlas", grad_ref, dict(params), inputs=inputs))
+
+    add("gan_discriminator", atlas_pairs, r_gan_discriminator, r_gan_discriminator_grad)
+    add("gan_generator_minimax", atlas_logits, r_gan_generator_minimax, r_gan_generator_minimax_grad)
+    add("gan_generator_nonsaturating", atlas_logits, r_gan_generator_nonsaturating,
+        r_gan_generator_nonsaturating_grad)
+    add("wgan_critic", atlas_pairs, r_wgan_critic, r_wgan_critic_grad)
+    add("wgan_generator", atlas_logits, r_negated, r_negated_grad)
+    add("hinge_gan_discriminator", atlas_pairs, r_hinge_gan_discriminator, r_hinge_gan_discriminator_grad)
+    add("hinge_gan_generator", atlas_logits, r_negated, r_negated_grad)
+    add("gaussian_kl", atlas_kl_rows, r_gaussian_kl, r_gaussian_kl_grad)
+    for margin in (0.0, 1.0):
+        add("margin_ranking", atlas_signed_pairs, r_margin_ranking, r_margin_ranking_grad, {"margin": margin})
+    add("bpr", atlas_pairs, r_bpr, r_bpr_grad)
+    add("listnet", atlas_listnet, r_listnet, r_listnet_grad)
+    add("squared_hinge", atlas_scores_and_signs, r_squared_hinge, r_squared_hinge_grad)
+    add("exponential", atlas_scores_and_signs, r_exponential, r_exponential_grad)
+    add("label_smoothed_cross_entropy", atlas_smoothed_rows, r_label_smoothed_cross_entropy,
+        r_label_smoothed_cross_entropy_grad)
+    add("weighted_cross_entropy", atlas_weighted_rows, r_weighted_cross_entropy, r_weighted_cross_entropy_grad)
+    add("next_token_cross_entropy", atlas_next_token, r_next_token_cross_entropy, r_next_token_cross_entropy_grad,
+        {"label_smoothing": 0.1})
+    add("smooth_l1", atlas_regression, r_smooth_l1, r_smooth_l1_grad)
+    add("gaussian_nll", atlas_gaussian_nll, r_gaussian_nll, r_gaussian_nll_grad)
+    add("poisson_nll", atlas_poisson, r_poisson_nll, r_poisson_nll_grad)
+    add("msle", atlas_msle, r_msle, r_msle_grad)
+    for name in ("soft_dice", "soft_iou", "tversky", "focal_tversky", "combo"):
+        add(name, atlas_prob_maps, _segmentation_reference(name, False, False),
+            _segmentation_reference(name, True, False))
+        add(f"{name}_with_logits", atlas_logit_maps, _segmentation_reference(name, False, True),
+            _segmentation_reference(name, True, True))
+    for name in ("iou_loss", "giou", "diou", "ciou"):
+        add(name, atlas_boxes, _detection_reference(name, False), _detection_reference(name, True))
+    add("contrastive", atlas_embedding_pairs, _pairs_reference(_contrastive_exact, False, 2, 1.0),
+        _pairs_reference(_contrastive_exact, True, 2, 1.0))
+    add("cosine_embedding", atlas_cosine_pairs, _pairs_reference(_cosine_exact, False, 2, 0.0),
+        _pairs_reference(_cosine_exact, True, 2, 0.0))
+    triplet = partial_kw(_triplet_exact, eps=X(1e-6))
+    add("triplet_margin", atlas_triplets, _pairs_reference(triplet, False, 3, 1.0),
+        _pairs_reference(triplet, True, 3, 1.0))
+    add("info_nce", atlas_info_nce, _info_nce_reference(False, False), _info_nce_reference(True, False))
+    add("info_nce_own_keys", atlas_info_nce_own_keys, _info_nce_reference(False, True),
+        _info_nce_reference(True, True))
+    add("ctc", atlas_ctc, _ctc_reference(False, False), _ctc_reference(True, False))
+    add("ctc_with_logits", atlas_ctc_logits, _ctc_reference(False, True), _ctc_reference(True, True))
+    return out
+
+
+def partial_kw(function, **fixed):
+    return lambda *args, **kw: function(*args, **{**fixed, **kw})
 
 
 # ------------------------------------------------------------------ implementations
