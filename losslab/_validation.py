@@ -8,11 +8,17 @@ numpy traceback from deep inside a formula.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 REDUCTIONS = ("mean", "sum", "none")
+
+#: Elements per piece in :func:`blockwise`: a kernel's handful of float64 pieces of this
+#: length (256 KiB each) stay in the L2 cache, so its chain of in-place ufuncs reads and
+#: writes main memory about once instead of once per step.
+BLOCK = 32768
 
 
 def result_dtype(*values) -> np.dtype:
@@ -197,3 +203,35 @@ def weighted(weight: np.ndarray, value: np.ndarray) -> np.ndarray:
     """``weight * value``, but 0 wherever the weight is 0 even if ``value`` is infinite (0 log 0 = 0)."""
     with np.errstate(invalid="ignore"):
         return np.where(weight == 0, 0, weight * value)
+
+
+def blockwise(kernel: Callable, first: np.ndarray, second: np.ndarray, outputs: int = 2, scratch: int = 0):
+    """Run the elementwise ``kernel(first, second, *outs, *spare)`` piece by piece; return ``outs``.
+
+    ``kernel`` must write its results into the ``outputs`` arrays it is given (``out=``),
+    may use the ``scratch`` arrays freely, and must treat every element on its own:
+    then the pieces' results are exactly one whole-array call's. Both inputs must be
+    float arrays of one dtype; the outputs have their broadcast shape (0-d included).
+    Large inputs that are C-contiguous with that shape, or of size 1, go through in
+    pieces of :data:`BLOCK` elements; anything else (a broadcast, a strided view) in
+    one call with array-sized scratch.
+    """
+    shape = np.broadcast_shapes(first.shape, second.shape)
+    dtype = np.result_type(first, second)
+    outs = tuple(np.empty(shape, dtype) for _ in range(outputs))
+    size = math.prod(shape)
+    if size <= BLOCK or not (_splittable(first, shape) and _splittable(second, shape)):
+        kernel(first, second, *outs, *(np.empty(shape, dtype) for _ in range(scratch)))
+        return outs
+    flat_inputs = [a.reshape(-1) if a.size == size else a.reshape(()) for a in (first, second)]
+    flat_outs = [out.reshape(-1) for out in outs]
+    spare = [np.empty(BLOCK, dtype) for _ in range(scratch)]
+    for start in range(0, size, BLOCK):
+        stop = min(start + BLOCK, size)
+        pieces = [a[start:stop] if a.ndim else a for a in flat_inputs]
+        kernel(*pieces, *(out[start:stop] for out in flat_outs), *(s[: stop - start] for s in spare))
+    return outs
+
+
+def _splittable(array: np.ndarray, shape: tuple[int, ...]) -> bool:
+    return array.size == 1 or (array.shape == shape and array.flags.c_contiguous)

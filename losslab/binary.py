@@ -14,6 +14,7 @@ import numpy as np
 from losslab._validation import (
     Interval,
     all_finite,
+    blockwise,
     check_in_closed_interval,
     check_in_set,
     has_nan,
@@ -45,13 +46,11 @@ def _logit_and_label(logits, target):
     return logits, target
 
 
-def _clipped(prob: np.ndarray, eps: float) -> np.ndarray:
-    """Clip to [eps, 1 - eps], with 1 - eps kept below 1 in the array's own precision (eps = 0: no clip)."""
-    if eps == 0:
-        return prob
-    upper = min(np.asarray(1 - eps, prob.dtype), np.nextafter(prob.dtype.type(1), prob.dtype.type(0)))
-    lower = max(np.asarray(eps, prob.dtype), np.finfo(prob.dtype).tiny)
-    return np.clip(prob, lower, upper)
+def _clip_bounds(dtype: np.dtype, eps: float):
+    """``[eps, 1 - eps]`` in ``dtype``, with 1 - eps kept below 1 and eps above 0 in that precision."""
+    upper = min(np.asarray(1 - eps, dtype), np.nextafter(dtype.type(1), dtype.type(0)))
+    lower = max(np.asarray(eps, dtype), np.finfo(dtype).tiny)
+    return lower, upper
 
 
 def bce(prob, target, *, eps: float = 1e-12, reduction: str = "mean"):
@@ -66,14 +65,32 @@ def bce(prob, target, *, eps: float = 1e-12, reduction: str = "mean"):
     validate_reduction(reduction)
     eps = BCE_EPS.validate(eps, "eps")
     prob, target = _probability_and_label(prob, target)
-    return reduce(_bce_loss(_clipped(prob, eps), target, eps), reduction)
+    if eps == 0:
+        return reduce(_unclipped_bce_loss(prob, target), reduction)
+    bounds = _clip_bounds(prob.dtype, eps)
+
+    def loss_block(p, y, loss, q, log_miss, label_miss):
+        np.clip(p, *bounds, out=q)
+        _bce_loss_into(q, y, loss, log_miss, label_miss)
+
+    (loss,) = blockwise(loss_block, prob, target, outputs=1, scratch=3)
+    return reduce(loss, reduction)
 
 
 def bce_grad(prob, target, *, eps: float = 1e-12):
     r""":math:`\partial \ell / \partial \hat p = (\hat p - y) / (\hat p (1 - \hat p))`, at the clipped :math:`\hat p`."""
     eps = BCE_EPS.validate(eps, "eps")
     prob, target = _probability_and_label(prob, target)
-    return sum_to_shape(_bce_grad(_clipped(prob, eps), target), prob.shape)
+    if eps == 0:
+        return sum_to_shape(_unclipped_bce_grad(prob, target), prob.shape)
+    bounds = _clip_bounds(prob.dtype, eps)
+
+    def grad_block(p, y, grad, spare):
+        np.clip(p, *bounds, out=grad)
+        _bce_grad_into(grad, y, spare)
+
+    (grad,) = blockwise(grad_block, prob, target, outputs=1, scratch=1)
+    return sum_to_shape(grad, prob.shape)
 
 
 def bce_and_grad(prob, target, *, eps: float = 1e-12, reduction: str = "mean"):
@@ -87,19 +104,48 @@ def bce_and_grad(prob, target, *, eps: float = 1e-12, reduction: str = "mean"):
 
 def _bce_kernel(prob: np.ndarray, target: np.ndarray, *, eps: float = 1e-12):
     """Unchecked (loss, grad) of ``bce``, unreduced; ``prob``/``target`` must be validated float arrays."""
-    p = _clipped(prob, eps)
-    return _bce_loss(p, target, eps), _bce_grad(p, target)
+    if eps == 0:
+        return _unclipped_bce_loss(prob, target), _unclipped_bce_grad(prob, target)
+    bounds = _clip_bounds(np.result_type(prob, target), eps)
+
+    def block(p, y, loss, grad, log_miss, label_miss):
+        q = np.clip(p, *bounds, out=grad)  # the clipped p, then the gradient in place
+        _bce_loss_into(q, y, loss, log_miss, label_miss)
+        _bce_grad_into(q, y, log_miss)
+
+    return blockwise(block, prob, target, outputs=2, scratch=2)
 
 
-def _bce_loss(p: np.ndarray, target: np.ndarray, eps: float) -> np.ndarray:
-    if eps > 0:  # both logs are finite: plain products, two terms >= 0
-        return -(target * np.log(p) + (1 - target) * np.log1p(-p))
+def _bce_loss_into(q, target, loss, log_miss, label_miss) -> None:
+    r"""``loss[:] = -(y log q + (1 - y) log(1 - q))`` for a clipped ``q`` (eps > 0: both logs finite).
+
+    Written as :math:`(y - 1)\log(1 - q) - y \log q`: the same two products and sum,
+    negated exactly (:math:`y - 1 = -(1 - y)`), without a separate negation pass.
+    """
+    np.log(q, out=loss)
+    loss *= target
+    np.negative(q, out=log_miss)
+    np.log1p(log_miss, out=log_miss)
+    np.subtract(target, 1, out=label_miss)
+    log_miss *= label_miss
+    np.subtract(log_miss, loss, out=loss)
+
+
+def _bce_grad_into(q, target, spare) -> None:
+    """``q[:] = (q - y) / (q (1 - q))``: the gradient at the clipped ``q``, in place."""
+    np.subtract(1, q, out=spare)
+    spare *= q
+    np.subtract(q, target, out=q)
+    q /= spare
+
+
+def _unclipped_bce_loss(p: np.ndarray, target: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):  # eps = 0 allows log(0) = -inf, weighted to 0 or inf
         return -(weighted(target, np.log(p)) + weighted(1 - target, np.log1p(-p)))
 
 
-def _bce_grad(p: np.ndarray, target: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):  # only reachable with eps = 0
+def _unclipped_bce_grad(p: np.ndarray, target: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):  # eps = 0: infinite or NaN at p = 0 and 1
         return (p - target) / (p * (1 - p))
 
 
@@ -116,15 +162,19 @@ def bce_with_logits(logits, target, *, reduction: str = "mean"):
     """
     validate_reduction(reduction)
     logits, target = _logit_and_label(logits, target)
-    if not all_finite(logits):
-        decay, slope_sign = _logit_terms(logits, target)
-        return reduce(_bce_with_logits_loss(logits, target, decay, slope_sign), reduction)
-    # the same arithmetic as _bce_with_logits_loss, with fewer temporaries when only the loss is wanted
-    decay = np.copysign(logits, -1, out=np.empty_like(logits))  # -|z|; out=: arrays also for 0-d input
-    np.exp(decay, out=decay)
-    loss = np.subtract(logits > 0, target, dtype=logits.dtype)
-    loss *= logits
-    loss += np.log1p(decay, out=decay)
+
+    def loss_block(z, y, loss, decay):
+        if not all_finite(z):
+            loss[...] = _bce_with_logits_loss(z, y, *_logit_terms(z, y))
+            return
+        # the same arithmetic as _bce_with_logits_loss, with one scratch array when only the loss is wanted
+        np.copysign(z, -1, out=decay)  # -|z|
+        np.exp(decay, out=decay)
+        np.subtract(z > 0, y, out=loss, dtype=loss.dtype)
+        loss *= z
+        loss += np.log1p(decay, out=decay)
+
+    (loss,) = blockwise(loss_block, logits, target, outputs=1, scratch=1)
     return reduce(loss, reduction)
 
 
@@ -135,8 +185,13 @@ def bce_with_logits_grad(logits, target):
     confidently right tail is :math:`\approx -e^{-z}`, not 0.
     """
     logits, target = _logit_and_label(logits, target)
-    decay, slope_sign = _logit_terms(logits, target)
-    return sum_to_shape(_sigmoid_minus_label_from(logits, decay, slope_sign), logits.shape)
+
+    def grad_block(z, y, grad, decay, spare):
+        _logit_terms_into(z, y, decay, grad)
+        _subtract_signed_small_sigmoid(z, grad, decay, spare)
+
+    (grad,) = blockwise(grad_block, logits, target, outputs=1, scratch=2)
+    return sum_to_shape(grad, logits.shape)
 
 
 def bce_with_logits_and_grad(logits, target, *, reduction: str = "mean"):
@@ -149,9 +204,19 @@ def bce_with_logits_and_grad(logits, target, *, reduction: str = "mean"):
 
 def _bce_with_logits_kernel(logits: np.ndarray, target: np.ndarray):
     """Unchecked (loss, grad) of ``bce_with_logits``, unreduced; inputs must be validated float arrays."""
-    decay, slope_sign = _logit_terms(logits, target)
-    return (_bce_with_logits_loss(logits, target, decay, slope_sign),
-            _sigmoid_minus_label_from(logits, decay, slope_sign))
+    return blockwise(_bce_with_logits_block, logits, target, outputs=2, scratch=2)
+
+
+def _bce_with_logits_block(z, y, loss, grad, decay, spare) -> None:
+    """One piece of :func:`_bce_with_logits_kernel`: the arithmetic of :func:`_bce_with_logits_loss`
+    and :func:`_sigmoid_minus_label_from`, in place."""
+    _logit_terms_into(z, y, decay, grad)  # grad holds [z >= 0] - y until the end
+    if all_finite(z):
+        np.multiply(grad, z, out=loss)
+        loss += np.log1p(decay, out=spare)
+    else:
+        loss[...] = _bce_with_logits_loss(z, y, decay, grad)
+    _subtract_signed_small_sigmoid(z, grad, decay, spare)
 
 
 def _logit_terms(logits: np.ndarray, target: np.ndarray):
@@ -159,10 +224,18 @@ def _logit_terms(logits: np.ndarray, target: np.ndarray):
 
     ``signbit`` decides :math:`z \ge 0` so that -0.0 takes one branch everywhere.
     """
-    decay = np.copysign(logits, -1, out=np.empty_like(logits))  # -|z|; out=: in place, also for 0-d input
-    np.exp(decay, out=decay)
-    slope_sign = np.subtract(~np.signbit(logits), target, dtype=logits.dtype)
+    shape = np.broadcast_shapes(logits.shape, target.shape)
+    decay = np.empty_like(logits)  # out=: arrays also for 0-d input
+    slope_sign = np.empty(shape, logits.dtype)
+    _logit_terms_into(logits, target, decay, slope_sign)
     return decay, slope_sign
+
+
+def _logit_terms_into(logits, target, decay, slope_sign) -> None:
+    """:func:`_logit_terms` written into ``decay`` and ``slope_sign``."""
+    np.copysign(logits, -1, out=decay)  # -|z|
+    np.exp(decay, out=decay)
+    np.subtract(~np.signbit(logits), target, out=slope_sign, dtype=slope_sign.dtype)
 
 
 def _bce_with_logits_loss(logits, target, decay, slope_sign) -> np.ndarray:
@@ -174,6 +247,15 @@ def _bce_with_logits_loss(logits, target, decay, slope_sign) -> np.ndarray:
         return loss
     # +-inf logits: the weighted form gives the limits without 0 * inf
     return weighted(target, softplus(-logits)) + weighted(1 - target, softplus(logits))
+
+
+def _subtract_signed_small_sigmoid(logits, slope_sign, decay, spare) -> None:
+    r"""``slope_sign -= copysign(σ(-|z|), z)``, turning :math:`[z \ge 0] - y` into :math:`\sigma(z) - y`
+    (see :func:`_sigmoid_minus_label_from`); ``decay`` becomes :math:`\pm\sigma(-|z|)`."""
+    np.add(decay, 1, out=spare)
+    decay /= spare
+    np.copysign(decay, logits, out=decay)
+    slope_sign -= decay
 
 
 def _small_sigmoid_from(decay: np.ndarray) -> np.ndarray:
