@@ -192,11 +192,11 @@ def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]):
 
 def all_finite(array: np.ndarray) -> bool:
     """True if no element is NaN or infinite (min and max: two passes, no temporary array)."""
-    return not array.size or bool(np.isfinite(array.min()) and np.isfinite(array.max()))
+    return not array.size or (math.isfinite(array.min()) and math.isfinite(array.max()))
 
 
 def has_nan(array: np.ndarray) -> bool:
-    return bool(array.size) and bool(np.isnan(array.min()))
+    return bool(array.size) and math.isnan(array.min())
 
 
 def weighted(weight: np.ndarray, value: np.ndarray) -> np.ndarray:
@@ -216,13 +216,24 @@ def blockwise(kernel: Callable, first: np.ndarray, second: np.ndarray, outputs: 
     pieces of :data:`BLOCK` elements; anything else (a broadcast, a strided view) in
     one call with array-sized scratch.
     """
-    shape = np.broadcast_shapes(first.shape, second.shape)
-    dtype = np.result_type(first, second)
-    outs = tuple(np.empty(shape, dtype) for _ in range(outputs))
+    # the common cases without np.broadcast_shapes and np.result_type (microseconds on small inputs)
+    if first.shape == second.shape or not second.ndim:
+        shape = first.shape
+    elif not first.ndim:
+        shape = second.shape
+    else:
+        shape = np.broadcast_shapes(first.shape, second.shape)
+    dtype = first.dtype if first.dtype == second.dtype else np.result_type(first, second)
     size = math.prod(shape)
     if size <= BLOCK or not (_splittable(first, shape) and _splittable(second, shape)):
-        kernel(first, second, *outs, *(np.empty(shape, dtype) for _ in range(scratch)))
+        if outputs == 2 and not scratch:
+            outs = (np.empty(shape, dtype), np.empty(shape, dtype))
+            kernel(first, second, *outs)
+            return outs
+        outs = tuple([np.empty(shape, dtype) for _ in range(outputs)])
+        kernel(first, second, *outs, *[np.empty(shape, dtype) for _ in range(scratch)])
         return outs
+    outs = tuple([np.empty(shape, dtype) for _ in range(outputs)])
     flat_inputs = [a.reshape(-1) if a.size == size else a.reshape(()) for a in (first, second)]
     flat_outs = [out.reshape(-1) for out in outs]
     spare = [np.empty(BLOCK, dtype) for _ in range(scratch)]
