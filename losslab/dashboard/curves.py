@@ -7,17 +7,29 @@ changing one number), with the loss and its derivatives at each point:
 - ``grad``: :math:`\partial \ell / \partial x`, the derivative along the x axis
   (the prediction :math:`\hat y`, the probability :math:`\hat p`, or the logit :math:`z`);
 - ``grad_logit``: :math:`\partial \ell / \partial z`, through the output activation.
+
+The controls have validated every value before a view calls these functions, so
+the sweeps of the regression and binary losses call the core's private
+unchecked kernels (one call for loss and gradient, no conversion or range
+check) instead of the public functions; the result is bit-identical to the
+public functions' (tests/dashboard/test_curves_kernels.py). Any other loss, or
+a target outside what the kernels were written for, takes the public functions.
+Swept curves are cached per loss (see :func:`cache_clear`): a slider drag
+revisits values, and a delta change leaves the other losses' curves as they were.
+Cached arrays are read-only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from losslab import registry
+from losslab import binary, registry, regression
 from losslab.activations import logit, sigmoid, softmax, softmax_naive
 
 # Odd, so the centre of a sweep is a grid point; 301 points draw every curve smoothly at
@@ -74,6 +86,76 @@ def _params_for(spec: registry.LossSpec, params: Mapping[str, float]) -> dict[st
     return {p.name: params.get(p.name, p.default) for p in spec.parameters}
 
 
+# ---------------------------------------------------------------- unchecked kernels
+
+#: Cached curves per process (each about 7 KB): enough for every loss of a view at many settings.
+CACHE_SIZE = 512
+
+# (loss, dL/dx) of an identity-link loss on float64 arrays x and a 0-d target, parameters validated.
+_IDENTITY_KERNELS: dict[str, Callable] = {
+    "mse": lambda x, y, p: regression._mse_kernel(x, y),
+    "mae": lambda x, y, p: regression._mae_kernel(x, y),
+    "huber": lambda x, y, p: regression._huber_kernel(x, y, delta=p["delta"]),
+    "log_cosh": lambda x, y, p: regression._log_cosh_kernel(x, y),
+    "quantile": lambda x, y, p: regression._quantile_kernel(x, y, tau=p["tau"]),
+}
+
+# (loss, dL/dz) of a binary loss on float64 logits z and a 0-d label y in [0, 1], parameters validated.
+_LOGIT_KERNELS: dict[str, Callable] = {
+    "bce": lambda z, y, p: binary._bce_with_logits_kernel(z, y),
+    "sigmoid_mse": lambda z, y, p: binary._sigmoid_mse_kernel(z, y),
+    "focal": lambda z, y, p: binary._focal_kernel(z, y, gamma=p["gamma"]),
+    # the registry's hinge maps the lab's 0/1 label to the hinge's -1/+1
+    "hinge": lambda z, y, p: binary._hinge_kernel(z, 2 * y - 1),
+}
+_HARD_LABEL_KERNELS = frozenset({"hinge"})
+
+# dL/dp of a binary loss whose registry gradient is a function of its own (the others divide
+# dL/dz by p (1 - p), as links.grad_on_probability does).
+_PROBABILITY_GRAD_KERNELS: dict[str, Callable] = {
+    "bce": lambda p, y: binary._bce_kernel(p, y)[1],
+    "sigmoid_mse": lambda p, y: regression._mse_kernel(p, y)[1],
+}
+
+
+def _validated(spec: registry.LossSpec, params: Mapping[str, float]) -> dict[str, float]:
+    """The spec's parameters from ``params`` (defaults filled in), checked once as the public functions would."""
+    return {p.name: p.validate(params.get(p.name, p.default)) for p in spec.parameters}
+
+
+def _scalar(value) -> np.ndarray | None:
+    """``value`` as a 0-d float64 array if it is one finite real number, else None (the public path)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        return None
+    number = float(value)
+    return np.asarray(number) if math.isfinite(number) else None
+
+
+def _label(value, key: str) -> np.ndarray | None:
+    """A binary label the kernel of ``key`` accepts (in [0, 1]; 0 or 1 for hard-label losses), else None."""
+    label = _scalar(value)
+    if label is None or not 0 <= label <= 1 or (key in _HARD_LABEL_KERNELS and label not in (0, 1)):
+        return None
+    return label
+
+
+def _cache_number(value) -> tuple[float, float]:
+    """``(value, its sign)`` for a cache key: -0.0 == 0.0, but a residual's zero keeps its sign."""
+    number = float(value)
+    return number, math.copysign(1.0, number)
+
+
+def _read_only(*arrays: np.ndarray) -> None:
+    for array in arrays:
+        array.flags.writeable = False
+
+
+def cache_clear() -> None:
+    """Empty the curve caches (tests, and anyone timing the uncached path)."""
+    for cached in (_raw_curve, _binary_curve, _multiclass_curve, _multiclass_row):
+        cached.cache_clear()
+
+
 def widened(low: float, high: float, include: float | None) -> Grid:
     """The grid over [low, high], stretched past ``include`` (the marker) by a tenth of its span if outside."""
     if include is None or low < include < high:
@@ -112,24 +194,40 @@ def raw_functions(spec: registry.LossSpec):
 def sweep_raw(grid: Grid, target, keys: Iterable[str], params: Mapping[str, float]) -> list[Curve]:
     """Each loss and its derivative against the raw output x over ``grid`` (see :func:`raw_functions`):
     the family views' one story variable (a box offset, a distance, a score margin, D's logit)."""
-    x = grid.values()
     curves = []
     for key in keys:
         spec = registry.get(key)
-        loss_function, grad_function = raw_functions(spec)
         values = _params_for(spec, params)
+        if key in _IDENTITY_KERNELS and _scalar(target) is not None:
+            values = _validated(spec, values)
+            curves.append(_raw_curve(key, grid, *_cache_number(target), tuple(values.items())))
+            continue
+        loss_function, grad_function = raw_functions(spec)
+        x = grid.values()
         grad = np.asarray(grad_function(x, target, **values))
         curves.append(Curve(key, spec.label, grid, np.asarray(loss_function(x, target, **values)), grad, grad))
     return curves
 
 
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _raw_curve(key: str, grid: Grid, target: float, sign: float, params: tuple[tuple[str, float], ...]) -> Curve:
+    loss, grad = _IDENTITY_KERNELS[key](grid.values(), np.asarray(target), dict(params))
+    _read_only(loss, grad)
+    return Curve(key, registry.get(key).label, grid, loss, grad, grad)
+
+
 def raw_point(x: float, target, keys: Iterable[str], params: Mapping[str, float]) -> list[PointValues]:
     """Readout rows at one raw output x: the loss and dL/dx (twice: dL/dx is the gradient drawn)."""
     rows = []
+    point, label = _scalar(x), _scalar(target)
     for key in keys:
         spec = registry.get(key)
-        loss_function, grad_function = raw_functions(spec)
         values = _params_for(spec, params)
+        if key in _IDENTITY_KERNELS and point is not None and label is not None:
+            loss, grad = _IDENTITY_KERNELS[key](point, label, _validated(spec, values))
+            rows.append(PointValues(key, spec.label, float(loss), float(grad), float(grad)))
+            continue
+        loss_function, grad_function = raw_functions(spec)
         grad = float(grad_function(x, target, **values))
         rows.append(PointValues(key, spec.label, float(loss_function(x, target, **values)), grad, grad))
     return rows
@@ -156,17 +254,47 @@ def sweep_binary(
 ) -> list[Curve]:
     """Each binary loss against :math:`\\hat p` or :math:`z`, with dL/dx matching the axis."""
     grid = binary_grid(axis, include)
-    x = grid.values()
-    logits = _binary_logits(x, axis)
     curves = []
+    shared = None
     for key in keys:
         spec = registry.get(key)
         values = _params_for(spec, params)
+        if key in _LOGIT_KERNELS and _label(target, key) is not None:
+            values = _validated(spec, values)
+            curves.append(_binary_curve(key, axis, grid, *_cache_number(target), tuple(values.items())))
+            continue
+        if shared is None:
+            x = grid.values()
+            shared = x, _binary_logits(x, axis)
+        x, logits = shared
         loss = np.asarray(spec.loss_from_logit(logits, target, **values))
         grad_logit = np.asarray(spec.grad_from_logit(logits, target, **values))
         grad = grad_logit if axis == "logit" else np.asarray(spec.grad(x, target, **values))
         curves.append(Curve(key, spec.label, grid, loss, grad, grad_logit))
     return curves
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _binary_curve(key: str, axis: BinaryAxis, grid: Grid, target: float, sign: float,
+                  params: tuple[tuple[str, float], ...]) -> Curve:
+    x = grid.values()
+    label = np.asarray(target)
+    logits = np.asarray(_binary_logits(x, axis), dtype=np.float64)
+    values = dict(params)
+    loss, grad_logit = _LOGIT_KERNELS[key](logits, label, values)
+    grad = grad_logit if axis == "logit" else _probability_grad(key, x, logits, label, values, grad_logit)
+    _read_only(loss, grad, grad_logit)
+    return Curve(key, registry.get(key).label, grid, loss, grad, grad_logit)
+
+
+def _probability_grad(key: str, prob, logits, label, values, grad_logit) -> np.ndarray:
+    """dL/dp at ``prob`` (``logits`` = logit(prob), ``grad_logit`` = dL/dz there), as the registry's ``grad``."""
+    if key in _PROBABILITY_GRAD_KERNELS:
+        return _PROBABILITY_GRAD_KERNELS[key](prob, label)
+    # links.grad_on_probability: dL/dz over the sigmoid's slope p (1 - p)
+    slope = np.asarray(sigmoid(logits) * sigmoid(-logits))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return grad_logit / slope
 
 
 def binary_point(
@@ -179,6 +307,19 @@ def binary_point(
     for key in keys:
         spec = registry.get(key)
         values = _params_for(spec, params)
+        label = _label(target, key)
+        if key in _LOGIT_KERNELS and label is not None and math.isfinite(z):
+            values = _validated(spec, values)
+            loss, grad_logit = _LOGIT_KERNELS[key](np.asarray(z), label, values)
+            grad = float("nan")
+            if 0 < p < 1:
+                # the registry's dL/dp takes p itself: logit(p) is not z to the last bit
+                z_of_p = np.asarray(logit(p), dtype=np.float64)
+                grad_logit_of_p = (None if key in _PROBABILITY_GRAD_KERNELS
+                                   else _LOGIT_KERNELS[key](z_of_p, label, values)[1])
+                grad = float(_probability_grad(key, np.asarray(p), z_of_p, label, values, grad_logit_of_p))
+            rows.append(PointValues(key, spec.label, float(loss), grad, float(grad_logit)))
+            continue
         rows.append(
             PointValues(
                 key,
@@ -262,42 +403,67 @@ def sweep_multiclass(
 
     ``grad`` and ``grad_logit`` are both :math:`\partial \ell / \partial z_k` for
     the swept class :math:`k` (the x axis is a logit), including the :math:`1/T`
-    of the temperature.
+    of the temperature. Computed by the public functions, and cached per loss.
     """
-    grid = multiclass_grid(logits, swept_class)
-    batch = np.repeat(np.asarray(logits, dtype=np.float64)[None, :], grid.count, axis=0)
+    setting = _multiclass_setting(logits, true_class, temperature, swept_class, smoothing)
+    return [_multiclass_curve(key, *setting, _frozen(_params_for(registry.get(key), params or {})))
+            for key in keys]
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _multiclass_curve(key: str, logits: bytes, true_class: int, temperature: float, temperature_sign: float,
+                      swept_class: int, smoothing: float, smoothing_sign: float, params) -> Curve:
+    logits_array = np.frombuffer(logits, dtype=np.float64)
+    grid = multiclass_grid(logits_array, swept_class)
+    batch = np.repeat(logits_array[None, :], grid.count, axis=0)
     batch[:, swept_class] = grid.values()
     scaled = batch / temperature
     target = smoothed_target(true_class, batch.shape[1], smoothing)
-    curves = []
-    for key in keys:
-        spec = registry.get(key)
-        values = _params_for(spec, params or {})
-        loss = np.asarray(spec.loss_from_logit(scaled, target, **values))
-        grad = np.asarray(spec.grad_from_logit(scaled, target, **values))[:, swept_class] / temperature
-        curves.append(Curve(key, spec.label, grid, loss, grad, grad))
-    return curves
+    spec = registry.get(key)
+    values = _thawed(params)
+    loss = np.array(spec.loss_from_logit(scaled, target, **values))  # np.array: our own copy to freeze
+    grad = np.asarray(spec.grad_from_logit(scaled, target, **values))[:, swept_class] / temperature
+    _read_only(loss, grad)
+    return Curve(key, spec.label, grid, loss, grad, grad)
 
 
 def multiclass_point(
     logits: np.ndarray, true_class: int, temperature: float, swept_class: int, keys: Iterable[str],
     smoothing: float = 0.0, params: Mapping[str, float] | None = None,
 ) -> list[PointValues]:
-    """Readout rows at the current logits: loss, dL/dp̂_k and dL/dz_k for the swept class k."""
-    scaled = np.asarray(logits, dtype=np.float64) / temperature
+    """Readout rows at the current logits: loss, dL/dp̂_k and dL/dz_k for the swept class k (cached per loss)."""
+    setting = _multiclass_setting(logits, true_class, temperature, swept_class, smoothing)
+    return [_multiclass_row(key, *setting, _frozen(_params_for(registry.get(key), params or {}))) for key in keys]
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _multiclass_row(key: str, logits: bytes, true_class: int, temperature: float, temperature_sign: float,
+                    swept_class: int, smoothing: float, smoothing_sign: float, params) -> PointValues:
+    scaled = np.frombuffer(logits, dtype=np.float64) / temperature
     target = smoothed_target(true_class, scaled.size, smoothing)
     probabilities = softmax(scaled)
-    rows = []
-    for key in keys:
-        spec = registry.get(key)
-        values = _params_for(spec, params or {})
-        rows.append(
-            PointValues(
-                key,
-                spec.label,
-                float(spec.loss_from_logit(scaled, target, **values)),
-                float(np.asarray(spec.grad(probabilities, target, **values))[swept_class]),
-                float(np.asarray(spec.grad_from_logit(scaled, target, **values))[swept_class] / temperature),
-            )
-        )
-    return rows
+    spec = registry.get(key)
+    values = _thawed(params)
+    return PointValues(
+        key,
+        spec.label,
+        float(spec.loss_from_logit(scaled, target, **values)),
+        float(np.asarray(spec.grad(probabilities, target, **values))[swept_class]),
+        float(np.asarray(spec.grad_from_logit(scaled, target, **values))[swept_class] / temperature),
+    )
+
+
+def _multiclass_setting(logits, true_class, temperature, swept_class, smoothing) -> tuple:
+    """The multiclass arguments as a cache key: the logits' exact bytes, and every number with its sign."""
+    return (np.ascontiguousarray(logits, dtype=np.float64).tobytes(), true_class, *_cache_number(temperature),
+            swept_class, *_cache_number(smoothing))
+
+
+def _frozen(values: Mapping[str, float]) -> tuple:
+    """Parameters as a cache key, each with its sign (anything not a number goes to the public function as is)."""
+    return tuple((name, value, math.copysign(1.0, value) if isinstance(value, int | float) else 1.0)
+                 for name, value in values.items())
+
+
+def _thawed(frozen: tuple) -> dict[str, float]:
+    return {name: value for name, value, _sign in frozen}
