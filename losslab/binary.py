@@ -360,7 +360,92 @@ def _focal_kernel(logits: np.ndarray, target: np.ndarray, *, gamma: float = 2.0,
     """Unchecked (loss, grad) of ``focal``, unreduced (grad None if not ``with_grad``).
 
     ``logits``/``target`` must be validated float arrays, ``gamma``/``alpha`` validated floats.
+    Labels 0 and 1 take :func:`_focal_hard` (finite logits, ``gamma > 0``), soft labels :func:`_focal_any`.
     """
+    if gamma > 0 and all_finite(logits):
+        hard = (target == 0) | (target == 1)
+        if hard.all():
+            return _focal_hard(logits, target, gamma, alpha, with_grad)
+        if hard.any():
+            loss, grad = _focal_hard(logits, target, gamma, alpha, with_grad)
+            soft_loss, soft_grad = _focal_any(logits, target, gamma, alpha, with_grad)
+            return np.where(hard, loss, soft_loss), (np.where(hard, grad, soft_grad) if with_grad else None)
+    return _focal_any(logits, target, gamma, alpha, with_grad)
+
+
+def _focal_hard(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: float | None, with_grad: bool):
+    r"""``focal`` for labels 0 and 1 and finite logits, with :math:`(1 - p_t)^\gamma` to about an ulp.
+
+    Here :math:`1 - p_t = \sigma(x)` with :math:`x = z` (label 0) or :math:`-z` (label 1), and
+    :math:`\gamma \log \sigma(x) = \gamma \min(x, 0) - \gamma \log(1 + e^{-|z|})`. Both products are
+    split exactly into a float and its rounding error (Dekker's two-product), and so is their
+    difference (two-sum): :math:`(1 - p_t)^\gamma = e^{E} (1 + c)` with :math:`E` a float and
+    :math:`c` the tiny sum of the three errors. ``(1 - p_t)**gamma`` instead multiplies the ulp or so
+    of :math:`1 - p_t`'s rounding by :math:`\gamma`, and ``exp`` of a rounded :math:`\gamma \log(1 - p_t)`
+    is off by :math:`|\gamma \log(1 - p_t)|/2` ulp. The BCE is :math:`\max(x, 0) + \log(1 + e^{-|z|})`
+    (two terms :math:`\ge 0`), and the gradient
+    :math:`\pm(1 - p_t)^\gamma (\sigma(x) + \gamma \sigma(-x)\,\mathrm{BCE})` (``-`` for label 1)
+    a sum of positive terms.
+    """
+    dtype = logits.dtype.type
+    g = dtype(gamma)
+    g_rest = dtype(gamma - float(g))  # float32: gamma = g + g_rest to about 48 bits
+    x = np.where(target == 1, -logits, logits)
+    decay = np.exp(-np.abs(x))
+    log_tail = np.log1p(decay)
+    low = np.minimum(x, 0)
+    with np.errstate(over="ignore", invalid="ignore"):  # gamma x below -float max: a modulation of 0
+        head, head_error = _scalar_two_product(g, low)
+        tail, tail_error = _scalar_two_product(g, log_tail)
+        if g_rest:
+            head_error += g_rest * low
+            tail_error += g_rest * log_tail
+        exponent = head - tail
+        back = exponent - head  # Knuth's two-sum of head and -tail
+        rounding = (head - (exponent - back)) - (tail + back)
+        correction = (head_error - tail_error) + rounding
+        # far below -745, e^exponent is 0 and the correction (up to half an ulp of gamma x) must not be inf
+        correction = np.where(exponent > -2000, correction, 0)
+        modulation = np.exp(exponent)
+        modulation = modulation + modulation * correction
+    cross_entropy = np.maximum(x, 0) + log_tail  # -log p_t = softplus(x)
+    weight = _class_weight(target, alpha)
+    loss = cross_entropy * modulation * weight
+    if not with_grad:
+        return loss, None
+    small = decay / (1 + decay)  # sigma(-|x|)
+    large = 1 / (1 + decay)  # sigma(|x|)
+    positive = x >= 0
+    bracket = np.where(positive, large, small) + g * np.where(positive, small, large) * cross_entropy
+    grad = np.where(target == 1, -modulation, modulation) * bracket
+    return loss, grad * weight
+
+
+def _scalar_two_product(g, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dekker's two-product of a scalar ``g >= 0`` and an array: ``g a = p + e`` exactly (NumPy has no FMA).
+
+    Veltkamp's split puts half the significand in each part; arrays with values near float max are
+    scaled by a power of two first (exact), so the split cannot overflow.
+    """
+    info = np.finfo(a.dtype)
+    half = (info.nmant + 2) // 2
+    factor = a.dtype.type(2.0**half + 1)
+    scale = a.dtype.type(1)
+    if a.size and np.abs(a).max() > info.max / 2.0 ** (half + 1):
+        scale = a.dtype.type(2.0 ** -(half + 1))
+    g_big = g * factor
+    g_high = g_big - (g_big - g)
+    g_low = g - g_high
+    scaled = a * scale
+    big = scaled * factor
+    a_high = (big - (big - scaled)) / scale
+    a_low = a - a_high
+    p = g * a
+    return p, ((g_high * a_high - p) + g_high * a_low + g_low * a_high) + g_low * a_low
+
+
+def _focal_any(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: float | None, with_grad: bool):
+    """``focal`` for any labels in [0, 1] and logits (``+-inf`` included): ``(1 - p_t)**gamma``."""
     decay, slope_sign = _logit_terms(logits, target)
     small = _small_sigmoid_from(decay)
     signed_small = np.copysign(small, logits)
