@@ -152,7 +152,7 @@ def _read_only(*arrays: np.ndarray) -> None:
 
 def cache_clear() -> None:
     """Empty the curve caches (tests, and anyone timing the uncached path)."""
-    for cached in (_raw_curve, _binary_curve, _multiclass_curve, _multiclass_row):
+    for cached in (_raw_curve, _binary_curve, _multiclass_curve, _multiclass_row, _softmax_state):
         cached.cache_clear()
 
 
@@ -354,19 +354,30 @@ class SoftmaxState:
 
 
 def softmax_state(logits: np.ndarray, true_class: int, temperature: float, smoothing: float = 0.0) -> SoftmaxState:
-    r"""Softmax of :math:`z / T`, its naive twin, and the cross-entropy gradient :math:`(\hat p - y) / T`."""
-    scaled = np.asarray(logits, dtype=np.float64) / temperature
+    r"""Softmax of :math:`z / T`, its naive twin, and the cross-entropy gradient :math:`(\hat p - y) / T` (cached)."""
+    logits_key = np.ascontiguousarray(logits, dtype=np.float64).tobytes()
+    return _softmax_state(logits_key, true_class, temperature, *_cache_number(temperature)[1:],
+                          smoothing, *_cache_number(smoothing)[1:])
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _softmax_state(logits: bytes, true_class: int, temperature: float, temperature_sign: float,
+                   smoothing: float, smoothing_sign: float) -> SoftmaxState:
+    logits_array = np.frombuffer(logits, dtype=np.float64)
+    scaled = logits_array / temperature
     target = smoothed_target(true_class, scaled.size, smoothing)
     spec = registry.get("cross_entropy")
-    return SoftmaxState(
-        logits=np.asarray(logits, dtype=np.float64),
+    state = SoftmaxState(
+        logits=logits_array,
         temperature=temperature,
         true_class=true_class,
-        probabilities=softmax(scaled),
-        naive_probabilities=softmax_naive(scaled),
-        grad_logit=spec.grad_from_logit(scaled, target) / temperature,
+        probabilities=np.array(softmax(scaled)),
+        naive_probabilities=np.array(softmax_naive(scaled)),
+        grad_logit=np.array(spec.grad_from_logit(scaled, target) / temperature),
         loss=float(spec.loss_from_logit(scaled, target)),
     )
+    _read_only(state.probabilities, state.naive_probabilities, state.grad_logit)
+    return state
 
 
 def smoothed_target(index: int, classes: int, smoothing: float = 0.0) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from losslab import registry
-from losslab.activations import logit, sigmoid, softmax
+from losslab.activations import logit, sigmoid, softmax, softmax_naive
 from losslab.dashboard import curves
 
 REGRESSION_KEYS = [s.key for s in registry.for_task("regression")]
@@ -116,6 +116,7 @@ def test_binary_points_equal_the_public_functions(point, target, axis, params):
     ([2.0, 1.0, 0.5, -1.0], 0, 1.0, 0, 0.0),
     ([2.0, 1.0, 0.5, -1.0], 2, 0.05, 1, 0.1),
     ([30.0, -30.0, 0.0], 1, 3.0, 2, 0.0),
+    ([800.0, 0.0, -5.0], 0, 1.0, 1, 0.0),  # the naive softmax overflows
     ([0.0, -0.0], 1, 1.0, 0, 0.0),
 ])
 def test_multiclass_sweeps_and_points_equal_the_public_functions(logits, true_class, temperature, swept,
@@ -145,6 +146,13 @@ def test_multiclass_sweeps_and_points_equal_the_public_functions(logits, true_cl
             assert identical(row.grad_prediction, expected), row.key
             expected = float(np.asarray(spec.grad_from_logit(scaled, target, **values))[swept] / temperature)
             assert identical(row.grad_logit, expected), row.key
+        state = curves.softmax_state(logits, true_class, temperature, smoothing)
+        spec = registry.get("cross_entropy")
+        assert identical(state.logits, logits) and identical(state.probabilities, softmax(scaled))
+        assert identical(state.naive_probabilities, softmax_naive(scaled))
+        assert identical(state.grad_logit, spec.grad_from_logit(scaled, target) / temperature)
+        assert identical(state.loss, float(spec.loss_from_logit(scaled, target)))
+        assert (state.temperature, state.true_class) == (temperature, true_class)
 
 
 def test_cached_curves_are_read_only_and_keyed_by_every_input():
