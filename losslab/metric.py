@@ -234,6 +234,27 @@ def _unit_vectors(x: np.ndarray):
     return x / np.where(norm > 0, norm, 1), norm
 
 
+def _unit_gap(x1, x2, u1, u2, n1, n2):
+    r""":math:`\hat x_1 - \hat x_2`, to a few ulp of itself also for nearly equal vectors.
+
+    ``u1 - u2`` of the rounded unit vectors is off by an ulp of 1 in every component, which for
+    nearly equal vectors is most of the difference (and of :math:`1 - \cos`, its square). Where the
+    norms are within a factor 2 it is taken as
+    :math:`(x_1 - x_2)/|x_1| - \hat x_2\, r / (1 + |x_2|/|x_1|)`, with
+    :math:`r = (|x_1|^2 - |x_2|^2)/|x_1|^2 = \sum_i (x_1 - x_2)_i (x_1 + x_2)_i / |x_1|^2`:
+    :math:`x_1 - x_2` is exact for close components, so every term is as small as the gap and
+    carries a relative, not an absolute, rounding error.
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        safe = np.where(n1 > 0, n1, 1)
+        ratio = n2 / safe
+        scaled_difference = (x1 - x2) / safe
+        r = np.sum(scaled_difference * ((x1 + x2) / safe), axis=-1, keepdims=True)
+        near = scaled_difference - u2 * (r / (1 + ratio))
+    close = (ratio >= 0.5) & (ratio <= 2) & np.isfinite(near).all(axis=-1, keepdims=True)
+    return np.where(close, near, u1 - u2)
+
+
 def _cosine(x1, x2, target, margin, want_loss, want_grad, reduction="mean"):
     margin = COSINE.validate(margin, "margin")
     inputs, shape = _embeddings({"x1": x1, "x2": x2})
@@ -242,7 +263,7 @@ def _cosine(x1, x2, target, margin, want_loss, want_grad, reduction="mean"):
     u1, n1 = _unit_vectors(first)
     u2, n2 = _unit_vectors(second)
     nonzero = (n1 > 0) & (n2 > 0)
-    gap = u1 - u2
+    gap = _unit_gap(first, second, u1, u2, n1, n2)
     # 1 - cos = ||u1 - u2||^2 / 2 for unit vectors: no cancellation for nearly parallel ones
     one_minus_cos = np.where(nonzero, 0.5 * np.sum(gap * gap, axis=-1, keepdims=True), 1.0)
     cos = 1 - one_minus_cos
@@ -251,10 +272,17 @@ def _cosine(x1, x2, target, margin, want_loss, want_grad, reduction="mean"):
         per_pair = np.where(label == 1, one_minus_cos, np.maximum(cos - margin, 0))
         loss = inputs.finish_loss(np.squeeze(per_pair, axis=-1), reduction)
     if want_grad:
-        # dcos/dx1 = (u2 - cos u1)/|x1| = (-(u1 - u2) + (1 - cos) u1)/|x1|: no cancellation either
+        # dcos/dx1 = (u2 - cos u1)/|x1| = ((1 - cos) u1 - (u1 - u2))/|x1| for cos >= 0, and
+        # ((u1 + u2) - (1 + cos) u1)/|x1| for cos < 0, 1 + cos = ||u1 + u2||^2 / 2: the small vector
+        # (gap or sum) is formed directly, so neither nearly parallel nor nearly opposite pairs cancel
+        total = _unit_gap(first, -second, u1, -u2, n1, n2)  # u1 + u2
+        one_plus_cos = 0.5 * np.sum(total * total, axis=-1, keepdims=True)
+        opposite = cos < 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            d_cos_1 = np.where(nonzero, (one_minus_cos * u1 - gap) / np.where(nonzero, n1, 1), 0.0)
-            d_cos_2 = np.where(nonzero, (one_minus_cos * u2 + gap) / np.where(nonzero, n2, 1), 0.0)
+            along_1 = np.where(opposite, total - one_plus_cos * u1, one_minus_cos * u1 - gap)
+            along_2 = np.where(opposite, total - one_plus_cos * u2, one_minus_cos * u2 + gap)
+            d_cos_1 = np.where(nonzero, along_1 / np.where(nonzero, n1, 1), 0.0)
+            d_cos_2 = np.where(nonzero, along_2 / np.where(nonzero, n2, 1), 0.0)
         sign = np.where(label == 1, -1.0, np.where(cos > margin, 1.0, 0.0))
         grads = (inputs.finish_grad(np.broadcast_to(sign * d_cos_1, shape), 0),
                  inputs.finish_grad(np.broadcast_to(sign * d_cos_2, shape), 1))
