@@ -47,7 +47,6 @@
           function (v) { return v > 0 ? Math.log10(v) : NaN; });
       },
       receiveFamily: receiveFamily,
-      dragFrame: dragFrame,
       replaceQuery: function (query) {
         if (typeof query !== "string" || query.charAt(0) !== "?") return;
         if (presenting()) query += "&present=1";  // a page setting, not a view's: kept across changes
@@ -62,13 +61,13 @@
 
   /* ---- motion: a dragged slider and the ▶ sweep move the charts with no round trip ----
      The server sends, once per slider and state, the charts at every slider position
-     (views.base.family: exact core values). A drag (the slider's drag_value) or a playback
-     frame swaps those arrays into the charts with Plotly.react; the released value then goes
-     to the server as usual, which draws the same numbers and updates the readout. */
+     (views.base.family: exact core values). A drag (the handle's position) or the sweep's clock
+     picks a frame, drawn at the next display refresh (showFrame below); the released value then
+     goes to the server as usual, which draws the same numbers and updates the readout. */
   var families = {};      // view -> the last family received
   var requested = {};     // view -> "control|query" last asked for
-  var playback = null;    // {view, name, button, k, direction, timer}
-  var FRAME_MS = 30;
+  var playback = null;    // {view, name, button, k, family, waiting}
+  var FRAME_MS = 25;
 
   function stateKey(query, name) {
     var params = new URLSearchParams(query || "");
@@ -110,24 +109,141 @@
     return Math.min(Math.max(k, 0), family.positions.length - 1);
   }
 
-  function applyFrame(family, k) {
-    Object.keys(family.graphs).forEach(function (graphId) {
-      var plot = document.querySelector("#" + graphId + " .js-plotly-plot");
-      if (!plot || !plot.data) return;
-      var graph = family.graphs[graphId];
-      var data = plot.data.slice();
-      graph.curves.forEach(function (curve) {
-        var row = curve.row[k];
-        data[curve.index] = Object.assign({}, data[curve.index], {
-          y: curve.rows.subarray(row * curve.points, (row + 1) * curve.points), x0: curve.x0[k], dx: curve.dx[k],
-        });
-      });
-      graph.markers.forEach(function (marker) {
-        data[marker.index] = Object.assign({}, data[marker.index], { x: marker.x[k], y: marker.y[k] });
-      });
-      window.Plotly.react(plot, data, plot.layout);
+  /* Drawing a frame. Plotly.react would redo the whole figure (defaults, autorange, axes, legend:
+     40 to 60 ms for two charts here); Plotly.animate with redraw off re-plots only the traces that
+     change, on axes that stay where they are. So for the length of a motion the autoranged axes
+     are held at the union of every frame's extent, and handed back to autorange when it ends.
+     Frames are drawn at most once per display refresh, each replacing any frame still in
+     progress ("immediate"): a hand faster than the charts skips positions instead of queueing them. */
+  var ANIMATE = { transition: { duration: 0 }, frame: { duration: 0, redraw: false }, mode: "immediate" };
+  var wanted = null;      // {family, k}: the frame the hand or the sweep asks for now
+  var drawn = {};         // graphId -> {k, done}: the frame last sent to the chart, settled when drawn
+  var held = {};          // graphId -> the axes ("xaxis", "yaxis") held for the current motion
+  var refreshPending = false;
+
+  function plotById(graphId) { return document.querySelector("#" + graphId + " .js-plotly-plot"); }
+
+  function showFrame(family, k) {
+    wanted = { family: family, k: k };
+    if (!refreshPending) {
+      refreshPending = true;
+      window.requestAnimationFrame(drawWanted);
+    }
+  }
+
+  function extent(range, values) {
+    for (var i = 0; i < values.length; i++) {
+      var v = values[i];
+      if (v === null || !isFinite(v)) continue;
+      if (v < range[0]) range[0] = v;
+      if (v > range[1]) range[1] = v;
+    }
+    return range;
+  }
+
+  /* Every frame's x and y extent for one chart (computed once per family), so held axes show
+     every frame whole. */
+  function familyExtent(graph) {
+    if (graph.extent) return graph.extent;
+    var x = [Infinity, -Infinity], y = [Infinity, -Infinity];
+    graph.curves.forEach(function (curve) {
+      extent(y, curve.rows);
+      curve.x0.forEach(function (x0, k) { extent(x, [x0, x0 + curve.dx[k] * (curve.points - 1)]); });
     });
-    window.__losslabFrames = (window.__losslabFrames || 0) + 1;  // read by the benchmark and the tests
+    graph.markers.forEach(function (marker) {
+      marker.x.forEach(function (xs) { extent(x, [].concat(xs)); });
+      marker.y.forEach(function (ys) { extent(y, [].concat(ys)); });
+    });
+    graph.extent = { xaxis: x, yaxis: y };
+    return graph.extent;
+  }
+
+  function echoFree(plot, call) {  // a relayout of ours, not the user's: the linked charts must not copy it
+    plot.dataset.losslabEcho = "1";
+    return Promise.resolve(call()).finally(function () { plot.dataset.losslabEcho = "0"; });
+  }
+
+  function holdAxes(plot, graphId, graph) {
+    if (held[graphId]) return;
+    var full = plot._fullLayout, wide = familyExtent(graph), update = {}, axes = [];
+    ["xaxis", "yaxis"].forEach(function (name) {
+      var axis = full[name];
+      if (!axis || axis.autorange === false || axis.type === "log" || !(wide[name][0] <= wide[name][1])) return;
+      var now = axis.range, low = Math.min(now[0], wide[name][0]), high = Math.max(now[1], wide[name][1]);
+      var pad = name === "yaxis" ? 0.05 * (high - low) : 0;
+      update[name + ".range"] = [low < now[0] ? low - pad : now[0], high > now[1] ? high + pad : now[1]];
+      axes.push(name);
+    });
+    held[graphId] = axes;
+    if (axes.length) echoFree(plot, function () { return window.Plotly.relayout(plot, update); });
+  }
+
+  function releaseAxes(graphId) {
+    var axes = held[graphId], plot = plotById(graphId), last = drawn[graphId];
+    delete held[graphId];
+    delete drawn[graphId];
+    if (!plot || !axes || !axes.length) return;
+    var update = {};
+    axes.forEach(function (name) { update[name + ".autorange"] = true; });
+    // After the last frame has settled: autorange is off while a transition runs.
+    Promise.resolve(last && last.done).then(function () {
+      if (held[graphId]) return;  // a new motion holds them again
+      echoFree(plot, function () { return window.Plotly.relayout(plot, update); });
+    });
+  }
+
+  function frameData(graph, k) {
+    var traces = [], data = [];
+    graph.curves.forEach(function (curve) {
+      var row = curve.row[k];
+      traces.push(curve.index);
+      data.push({ y: curve.rows.subarray(row * curve.points, (row + 1) * curve.points), x0: curve.x0[k], dx: curve.dx[k] });
+    });
+    graph.markers.forEach(function (marker) {
+      traces.push(marker.index);
+      data.push({ x: marker.x[k], y: marker.y[k] });
+    });
+    return { data: data, traces: traces };
+  }
+
+  /* A frame is on the chart when Plotly starts its transition ("plotly_transitioning"): the traces
+     are re-plotted in the same task. The chart then carries the frame's value (read by the tests
+     beside its data), and the first chart counts the frame. */
+  function watchFrames(plot) {
+    if (plot.dataset.losslabFrames === "1") return;
+    plot.dataset.losslabFrames = "1";
+    plot.on("plotly_transitioning", function () {
+      var frame = plot.__losslabFrame;
+      if (!frame) return;
+      plot.__losslabFrame = null;
+      plot.setAttribute("data-frame-value", String(frame.value));
+      if (!frame.first) return;
+      window.__losslabFrames = (window.__losslabFrames || 0) + 1;  // read by the benchmark and the tests
+      if (playback && playback.button) playback.button.setAttribute("data-value", String(frame.value));
+    });
+  }
+
+  function drawWanted() {
+    refreshPending = false;
+    if (!wanted) return;
+    var family = wanted.family, k = wanted.k;
+    Object.keys(family.graphs).forEach(function (graphId, i) {
+      var plot = plotById(graphId);
+      if (!plot || !plot.data || (drawn[graphId] && drawn[graphId].k === k)) return;
+      var graph = family.graphs[graphId];
+      watchFrames(plot);
+      holdAxes(plot, graphId, graph);
+      plot.__losslabFrame = { value: family.values[k], first: i === 0 };
+      var done = window.Plotly.animate(plot, frameData(graph, k), ANIMATE).catch(function () { /* replaced */ });
+      drawn[graphId] = { k: k, done: done };
+    });
+  }
+
+  /* The motion is over (released, or the sweep stopped): no more frames; the axes autorange
+     again, and the server's figure for the final value follows. */
+  function endMotion() {
+    wanted = null;
+    Object.keys(held).forEach(releaseAxes);
   }
 
   function parseSliderId(id) {
@@ -145,26 +261,46 @@
     if (playback && playback.waiting && playback.view === view && playback.name === family.control) startPlayback();
   }
 
-  // A slider sets drag_value when it mounts too: only a held pointer or a key on a slider is a drag.
+  // Only a held pointer or a key on a slider is a drag (a slider also moves when its box is typed in).
   var sliderHeld = false;
   document.addEventListener("pointerdown", function (event) {
     sliderHeld = !!(event.target.closest && event.target.closest(".control-slider"));
   }, true);
-  document.addEventListener("pointerup", function () { sliderHeld = false; }, true);
+  function letGo() {
+    if (!sliderHeld) return;
+    sliderHeld = false;
+    if (!playback) endMotion();
+  }
+  document.addEventListener("pointerup", letGo, true);
   document.addEventListener("keydown", function (event) {
     if (event.target.closest && event.target.closest(".control-slider")) sliderHeld = true;
   }, true);
-  document.addEventListener("keyup", function () { sliderHeld = false; }, true);
+  document.addEventListener("keyup", letGo, true);
 
-  function dragFrame(position) {
-    var id = (triggeredProp().split(".")[0]) || "";
-    if (typeof position !== "number" || !id || !sliderHeld) return;
-    var slider = parseSliderId(id);
+  /* The drag is read from the handle (its aria-valuenow, the slider's position) as it moves, not
+     from a Dash callback on the slider's drag_value: a clientside callback per pointer move cost
+     the Dash renderer about 25 ms a move, more than the frame itself. */
+  function dragTo(handle) {
+    var host = handle.closest(".control-slider");
+    var position = Number(handle.getAttribute("aria-valuenow"));
+    if (!host || !host.id || !isFinite(position)) return;
+    var slider = parseSliderId(host.id);
+    // Only a slider with a ▶ beside it has precomputed frames; the others go through the server.
+    if (!document.querySelector(".play-button[data-view='" + slider.view + "'][data-play='" + slider.name + "']")) return;
     if (playback) stopPlayback(false);
     var family = familyFor(slider.view, slider.name);
     if (!family) { requestFamily(slider.view, slider.name); return; }
-    applyFrame(family, frameIndex(family, position));
+    showFrame(family, frameIndex(family, position));
   }
+
+  new MutationObserver(function (records) {
+    if (!sliderHeld) return;
+    var moved = null;
+    records.forEach(function (record) {
+      if (record.target.getAttribute && record.target.getAttribute("role") === "slider") moved = record.target;
+    });
+    if (moved) dragTo(moved);
+  }).observe(document.documentElement, { attributes: true, attributeFilter: ["aria-valuenow"], subtree: true });
 
   function boxOf(view, name) { return document.getElementById(view + "-" + name + "-input"); }
 
@@ -177,20 +313,25 @@
     var k = family.values.indexOf(current);
     playback.k = k >= 0 ? k : 0;
     playback.family = family;
-    playback.timer = setInterval(function () {
-      var last = family.positions.length - 1;
-      if (playback.k + playback.direction > last || playback.k + playback.direction < 0) playback.direction *= -1;
-      playback.k += playback.direction;
-      applyFrame(family, playback.k);
-      playback.button.setAttribute("data-value", String(family.values[playback.k]));
-    }, FRAME_MS);
+    // The sweep runs on the clock (one position per FRAME_MS); the charts show the latest position
+    // at each display refresh they can keep up with.
+    var began = performance.now(), start = playback.k, run = playback;
+    var tick = function (now) {
+      if (playback !== run) return;
+      var last = family.positions.length - 1, steps = Math.floor((now - began) / FRAME_MS);
+      var phase = last > 0 ? (start + steps) % (2 * last) : 0;
+      playback.k = phase <= last ? phase : 2 * last - phase;  // there and back
+      showFrame(family, playback.k);
+      window.requestAnimationFrame(tick);
+    };
+    window.requestAnimationFrame(tick);
   }
 
   function stopPlayback(commit) {
     if (!playback) return;
     var stopped = playback;
     playback = null;
-    clearInterval(stopped.timer);
+    endMotion();
     stopped.button.textContent = "▶";
     stopped.button.setAttribute("aria-pressed", "false");
     stopped.button.removeAttribute("data-value");
@@ -207,7 +348,7 @@
     if (playback && playback.button === button) { stopPlayback(true); return; }
     stopPlayback(true);
     playback = { view: button.getAttribute("data-view"), name: button.getAttribute("data-play"), button: button,
-                 direction: 1, waiting: true };
+                 waiting: true };
     button.textContent = "■";
     button.setAttribute("aria-pressed", "true");
     if (familyFor(playback.view, playback.name)) startPlayback(); else requestFamily(playback.view, playback.name);

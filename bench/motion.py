@@ -2,8 +2,9 @@
 
 ``python -m bench.motion`` serves losslab and a plain Dash baseline (bench/slider_app.py: one
 slider with updatemode="drag" and two figures) with gunicorn on loopback, drags each slider in
-headless Chromium at about 50 pointer moves a second, and counts Plotly redraws
-(``plotly_afterplot``) of the view's two sweep charts during the drag. It also times the release
+headless Chromium at about 50 pointer moves a second, and counts Plotly redraws of the view's two
+sweep charts during the drag (``plotly_afterplot`` for a full redraw, ``plotly_animated`` for a
+frame that re-plots only the traces; each chart counts, so one frame of two charts is 2). It also times the release
 to the last repaint, and counts frames and callback requests during 3 s of playback. Results are
 ratios against the baseline measured in the same run (medians over ``--rounds``); the targets
 live in the report this prints, never in CI.
@@ -21,8 +22,9 @@ from bench.harness import Gunicorn, on_ci, serve
 
 COUNT_PAINTS = """
 window.__paints = 0; window.__requests = 0;
-document.querySelectorAll(arguments[0]).forEach((plot) => plot.on('plotly_afterplot', () => {
-  window.__paints += 1; window.__lastPaint = performance.now(); }));
+const painted = () => { window.__paints += 1; window.__lastPaint = performance.now(); };
+document.querySelectorAll(arguments[0]).forEach((plot) => {
+  plot.on('plotly_afterplot', painted); plot.on('plotly_animated', painted); });
 const original = window.fetch;
 window.fetch = function (input) {
   const url = typeof input === 'string' ? input : (input && input.url) || '';

@@ -261,15 +261,11 @@ def _register_motion(app, view: View) -> None:
         State(view.ids.URL_SYNC, "data"),
         prevent_initial_call=True,
     )(lambda request, query: motion_family(view, request, query))
+    # A drag is followed in the browser from the slider handle itself (assets/losslab.js), not
+    # through a callback on drag_value, which cost the Dash renderer about 25 ms a pointer move.
     app.clientside_callback(
         ClientsideFunction("losslab", "receiveFamily"), Input(view.ids.FAMILY, "data"), prevent_initial_call=True,
     )
-    for name in view.motion_controls:
-        app.clientside_callback(
-            ClientsideFunction("losslab", "dragFrame"),
-            Input(ids.number_slider(view.name, name), "drag_value"),
-            prevent_initial_call=True,
-        )
 
 
 def csv_download(view: View, query):

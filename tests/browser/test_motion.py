@@ -71,10 +71,9 @@ def test_play_sweeps_gamma_with_no_request_and_exact_frames(lab):
     assert lab.js("return window.__callbackRequests;") == requests_at_start  # 0 requests while playing
     for _ in range(3):  # a few frames, each the core's curve for the value shown
         gamma, trace = lab.js(
-            "const b = document.querySelector(\"button.play-button[data-play='gamma']\");"
             "const p = document.querySelector('#binary-loss-graph .js-plotly-plot');"
             "const t = p._fullData.find((d) => d.meta === 'focal');"
-            "return [b.getAttribute('data-value'), {x0: t.x0, dx: t.dx, y: Array.from(t.y)}];")
+            "return [p.getAttribute('data-frame-value'), {x0: t.x0, dx: t.dx, y: Array.from(t.y)}];")
         gamma = float(gamma)
         assert all(abs(v - focal_closed_form(z, gamma)) <= 1e-6 * max(1e-3, abs(v)) + 1e-12
                    for z, v in zip(grid_x(trace), trace["y"], strict=True)), gamma
@@ -84,3 +83,101 @@ def test_play_sweeps_gamma_with_no_request_and_exact_frames(lab):
     stopped = lab.value("binary-gamma-input")
     lab.wait_until(lambda: f"gamma={stopped}" in lab.js("return window.location.search;"), "the URL to follow")
     assert lab.duo.get_logs() == []
+
+
+# ---- every view with a motion slider: the charts follow the drag, each frame exact -------------
+
+def expected_traces(view, query: str, name: str, value: float, graph_id: str) -> list[dict]:
+    """What the server draws on ``graph_id`` for the state in ``query`` with slider ``name`` at
+    ``value`` (the view's own figures; they are checked against the core in the view tests)."""
+    from losslab.dashboard import figures
+    from losslab.dashboard.views.base import state_with
+
+    figure = view.motion_figures(state_with(view.parse_query(query), name, value))[graph_id]
+    return [{"x0": t.get("x0"), "dx": t.get("dx"),
+             "y": [float(v) for v in (figures.decoded(t["y"]) if isinstance(t["y"], dict) else t["y"])]}
+            for t in figure["data"]]
+
+
+def assert_drawn_is(lab, view, graph_id, query, name, value):
+    drawn_traces = lab.traces(graph_id)
+    expected = expected_traces(view, query, name, value, graph_id)
+    assert len(drawn_traces) == len(expected), (view.name, name, value)
+    for index, (got, want) in enumerate(zip(drawn_traces, expected, strict=True)):
+        what = f"/{view.name} {name}={value}: trace {index} ({got['meta']})"
+        if want["x0"] is not None:
+            assert got["x0"] == want["x0"] and got["dx"] == want["dx"], what
+        assert len(got["y"]) == len(want["y"]), what
+        for g, w in zip(got["y"], want["y"], strict=True):
+            if w != w or abs(w) == float("inf"):  # NaN and ±inf come back from the page as None
+                assert g is None, what
+            else:
+                assert g is not None and abs(g - w) <= 1e-6 * max(1e-6, abs(w)) + 1e-30, (what, g, w)
+
+
+# Where the default state's curves do not depend on any motion slider (the GAN losses on
+# /generative; μ and log σ² move the VAE's KL term).
+START_QUERY = {"generative": "?losses=gaussian_kl&axis=mu"}
+
+
+def motion_views():
+    from losslab.dashboard.views import VIEWS
+
+    return [view for view in VIEWS if view.motion_controls]
+
+
+def test_every_motion_view_follows_a_drag_with_exact_frames_and_ends_at_the_released_value(lab):
+    for view in motion_views():
+        drag_and_check(lab, view)
+    assert lab.duo.get_logs() == []
+
+
+def drag_and_check(lab, view) -> None:
+    """Drag the view's busiest motion slider: frames while held, each exact; the released value after."""
+    from losslab.dashboard.views.base import family
+
+    graph_id = view.ids.LOSS_GRAPH
+    start = START_QUERY.get(view.name, "")
+    # The slider with the most positions among those that move the loss chart's curves.
+    moving = [n for n in view.motion_controls
+              if family(view, view.parse_query(start), n).get("graphs", {}).get(graph_id, {}).get("curves")]
+    assert moving, f"/{view.name}{start}: no motion slider moves the loss chart"
+    name = max(moving, key=lambda n: len(view.number(n).family_positions()))
+    lab.open(view.path + start)
+    query = lab.js("return window.location.search;")
+    box = f"{view.name}-{name}-input"
+    start_value = lab.value(box)
+    before = lab.snapshot(graph_id)
+    start_frames = frames(lab)
+    handle = f"#{view.name}-{name}-slider [role=slider]"
+    x, y = lab.viewport_point(handle, 0.5, 0.5)
+    step = -6 if lab.js(  # towards the far end of the slider
+        "const h = document.querySelector(arguments[0]);"
+        "return 2 * h.getAttribute('aria-valuenow') > +h.getAttribute('aria-valuemin') + +h.getAttribute('aria-valuemax');",
+        handle) else 6
+    drag = lab.mouse().move_to_location(int(x), int(y)).click_and_hold()
+    for _ in range(12):
+        drag = drag.move_by_offset(step, 0).pause(0.05)
+    drag.perform()
+    # Still holding: the chart has moved, and the frame on it is the server's drawing of its value.
+    lab.wait_until(lambda: frames(lab) > start_frames + 2, f"frames during a drag on /{view.name}")
+    assert lab.snapshot(graph_id) != before, view.name
+    frame_value, drawn_now = lab.js(
+        "const p = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
+        "return [p.getAttribute('data-frame-value'), p._fullData.length];", graph_id)
+    assert drawn_now and frame_value is not None, view.name
+    assert lab.value(box) == start_value, f"/{view.name}: nothing is released yet"
+    assert_drawn_is(lab, view, graph_id, query, name, float(frame_value))
+    lab.mouse().release().perform()
+    lab.wait_until(lambda: lab.value(box) != start_value, f"the released {name} in /{view.name}'s box")
+    released = float(lab.value(box))
+    lab.wait_until(lambda: f"{name}=" in lab.js("return window.location.search;"), "the URL to follow")
+
+    def at_released():
+        try:
+            assert_drawn_is(lab, view, graph_id, query, name, released)
+            return True
+        except AssertionError:
+            return False
+
+    lab.wait_until(at_released, f"/{view.name}'s chart at the released {name} = {released}")
