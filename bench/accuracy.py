@@ -1,8 +1,9 @@
 """Worst error in ulp of every loss, gradient and activation, against a high-precision reference.
 
 Run ``python -m bench.accuracy`` (add ``--long`` for the bigger grids) to
-print the table and write ``docs/ACCURACY.md``; ``tests/core/test_accuracy.py``
-runs the same measurement on a smaller grid.
+print the tables and write them into ``docs/ACCURACY.md`` (about 6 minutes);
+``tests/core/test_accuracy.py`` and ``tests/core/test_accuracy_atlas.py`` run the
+same measurement on a smaller grid.
 
 How the numbers are made:
 
@@ -34,6 +35,14 @@ How the numbers are made:
 
 The table compares losslab with PyTorch and scikit-learn where they have the
 same function (columns are skipped, with a note, when a package is missing).
+
+The loss atlas (``atlas_cases``: GANs, VAE KL, ranking, extra classification and
+regression, segmentation, boxes, embeddings, CTC, next-token cross-entropy) is
+measured the same way, losslab only, in a second table. Its gradients of boxes,
+embeddings and CTC are 768-bit central differences of the reference loss, and a
+gradient vector (box, embedding, frame) is measured normwise: a component below
+half the vector's largest is reported with the ill-conditioned points, in ulp of
+that largest component. ``tests/core/test_accuracy_atlas.py`` runs them.
 """
 
 from __future__ import annotations
@@ -1448,11 +1457,17 @@ def _ctc_reference(want_grad, logits):
                     out_grad[t, n, k] = g[t * classes + k] if t < length else ZERO
         if not want_grad:
             return out_loss
-        # one frame's gradient is a vector over the classes: normwise, like the geometric losses
+        # one frame's gradient is a vector over the classes: normwise, like the geometric losses; with
+        # logits each entry is p - gamma (prediction minus occupancy), whose terms cancel where the
+        # network already predicts the alignment: the larger of the two is its scale too
         result = np.empty(values.shape, dtype=object)
         for t in range(frames):
             for n in range(batch):
-                result[t, n] = _normwise(list(out_grad[t, n]))
+                entries = _normwise(list(out_grad[t, n]))
+                if logits:
+                    p = r_softmax([X(v) for v in values[t, n]])
+                    entries = [Exact(e.value, max(e.scale, pk, pk - e.value)) for e, pk in zip(entries, p, strict=True)]
+                result[t, n] = entries
         return list(result.ravel())
 
     return reference
@@ -1980,28 +1995,35 @@ def format_ulp(result: Result | None) -> str:
 
 
 def markdown(table: dict, size: str) -> str:
+    """The core table (losslab, fused, torch, scikit-learn) and the atlas table (losslab only)."""
     notes = table.get("_notes", {})
     rows = {k: v for k, v in table.items() if k != "_notes"}
-    labels = sorted({lab for (lab, _) in rows}, key=lambda s: [c.name for c in cases()].index(s.split("(")[0]))
-    libs = ["losslab", "losslab fused", "torch", "scikit-learn"]
-    lines = []
-    header = "| function | " + " | ".join(f"{lib} f64 | {lib} f32" for lib in libs) + " | ill-conditioned points (f64, error in ulp of the largest term) |"
-    lines.append(header)
-    lines.append("|" + "---|" * (2 + 2 * len(libs)))
-    for label in labels:
-        cells = []
-        ill = ""
-        for lib in libs:
-            for dt in ("float64", "float32"):
-                cells.append(format_ulp(rows.get((label, dt), {}).get(lib)))
-        r64 = rows.get((label, "float64"), {}).get("losslab")
-        if r64 is not None and r64.ill_points:
-            ill = f"{r64.ill_points} points, worst {r64.worst_ill:.3g}"
-        lines.append(f"| `{label}` | " + " | ".join(cells) + f" | {ill} |")
-    out = "\n".join(lines)
+    order = [c.name for c in cases()]
+    atlas_names = {c.name for c in atlas_cases()}
+    labels = sorted({lab for (lab, _) in rows}, key=lambda s: order.index(s.split("(")[0]))
+    core = [lab for lab in labels if lab.split("(")[0] not in atlas_names]
+    atlas = [lab for lab in labels if lab.split("(")[0] in atlas_names]
+    out = _markdown_rows(rows, core, ["losslab", "losslab fused", "torch", "scikit-learn"])
     if notes:
         out += "\n\n" + "\n".join(f"- {n}" for n in notes.values())
+    if atlas:
+        out += ATLAS_SEPARATOR + _markdown_rows(rows, atlas, ["losslab", "losslab fused"])
     return out
+
+
+ATLAS_SEPARATOR = "\n<!-- accuracy-table:atlas -->\n"
+
+
+def _markdown_rows(rows: dict, labels: list, libs: list) -> str:
+    lines = ["| function | " + " | ".join(f"{lib} f64 | {lib} f32" for lib in libs)
+             + " | ill-conditioned points (f64, error in ulp of the largest term) |",
+             "|" + "---|" * (2 + 2 * len(libs))]
+    for label in labels:
+        cells = [format_ulp(rows.get((label, dt), {}).get(lib)) for lib in libs for dt in ("float64", "float32")]
+        r64 = rows.get((label, "float64"), {}).get("losslab")
+        ill = f"{r64.ill_points} points, worst {r64.worst_ill:.3g}" if r64 is not None and r64.ill_points else ""
+        lines.append(f"| `{label}` | " + " | ".join(cells) + f" | {ill} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -2030,13 +2052,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_doc(table_text: str, size: str) -> None:
+    """Put the core table between the accuracy-table markers and the atlas table between the atlas markers."""
+    core, _, atlas = table_text.partition(ATLAS_SEPARATOR)
     doc = DOC.read_text() if DOC.exists() else ""
-    begin, end = "<!-- accuracy-table:begin -->", "<!-- accuracy-table:end -->"
-    block = f"{begin}\n{table_text}\n{end}"
-    if begin in doc and end in doc:
-        doc = doc[: doc.index(begin)] + block + doc[doc.index(end) + len(end):]
-    else:
-        doc = doc + "\n" + block + "\n"
+    for name, text in (("accuracy-table", core), ("accuracy-atlas-table", atlas)):
+        if not text:
+            continue
+        begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+        block = f"{begin}\n{text}\n{end}"
+        if begin in doc and end in doc:
+            doc = doc[: doc.index(begin)] + block + doc[doc.index(end) + len(end):]
+        else:
+            doc = doc + "\n" + block + "\n"
     DOC.write_text(doc)
 
 

@@ -41,43 +41,51 @@ SIZE = "long" if os.environ.get("LOSSLAB_LONG") else "test"
 ULP_BOUND = 4.0
 
 # Where 4 ulp is not reached (float64; float32 results are computed in float64 and rounded once):
-# the measured worst case on the test grid rounded up, as (bound with hard targets, bound overall).
-# The reasons are in docs/ACCURACY.md ("The loss atlas"). A change that makes one worse fails; one
-# that makes it better should lower the number here.
+# the worst case measured on the LOSSLAB_LONG grid (which contains the test grid's worst points or
+# worse ones) rounded up, as (bound with hard targets, bound overall). The reasons are in
+# docs/ACCURACY.md ("The loss atlas"). A change that makes one worse fails; one that makes it better
+# should lower the number here.
 KNOWN_LIMITS = {
     # soft-target softmax gradients (multiclass.cross_entropy_and_grad) just outside the ill-conditioned region
-    "listnet_grad": (4.0, 6.0),
+    "listnet_grad": (4.0, 7.0),
     "label_smoothed_cross_entropy_grad": (5.0, 5.0),
     "next_token_cross_entropy_grad(label_smoothing=0.1)": (5.0, 5.0),
     "weighted_cross_entropy_grad": (4.0, 6.0),
-    # log(1 + y) - log(1 + t) by difference of logs, then squared or divided (extra_regression)
-    "msle": (8.0, 8.0), "msle_grad": (5.0, 5.0),
+    # log(1 + y) - log(1 + t) as a difference of two rounded logs of large arguments (extra_regression)
+    "msle": (51.0, 51.0), "msle_grad": (26.0, 26.0),
     # (a_i - loss (t_i + a_i)) / D with a rounded loss: a few roundings, cancelling a little for soft masks
-    "soft_iou_grad": (4.0, 5.0), "tversky_grad": (4.0, 4.5), "combo_grad": (4.0, 4.5),
+    "soft_dice_grad": (4.0, 6.0), "soft_dice_with_logits_grad": (5.0, 5.0),
+    "soft_iou_grad": (4.0, 9.0), "soft_iou_with_logits_grad": (4.5, 5.0),
+    "tversky_grad": (4.0, 5.5), "tversky_with_logits_grad": (4.0, 6.0), "combo_grad": (4.0, 4.5),
+    # probabilities below the normal range: T below it too (few significant bits), T^gamma normal
+    "focal_tversky": (1e12, 1e12), "focal_tversky_grad": (3e11, 3e11),
     # every pixel saturated (|z| > ~708): T^gamma and T^(gamma-1) p (1 - p) from logs, whose rounding
     # (|gamma log T| ulp) is the relative error
-    "focal_tversky_with_logits": (700.0, 700.0), "focal_tversky_with_logits_grad": (520.0, 520.0),
-    # a difference of two rounded terms, scaled by the enclosing box's squared diagonal
-    "diou_grad": (6.5, 6.5),
+    "focal_tversky_with_logits": (850.0, 850.0), "focal_tversky_with_logits_grad": (750.0, 750.0),
+    # areas and their ratios: several rounded factors; the gradients a difference of two of them
+    "iou_loss": (4.5, 4.5), "iou_loss_grad": (7.0, 7.0), "giou": (5.0, 5.0), "giou_grad": (27.0, 27.0),
+    "diou": (4.5, 4.5), "diou_grad": (7.5, 7.5), "ciou": (4.5, 4.5),
     # CIoU's aspect term: atan2(w_gt, h_gt) - atan2(w, h) of rounded widths cancels for similar boxes
-    "ciou_grad": (4e12, 4e12),
+    "ciou_grad": (2e14, 2e14),
     # m - d with a rounded distance d near the margin
-    "contrastive": (60.0, 60.0), "contrastive_grad": (50.0, 50.0), "triplet_margin": (5.0, 5.0),
-    # 1 - cos = |u1 - u2|^2 / 2 of rounded unit vectors: an ulp of 1 absolute for nearly parallel pairs
-    "cosine_embedding": (2e7, 2e7), "cosine_embedding_grad": (4e7, 4e7),
+    "contrastive": (60.0, 60.0), "contrastive_grad": (50.0, 50.0),
+    "triplet_margin": (18.0, 18.0), "triplet_margin_grad": (5.5, 5.5),
+    # cos - m and 1 - cos near cos = 0 or m: the difference of rounded dot products and norms
+    "cosine_embedding": (110.0, 110.0), "cosine_embedding_grad": (95.0, 95.0),
     # rounded cosine similarities over the temperature, then a softmax cross-entropy
-    "info_nce": (20.0, 20.0), "info_nce_grad": (22.0, 22.0),
-    "info_nce_own_keys": (12.0, 12.0), "info_nce_own_keys_grad": (42.0, 42.0),
+    "info_nce": (30.0, 30.0), "info_nce_grad": (36.0, 36.0),
+    "info_nce_own_keys": (22.0, 22.0), "info_nce_own_keys_grad": (115.0, 115.0),
     # the occupancy exp(log alpha + log beta - log P): rounding of logs of size |log P|
-    "ctc_grad": (23.0, 23.0), "ctc_with_logits_grad": (28.0, 28.0),
+    "ctc_grad": (265.0, 265.0), "ctc_with_logits_grad": (340.0, 340.0),
 }
 # Known limits of the ill-conditioned points (error in ulp of the largest cancelling term / component).
 ILL_CONDITIONED_LIMITS = {
-    "ciou_grad": 1e11, "cosine_embedding_grad": 1e15, "contrastive_grad": 25.0, "info_nce_grad": 10.0,
-    "info_nce_own_keys_grad": 40.0, "ctc_with_logits_grad": 15.0,
+    "ciou_grad": 3e12, "cosine_embedding_grad": 100.0, "contrastive_grad": 25.0, "info_nce_grad": 23.0,
+    "info_nce_own_keys_grad": 210.0, "ctc_with_logits_grad": 60.0,
 }
 ILL_CONDITIONED_BOUND = 8.0
-SUBNORMAL_STEPS_OVER = {"focal_tversky_with_logits_grad"}
+# results below the normal range more than one subnormal step off: sums of weighted rounded terms
+SUBNORMAL_STEPS_OVER = {"focal_tversky_with_logits_grad", "weighted_cross_entropy", "weighted_cross_entropy_grad"}
 
 CASES = [(case, dtype) for case in accuracy.atlas_cases() for dtype in accuracy.DTYPES]
 
