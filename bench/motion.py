@@ -84,13 +84,52 @@ def playback(driver, view: str, name: str) -> dict:
     return {"frames_per_s": (frames2 - frames) / 3, "requests": requests2 - requests}
 
 
-DRAG_TARGET, RELEASE_TARGET_MS, PLAYBACK_TARGET = 30.0, 100.0, 30.0
+# Injected before any page script: the time (ms from navigation start) when every chart in
+# window.__charts has drawn its curves (a Plotly main-svg with at least one line path).
+FIRST_PAINT = r"""
+(function () {
+  function check() {
+    var ids = window.__charts || [];
+    var drawn = ids.length && ids.every(function (id) {
+      var g = document.getElementById(id);
+      return !!(g && g.querySelector('.main-svg .scatterlayer path.js-line'));
+    });
+    if (drawn) { window.__chartsDrawnAt = performance.now(); return; }
+    requestAnimationFrame(check);
+  }
+  requestAnimationFrame(check);
+})();
+"""
+
+FIRST_PAINT_VIEWS = ("regression", "binary", "multiclass")
+
+
+def first_paint(driver, url: str, charts: list[str], rounds: int) -> float:
+    """Median over ``rounds`` warm-cache loads of ``url``: navigation start to every chart drawn (ms)."""
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                           {"source": f"window.__charts = {charts!r};" + FIRST_PAINT})
+    times = []
+    for attempt in range(rounds + 1):  # the first load fills the cache
+        driver.get("about:blank")
+        driver.get(url)
+        deadline = time.time() + 30
+        while (drawn := driver.execute_script("return window.__chartsDrawnAt || 0;")) == 0:
+            if time.time() > deadline:
+                raise RuntimeError(f"{url}: charts {charts} not drawn within 30 s")
+            time.sleep(0.02)
+        if attempt:
+            times.append(drawn)
+    return statistics.median(times)
+
+
+DRAG_TARGET, RELEASE_TARGET_MS, PLAYBACK_TARGET, FIRST_PAINT_TARGET = 30.0, 100.0, 30.0, 1.1
 PLAYED = SLIDERS[:1] + SLIDERS[3:4]
 
 
 def row_keys() -> list[str]:
     return ([f"motion.drag.{view}-{name}" for view, name, _ in SLIDERS]
-            + [f"motion.playback.{view}-{name}" for view, name, _ in PLAYED])
+            + [f"motion.playback.{view}-{name}" for view, name, _ in PLAYED]
+            + [f"motion.first-paint.{view}" for view in FIRST_PAINT_VIEWS])
 
 
 def rows(mode: Mode) -> list[Row]:
@@ -116,6 +155,13 @@ def rows(mode: Mode) -> list[Row]:
         out.append(Row(f"motion.playback.{view}-{name}", f"{result['frames_per_s']:.1f} frames/s",
                        f"{result['requests']} requests during 3 s", f">= {PLAYBACK_TARGET:.0f}/s, 0 requests",
                        verdict(ok)))
+    plain = measured["first_paint_baseline"]
+    for view in FIRST_PAINT_VIEWS:
+        ms = measured["first_paint"][view]
+        out.append(Row(f"motion.first-paint.{view}", f"{ms:.0f} ms ({ratio(ms, plain):.2f}× plain Dash)",
+                       f"plain Dash app {plain:.0f} ms; navigation start to both charts drawn, warm cache, "
+                       f"median of {FIRST_PAINT_ROUNDS}", f"<= {FIRST_PAINT_TARGET}× plain Dash",
+                       verdict(ms <= FIRST_PAINT_TARGET * plain)))
     return out
 
 
@@ -141,7 +187,29 @@ def measure(rounds: int) -> dict:
             driver.get(f"http://127.0.0.1:{app_port}{path}")
             wait_for(driver, f"button.play-button[data-play='{name}']")
             play.append(playback(driver, view, name))
-    return {"baseline": statistics.median(r["paints_per_s"] for r in baseline), "drags": drags, "playback": play}
+    paint = measure_first_paint(FIRST_PAINT_ROUNDS)
+    return {"baseline": statistics.median(r["paints_per_s"] for r in baseline), "drags": drags, "playback": play,
+            "first_paint_baseline": paint["baseline"], "first_paint": paint["views"]}
+
+
+FIRST_PAINT_ROUNDS = 7
+
+
+def measure_first_paint(rounds: int) -> dict:
+    """First paint of each view and of the plain Dash app (bench/plain_dash_app.py), interleaved per round
+    so a burst of load hits both; a fresh browser for each page, so one's startup script is alone."""
+    with serve(Gunicorn(), Gunicorn("bench.plain_dash_app:server", ready_path="/", name="plain-dash")) as ports:
+        app_port, plain_port = ports
+        pages = {"baseline": (f"http://127.0.0.1:{plain_port}/", ["loss", "gradient"])}
+        for view in FIRST_PAINT_VIEWS:
+            pages[view] = (f"http://127.0.0.1:{app_port}/{view}", [f"{view}-loss-graph", f"{view}-grad-graph"])
+        samples = {key: [] for key in pages}
+        for _ in range(rounds):
+            for key, (url, charts) in pages.items():
+                with chromium() as driver:
+                    samples[key].append(first_paint(driver, url, charts, rounds=1))
+    medians = {key: statistics.median(values) for key, values in samples.items()}
+    return {"baseline": medians.pop("baseline"), "views": medians}
 
 
 def run(rounds: int) -> list[str]:
@@ -171,7 +239,11 @@ def run(rounds: int) -> list[str]:
             wait_for(driver, f"button.play-button[data-play='{name}']")
             result = playback(driver, view, name)
             play.append(f"| ▶ {view} {name} | {result['frames_per_s']:.1f} frames/s | {result['requests']} requests |")
-    return ["| slider | repaints/s during a fast drag | ratio to baseline | release to last repaint (ms) |",
+    paint = measure_first_paint(rounds=FIRST_PAINT_ROUNDS)
+    paints = [f"| plain Dash app | {paint['baseline']:.0f} | 1.00 |"] + [
+        f"| {view} | {ms:.0f} | {ms / paint['baseline']:.2f} |" for view, ms in paint["views"].items()]
+    return ["| page | first paint of both charts (ms, warm cache) | ratio |", "|---|---|---|", *paints, "",
+            "| slider | repaints/s during a fast drag | ratio to baseline | release to last repaint (ms) |",
             "|---|---|---|---|", *lines, "", "| playback | frames | requests during playback |", "|---|---|---|",
             *play]
 
@@ -179,7 +251,13 @@ def run(rounds: int) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--first-paint-only", action="store_true")
     args = parser.parse_args()
+    if args.first_paint_only:
+        paint = measure_first_paint(rounds=FIRST_PAINT_ROUNDS)
+        print(f"plain Dash {paint['baseline']:.0f} ms; " + ", ".join(
+            f"{view} {ms:.0f} ms ({ms / paint['baseline']:.2f}x)" for view, ms in paint["views"].items()))
+        return
     print("\n".join(run(args.rounds)))
     print("\nTargets (issue 10): >= 30 repaints/s on every slider, release painted within 100 ms, "
           ">= 30 frames/s and 0 requests during playback.")
