@@ -234,25 +234,34 @@ def _unit_vectors(x: np.ndarray):
     return x / np.where(norm > 0, norm, 1), norm
 
 
-def _unit_gap(x1, x2, u1, u2, n1, n2):
-    r""":math:`\hat x_1 - \hat x_2`, to a few ulp of itself also for nearly equal vectors.
+def _unit_gap(x1, x2, u1, u2, n1, n2, sign: float = 1.0):
+    r""":math:`\hat x_1 - \hat x_2` (``sign`` -1: :math:`\hat x_1 + \hat x_2`), to a few ulp of itself also when it is small.
 
     ``u1 - u2`` of the rounded unit vectors is off by an ulp of 1 in every component, which for
-    nearly equal vectors is most of the difference (and of :math:`1 - \cos`, its square). Where the
-    norms are within a factor 2 it is taken as
-    :math:`(x_1 - x_2)/|x_1| - \hat x_2\, r / (1 + |x_2|/|x_1|)`, with
+    nearly equal vectors is most of the difference (and of :math:`1 - \cos`, its square). Pairs
+    whose difference is shorter than 1 and whose norms are within a factor 2 take
+    :math:`(x_1 - x_2)/|x_1| - \hat x_2\, r / (1 + |x_2|/|x_1|)` instead, with
     :math:`r = (|x_1|^2 - |x_2|^2)/|x_1|^2 = \sum_i (x_1 - x_2)_i (x_1 + x_2)_i / |x_1|^2`:
-    :math:`x_1 - x_2` is exact for close components, so every term is as small as the gap and
-    carries a relative, not an absolute, rounding error.
+    :math:`x_1 - x_2` is exact for close components, so every term is as small as the difference
+    and carries a relative, not an absolute, rounding error. Only those pairs pay for it.
     """
+    x1, x2, u1, u2 = np.broadcast_arrays(x1, x2, u1, u2)
+    n1, n2 = np.broadcast_arrays(n1, n2)
+    gap = u1 - sign * u2
+    rows = np.sum(gap * gap, axis=-1) < 1
+    if not rows.any():
+        return gap
+    a, b, ua, ub = x1[rows], sign * x2[rows], u1[rows], sign * u2[rows]
+    na, nb = n1[rows], n2[rows]
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        safe = np.where(n1 > 0, n1, 1)
-        ratio = n2 / safe
-        scaled_difference = (x1 - x2) / safe
-        r = np.sum(scaled_difference * ((x1 + x2) / safe), axis=-1, keepdims=True)
-        near = scaled_difference - u2 * (r / (1 + ratio))
+        safe = np.where(na > 0, na, 1)
+        ratio = nb / safe
+        scaled_difference = (a - b) / safe
+        r = np.sum(scaled_difference * ((a + b) / safe), axis=-1, keepdims=True)
+        near = scaled_difference - ub * (r / (1 + ratio))
     close = (ratio >= 0.5) & (ratio <= 2) & np.isfinite(near).all(axis=-1, keepdims=True)
-    return np.where(close, near, u1 - u2)
+    gap[rows] = np.where(close, near, ua - ub)
+    return gap
 
 
 def _cosine(x1, x2, target, margin, want_loss, want_grad, reduction="mean"):
@@ -275,7 +284,7 @@ def _cosine(x1, x2, target, margin, want_loss, want_grad, reduction="mean"):
         # dcos/dx1 = (u2 - cos u1)/|x1| = ((1 - cos) u1 - (u1 - u2))/|x1| for cos >= 0, and
         # ((u1 + u2) - (1 + cos) u1)/|x1| for cos < 0, 1 + cos = ||u1 + u2||^2 / 2: the small vector
         # (gap or sum) is formed directly, so neither nearly parallel nor nearly opposite pairs cancel
-        total = _unit_gap(first, -second, u1, -u2, n1, n2)  # u1 + u2
+        total = _unit_gap(first, second, u1, u2, n1, n2, sign=-1.0)  # u1 + u2
         one_plus_cos = 0.5 * np.sum(total * total, axis=-1, keepdims=True)
         opposite = cos < 0
         with np.errstate(divide="ignore", invalid="ignore"):
