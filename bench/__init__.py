@@ -47,6 +47,7 @@ ROW_KEYS = (
     "core.bce",
     "core.bce_with_logits",
     "core.cross_entropy",
+    "core.cross_entropy-onehot",
     "coldstart.gunicorn",
     "coldstart.python-app",
     "coldstart.import-losslab",

@@ -376,7 +376,7 @@ PAIRS: dict[str, Pair] = {
         "z is the residual ŷ − y.",
         Form("naive", "log(cosh(z))", "log(cosh z)", "np.log(np.cosh(z))", r"\log(\cosh z)", log_cosh_naive),
         Form("stable", "losslab.log_cosh", "log_cosh", "losslab.log_cosh(z, 0, reduction='none')",
-             r"\log\left(1 + 2\sinh^2\tfrac{z}{2}\right)\ \text{or}\ |z| + \log\left(1 + e^{-2|z|}\right) - \log 2",
+             r"\tfrac12\log\left(1 + \sinh^2 z\right)\ \text{or}\ |z| + \log\left(1 + e^{-2|z|}\right) - \log 2",
              log_cosh_stable),
         exact_log_cosh, r"\log \cosh z",
     ),

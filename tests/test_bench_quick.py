@@ -21,6 +21,7 @@ EXPECTED_ROWS = (
     "hover.regression", "hover.binary", "hover.multiclass",
     "throughput.sync-w2", "throughput.gthread-w2-t4", "throughput.gthread-w4-t4",
     "core.mse", "core.huber", "core.log_cosh", "core.bce", "core.bce_with_logits", "core.cross_entropy",
+    "core.cross_entropy-onehot",
     "coldstart.gunicorn", "coldstart.python-app", "coldstart.import-losslab",
 )
 
