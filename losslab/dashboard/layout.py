@@ -9,6 +9,7 @@ initial values come from the URL's query string.
 from __future__ import annotations
 
 import math
+from html import escape
 from typing import TYPE_CHECKING
 
 from dash import dcc, html
@@ -109,23 +110,27 @@ def nav_menu(group: str, members: list[View], active: str | None, link) -> html.
 
 
 def chooser_table(views: tuple[View, ...]) -> html.Section:
-    header = html.Tr([html.Th("Task"), html.Th("Output activation"), html.Th("Loss")])
-    rows = [
-        html.Tr(
-            # refresh: a preset must apply even on its own view (see nav_links).
-            [html.Td(dcc.Link(text, href=href, className="row-link", refresh=True))
-             for text in (task, activation, loss)],
-            className="chooser-row",
-        )
+    """The loss chooser: one row per task, each cell a link to its view with that loss selected.
+
+    The table is one component holding static HTML rather than about 160 ``html.Tr``/``html.Td``/
+    ``dcc.Link`` components: every Dash component on the page is checked on every store update, and
+    these never change (their links reload the page anyway, so a preset applies even on its own view).
+    """
+    rows = "".join(
+        '<tr class="chooser-row">'
+        + "".join(f'<td><a class="row-link" href="{escape(view.path + query)}">{escape(text)}</a></td>'
+                  for text in (task, activation, loss))
+        + "</tr>"
         for view in views for task, activation, loss, query in view.chooser_rows
-        for href in [view.path + query]
-    ]
+    )
+    table = (f'<table id="{ids.Page.CHOOSER_TABLE}"><thead><tr><th>Task</th><th>Output activation</th>'
+             f"<th>Loss</th></tr></thead><tbody>{rows}</tbody></table>")
     return html.Section(
         className="panel chooser",
         children=[
             html.H2("Choosing the loss"),
             html.P("Click a task to open its view with that loss selected."),
-            html.Table([html.Thead(header), html.Tbody(rows)], id=ids.Page.CHOOSER_TABLE),
+            dcc.Markdown(table, dangerously_allow_html=True, mathjax=False, className="chooser-table"),
         ],
     )
 
