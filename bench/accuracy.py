@@ -665,6 +665,7 @@ class Result:
     subnormal_misses: int = 0  # results below the normal range more than one step from the rounded value
     subnormal_where: str = ""
     worst_hard: float = 0.0  # the worst error with hard targets (one-hot, class indices, 0/1 labels) only
+    hard_points: int = 0  # well-conditioned points with hard targets
 
     def add(self, error: float, ok: bool, where: str, subnormal: bool = False) -> None:
         self.points += 1
@@ -683,6 +684,7 @@ class Result:
         self.failures += other.failures
         self.subnormal_misses += other.subnormal_misses
         self.worst_hard = max(self.worst_hard, other.worst_hard)
+        self.hard_points += other.hard_points
         self.points += other.points
         self.ill_points += other.ill_points
         self.worst_ill = max(self.worst_ill, other.worst_ill)
@@ -838,8 +840,10 @@ def measure(function: Callable, case: Case, inputs: Inputs, dtype) -> Result:
             result.worst_ill = max(result.worst_ill, error_in_scale_ulp(c, e, dtype))
             continue
         error, ok = error_in_ulp(c, e.value, dtype)
-        if inputs.kinds[i] == "hard" and not (error <= result.worst_hard):
-            result.worst_hard = error
+        if inputs.kinds[i] == "hard":
+            result.hard_points += 1
+            if not (error <= result.worst_hard):
+                result.worst_hard = error
         if not ok or error > result.worst:
             subnormal = mpmath.isfinite(e.value) and _format(np.dtype(dtype).name).is_subnormal(e.value)
             result.add(error, ok, describe_point(inputs, i) + f" -> {c!r}, exact {mpmath.nstr(e.value, 17)}",
@@ -1579,7 +1583,8 @@ def _row_blocks(dtype, size, soft=True, indices=True, seed=36):
 
 
 def atlas_smoothed_rows(dtype, size):
-    return [(kind, args, {}) for kind, args in _row_blocks(dtype, size, soft=False)]
+    """Index and one-hot targets, which label smoothing makes soft."""
+    return [("soft", args, {}) for _, args in _row_blocks(dtype, size, soft=False)]
 
 
 def atlas_weighted_rows(dtype, size):
@@ -1610,7 +1615,7 @@ def atlas_next_token(dtype, size):
         if tokens.ndim != 1:
             continue
         ignored = rng.random(len(tokens)) < 0.1
-        calls.append(("hard", (zs, np.where(ignored, -100, tokens)), {}))
+        calls.append(("soft", (zs, np.where(ignored, -100, tokens)), {}))  # smoothed by the function
     return calls
 
 
@@ -2015,12 +2020,14 @@ ATLAS_SEPARATOR = "\n<!-- accuracy-table:atlas -->\n"
 
 
 def _markdown_rows(rows: dict, labels: list, libs: list) -> str:
-    lines = ["| function | " + " | ".join(f"{lib} f64 | {lib} f32" for lib in libs)
+    lines = ["| function | losslab f64, hard targets | " + " | ".join(f"{lib} f64 | {lib} f32" for lib in libs)
              + " | ill-conditioned points (f64, error in ulp of the largest term) |",
-             "|" + "---|" * (2 + 2 * len(libs))]
+             "|" + "---|" * (3 + 2 * len(libs))]
     for label in labels:
-        cells = [format_ulp(rows.get((label, dt), {}).get(lib)) for lib in libs for dt in ("float64", "float32")]
         r64 = rows.get((label, "float64"), {}).get("losslab")
+        hard = "—" if r64 is None or not r64.hard_points else (
+            f"{r64.worst_hard:.2f}" if r64.worst_hard < 100 else f"{r64.worst_hard:.3g}")
+        cells = [hard] + [format_ulp(rows.get((label, dt), {}).get(lib)) for lib in libs for dt in ("float64", "float32")]
         ill = f"{r64.ill_points} points, worst {r64.worst_ill:.3g}" if r64 is not None and r64.ill_points else ""
         lines.append(f"| `{label}` | " + " | ".join(cells) + f" | {ill} |")
     return "\n".join(lines)

@@ -48,8 +48,8 @@ ULP_BOUND = 4.0
 KNOWN_LIMITS = {
     # soft-target softmax gradients (multiclass.cross_entropy_and_grad) just outside the ill-conditioned region
     "listnet_grad": (4.0, 7.0),
-    "label_smoothed_cross_entropy_grad": (5.0, 5.0),
-    "next_token_cross_entropy_grad(label_smoothing=0.1)": (5.0, 5.0),
+    "label_smoothed_cross_entropy_grad": (4.0, 5.0),
+    "next_token_cross_entropy_grad(label_smoothing=0.1)": (4.0, 5.0),
     "weighted_cross_entropy_grad": (4.0, 6.0),
     # log(1 + y) - log(1 + t) as a difference of two rounded logs of large arguments (extra_regression)
     "msle": (51.0, 51.0), "msle_grad": (26.0, 26.0),
