@@ -1636,6 +1636,12 @@ def _maps(dtype, size, logits: bool, seed: int = 39):
             near = np.abs(hard - rng.choice(np.array([0.0, 1e-300, 1e-17, 2.0**-53, 1e-6]), (count, n)))
         calls += [("hard", (values, hard), {}), ("soft", (values, soft), {}),
                   ("hard", (near.astype(dtype), hard), {})]
+    # a few regions of 300 pixels, mostly wrong: the loss is near 1 and 1 - loss is small
+    rows = {"test": 2, "small": 4, "long": 8}[size]
+    wrong = (rng.random((rows, 300)) < 0.5).astype(dtype)
+    guess = np.where(wrong == 1, rng.choice(grid[grid < 0], (rows, 300)) if logits else rng.uniform(0, 0.1, (rows, 300)),
+                     rng.choice(grid[grid > 0], (rows, 300)) if logits else rng.uniform(0.9, 1, (rows, 300)))
+    calls.append(("hard", (guess.astype(dtype), wrong), {}))
     return calls
 
 

@@ -146,14 +146,19 @@ def _tversky_parts(counts: _Counts, alpha: float, beta: float, smooth: float):
     r"""Tversky's loss :math:`A / D` and its gradient, :math:`A = \alpha\,\mathrm{FP} + \beta\,\mathrm{FN}`, :math:`D = \mathrm{TP} + A + s`.
 
     :math:`\partial A/\partial p = \alpha(1 - t) - \beta t`, :math:`\partial D/\partial p = t + \partial A/\partial p`,
-    so :math:`\partial \ell/\partial p = (\partial A/\partial p - \ell\,\partial D/\partial p)/D`.
+    so :math:`\partial \ell/\partial p = (\partial A/\partial p - \ell\,\partial D/\partial p)/D
+    = (\partial A/\partial p\,(\mathrm{TP} + s) - A\,t)/D^2`, the form used: for a poor mask
+    :math:`\ell` is close to 1 and :math:`1 - \ell` (in the first form) would carry the rounding of
+    :math:`\ell` magnified by :math:`1/(1 - \ell)`; here :math:`\mathrm{TP} + s` is a sum of terms
+    :math:`\ge 0`, and for a hard target the two terms have the same sign.
     """
     errors = alpha * counts.fp + beta * counts.fn
-    denominator = counts.tp + errors + smooth
+    hits = counts.tp + smooth
+    denominator = hits + errors
     loss = errors / denominator
     t = counts.target
     d_errors = alpha * (1 - t) - beta * t
-    grad = (d_errors - loss * (t + d_errors)) / denominator
+    grad = (d_errors * hits - errors * t) / denominator / denominator  # D^2 in two steps: no early under/overflow
     return loss, grad
 
 
@@ -580,7 +585,10 @@ def _combo_logits(logits, target, axis, alpha, smooth, want_loss, want_grad, red
     # the exact BCE of the logits (softplus form, no clipping), averaged over the Dice term's region
     cross_entropy, cross_entropy_grad = bce_with_logits_and_grad(counts.logits, counts.target, reduction="none")
     pixels = max(int(np.prod([counts.shape[a] for a in counts.axes])), 1)
-    loss = alpha * counts.region_sum(cross_entropy) / pixels + (1 - alpha) * dice_loss
+    with np.errstate(over="ignore"):  # a region's BCE sum past float max: its mean is taken term by term below
+        total = counts.region_sum(cross_entropy)
+    mean = np.where(np.isfinite(total), total / pixels, counts.region_sum(cross_entropy / pixels))
+    loss = alpha * mean + (1 - alpha) * dice_loss
     grad = alpha * cross_entropy_grad / pixels + (1 - alpha) * dice_grad_ * counts.slope() if want_grad else None
     return counts.finish(loss, grad, reduction, want_loss, want_grad)
 

@@ -53,10 +53,9 @@ KNOWN_LIMITS = {
     "weighted_cross_entropy_grad": (4.0, 6.0),
     # log(1 + y) - log(1 + t) as a difference of two rounded logs of large arguments (extra_regression)
     "msle": (51.0, 51.0), "msle_grad": (26.0, 26.0),
-    # (a_i - loss (t_i + a_i)) / D with a rounded loss: a few roundings, cancelling a little for soft masks
-    "soft_dice_grad": (4.0, 6.0), "soft_dice_with_logits_grad": (5.0, 5.0),
-    "soft_iou_grad": (4.0, 9.0), "soft_iou_with_logits_grad": (4.5, 5.0),
-    "tversky_grad": (4.0, 5.5), "tversky_with_logits_grad": (4.0, 6.0), "combo_grad": (4.0, 4.5),
+    # (a_i (TP + s) - A t_i) / D^2: the rounding of the region's sums, times the slope p (1 - p) for logits
+    "soft_iou_grad": (4.0, 4.5), "soft_dice_with_logits_grad": (4.5, 4.5), "soft_iou_with_logits_grad": (5.0, 6.0),
+    "tversky_grad": (6.0, 7.0), "tversky_with_logits_grad": (5.5, 5.5),
     # probabilities below the normal range: T below it too (few significant bits), T^gamma normal
     "focal_tversky": (1e12, 1e12), "focal_tversky_grad": (3e11, 3e11),
     # every pixel saturated (|z| > ~708): T^gamma and T^(gamma-1) p (1 - p) from logs, whose rounding
