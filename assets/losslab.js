@@ -239,8 +239,9 @@
     });
   }
 
-  /* The motion is over (released, or the sweep stopped): no more frames; the axes autorange
-     again, and the server's figure for the final value follows. */
+  /* The motion is over (released, or the sweep stopped): no more frames; the held axes autorange
+     again (also when the server's figure for the final value follows: dcc.Graph keeps the held
+     range in its figure prop, so only a relayout hands the axes back). */
   function endMotion() {
     wanted = null;
     Object.keys(held).forEach(releaseAxes);
