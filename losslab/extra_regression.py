@@ -265,15 +265,21 @@ def poisson_nll_and_grad(pred, target, *, log_input: bool = True, full: bool = F
 def _log_ratio(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
     r""":math:`\log(1 + \hat y) - \log(1 + y)` without cancellation.
 
-    Where :math:`(1 + \hat y)/(1 + y)` is within a factor 2 of 1 it is
+    Where :math:`r = (1 + \hat y)/(1 + y)` is within a factor 2 of 1 it is
     :math:`\log(1 + (\hat y - y)/(1 + y))`, whose difference is exact (Sterbenz)
-    or nearly so; elsewhere the two logs differ by more than :math:`\log 2` and
-    cannot cancel.
+    or nearly so. Elsewhere it is :math:`\log r` (a few rounded factors, and
+    :math:`|\log r| > \log 2`), not the difference of the two logs: those can be
+    far larger than their difference (:math:`\log 10^{300} - \log 10^{299}`), and
+    each carries an error of half an ulp of itself. Only where :math:`r` overflows
+    or underflows are the two logs subtracted; they differ by hundreds there.
     """
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
         ratio_minus_one = (pred - target) / (1 + target)
         close = (ratio_minus_one > -0.5) & (ratio_minus_one < 1)
-        return np.where(close, np.log1p(np.where(close, ratio_minus_one, 0)), np.log1p(pred) - np.log1p(target))
+        ratio = (1 + pred) / (1 + target)
+        representable = np.isfinite(ratio) & (ratio >= np.finfo(ratio.dtype).tiny)
+        far = np.where(representable, np.log(np.where(representable, ratio, 1)), np.log1p(pred) - np.log1p(target))
+        return np.where(close, np.log1p(np.where(close, ratio_minus_one, 0)), far)
 
 
 def _msle(pred, target, want_loss, want_grad, reduction="mean"):

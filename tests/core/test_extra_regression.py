@@ -156,6 +156,17 @@ def test_msle_is_accurate_including_nearly_right_predictions(p, y):
     assert er.msle_grad(p, y) == pytest.approx(exact_grad, rel=4e-15, abs=0)
 
 
+@pytest.mark.parametrize(("p", "y"), [(1e300, 1e299), (1e299, 1e300), (3e200, 1e200), (1e20, 4e19), (1e100, 1e10),
+                                      (5e307, 1e300), (1e300, -0.9999999), (8.0, 1.0)])
+def test_msle_keeps_its_digits_when_both_logs_are_large(p, y):
+    """log1p(p) - log1p(y) of two large arguments loses the digits of a difference far smaller than
+    either log (e.g. 690.8 - 688.5): about 50 ulp before the log of the ratio was used."""
+    mp.mp.dps = 60
+    exact = mp.log1p(mp.mpf(p)) - mp.log1p(mp.mpf(y))
+    assert er.msle(p, y) == pytest.approx(float(exact**2), rel=4 * 2.0**-52, abs=0)
+    assert er.msle_grad(p, y) == pytest.approx(float(2 * exact / (1 + mp.mpf(p))), rel=4 * 2.0**-52, abs=0)
+
+
 def test_msle_costs_under_prediction_more_than_over_prediction():
     assert er.msle(5.0, 10.0) > er.msle(15.0, 10.0)
     np.testing.assert_allclose(er.msle(PRED.clip(-0.9), TARGET.clip(-0.9), reduction="none"),
