@@ -12,31 +12,15 @@ bigger grid.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from functools import cache
-from pathlib import Path
 
 import mpmath
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from .bench_accuracy import accuracy
 
-
-def _load_accuracy_module():
-    name = "losslab_bench_accuracy"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / "accuracy.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
-
-
-accuracy = _load_accuracy_module()
 SIZE = "long" if os.environ.get("LOSSLAB_LONG") else "test"
 ULP_BOUND = 4.0
 
