@@ -22,3 +22,21 @@ def _load():
 
 
 accuracy = _load()
+
+
+def assert_within(result, where: str, hard_bound: float, bound: float, check_subnormal: bool) -> None:
+    """Fail naming the function and its worst input when a measured ``accuracy.Result`` is over its bounds:
+    ``hard_bound`` ulp with hard targets, ``bound`` overall, and (``check_subnormal``) one subnormal step."""
+    assert result.worst_hard <= hard_bound, (
+        f"{where}: worst error with hard targets {result.worst_hard:.3g} ulp (allowed {hard_bound:g}); "
+        f"worst overall {result.worst:.3g} at {result.where}"
+    )
+    assert result.worst <= bound, (
+        f"{where}: worst error {result.worst:.3g} ulp (allowed {bound:g}) at {result.where}; "
+        f"{result.failures} of {result.points} points over 4 ulp"
+    )
+    if check_subnormal:
+        assert result.subnormal_misses == 0, (
+            f"{where}: {result.subnormal_misses} results below the normal range are more than one "
+            f"subnormal step from the correctly rounded value, e.g. {result.subnormal_where}"
+        )

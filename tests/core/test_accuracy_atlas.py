@@ -19,7 +19,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from .bench_accuracy import accuracy
+from .bench_accuracy import accuracy, assert_within
 
 SIZE = "long" if os.environ.get("LOSSLAB_LONG") else "test"
 ULP_BOUND = 4.0
@@ -97,19 +97,7 @@ def test_atlas_within_4_ulp_of_the_mpmath_reference(index):
     for name in variants(case):
         result = accuracy.measure(functions()[name], case, inputs, dtype)
         where = f"{name}{label[len(case.name):]} in {dtype_name}"
-        assert result.worst_hard <= hard_bound, (
-            f"{where}: worst error with hard targets {result.worst_hard:.3g} ulp (allowed {hard_bound:g}); "
-            f"worst overall {result.worst:.3g} at {result.where}"
-        )
-        assert result.worst <= bound, (
-            f"{where}: worst error {result.worst:.3g} ulp (allowed {bound:g}) at {result.where}; "
-            f"{result.failures} of {result.points} points over 4 ulp"
-        )
-        if case.name not in SUBNORMAL_STEPS_OVER:
-            assert result.subnormal_misses == 0, (
-                f"{where}: {result.subnormal_misses} results below the normal range are more than one "
-                f"subnormal step from the correctly rounded value, e.g. {result.subnormal_where}"
-            )
+        assert_within(result, where, hard_bound, bound, case.name not in SUBNORMAL_STEPS_OVER)
         ill_bound = ILL_CONDITIONED_LIMITS.get(label, ILL_CONDITIONED_BOUND) if dtype == np.float64 else 1.0
         assert result.worst_ill <= ill_bound, (
             f"{where}: at the {result.ill_points} ill-conditioned points the error is "
