@@ -186,6 +186,7 @@ def measure(rounds: int) -> dict:
         for _ in range(rounds):
             driver.get(f"http://127.0.0.1:{base_port}/")
             baseline.append(drag(driver, "#delta [role=slider]", "#grad .js-plotly-plot, #loss .js-plotly-plot"))
+        baseline = {key: statistics.median(r[key] for r in baseline) for key in baseline[0]}
         drags = []
         for view, name, path in SLIDERS:
             samples = []
@@ -200,7 +201,7 @@ def measure(rounds: int) -> dict:
             wait_for(driver, f"button.play-button[data-play='{name}']")
             play.append(playback(driver, view, name))
     paint = measure_first_paint(FIRST_PAINT_ROUNDS)
-    return {"baseline": statistics.median(r["paints_per_s"] for r in baseline), "drags": drags, "playback": play,
+    return {"baseline": baseline["paints_per_s"], "baseline_drag": baseline, "drags": drags, "playback": play,
             "first_paint_baseline": paint["baseline"], "first_paint": paint["views"]}
 
 
@@ -225,41 +226,25 @@ def measure_first_paint(rounds: int) -> dict:
 
 
 def run(rounds: int) -> list[str]:
-    lines = []
-    with serve(Gunicorn(), Gunicorn("bench.slider_app:server", ready_path="/", name="slider-app")) as ports, \
-            chromium() as driver:
-        app_port, base_port = ports
-        baseline = []
-        for _ in range(rounds):
-            driver.get(f"http://127.0.0.1:{base_port}/")
-            baseline.append(drag(driver, "#delta [role=slider]", "#grad .js-plotly-plot, #loss .js-plotly-plot"))
-        base_rate = statistics.median(r["paints_per_s"] for r in baseline)
-        lines.append(f"| plain Dash slider (baseline) | {base_rate:.1f} | 1.00 | "
-                     f"{statistics.median(r['release_ms'] for r in baseline):.0f} | "
-                     f"{statistics.median(r['paints_per_position'] for r in baseline):.2f} |")
-        for view, name, path in SLIDERS:
-            samples = []
-            for _ in range(rounds):
-                driver.get(f"http://127.0.0.1:{app_port}{path}")
-                samples.append(drag(driver, f"#{view}-{name}-slider [role=slider]",
-                                    f"#{view}-loss-graph .js-plotly-plot, #{view}-grad-graph .js-plotly-plot"))
-            rate = statistics.median(r["paints_per_s"] for r in samples)
-            release = statistics.median(r["release_ms"] for r in samples)
-            per = statistics.median(r["paints_per_position"] for r in samples)
-            lines.append(f"| {view} {name} | {rate:.1f} | {rate / base_rate:.2f} | {release:.0f} | {per:.2f} |")
-        play = []
-        for view, name, path in SLIDERS[:1] + SLIDERS[3:4]:
-            driver.get(f"http://127.0.0.1:{app_port}{path}")
-            wait_for(driver, f"button.play-button[data-play='{name}']")
-            result = playback(driver, view, name)
-            play.append(f"| ▶ {view} {name} | {result['frames_per_s']:.1f} frames/s | {result['requests']} requests |")
-    paint = measure_first_paint(rounds=FIRST_PAINT_ROUNDS)
-    paints = [f"| plain Dash app | {paint['baseline']:.0f} | 1.00 |"] + [
-        f"| {view} | {ms:.0f} | {ms / paint['baseline']:.2f} |" for view, ms in paint["views"].items()]
+    """The measurements of :func:`measure` as Markdown tables."""
+    measured = measure(rounds)
+    base, base_rate = measured["baseline_drag"], measured["baseline"]
+
+    def drag_line(label: str, result: dict) -> str:
+        return (f"| {label} | {result['paints_per_s']:.1f} | {result['paints_per_s'] / base_rate:.2f} | "
+                f"{result['release_ms']:.0f} | {result['paints_per_position']:.2f} |")
+
+    lines = [drag_line("plain Dash slider (baseline)", base)] + [
+        drag_line(f"{view} {name}", result) for (view, name, _), result in zip(SLIDERS, measured["drags"], strict=True)]
+    play = [f"| ▶ {view} {name} | {result['frames_per_s']:.1f} frames/s | {result['requests']} requests |"
+            for (view, name, _), result in zip(PLAYED, measured["playback"], strict=True)]
+    plain = measured["first_paint_baseline"]
+    paints = [f"| plain Dash app | {plain:.0f} | 1.00 |"] + [
+        f"| {view} | {ms:.0f} | {ms / plain:.2f} |" for view, ms in measured["first_paint"].items()]
     return ["| page | first paint of both charts (ms, warm cache) | ratio |", "|---|---|---|", *paints, "",
             "| slider | repaints/s during a fast drag | ratio to baseline | release to last repaint (ms) "
-            "| chart repaints per slider position |", "|---|---|---|---|---|", *lines, "", "| playback | frames | requests during playback |", "|---|---|---|",
-            *play]
+            "| chart repaints per slider position |", "|---|---|---|---|---|", *lines, "",
+            "| playback | frames | requests during playback |", "|---|---|---|", *play]
 
 
 def main() -> None:
