@@ -1,0 +1,102 @@
+"""losslab._double_word: the error-free transformations are exact, checked with Python's Fraction."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from losslab import _double_word as dw
+
+DTYPES = [np.float64, np.float32]
+
+
+def random_floats(rng, dtype, n=400, low=-60, high=60):
+    """Signed floats spread over many binades, with a few exact ties and zeros."""
+    values = rng.standard_normal(n) * 2.0 ** rng.integers(low, high, n)
+    values[:5] = 0.0
+    return values.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_two_sum_is_exact(dtype):
+    rng = np.random.default_rng(1)
+    a, b = random_floats(rng, dtype), random_floats(rng, dtype)
+    s, e = dw.two_sum(a, b)
+    assert s.dtype == e.dtype == dtype
+    for ai, bi, si, ei in zip(a, b, s, e, strict=True):
+        assert Fraction(float(si)) + Fraction(float(ei)) == Fraction(float(ai)) + Fraction(float(bi))
+        assert si == dtype(ai + bi)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_two_product_and_square_are_exact_also_near_the_top_of_the_range(dtype):
+    rng = np.random.default_rng(2)
+    a, b = random_floats(rng, dtype, low=-20, high=20), random_floats(rng, dtype, low=-20, high=20)
+    big = np.finfo(dtype).max / 4
+    a[-3:] = [big, -big / 3, big / 7]
+    b[-3:] = [0.25, 1.5, -2.0]
+    p, e = dw.two_product(a, b)
+    q, f = dw.square(a[:-3])
+    assert p.dtype == e.dtype == q.dtype == dtype
+    for ai, bi, pi, ei in zip(a, b, p, e, strict=True):
+        assert Fraction(float(pi)) + Fraction(float(ei)) == Fraction(float(ai)) * Fraction(float(bi))
+    for ai, qi, fi in zip(a[:-3], q, f, strict=True):
+        assert Fraction(float(qi)) + Fraction(float(fi)) == Fraction(float(ai)) ** 2
+
+
+def relative_error(hi, lo, exact: Fraction) -> float:
+    return abs(float((Fraction(float(hi)) + Fraction(float(lo)) - exact) / exact)) if exact else abs(float(hi))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_double_word_operations_keep_about_twice_the_working_precision(dtype):
+    rng = np.random.default_rng(3)
+    u = float(np.finfo(dtype).eps) / 2
+    xh, yh = random_floats(rng, dtype, n=200, low=-10, high=10), random_floats(rng, dtype, n=200, low=-10, high=10)
+    xl = (xh * rng.uniform(-u, u, 200)).astype(dtype)
+    yl = (yh * rng.uniform(-u, u, 200)).astype(dtype)
+    ys = np.where(yh == 0, dtype(1.5), yh)
+    for i in range(200):
+        x = Fraction(float(xh[i])) + Fraction(float(xl[i]))
+        y = Fraction(float(yh[i])) + Fraction(float(yl[i]))
+        h, lo = dw.multiply(xh[i:i + 1], xl[i:i + 1], yh[i:i + 1], yl[i:i + 1])
+        assert relative_error(h[0], lo[0], x * y) <= 16 * u * u
+        h, lo = dw.divide(xh[i:i + 1], xl[i:i + 1], ys[i:i + 1])
+        assert relative_error(h[0], lo[0], x / Fraction(float(ys[i]))) <= 16 * u * u
+        h, lo = dw.add(xh[i:i + 1], xl[i:i + 1], yh[i:i + 1], yl[i:i + 1])
+        # an absolute bound: the sum can cancel
+        assert abs(Fraction(float(h[0])) + Fraction(float(lo[0])) - (x + y)) <= 8 * u * u * (abs(x) + abs(y))
+        if x > 0:
+            h, lo = dw.sqrt(xh[i:i + 1], xl[i:i + 1])
+            got = Fraction(float(h[0])) + Fraction(float(lo[0]))
+            assert abs(float(got * got / x - 1)) <= 16 * u * u
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_total_and_dot_are_as_if_in_twice_the_precision(dtype):
+    rng = np.random.default_rng(4)
+    u = float(np.finfo(dtype).eps) / 2
+    a = random_floats(rng, dtype, n=3 * 64, low=-30, high=30).reshape(3, 64)
+    b = random_floats(rng, dtype, n=3 * 64, low=-30, high=30).reshape(3, 64)
+    a[0, 1] = -a[0, 0]  # exact cancellation inside a row
+    s_hi, s_lo = dw.total(a, axis=-1)
+    d_hi, d_lo = dw.dot(a.T, b.T, axis=0)
+    for row in range(3):
+        exact_sum = sum(Fraction(float(v)) for v in a[row])
+        magnitude = sum(abs(Fraction(float(v))) for v in a[row])
+        assert abs(Fraction(float(s_hi[row])) + Fraction(float(s_lo[row])) - exact_sum) <= 70 * u * u * magnitude
+        exact_dot = sum(Fraction(float(x)) * Fraction(float(y)) for x, y in zip(a[row], b[row], strict=True))
+        dot_magnitude = sum(abs(Fraction(float(x)) * Fraction(float(y))) for x, y in zip(a[row], b[row], strict=True))
+        assert abs(Fraction(float(d_hi[row])) + Fraction(float(d_lo[row])) - exact_dot) <= 70 * u * u * dot_magnitude
+    assert s_hi.dtype == d_hi.dtype == dtype
+
+
+def test_naive_sum_would_fail_the_same_bound():
+    """The bound above is tight enough to tell double-word sums from plain ones."""
+    a = np.array([1.0, 1e-17, -1.0, 1e-17])
+    s_hi, s_lo = dw.total(a)
+    assert float(s_hi) + float(s_lo) == pytest.approx(2e-17, rel=1e-15, abs=0)
+    running = 0.0
+    for value in a:  # the same order, one rounding per step
+        running += float(value)
+    assert running != pytest.approx(2e-17, rel=1e-3, abs=0)
