@@ -47,6 +47,7 @@ import math
 
 import numpy as np
 
+from losslab import _double_word as dw
 from losslab._inputs import Inputs, check_finite, check_shapes_broadcast
 from losslab._validation import Interval, validate_reduction
 
@@ -312,6 +313,35 @@ def diou_and_grad(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction: str
     return _diou(pred_boxes, target_boxes, eps, True, True, reduction)
 
 
+def _aspect_gap(pair: _Pair):
+    r""":math:`\arctan(w_{gt}/h_{gt}) - \arctan(w/h)`, to an ulp or two of itself also for nearly equal aspect ratios.
+
+    The difference of the two rounded angles is off by an ulp of :math:`\pi/2`, which for similar
+    boxes is most of it. Both angles are in :math:`[0, \pi/2]`, so the difference is the angle of
+    :math:`(h_{gt} h + w_{gt} w,\ w_{gt} h - h_{gt} w)`: the widths are taken exactly (two-sum of the
+    corners) and the cross term :math:`w_{gt} h - h_{gt} w` in double words (two-products), so it keeps
+    its digits where it cancels. A box of zero width and height (no angle) takes the plain difference.
+    """
+    w, w_low = dw.two_sum(pair.a2, -pair.a1)
+    h, h_low = dw.two_sum(pair.b2, -pair.b1)
+    wg, wg_low = dw.two_sum(pair.g2, -pair.g1)
+    hg, hg_low = dw.two_sum(pair.h2, -pair.h1)
+    first = dw.multiply(wg, wg_low, h, h_low)
+    second = dw.multiply(hg, hg_low, w, w_low)
+    cross, cross_low = dw.add(*first, -second[0], -second[1])
+    dot, dot_low = dw.add(*dw.multiply(hg, hg_low, h, h_low), *dw.multiply(wg, wg_low, w, w_low))
+    # the tangent of the gap, cross / dot, to half an ulp (both double words), then one arctan
+    positive = dot > 0
+    safe = np.where(positive, dot, 1.0)
+    tangent, tangent_low = dw.divide(cross, cross_low, safe)
+    tangent = tangent - tangent * (dot_low / safe) + tangent_low
+    gap = np.where(positive, np.arctan(tangent), np.arctan2(cross, dot))
+    degenerate = ((w == 0) & (h == 0)) | ((wg == 0) & (hg == 0))
+    if degenerate.any():
+        gap = np.where(degenerate, np.arctan2(wg, hg) - np.arctan2(w, h), gap)
+    return gap
+
+
 def _ciou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
     eps = _eps(eps)
     pair = _Pair(pred_boxes, target_boxes, eps)
@@ -321,7 +351,7 @@ def _ciou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean")
         # v: squared difference of the aspect angles atan(w/h); atan2 is atan(w/h) for h > 0
         # and stays finite (pi/2) for a box of zero height
         w, h = pair.width, pair.height
-        angle_gap = np.arctan2(pair.target_width, pair.target_height) - np.arctan2(w, h)
+        angle_gap = _aspect_gap(pair)
         v = FOUR_OVER_PI_SQUARED * angle_gap * angle_gap
         # d atan(w/h) = (h dw - w dh)/(w^2 + h^2); dw = (-1, 0, 1, 0), dh = (0, -1, 0, 1)
         diagonal = w * w + h * h
@@ -360,7 +390,10 @@ def ciou(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction: str = "mean"
     :math:`\alpha` constant in back-propagation, and the paper also drops the
     factor :math:`1/(w^2 + h^2)` from :math:`\partial v/\partial b`; both give a
     different, non-gradient update. :math:`\arctan(w/h)` is taken as
-    ``arctan2(w, h)``, which is :math:`\pi/2` for a box of zero height.
+    ``arctan2(w, h)``, which is :math:`\pi/2` for a box of zero height. The
+    difference of the two angles is computed as one angle,
+    :math:`\arctan\bigl((w_{gt} h - h_{gt} w)/(h_{gt} h + w_{gt} w)\bigr)`, with exact widths and
+    double-word products, so boxes of nearly the target's aspect ratio keep its digits.
     """
     validate_reduction(reduction)
     return _ciou(pred_boxes, target_boxes, eps, True, False, reduction)

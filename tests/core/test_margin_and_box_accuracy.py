@@ -1,0 +1,125 @@
+"""Last-bit accuracy of the margin losses (contrastive, triplet, cosine embedding, InfoNCE) and the box losses.
+
+Targeted inputs where a naive formula cancels (issue 16): CIoU's aspect term
+for boxes with nearly equal aspect ratios, a distance or cosine next to the
+margin, InfoNCE with a confident positive, nearly perfect boxes. The
+references are written here, in mpmath at 400 bits (about 120 digits) on the
+exact float inputs, without cancellation; gradients are central differences
+of the reference loss with a step of 2^-150 of the vector (truncation error
+about 2^-300). A gradient vector is measured normwise, like
+``bench/accuracy.py``: every component in ulp of the vector's largest one.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+
+from losslab import detection as det
+
+mp = mpmath.mp
+PRECISION = 400
+ULP_BOUND = 4.0
+
+
+def X(value) -> mpmath.mpf:
+    return mpmath.mpf(float(value))
+
+
+def ulp_error(computed: float, exact) -> float:
+    """``|computed - exact|`` in ulp (float64) of ``exact``."""
+    if exact == 0:
+        return 0.0 if computed == 0 else float("inf")
+    _, exponent = mpmath.frexp(exact)
+    return float(abs(X(computed) - exact) / mpmath.ldexp(1, int(exponent) - 53))
+
+
+def normwise_error(computed, exact: list) -> float:
+    """Worst error of a gradient vector's components, in ulp of its largest exact component."""
+    largest = max(abs(v) for v in exact)
+    if largest == 0:
+        return 0.0 if not np.any(computed) else float("inf")
+    _, exponent = mpmath.frexp(largest)
+    ulp = mpmath.ldexp(1, int(exponent) - 53)
+    return max(float(abs(X(c) - e) / ulp) for c, e in zip(np.ravel(computed), exact, strict=True))
+
+
+def central_difference(loss, point: list, group: int) -> list:
+    """``d loss / d point[i]``: central differences at 1200 bits, step 2^-150 of the vector holding ``i``."""
+    out = []
+    with mpmath.workprec(1200):
+        for i, value in enumerate(point):
+            start = i - i % group
+            size = max(abs(v) for v in point[start:start + group]) or mpmath.mpf(1)
+            h = mpmath.ldexp(size, -150)
+            up, down = list(point), list(point)
+            up[i], down[i] = value + h, value - h
+            out.append((loss(up) - loss(down)) / (2 * h))
+    return [+v for v in out]
+
+
+# ------------------------------------------------------------ boxes
+
+
+def box_loss_exact(name, pred, target, eps):
+    """The four box losses on exact coordinates (torchvision's eps placement)."""
+    a1, b1, a2, b2 = pred
+    g1, h1, g2, h2 = target
+    inside = min(a2, g2) > max(a1, g1) and min(b2, h2) > max(b1, h1)
+    inter = (min(a2, g2) - max(a1, g1)) * (min(b2, h2) - max(b1, h1)) if inside else mpmath.mpf(0)
+    union = (a2 - a1) * (b2 - b1) + (g2 - g1) * (h2 - h1) - inter
+    iou_part = (union - inter + eps) / (union + eps)
+    loss = iou_part
+    cw, ch = max(a2, g2) - min(a1, g1), max(b2, h2) - min(b1, h1)
+    if name == "giou":
+        loss += (cw * ch - union) / (cw * ch + eps)
+    if name in ("diou", "ciou"):
+        dx, dy = (a1 + a2 - g1 - g2) / 2, (b1 + b2 - h1 - h2) / 2
+        loss += (dx * dx + dy * dy) / (cw * cw + ch * ch + eps)
+    if name == "ciou":
+        gap = mpmath.atan2(g2 - g1, h2 - h1) - mpmath.atan2(a2 - a1, b2 - b1)
+        v = 4 / mpmath.pi**2 * gap * gap
+        loss += v * v / (iou_part + v + eps)
+    return loss
+
+
+def box_reference(name, pred, target, eps=1e-7):
+    """(exact losses, exact gradients) of each pair of boxes (rows)."""
+    losses, grads = [], []
+    with mpmath.workprec(PRECISION):
+        e = X(eps)
+        for box, goal in zip(np.asarray(pred, float), np.asarray(target, float), strict=True):
+            b, g = [X(v) for v in box], [X(v) for v in goal]
+            losses.append(box_loss_exact(name, b, g, e))
+            grads.append(central_difference(lambda point, g=g: box_loss_exact(name, point, g, e), b, 4))
+    return losses, grads
+
+
+def similar_aspect_boxes(scale, noise, count=6, seed=3):
+    """Boxes with nearly the target's aspect ratio, at ``scale`` (where eps makes the aspect term dominate)."""
+    rng = np.random.default_rng(seed)
+    preds, targets = [], []
+    for _ in range(count):
+        corner = rng.normal(0, 2, 2)
+        extent = np.exp(rng.normal(0, 1, 2))
+        target = np.concatenate([corner, corner + extent])
+        pred = target + noise * rng.normal(0, 1, 4) * np.concatenate([extent, extent])
+        preds.append(pred * scale)
+        targets.append(target * scale)
+    return np.array(preds), np.array(targets)
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e-30])
+@pytest.mark.parametrize("noise", [1e-12, 1e-7])
+def test_ciou_grad_keeps_the_aspect_gap_of_similar_boxes(scale, noise):
+    # boxes much smaller than sqrt(eps): eps swamps the overlap and distance terms, so the gradient is
+    # the aspect term's 2 v dv/Q, proportional to the cube of atan2(w_gt, h_gt) - atan2(w, h); that
+    # difference of two rounded angles of rounded widths used to carry an absolute error of an ulp of 1
+    pred, target = similar_aspect_boxes(scale, noise)
+    _, exact = box_reference("ciou", pred, target)
+    computed = det.ciou_grad(pred, target)
+    worst = max(normwise_error(c, e) for c, e in zip(computed, exact, strict=True))
+    assert worst <= ULP_BOUND, f"ciou_grad: {worst:.3g} ulp"
+    fused = det.ciou_and_grad(pred, target, reduction="none")[1]
+    assert np.array_equal(fused, computed)
