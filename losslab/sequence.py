@@ -6,8 +6,12 @@ order, same reductions): per-frame log-probabilities ``log_probs`` of shape
 sequence, integer ``targets`` (padded ``(N, S)`` or concatenated ``(sum S_n,)``;
 ``(S,)`` for one sequence), and the lengths of each input and target. Its loss
 is :math:`-\log` of the total probability of every frame-by-frame alignment
-that collapses to the target, computed in log space by the forward-backward
-(alpha-beta) recursion of Graves et al. 2006, vectorised over the batch.
+that collapses to the target, computed in log space by the forward (alpha)
+recursion of Graves et al. 2006, vectorised over the batch. The gradients'
+occupancies come from a scaled forward-backward in probability space (Rabiner's
+scaling, by powers of two), which keeps them to a few ulp; log space is kept
+for the sequences whose probabilities within one frame span more than the
+float range.
 
 ``next_token_cross_entropy`` is PyTorch's ``cross_entropy(..., label_smoothing=ε,
 ignore_index=i)`` on logits ``(N, T, C)`` or ``(T, C)`` with token ids ``(N, T)``
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from losslab._double_word import two_sum
 from losslab._validation import (
     Interval,
     as_float_array,
@@ -32,7 +37,7 @@ from losslab._validation import (
     result_dtype,
     validate_reduction,
 )
-from losslab.activations import log_softmax
+from losslab.activations import log_softmax, softmax
 from losslab.extra_classification import label_smoothed_cross_entropy_and_grad
 
 #: more alignments than this are not listed by :func:`ctc_alignments` (they grow exponentially with T)
@@ -53,6 +58,7 @@ class _CtcProblem:
     blank: int
     dtype: np.dtype
     unbatched: bool
+    logits: np.ndarray | None = None  # (T, N, C) float64 for the logit forms: the occupancy's weights come from them
 
 
 def _integers(value, name: str) -> np.ndarray:
@@ -175,27 +181,33 @@ def _shift(values: np.ndarray, by: int) -> np.ndarray:
     return out
 
 
-def _forward_backward(problem: _CtcProblem):
+def _forward_backward(problem: _CtcProblem, backward: bool = True):
     """``(log P, alpha, beta, ext)``: log-probability of the target per sequence and the log-space lattices.
 
     ``alpha[t, n, s]``: log-probability of the frames 0..t ending in state s (emission at t included);
     ``beta[t, n, s]``: of the frames t+1..T_n-1 continuing from state s to the end (emission at t
     excluded), so ``alpha + beta - log P`` is the log-probability that state s is occupied at frame t.
     Each step is :func:`numpy.logaddexp` of at most three predecessors: no overflow, and a state no
-    path reaches stays exactly -inf.
+    path reaches stays exactly -inf. ``backward=False`` skips beta (returned as None): the loss
+    needs only alpha.
     """
     ext, valid, skip = _extended_labels(problem)
     frames, batch, _classes = problem.log_probs.shape
     states = ext.shape[1]
     emission = np.take_along_axis(problem.log_probs, ext[None, :, :], axis=2)  # (T, N, L)
     emission = np.where(valid[None], emission, -np.inf)
-    alpha = np.full((frames, batch, states), -np.inf)
+    # two states of -inf before the first: a state's predecessors are plain slices; a skip that is
+    # not allowed adds -inf (and an allowed one 0, exactly)
+    padded = np.full((frames, batch, states + 2), -np.inf)
+    skip_penalty = np.where(skip, 0.0, -np.inf)
     if frames:
-        alpha[0, :, :2] = emission[0, :, :2]
+        padded[0, :, 2:4] = emission[0, :, :2]
     for t in range(1, frames):
-        previous = alpha[t - 1]
-        from_skip = np.where(skip, _shift(previous, 2), -np.inf)
-        alpha[t] = emission[t] + np.logaddexp(previous, np.logaddexp(_shift(previous, 1), from_skip))
+        previous = padded[t - 1]
+        from_skip = previous[:, :-2] + skip_penalty
+        np.add(emission[t], np.logaddexp(previous[:, 2:], np.logaddexp(previous[:, 1:-1], from_skip)),
+               out=padded[t, :, 2:])
+    alpha = padded[:, :, 2:]
     lengths = problem.input_lengths
     rows = np.arange(batch)
     last_state = 2 * problem.target_lengths  # the final blank; the final label is one before it
@@ -205,6 +217,8 @@ def _forward_backward(problem: _CtcProblem):
     log_p = np.logaddexp(final_blank, final_label)
     # no frames: only the empty target has an alignment (the empty one), with probability 1
     log_p = np.where(lengths == 0, np.where(problem.target_lengths == 0, 0.0, -np.inf), log_p)
+    if not backward:
+        return log_p, alpha, None, ext
 
     state_index = np.arange(states)[None, :]
     final_states = (state_index == last_state[:, None]) | (state_index == last_state[:, None] - 1)
@@ -240,6 +254,146 @@ def _occupancy(problem: _CtcProblem, log_p, alpha, beta, ext) -> np.ndarray:
         gamma[:, rows, ext[:, s]] += state_occupancy[:, :, s]
     gamma[:, ~possible, :] = np.nan
     return gamma
+
+
+# ------------------------------------------------------------------ the scaled recursion, for the occupancy
+
+#: a frame whose largest scaled forward or backward value is below this, before rescaling, has lost
+#: digits to the subnormal range (an emission more than ~660 nats below the frame's best one)
+_LOWEST_SCALE = 2.0**-960
+#: a frame whose sum of alpha-hat beta-hat is below this may have lost alignments that matter to
+#: underflow: those are less than 2^-1022 of the frame's largest alpha-hat times its largest beta-hat
+_LOWEST_TOTAL = 2.0**-800
+
+
+def _scaled_emissions(problem: _CtcProblem, ext: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    r"""(T, N, L): each state's emission weight :math:`e^{v_t(l'_s) - m_t}`, 0 for a state that does not exist.
+
+    :math:`v` is the logits for the logit forms (the log-softmax's normaliser is the same for every
+    class of a frame, and the occupancy does not depend on a frame's common factor) and the
+    log-probabilities otherwise; :math:`m_t` is the frame's largest :math:`v` over the sequence's
+    states, so the largest weight is 1. The rounding error of :math:`v - m_t` (two-sum) is put back,
+    :math:`e^{d + \epsilon} = e^d (1 + \epsilon)`: it would cost :math:`|v - m_t|/2` ulp.
+    """
+    source = problem.logits if problem.logits is not None else problem.log_probs
+    values = np.where(valid[None], np.take_along_axis(source, ext[None, :, :], axis=2), -np.inf)
+    shift = values.max(axis=2, keepdims=True)  # every sequence has a state: the first blank
+    shift = np.where(np.isfinite(shift), shift, 0.0)  # a frame with no possible state: all weights 0
+    with np.errstate(over="ignore", invalid="ignore"):  # -inf - m, or a spread past float max: weight 0
+        difference, error = two_sum(values, -shift)
+        weights = np.exp(difference)
+        weights += weights * np.where(np.isfinite(error), error, 0.0)
+    return weights
+
+
+def _rescale(values: np.ndarray) -> np.ndarray:
+    """Multiply ``values`` (N, L) in place by the power of two that brings each row's largest into [1, 2)
+    (exact: only the exponent changes); returns those largest values before the scaling."""
+    largest = values.max(axis=1)
+    _, exponent = np.frexp(largest)
+    # a row below 2^-1000 (doubtful anyway) is scaled by 2^1001 at most: the factor stays finite
+    values *= np.ldexp(1.0, 1 - np.maximum(exponent, -1000))[:, None]
+    return largest
+
+
+def _scaled_occupancy(problem: _CtcProblem, ext: np.ndarray, valid: np.ndarray,
+                      skip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""``(gamma, doubtful)``: the occupancy :math:`\gamma_t(k)` (T, N, C) from a scaled forward-backward.
+
+    Rabiner's scaling: :math:`\hat\alpha_t` and :math:`\hat\beta_t` are the forward and backward sums
+    (see :func:`_forward_backward`) in probability space, each frame multiplied by a power of two
+    (exact) that keeps its largest entry in [1, 2), and
+
+    .. math:: \gamma_t(s) = \hat\alpha_t(s)\,\hat\beta_t(s) \Big/ \sum_{s'} \hat\alpha_t(s')\,\hat\beta_t(s')
+
+    since :math:`\sum_s \alpha_t(s) \beta_t(s) = P` at every frame and the scales cancel. Every step
+    adds and multiplies positive numbers, so each occupancy keeps a few ulp; in log space
+    :math:`\exp(\log\alpha + \log\beta - \log P)` carried the rounding of logs of size
+    :math:`|\log P|` (hundreds of ulp). ``doubtful`` (N,) marks the sequences for which this cannot
+    be trusted, because weights of one frame span more than the float range (a frame's largest value
+    fell below ``_LOWEST_SCALE``, or the frame's sum below ``_LOWEST_TOTAL``), because no alignment
+    exists, or because the sequence has no frames: the caller computes those in log space.
+    """
+    emission = _scaled_emissions(problem, ext, valid)
+    frames, batch, states = emission.shape
+    lengths = problem.input_lengths
+    # two states of zeros before the first (alpha) and after the last (beta): the predecessors and
+    # successors of every state are then plain slices; a skip's weight is 1 or 0 (exact)
+    skips = np.zeros((batch, states + 2))
+    skips[:, 2:] = skip  # skips[:, s + 2]: state s entered from s - 2
+    skips_ahead = np.zeros((batch, states))
+    skips_ahead[:, :-2] = skip[:, 2:]  # skips_ahead[:, s]: state s + 2 entered from s
+    alpha = np.zeros((frames, batch, states + 2))
+    beta = np.zeros((frames, batch, states + 2))
+    largest_alpha = np.zeros((frames, batch))
+    largest_beta = np.ones((frames, batch))
+    if frames:
+        alpha[0, :, 2:4] = emission[0, :, :2]
+        largest_alpha[0] = _rescale(alpha[0, :, 2:])
+    for t in range(1, frames):
+        previous = alpha[t - 1]
+        now = alpha[t, :, 2:]
+        np.add(previous[:, 2:], previous[:, 1:-1], out=now)
+        now += previous[:, :-2] * skips[:, 2:]
+        now *= emission[t]
+        largest_alpha[t] = _rescale(now)
+    last_state = 2 * problem.target_lengths
+    state_index = np.arange(states)[None, :]
+    end_value = ((state_index == last_state[:, None]) | (state_index == last_state[:, None] - 1)).astype(float)
+    frame_index = np.arange(frames)[:, None]
+    inside = (frame_index < lengths[None, :] - 1).astype(float)[:, :, None]  # (T, N, 1): 1 or 0
+    ends = frame_index == lengths[None, :] - 1
+    following = np.zeros((batch, states + 2))
+    for t in range(frames - 1, -1, -1):
+        now = beta[t, :, :states]
+        if t < frames - 1:
+            np.multiply(emission[t + 1], beta[t + 1, :, :states], out=following[:, :states])
+            np.add(following[:, :states], following[:, 1:-1], out=now)
+            now += following[:, 2:] * skips_ahead
+            now *= inside[t]
+        if np.any(ends[t]):
+            now[ends[t]] = end_value[ends[t]]
+        largest_beta[t] = _rescale(now)
+    alpha, beta = alpha[:, :, 2:], beta[:, :, :states]
+    products = alpha * beta
+    total = products.sum(axis=2, keepdims=True)
+    used = frame_index < lengths[None, :]
+    doubtful = (lengths == 0) | np.any(used & ~((largest_alpha >= _LOWEST_SCALE) & (total[:, :, 0] >= _LOWEST_TOTAL)),
+                                       axis=0)
+    doubtful |= np.any((inside[:, :, 0] > 0) & ~(largest_beta >= _LOWEST_SCALE), axis=0)
+    products /= np.where(total > 0, total, 1.0)
+    # gamma_t(k): the states carrying label k added up, as a product with each sequence's one-hot labels
+    labels = np.zeros((batch, states, problem.log_probs.shape[2]))
+    np.put_along_axis(labels, ext[:, :, None], 1.0, axis=2)
+    gamma = np.matmul(products.transpose(1, 0, 2), labels).transpose(1, 0, 2)
+    return np.ascontiguousarray(gamma), doubtful
+
+
+def _sequences(problem: _CtcProblem, chosen: np.ndarray) -> _CtcProblem:
+    """The sub-problem of the sequences where ``chosen`` (N,) is True."""
+    return _CtcProblem(problem.log_probs[:, chosen], problem.labels[chosen], problem.input_lengths[chosen],
+                       problem.target_lengths[chosen], problem.blank, problem.dtype, False,
+                       None if problem.logits is None else problem.logits[:, chosen])
+
+
+def _occupancy_and_log_p(problem: _CtcProblem, want_loss: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(gamma, log P)``: the occupancy from the scaled recursion, and from log space where that is doubtful.
+
+    ``log P`` comes from the log-space forward recursion (accurate where the loss is tiny, which a
+    product of scale factors is not) when ``want_loss``; otherwise it is only what the gradient
+    needs: 0 (any finite value) for the sequences the scaled recursion computed, which have alignments.
+    """
+    ext, valid, skip = _extended_labels(problem)
+    gamma, doubtful = _scaled_occupancy(problem, ext, valid, skip)
+    log_p = _forward_backward(problem, backward=False)[0] if want_loss else np.zeros(len(doubtful))
+    if np.any(doubtful):
+        # weights of one frame beyond the float range of each other (or no alignment): log space,
+        # where the occupancy is exp(log alpha + log beta - log P), as accurate as |log P| allows
+        part = _sequences(problem, doubtful)
+        part_log_p, alpha, beta, part_ext = _forward_backward(part)
+        gamma[:, doubtful] = _occupancy(part, part_log_p, alpha, beta, part_ext)
+        log_p[doubtful] = part_log_p
+    return gamma, log_p
 
 
 def _frame_mask(problem: _CtcProblem) -> np.ndarray:
@@ -327,7 +481,7 @@ def ctc(log_probs, targets, input_lengths, target_lengths, *, blank: int = 0, re
     validate_reduction(reduction)
     zero_infinity = _flags(zero_infinity)
     problem = _ctc_problem(log_probs, targets, input_lengths, target_lengths, blank)
-    log_p, _alpha, _beta, _ext = _forward_backward(problem)
+    log_p = _forward_backward(problem, backward=False)[0]
     return _finish_loss(problem, log_p, reduction, zero_infinity)
 
 
@@ -348,11 +502,19 @@ def ctc_grad(log_probs, targets, input_lengths, target_lengths, *, blank: int = 
     or 0 with ``zero_infinity=True``. ``reduction``: ``"none"`` or ``"sum"`` give each sequence's
     own gradient; ``"mean"`` scales sequence n by :math:`1 / (N \max(S_n, 1))`, the gradient of
     ``ctc(..., reduction="mean")``.
+
+    :math:`\alpha` and :math:`\beta` are computed in probability space, each frame scaled by a power
+    of two, and :math:`\gamma_t(s) = \hat\alpha_t(s) \hat\beta_t(s) / \sum_{s'} \hat\alpha_t(s')
+    \hat\beta_t(s')`: within a few ulp (``exp(log alpha + log beta - log P)`` would carry the
+    rounding of logs of size :math:`|\log P|`, hundreds of ulp). Where one frame's probabilities
+    span more than the float range (log-probabilities more than about 660 apart on the paths
+    that matter), that sequence is computed in log space instead.
     """
     zero_infinity = _flags(zero_infinity)
     validate_reduction(reduction)
     problem = _ctc_problem(log_probs, targets, input_lengths, target_lengths, blank)
-    return _ctc_and_grad(problem, "none", zero_infinity, logits=False, grad_reduction=reduction)[1]
+    return _ctc_and_grad(problem, "none", zero_infinity, logits=False, grad_reduction=reduction,
+                         want_loss=False)[1]
 
 
 def ctc_and_grad(log_probs, targets, input_lengths, target_lengths, *, blank: int = 0, reduction: str = "mean",
@@ -365,21 +527,23 @@ def ctc_and_grad(log_probs, targets, input_lengths, target_lengths, *, blank: in
 
 
 def _ctc_and_grad(problem: _CtcProblem, reduction: str, zero_infinity: bool, *, logits: bool,
-                  grad_reduction: str = "none"):
-    """(loss with ``reduction``, gradient scaled for ``grad_reduction``)."""
-    log_p, alpha, beta, ext = _forward_backward(problem)
-    gamma = _occupancy(problem, log_p, alpha, beta, ext)
-    grad = _posterior_minus_occupancy(problem.log_probs, gamma) if logits else -gamma
+                  grad_reduction: str = "none", want_loss: bool = True):
+    """(loss with ``reduction``, gradient scaled for ``grad_reduction``); the loss None unless ``want_loss``."""
+    gamma, log_p = _occupancy_and_log_p(problem, want_loss)
+    grad = _posterior_minus_occupancy(problem, gamma) if logits else -gamma
     grad = np.where(_frame_mask(problem), grad, 0.0)
-    return (_finish_loss(problem, log_p, reduction, zero_infinity),
+    return (_finish_loss(problem, log_p, reduction, zero_infinity) if want_loss else None,
             _finish_grad(problem, grad, log_p, grad_reduction, zero_infinity))
 
 
-def _posterior_minus_occupancy(log_probs: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+def _posterior_minus_occupancy(problem: _CtcProblem, gamma: np.ndarray) -> np.ndarray:
     r""":math:`p_t(k) - \gamma_t(k)`, with the frame's most probable class written as
     :math:`\sum_{j \ne k} \gamma_t(j) - \sum_{j \ne k} p_t(j)`: where both are close to 1 the
-    difference of the small remainders keeps the digits that :math:`p - \gamma` would round away."""
-    probabilities = np.exp(log_probs)
+    difference of the small remainders keeps the digits that :math:`p - \gamma` would round away.
+    :math:`p` is the softmax of the logits (within a few ulp), not :math:`e^{\log p}` of a rounded
+    log-probability, which would be off by :math:`|\log p|/2` ulp."""
+    log_probs = problem.log_probs
+    probabilities = np.asarray(softmax(problem.logits, axis=-1))
     grad = probabilities - gamma
     top = np.argmax(log_probs, axis=-1)[..., None]
     rest_p = _sum_without(probabilities, top)
@@ -401,7 +565,7 @@ def ctc_with_logits(logits, targets, input_lengths, target_lengths, *, blank: in
     validate_reduction(reduction)
     zero_infinity = _flags(zero_infinity)
     problem = _logits_problem(logits, targets, input_lengths, target_lengths, blank)
-    log_p, _alpha, _beta, _ext = _forward_backward(problem)
+    log_p = _forward_backward(problem, backward=False)[0]
     return _finish_loss(problem, log_p, reduction, zero_infinity)
 
 
@@ -419,7 +583,8 @@ def ctc_with_logits_grad(logits, targets, input_lengths, target_lengths, *, blan
     zero_infinity = _flags(zero_infinity)
     validate_reduction(reduction)
     problem = _logits_problem(logits, targets, input_lengths, target_lengths, blank)
-    return _ctc_and_grad(problem, "none", zero_infinity, logits=True, grad_reduction=reduction)[1]
+    return _ctc_and_grad(problem, "none", zero_infinity, logits=True, grad_reduction=reduction,
+                         want_loss=False)[1]
 
 
 #: the name used in issue 18 (``ctc_grad_logits``) for :func:`ctc_with_logits_grad`
@@ -450,8 +615,10 @@ def _logits_problem(logits, targets, input_lengths, target_lengths, blank) -> _C
         raise ValueError("logits contain inf; expected real numbers or -inf")
     log_probs = log_softmax(array.astype(np.float64, copy=False), axis=-1)
     problem = _ctc_problem(log_probs, targets, input_lengths, target_lengths, blank, name="logits")
+    logit_values = array.astype(np.float64, copy=False)
     return _CtcProblem(problem.log_probs, problem.labels, problem.input_lengths, problem.target_lengths,
-                       problem.blank, np.dtype(dtype), problem.unbatched)
+                       problem.blank, np.dtype(dtype), problem.unbatched,
+                       logit_values[:, None, :] if problem.unbatched else logit_values)
 
 
 # ------------------------------------------------------------------ alignments, for showing them

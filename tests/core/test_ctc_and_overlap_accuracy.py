@@ -1,0 +1,241 @@
+"""Last-bit accuracy of CTC's gradients and of the overlap (segmentation) losses, against mpmath.
+
+Targeted cases for issue 16, each one that the earlier forms missed by far more than 4 ulp:
+
+- CTC's occupancy :math:`\\gamma_t(k)`, which the log-space forward-backward formed as
+  ``exp(log alpha + log beta - log P)``: the rounding of logs of size ``|log P|`` became its relative
+  error (tens of ulp for five frames of logits at scale 30);
+- focal Tversky of a saturated logit map (``|z| > ~708``), whose ``T^gamma`` came from logarithms;
+- focal Tversky of probabilities below the normal range, where ``T`` itself is subnormal;
+- the other overlap gradients, where the region's sums were plain sums.
+
+The references are written here, in mpmath at 256 bits (77 digits): CTC's forward and backward
+sums in probability space (no logs, nothing cancels: every term is positive), the softmax of the
+exact logits, the overlap counts as exact sums. Errors are in units in the last place of the
+reference; a gradient of one CTC frame (a vector over the classes) is measured normwise, as
+``bench/accuracy.py`` does: a component below half the frame's largest in ulp of that largest one,
+and for logits ``p - gamma`` in ulp of the larger of ``p``, ``gamma`` and the result.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+
+from losslab import sequence
+
+mp = mpmath.mp
+PRECISION_BITS = 256
+ULP_BOUND = 4.0
+
+
+@pytest.fixture(autouse=True)
+def _precision():
+    with mpmath.workprec(PRECISION_BITS):
+        yield
+
+
+def X(value) -> mpmath.mpf:
+    """The exact value of a float."""
+    return mpmath.mpf(float(value))
+
+
+def ulp(x, dtype=np.float64) -> mpmath.mpf:
+    info = np.finfo(dtype)
+    bits = info.nmant + 1
+    smallest = int(info.minexp) - bits + 1
+    if x == 0:
+        return mpmath.ldexp(1, smallest)
+    _, exponent = mpmath.frexp(x)
+    return mpmath.ldexp(1, max(int(exponent) - bits, smallest))
+
+
+def rounded(x, dtype):
+    """``x`` correctly rounded to ``dtype`` (an mpf); below the normal range, to the nearest subnormal step."""
+    if x == 0 or not mpmath.isfinite(x):
+        return x
+    info = np.finfo(dtype)
+    bits = info.nmant + 1
+    if abs(x) < mpmath.ldexp(1, int(info.minexp)):
+        step = mpmath.ldexp(1, int(info.minexp) - bits + 1)
+        return mpmath.nint(x / step) * step
+    with mpmath.workprec(bits):
+        return +x
+
+
+def error_in_ulp(computed, exact, dtype=np.float64, scale=None) -> float:
+    """``|computed - round(exact)|`` in ulp of ``scale`` (default ``exact``); ``exact`` rounded first in float32."""
+    target = exact if dtype == np.float64 else rounded(exact, dtype)
+    size = abs(exact) if scale is None else scale
+    if not np.isfinite(computed):
+        return float("inf")
+    return float(abs(X(computed) - target) / ulp(size, dtype))
+
+
+# ------------------------------------------------------------------ CTC reference
+
+
+def mp_ctc(values, labels, logits: bool, blank: int = 0):
+    """``(loss, gradient, probabilities, occupancy)`` of one sequence: ``values`` (T, C) floats, exact.
+
+    The forward sums :math:`\\alpha_t(s)` (frames 0..t, emission at t included) and backward sums
+    :math:`\\beta_t(s)` (frames t+1..T-1) over the states of the target with blanks around its labels,
+    in probability space; :math:`\\gamma_t(k) = \\sum_{s: l'_s = k} \\alpha_t(s) \\beta_t(s) / P`.
+    The gradient is :math:`-\\gamma` for log-probabilities, :math:`p - \\gamma` for logits.
+    """
+    rows = [[X(v) for v in row] for row in values]
+    if logits:
+        probs = []
+        for row in rows:
+            top = max(row)
+            weights = [mpmath.exp(v - top) for v in row]
+            total = mpmath.fsum(weights)
+            probs.append([w / total for w in weights])
+    else:
+        probs = [[mpmath.exp(v) for v in row] for row in rows]
+    ext = [blank]
+    for label in labels:
+        ext += [label, blank]
+    states, frames = len(ext), len(rows)
+
+    def skip(s):
+        return s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]
+
+    alpha = [[mpmath.mpf(0)] * states for _ in range(frames)]
+    alpha[0][0] = probs[0][ext[0]]
+    if states > 1:
+        alpha[0][1] = probs[0][ext[1]]
+    for t in range(1, frames):
+        for s in range(states):
+            total = alpha[t - 1][s] + (alpha[t - 1][s - 1] if s >= 1 else 0) + (alpha[t - 1][s - 2] if skip(s) else 0)
+            alpha[t][s] = total * probs[t][ext[s]]
+    beta = [[mpmath.mpf(0)] * states for _ in range(frames)]
+    beta[-1][-1] = mpmath.mpf(1)
+    if states > 1:
+        beta[-1][-2] = mpmath.mpf(1)
+    for t in range(frames - 2, -1, -1):
+        for s in range(states):
+            total = beta[t + 1][s] * probs[t + 1][ext[s]]
+            if s + 1 < states:
+                total += beta[t + 1][s + 1] * probs[t + 1][ext[s + 1]]
+            if s + 2 < states and skip(s + 2):
+                total += beta[t + 1][s + 2] * probs[t + 1][ext[s + 2]]
+            beta[t][s] = total
+    probability = alpha[-1][-1] + (alpha[-1][-2] if states > 1 else 0)
+    classes = len(rows[0])
+    gamma = [[mpmath.mpf(0)] * classes for _ in range(frames)]
+    for t in range(frames):
+        for s in range(states):
+            gamma[t][ext[s]] += alpha[t][s] * beta[t][s] / probability
+    grad = [[(probs[t][k] if logits else 0) - gamma[t][k] for k in range(classes)] for t in range(frames)]
+    return -mpmath.log(probability), grad, probs, gamma
+
+
+def frame_errors(computed_row, exact_row, probs_row=None, gamma_row=None, dtype=np.float64) -> list[float]:
+    """Normwise errors of one frame's gradient (see the module docstring)."""
+    largest = max(abs(v) for v in exact_row)
+    out = []
+    for k, (c, e) in enumerate(zip(computed_row, exact_row, strict=True)):
+        scale = abs(e) if abs(e) * 2 >= largest else largest
+        if probs_row is not None:
+            scale = max(scale, probs_row[k], gamma_row[k])
+        out.append(error_in_ulp(c, e, dtype, scale))
+    return out
+
+
+def ctc_problems(logits: bool, seed: int, scale: float, count: int = 3):
+    """Batches of two sequences (5 and 4 frames of 4 classes; targets of 2 and 1 labels)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        z = rng.normal(0, scale, (5, 2, 4))
+        if not logits:  # log_softmax in mpmath, rounded once: exact floats for the reference to read
+            z = np.array([[[float(v) for v in _mp_log_softmax(row)] for row in frame] for frame in z])
+        out.append((z, rng.integers(1, 4, (2, 2)), np.array([5, 4]), np.array([2, 1])))
+    return out
+
+
+def _mp_log_softmax(row):
+    values = [X(v) for v in row]
+    top = max(values)
+    return [v - top - mpmath.log(mpmath.fsum(mpmath.exp(w - top) for w in values)) for v in values]
+
+
+def worst_ctc_errors(logits: bool, seed: int, scale: float, dtype=np.float64):
+    """``(worst gradient error, worst loss error)`` over a few batches, in ulp."""
+    grad_function = sequence.ctc_with_logits_grad if logits else sequence.ctc_grad
+    loss_function = sequence.ctc_with_logits if logits else sequence.ctc
+    worst_grad = worst_loss = 0.0
+    for values, targets, input_lengths, target_lengths in ctc_problems(logits, seed, scale):
+        values = values.astype(dtype)
+        grad = grad_function(values, targets, input_lengths, target_lengths)
+        loss = loss_function(values, targets, input_lengths, target_lengths, reduction="none")
+        assert grad.dtype == dtype and loss.dtype == dtype
+        for n in range(values.shape[1]):
+            frames = int(input_lengths[n])
+            labels = [int(v) for v in targets[n, : target_lengths[n]]]
+            exact_loss, exact_grad, probs, gamma = mp_ctc(values[:frames, n].astype(np.float64), labels, logits)
+            worst_loss = max(worst_loss, error_in_ulp(loss[n], exact_loss, dtype))
+            for t in range(frames):
+                errors = frame_errors(grad[t, n], exact_grad[t], probs[t] if logits else None,
+                                      gamma[t] if logits else None, dtype)
+                worst_grad = max(worst_grad, *errors)
+            assert np.all(grad[frames:, n] == 0)
+    return worst_grad, worst_loss
+
+
+def test_the_ctc_reference_is_the_sum_over_alignments():
+    # one label over two frames: alignments "a a", "a _", "_ a"; P = p0(a) p1(a) + p0(a) p1(_) + p0(_) p1(a)
+    values = np.log(np.array([[0.25, 0.75], [0.5, 0.5]]))
+    loss, grad, _, gamma = mp_ctc(values, [1], logits=False)
+    p = [[mpmath.exp(X(v)) for v in row] for row in values]
+    total = p[0][1] * p[1][1] + p[0][1] * p[1][0] + p[0][0] * p[1][1]
+    assert abs(loss + mpmath.log(total)) < mpmath.mpf(10) ** -70
+    assert abs(gamma[0][1] - (p[0][1] * p[1][1] + p[0][1] * p[1][0]) / total) < mpmath.mpf(10) ** -70
+    assert abs(grad[1][0] + p[0][1] * p[1][0] / total) < mpmath.mpf(10) ** -70
+
+
+@pytest.mark.parametrize("logits", [False, True], ids=["log_probs", "logits"])
+@pytest.mark.parametrize(("seed", "scale"), [(1, 3.0), (2, 30.0), (3, 30.0), (4, 100.0)])
+def test_ctc_gradients_within_4_ulp(logits, seed, scale):
+    worst_grad, worst_loss = worst_ctc_errors(logits, seed, scale)
+    assert worst_loss <= ULP_BOUND, f"loss: {worst_loss:.3g} ulp"
+    assert worst_grad <= ULP_BOUND, f"gradient: {worst_grad:.3g} ulp"
+
+
+@pytest.mark.parametrize("logits", [False, True], ids=["log_probs", "logits"])
+def test_ctc_gradients_in_float32_within_4_ulp_of_the_rounded_reference(logits):
+    worst_grad, worst_loss = worst_ctc_errors(logits, 5, 30.0, np.float32)
+    assert worst_loss <= ULP_BOUND and worst_grad <= ULP_BOUND, (worst_loss, worst_grad)
+
+
+def test_ctc_gradient_where_the_scaled_recursion_underflows_still_matches_the_reference():
+    """Probabilities of e^-1000 next to 1 in one frame: beyond float64's range relative to each other.
+
+    The alignments of "a" over two frames: "_ a" and "a _" and "a a"; with p(a) = e^-1000 at both
+    frames each has probability about e^-1000 and P = 2 e^-1000 (1 + e^-1000 / 2).
+    """
+    values = np.array([[0.0, -1000.0], [0.0, -1000.0]])
+    grad = sequence.ctc_grad(values, [1], 2, 1)
+    loss = sequence.ctc(values, [1], 2, 1, reduction="sum")
+    exact_loss, exact_grad, _, _ = mp_ctc(values, [1], logits=False)
+    assert error_in_ulp(loss, exact_loss) <= ULP_BOUND
+    # log space: the occupancy is exp of a difference of logs of size 1000 (about 1000 ulp, not 1e16)
+    for t in range(2):
+        assert max(frame_errors(grad[t], exact_grad[t])) <= 2000
+
+
+def test_a_sequence_computed_in_log_space_leaves_the_others_of_its_batch_exact():
+    rng = np.random.default_rng(6)
+    values = np.array([_mp_log_softmax(row) for row in rng.normal(0, 30, (5, 4))], dtype=float)
+    batch = np.stack([np.array([[0.0, -1000.0, -1000.0, -1000.0]] * 5), values], axis=1)  # (5, 2, 4)
+    targets = np.array([[1, 2], [3, 1]])
+    grad = sequence.ctc_grad(batch, targets, [5, 5], [2, 2])
+    _, exact_grad, _, _ = mp_ctc(values, [3, 1], logits=False)
+    assert max(max(frame_errors(grad[t, 1], exact_grad[t])) for t in range(5)) <= ULP_BOUND
+    _, exact_first, _, _ = mp_ctc(batch[:, 0], [1, 2], logits=False)
+    assert max(max(frame_errors(grad[t, 0], exact_first[t])) for t in range(5)) <= 1e4
+
+
+# ------------------------------------------------------------------ overlap losses
