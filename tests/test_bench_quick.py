@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # The contract: one row per benchmark, as the issue lists them (bench.ROW_KEYS must match).
 EXPECTED_ROWS = (
     "latency.regression-y", "latency.regression-delta", "latency.binary-label", "latency.multiclass-logits",
+    "latency.route-regression", "latency.route-binary", "latency.route-multiclass",
     "bytes.regression-y", "bytes.regression-delta", "bytes.binary-label", "bytes.multiclass-logits",
+    "bytes.route-regression", "bytes.route-binary", "bytes.route-multiclass",
     "repaint.regression-y", "repaint.regression-delta", "repaint.binary-label", "repaint.multiclass-logits",
     "hover.regression", "hover.binary", "hover.multiclass",
     "throughput.sync-w2", "throughput.gthread-w2-t4", "throughput.gthread-w4-t4",

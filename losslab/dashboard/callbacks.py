@@ -11,7 +11,7 @@ import functools
 
 from dash import ClientsideFunction, Input, Output, Patch, State, ctx, dcc, no_update
 
-from losslab.dashboard import controls, ids, layout, views
+from losslab.dashboard import controls, ids, layout, tables, views
 from losslab.dashboard.url_state import ViewState
 from losslab.dashboard.views.base import UpdatePlan, View, ViewOutput, family
 
@@ -28,6 +28,18 @@ def route(pathname: str | None, search: str | None):
     if notice:
         notice = f"Some settings in the link were not used: {notice}"
     return layout.view_layout(view, state, view.build(state)), notice, layout.nav_links(views.VIEWS, view.name)
+
+
+@functools.lru_cache(maxsize=32)
+def page_answer(pathname: str | None, search: str | None) -> tuple:
+    """:func:`route`'s answer in Dash's wire format, kept for the most recent URLs.
+
+    A page is a pure function of its URL, and most page loads repeat one: a lecture's shared link,
+    a reload (the URL holds the current state), a view's bare path from the navigation. The wire
+    form also spares plotly's Python fallback encoder, which a component object in the answer
+    would send the whole page through. The cached trees are never modified: Dash only reads them.
+    """
+    return tuple(tables.wire(part) for part in route(pathname, search))
 
 
 def read_state(view: View | str, raw_numbers: dict, losses, triggered: frozenset[str] = frozenset(), **raw_extras):
@@ -164,7 +176,7 @@ def register(app) -> None:
         Output(ids.Page.NAV, "children"),
         Input(ids.Page.LOCATION, "pathname"),
         Input(ids.Page.LOCATION, "search"),
-    )(route)
+    )(page_answer)
     for view in views.VIEWS:
         _register_view(app, view)
 

@@ -12,8 +12,38 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from dash.development.base_component import Component
+
 if TYPE_CHECKING:
     from losslab.dashboard.views.base import ReadoutTable
+
+
+def wire(value):
+    """A component tree (``dash`` components, lists, dicts, plain values) in Dash's JSON wire format.
+
+    The same JSON as ``Component.to_plotly_json`` applied all the way down (what plotly's fallback
+    encoder makes of a tree), in one walk that looks only at containers, so that a route answer (a
+    whole page) serialises in orjson's single C call.
+    """
+    if isinstance(value, Component):
+        attributes = vars(value)
+        props = {name: _wire_item(attributes[name]) for name in value._prop_names if name in attributes}
+        wildcards = tuple(value._valid_wildcard_attributes)
+        props.update((name, _wire_item(item)) for name, item in attributes.items()
+                     if name.startswith(wildcards) and name not in props)
+        return {"props": props, "type": value._type, "namespace": value._namespace}
+    if isinstance(value, list | tuple):
+        return [_wire_item(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _wire_item(item) for key, item in value.items()}
+    return value
+
+
+_LEAVES = (str, int, float, type(None))
+
+
+def _wire_item(item):
+    return item if isinstance(item, _LEAVES) else wire(item)
 
 
 def element(tag: str, children=None, **props) -> dict:
