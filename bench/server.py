@@ -42,6 +42,8 @@ ROUTE_P50_TARGET = 2.0
 #: Page loads measured: each view with no query, alternating with a query that sets a parameter
 #: (a shared link), so both bodies are genuine first loads of the view.
 ROUTES = (("regression", "?delta=2"), ("binary", "?label=1"), ("multiclass", "?logits=2,1,0.5,-1"))
+#: First-time links: every request a URL the server has not seen (the page cache cannot answer it).
+NEW_LINKS = (("regression", "delta", 1.0), ("binary", "gamma", 1.0), ("multiclass", "temperature", 1.0))
 THROUGHPUT_TARGET = 400.0
 CLIENTS = 16
 
@@ -84,6 +86,21 @@ class Route:
         return f"route-{self.view}"
 
 
+class NewLinks:
+    """Page loads of ``view`` whose query sets ``name`` to a value no earlier request used.
+
+    Indexing gives the i-th body (``base + i * 1e-6``), so the sequence never repeats a URL."""
+
+    def __init__(self, callback_map: dict, view: str, name: str, base: float):
+        self.callback_map, self.view, self.name, self.base = callback_map, view, name, base
+        self.count = 0
+
+    def __getitem__(self, _parity: int) -> bytes:
+        self.count += 1
+        value = self.base + self.count * 1e-6
+        return payloads.route_body(self.callback_map, "/" + self.view, f"?{self.name}={value:.6f}")
+
+
 def prepare_route(client: Client, callback_map: dict, view: str, search: str) -> Route:
     token = payloads.end_id(client, "/" + view)
     url = payloads.UPDATE_PATH + (f"?endId={token}" if token else "")
@@ -100,10 +117,11 @@ def prepare_route(client: Client, callback_map: dict, view: str, search: str) ->
 
 def measure_latency(app_port: int, trivial_port: int, prepared: list[payloads.Prepared],
                     trivial_bodies: tuple[bytes, bytes], rounds: int, deadline: float,
-                    routes: tuple[Route, ...] = ()) -> Timing:
+                    routes: tuple[Route, ...] = (), new_links: tuple[NewLinks, ...] = ()) -> Timing:
     """Sequential requests, one keep-alive connection per server, app and trivial interleaved."""
     app_client, trivial_client = Client(app_port), Client(trivial_port)
-    requests = [(p.scenario.key, p.url, p.bodies) for p in prepared] + [(r.key, r.url, r.bodies) for r in routes]
+    requests = ([(p.scenario.key, p.url, p.bodies) for p in prepared] + [(r.key, r.url, r.bodies) for r in routes]
+                + [(f"route-{n.view}-new-link", routes[0].url, n) for n in new_links])
     timing = Timing({key: [] for key, _, _ in requests}, [])
     try:
         for warm in range(10):  # first requests import lazily and fill caches
@@ -144,12 +162,18 @@ def latency_rows(timing: Timing, config: GunicornConfig) -> list[Row]:
             target=(f"p50 <= {ROUTE_P50_TARGET}x trivial" if route
                     else f"p50 <= {P50_TARGET}x, p99 <= {P99_TARGET}x trivial"),
             status=verdict(r50 <= ROUTE_P50_TARGET if route else r50 <= P50_TARGET and r99 <= P99_TARGET),
-            notes=config.describe() + ("; page load: the view with no query, alternating with a link's query"
+            notes=config.describe() + (ROUTE_NOTES["new-link" if key.endswith("-new-link") else "repeat"]
                                        if route else ""),
             data={"p50": p50, "p99": p99, "trivial_p50": base50, "trivial_p99": base99,
                   "ratio_p50": r50, "ratio_p99": r99, "n": len(samples)},
         ))
     return rows
+
+
+ROUTE_NOTES = {
+    "repeat": "; page load: the view with no query, alternating with a link's query (URLs the server has seen)",
+    "new-link": "; page load of a link the server has not seen (a new value each request: no page cache)",
+}
 
 
 def route_bytes_rows(routes: tuple[Route, ...]) -> list[Row]:
@@ -202,12 +226,14 @@ def run_latency_and_bytes(mode: Mode) -> tuple[list[Row], list[payloads.Prepared
         setup = Client(app_port)
         prepared = [payloads.prepare(setup, app_map, s) for s in payloads.SCENARIOS]
         routes = tuple(prepare_route(setup, app_map, view, search) for view, search in ROUTES)
+        new_links = tuple(NewLinks(app_map, view, name, base) for view, name, base in NEW_LINKS)
         setup.close()
         trivial_client = Client(trivial_port)
         _, _, trivial_response = trivial_client.post(payloads.UPDATE_PATH, trivial_bodies[0])
         trivial_client.close()
         timing = measure_latency(app_port, trivial_port, prepared, trivial_bodies, rounds,
-                                 deadline=time.monotonic() + mode.pick(15, 240), routes=routes)
+                                 deadline=time.monotonic() + mode.pick(15, 240), routes=routes,
+                                 new_links=new_links)
     rows = latency_rows(timing, LATENCY_CONFIG) + bytes_rows(prepared, trivial_response) + route_bytes_rows(routes)
     return rows, prepared
 

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPECTED_ROWS = (
     "latency.regression-y", "latency.regression-delta", "latency.binary-label", "latency.multiclass-logits",
     "latency.route-regression", "latency.route-binary", "latency.route-multiclass",
+    "latency.route-regression-new-link", "latency.route-binary-new-link", "latency.route-multiclass-new-link",
     "bytes.regression-y", "bytes.regression-delta", "bytes.binary-label", "bytes.multiclass-logits",
     "bytes.route-regression", "bytes.route-binary", "bytes.route-multiclass",
     "repaint.regression-y", "repaint.regression-delta", "repaint.binary-label", "repaint.multiclass-logits",
