@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from losslab import _double_word as dw
 from losslab._inputs import (
     Inputs,
     check_finite,
@@ -84,6 +85,70 @@ def _p_distance(v: np.ndarray, p: float):
     return distance, np.where(total > 0, slope, 0.0)
 
 
+def _pairwise_total(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sum over the last axis as a double word: two-sums of neighbours, halving the axis each step.
+
+    A vectorised Sum2 (Ogita, Rump and Oishi) in ``log2(n)`` NumPy steps instead of ``n``: every
+    addition's rounding error is kept (two-sum) and the errors are summed plainly, which costs an
+    error of about ``u^2 log2(n)^2`` times the sum of absolute values.
+    """
+    n = values.shape[-1]
+    error = np.zeros(values.shape[:-1], dtype=values.dtype)
+    if n == 0:
+        return error, error.copy()
+    width = 1 << (n - 1).bit_length()
+    if width != n:  # zeros up to a power of two: every step then halves evenly
+        values = np.concatenate([values, np.zeros((*values.shape[:-1], width - n), values.dtype)], axis=-1)
+    while values.shape[-1] > 1:
+        half = values.shape[-1] // 2
+        values, rounding = dw.two_sum(values[..., :half], values[..., half:])
+        error += np.sum(rounding, axis=-1)
+    return dw.two_sum(values[..., 0], error)
+
+
+def _square(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``a^2 = p + e`` exactly, for ``|a|`` within a few orders of 1 (Veltkamp split, no range checks)."""
+    c = a * 134217729.0  # 2^27 + 1
+    high = c - (c - a)
+    low = a - high
+    p = a * a
+    return p, ((high * high - p) + 2 * high * low) + low * low
+
+
+def _squared_norm(high: np.ndarray, low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`\sum_i (h_i + l_i)^2` over the last axis as a double word, for ``|h_i|`` at most about 1.
+
+    ``h + l`` is a double word per entry; the squares are exact (``_square``), their sum a double
+    word (``_pairwise_total``), and the small terms (the squares' errors, :math:`2 h_i l_i`) are summed
+    plainly. Entries far below 1 lose their squares' last bits to underflow, which is far below an ulp
+    of the total.
+    """
+    square, square_error = _square(high)
+    total, total_error = _pairwise_total(square)
+    return dw.two_sum(total, total_error + np.sum(square_error + 2 * high * low, axis=-1))
+
+
+def _exact_squared_distance(x: np.ndarray, y: np.ndarray, scale, eps: float = 0.0):
+    r""":math:`\|x - y + \epsilon\|_2^2 / s^2` over the last axis as a double word, and :math:`x - y + \epsilon` as one per entry.
+
+    ``x - y`` is exact as a two-sum, ``eps`` is added by another (its error joins the low part), the
+    squares are exact and their sum a double word: good to about ``u^2``, where a plain distance is
+    off by an ulp or two of itself. ``scale`` (a power of two, broadcasting against the rows, at least
+    the distance) keeps the squares in range.
+    """
+    high, low = dw.two_sum(x, -y)
+    if eps:
+        high, rounding = dw.two_sum(high, eps)
+        low = low + rounding
+    return _squared_norm(high / scale, low / scale), (high, low)
+
+
+def _power_of_two_at(value) -> np.ndarray:
+    """The power of two ``s`` with ``value / s`` in [0.5, 1) (1 for 0)."""
+    _, exponent = np.frexp(np.where(value > 0, value, 1.0))
+    return np.ldexp(1.0, exponent)
+
+
 def _split(values: tuple, want_loss: bool, want_grad: bool):
     loss, grads = values
     if want_loss and want_grad:
@@ -104,18 +169,56 @@ def _contrastive(x1, x2, target, margin, want_loss, want_grad, reduction="mean")
     distance, slope = _p_distance(difference, 2.0)
     same_k = same[..., None]
     shortfall = np.maximum(margin - distance, 0)  # how far a dissimilar pair is inside the margin
+    # m - d of a rounded d is off by an ulp of d: where d > m/5 (and not clearly past m) the
+    # dissimilar pair's loss and gradient come from m - d = (m^2 - d^2)/(m + d) in double words
+    near = ((distance > margin / 5) & (distance < margin * (1 + 2.0**-40)))[..., 0]
+    exact = _inside_margin(*np.broadcast_arrays(first, second), near, margin) if near.any() else None
     loss = grads = None
     if want_loss:
+        apart = 0.5 * shortfall * shortfall
+        if exact is not None:
+            apart[near] = exact[0]
         with np.errstate(over="ignore"):  # d^2/2 past float max: inf, its true size
-            per_pair = np.where(same_k == 1, 0.5 * distance * distance, 0.5 * shortfall * shortfall)
+            per_pair = np.where(same_k == 1, 0.5 * distance * distance, apart)
         loss = inputs.finish_loss(np.squeeze(per_pair, axis=-1), reduction)
     if want_grad:
         # similar: d * dd/dx1 = x1 - x2; dissimilar: -(m - d) * (x1 - x2)/d
         with np.errstate(over="ignore", invalid="ignore"):
-            grad = np.where(same_k == 1, difference, -shortfall * slope)
+            apart = -shortfall * slope
+            if exact is not None:
+                apart[near] = exact[1]
+            grad = np.where(same_k == 1, difference, apart)
         grad = np.broadcast_to(grad, shape)
         grads = (inputs.finish_grad(grad, 0), inputs.finish_grad(-grad, 1))
     return _split((loss, grads), want_loss, want_grad)
+
+
+def _inside_margin(first, second, rows, margin):
+    r""":math:`\tfrac12 \max(0, m - d)^2` and :math:`-\max(0, m - d)(x_1 - x_2)/d` of the selected rows, to an ulp or two.
+
+    :math:`m - d = (m^2 - d^2)/(m + d)`, with :math:`d^2` (of the exact difference) and :math:`m^2` in
+    double words, so the difference keeps its digits however close :math:`d` is to :math:`m`. Computed
+    in units of the power of two next to :math:`m` (exact), so nothing overflows.
+    """
+    scale = _power_of_two_at(margin)
+    m = np.float64(margin / scale)
+    squared, (high, low) = _exact_squared_distance(first[rows], second[rows], scale)
+    difference = dw.add(*dw.square(m), -squared[0], -squared[1])  # m^2 - d^2
+    d, d_low = dw.sqrt(*squared)
+    total, total_low = dw.add(m, 0.0, d, d_low)  # m + d
+    shortfall, shortfall_low = dw.divide(*difference, total)
+    shortfall_low = shortfall_low - shortfall * (total_low / total)
+    inside = shortfall > 0
+    # -(m - d)(x1 - x2)/d with (m - d)/d (scale-free) as one rounded factor
+    factor, factor_low = dw.divide(shortfall, shortfall_low, d)
+    factor = (factor + (factor_low - factor * (d_low / d)))[:, None]
+    grad = -(factor * high + factor * low)
+    # the loss (m - d)^2 / 2 from the double word (m - d) s, its square's rounding error kept
+    shortfall, shortfall_low = shortfall * scale, shortfall_low * scale
+    with np.errstate(over="ignore", invalid="ignore"):  # a loss past float max: inf, its true size
+        square, square_error = dw.square(shortfall)
+        loss = 0.5 * (square + (square_error + 2 * shortfall * shortfall_low))
+    return np.where(inside, loss, 0.0)[:, None], np.where(inside[:, None], grad, 0.0)
 
 
 def contrastive(x1, x2, target, *, margin: float = 1.0, reduction: str = "mean"):
@@ -174,6 +277,13 @@ def _triplet(anchor, positive, negative, margin, p, eps, swap, want_loss, want_g
         else:
             d_neg = d_an
         slack = margin + d_ap - d_neg
+    if p == 2:
+        # m + d(a, p) - d(a, n) of rounded distances is off by ulps of the distances: where it may be
+        # positive, take it from the distances in double words (_exact_squared_distance)
+        rows = (slack > -(margin + d_ap + d_neg) * 2.0**-40)[..., 0]
+        if rows.any():
+            slack = slack.copy()
+            slack[rows] = _exact_slack(*np.broadcast_arrays(a, pos, neg), rows, margin, eps, swapped, d_ap, d_neg)
     loss = grads = None
     if want_loss:
         loss = inputs.finish_loss(np.squeeze(np.maximum(slack, 0), axis=-1), reduction)
@@ -184,6 +294,21 @@ def _triplet(anchor, positive, negative, margin, p, eps, swap, want_loss, want_g
         g_n = active * (np.where(swapped, 0.0, g_an) + (np.where(swapped, g_pn, 0.0) if swap else 0.0))
         grads = tuple(inputs.finish_grad(np.broadcast_to(g, shape), i) for i, g in enumerate((g_a, g_p, g_n)))
     return _split((loss, grads), want_loss, want_grad)
+
+
+def _exact_slack(a, pos, neg, rows, margin, eps, swapped, d_ap, d_neg):
+    r""":math:`m + d(a, p) - d(a, n)` (keepdims) of the selected rows, from distances in double words.
+
+    The distances come from the exact differences (``_exact_squared_distance``) and their double-word
+    square roots, in units of the power of two next to the largest of :math:`m` and the distances;
+    the sum then has one rounding. ``swapped`` rows take :math:`d(p, n)` for :math:`d(a, n)`.
+    """
+    scale = _power_of_two_at(np.maximum(margin, np.maximum(d_ap, d_neg))[rows])
+    a, pos, neg, swapped = a[rows], pos[rows], neg[rows], np.broadcast_to(swapped, (*rows.shape, 1))[rows]
+    d_ap = dw.sqrt(*_exact_squared_distance(a, pos, scale, eps)[0])
+    d_neg = dw.sqrt(*_exact_squared_distance(np.where(swapped, pos, a), neg, scale, eps)[0])
+    total = dw.add(*dw.add(margin / scale[:, 0], 0.0, *d_ap), -d_neg[0], -d_neg[1])
+    return (total[0] * scale[:, 0])[:, None]
 
 
 def triplet_margin(anchor, positive, negative, *, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from losslab import detection as det
+from losslab import metric
 
 mp = mpmath.mp
 PRECISION = 400
@@ -28,11 +29,11 @@ def X(value) -> mpmath.mpf:
 
 
 def ulp_error(computed: float, exact) -> float:
-    """``|computed - exact|`` in ulp (float64) of ``exact``."""
+    """``|computed - exact|`` in ulp (float64) of ``exact`` (below the normal range: in subnormal steps)."""
     if exact == 0:
         return 0.0 if computed == 0 else float("inf")
     _, exponent = mpmath.frexp(exact)
-    return float(abs(X(computed) - exact) / mpmath.ldexp(1, int(exponent) - 53))
+    return float(abs(X(computed) - exact) / mpmath.ldexp(1, max(int(exponent) - 53, -1074)))
 
 
 def normwise_error(computed, exact: list) -> float:
@@ -123,3 +124,91 @@ def test_ciou_grad_keeps_the_aspect_gap_of_similar_boxes(scale, noise):
     assert worst <= ULP_BOUND, f"ciou_grad: {worst:.3g} ulp"
     fused = det.ciou_and_grad(pred, target, reduction="none")[1]
     assert np.array_equal(fused, computed)
+
+
+# ------------------------------------------------------------ embeddings near the margin
+
+
+def norm(v):
+    return mpmath.sqrt(mpmath.fsum(x * x for x in v))
+
+
+def contrastive_exact(a, b, same, margin):
+    d = norm([x - y for x, y in zip(a, b, strict=True)])
+    return d * d / 2 if same == 1 else max(mpmath.mpf(0), margin - d) ** 2 / 2
+
+
+def triplet_exact(a, p, n, margin, eps):
+    d_ap = norm([x - y + eps for x, y in zip(a, p, strict=True)])
+    d_an = norm([x - y + eps for x, y in zip(a, n, strict=True)])
+    return max(mpmath.mpf(0), margin + d_ap - d_an)
+
+
+def rows_reference(exact, vectors, extras, *params):
+    """(losses, gradients) of ``exact(*row vectors, *row extras, *params)`` for each row."""
+    losses, grads = [], []
+    d = vectors[0].shape[-1]
+    with mpmath.workprec(PRECISION):
+        fixed = [X(v) for v in params]
+        for i in range(vectors[0].shape[0]):
+            extra = [X(e[i]) for e in extras]
+
+            def total(flat, extra=extra):
+                return exact(*[flat[j * d:(j + 1) * d] for j in range(len(vectors))], *extra, *fixed)
+
+            flat = [X(v) for vector in vectors for v in vector[i]]
+            losses.append(total(flat))
+            g = central_difference(total, flat, d)
+            grads.append([g[j * d:(j + 1) * d] for j in range(len(vectors))])
+    return losses, grads
+
+
+def worst_errors(loss, grads, exact_losses, exact_grads):
+    worst_loss = max(ulp_error(c, e) for c, e in zip(loss, exact_losses, strict=True))
+    worst_grad = max(normwise_error(grads[j][i], exact_grads[i][j])
+                     for i in range(len(exact_grads)) for j in range(len(grads)))
+    return worst_loss, worst_grad
+
+
+def unit_directions(rng, count, dim):
+    v = rng.normal(0, 1, (count, dim))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("dim", [3, 40])
+@pytest.mark.parametrize(("offset", "margin"), [(1.0, 1.0), (1e3, 1.0), (1e-150, 1e-150), (3e150, 1e150)])
+def test_contrastive_next_to_the_margin(dim, offset, margin):
+    # dissimilar pairs a distance m (1 - delta) apart, away from the origin: m - d cancels, and the
+    # rounded difference x1 - x2 and the rounded norm each used to cost up to an ulp of m
+    rng = np.random.default_rng(dim)
+    deltas = np.array([0.3, 1e-3, 1e-6, 1e-9, 1e-12, 2e-14])
+    x1 = rng.normal(0, 1, (len(deltas), dim)) * offset
+    x2 = x1 + unit_directions(rng, len(deltas), dim) * (margin * (1 - deltas))[:, None]
+    same = np.zeros(len(deltas))
+    exact_losses, exact_grads = rows_reference(contrastive_exact, [x1, x2], [same], margin)
+    loss, grads = metric.contrastive_and_grad(x1, x2, same, margin=margin, reduction="none")
+    worst_loss, worst_grad = worst_errors(loss, grads, exact_losses, exact_grads)
+    assert worst_loss <= ULP_BOUND, f"contrastive: {worst_loss:.3g} ulp"
+    assert worst_grad <= ULP_BOUND, f"contrastive_grad: {worst_grad:.3g} ulp"
+    assert np.array_equal(metric.contrastive(x1, x2, same, margin=margin, reduction="none"), loss)
+    for plain, fused in zip(metric.contrastive_grad(x1, x2, same, margin=margin), grads, strict=True):
+        assert np.array_equal(plain, fused)
+
+
+@pytest.mark.parametrize("dim", [3, 40])
+@pytest.mark.parametrize(("scale", "margin"), [(1.0, 1.0), (1.0, 1e-3), (1e100, 1e100), (1e-100, 1e-100)])
+def test_triplet_margin_next_to_the_margin(dim, scale, margin):
+    # d(a, n) = m + d(a, p) - s with a small slack s: a difference of two rounded distances and m
+    rng = np.random.default_rng(10 + dim)
+    slacks = np.array([0.3, 1e-4, 1e-8, 1e-11, 3e-14])
+    a = rng.normal(0, 1, (len(slacks), dim)) * scale
+    d_ap = rng.uniform(0.5, 3, len(slacks)) * scale
+    p = a + unit_directions(rng, len(slacks), dim) * d_ap[:, None]
+    n = a + unit_directions(rng, len(slacks), dim) * ((margin + d_ap) * (1 - slacks))[:, None]
+    eps = 1e-6 * scale
+    exact_losses, exact_grads = rows_reference(triplet_exact, [a, p, n], [], margin, eps)
+    loss, grads = metric.triplet_margin_and_grad(a, p, n, margin=margin, eps=eps, reduction="none")
+    worst_loss, worst_grad = worst_errors(loss, grads, exact_losses, exact_grads)
+    assert worst_loss <= ULP_BOUND, f"triplet_margin: {worst_loss:.3g} ulp"
+    assert worst_grad <= ULP_BOUND, f"triplet_margin_grad: {worst_grad:.3g} ulp"
+    assert np.array_equal(metric.triplet_margin(a, p, n, margin=margin, eps=eps, reduction="none"), loss)
