@@ -8,6 +8,7 @@ initial values come from the URL's query string.
 
 from __future__ import annotations
 
+import functools
 import math
 from html import escape
 from typing import TYPE_CHECKING
@@ -76,6 +77,9 @@ def app_shell(views: tuple[View, ...]) -> html.Div:
     )
 
 
+# Page parts that depend only on their arguments are built once and shared by every page that shows
+# them (Dash component construction is most of a page load's time); nothing modifies a built tree.
+@functools.lru_cache(maxsize=64)
 def nav_links(views: tuple[View, ...], active: str | None) -> list:
     """Links to the views. The current view's link reloads the page: the URL's query is
     kept current with history.replaceState, which dcc.Location does not see, so a
@@ -135,6 +139,7 @@ def chooser_table(views: tuple[View, ...]) -> html.Section:
     )
 
 
+@functools.lru_cache(maxsize=512)
 def number_control(view: str, control: controls.NumberControl, value: float, motion: bool = False) -> html.Div:
     """A slider, its text box and inline message. ``motion``: the slider's value is sent on release,
     while a drag (and the ▶ sweep) moves the charts in the browser from precomputed frames."""
