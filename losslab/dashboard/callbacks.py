@@ -143,6 +143,8 @@ def update_view(view: View | str, raw_numbers: dict, losses, previous_query: str
     if state.extras.get(controls.Y_SCALE.name) == "log" and (plan.redraw or plan.shift or plan.replace_traces):
         plan = UpdatePlan(full=True)  # new curves on a log axis may need new ticks (the symlog threshold)
     output: ViewOutput = view.build(state)
+    result |= {f"message:{name}": note for name, note in view.idle_control_notes(state, triggered).items()
+               if f"message:{name}" in result and not result[f"message:{name}"]}
     result |= {
         "loss_figure": figure_update(output.loss_figure, plan),
         "grad_figure": figure_update(output.grad_figure, plan),

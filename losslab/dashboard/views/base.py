@@ -159,6 +159,30 @@ class View:
         (e.g. class indices moved when logits are removed), with a note per moved control."""
         return numbers, {}
 
+    def idle_control_notes(self, state: ViewState, triggered: frozenset[str]) -> dict[str, str]:
+        """A hint for each changed number control that changes nothing drawn (keyed by control name).
+
+        A loss's hyperparameter (Huber's δ, focal's γ, ...) moves only that loss's curves: changed while
+        none of its losses is drawn, it would look broken. The hint says which losses it belongs to and
+        how to see them. Views add their own cases (a variable drawn only on another axis)."""
+        drawn = set(self.plotted_losses(state))
+        notes = {}
+        for control in self.numbers:
+            if control.name not in triggered:
+                continue
+            owners = [key for key in self.loss_keys
+                      if any(parameter.name == control.name for parameter in registry.get(key).parameters)]
+            if not owners or not drawn.isdisjoint(owners):
+                continue
+            names = " and ".join(registry.get(key).label for key in owners)
+            if any(key in state.losses for key in owners):
+                notes[control.name] = (f"{control.label} changes only {names}, which this view does not draw "
+                                       "with the current settings.")
+            else:
+                notes[control.name] = (f"{control.label} changes only {names}: tick it under "
+                                       "“Losses to compare” to see the change.")
+        return notes
+
     def cross_check(self, numbers: dict, extras: dict, raw_numbers: dict) -> dict[str, str]:
         """Messages for controls that are valid alone but not together (keyed by control name);
         they replace the control's own message."""

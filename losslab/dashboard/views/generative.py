@@ -54,6 +54,8 @@ READOUT_SYMBOLS = {"logit": "d", "prob": "D", "mu": "μ"}
 GAN_LOSSES = ("gan_discriminator", "gan_generator_minimax", "gan_generator_nonsaturating", "wgan_critic",
               "wgan_generator", "hinge_gan_discriminator")
 VAE_LOSSES = ("gaussian_kl",)
+#: the losses whose value depends on the sample's label (real or generated)
+LABELLED_LOSSES = ("gan_discriminator", "wgan_critic", "hinge_gan_discriminator")
 MINIMAX, NON_SATURATING = "gan_generator_minimax", "gan_generator_nonsaturating"
 D_RANGE = (-8.0, 8.0)
 MU_RANGE = (-5.0, 5.0)
@@ -121,6 +123,24 @@ class GenerativeView(FamilyView):
         notice = f"{unplaceable_message(self.number(self.x_name).label, d)} Showing the logit axis."
         return ViewState(state.view, state.numbers, state.losses, {**state.extras, AXIS.name: "logit"},
                          (*state.notices, notice))
+
+    def idle_control_notes(self, state: ViewState, triggered: frozenset[str]) -> dict[str, str]:
+        """μ and log σ² move only the KL term, drawn on the μ axis; d and the label only the GAN losses
+        (the label only the discriminator's and critic's: the generators always score a fake)."""
+        notes = super().idle_control_notes(state, triggered)
+        drawn = set(self.plotted_losses(state))
+        for name in sorted(triggered & {"mu", "logvar", "score", "label"}):
+            label = self.number(name).label
+            if name in ("mu", "logvar") and state.axis != "mu":
+                notes[name] = (f"{label} moves the VAE KL term, which is drawn against μ: choose "
+                               f"“{dict(AXIS.choices)['mu']}” as the x axis to see it.")
+            elif name in ("score", "label") and state.axis == "mu":
+                notes[name] = (f"{label} moves the GAN losses, which are drawn against d: choose "
+                               f"“{dict(AXIS.choices)['logit']}” as the x axis to see them.")
+            elif name == "label" and drawn.isdisjoint(LABELLED_LOSSES):
+                notes[name] = (f"{label} changes only the discriminator's and critic's losses (the generator's "
+                               "always score a generated sample): tick one under “Losses to compare”.")
+        return notes
 
     # ---- what is shown -------------------------------------------------------
     def plotted_losses(self, state: ViewState) -> tuple[str, ...]:
