@@ -115,7 +115,19 @@ def _square(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return p, ((high * high - p) + 2 * high * low) + low * low
 
 
-def _squared_norm(high: np.ndarray, low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _product(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``a b = p + e`` exactly, for ``|a|``, ``|b|`` within a few orders of 1 (Dekker, no range checks)."""
+    c = a * 134217729.0
+    a_high = c - (c - a)
+    a_low = a - a_high
+    c = b * 134217729.0
+    b_high = c - (c - b)
+    b_low = b - b_high
+    p = a * b
+    return p, ((a_high * b_high - p) + a_high * b_low + a_low * b_high) + a_low * b_low
+
+
+def _squared_norm(high: np.ndarray, low: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     r""":math:`\sum_i (h_i + l_i)^2` over the last axis as a double word, for ``|h_i|`` at most about 1.
 
     ``h + l`` is a double word per entry; the squares are exact (``_square``), their sum a double
@@ -125,7 +137,8 @@ def _squared_norm(high: np.ndarray, low: np.ndarray) -> tuple[np.ndarray, np.nda
     """
     square, square_error = _square(high)
     total, total_error = _pairwise_total(square)
-    return dw.two_sum(total, total_error + np.sum(square_error + 2 * high * low, axis=-1))
+    small = square_error if low is None else square_error + 2 * high * low
+    return dw.two_sum(total, total_error + np.sum(small, axis=-1))
 
 
 def _exact_squared_distance(x: np.ndarray, y: np.ndarray, scale, eps: float = 0.0):
@@ -360,15 +373,14 @@ def _unit_vectors(x: np.ndarray):
 
 
 def _unit_gap(x1, x2, u1, u2, n1, n2, sign: float = 1.0):
-    r""":math:`\hat x_1 - \hat x_2` (``sign`` -1: :math:`\hat x_1 + \hat x_2`), to a few ulp of itself also when it is small.
+    r""":math:`\hat x_1 - \hat x_2` (``sign`` -1: :math:`\hat x_1 + \hat x_2`), to an ulp or two of itself also when it is small.
 
     ``u1 - u2`` of the rounded unit vectors is off by an ulp of 1 in every component, which for
     nearly equal vectors is most of the difference (and of :math:`1 - \cos`, its square). Pairs
-    whose difference is shorter than 1 and whose norms are within a factor 2 take
-    :math:`(x_1 - x_2)/|x_1| - \hat x_2\, r / (1 + |x_2|/|x_1|)` instead, with
-    :math:`r = (|x_1|^2 - |x_2|^2)/|x_1|^2 = \sum_i (x_1 - x_2)_i (x_1 + x_2)_i / |x_1|^2`:
-    :math:`x_1 - x_2` is exact for close components, so every term is as small as the difference
-    and carries a relative, not an absolute, rounding error. Only those pairs pay for it.
+    whose difference is shorter than 1 take :math:`(a\,|b| - b\,|a|)/(|a|\,|b|)` instead, with
+    :math:`a`, :math:`b` the vectors scaled by powers of two (exact) to norms near 1, the norms as
+    double words (``_squared_norm``) and the products exact (two-products): the difference of the
+    two products keeps its digits, whatever part of it is along the vectors. Only those pairs pay for it.
     """
     x1, x2, u1, u2 = np.broadcast_arrays(x1, x2, u1, u2)
     n1, n2 = np.broadcast_arrays(n1, n2)
@@ -376,17 +388,67 @@ def _unit_gap(x1, x2, u1, u2, n1, n2, sign: float = 1.0):
     rows = np.sum(gap * gap, axis=-1) < 1
     if not rows.any():
         return gap
-    a, b, ua, ub = x1[rows], sign * x2[rows], u1[rows], sign * u2[rows]
-    na, nb = n1[rows], n2[rows]
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        safe = np.where(na > 0, na, 1)
-        ratio = nb / safe
-        scaled_difference = (a - b) / safe
-        r = np.sum(scaled_difference * ((a + b) / safe), axis=-1, keepdims=True)
-        near = scaled_difference - ub * (r / (1 + ratio))
-    close = (ratio >= 0.5) & (ratio <= 2) & np.isfinite(near).all(axis=-1, keepdims=True)
-    gap[rows] = np.where(close, near, ua - ub)
+    a = x1[rows] / _power_of_two_at(n1[rows])
+    b = sign * x2[rows] / _power_of_two_at(n2[rows])
+    na, na_low = dw.sqrt(*_squared_norm(a))
+    nb, nb_low = dw.sqrt(*_squared_norm(b))
+    first, first_error = _product(a, nb[:, None])
+    second, second_error = _product(b, na[:, None])
+    difference, rounding = dw.two_sum(first, -second)
+    numerator = difference + (rounding + ((first_error - second_error) + (a * nb_low[:, None] - b * na_low[:, None])))
+    denominator, denominator_low = dw.multiply(na, na_low, nb, nb_low)
+    ratio = (numerator / denominator[:, None])
+    gap[rows] = ratio - ratio * (denominator_low / denominator)[:, None]
     return gap
+
+
+def _exact_cosine(x1: np.ndarray, x2: np.ndarray, n1: np.ndarray, n2: np.ndarray):
+    r""":math:`\cos(x_1, x_2) = x_1 \cdot x_2 / (|x_1|\,|x_2|)` of rows as a double word (nonzero vectors, ``n`` their norms).
+
+    The vectors are scaled by powers of two to norms near 1 (exact), the dot product is a sum of exact
+    products and the norms are double words (``_squared_norm``): good to about ``u^2``, where the
+    plain cosine is off by an ulp of 1, which is most of :math:`\cos - m` near the margin.
+    """
+    a = x1 / _power_of_two_at(n1)
+    b = x2 / _power_of_two_at(n2)
+    # a.b, a.a and b.b from one Veltkamp split of each vector, summed together (one pairwise Sum2)
+    c = a * 134217729.0
+    a_high = c - (c - a)
+    a_low = a - a_high
+    c = b * 134217729.0
+    b_high = c - (c - b)
+    b_low = b - b_high
+    products = np.stack([a * b, a * a, b * b])
+    errors = np.stack([((a_high * b_high - products[0]) + a_high * b_low + a_low * b_high) + a_low * b_low,
+                       ((a_high * a_high - products[1]) + 2 * a_high * a_low) + a_low * a_low,
+                       ((b_high * b_high - products[2]) + 2 * b_high * b_low) + b_low * b_low])
+    total, total_low = _pairwise_total(products)
+    (dot, aa, bb), (dot_low, aa_low, bb_low) = dw.two_sum(total, total_low + np.sum(errors, axis=-1))
+    norms, norms_low = dw.sqrt(*dw.multiply(aa, aa_low, bb, bb_low))
+    cos, cos_low = dw.divide(dot, dot_low, norms)
+    return cos, cos_low - cos * (norms_low / norms)
+
+
+def _cosine_excess(first, second, n1, n2, label, cos, margin, shape):
+    r""":math:`\cos - m` per pair (keepdims), from the double-word cosine where it is in (0, 1/2).
+
+    ``1 - (1 - cos) - m`` is off by an ulp of 1 (the unit vectors' rounding), which near the margin
+    (and near :math:`\cos = 0` for the default :math:`m = 0`) is most of it; pairs labelled -1 whose
+    rounded :math:`\cos - m` is in (0, 1/2) take ``_exact_cosine`` instead. Which pairs are past the
+    margin is still decided by the rounded cosine, as before (a pair at the margin to within
+    rounding, such as :math:`\theta = \pi` for :math:`m = -1`, costs nothing).
+    """
+    excess = np.broadcast_to(cos - margin, (*shape[:-1], 1))
+    rows = ((label == -1) & (n1 > 0) & (n2 > 0) & (excess > 0) & (excess < 0.5))[..., 0]
+    rows = np.broadcast_to(rows, shape[:-1])
+    if not rows.any():
+        return excess
+    n1, n2 = np.broadcast_to(n1, (*shape[:-1], 1)), np.broadcast_to(n2, (*shape[:-1], 1))
+    cos_high, cos_low = _exact_cosine(np.broadcast_to(first, shape)[rows], np.broadcast_to(second, shape)[rows],
+                                      n1[rows], n2[rows])
+    excess = excess.copy()
+    excess[rows] = dw.add(cos_high, cos_low, -margin, 0.0)[0][:, None]
+    return excess
 
 
 def _cosine(x1, x2, target, margin, want_loss, want_grad, reduction="mean"):
@@ -401,9 +463,10 @@ def _cosine(x1, x2, target, margin, want_loss, want_grad, reduction="mean"):
     # 1 - cos = ||u1 - u2||^2 / 2 for unit vectors: no cancellation for nearly parallel ones
     one_minus_cos = np.where(nonzero, 0.5 * np.sum(gap * gap, axis=-1, keepdims=True), 1.0)
     cos = 1 - one_minus_cos
+    excess = _cosine_excess(first, second, n1, n2, label, cos, margin, shape)
     loss = grads = None
     if want_loss:
-        per_pair = np.where(label == 1, one_minus_cos, np.maximum(cos - margin, 0))
+        per_pair = np.where(label == 1, one_minus_cos, np.maximum(excess, 0))
         loss = inputs.finish_loss(np.squeeze(per_pair, axis=-1), reduction)
     if want_grad:
         # dcos/dx1 = (u2 - cos u1)/|x1| = ((1 - cos) u1 - (u1 - u2))/|x1| for cos >= 0, and
@@ -417,7 +480,7 @@ def _cosine(x1, x2, target, margin, want_loss, want_grad, reduction="mean"):
             along_2 = np.where(opposite, total - one_plus_cos * u2, one_minus_cos * u2 + gap)
             d_cos_1 = np.where(nonzero, along_1 / np.where(nonzero, n1, 1), 0.0)
             d_cos_2 = np.where(nonzero, along_2 / np.where(nonzero, n2, 1), 0.0)
-        sign = np.where(label == 1, -1.0, np.where(cos > margin, 1.0, 0.0))
+        sign = np.where(label == 1, -1.0, np.where(excess > 0, 1.0, 0.0))
         grads = (inputs.finish_grad(np.broadcast_to(sign * d_cos_1, shape), 0),
                  inputs.finish_grad(np.broadcast_to(sign * d_cos_2, shape), 1))
     return _split((loss, grads), want_loss, want_grad)

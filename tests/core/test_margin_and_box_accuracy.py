@@ -212,3 +212,53 @@ def test_triplet_margin_next_to_the_margin(dim, scale, margin):
     assert worst_loss <= ULP_BOUND, f"triplet_margin: {worst_loss:.3g} ulp"
     assert worst_grad <= ULP_BOUND, f"triplet_margin_grad: {worst_grad:.3g} ulp"
     assert np.array_equal(metric.triplet_margin(a, p, n, margin=margin, eps=eps, reduction="none"), loss)
+
+
+def cosine_exact(a, b, label, margin):
+    na, nb = norm(a), norm(b)
+    one_minus = mpmath.fsum((x / na - y / nb) ** 2 for x, y in zip(a, b, strict=True)) / 2
+    return one_minus if label == 1 else max(mpmath.mpf(0), 1 - one_minus - margin)
+
+
+def pairs_at_cosine(rng, cosines, dim, scale1, scale2):
+    """Pairs of vectors at the given cosines, of random lengths around ``scale1`` and ``scale2``."""
+    x1 = rng.normal(0, 1, (len(cosines), dim))
+    u1 = x1 / np.linalg.norm(x1, axis=1, keepdims=True)
+    other = rng.normal(0, 1, x1.shape)
+    other -= np.sum(other * u1, axis=1, keepdims=True) * u1
+    other /= np.linalg.norm(other, axis=1, keepdims=True)
+    x2 = cosines[:, None] * u1 + np.sqrt(1 - cosines**2)[:, None] * other
+    return x1 * scale1, x2 * scale2 * rng.uniform(0.5, 2, (len(cosines), 1))
+
+
+@pytest.mark.parametrize("dim", [3, 40])
+@pytest.mark.parametrize(("scale1", "scale2"), [(1.0, 1.0), (1e-150, 3.0), (1e150, 1e-150)])
+@pytest.mark.parametrize("margin", [0.0, 0.3, -0.6])
+def test_cosine_embedding_next_to_the_margin(dim, scale1, scale2, margin):
+    # dissimilar pairs with cos just above the margin (and near 0): cos - m from 1 - (1 - cos) cancels
+    rng = np.random.default_rng(20 + dim)
+    cosines = margin + np.array([0.2, 1e-3, 1e-7, 1e-11, 3e-15])
+    x1, x2 = pairs_at_cosine(rng, cosines, dim, scale1, scale2)
+    label = -np.ones(len(cosines))
+    exact_losses, _ = rows_reference(cosine_exact, [x1, x2], [label], margin)
+    loss = metric.cosine_embedding(x1, x2, label, margin=margin, reduction="none")
+    worst = max(ulp_error(c, e) for c, e in zip(loss, exact_losses, strict=True))
+    assert worst <= ULP_BOUND, f"cosine_embedding: {worst:.3g} ulp"
+    fused = metric.cosine_embedding_and_grad(x1, x2, label, margin=margin, reduction="none")[0]
+    assert np.array_equal(fused, loss)
+
+
+@pytest.mark.parametrize(("scale1", "scale2"), [(1.0, 1.0), (400.0, 400.0), (1e-150, 1e150)])
+def test_cosine_embedding_grad_of_nearly_parallel_vectors(scale1, scale2):
+    # x2 = x1 (1 + 1e-6 noise) at any pair of scales: u1 - u2 is mostly the (radial) difference of the
+    # norms, which the form (a |b| - b |a|)/(|a| |b|) in double words keeps exactly
+    rng = np.random.default_rng(31)
+    x1 = rng.normal(0, 1, (6, 3))
+    x2 = x1 * (1 + rng.normal(0, 1e-6, x1.shape)) * (scale2 / scale1)
+    x1 = x1 * scale1
+    label = np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0])
+    exact_losses, exact_grads = rows_reference(cosine_exact, [x1, x2], [label], 0.0)
+    loss, grads = metric.cosine_embedding_and_grad(x1, x2, label, reduction="none")
+    worst_loss, worst_grad = worst_errors(loss, grads, exact_losses, exact_grads)
+    assert worst_loss <= ULP_BOUND, f"cosine_embedding: {worst_loss:.3g} ulp"
+    assert worst_grad <= ULP_BOUND, f"cosine_embedding_grad: {worst_grad:.3g} ulp"
