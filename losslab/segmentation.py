@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from losslab._double_word import two_product, two_sum
 from losslab._inputs import Inputs, check_not_nan, check_shapes_broadcast
 from losslab._validation import Interval, check_in_closed_interval, validate_reduction
-from losslab.activations import log_sigmoid, sigmoid
+from losslab.activations import sigmoid
 from losslab.binary import bce_and_grad, bce_with_logits_and_grad
 
 POSITIVE = Interval(0.0, None, low_inclusive=False)
@@ -84,6 +85,14 @@ class _Counts:
     def region_sum(self, values: np.ndarray) -> np.ndarray:
         return values.sum(axis=self.axes, keepdims=True)
 
+    def region_max(self, values: np.ndarray) -> np.ndarray:
+        """The largest value of each region (0 for an empty one)."""
+        return np.max(values, axis=self.axes, keepdims=True, initial=0)
+
+    def region_min(self, values: np.ndarray) -> np.ndarray:
+        """The smallest integer of each region (``values``' largest possible for an empty one)."""
+        return np.min(values, axis=self.axes, keepdims=True, initial=np.iinfo(values.dtype).max)
+
     def per_region(self, values: np.ndarray) -> np.ndarray:
         """Drop the summed (length-1) axes: one value per region."""
         return np.squeeze(values, axis=self.axes) if self.axes else values
@@ -121,26 +130,6 @@ class _LogitCounts(_Counts):
         r""":math:`\partial p / \partial z = \sigma(z)\,\sigma(-z)`, each factor to an ulp."""
         return self.prob * self.complement
 
-    def log_slope(self) -> np.ndarray:
-        r""":math:`\log \sigma(z) + \log \sigma(-z)`: the slope's size where it underflows (-inf at z = +-inf)."""
-        return np.asarray(log_sigmoid(self.logits)) + np.asarray(log_sigmoid(-self.logits))
-
-    def log_errors(self, alpha: float, beta: float) -> np.ndarray:
-        r""":math:`\log(\alpha\,\mathrm{FP} + \beta\,\mathrm{FN})` per region from logs, for errors below float64's range.
-
-        -inf where every term is 0 (zero weights or infinite logits).
-        """
-        with np.errstate(divide="ignore"):  # log of a zero weight: -inf, a term that is absent
-            terms = (np.log(alpha * (1 - self.target)) + np.asarray(log_sigmoid(self.logits)),
-                     np.log(beta * self.target) + np.asarray(log_sigmoid(-self.logits)))
-        if not self.target.size:
-            return np.full(self.tp.shape, -np.inf)
-        largest = np.maximum(*(term.max(axis=self.axes, keepdims=True) for term in terms))
-        shift = np.where(np.isfinite(largest), largest, 0.0)
-        total = sum(self.region_sum(np.exp(term - shift)) for term in terms)
-        with np.errstate(divide="ignore"):  # no term at all: log 0 = -inf
-            return shift + np.log(total)
-
 
 def _tversky_parts(counts: _Counts, alpha: float, beta: float, smooth: float):
     r"""Tversky's loss :math:`A / D` and its gradient, :math:`A = \alpha\,\mathrm{FP} + \beta\,\mathrm{FN}`, :math:`D = \mathrm{TP} + A + s`.
@@ -164,6 +153,100 @@ def _tversky_parts(counts: _Counts, alpha: float, beta: float, smooth: float):
 
 def _check_smooth(smooth) -> float:
     return POSITIVE.validate(smooth, "smooth")
+
+
+# ------------------------------------------------------------ focal Tversky far below the normal range
+# T = A / D with A below float64's normal range (saturated logits, subnormal probabilities) has few
+# significant bits or none, while T^gamma (gamma < 1) and the gradient's T^(gamma - 1) are ordinary
+# numbers. The counts are then carried as A 2^K (K an integer), and the powers of 2 split off exactly.
+
+#: regions whose largest probability term is below this are summed scaled by a power of two
+_SCALED_BELOW = 2.0**-960
+#: |z| beyond which sigma(-|z|) is carried as a mantissa and a power of two (e^-700 is about 1e-304)
+_FAR_LOGIT = 700.0
+#: |z| is capped here for the power of two (J < 2^21, so J ln2_hi is exact); e^-700000 is 0 in any result
+_LOGIT_CAP = 7.0e5
+# Cody and Waite's split of log 2 (fdlibm's): _LN2_HI has 32 significant bits, so J _LN2_HI is exact
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+
+
+def _small_sigmoid(z: np.ndarray, small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""``(m, J)`` with :math:`\sigma(-|z|) = m\,2^{-J}` to working precision, ``m`` a normal float.
+
+    ``J = 0`` and ``m`` the plain :math:`\sigma(-|z|)` for :math:`|z| \le 700`; beyond,
+    :math:`\sigma(-|z|) = e^{-|z|}` (the 1 + e^{-|z|} of the denominator rounds to 1) and
+    :math:`e^{-|z|} = 2^{-J} e^{r}` with :math:`J = \mathrm{rint}(|z|/\log 2)` and
+    :math:`r = -|z| + J \log 2` formed exactly (Cody-Waite: :math:`J\,\log 2_{hi}` is exact and
+    :math:`-|z| + J \log 2_{hi}` is Sterbenz-exact; the two-sum's error goes into :math:`e^r (1 + \epsilon)`).
+    ``small`` is :math:`\sigma(-|z|)` as computed (the smaller of the two sigmoids); ``m = 0`` at an
+    infinite logit.
+    """
+    size = np.abs(z)
+    mantissa = np.array(small, dtype=np.float64)
+    exponent = np.zeros(size.shape, dtype=np.int64)
+    far = (size > _FAR_LOGIT) & np.isfinite(size)
+    if np.any(far):
+        capped = np.minimum(size[far], _LOGIT_CAP)
+        whole = np.rint(capped / np.log(2.0))
+        high, low = two_sum(whole * _LN2_HI - capped, whole * _LN2_LO)
+        mantissa[far] = np.exp(high) * (1 + low)
+        exponent[far] = whole.astype(np.int64)
+    mantissa[np.isinf(size)] = 0.0
+    return mantissa, exponent
+
+
+class _FocalPower:
+    r""":math:`T^\gamma` and :math:`\gamma T^{\gamma-1} \partial T/\partial p_i` from a region's scaled counts.
+
+    ``errors`` is :math:`A\,2^K` (per region), ``scale`` the integer :math:`K \ge 0`. With
+    :math:`D = (\mathrm{TP} + s) + A` and :math:`R = A 2^K / D`, :math:`T = R\,2^{-K}` and
+    :math:`T^\gamma = R^\gamma\,2^{-K\gamma}`, where :math:`K\gamma = n + f` is split exactly
+    (Dekker's two-product, :math:`n` an integer, :math:`|f| \le 1/2`): :math:`T^\gamma =
+    \mathrm{ldexp}(R^\gamma 2^{-f}, -n)`, a few roundings whatever :math:`K`. Taking the powers
+    from :math:`\log T` instead makes the rounding of :math:`\log T` (size :math:`|\log T|`, up to
+    hundreds) their relative error. At :math:`K = 0` it is exactly ``(A/D)**gamma``.
+    """
+
+    def __init__(self, errors, scale, tp, smooth, gamma):
+        self.scale = scale
+        self.scaled = bool(np.any(scale))
+        self.hits = tp + smooth
+        self.errors = np.ldexp(errors, -scale) if self.scaled else errors  # A (perhaps rounded to 0 beside TP + s)
+        self.denominator = self.hits + self.errors
+        self.ratio = errors / self.denominator
+        self.gamma = gamma
+        self.whole, self.factor = 0, 1.0
+        if self.scaled:
+            high, low = two_product(scale.astype(np.float64), gamma)
+            whole = np.rint(high)
+            self.factor = np.exp2(-((high - whole) + low))  # 2^-f, exactly 1 where K = 0
+            self.whole = whole.astype(np.int64)
+
+    def loss(self) -> np.ndarray:
+        if not self.scaled:
+            return self.ratio**self.gamma
+        return np.ldexp(self.ratio**self.gamma * self.factor, -self.whole)
+
+    def grad(self, d_errors, t, slope, slope_exponent) -> np.ndarray:
+        r""":math:`\gamma T^{\gamma-1} (a_i (\mathrm{TP}+s) - A t_i)/D^2` times the slope :math:`m_i 2^{-J_i}`.
+
+        ``d_errors`` is :math:`a_i = \alpha(1 - t_i) - \beta t_i`. Where :math:`a_i = 0` only
+        :math:`-\gamma T^\gamma t_i / D` is left, formed from :math:`T^\gamma`: :math:`A t_i` may be
+        below the float range there. 0 where :math:`\partial T/\partial p_i` or the slope is 0.
+        """
+        gamma, ratio, denominator = self.gamma, self.ratio, self.denominator
+        numerator = d_errors * self.hits - self.errors * t
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # gamma T^(gamma - 1) dT: at T = 0 the factor is 0 (gamma > 1), 1 (gamma = 1) or infinite
+            # (gamma < 1: the loss rises like T^gamma, with a vertical tangent)
+            grad = gamma * ratio ** (gamma - 1) * self.factor * (numerator / denominator / denominator) * slope
+            if self.scaled or np.any(slope_exponent):
+                grad = np.ldexp(grad, self.scale - self.whole - slope_exponent)
+            if self.scaled:
+                only_second = -gamma * ratio**gamma * self.factor * (t / denominator) * slope
+                grad = np.where(d_errors == 0, np.ldexp(only_second, -self.whole - slope_exponent), grad)
+        return np.where((numerator == 0) | (slope == 0), 0.0, grad)
 
 
 # ------------------------------------------------------------ soft Dice
@@ -301,17 +384,23 @@ def _focal_tversky(prob, target, axis, alpha, beta, gamma, smooth, want_loss, wa
     gamma = POSITIVE.validate(gamma, "gamma")
     smooth = _check_smooth(smooth)
     counts = _Counts(prob, target, axis)
-    base, base_grad = _tversky_parts(counts, alpha, beta, smooth)
-    loss = base**gamma
-    grad = None
-    if want_grad:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # gamma L^(gamma - 1) dL; at L = 0 the factor is 0 (gamma > 1), 1 (gamma = 1) or
-            # infinite (gamma < 1: the loss rises like L^gamma, with a vertical tangent)
-            factor = np.where(base > 0, gamma * loss / np.where(base > 0, base, 1),
-                              0.0 if gamma > 1 else (1.0 if gamma == 1 else np.inf))
-            grad = np.where(base_grad == 0, 0.0, factor * base_grad)
-    return counts.finish(loss, grad, reduction, want_loss, want_grad)
+    p, t = counts.prob, counts.target
+    errors = alpha * counts.fp + beta * counts.fn
+    scale = np.zeros(errors.shape, dtype=np.int64)
+    if np.any(errors < _SCALED_BELOW):
+        # probabilities below the normal range have few significant bits, and so have T and its sums:
+        # such a region's false counts are summed from p 2^K and t 2^K (exact), K to bring its largest up
+        fp_counted, fn_counted = alpha * (1 - t) > 0, beta * (1 - p) > 0
+        largest = np.maximum(counts.region_max(np.where(fp_counted, p, 0)),
+                             counts.region_max(np.where(fn_counted, t, 0)))
+        scale = np.where(largest < _SCALED_BELOW, -np.frexp(largest)[1], 0)
+        with np.errstate(over="ignore", invalid="ignore"):  # terms that do not count (0 weight) are dropped
+            fp = counts.region_sum(np.where(fp_counted, np.ldexp(p, scale) * (1 - t), 0.0))
+            fn = counts.region_sum(np.where(fn_counted, np.ldexp(t, scale) * (1 - p), 0.0))
+        errors = np.where(scale > 0, alpha * fp + beta * fn, errors)
+    power = _FocalPower(errors, scale, counts.tp, smooth, gamma)
+    grad = power.grad(alpha * (1 - t) - beta * t, t, 1.0, 0) if want_grad else None
+    return counts.finish(power.loss() if want_loss else None, grad, reduction, want_loss, want_grad)
 
 
 def focal_tversky(prob, target, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75,
@@ -330,7 +419,11 @@ def focal_tversky(prob, target, *, alpha: float = 0.3, beta: float = 0.7, gamma:
     ``segmentation_models_pytorch``, whose ``gamma`` is the exponent itself).
     ``gamma`` > 0; at a perfect region (:math:`T = 0`) with γ < 1 the
     gradient is infinite (the loss has a vertical tangent there), returned as
-    ±inf. ``alpha``, ``beta``, ``smooth`` as in ``tversky``.
+    ±inf. A region whose false counts fall below the normal range (probabilities
+    below it, e.g. 1e-310 on the background) is summed scaled by a power of two,
+    so :math:`T`, which is then below the range too, keeps its digits in
+    :math:`T^\gamma` (see ``focal_tversky_with_logits``). ``alpha``, ``beta``,
+    ``smooth`` as in ``tversky``.
     """
     validate_reduction(reduction)
     return _focal_tversky(prob, target, axis, alpha, beta, gamma, smooth, True, False, reduction)
@@ -404,8 +497,6 @@ def combo_and_grad(prob, target, *, alpha: float = 0.5, smooth: float = 1.0, eps
 
 # ------------------------------------------------------------ logit forms
 # p = sigmoid(z); the counts come from sigmoid(z) and sigmoid(-z) (see _LogitCounts), and d/dz = d/dp * p (1 - p)
-
-TINY = np.finfo(np.float64).tiny
 
 
 def _overlap_with_logits(logits, target, axis, alpha, beta, smooth, want_loss, want_grad, reduction="mean"):
@@ -502,46 +593,33 @@ def _focal_tversky_logits(logits, target, axis, alpha, beta, gamma, smooth, want
     gamma = POSITIVE.validate(gamma, "gamma")
     smooth = _check_smooth(smooth)
     counts = _LogitCounts(logits, target, axis)
-    base, base_grad = _tversky_parts(counts, alpha, beta, smooth)
-    slope = counts.slope()
-    # T or p(1 - p) below the normal range (every pixel saturated, |z| > ~708): T^gamma and
-    # T^(gamma - 1) p (1 - p) are formed from logs, where they may be far larger than T or p (1 - p)
-    logged = (base < TINY) | (want_grad & (slope < TINY))
-    log_base = None
-    denominator = counts.tp + alpha * counts.fp + beta * counts.fn + smooth
-    if logged.any():
-        log_base = counts.log_errors(alpha, beta) - np.log(denominator)
-    loss = base**gamma
-    if log_base is not None:
-        loss = np.where(base < TINY, np.exp(gamma * log_base), loss)
-    grad = None
-    if want_grad:
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # discarded where logged
-            grad = gamma * base ** (gamma - 1) * base_grad * slope
-        if log_base is not None:
-            grad = np.where(logged, _focal_grad_from_logs(counts, alpha, beta, gamma, base, log_base, denominator),
-                            grad)
-        grad = np.where(base_grad == 0, 0.0, grad)
-    return counts.finish(loss, grad, reduction, want_loss, want_grad)
-
-
-def _focal_grad_from_logs(counts: _LogitCounts, alpha, beta, gamma, base, log_base, denominator):
-    r""":math:`\gamma T^{\gamma-1} (\partial T/\partial p)\,p(1-p)` with :math:`T` and :math:`p(1-p)` as logs.
-
-    :math:`\partial T/\partial p_i = (a_i (1 - T) - T t_i)/D` splits it into
-    :math:`a_i (1 - T) T^{\gamma-1} p(1-p)` and :math:`t_i T^{\gamma} p(1-p)`, each a single exp.
-    A pixel with :math:`a_i = 0` has no first term (at :math:`T = 0` exactly, :math:`a_i = 0` for
-    every pixel), and an infinite logit has slope 0: both give 0, not :math:`0 \cdot \infty`.
-    """
-    t = counts.target
-    a = alpha * (1 - t) - beta * t
-    log_slope = counts.log_slope()
-    with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf and inf - inf are masked below
-        first_log = (0.0 if gamma == 1 else (gamma - 1) * log_base) + log_slope
-        first = np.where(a == 0, 0.0, a * (1 - base) * np.exp(first_log))
-        second = t * np.exp(gamma * log_base + log_slope)
-        grad = gamma * (first - second) / denominator
-    return np.where(np.isneginf(log_slope), 0.0, grad)
+    t, z = counts.target, counts.logits
+    errors = alpha * counts.fp + beta * counts.fn
+    scale = np.zeros(errors.shape, dtype=np.int64)
+    slope, exponent = (counts.slope() if want_grad else None), 0
+    if np.any(errors < _SCALED_BELOW) or (want_grad and np.any(slope < _SCALED_BELOW)):
+        # a pixel with |z| > 700 has sigma(-|z|) near or below the normal range: it is carried as
+        # mantissa 2^-J (see _small_sigmoid), and a region whose every error term is that small has its
+        # counts summed times 2^K, K the smallest J among them (T^gamma is then normal where T is not)
+        negative = z < 0
+        big = np.where(negative, counts.complement, counts.prob)  # sigma(|z|)
+        mantissa, exponent = _small_sigmoid(z, np.where(negative, counts.prob, counts.complement))
+        fp_terms = alpha * (1 - t) * np.where(negative, mantissa, big)  # alpha (1 - t) sigma(z)
+        fn_terms = beta * t * np.where(negative, big, mantissa)  # beta t sigma(-z)
+        fp_exponent = np.where(negative, exponent, 0)
+        fn_exponent = np.where(negative, 0, exponent)
+        unset = np.iinfo(np.int64).max
+        scale = np.minimum(counts.region_min(np.where(fp_terms > 0, fp_exponent, unset)),
+                           counts.region_min(np.where(fn_terms > 0, fn_exponent, unset)))
+        scale = np.where(scale == unset, 0, scale)
+        scaled_errors = (counts.region_sum(np.ldexp(fp_terms, scale - fp_exponent))
+                         + counts.region_sum(np.ldexp(fn_terms, scale - fn_exponent)))
+        errors = np.where(scale > 0, scaled_errors, errors)
+        # p (1 - p) = sigma(|z|) sigma(-|z|) = big mantissa 2^-J; 0 at an infinite logit (its limit)
+        slope = big * mantissa
+    power = _FocalPower(errors, scale, counts.tp, smooth, gamma)
+    grad = power.grad(alpha * (1 - t) - beta * t, t, slope, exponent) if want_grad else None
+    return counts.finish(power.loss() if want_loss else None, grad, reduction, want_loss, want_grad)
 
 
 def focal_tversky_with_logits(logits, target, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75,
@@ -555,7 +633,11 @@ def focal_tversky_with_logits(logits, target, *, alpha: float = 0.3, beta: float
     tiny :math:`T` and a large :math:`T^{\gamma-1}` (γ < 1); its gradient
     stays finite and keeps its digits: where :math:`T` or
     :math:`\sigma(z)\sigma(-z)` falls below float64's normal range
-    (:math:`|z| \gtrsim 708`) the powers are taken from logarithms. At an
+    (:math:`|z| \gtrsim 708`) they are carried as a mantissa and a power of
+    two, :math:`\sigma(-|z|) = e^{-|z|} = m\,2^{-J}` and :math:`T = R\,2^{-K}`, and
+    :math:`T^\gamma = R^\gamma 2^{-K\gamma}` with :math:`K\gamma` split exactly
+    into an integer and a fraction (a few ulp; powers taken from logarithms
+    would carry the rounding of :math:`|\log T|`, hundreds of ulp). At an
     infinite logit the gradient is its limit, 0. ``logits`` real (±inf
     allowed), ``target`` in [0, 1]; the rest as in ``focal_tversky``.
     """

@@ -23,7 +23,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from losslab import sequence
+from losslab import segmentation, sequence
 
 mp = mpmath.mp
 PRECISION_BITS = 256
@@ -239,3 +239,115 @@ def test_a_sequence_computed_in_log_space_leaves_the_others_of_its_batch_exact()
 
 
 # ------------------------------------------------------------------ overlap losses
+# Each row of ``maps`` is one region. The counts are exact sums of exact products (1 - p for a
+# probability, sigma(-z) for a logit, so a saturated pixel keeps its false-negative mass), and a
+# result below the normal range must be within one subnormal step of the correctly rounded value.
+
+
+def mp_overlap(row, target_row, logits: bool, alpha, beta, smooth, gamma=None):
+    """``(loss, gradient)`` of Tversky (``gamma`` None) or focal Tversky of one region, exactly.
+
+    :math:`T = A/D`, :math:`A = \\alpha\\,FP + \\beta\\,FN`, :math:`D = TP + A + s`;
+    :math:`\\partial T/\\partial p_i = (a_i (TP + s) - A t_i)/D^2`, :math:`a_i = \\alpha(1 - t_i) - \\beta t_i`;
+    focal: :math:`T^\\gamma` and :math:`\\gamma T^{\\gamma - 1} \\partial T/\\partial p_i`; logits: times
+    :math:`\\sigma(z_i)\\sigma(-z_i)`.
+    """
+    alpha, beta, smooth = X(alpha), X(beta), X(smooth)
+    t = [X(v) for v in target_row]
+    if logits:
+        z = [X(v) for v in row]
+        p = [1 / (1 + mpmath.exp(-v)) for v in z]
+        q = [1 / (1 + mpmath.exp(v)) for v in z]
+    else:
+        p = [X(v) for v in row]
+        q = [1 - v for v in p]
+    tp = mpmath.fsum(pi * ti for pi, ti in zip(p, t, strict=True))
+    fp = mpmath.fsum(pi * (1 - ti) for pi, ti in zip(p, t, strict=True))
+    fn = mpmath.fsum(qi * ti for qi, ti in zip(q, t, strict=True))
+    errors = alpha * fp + beta * fn
+    denominator = tp + errors + smooth
+    loss = errors / denominator
+    grad = []
+    for pi, qi, ti in zip(p, q, t, strict=True):
+        a = alpha * (1 - ti) - beta * ti
+        g = (a * (tp + smooth) - errors * ti) / denominator**2
+        if gamma is not None:
+            g = X(gamma) * loss ** (X(gamma) - 1) * g
+        grad.append(g * (pi * qi if logits else 1))
+    return (loss if gamma is None else loss ** X(gamma)), grad
+
+
+def result_error(computed, exact, dtype=np.float64) -> float:
+    """Error in ulp; below the normal range, in subnormal steps beyond the first (0 when within one step)."""
+    info = np.finfo(dtype)
+    if abs(exact) < mpmath.mpf(float(info.tiny)):
+        step = ulp(0, dtype)
+        steps = float(abs(X(computed) - rounded(exact, dtype)) / step)
+        return 0.0 if steps <= 1 else steps
+    return error_in_ulp(computed, exact, dtype)
+
+
+def worst_overlap_errors(name, maps, targets, logits, dtype=np.float64, **params):
+    """``(worst loss error, worst gradient error, where)`` of ``segmentation.<name>`` over the rows (regions)."""
+    maps, targets = np.asarray(maps, dtype), np.asarray(targets, dtype)
+    loss = getattr(segmentation, name)(maps, targets, reduction="none", **params)
+    grad = getattr(segmentation, f"{name}_grad")(maps, targets, **params)
+    assert loss.dtype == dtype and grad.dtype == dtype
+    base = name.removesuffix("_with_logits")
+    weights = {"soft_dice": (0.5, 0.5, 0.5), "soft_iou": (1.0, 1.0, 1.0)}.get(
+        base, (params.get("alpha", 0.3), params.get("beta", 0.7), 1.0))
+    gamma = params.get("gamma", 0.75) if base == "focal_tversky" else None
+    worst_loss = worst_grad = 0.0
+    where = ""
+    for r, (row, target_row) in enumerate(zip(maps, targets, strict=True)):
+        exact_loss, exact_grad = mp_overlap(row.astype(np.float64), target_row.astype(np.float64), logits,
+                                            weights[0], weights[1], weights[2] * params.get("smooth", 1.0), gamma)
+        error = result_error(loss[r], exact_loss, dtype)
+        if error > worst_loss:
+            worst_loss = error
+            where = f"loss of row {r}: {loss[r]!r}, exact {mpmath.nstr(exact_loss, 17)}"
+        for i, e in enumerate(exact_grad):
+            error = result_error(grad[r, i], e, dtype)
+            if error > worst_grad:
+                worst_grad = error
+                where = f"gradient {r}, {i}: {grad[r, i]!r}, exact {mpmath.nstr(e, 17)}"
+    return worst_loss, worst_grad, where
+
+
+def test_the_overlap_reference_is_the_closed_form():
+    # Tversky of p = (1, 0), t = (1, 1), alpha = 0.3, beta = 0.7, s = 1: A = 0.7, D = 1 + 0.7 + 1
+    # (the weights are the floats nearest 0.3 and 0.7, exactly)
+    loss, grad = mp_overlap([1.0, 0.0], [1.0, 1.0], False, 0.3, 0.7, 1.0)
+    beta = X(0.7)
+    assert abs(loss - beta / (2 + beta)) < mpmath.mpf(10) ** -70
+    # dT/dp_1 = (a (TP + s) - A t)/D^2 with a = -beta, TP + s = 2, A = beta: -3 beta / (2 + beta)^2
+    assert abs(grad[1] + 3 * beta / (2 + beta) ** 2) < mpmath.mpf(10) ** -70
+
+
+# every pixel saturated and right: T = A/D with A about e^-|z|, far below float64's range, T^gamma not
+SATURATED = [([800.0, -800.0, 745.0], [1.0, 0.0, 1.0]), ([-1e5, 900.0, -750.0], [0.0, 1.0, 0.0]),
+             ([710.0, -720.0, 730.0], [1.0, 0.0, 1.0]), ([-800.0, -800.0, 800.0], [0.0, 0.0, 1.0]),
+             ([1000.0, -1000.0, 1200.0], [1.0, 0.0, 1.0])]
+
+
+@pytest.mark.parametrize("gamma", [0.75, 0.5, 1.5])
+def test_focal_tversky_with_logits_of_a_saturated_map_within_4_ulp(gamma):
+    maps = np.array([m for m, _ in SATURATED])
+    targets = np.array([t for _, t in SATURATED])
+    worst_loss, worst_grad, where = worst_overlap_errors("focal_tversky_with_logits", maps, targets, True,
+                                                         gamma=gamma)
+    assert worst_loss <= ULP_BOUND and worst_grad <= ULP_BOUND, (worst_loss, worst_grad, where)
+
+
+# probabilities below the normal range on the background: T below it too, T^gamma normal
+SUBNORMAL = [([1e-310, 0.0, 1.0], [0.0, 0.0, 1.0]), ([5e-324, 3e-320, 1.0], [0.0, 0.0, 1.0]),
+             ([2e-308, 1e-315, 1.0], [0.0, 0.0, 1.0]), ([1e-300, 1e-310, 1.0], [0.0, 0.0, 1.0]),
+             ([1e-311, 1e-309, 0.0], [0.0, 0.0, 0.0])]
+
+
+@pytest.mark.parametrize("gamma", [0.75, 0.5, 1.5])
+def test_focal_tversky_of_probabilities_below_the_normal_range_within_4_ulp(gamma):
+    maps = np.array([m for m, _ in SUBNORMAL])
+    targets = np.array([t for _, t in SUBNORMAL])
+    worst_loss, worst_grad, where = worst_overlap_errors("focal_tversky", maps, targets, False, gamma=gamma)
+    assert worst_loss <= ULP_BOUND and worst_grad <= ULP_BOUND, (worst_loss, worst_grad, where)
