@@ -34,7 +34,13 @@ coordinate is about 1 (exact; ``eps`` is scaled with the areas), so boxes at
 any scale (1e-200 or 1e300) neither overflow nor underflow. :math:`1 - I/U`
 is computed as :math:`(U - I + \epsilon)/(U + \epsilon)` with
 :math:`U - I` summed from non-negative pieces (the parts of each box outside
-the other), so a nearly perfect box keeps the digits of its small loss.
+the other), so a nearly perfect box keeps the digits of its small loss, and
+:math:`U = I + (U - I)`. The gradients avoid the differences that cancel: the
+IoU term's is a product of non-negative pieces (``_Pair.iou_terms``), GIoU's
+uses :math:`(U + \epsilon)/(C + \epsilon)` where the boxes cover little of their
+enclosing box, DIoU's distance term and CIoU's aspect term are formed in
+double words from exact differences of the coordinates (two-sum). Each loss
+and gradient is within about 4 ulp of the exact value (issue 16).
 Where the loss has a kink (an edge of the prediction exactly on an edge of the
 target, or on the boundary of overlap) the gradient takes, for each
 :math:`\max`/:math:`\min`, the branch of the target's coordinate.
@@ -53,6 +59,14 @@ from losslab._validation import Interval, validate_reduction
 
 NON_NEGATIVE = Interval(0.0, None)
 FOUR_OVER_PI_SQUARED = 4 / math.pi**2
+
+
+def _sum_of_squares(x, y):
+    """``x^2 + y^2`` of two double words, as a double word (exact squares of the high parts)."""
+    xx, x_error = dw.square(x[0])
+    yy, y_error = dw.square(y[0])
+    total, rounding = dw.two_sum(xx, yy)
+    return dw.two_sum(total, rounding + (x_error + y_error + 2 * (x[0] * x[1] + y[0] * y[1])))
 
 
 class _Pair:
@@ -96,7 +110,6 @@ class _Pair:
         self.inter = self.inter_width * self.inter_height
         area = self.width * self.height
         target_area = self.target_width * self.target_height
-        self.union = area + target_area - self.inter
         # the prediction outside the target: w h - iw ih = (w - iw) h + iw (h - ih), where
         # w - iw = max(0, a2 - g2) + max(0, g1 - a1) is a sum of non-negative terms (same in y)
         spill_x = np.maximum(self.a2 - self.g2, 0) + np.maximum(self.g1 - self.a1, 0)
@@ -107,16 +120,31 @@ class _Pair:
         pred_only = spill_x * self.height + self.inter_width * spill_y
         target_only = lack_x * self.target_height + self.inter_width * lack_y
         self.mismatch = np.where(self.overlaps, pred_only + target_only, area + target_area)
+        self.target_area = target_area
+        # U = I + (U - I): a sum of non-negative pieces (area + target_area - I cancels in part)
+        self.union = self.inter + self.mismatch
 
     def iou_terms(self):
         r""":math:`1 - I/(U + \epsilon)` and its gradient :math:`-\partial(I/(U+\epsilon))/\partial b`, shape (4, ...)."""
         denominator = self.union + self.eps
         loss = (self.mismatch + self.eps) / denominator
-        d_inter = self.d_intersection()
-        d_union = self.d_area() - d_inter
-        # (I / D)(dU / D), not I dU / D^2: D^2 can overflow where eps dominates tiny boxes
-        d_iou = d_inter / denominator - (self.inter / denominator) * (d_union / denominator)
-        return loss, -d_iou
+        # -d(I/D) = (I dA - dI (D + I))/D^2 with D = U + eps and U = A + A_gt - I. An edge inside the
+        # target (dI = -+ ih for x1, x2) gives -+ ih (D + I - iw h)/D^2, and D + I - iw h =
+        # (w - iw) h + A_gt + eps is a sum of non-negative terms (the plain difference of the two
+        # rounded ratios cancels for a nearly perfect box); an edge outside gives +- I h / D^2.
+        # (a/D)(b/D), not a b/D^2: D^2 can overflow where eps dominates tiny boxes
+        x_inside = (self.inter_height / denominator) * ((self.spill_x * self.height + self.target_area + self.eps)
+                                                        / denominator)
+        y_inside = (self.inter_width / denominator) * ((self.spill_y * self.width + self.target_area + self.eps)
+                                                       / denominator)
+        share = self.inter / denominator
+        x_outside = share * (self.height / denominator)
+        y_outside = share * (self.width / denominator)
+        grad = np.stack([np.where(self.a1 > self.g1, x_inside, -x_outside),
+                         np.where(self.b1 > self.h1, y_inside, -y_outside),
+                         np.where(self.a2 < self.g2, -x_inside, x_outside),
+                         np.where(self.b2 < self.h2, -y_inside, y_outside)])
+        return loss, grad
 
     def d_area(self):
         """Gradient of the predicted box's area with respect to (x1, y1, x2, y2)."""
@@ -142,11 +170,42 @@ class _Pair:
                              np.zeros_like(height), np.where(self.b2 > self.h2, 1.0, 0.0)])
         return width, height, d_width, d_height
 
-    def centre_distance(self):
-        r""":math:`\rho^2` and its gradient: each coordinate moves its centre by half a unit."""
-        dx = (self.a1 + self.a2) / 2 - (self.g1 + self.g2) / 2
-        dy = (self.b1 + self.b2) / 2 - (self.h1 + self.h2) / 2
-        return dx * dx + dy * dy, np.stack([dx, dy, dx, dy])
+    def distance_terms(self, want_grad: bool = True):
+        r""":math:`\rho^2/(c^2 + \epsilon)` and its gradient, shape (4, ...), to an ulp or two.
+
+        :math:`\partial(\rho^2/D)/\partial b = (D\,\partial\rho^2/\partial b - \rho^2\,\partial D/\partial b)/D^2`
+        with :math:`\partial\rho^2/\partial x_{1,2} = \Delta x` (the centres' offset) and
+        :math:`\partial D/\partial x_1 = -2 c_w [x_1 < x_{1,gt}]`, ... The numerator is a difference of
+        two products that cancel in part, so it is formed in double words from exact differences of the
+        coordinates (two-sum): the offsets :math:`((x_1 - x_{1,gt}) + (x_2 - x_{2,gt}))/2`, the enclosing
+        box's sides and :math:`D = c_w^2 + c_h^2 + \epsilon`.
+        """
+        dx = dw.add(*dw.two_sum(self.a1, -self.g1), *dw.two_sum(self.a2, -self.g2))
+        dy = dw.add(*dw.two_sum(self.b1, -self.h1), *dw.two_sum(self.b2, -self.h2))
+        dx, dy = (dx[0] / 2, dx[1] / 2), (dy[0] / 2, dy[1] / 2)  # exact
+        cw = dw.two_sum(np.maximum(self.a2, self.g2), -np.minimum(self.a1, self.g1))
+        ch = dw.two_sum(np.maximum(self.b2, self.h2), -np.minimum(self.b1, self.h1))
+        rho2 = _sum_of_squares(dx, dy)
+        diagonal = dw.add(*_sum_of_squares(cw, ch), self.eps, 0.0)
+        d = diagonal[0]
+        positive = d > 0  # 0 only for eps = 0 and two equal points
+        safe = np.where(positive, d, 1.0)
+        ratio = np.where(positive, rho2[0] / safe, 0.0)
+        if not want_grad:
+            return ratio, None
+        x_along = dw.multiply(*dx, *diagonal)
+        y_along = dw.multiply(*dy, *diagonal)
+        x_stretch = dw.multiply(2 * rho2[0], 2 * rho2[1], *cw)
+        y_stretch = dw.multiply(2 * rho2[0], 2 * rho2[1], *ch)
+
+        def numerator(along, stretch, grows):  # D d(rho^2) - rho^2 dD: along -+ stretch where the side grows
+            return np.where(grows, dw.add(*along, -stretch[0], -stretch[1])[0], along[0])
+
+        numerators = np.stack([numerator(x_along, (-x_stretch[0], -x_stretch[1]), self.a1 < self.g1),
+                               numerator(y_along, (-y_stretch[0], -y_stretch[1]), self.b1 < self.h1),
+                               numerator(x_along, x_stretch, self.a2 > self.g2),
+                               numerator(y_along, y_stretch, self.b2 > self.h2)])
+        return ratio, np.where(positive, (numerators / safe) / safe, 0.0)
 
     def finish(self, loss, grad, reduction, want_loss, want_grad):
         loss_value = self.inputs.finish_loss(loss, reduction) if want_loss else None
@@ -163,16 +222,11 @@ def _eps(eps) -> float:
     return NON_NEGATIVE.validate(eps, "eps")
 
 
-def _diou_terms(pair: _Pair):
-    loss, grad = pair.iou_terms()
-    width, height, d_width, d_height = pair.enclosing()
-    distance, d_distance = pair.centre_distance()
-    diagonal = width * width + height * height + pair.eps  # torchvision adds eps here
-    with np.errstate(divide="ignore", invalid="ignore"):  # diagonal 0 only for eps = 0 and two equal points
-        ratio = np.where(diagonal > 0, distance / diagonal, 0.0)
-        d_diagonal = 2 * (width * d_width + height * d_height)
-        grad = grad + np.where(diagonal > 0, (d_distance - ratio * d_diagonal) / diagonal, 0.0)
-    return loss + ratio, grad
+def _diou_terms(pair: _Pair, want_grad: bool = True):
+    """DIoU's loss and gradient, and the IoU loss and gradient they include (for CIoU)."""
+    iou_loss_, iou_grad = pair.iou_terms()
+    ratio, d_ratio = pair.distance_terms(want_grad)  # torchvision adds eps to the squared diagonal
+    return iou_loss_ + ratio, (iou_grad + d_ratio if want_grad else None), iou_loss_, iou_grad
 
 
 def _iou_loss(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
@@ -238,8 +292,22 @@ def _giou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean")
         # nearly perfect box keeps the digits of its small excess (C - U cancels there)
         excess = np.where(pair.overlaps, pair.lack_x * pair.spill_y + pair.spill_x * pair.lack_y,
                           enclosing - pair.union)
-        loss = loss + np.where(empty, 0.0, excess / safe)
-        grad = grad + np.where(empty, 0.0, (d_enclosing - d_union - (excess / safe) * d_enclosing) / safe)
+        uncovered = excess / safe
+        loss = loss + np.where(empty, 0.0, uncovered)
+        # d((C - U)/(C + eps)) = ((dC - dU) - dC (C - U)/(C + eps))/(C + eps). For overlapping boxes
+        # dC - dU comes from the same non-negative pieces (C's height is h + lack_y, so for x1 outside
+        # the target dC - dU = -lack_y; inside, h - ih = spill_y), exact where the boxes nearly agree.
+        # Where the boxes cover less than half their enclosing box, 1 - (C - U)/(C + eps) cancels:
+        # there dC (U + eps)/(C + eps) - dU, with (U + eps)/(C + eps) formed directly
+        pieces = np.stack([np.where(pair.a1 < pair.g1, -pair.lack_y, pair.spill_y),
+                           np.where(pair.b1 < pair.h1, -pair.lack_x, pair.spill_x),
+                           np.where(pair.a2 > pair.g2, pair.lack_y, -pair.spill_y),
+                           np.where(pair.b2 > pair.h2, pair.lack_x, -pair.spill_x)])
+        kink = np.stack([pair.a1 == pair.g1, pair.b1 == pair.h1, pair.a2 == pair.g2, pair.b2 == pair.h2])
+        change = np.where(pair.overlaps & ~kink, pieces, d_enclosing - d_union)
+        covered = (pair.union + pair.eps) / safe
+        term = np.where(uncovered <= 0.5, change - d_enclosing * uncovered, d_enclosing * covered - d_union)
+        grad = grad + np.where(empty, 0.0, term / safe)
         loss, grad = _empty_union(pair, loss, grad)
     return pair.finish(loss, grad, reduction, want_loss, want_grad)
 
@@ -277,7 +345,8 @@ def giou_and_grad(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction: str
 def _diou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
     pair = _Pair(pred_boxes, target_boxes, _eps(eps))
     with np.errstate(divide="ignore", invalid="ignore"):
-        loss, grad = _diou_terms(pair)
+        loss, grad, _, _ = _diou_terms(pair, want_grad)
+        grad = grad if want_grad else np.zeros((4, *loss.shape))
         loss, grad = _empty_union(pair, loss, grad)
     return pair.finish(loss, grad, reduction, want_loss, want_grad)
 
@@ -346,26 +415,28 @@ def _ciou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean")
     eps = _eps(eps)
     pair = _Pair(pred_boxes, target_boxes, eps)
     with np.errstate(divide="ignore", invalid="ignore"):
-        diou_loss, diou_grad_ = _diou_terms(pair)
-        iou_loss_, iou_grad = pair.iou_terms()
+        diou_loss, diou_grad_, iou_loss_, iou_grad = _diou_terms(pair, want_grad)
         # v: squared difference of the aspect angles atan(w/h); atan2 is atan(w/h) for h > 0
         # and stays finite (pi/2) for a box of zero height
         w, h = pair.width, pair.height
         angle_gap = _aspect_gap(pair)
         v = FOUR_OVER_PI_SQUARED * angle_gap * angle_gap
-        # d atan(w/h) = (h dw - w dh)/(w^2 + h^2); dw = (-1, 0, 1, 0), dh = (0, -1, 0, 1)
-        diagonal = w * w + h * h
-        safe = np.where(diagonal > 0, diagonal, 1.0)
-        d_angle = np.where(diagonal > 0, np.stack([-h, w, h, -w]) / safe, 0.0)  # 0 for a point box
-        d_v = -2 * FOUR_OVER_PI_SQUARED * angle_gap * d_angle
         # alpha v = v^2 / Q with Q = (1 - IoU) + v + eps, differentiated in full (alpha included);
         # Q is a ratio, so its eps is not scaled with the boxes
         q = iou_loss_ + v + eps
         q_safe = np.where(q > 0, q, 1.0)
         penalty = np.where(q > 0, v * (v / q_safe), 0.0)
-        alpha = v / q_safe  # the paper's trade-off weight
-        d_penalty = np.where(q > 0, 2 * alpha * d_v - alpha * alpha * (iou_grad + d_v), 0.0)
-        loss, grad = _empty_union(pair, diou_loss + penalty, diou_grad_ + d_penalty)
+        grad = np.zeros((4, *penalty.shape))
+        if want_grad:
+            # d atan(w/h) = (h dw - w dh)/(w^2 + h^2); dw = (-1, 0, 1, 0), dh = (0, -1, 0, 1)
+            diagonal = w * w + h * h
+            safe = np.where(diagonal > 0, diagonal, 1.0)
+            d_angle = np.where(diagonal > 0, np.stack([-h, w, h, -w]) / safe, 0.0)  # 0 for a point box
+            d_v = -2 * FOUR_OVER_PI_SQUARED * angle_gap * d_angle
+            alpha = v / q_safe  # the paper's trade-off weight
+            d_penalty = np.where(q > 0, 2 * alpha * d_v - alpha * alpha * (iou_grad + d_v), 0.0)
+            grad = diou_grad_ + d_penalty
+        loss, grad = _empty_union(pair, diou_loss + penalty, grad)
     return pair.finish(loss, grad, reduction, want_loss, want_grad)
 
 

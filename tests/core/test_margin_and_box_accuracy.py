@@ -111,7 +111,7 @@ def similar_aspect_boxes(scale, noise, count=6, seed=3):
     return np.array(preds), np.array(targets)
 
 
-@pytest.mark.parametrize("scale", [1e-200, 1e-30])
+@pytest.mark.parametrize("scale", [1e-200, 1e-30, 1e-5])
 @pytest.mark.parametrize("noise", [1e-12, 1e-7])
 def test_ciou_grad_keeps_the_aspect_gap_of_similar_boxes(scale, noise):
     # boxes much smaller than sqrt(eps): eps swamps the overlap and distance terms, so the gradient is
@@ -124,6 +124,46 @@ def test_ciou_grad_keeps_the_aspect_gap_of_similar_boxes(scale, noise):
     assert worst <= ULP_BOUND, f"ciou_grad: {worst:.3g} ulp"
     fused = det.ciou_and_grad(pred, target, reduction="none")[1]
     assert np.array_equal(fused, computed)
+
+
+def box_errors(name, pred, target):
+    exact_losses, exact_grads = box_reference(name, pred, target)
+    loss, grad = getattr(det, f"{name}_and_grad")(pred, target, reduction="none")
+    worst_loss = max(ulp_error(c, e) for c, e in zip(loss, exact_losses, strict=True))
+    worst_grad = max(normwise_error(c, e) for c, e in zip(grad, exact_grads, strict=True))
+    assert np.array_equal(getattr(det, f"{name}_grad")(pred, target), grad)
+    return worst_loss, worst_grad
+
+
+def nearly_perfect_boxes(count=8, seed=5):
+    """Predictions within 1e-3 of the target's size, away from the origin (areas and ratios cancel)."""
+    rng = np.random.default_rng(seed)
+    corner = rng.uniform(1, 4, (count, 2))
+    extent = rng.uniform(0.2, 1.5, (count, 2))
+    target = np.concatenate([corner, corner + extent], axis=1)
+    pred = target + rng.normal(0, 1e-3, (count, 4)) * np.concatenate([extent, extent], axis=1)
+    return pred, target
+
+
+def far_boxes(count=8, seed=6):
+    """Small predictions far from a large target, disjoint or inside it (C - U close to C, or to 0)."""
+    rng = np.random.default_rng(seed)
+    target = np.tile([-1.0, -2.0, 3.0, 1.5], (count, 1)) + rng.normal(0, 0.1, (count, 4))
+    corner = rng.uniform(-30, 30, (count, 2))
+    corner[::2] = rng.uniform(-0.5, 0.5, (count // 2, 2))  # every other one inside the target
+    pred = np.concatenate([corner, corner + rng.uniform(1e-3, 0.3, (count, 2))], axis=1)
+    return pred, target
+
+
+@pytest.mark.parametrize("name", ["iou_loss", "giou", "diou", "ciou"])
+@pytest.mark.parametrize("boxes", [nearly_perfect_boxes, far_boxes])
+def test_box_losses_and_gradients_of_near_and_far_boxes(name, boxes):
+    # nearly perfect boxes: dI/D - (I/D)(dU/D) and the centres' offset (x1 + x2)/2 - (g1 + g2)/2 cancel;
+    # far boxes: GIoU's 1 - (C - U)/C, and DIoU's D d(rho^2) - rho^2 dD
+    pred, target = boxes()
+    worst_loss, worst_grad = box_errors(name, pred, target)
+    assert worst_loss <= ULP_BOUND, f"{name}: {worst_loss:.3g} ulp"
+    assert worst_grad <= ULP_BOUND, f"{name}_grad: {worst_grad:.3g} ulp"
 
 
 # ------------------------------------------------------------ embeddings near the margin
