@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from losslab._double_word import two_product, two_sum
+from losslab._double_word import add, multiply, square, two_product, two_sum
 from losslab._inputs import Inputs, check_not_nan, check_shapes_broadcast
 from losslab._validation import Interval, check_in_closed_interval, validate_reduction
 from losslab.activations import sigmoid
@@ -69,7 +69,7 @@ class _Counts:
 
     __slots__ = ("axes", "fn", "fp", "inputs", "prob", "shape", "target", "tp")
 
-    def __init__(self, prob, target, axis):
+    def __init__(self, prob, target, axis, sums: bool = True):
         self.inputs = Inputs({"prob": prob, "target": target})
         prob_array, target_array = self.inputs.arrays
         check_in_closed_interval(prob_array, "prob", 0.0, 1.0)
@@ -78,9 +78,21 @@ class _Counts:
         self.axes = _summed_axes(axis, len(self.shape))
         self.prob = np.broadcast_to(prob_array, self.shape)
         self.target = np.broadcast_to(target_array, self.shape)
+        if sums:
+            self.add_sums()
+
+    def add_sums(self) -> None:
+        """The plain soft counts (``_OverlapRatio`` has their double words)."""
         self.tp = self.region_sum(self.prob * self.target)
         self.fp = self.region_sum(self.prob * (1 - self.target))
-        self.fn = self.region_sum((1 - self.prob) * self.target)
+        self.fn = self.region_sum(self.complement_values() * self.target)
+
+    def complement_values(self) -> np.ndarray:
+        return 1 - self.prob
+
+    def ratio(self, alpha, beta, smooth) -> _OverlapRatio:
+        """Tversky's ratio of every region, to the last bit (``1 - p`` exactly, as a two-sum)."""
+        return _OverlapRatio(self, *two_sum(1.0, -self.prob), alpha, beta, smooth)
 
     def region_sum(self, values: np.ndarray) -> np.ndarray:
         return values.sum(axis=self.axes, keepdims=True)
@@ -110,7 +122,7 @@ class _LogitCounts(_Counts):
 
     __slots__ = ("complement", "logits")
 
-    def __init__(self, logits, target, axis):
+    def __init__(self, logits, target, axis, sums: bool = True):
         self.inputs = Inputs({"logits": logits, "target": target})
         logit_array, target_array = self.inputs.arrays
         check_not_nan(logit_array, "logits")
@@ -122,9 +134,14 @@ class _LogitCounts(_Counts):
         self.prob = np.asarray(sigmoid(self.logits))
         # 1 - p as sigmoid(-z), not 1 - sigmoid(z): a saturated pixel's false-negative mass keeps its digits
         self.complement = np.asarray(sigmoid(-self.logits))
-        self.tp = self.region_sum(self.prob * self.target)
-        self.fp = self.region_sum(self.prob * (1 - self.target))
-        self.fn = self.region_sum(self.complement * self.target)
+        if sums:
+            self.add_sums()
+
+    def complement_values(self) -> np.ndarray:
+        return self.complement
+
+    def ratio(self, alpha, beta, smooth) -> _OverlapRatio:
+        return _OverlapRatio(self, self.complement, None, alpha, beta, smooth)
 
     def slope(self) -> np.ndarray:
         r""":math:`\partial p / \partial z = \sigma(z)\,\sigma(-z)`, each factor to an ulp."""
@@ -149,6 +166,132 @@ def _tversky_parts(counts: _Counts, alpha: float, beta: float, smooth: float):
     d_errors = alpha * (1 - t) - beta * t
     grad = (d_errors * hits - errors * t) / denominator / denominator  # D^2 in two steps: no early under/overflow
     return loss, grad
+
+
+# ------------------------------------------------------------ the overlap ratio to the last bits
+# (a_i (TP + s) - A t_i) / D^2 rounds the region's sums, a_i = alpha (1 - t_i) - beta t_i (which
+# cancels for soft targets), the difference and D twice: up to 6-7 ulp. Here the sums are exact
+# products added by a two-sum tree, the per-region quantities are double words (two-sum and
+# Dekker's two-product, losslab._double_word), and the gradient is rounded once at the end.
+
+
+def _quick_two_sum(a, b):
+    """``a + b = s + e`` exactly for ``|a| >= |b|``; ``e`` is 0 where ``s`` is not finite."""
+    s = a + b
+    with np.errstate(invalid="ignore"):
+        e = b - (s - a)
+    return s, np.where(np.isfinite(s), e, 0.0)
+
+
+def _dw_divide(x_hi, x_lo, y_hi, y_lo):
+    """``(x_hi + x_lo) / (y_hi + y_lo)`` as a double word (one correction of the rounded quotient)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        q = x_hi / y_hi
+        p, e = two_product(q, y_hi)
+        remainder = (((x_hi - p) - e) + x_lo) - q * y_lo
+        return _quick_two_sum(q, np.where(np.isfinite(q), remainder / y_hi, 0.0))
+
+
+def _tree_total(values: np.ndarray, lows, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The sum of ``values`` (plus the small ``lows``, or 0) over ``axes`` as a double word, keepdims.
+
+    Pairwise, each pair's rounding error kept by a two-sum (the errors and ``lows`` are added
+    plainly: they are an ulp of the sum, so their own rounding is an ulp of an ulp). Vectorised:
+    one step per halving of the region, not one per pixel.
+    """
+    ndim = values.ndim
+    moved = np.moveaxis(values, axes, range(ndim - len(axes), ndim))
+    kept = moved.shape[: ndim - len(axes)]
+    x = moved.reshape((*kept, -1))
+    error = np.zeros(kept) if lows is None else np.sum(np.broadcast_to(lows, values.shape), axis=axes)
+    size = x.shape[-1]
+    if size == 0:
+        x = np.zeros((*kept, 1))
+    elif size & (size - 1):  # pad with zeros to a power of two: every step halves
+        x = np.concatenate([x, np.zeros((*kept, (1 << (size - 1).bit_length()) - size))], axis=-1)
+    while x.shape[-1] > 1:
+        half = x.shape[-1] // 2
+        x, rounding = two_sum(x[..., :half], x[..., half:])
+        error = error + rounding.sum(axis=-1)
+    high, low = _quick_two_sum(x[..., 0], error)
+    return np.expand_dims(high, axes), np.expand_dims(low, axes)
+
+
+def _accurate_slope(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`\sigma(z)\sigma(-z) = w / (1 + w)^2`, :math:`w = e^{-|z|}`, as a double word: about the rounding of ``exp``.
+
+    ``1 + w`` is split exactly (two-sum) and squared as a double word; the product of two rounded
+    sigmoids would be up to 3 ulp off.
+    """
+    w = np.exp(-np.abs(z))
+    one_plus, error = _quick_two_sum(1.0, w)
+    square_hi, square_lo = square(one_plus)
+    return _dw_divide(w, 0.0, *_quick_two_sum(square_hi, square_lo + 2 * one_plus * error))
+
+
+class _OverlapRatio:
+    r"""Tversky's ratio :math:`T = A/D` of every region and :math:`\partial T/\partial p_i` to about half an ulp.
+
+    :math:`\mathrm{TP} = \sum p t`, :math:`\mathrm{FP} = \sum p (1 - t)`, :math:`\mathrm{FN} = \sum q t`
+    (``q`` is :math:`1 - p`, exactly: a two-sum for probabilities, :math:`\sigma(-z)` for logits) are
+    double words, and so are :math:`H = \mathrm{TP} + s`, :math:`A = \alpha\,\mathrm{FP} + \beta\,\mathrm{FN}`,
+    :math:`D = H + A` and :math:`1/D`. For a hard target the gradient takes two values per region,
+    :math:`\alpha H / D^2` (t = 0) and :math:`-(\beta H + A)/D^2` (t = 1), each rounded once; for a
+    soft one :math:`a_i = \alpha(1 - t_i) - \beta t_i` and :math:`a_i H - A t_i` are double words per
+    pixel (``a_i`` cancels when :math:`\alpha(1 - t) \approx \beta t`, e.g. t = 0.3 with the default
+    weights).
+    """
+
+    def __init__(self, counts, complement, complement_low, alpha, beta, smooth):
+        p, t, axes = counts.prob, counts.target, counts.axes
+        self.t, self.alpha, self.beta = t, alpha, beta
+        self.hard = bool(np.all((t == 0) | (t == 1)))
+        if self.hard:  # p t, p (1 - t) and q t are exact
+            tp = _tree_total(p * t, None, axes)
+            fp = _tree_total(p * (1 - t), None, axes)
+            fn = _tree_total(complement * t, None if complement_low is None else complement_low * t, axes)
+        else:
+            tp = _tree_total(*two_product(p, t), axes)
+            rest, rest_low = two_sum(1.0, -t)  # 1 - t exactly
+            fp_hi, fp_lo = two_product(p, rest)
+            fp = _tree_total(fp_hi, fp_lo + p * rest_low, axes)
+            fn_hi, fn_lo = two_product(complement, t)
+            fn = _tree_total(fn_hi, fn_lo if complement_low is None else fn_lo + complement_low * t, axes)
+        self.hits = add(*tp, smooth, 0.0)
+        self.errors = add(*multiply(*fp, alpha, 0.0), *multiply(*fn, beta, 0.0))
+        self.denominator = add(*self.hits, *self.errors)
+        self.inverse = _dw_divide(1.0, 0.0, *self.denominator)
+
+    def loss(self) -> np.ndarray:
+        return _dw_divide(*self.errors, *self.denominator)[0]
+
+    def grad(self, slope=None) -> np.ndarray:
+        r""":math:`\partial T/\partial p_i`, times the double word ``slope`` if given, rounded once."""
+        if self.hard:
+            negative_errors = (-self.errors[0], -self.errors[1])
+            values = [multiply(*multiply(*numerator, *self.inverse), *self.inverse) for numerator in (
+                multiply(*self.hits, self.alpha, 0.0),
+                add(*multiply(*self.hits, -self.beta, 0.0), *negative_errors))]
+            one = self.t == 1
+            grad = tuple(np.where(one, v1, v0) for v0, v1 in zip(*values, strict=True))
+        else:
+            t = self.t
+            rest, rest_low = two_sum(1.0, -t)
+            weighted_rest = multiply(rest, rest_low, self.alpha, 0.0)
+            weighted_t = two_product(-self.beta, t)
+            d_errors = add(*weighted_rest, *weighted_t)
+            errors_t = multiply(*self.errors, -t, 0.0)
+            numerator = add(*multiply(*d_errors, *self.hits), *errors_t)
+            grad = multiply(*multiply(*numerator, *self.inverse), *self.inverse)
+        if slope is not None:
+            grad = multiply(*grad, *slope)
+        return grad[0]
+
+
+def _finish_ratio(counts, ratio: _OverlapRatio, reduction, want_loss, want_grad, slope=None):
+    """A Tversky-type loss (Dice, IoU, Tversky) and its gradient from ``ratio``, reduced and shaped."""
+    return counts.finish(ratio.loss() if want_loss else None, ratio.grad(slope) if want_grad else None,
+                         reduction, want_loss, want_grad)
 
 
 def _check_smooth(smooth) -> float:
@@ -254,10 +397,9 @@ class _FocalPower:
 
 def _dice(prob, target, axis, smooth, want_loss, want_grad, reduction="mean"):
     smooth = _check_smooth(smooth)
-    counts = _Counts(prob, target, axis)
+    counts = _Counts(prob, target, axis, sums=False)
     # Dice = (2TP + s)/(2TP + FP + FN + s): Tversky with alpha = beta = 1/2 and smoothing s/2
-    loss, grad = _tversky_parts(counts, 0.5, 0.5, smooth / 2)
-    return counts.finish(loss, grad, reduction, want_loss, want_grad)
+    return _finish_ratio(counts, counts.ratio(0.5, 0.5, smooth / 2), reduction, want_loss, want_grad)
 
 
 def soft_dice(prob, target, *, smooth: float = 1.0, axis=None, reduction: str = "mean"):
@@ -295,10 +437,9 @@ def soft_dice_and_grad(prob, target, *, smooth: float = 1.0, axis=None, reductio
 
 def _iou(prob, target, axis, smooth, want_loss, want_grad, reduction="mean"):
     smooth = _check_smooth(smooth)
-    counts = _Counts(prob, target, axis)
+    counts = _Counts(prob, target, axis, sums=False)
     # Jaccard = (TP + s)/(TP + FP + FN + s): Tversky with alpha = beta = 1
-    loss, grad = _tversky_parts(counts, 1.0, 1.0, smooth)
-    return counts.finish(loss, grad, reduction, want_loss, want_grad)
+    return _finish_ratio(counts, counts.ratio(1.0, 1.0, smooth), reduction, want_loss, want_grad)
 
 
 def soft_iou(prob, target, *, smooth: float = 1.0, axis=None, reduction: str = "mean"):
@@ -339,9 +480,8 @@ def _tversky(prob, target, axis, alpha, beta, smooth, want_loss, want_grad, redu
     alpha = NON_NEGATIVE.validate(alpha, "alpha")
     beta = NON_NEGATIVE.validate(beta, "beta")
     smooth = _check_smooth(smooth)
-    counts = _Counts(prob, target, axis)
-    loss, grad = _tversky_parts(counts, alpha, beta, smooth)
-    return counts.finish(loss, grad, reduction, want_loss, want_grad)
+    counts = _Counts(prob, target, axis, sums=False)
+    return _finish_ratio(counts, counts.ratio(alpha, beta, smooth), reduction, want_loss, want_grad)
 
 
 def tversky(prob, target, *, alpha: float = 0.3, beta: float = 0.7, smooth: float = 1.0, axis=None,
@@ -383,24 +523,44 @@ def _focal_tversky(prob, target, axis, alpha, beta, gamma, smooth, want_loss, wa
     beta = NON_NEGATIVE.validate(beta, "beta")
     gamma = POSITIVE.validate(gamma, "gamma")
     smooth = _check_smooth(smooth)
-    counts = _Counts(prob, target, axis)
-    p, t = counts.prob, counts.target
-    errors = alpha * counts.fp + beta * counts.fn
-    scale = np.zeros(errors.shape, dtype=np.int64)
-    if np.any(errors < _SCALED_BELOW):
+    counts = _Counts(prob, target, axis, sums=False)
+    ratio = counts.ratio(alpha, beta, smooth)
+    loss, grad = _focal_from_ratio(ratio, gamma, want_grad)
+    if np.any(ratio.errors[0] < _SCALED_BELOW):
         # probabilities below the normal range have few significant bits, and so have T and its sums:
         # such a region's false counts are summed from p 2^K and t 2^K (exact), K to bring its largest up
+        counts.add_sums()
+        p, t = counts.prob, counts.target
         fp_counted, fn_counted = alpha * (1 - t) > 0, beta * (1 - p) > 0
         largest = np.maximum(counts.region_max(np.where(fp_counted, p, 0)),
                              counts.region_max(np.where(fn_counted, t, 0)))
         scale = np.where(largest < _SCALED_BELOW, -np.frexp(largest)[1], 0)
-        with np.errstate(over="ignore", invalid="ignore"):  # terms that do not count (0 weight) are dropped
-            fp = counts.region_sum(np.where(fp_counted, np.ldexp(p, scale) * (1 - t), 0.0))
-            fn = counts.region_sum(np.where(fn_counted, np.ldexp(t, scale) * (1 - p), 0.0))
-        errors = np.where(scale > 0, alpha * fp + beta * fn, errors)
-    power = _FocalPower(errors, scale, counts.tp, smooth, gamma)
-    grad = power.grad(alpha * (1 - t) - beta * t, t, 1.0, 0) if want_grad else None
-    return counts.finish(power.loss() if want_loss else None, grad, reduction, want_loss, want_grad)
+        if np.any(scale):
+            with np.errstate(over="ignore", invalid="ignore"):  # terms that do not count (0 weight) are dropped
+                fp = counts.region_sum(np.where(fp_counted, np.ldexp(p, scale) * (1 - t), 0.0))
+                fn = counts.region_sum(np.where(fn_counted, np.ldexp(t, scale) * (1 - p), 0.0))
+            power = _FocalPower(np.where(scale > 0, alpha * fp + beta * fn, 0.0), scale, counts.tp, smooth, gamma)
+            loss = np.where(scale > 0, power.loss(), loss)
+            if want_grad:
+                grad = np.where(scale > 0, power.grad(alpha * (1 - t) - beta * t, t, 1.0, 0), grad)
+    return counts.finish(loss if want_loss else None, grad, reduction, want_loss, want_grad)
+
+
+def _focal_from_ratio(ratio: _OverlapRatio, gamma: float, want_grad: bool, slope=None):
+    r"""``(T^gamma, gamma T^(gamma - 1) dT)`` from Tversky's ratio (``dT`` times the ``slope`` for logits).
+
+    At :math:`T = 0` the factor :math:`\gamma T^{\gamma - 1}` is 0 (γ > 1), 1 (γ = 1) or infinite
+    (γ < 1: the loss rises like :math:`T^\gamma`, with a vertical tangent); a pixel whose
+    :math:`\partial T` is 0 gets 0.
+    """
+    base = ratio.loss()
+    loss = base**gamma
+    if not want_grad:
+        return loss, None
+    d_base = ratio.grad(slope)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grad = gamma * base ** (gamma - 1) * d_base
+    return loss, np.where(d_base == 0, 0.0, grad)
 
 
 def focal_tversky(prob, target, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75,
@@ -501,9 +661,9 @@ def combo_and_grad(prob, target, *, alpha: float = 0.5, smooth: float = 1.0, eps
 
 def _overlap_with_logits(logits, target, axis, alpha, beta, smooth, want_loss, want_grad, reduction="mean"):
     """A Tversky-type ratio (Dice, IoU, Tversky) of ``sigmoid(logits)`` and its gradient in the logits."""
-    counts = _LogitCounts(logits, target, axis)
-    loss, grad = _tversky_parts(counts, alpha, beta, smooth)
-    return counts.finish(loss, grad * counts.slope() if want_grad else None, reduction, want_loss, want_grad)
+    counts = _LogitCounts(logits, target, axis, sums=False)
+    return _finish_ratio(counts, counts.ratio(alpha, beta, smooth), reduction, want_loss, want_grad,
+                         slope=_accurate_slope(counts.logits) if want_grad else None)
 
 
 def soft_dice_with_logits(logits, target, *, smooth: float = 1.0, axis=None, reduction: str = "mean"):
@@ -592,15 +752,17 @@ def _focal_tversky_logits(logits, target, axis, alpha, beta, gamma, smooth, want
     beta = NON_NEGATIVE.validate(beta, "beta")
     gamma = POSITIVE.validate(gamma, "gamma")
     smooth = _check_smooth(smooth)
-    counts = _LogitCounts(logits, target, axis)
-    t, z = counts.target, counts.logits
-    errors = alpha * counts.fp + beta * counts.fn
-    scale = np.zeros(errors.shape, dtype=np.int64)
-    slope, exponent = (counts.slope() if want_grad else None), 0
-    if np.any(errors < _SCALED_BELOW) or (want_grad and np.any(slope < _SCALED_BELOW)):
+    counts = _LogitCounts(logits, target, axis, sums=False)
+    ratio = counts.ratio(alpha, beta, smooth)
+    accurate_slope = _accurate_slope(counts.logits) if want_grad else None
+    loss, grad = _focal_from_ratio(ratio, gamma, want_grad, accurate_slope)
+    far = accurate_slope[0] < _SCALED_BELOW if want_grad else False
+    if np.any(ratio.errors[0] < _SCALED_BELOW) or np.any(far):
         # a pixel with |z| > 700 has sigma(-|z|) near or below the normal range: it is carried as
         # mantissa 2^-J (see _small_sigmoid), and a region whose every error term is that small has its
         # counts summed times 2^K, K the smallest J among them (T^gamma is then normal where T is not)
+        counts.add_sums()
+        t, z = counts.target, counts.logits
         negative = z < 0
         big = np.where(negative, counts.complement, counts.prob)  # sigma(|z|)
         mantissa, exponent = _small_sigmoid(z, np.where(negative, counts.prob, counts.complement))
@@ -614,12 +776,14 @@ def _focal_tversky_logits(logits, target, axis, alpha, beta, gamma, smooth, want
         scale = np.where(scale == unset, 0, scale)
         scaled_errors = (counts.region_sum(np.ldexp(fp_terms, scale - fp_exponent))
                          + counts.region_sum(np.ldexp(fn_terms, scale - fn_exponent)))
-        errors = np.where(scale > 0, scaled_errors, errors)
-        # p (1 - p) = sigma(|z|) sigma(-|z|) = big mantissa 2^-J; 0 at an infinite logit (its limit)
-        slope = big * mantissa
-    power = _FocalPower(errors, scale, counts.tp, smooth, gamma)
-    grad = power.grad(alpha * (1 - t) - beta * t, t, slope, exponent) if want_grad else None
-    return counts.finish(power.loss() if want_loss else None, grad, reduction, want_loss, want_grad)
+        power = _FocalPower(np.where(scale > 0, scaled_errors, alpha * counts.fp + beta * counts.fn), scale,
+                            counts.tp, smooth, gamma)
+        loss = np.where(scale > 0, power.loss(), loss)
+        if want_grad:
+            # p (1 - p) = sigma(|z|) sigma(-|z|) = big mantissa 2^-J; 0 at an infinite logit (its limit)
+            scaled_grad = power.grad(alpha * (1 - t) - beta * t, t, big * mantissa, exponent)
+            grad = np.where((scale > 0) | far, scaled_grad, grad)
+    return counts.finish(loss if want_loss else None, grad, reduction, want_loss, want_grad)
 
 
 def focal_tversky_with_logits(logits, target, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75,
