@@ -294,9 +294,12 @@ def _triplet(anchor, positive, negative, margin, p, eps, swap, want_loss, want_g
         # m + d(a, p) - d(a, n) of rounded distances is off by ulps of the distances: where it may be
         # positive, take it from the distances in double words (_exact_squared_distance)
         rows = (slack > -(margin + d_ap + d_neg) * 2.0**-40)[..., 0]
+        exact = None
         if rows.any():
+            exact = _exact_triplet(*np.broadcast_arrays(a, pos, neg), rows, margin, eps, swapped, d_ap, d_neg,
+                                   want_grad)
             slack = slack.copy()
-            slack[rows] = _exact_slack(*np.broadcast_arrays(a, pos, neg), rows, margin, eps, swapped, d_ap, d_neg)
+            slack[rows] = exact[0]
     loss = grads = None
     if want_loss:
         loss = inputs.finish_loss(np.squeeze(np.maximum(slack, 0), axis=-1), reduction)
@@ -305,23 +308,46 @@ def _triplet(anchor, positive, negative, margin, p, eps, swap, want_loss, want_g
         g_a = active * (g_ap - np.where(swapped, 0.0, g_an))
         g_p = active * (-g_ap - (np.where(swapped, g_pn, 0.0) if swap else 0.0))
         g_n = active * (np.where(swapped, 0.0, g_an) + (np.where(swapped, g_pn, 0.0) if swap else 0.0))
-        grads = tuple(inputs.finish_grad(np.broadcast_to(g, shape), i) for i, g in enumerate((g_a, g_p, g_n)))
+        g_a, g_p, g_n = (np.broadcast_to(g, shape) for g in (g_a, g_p, g_n))
+        if p == 2 and exact is not None:  # the rows near or past the margin: unit vectors in double words
+            g_a, g_p, g_n = (g.copy() for g in (g_a, g_p, g_n))
+            for g, part in zip((g_a, g_p, g_n), exact[1:], strict=True):
+                g[rows] = np.where(slack[rows] > 0, part, 0.0)
+        grads = tuple(inputs.finish_grad(g, i) for i, g in enumerate((g_a, g_p, g_n)))
     return _split((loss, grads), want_loss, want_grad)
 
 
-def _exact_slack(a, pos, neg, rows, margin, eps, swapped, d_ap, d_neg):
-    r""":math:`m + d(a, p) - d(a, n)` (keepdims) of the selected rows, from distances in double words.
+def _exact_triplet(a, pos, neg, rows, margin, eps, swapped, d_ap, d_neg, want_grad):
+    r""":math:`m + d(a, p) - d(a, n)` (keepdims) of the selected rows from distances in double words, and the gradients.
 
     The distances come from the exact differences (``_exact_squared_distance``) and their double-word
     square roots, in units of the power of two next to the largest of :math:`m` and the distances;
-    the sum then has one rounding. ``swapped`` rows take :math:`d(p, n)` for :math:`d(a, n)`.
+    the sum then has one rounding. ``swapped`` rows take :math:`d(p, n)` for :math:`d(a, n)`. With
+    ``want_grad``, also the three gradients of an active triplet, :math:`(u_{ap} - u_{an}, -u_{ap}, u_{an})`
+    (swapped: :math:`(u_{ap}, -u_{ap} - u_{pn}, u_{pn})`), with the unit vectors :math:`(x - y + \epsilon)/d`
+    as double words, so their difference keeps its digits where the two nearly agree.
     """
     scale = _power_of_two_at(np.maximum(margin, np.maximum(d_ap, d_neg))[rows])
     a, pos, neg, swapped = a[rows], pos[rows], neg[rows], np.broadcast_to(swapped, (*rows.shape, 1))[rows]
-    d_ap = dw.sqrt(*_exact_squared_distance(a, pos, scale, eps)[0])
-    d_neg = dw.sqrt(*_exact_squared_distance(np.where(swapped, pos, a), neg, scale, eps)[0])
+    squared, (high, low) = _exact_squared_distance(a, pos, scale, eps)
+    d_ap = dw.sqrt(*squared)
+    squared, (high_n, low_n) = _exact_squared_distance(np.where(swapped, pos, a), neg, scale, eps)
+    d_neg = dw.sqrt(*squared)
     total = dw.add(*dw.add(margin / scale[:, 0], 0.0, *d_ap), -d_neg[0], -d_neg[1])
-    return (total[0] * scale[:, 0])[:, None]
+    slack = (total[0] * scale[:, 0])[:, None]
+    if not want_grad:
+        return slack, None, None, None
+
+    def unit(high, low, distance):  # (high + low) / (distance s), distance = d / s a double word
+        quotient, quotient_low = dw.divide(high / scale, low / scale, distance[0][:, None])
+        return quotient, quotient_low - quotient * (distance[1] / distance[0])[:, None]
+
+    u_ap, u_neg = unit(high, low, d_ap), unit(high_n, low_n, d_neg)
+    difference = dw.add(*u_ap, -u_neg[0], -u_neg[1])[0]
+    total = dw.add(*u_ap, *u_neg)[0]
+    g_a = np.where(swapped, u_ap[0], difference)
+    g_p = np.where(swapped, -total, -u_ap[0])
+    return slack, g_a, g_p, u_neg[0]
 
 
 def triplet_margin(anchor, positive, negative, *, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,

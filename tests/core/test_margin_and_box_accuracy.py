@@ -302,3 +302,27 @@ def test_cosine_embedding_grad_of_nearly_parallel_vectors(scale1, scale2):
     worst_loss, worst_grad = worst_errors(loss, grads, exact_losses, exact_grads)
     assert worst_loss <= ULP_BOUND, f"cosine_embedding: {worst_loss:.3g} ulp"
     assert worst_grad <= ULP_BOUND, f"cosine_embedding_grad: {worst_grad:.3g} ulp"
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_triplet_margin_grad_of_a_negative_behind_the_positive(swap):
+    # the negative beyond the positive, nearly in its direction: the anchor's gradient u_ap - u_an is
+    # a small difference of two unit vectors, each rounded to an ulp of 1 in the plain form
+    rng = np.random.default_rng(12)
+    a = rng.normal(0, 1, (8, 5)) * 100
+    direction = unit_directions(rng, 8, 5)
+    p = a + direction * rng.uniform(0.5, 2, (8, 1))
+    n = a + (direction + rng.normal(0, 1e-3, (8, 5))) * rng.uniform(2, 2.5, (8, 1))
+    exact_losses, exact_grads = rows_reference(triplet_exact if not swap else triplet_swap_exact, [a, p, n], [],
+                                               1.0, 1e-6)
+    loss, grads = metric.triplet_margin_and_grad(a, p, n, swap=swap, reduction="none")
+    worst_loss, worst_grad = worst_errors(loss, grads, exact_losses, exact_grads)
+    assert worst_loss <= ULP_BOUND, f"triplet_margin: {worst_loss:.3g} ulp"
+    assert worst_grad <= ULP_BOUND, f"triplet_margin_grad: {worst_grad:.3g} ulp"
+
+
+def triplet_swap_exact(a, p, n, margin, eps):
+    d_ap = norm([x - y + eps for x, y in zip(a, p, strict=True)])
+    d_an = norm([x - y + eps for x, y in zip(a, n, strict=True)])
+    d_pn = norm([x - y + eps for x, y in zip(p, n, strict=True)])
+    return max(mpmath.mpf(0), margin + d_ap - min(d_an, d_pn))
