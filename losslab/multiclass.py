@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from losslab import _double_word as dw
 from losslab._validation import (
     all_finite,
     as_float_array,
@@ -223,6 +224,8 @@ def _softmax_minus_target(parts: SoftmaxParts, target: np.ndarray, axis: int) ->
     (except near a zero for a soft target). At the largest class it is written
     :math:`\hat p_t \sum_{j \ne t} y_j - y_t (1 - \hat p_t)`, with :math:`1 - \hat p_t`
     from the remainder: for a hard target that is :math:`-\sum_{j \ne t} \hat p_j`, never 0.
+    The few entries of a soft target whose two terms nearly cancel are then recomputed in
+    double-word arithmetic (``_recompute_cancelling``). ``parts.weights`` is overwritten.
     """
     target = np.broadcast_to(target, parts.weights.shape)
     top_target = take_class(target, parts.top, axis)
@@ -232,13 +235,295 @@ def _softmax_minus_target(parts: SoftmaxParts, target: np.ndarray, axis: int) ->
     put_class(target_others, parts.top, 0, axis)
     top_others = class_sum(target_others, axis)
     target_total = top_others + top_target
-    grad = np.divide(parts.weights, parts.total, out=parts.weights)
+    grad = np.divide(parts.weights, parts.total)  # a new array: the weights may be needed again
     grad *= target_total
     grad -= target
-    top_grad = parts.top_weight / parts.total * top_others
-    top_grad -= top_target * (parts.rest / parts.total)
-    put_class(grad, parts.top, top_grad, axis)
+    top_gain = parts.top_weight / parts.total * top_others
+    top_loss = top_target * (parts.rest / parts.total)
+    put_class(grad, parts.top, top_gain - top_loss, axis)
+    _recompute_cancelling(grad, parts, target_others, top_target, top_others, top_gain, top_loss, axis)
     return grad
+
+
+# Entries whose larger term is 2 to this many times the smaller are recomputed in double words.
+_CANCELLING_FACTOR = 4.0
+
+
+def _recompute_cancelling(grad, parts: SoftmaxParts, target_others, top_target, top_others, top_gain, top_loss,
+                          axis) -> None:
+    r"""Recompute in double-word arithmetic the entries of :math:`\hat p_k \sum_j y_j - y_k` whose terms nearly cancel.
+
+    The terms are :math:`a_k = \hat p_k \sum_{j \ne k} y_j` and :math:`b_k = y_k (1 - \hat p_k)`.
+    Where one is 2 to ``_CANCELLING_FACTOR`` times the other the difference multiplies the plain
+    form's few ulp of rounding (the row sums, the division, the product) by up to 4 (twice the
+    ratio of the larger term to the result, counting the result's possibly smaller exponent);
+    within a factor 2 the point is ill-conditioned, measured against the size of its terms, and
+    the plain form stays within a few of those ulp. Only those entries (soft targets: a one-hot
+    row's terms never cancel) are recomputed, as :math:`w_k c - y_k` with :math:`c = \sum_j y_j / T` a double word from row
+    sums exact to about :math:`u^2` (``_row_sums``), the product exact (two-product) and the
+    difference by two-sum; the largest class as :math:`\hat p_t \sum_{j \ne t} y_j - y_t\,
+    \text{rest}/T` in double words. What is left is the rounding of the weights themselves.
+    The extra work is for the selected entries and their rows; ``grad`` is updated in place and
+    ``parts.weights`` and ``target_others`` are overwritten.
+    """
+    classes = grad.shape[axis]
+    if axis == grad.ndim - 1:
+        matrices = [a.reshape(-1, classes) for a in (grad, parts.weights, target_others)]
+    else:
+        matrices = [np.ascontiguousarray(np.moveaxis(a, axis, -1)).reshape(-1, classes)
+                    for a in (grad, parts.weights, target_others)]
+    columns = [np.moveaxis(np.broadcast_to(a, parts.top.shape), axis, -1).reshape(-1)
+               for a in (parts.top, parts.top_weight, parts.total, top_target, top_others, top_gain, top_loss)]
+    if _recompute_rows(*matrices, *columns) and axis != grad.ndim - 1:
+        np.moveaxis(grad, axis, -1)[...] = matrices[0].reshape(np.moveaxis(grad, axis, -1).shape)
+
+
+# Entries per block of ``_recompute_rows``: the work buffers are allocated once per call and reused by
+# every block (fresh temporaries of this size cost more in page faults than the arithmetic on them).
+_BLOCK_ENTRIES = 65536
+
+
+def _recompute_rows(grad, weights, target_others, top, top_weight, total, top_target, top_others, top_gain,
+                    top_loss) -> bool:
+    """``_recompute_cancelling`` on (rows, classes) C-contiguous arrays, a block of rows at a time."""
+    count, classes = grad.shape
+    factor = _CANCELLING_FACTOR
+    # the largest class is tested exactly (both terms are at hand) and recomputed after the blocks
+    gain_over_loss, loss_over_gain = top_gain <= factor * top_loss, top_loss <= factor * top_gain
+    gain_over_loss &= ~(top_gain <= 2 * top_loss)
+    loss_over_gain &= ~(top_loss <= 2 * top_gain)
+    top_rows = np.flatnonzero((gain_over_loss | loss_over_gain) & (top_loss > 0))
+    sums = np.zeros((4, count), dtype=grad.dtype) if top_rows.size else None  # rest and others, hi and lo
+    needs_sums = np.zeros(count, dtype=bool)
+    needs_sums[top_rows] = True
+    step = max(1, _BLOCK_ENTRIES // max(classes, 1))
+    size = min(step, count) * classes
+    work = np.empty((8, size), dtype=grad.dtype)
+    flags = np.empty((3, size), dtype=bool)
+    changed = False
+    for start in range(0, count, step):
+        block = slice(start, min(start + step, count))
+        changed |= _recompute_block(grad[block], weights[block], target_others[block], top[block],
+                                    top_weight[block], total[block], top_target[block], top_others[block],
+                                    None if sums is None else sums[:, block], bool(needs_sums[block].any()),
+                                    work, flags)
+    if not top_rows.size:
+        return changed
+    # p_t sum_{j != t} y_j - y_t rest/T, all over 2^floor(log2 T) (exact: T in [1, 2), so the
+    # two-products cannot overflow)
+    rest = (sums[0][top_rows], sums[1][top_rows])
+    others = (sums[2][top_rows], sums[3][top_rows])
+    weight = top_weight[top_rows]
+    row_total = _add_float(*rest, weight)
+    power = _exponent_of(row_total[0])
+    row_total = (row_total[0] / power, row_total[1] / power)
+    weight /= power
+    top_p = _divide(weight, np.zeros_like(weight), *row_total)
+    gain = _product_dw(*top_p, *others)
+    loss = _product(top_target[top_rows], *_divide(rest[0] / power, rest[1] / power, *row_total))
+    difference, error = dw.two_sum(gain[0], -loss[0])
+    error += gain[1] - loss[1]
+    grad[top_rows, top[top_rows]] = difference + error
+    return True
+
+
+def _recompute_block(grad, weights, target_others, top, top_weight, total, top_target, top_others, sums,
+                     every_row: bool, work, flags) -> bool:
+    """``_recompute_rows`` on one block of rows (the entries off the largest class); False if none needed it.
+
+    With ``every_row`` the block's row sums are always taken and stored in ``sums`` for the largest
+    classes. ``work`` (8 rows) and ``flags`` (3 rows) are buffers of at least the block's size.
+    """
+    factor = _CANCELLING_FACTOR
+    classes = grad.shape[1]
+    n = grad.size
+    ratio, buffer = work[0, :n].reshape(grad.shape), work[0, :n].reshape(grad.shape)
+    selected, other, third = (f[:n].reshape(grad.shape) for f in flags)
+    # a_k / b_k = 1 + g_k / b_k for g_k = a_k - b_k, and off the top b_k = y_k (1 - p_k) is in
+    # [y_k/2, y_k]: g_k / y_k in (-(1 - 1/F), -1/4] or [1/2, F - 1) selects a superset of a_k / b_k in
+    # [1/F, 1/2) and (2, F] (within a factor 2 the point is ill-conditioned, measured against the
+    # size of its terms, and the plain form is good enough there)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # y_k = 0 or tiny: never selected
+        np.divide(grad, target_others, out=ratio)
+    np.greater_equal(ratio, 0.5, out=selected)
+    selected &= np.less(ratio, factor - 1, out=other)
+    np.greater(ratio, -(1 - 1 / factor), out=other)
+    other &= np.less_equal(ratio, -0.25, out=third)
+    selected |= other
+    top_flat = np.arange(0, n, classes) + top
+    selected.reshape(-1)[top_flat] = False
+    flat = np.flatnonzero(selected)
+    m = flat.size
+    if not (m or every_row):
+        return False
+    row = flat // classes
+    weight, label, gathered, product, high, low, error = (w[:m] for w in work[1:])
+    np.take(weights.reshape(-1), flat, out=weight)
+    np.take(target_others.reshape(-1), flat, out=label)
+    weights.reshape(-1)[top_flat] = 0
+    rest = _row_sums(weights, total, high=buffer, low=weights)
+    others = _row_sums(target_others, top_others, high=buffer, low=target_others)
+    if sums is not None:
+        sums[0], sums[1], sums[2], sums[3] = *rest, *others
+    if not m:
+        return False
+    total = _add_float(*rest, top_weight)
+    # T / 2^floor(log2 T) is in [1, 2): sum(y)/T itself can underflow (huge weights, small target)
+    power = _exponent_of(total[0])
+    scale_hi, scale_lo = _divide(*_add_float(*others, top_target), total[0] / power, total[1] / power)
+    scale_high, scale_low = _split(scale_hi)
+    # w_k c - y_k with c = (scale_hi + scale_lo) 2^-floor(log2 T): the scaled weight is exact (unless
+    # below the normal range) and at most 2, the scale at most the number of classes, so Dekker's
+    # two-product needs no guard against overflow; in the buffers, as
+    # product + error = w (scale_hi + scale_lo), then product - y + error by Knuth's two-sum
+    weight /= np.take(power, row, out=gathered)
+    np.multiply(weight, np.take(scale_hi, row, out=gathered), out=product)
+    np.multiply(weight, _SPLITTER[weight.dtype], out=high)
+    np.subtract(high, weight, out=low)
+    high -= low  # the high half of the weight
+    np.subtract(weight, high, out=low)  # and its low half
+    np.multiply(high, np.take(scale_high, row, out=gathered), out=error)
+    error -= product
+    low_times_scale_high = np.multiply(low, gathered, out=gathered)
+    error += low_times_scale_high
+    np.take(scale_low, row, out=gathered)
+    high *= gathered
+    error += high
+    low *= gathered
+    error += low
+    np.take(scale_lo, row, out=gathered)
+    gathered *= weight
+    error += gathered
+    difference = np.subtract(product, label, out=gathered)
+    virtual = np.subtract(difference, product, out=high)
+    np.subtract(difference, virtual, out=low)
+    np.subtract(product, low, out=low)  # product - (difference - virtual)
+    np.negative(label, out=label)
+    label -= virtual  # -y - virtual
+    low += label  # the rounding error of the difference
+    low += error
+    difference += low
+    grad.reshape(-1)[flat] = difference
+    return True
+
+
+_SPLITTER = {np.dtype(np.float64): np.float64(2.0**27 + 1), np.dtype(np.float32): np.float32(2.0**12 + 1)}
+
+
+def _product(value, hi, lo):
+    """``value (hi + lo)`` as a double word."""
+    p, e = _two_product(value, hi)
+    return p, e + value * lo
+
+
+def _split(a: np.ndarray):
+    """Veltkamp's split ``a = high + low``, each half the significand (exact); ``|a|`` well below float max."""
+    high = a * a.dtype.type(2.0 ** ((np.finfo(a.dtype).nmant + 2) // 2) + 1)
+    high -= high - a
+    return high, a - high
+
+
+def _two_product(a: np.ndarray, b: np.ndarray):
+    """Dekker's ``a b = p + e`` (exact), for values far from the ends of the float range (no guard, unlike
+    ``_double_word.two_product``: here they are probabilities, sums of a few of them and their ratios)."""
+    p = a * b
+    a_high, a_low = _split(a)
+    b_high, b_low = _split(b)
+    e = a_high * b_high
+    e -= p
+    e += a_high * b_low
+    e += a_low * b_high
+    e += a_low * b_low
+    return p, e
+
+
+def _product_dw(a_hi, a_lo, b_hi, b_lo):
+    """``(a_hi + a_lo) (b_hi + b_lo)`` as a double word."""
+    p, e = _two_product(a_hi, b_hi)
+    return p, e + (a_hi * b_lo + a_lo * b_hi)
+
+
+def _divide(a_hi, a_lo, b_hi, b_lo):
+    """``(a_hi + a_lo) / (b_hi + b_lo)`` as a double word (one correction of the rounded quotient)."""
+    q = a_hi / b_hi
+    p, e = _two_product(q, b_hi)
+    remainder = ((a_hi - p) - e) + a_lo - q * b_lo
+    return q, remainder / b_hi
+
+
+def _add_float(hi, lo, value):
+    """The double word ``(hi + lo) + value``."""
+    s, e = dw.two_sum(hi, value)
+    return s, e + lo
+
+
+def _row_sums(values: np.ndarray, bound: np.ndarray, *, high: np.ndarray, low: np.ndarray):
+    r"""Row sums of non-negative finite ``values`` (rows, classes) as double words ``(hi, lo)``, exact to about :math:`u^2`.
+
+    Rump, Ogita and Oishi's extraction: with :math:`\sigma` a power of two at least
+    :math:`2^M` times every entry (:math:`2^M \ge` classes + 2; ``bound`` is at least every
+    entry of its row), the high parts :math:`q = (\sigma + v) - \sigma` are exact and so is
+    their sum ``hi``, and the low parts :math:`v - q` are below :math:`u \sigma`, so their
+    rounded sum ``lo`` errs by about :math:`K^2 u^2 \sigma`; the pair is then renormalized
+    (``lo`` is far below ``hi``, so Dekker's fast two-sum). Long rows in float32 take a second extraction.
+    ``high`` and ``low`` are buffers shaped like ``values`` (``low`` may be ``values``); rows
+    so large that :math:`\sigma` would overflow are summed by ``_double_word.total`` instead.
+    """
+    classes = values.shape[-1]
+    dtype = values.dtype
+    info = np.finfo(dtype)
+    margin = _MARGINS.get(classes) or _MARGINS.setdefault(classes, int(np.ceil(np.log2(classes + 2))) + 1)
+    levels = 1 if 8.0 * classes**2 * (classes + 2) * float(info.eps) < 2.0**-8 else 2
+    ceiling = float(info.max) / 2.0 ** (levels * margin + 2)
+    # 2 * 2^floor(log2 bound) >= every entry; a subnormal or 0 bound gives the smallest normal
+    power = np.maximum(_exponent_of(bound), info.tiny)
+    large_rows = None
+    if power.size:
+        largest, smallest = float(power.max()), float(power.min())
+        # one sigma for every row (a scalar: faster) while it is not so much larger than a row's sum
+        # that the low parts' rounding, K^2 u^2 sigma, reaches u/64 of that sum
+        if largest <= ceiling and largest <= smallest / (float(info.eps) * 2.0 ** (margin + 6) * classes**2):
+            power = largest
+        elif largest > ceiling:
+            large_rows = np.flatnonzero(power > ceiling)
+            large_sums = dw.total(values[large_rows])  # before values is overwritten
+            power[large_rows] = 0  # summed plainly here, replaced below
+    sigma = power * dtype.type(2.0 ** (margin + 1))
+    if np.ndim(sigma):
+        sigma = sigma[:, None]
+    hi = None
+    for level in range(levels):
+        if level:
+            sigma = sigma * dtype.type(2.0 ** (margin - info.nmant))
+        np.add(values, sigma, out=high)
+        high -= sigma
+        np.subtract(values, high, out=low)
+        values = low
+        part = np.einsum("rk->r", high)
+        hi = part if hi is None else (hi, part)
+    lo = np.einsum("rk->r", low)
+    if levels == 2:
+        hi, lo = hi[0], hi[1] + lo
+    # lo is far below hi but, with one sigma for rows of different sizes, not below half its ulp
+    total = hi + lo
+    lo -= total - hi
+    hi = total
+    if large_rows is not None:
+        hi[large_rows], lo[large_rows] = large_sums
+    return hi, lo
+
+
+_MARGINS: dict[int, int] = {}
+
+
+def _exponent_of(x: np.ndarray) -> np.ndarray:
+    """The power of two ``2^floor(log2 x)`` for normal ``x > 0`` (0 for subnormal ``x``), from the exponent bits."""
+    unsigned, mask = _EXPONENT_BITS[x.dtype]
+    return (x.view(unsigned) & mask).view(x.dtype)
+
+
+_EXPONENT_BITS = {np.dtype(np.float64): (np.uint64, np.uint64(0x7FF0000000000000)),
+                  np.dtype(np.float32): (np.uint32, np.uint32(0x7F800000))}
 
 
 def _weighted_class_sum(target: np.ndarray, values: np.ndarray, axis: int) -> np.ndarray:
