@@ -338,9 +338,12 @@ def _exact_triplet(a, pos, neg, rows, margin, eps, swapped, d_ap, d_neg, want_gr
     if not want_grad:
         return slack, None, None, None
 
-    def unit(high, low, distance):  # (high + low) / (distance s), distance = d / s a double word
-        quotient, quotient_low = dw.divide(high / scale, low / scale, distance[0][:, None])
-        return quotient, quotient_low - quotient * (distance[1] / distance[0])[:, None]
+    def unit(high, low, distance):  # (high + low) / (distance s), distance = d / s a double word; 0 at d = 0
+        positive = (distance[0] > 0)[:, None]
+        safe = np.where(positive, distance[0][:, None], 1.0)
+        quotient, quotient_low = dw.divide(high / scale, low / scale, safe)
+        quotient_low = quotient_low - quotient * (distance[1][:, None] / safe)
+        return np.where(positive, quotient, 0.0), np.where(positive, quotient_low, 0.0)
 
     u_ap, u_neg = unit(high, low, d_ap), unit(high_n, low_n, d_neg)
     difference = dw.add(*u_ap, -u_neg[0], -u_neg[1])[0]
