@@ -16,7 +16,12 @@ inputs are computed in float64 and rounded once.
 
 Distances and norms are formed as :math:`M \sqrt{\sum (v/M)^2}` with
 :math:`M = \max |v|`, so embeddings of any size (1e-200 or 1e200) neither
-overflow nor underflow.
+overflow nor underflow. Where a loss is a small difference of such rounded
+quantities (:math:`m - d` near the contrastive margin, :math:`m + d(a, p) - d(a, n)`
+near the triplet margin, :math:`\cos - m` near the cosine margin, the difference of
+two nearly equal unit vectors) those pairs alone are recomputed in double words
+(``losslab._double_word``: exact differences, products and sums of squares), so
+the result keeps its digits (issue 16); the others take the plain, faster form.
 """
 
 from __future__ import annotations
