@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from losslab import _double_word as dw
 from losslab._inputs import Inputs, check_finite, check_labels, check_shapes_broadcast
 from losslab._validation import (
     Interval,
@@ -30,7 +31,7 @@ from losslab._validation import (
     result_dtype,
     validate_reduction,
 )
-from losslab.multiclass import cross_entropy_and_grad
+from losslab.multiclass import _cross_entropy_and_grad_of_double_word_target, cross_entropy_and_grad
 
 UNIT = Interval(0.0, 1.0)
 
@@ -106,8 +107,16 @@ def _weighted_cross_entropy(logits, target, weight, axis, want_loss, want_grad, 
     # probability targets: sum_k w_k y_k (-log p_k) = W * CE(z, w y / W) with W = max w, so the
     # scaled target stays in [0, 1] as cross_entropy asks
     largest = float(weights.max()) if weights.size else 0.0
-    scaled = weights * target / largest if largest > 0 else np.zeros_like(target)
-    loss, grad = cross_entropy_and_grad(logits, scaled, axis=axis, reduction="none")
+    if largest > 0:
+        # w y / W as a double word: its rounding error is passed along, so the gradient's entries where
+        # p_k sum(w y / W) and w_k y_k / W nearly cancel are those of the exact scaled target
+        scaled, low = dw.divide(*dw.two_product(weights, target), np.float64(largest))
+    else:
+        scaled, low = np.zeros_like(target), None
+    if low is not None and np.any(low):
+        loss, grad = _cross_entropy_and_grad_of_double_word_target(logits, scaled, low, axis=axis)
+    else:  # exact (one-hot rows keep the class-index path)
+        loss, grad = cross_entropy_and_grad(logits, scaled, axis=axis, reduction="none")
     return _finish(dtype, largest * loss, largest * grad, reduction, want_loss, want_grad)
 
 
@@ -158,9 +167,32 @@ def _label_smoothed(logits, target, label_smoothing, axis, want_loss, want_grad,
     else:
         check_in_closed_interval(target, "target probabilities", 0.0, 1.0)
     # PyTorch's smoothing: y (1 - eps) + eps / C, then the cross-entropy to that target
-    smoothed = target * (1 - epsilon) + epsilon / classes
-    loss, grad = cross_entropy_and_grad(logits, smoothed, axis=axis, reduction="none")
+    if epsilon == 0:
+        loss, grad = cross_entropy_and_grad(logits, target, axis=axis, reduction="none")
+        return _finish(dtype, loss, grad, reduction, want_loss, want_grad)
+    smoothed, low = _smoothed_target(target, epsilon, classes, index)
+    # the gradient p sum(q) - q is of the exact smoothed target (its rounding error passed along): where
+    # p_k sum(q) and q_k nearly cancel, an ulp of q_k would be several of the result
+    loss, grad = _cross_entropy_and_grad_of_double_word_target(logits, smoothed, low, axis=axis)
     return _finish(dtype, loss, grad, reduction, want_loss, want_grad)
+
+
+def _smoothed_target(target: np.ndarray, epsilon: float, classes: int, one_hot: bool):
+    """``y (1 - eps) + eps / C`` as a double word ``(rounded, error)`` (two-sum, two-product, one division)."""
+    keep = dw.two_sum(np.float64(1.0), np.float64(-epsilon))  # 1 - eps, exactly
+    share = dw.divide(np.float64(epsilon), np.float64(0.0), np.float64(classes))
+    if one_hot:  # two values: eps / C and 1 - eps + eps / C
+        hi, lo = dw.two_sum(keep[0], share[0])
+        lo += keep[1] + share[1]
+        hi, lo = hi + lo, lo - ((hi + lo) - hi)
+        chosen = target > 0
+        return np.where(chosen, hi, share[0]), np.where(chosen, lo, share[1])
+    product, error = dw.two_product(target, keep[0])
+    error += target * keep[1]
+    hi, rounding = dw.two_sum(product, share[0])
+    rounding += error + share[1]
+    total = hi + rounding
+    return total, rounding - (total - hi)
 
 
 def label_smoothed_cross_entropy(logits, target, *, label_smoothing: float = 0.1, axis: int = -1,

@@ -173,14 +173,29 @@ def cross_entropy_and_grad(logits, target, *, axis: int = -1, reduction: str = "
     return reduce(loss, reduction), sum_to_shape(grad, logits_shape)
 
 
-def _cross_entropy_kernel(logits: np.ndarray, target: np.ndarray, axis: int = -1):
-    """Unchecked (per-sample loss, grad) of ``cross_entropy`` for a probability target broadcast to the logits' shape."""
+def _cross_entropy_kernel(logits: np.ndarray, target: np.ndarray, axis: int = -1, target_low=None):
+    """Unchecked (per-sample loss, grad) of ``cross_entropy`` for a probability target broadcast to the logits' shape.
+
+    ``target_low``, if given, is the rounding error of ``target`` (the exact target is
+    ``target + target_low``, e.g. a label-smoothed one): the gradient is of the exact target.
+    """
     if not all_finite(logits):
         return (_cross_entropy_with_infinities(logits, target, axis),
                 _cross_entropy_grad_with_infinities(logits, target, axis))
     parts = SoftmaxParts.of(logits, axis)
     loss = _weighted_class_sum(target, parts.minus_log_probabilities(logits), axis)
-    return loss, _softmax_minus_target(parts, target, axis)
+    return loss, _softmax_minus_target(parts, target, axis, target_low)
+
+
+def _cross_entropy_and_grad_of_double_word_target(logits, target, target_low, *, axis: int = -1):
+    """Per-sample ``cross_entropy_and_grad`` for the target ``target + target_low`` (a double word), validated.
+
+    For the losses that build their target (label smoothing): the gradient's soft-target entries
+    are then as accurate as if the exact target had been passed.
+    """
+    logits, target, axis, logits_shape = _logits_and_distribution(logits, target, axis)
+    loss, grad = _cross_entropy_kernel(logits, target, axis, np.broadcast_to(target_low, target.shape))
+    return loss, sum_to_shape(grad, logits_shape)
 
 
 def _cross_entropy_index_kernel(logits: np.ndarray, indices: np.ndarray, axis: int = -1, *,
@@ -217,7 +232,7 @@ def _cross_entropy_index_kernel(logits: np.ndarray, indices: np.ndarray, axis: i
     return loss, grad
 
 
-def _softmax_minus_target(parts: SoftmaxParts, target: np.ndarray, axis: int) -> np.ndarray:
+def _softmax_minus_target(parts: SoftmaxParts, target: np.ndarray, axis: int, target_low=None) -> np.ndarray:
     r""":math:`\hat p_k \sum_j y_j - y_k`, exact for one-hot targets.
 
     Off the largest class :math:`\hat p_k \le 1/2`, so the plain form cannot cancel
@@ -225,7 +240,8 @@ def _softmax_minus_target(parts: SoftmaxParts, target: np.ndarray, axis: int) ->
     :math:`\hat p_t \sum_{j \ne t} y_j - y_t (1 - \hat p_t)`, with :math:`1 - \hat p_t`
     from the remainder: for a hard target that is :math:`-\sum_{j \ne t} \hat p_j`, never 0.
     The few entries of a soft target whose two terms nearly cancel are then recomputed in
-    double-word arithmetic (``_recompute_cancelling``). ``parts.weights`` is overwritten.
+    double-word arithmetic (``_recompute_cancelling``). ``target_low``: the rounding error of
+    ``target`` (see ``_cross_entropy_kernel``), or None. ``parts.weights`` is overwritten.
     """
     target = np.broadcast_to(target, parts.weights.shape)
     top_target = take_class(target, parts.top, axis)
@@ -239,9 +255,17 @@ def _softmax_minus_target(parts: SoftmaxParts, target: np.ndarray, axis: int) ->
     grad *= target_total
     grad -= target
     top_gain = parts.top_weight / parts.total * top_others
-    top_loss = top_target * (parts.rest / parts.total)
+    top_complement = parts.rest / parts.total
+    top_loss = top_target * top_complement
+    top_low = None
+    if target_low is not None:
+        target_low = np.broadcast_to(target_low, grad.shape)
+        grad -= target_low
+        top_low = take_class(target_low, parts.top, axis)
+        top_loss += top_low * top_complement
     put_class(grad, parts.top, top_gain - top_loss, axis)
-    _recompute_cancelling(grad, parts, target_others, top_target, top_others, top_gain, top_loss, axis)
+    _recompute_cancelling(grad, parts, target_others, top_target, top_others, top_gain, top_loss, axis,
+                          target_low, top_low)
     return grad
 
 
@@ -250,7 +274,7 @@ _CANCELLING_FACTOR = 4.0
 
 
 def _recompute_cancelling(grad, parts: SoftmaxParts, target_others, top_target, top_others, top_gain, top_loss,
-                          axis) -> None:
+                          axis, target_low=None, top_low=None) -> None:
     r"""Recompute in double-word arithmetic the entries of :math:`\hat p_k \sum_j y_j - y_k` whose terms nearly cancel.
 
     The terms are :math:`a_k = \hat p_k \sum_{j \ne k} y_j` and :math:`b_k = y_k (1 - \hat p_k)`.
@@ -267,14 +291,16 @@ def _recompute_cancelling(grad, parts: SoftmaxParts, target_others, top_target, 
     ``parts.weights`` and ``target_others`` are overwritten.
     """
     classes = grad.shape[axis]
+    low = () if target_low is None else (target_low,)
     if axis == grad.ndim - 1:
-        matrices = [a.reshape(-1, classes) for a in (grad, parts.weights, target_others)]
+        matrices = [np.asarray(a).reshape(-1, classes) for a in (grad, parts.weights, target_others, *low)]
     else:
         matrices = [np.ascontiguousarray(np.moveaxis(a, axis, -1)).reshape(-1, classes)
-                    for a in (grad, parts.weights, target_others)]
+                    for a in (grad, parts.weights, target_others, *low)]
     columns = [np.moveaxis(np.broadcast_to(a, parts.top.shape), axis, -1).reshape(-1)
                for a in (parts.top, parts.top_weight, parts.total, top_target, top_others, top_gain, top_loss)]
-    if _recompute_rows(*matrices, *columns) and axis != grad.ndim - 1:
+    low_columns = () if top_low is None else (np.moveaxis(top_low, axis, -1).reshape(-1),)
+    if _recompute_rows(*matrices[:3], *columns, *(matrices[3:] + list(low_columns))) and axis != grad.ndim - 1:
         np.moveaxis(grad, axis, -1)[...] = matrices[0].reshape(np.moveaxis(grad, axis, -1).shape)
 
 
@@ -284,8 +310,9 @@ _BLOCK_ENTRIES = 65536
 
 
 def _recompute_rows(grad, weights, target_others, top, top_weight, total, top_target, top_others, top_gain,
-                    top_loss) -> bool:
-    """``_recompute_cancelling`` on (rows, classes) C-contiguous arrays, a block of rows at a time."""
+                    top_loss, target_low=None, top_low=None) -> bool:
+    """``_recompute_cancelling`` on (rows, classes) C-contiguous arrays (``target_low`` may be any view), a
+    block of rows at a time."""
     count, classes = grad.shape
     factor = _CANCELLING_FACTOR
     # the largest class is tested exactly (both terms are at hand) and recomputed after the blocks
@@ -298,7 +325,7 @@ def _recompute_rows(grad, weights, target_others, top, top_weight, total, top_ta
     needs_sums[top_rows] = True
     step = max(1, _BLOCK_ENTRIES // max(classes, 1))
     size = min(step, count) * classes
-    work = np.empty((8, size), dtype=grad.dtype)
+    work = np.empty((8 if target_low is None else 9, size), dtype=grad.dtype)
     flags = np.empty((3, size), dtype=bool)
     changed = False
     for start in range(0, count, step):
@@ -306,7 +333,8 @@ def _recompute_rows(grad, weights, target_others, top, top_weight, total, top_ta
         changed |= _recompute_block(grad[block], weights[block], target_others[block], top[block],
                                     top_weight[block], total[block], top_target[block], top_others[block],
                                     None if sums is None else sums[:, block], bool(needs_sums[block].any()),
-                                    work, flags)
+                                    work, flags, None if target_low is None else target_low[block],
+                                    None if top_low is None else top_low[block])
     if not top_rows.size:
         return changed
     # p_t sum_{j != t} y_j - y_t rest/T, all over 2^floor(log2 T) (exact: T in [1, 2), so the
@@ -320,19 +348,23 @@ def _recompute_rows(grad, weights, target_others, top, top_weight, total, top_ta
     weight /= power
     top_p = _divide(weight, np.zeros_like(weight), *row_total)
     gain = _product_dw(*top_p, *others)
-    loss = _product(top_target[top_rows], *_divide(rest[0] / power, rest[1] / power, *row_total))
+    complement = _divide(rest[0] / power, rest[1] / power, *row_total)
+    loss = _product(top_target[top_rows], *complement)
     difference, error = dw.two_sum(gain[0], -loss[0])
     error += gain[1] - loss[1]
+    if top_low is not None:
+        error -= top_low[top_rows] * complement[0]
     grad[top_rows, top[top_rows]] = difference + error
     return True
 
 
 def _recompute_block(grad, weights, target_others, top, top_weight, total, top_target, top_others, sums,
-                     every_row: bool, work, flags) -> bool:
+                     every_row: bool, work, flags, target_low=None, top_low=None) -> bool:
     """``_recompute_rows`` on one block of rows (the entries off the largest class); False if none needed it.
 
     With ``every_row`` the block's row sums are always taken and stored in ``sums`` for the largest
-    classes. ``work`` (8 rows) and ``flags`` (3 rows) are buffers of at least the block's size.
+    classes. ``work`` (8 rows, 9 with ``target_low``) and ``flags`` (3 rows) are buffers of at least
+    the block's size.
     """
     factor = _CANCELLING_FACTOR
     classes = grad.shape[1]
@@ -357,12 +389,20 @@ def _recompute_block(grad, weights, target_others, top, top_weight, total, top_t
     if not (m or every_row):
         return False
     row = flat // classes
-    weight, label, gathered, product, high, low, error = (w[:m] for w in work[1:])
+    weight, label, gathered, product, high, low, error = (w[:m] for w in work[1:8])
     np.take(weights.reshape(-1), flat, out=weight)
     np.take(target_others.reshape(-1), flat, out=label)
     weights.reshape(-1)[top_flat] = 0
     rest = _row_sums(weights, total, high=buffer, low=weights)
     others = _row_sums(target_others, top_others, high=buffer, low=target_others)
+    if target_low is not None:
+        # the targets' rounding errors: in the sums (the top's own added with y_t below) and entries
+        label_low = work[8, :m]
+        if target_low.flags.c_contiguous:
+            np.take(target_low.reshape(-1), flat, out=label_low)
+        else:
+            label_low[...] = target_low[flat // classes, flat % classes]
+        others = (others[0], others[1] + (np.einsum("rk->r", target_low) - top_low))
     if sums is not None:
         sums[0], sums[1], sums[2], sums[3] = *rest, *others
     if not m:
@@ -370,7 +410,10 @@ def _recompute_block(grad, weights, target_others, top, top_weight, total, top_t
     total = _add_float(*rest, top_weight)
     # T / 2^floor(log2 T) is in [1, 2): sum(y)/T itself can underflow (huge weights, small target)
     power = _exponent_of(total[0])
-    scale_hi, scale_lo = _divide(*_add_float(*others, top_target), total[0] / power, total[1] / power)
+    target_sum = _add_float(*others, top_target)
+    if top_low is not None:
+        target_sum = (target_sum[0], target_sum[1] + top_low)
+    scale_hi, scale_lo = _divide(*target_sum, total[0] / power, total[1] / power)
     scale_high, scale_low = _split(scale_hi)
     # w_k c - y_k with c = (scale_hi + scale_lo) 2^-floor(log2 T): the scaled weight is exact (unless
     # below the normal range) and at most 2, the scale at most the number of classes, so Dekker's
@@ -402,6 +445,8 @@ def _recompute_block(grad, weights, target_others, top, top_weight, total, top_t
     label -= virtual  # -y - virtual
     low += label  # the rounding error of the difference
     low += error
+    if target_low is not None:
+        low -= label_low
     difference += low
     grad.reshape(-1)[flat] = difference
     return True
