@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from losslab._double_word import add, multiply, square, two_product, two_sum
+from losslab._double_word import add, multiply, two_product, two_sum
 from losslab._inputs import Inputs, check_not_nan, check_shapes_broadcast
 from losslab._validation import Interval, check_in_closed_interval, validate_reduction
 from losslab.activations import sigmoid
@@ -91,8 +91,8 @@ class _Counts:
         return 1 - self.prob
 
     def ratio(self, alpha, beta, smooth) -> _OverlapRatio:
-        """Tversky's ratio of every region, to the last bit (``1 - p`` exactly, as a two-sum)."""
-        return _OverlapRatio(self, *two_sum(1.0, -self.prob), alpha, beta, smooth)
+        """Tversky's ratio of every region, to the last bit (``1 - p`` exactly, with its rounding error)."""
+        return _OverlapRatio(self, None, None, alpha, beta, smooth)
 
     def region_sum(self, values: np.ndarray) -> np.ndarray:
         return values.sum(axis=self.axes, keepdims=True)
@@ -192,71 +192,92 @@ def _dw_divide(x_hi, x_lo, y_hi, y_lo):
         return _quick_two_sum(q, np.where(np.isfinite(q), remainder / y_hi, 0.0))
 
 
-def _tree_total(values: np.ndarray, lows, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """The sum of ``values`` (plus the small ``lows``, or 0) over ``axes`` as a double word, keepdims.
+def _exact_total(values: np.ndarray, lows, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    r"""The sum of ``values`` (>= 0) plus the small ``lows`` (or 0) over ``axes``, as a double word, keepdims.
 
-    Pairwise, each pair's rounding error kept by a two-sum (the errors and ``lows`` are added
-    plainly: they are an ulp of the sum, so their own rounding is an ulp of an ulp). Vectorised:
-    one step per halving of the region, not one per pixel.
+    Rump, Ogita and Oishi's extraction ("Accurate floating-point summation", 2008): with
+    :math:`\sigma = 2^k \ge 2 n \max_i x_i` per region, :math:`h_i = (\sigma + x_i) - \sigma` is
+    :math:`x_i` cut to the multiples of :math:`\mathrm{ulp}(\sigma)`, so :math:`\sum h_i` is exact in
+    any order (every partial sum is such a multiple below :math:`2^{53}\,\mathrm{ulp}(\sigma)`), and
+    :math:`l_i = x_i - h_i` is exact and tiny: :math:`\sum l_i` (and ``lows``) added plainly are off
+    by an ulp of an ulp of the sum. Three operations a pixel and two NumPy sums.
     """
-    ndim = values.ndim
-    moved = np.moveaxis(values, axes, range(ndim - len(axes), ndim))
-    kept = moved.shape[: ndim - len(axes)]
-    x = moved.reshape((*kept, -1))
-    error = np.zeros(kept) if lows is None else np.sum(np.broadcast_to(lows, values.shape), axis=axes)
-    size = x.shape[-1]
-    if size == 0:
-        x = np.zeros((*kept, 1))
-    elif size & (size - 1):  # pad with zeros to a power of two: every step halves
-        x = np.concatenate([x, np.zeros((*kept, (1 << (size - 1).bit_length()) - size))], axis=-1)
-    while x.shape[-1] > 1:
-        half = x.shape[-1] // 2
-        x, rounding = two_sum(x[..., :half], x[..., half:])
-        error = error + rounding.sum(axis=-1)
-    high, low = _quick_two_sum(x[..., 0], error)
-    return np.expand_dims(high, axes), np.expand_dims(low, axes)
+    count = 1
+    for a in axes:
+        count *= values.shape[a]
+    largest = np.max(values, axis=axes, keepdims=True, initial=0.0)
+    # 2^k >= 2 n max: frexp gives max < 2^e, and n <= 2^bit_length(n)
+    sigma = np.ldexp(1.0, np.frexp(largest)[1] + max(count, 1).bit_length() + 1)
+    part = np.add(sigma, values)  # one scratch array, reused: the maps can be large
+    part -= sigma
+    high = part.sum(axis=axes, keepdims=True)
+    np.subtract(values, part, out=part)
+    if lows is not None:
+        part += lows
+    return two_sum(high, part.sum(axis=axes, keepdims=True))
 
 
 def _accurate_slope(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r""":math:`\sigma(z)\sigma(-z) = w / (1 + w)^2`, :math:`w = e^{-|z|}`, as a double word: about the rounding of ``exp``.
+    r""":math:`\sigma(z)\sigma(-z) = w / (1 + w)^2`, :math:`w = e^{-|z|}`, as ``(value, correction)``: about an ulp.
 
-    ``1 + w`` is split exactly (two-sum) and squared as a double word; the product of two rounded
-    sigmoids would be up to 3 ulp off.
+    One division by :math:`P = \mathrm{fl}(S^2)`, :math:`S = \mathrm{fl}(1 + w)`, whose errors are
+    exact: :math:`1 + w = S + s` (two-sum, :math:`1 \ge w`) and :math:`S^2 = P + e` (Dekker's
+    product of the Veltkamp halves of :math:`S \in [1, 2]`), so :math:`(1 + w)^2 = P + e + 2 S s` to
+    working precision and the correction is :math:`-\text{value}\,(e + 2 S s)/P`. The product of two
+    rounded sigmoids would be up to 3 ulp off.
     """
     w = np.exp(-np.abs(z))
-    one_plus, error = _quick_two_sum(1.0, w)
-    square_hi, square_lo = square(one_plus)
-    return _dw_divide(w, 0.0, *_quick_two_sum(square_hi, square_lo + 2 * one_plus * error))
+    one_plus = 1.0 + w
+    error = w - (one_plus - 1.0)
+    scaled = one_plus * 134217729.0  # 2^27 + 1: Veltkamp's split of S
+    high = scaled - (scaled - one_plus)
+    low = one_plus - high
+    product = one_plus * one_plus
+    product_error = ((high * high - product) + 2.0 * high * low) + low * low
+    value = w / product
+    return value, -value * ((product_error + 2.0 * one_plus * error) / product)
 
 
 class _OverlapRatio:
-    r"""Tversky's ratio :math:`T = A/D` of every region and :math:`\partial T/\partial p_i` to about half an ulp.
+    r"""Tversky's ratio :math:`T = A/D` of every region and :math:`\partial T/\partial p_i` to about an ulp.
 
     :math:`\mathrm{TP} = \sum p t`, :math:`\mathrm{FP} = \sum p (1 - t)`, :math:`\mathrm{FN} = \sum q t`
-    (``q`` is :math:`1 - p`, exactly: a two-sum for probabilities, :math:`\sigma(-z)` for logits) are
-    double words, and so are :math:`H = \mathrm{TP} + s`, :math:`A = \alpha\,\mathrm{FP} + \beta\,\mathrm{FN}`,
-    :math:`D = H + A` and :math:`1/D`. For a hard target the gradient takes two values per region,
-    :math:`\alpha H / D^2` (t = 0) and :math:`-(\beta H + A)/D^2` (t = 1), each rounded once; for a
-    soft one :math:`a_i = \alpha(1 - t_i) - \beta t_i` and :math:`a_i H - A t_i` are double words per
-    pixel (``a_i`` cancels when :math:`\alpha(1 - t) \approx \beta t`, e.g. t = 0.3 with the default
-    weights).
+    (``q`` is :math:`1 - p`, exactly: with its rounding error for probabilities, :math:`\sigma(-z)` for
+    logits) are double words (``_exact_total``), and so are :math:`H = \mathrm{TP} + s`,
+    :math:`A = \alpha\,\mathrm{FP} + \beta\,\mathrm{FN}`, :math:`D = H + A` and :math:`1/D`. For a hard
+    target the gradient takes two values per region, :math:`\alpha H / D^2` (t = 0) and
+    :math:`-(\beta H + A)/D^2` (t = 1), each a double word; for a soft one
+    :math:`a_i = \alpha(1 - t_i) - \beta t_i` and :math:`a_i H - A t_i` are double words per pixel
+    (``a_i`` cancels when :math:`\alpha(1 - t) \approx \beta t`, e.g. t = 0.3 with the default
+    weights, and the difference cancels for soft targets too).
     """
 
     def __init__(self, counts, complement, complement_low, alpha, beta, smooth):
         p, t, axes = counts.prob, counts.target, counts.axes
         self.t, self.alpha, self.beta = t, alpha, beta
-        self.hard = bool(np.all((t == 0) | (t == 1)))
-        if self.hard:  # p t, p (1 - t) and q t are exact
-            tp = _tree_total(p * t, None, axes)
-            fp = _tree_total(p * (1 - t), None, axes)
-            fn = _tree_total(complement * t, None if complement_low is None else complement_low * t, axes)
-        else:
-            tp = _tree_total(*two_product(p, t), axes)
+        self.one = t == 1
+        self.hard = bool(np.all(self.one | (t == 0)))
+        if self.hard:  # p t, p (1 - t) = p - p t and q t are exact
+            hits = p * t
+            tp = _exact_total(hits, None, axes)
+            fp = _exact_total(np.subtract(p, hits, out=np.empty_like(hits)), None, axes)
+            if complement is None:  # probabilities: q t = t - p t, with its rounding error (exact: Sterbenz)
+                misses = t - hits
+                misses_low = np.subtract(t, misses, out=np.empty_like(misses))
+                misses_low -= hits
+                fn = _exact_total(misses, misses_low, axes)
+            else:
+                fn = _exact_total(complement * t, None, axes)
+        else:  # the products' rounding errors (two-product) go into the low parts
+            if complement is None:  # 1 - p and its rounding error: both subtractions exact (Sterbenz)
+                complement = 1 - p
+                complement_low = (1 - complement) - p
+            tp = _exact_total(*two_product(p, t), axes)
             rest, rest_low = two_sum(1.0, -t)  # 1 - t exactly
             fp_hi, fp_lo = two_product(p, rest)
-            fp = _tree_total(fp_hi, fp_lo + p * rest_low, axes)
+            fp = _exact_total(fp_hi, fp_lo + p * rest_low, axes)
             fn_hi, fn_lo = two_product(complement, t)
-            fn = _tree_total(fn_hi, fn_lo if complement_low is None else fn_lo + complement_low * t, axes)
+            fn = _exact_total(fn_hi, fn_lo if complement_low is None else fn_lo + complement_low * t, axes)
         self.hits = add(*tp, smooth, 0.0)
         self.errors = add(*multiply(*fp, alpha, 0.0), *multiply(*fn, beta, 0.0))
         self.denominator = add(*self.hits, *self.errors)
@@ -265,27 +286,30 @@ class _OverlapRatio:
     def loss(self) -> np.ndarray:
         return _dw_divide(*self.errors, *self.denominator)[0]
 
+    def _over_square(self, numerator):
+        """``numerator / D^2`` as a double word, ``1/D`` applied twice (``1/D^2`` could overflow)."""
+        return multiply(*multiply(*numerator, *self.inverse), *self.inverse)
+
     def grad(self, slope=None) -> np.ndarray:
-        r""":math:`\partial T/\partial p_i`, times the double word ``slope`` if given, rounded once."""
+        r""":math:`\partial T/\partial p_i`, times ``slope`` (value, correction) if given, rounded once."""
         if self.hard:
             negative_errors = (-self.errors[0], -self.errors[1])
-            values = [multiply(*multiply(*numerator, *self.inverse), *self.inverse) for numerator in (
-                multiply(*self.hits, self.alpha, 0.0),
-                add(*multiply(*self.hits, -self.beta, 0.0), *negative_errors))]
-            one = self.t == 1
-            grad = tuple(np.where(one, v1, v0) for v0, v1 in zip(*values, strict=True))
+            background = self._over_square(multiply(*self.hits, self.alpha, 0.0))
+            foreground = self._over_square(add(*multiply(*self.hits, -self.beta, 0.0), *negative_errors))
+            if slope is None:
+                return np.where(self.one, foreground[0], background[0])
+            high = np.where(self.one, foreground[0], background[0])
+            low = np.where(self.one, foreground[1], background[1])
         else:
             t = self.t
             rest, rest_low = two_sum(1.0, -t)
-            weighted_rest = multiply(rest, rest_low, self.alpha, 0.0)
-            weighted_t = two_product(-self.beta, t)
-            d_errors = add(*weighted_rest, *weighted_t)
-            errors_t = multiply(*self.errors, -t, 0.0)
-            numerator = add(*multiply(*d_errors, *self.hits), *errors_t)
-            grad = multiply(*multiply(*numerator, *self.inverse), *self.inverse)
-        if slope is not None:
-            grad = multiply(*grad, *slope)
-        return grad[0]
+            d_errors = add(*multiply(rest, rest_low, self.alpha, 0.0), *two_product(-self.beta, t))
+            numerator = add(*multiply(*d_errors, *self.hits), *multiply(*self.errors, -t, 0.0))
+            high, low = self._over_square(numerator)
+            if slope is None:
+                return high
+        # (high + low)(s + c) = high s + (low s + high c), rounded twice: about an ulp beside the slope's
+        return high * slope[0] + (low * slope[0] + high * slope[1])
 
 
 def _finish_ratio(counts, ratio: _OverlapRatio, reduction, want_loss, want_grad, slope=None):

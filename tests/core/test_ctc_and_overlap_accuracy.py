@@ -244,13 +244,14 @@ def test_a_sequence_computed_in_log_space_leaves_the_others_of_its_batch_exact()
 # result below the normal range must be within one subnormal step of the correctly rounded value.
 
 
-def mp_overlap(row, target_row, logits: bool, alpha, beta, smooth, gamma=None):
+def mp_overlap(row, target_row, logits: bool, alpha, beta, smooth, gamma=None, want_scales=False):
     """``(loss, gradient)`` of Tversky (``gamma`` None) or focal Tversky of one region, exactly.
 
     :math:`T = A/D`, :math:`A = \\alpha\\,FP + \\beta\\,FN`, :math:`D = TP + A + s`;
     :math:`\\partial T/\\partial p_i = (a_i (TP + s) - A t_i)/D^2`, :math:`a_i = \\alpha(1 - t_i) - \\beta t_i`;
     focal: :math:`T^\\gamma` and :math:`\\gamma T^{\\gamma - 1} \\partial T/\\partial p_i`; logits: times
-    :math:`\\sigma(z_i)\\sigma(-z_i)`.
+    :math:`\\sigma(z_i)\\sigma(-z_i)`. ``want_scales``: also the size of the larger of the gradient's two
+    terms, :math:`\\max(|a_i (TP + s)|, |A t_i|)/D^2` (times the same factors).
     """
     alpha, beta, smooth = X(alpha), X(beta), X(smooth)
     t = [X(v) for v in target_row]
@@ -267,13 +268,18 @@ def mp_overlap(row, target_row, logits: bool, alpha, beta, smooth, gamma=None):
     errors = alpha * fp + beta * fn
     denominator = tp + errors + smooth
     loss = errors / denominator
-    grad = []
+    grad, scales = [], []
     for pi, qi, ti in zip(p, q, t, strict=True):
         a = alpha * (1 - ti) - beta * ti
         g = (a * (tp + smooth) - errors * ti) / denominator**2
-        if gamma is not None:
-            g = X(gamma) * loss ** (X(gamma) - 1) * g
-        grad.append(g * (pi * qi if logits else 1))
+        # the larger of the two terms that cancel for a soft target (see ``ill_conditioned``)
+        scale = max(abs(a * (tp + smooth)), abs(errors * ti)) / denominator**2
+        factor = X(gamma) * loss ** (X(gamma) - 1) if gamma is not None else 1
+        slope = pi * qi if logits else 1
+        grad.append(g * factor * slope)
+        scales.append(scale * factor * slope)
+    if want_scales:
+        return (loss if gamma is None else loss ** X(gamma)), grad, scales
     return (loss if gamma is None else loss ** X(gamma)), grad
 
 
@@ -298,20 +304,24 @@ def worst_overlap_errors(name, maps, targets, logits, dtype=np.float64, **params
         base, (params.get("alpha", 0.3), params.get("beta", 0.7), 1.0))
     gamma = params.get("gamma", 0.75) if base == "focal_tversky" else None
     worst_loss = worst_grad = 0.0
-    where = ""
+    where_loss = where_grad = ""
     for r, (row, target_row) in enumerate(zip(maps, targets, strict=True)):
-        exact_loss, exact_grad = mp_overlap(row.astype(np.float64), target_row.astype(np.float64), logits,
-                                            weights[0], weights[1], weights[2] * params.get("smooth", 1.0), gamma)
+        exact_loss, exact_grad, scales = mp_overlap(row.astype(np.float64), target_row.astype(np.float64), logits,
+                                                    weights[0], weights[1], weights[2] * params.get("smooth", 1.0),
+                                                    gamma, want_scales=True)
         error = result_error(loss[r], exact_loss, dtype)
         if error > worst_loss:
             worst_loss = error
-            where = f"loss of row {r}: {loss[r]!r}, exact {mpmath.nstr(exact_loss, 17)}"
-        for i, e in enumerate(exact_grad):
-            error = result_error(grad[r, i], e, dtype)
+            where_loss = f"loss of row {r}: {loss[r]!r}, exact {mpmath.nstr(exact_loss, 17)}"
+        for i, (e, scale) in enumerate(zip(exact_grad, scales, strict=True)):
+            # ill-conditioned (soft targets, terms cancelling by more than 2): in ulp of the larger term,
+            # as bench/accuracy.py measures it (no formula in working precision does better)
+            error = (error_in_ulp(grad[r, i], e, dtype, scale) if abs(e) * 2 < scale
+                     else result_error(grad[r, i], e, dtype))
             if error > worst_grad:
                 worst_grad = error
-                where = f"gradient {r}, {i}: {grad[r, i]!r}, exact {mpmath.nstr(e, 17)}"
-    return worst_loss, worst_grad, where
+                where_grad = f"gradient {r}, {i} of {row[i]!r}, {target_row[i]!r}: {grad[r, i]!r}, exact {mpmath.nstr(e, 17)}"
+    return worst_loss, worst_grad, f"{where_loss}; {where_grad}"
 
 
 def test_the_overlap_reference_is_the_closed_form():
@@ -351,3 +361,67 @@ def test_focal_tversky_of_probabilities_below_the_normal_range_within_4_ulp(gamm
     targets = np.array([t for _, t in SUBNORMAL])
     worst_loss, worst_grad, where = worst_overlap_errors("focal_tversky", maps, targets, False, gamma=gamma)
     assert worst_loss <= ULP_BOUND and worst_grad <= ULP_BOUND, (worst_loss, worst_grad, where)
+
+
+# soft targets where a_i = alpha (1 - t) - beta t cancels (t = 0.3 with alpha = 0.3, beta = 0.7) or
+# a_i (TP + s) - A t_i does (a_i > 0 and t_i > 0): the rounding of the region's sums is magnified
+SOFT_ROWS = {
+    False: ([0.999999999, 0.5206812772659678], [0.9, 0.3]),  # tversky_grad was 6.6 ulp off
+    True: ([3.1622776601683792e-127, -3.162277660168379e-64, 3.1622776601683796e+194, 1e+265,
+            3.1622776601683794e-289], [0.5, 0.3, 0.5, 0.999, 0.3]),  # soft_iou_with_logits_grad: 5.8
+}
+
+
+def overlap_regions(logits: bool, seed: int = 7):
+    """The hand-picked soft rows, random 5-pixel soft rows, and 300-pixel regions, mostly wrong (loss near 1)."""
+    rng = np.random.default_rng(seed)
+    grid = np.concatenate([-np.logspace(-300, 300, 121), np.logspace(-300, 300, 121), rng.normal(0, 5, 60)]) \
+        if logits else np.concatenate([np.logspace(-300, 0, 121), 1 - np.logspace(-16, 0, 40), rng.random(60)])
+    regions = []
+    row, target_row = SOFT_ROWS[logits]
+    regions.append((np.array([row]), np.array([target_row])))
+    values = rng.choice(grid, (20, 5))
+    regions.append((values, rng.choice(np.array([0.3, 0.5, 0.9, 1e-3, 0.999]), (20, 5))))
+    wrong = (rng.random((4, 300)) < 0.5).astype(float)
+    if logits:
+        guess = np.where(wrong == 1, rng.choice(grid[grid < 0], (4, 300)), rng.choice(grid[grid > 0], (4, 300)))
+    else:
+        guess = np.where(wrong == 1, rng.uniform(0, 0.1, (4, 300)), rng.uniform(0.9, 1, (4, 300)))
+    regions.append((guess, wrong))
+    return regions
+
+
+@pytest.mark.parametrize("logits", [False, True], ids=["prob", "logits"])
+@pytest.mark.parametrize("name", ["soft_dice", "soft_iou", "tversky", "focal_tversky"])
+def test_overlap_losses_and_gradients_within_4_ulp(name, logits):
+    function = f"{name}_with_logits" if logits else name
+    worst = (0.0, 0.0, "")
+    for maps, targets in overlap_regions(logits):
+        result = worst_overlap_errors(function, maps, targets, logits)
+        worst = max(worst, result, key=lambda r: max(r[0], r[1]))
+    assert worst[0] <= ULP_BOUND and worst[1] <= ULP_BOUND, worst
+
+
+@pytest.mark.parametrize("logits", [False, True], ids=["prob", "logits"])
+def test_overlap_gradients_in_float32_within_4_ulp_of_the_rounded_reference(logits):
+    for name in ("soft_iou", "tversky", "focal_tversky"):
+        function = f"{name}_with_logits" if logits else name
+        for maps, targets in overlap_regions(logits, seed=8)[:2]:
+            with np.errstate(over="ignore", under="ignore"):
+                maps32 = maps.astype(np.float32)
+            maps32 = np.where(np.isfinite(maps32), maps32, np.sign(maps32) * np.float32(1e30))
+            worst_loss, worst_grad, where = worst_overlap_errors(function, maps32, targets, logits, np.float32)
+            assert worst_loss <= ULP_BOUND and worst_grad <= ULP_BOUND, (function, where)
+
+
+def test_a_large_map_keeps_a_nearly_perfect_regions_small_counts():
+    # 65536 pixels: one background pixel of 1e-17 next to a foreground of ones; exact sums keep FP
+    prob = np.ones((1, 256, 256))
+    target = np.ones((1, 256, 256))
+    prob[0, 0, :7] = 1e-17
+    target[0, 0, :7] = 0.0
+    prob[0, 1, :5] = 1 - 2.0**-53
+    maps, targets = prob.reshape(1, -1), target.reshape(1, -1)
+    for name in ("soft_dice", "tversky"):
+        worst_loss, worst_grad, where = worst_overlap_errors(name, maps, targets, False)
+        assert worst_loss <= ULP_BOUND and worst_grad <= ULP_BOUND, (name, where)
