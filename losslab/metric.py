@@ -406,12 +406,12 @@ def _unit_vectors(x: np.ndarray):
     return x / np.where(norm > 0, norm, 1), norm
 
 
-def _unit_gap(x1, x2, u1, u2, n1, n2, sign: float = 1.0):
+def _unit_gap(x1, x2, u1, u2, n1, n2, sign: float = 1.0, below: float = 1.0):
     r""":math:`\hat x_1 - \hat x_2` (``sign`` -1: :math:`\hat x_1 + \hat x_2`), to an ulp or two of itself also when it is small.
 
     ``u1 - u2`` of the rounded unit vectors is off by an ulp of 1 in every component, which for
     nearly equal vectors is most of the difference (and of :math:`1 - \cos`, its square). Pairs
-    whose difference is shorter than 1 take :math:`(a\,|b| - b\,|a|)/(|a|\,|b|)` instead, with
+    whose difference is shorter than ``below`` (default 1) take :math:`(a\,|b| - b\,|a|)/(|a|\,|b|)` instead, with
     :math:`a`, :math:`b` the vectors scaled by powers of two (exact) to norms near 1, the norms as
     double words (``_squared_norm``) and the products exact (two-products): the difference of the
     two products keeps its digits, whatever part of it is along the vectors. Only those pairs pay for it.
@@ -419,7 +419,7 @@ def _unit_gap(x1, x2, u1, u2, n1, n2, sign: float = 1.0):
     x1, x2, u1, u2 = np.broadcast_arrays(x1, x2, u1, u2)
     n1, n2 = np.broadcast_arrays(n1, n2)
     gap = u1 - sign * u2
-    rows = np.sum(gap * gap, axis=-1) < 1
+    rows = np.sum(gap * gap, axis=-1) < below * below
     if not rows.any():
         return gap
     a = x1[rows] / _power_of_two_at(n1[rows])
@@ -560,6 +560,18 @@ def cosine_embedding_and_grad(x1, x2, target, *, margin: float = 0.0, reduction:
 # ------------------------------------------------------------ InfoNCE
 
 
+def _positive_directions(q, k, q_hat, k_hat, q_norm, k_norm):
+    r""":math:`\hat k - \cos\,\hat q` and :math:`\hat q - \cos\,\hat k` of each query and its positive key (rows).
+
+    As :math:`(\hat k - \hat q) + (1 - \cos)\,\hat q`, with :math:`\hat k - \hat q` from ``_unit_gap``
+    (double words where the pair is nearly parallel) and :math:`1 - \cos = |\hat k - \hat q|^2/2`: a
+    positive key is usually close to its query, where the plain projection loses the digits.
+    """
+    gap = _unit_gap(k, q, k_hat, q_hat, k_norm, q_norm, below=0.25)  # cos > 0.97: the projection cancels
+    half = 0.5 * np.sum(gap * gap, axis=-1, keepdims=True)
+    return gap + half * q_hat, half * k_hat - gap
+
+
 def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reduction="mean"):
     temperature = POSITIVE.validate(temperature, "temperature")
     normalize = validate_flag(normalize, "normalize")
@@ -583,18 +595,29 @@ def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reducti
                 raise ValueError(f"{name} row {row} is a zero vector; its cosine similarity is undefined")
     else:
         q_hat, k_hat = q, k
+    positives = np.arange(q.shape[0])
     with np.errstate(over="ignore"):  # a similarity past float max (normalize=False): inf logits
         logits = (q_hat @ k_hat.T) / temperature
-    positives = np.arange(q.shape[0])
     loss, d_logits = cross_entropy_and_grad(logits, positives, reduction="none")
     grads = None
-    if want_grad:
-        d_q_hat = d_logits @ k_hat / temperature
-        d_k_hat = d_logits.T @ q_hat / temperature
-        if normalize:  # through x / |x|: (g - (g . x_hat) x_hat) / |x|
-            d_q_hat = (d_q_hat - np.sum(d_q_hat * q_hat, axis=-1, keepdims=True) * q_hat) / q_norm
-            d_k_hat = (d_k_hat - np.sum(d_k_hat * k_hat, axis=-1, keepdims=True) * k_hat) / k_norm
-        grads = (inputs.finish_grad(d_q_hat, 0), inputs.finish_grad(d_k_hat, 1))
+    if want_grad and normalize:
+        # through x / |x|: (g - (g . x_hat) x_hat) / |x|, with each positive pair's own term apart
+        # (_positive_directions: k_hat - cos q_hat of a nearly parallel pair cancels)
+        rows = np.arange(q.shape[0])
+        along_q, along_k = _positive_directions(q, k[:q.shape[0]], q_hat, k_hat[:q.shape[0]], q_norm,
+                                                k_norm[:q.shape[0]])
+        positive = d_logits[rows, rows][:, None]
+        others = d_logits  # a fresh array: its diagonal is taken apart in place
+        others[rows, rows] = 0
+        d_q_hat, d_k_hat = others @ k_hat, others.T @ q_hat
+        d_q_hat = d_q_hat - np.sum(d_q_hat * q_hat, axis=-1, keepdims=True) * q_hat + positive * along_q
+        d_k_hat = d_k_hat - np.sum(d_k_hat * k_hat, axis=-1, keepdims=True) * k_hat
+        d_k_hat[rows] += positive * along_k
+        grads = (inputs.finish_grad(d_q_hat / temperature / q_norm, 0),
+                 inputs.finish_grad(d_k_hat / temperature / k_norm, 1))
+    elif want_grad:
+        grads = (inputs.finish_grad(d_logits @ k_hat / temperature, 0),
+                 inputs.finish_grad(d_logits.T @ q_hat / temperature, 1))
     return _split((inputs.finish_loss(loss, reduction) if want_loss else None, grads), want_loss, want_grad)
 
 
@@ -664,18 +687,29 @@ def _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad
                                  f"is undefined")
     else:
         q_hat, k_hat = q, k
+    positives = np.zeros(q.shape[0], dtype=np.intp)
     with np.errstate(over="ignore"):  # a similarity past float max (normalize=False): inf logits
         # (N, 1, D) @ (N, D, M): each query against its own keys, as info_nce's q_hat @ k_hat.T row by row
         logits = (q_hat[:, None, :] @ np.swapaxes(k_hat, 1, 2))[:, 0, :] / temperature
-    loss, d_logits = cross_entropy_and_grad(logits, np.zeros(q.shape[0], dtype=np.intp), reduction="none")
+    loss, d_logits = cross_entropy_and_grad(logits, positives, reduction="none")
     grads = None
-    if want_grad:
-        d_q_hat = (d_logits[:, None, :] @ k_hat)[:, 0, :] / temperature
-        d_k_hat = (d_logits[:, :, None] * q_hat[:, None, :]) / temperature
-        if normalize:  # through x / |x|: (g - (g . x_hat) x_hat) / |x|
-            d_q_hat = (d_q_hat - np.sum(d_q_hat * q_hat, axis=-1, keepdims=True) * q_hat) / q_norm
-            d_k_hat = (d_k_hat - np.sum(d_k_hat * k_hat, axis=-1, keepdims=True) * k_hat) / k_norm
-        grads = (inputs.finish_grad(d_q_hat, 0), inputs.finish_grad(d_k_hat, 1))
+    if want_grad and normalize:
+        # through x / |x|: (g - (g . x_hat) x_hat) / |x|, with each positive pair's own term apart
+        # (_positive_directions: k_hat - cos q_hat of a nearly parallel pair cancels)
+        along_q, along_k = _positive_directions(q, k[:, 0], q_hat, k_hat[:, 0], q_norm, k_norm[:, 0])
+        positive = d_logits[:, :1].copy()
+        others = d_logits  # a fresh array: the positives' column is taken apart in place
+        others[:, 0] = 0
+        d_q_hat = (others[:, None, :] @ k_hat)[:, 0, :]
+        d_q_hat = d_q_hat - np.sum(d_q_hat * q_hat, axis=-1, keepdims=True) * q_hat + positive * along_q
+        d_k_hat = others[:, :, None] * q_hat[:, None, :]
+        d_k_hat = d_k_hat - np.sum(d_k_hat * k_hat, axis=-1, keepdims=True) * k_hat
+        d_k_hat[:, 0] = positive * along_k
+        grads = (inputs.finish_grad(d_q_hat / temperature / q_norm, 0),
+                 inputs.finish_grad(d_k_hat / temperature / k_norm, 1))
+    elif want_grad:
+        grads = (inputs.finish_grad((d_logits[:, None, :] @ k_hat)[:, 0, :] / temperature, 0),
+                 inputs.finish_grad((d_logits[:, :, None] * q_hat[:, None, :]) / temperature, 1))
     return _split((inputs.finish_loss(loss, reduction) if want_loss else None, grads), want_loss, want_grad)
 
 

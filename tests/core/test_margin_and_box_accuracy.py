@@ -326,3 +326,38 @@ def triplet_swap_exact(a, p, n, margin, eps):
     d_an = norm([x - y + eps for x, y in zip(a, n, strict=True)])
     d_pn = norm([x - y + eps for x, y in zip(p, n, strict=True)])
     return max(mpmath.mpf(0), margin + d_ap - min(d_an, d_pn))
+
+
+# ------------------------------------------------------------ InfoNCE
+
+
+def info_nce_exact(query, keys, temperature):
+    def unit(v):
+        n = norm(v)
+        return [x / n for x in v]
+
+    q = unit(query)
+    logits = [mpmath.fsum(a * b for a, b in zip(q, unit(k), strict=True)) / temperature for k in keys]
+    top = max(logits)
+    return (top - logits[0]) + mpmath.log(mpmath.fsum(mpmath.exp(v - top) for v in logits))
+
+
+def test_info_nce_own_keys_grad_of_a_positive_key_nearly_parallel_to_its_query():
+    # the positive key's gradient is g (q_hat - cos k_hat)/|k|: for a key within 1e-6 of its query the
+    # plain projection (g q_hat) - (g q_hat . k_hat) k_hat loses all but a few digits of that small vector
+    rng = np.random.default_rng(50)
+    q = rng.normal(0, 1, (4, 3))
+    keys = rng.normal(0, 1, (4, 3, 3))
+    keys[:, 0] = q * (1 + rng.normal(0, 1e-6, q.shape)) * 3
+    _, d_keys = metric.info_nce_own_keys_grad(q, keys, temperature=0.5)
+    with mpmath.workprec(PRECISION):
+        for i in range(4):
+            flat = [X(v) for v in keys[i, 0]]
+
+            def loss(point, i=i):
+                rest = [[X(v) for v in key] for key in keys[i, 1:]]
+                return info_nce_exact([X(v) for v in q[i]], [point, *rest], X(0.5))
+
+            exact = central_difference(loss, flat, 3)
+            error = normwise_error(d_keys[i, 0], exact)
+            assert error <= ULP_BOUND, f"info_nce_own_keys_grad (positive key {i}): {error:.3g} ulp"
