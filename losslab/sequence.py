@@ -538,17 +538,22 @@ def _ctc_and_grad(problem: _CtcProblem, reduction: str, zero_infinity: bool, *, 
 
 def _posterior_minus_occupancy(problem: _CtcProblem, gamma: np.ndarray) -> np.ndarray:
     r""":math:`p_t(k) - \gamma_t(k)`, with the frame's most probable class written as
-    :math:`\sum_{j \ne k} \gamma_t(j) - \sum_{j \ne k} p_t(j)`: where both are close to 1 the
-    difference of the small remainders keeps the digits that :math:`p - \gamma` would round away.
-    :math:`p` is the softmax of the logits (within a few ulp), not :math:`e^{\log p}` of a rounded
-    log-probability, which would be off by :math:`|\log p|/2` ulp."""
+    :math:`\sum_{j \ne k} \gamma_t(j) - \sum_{j \ne k} p_t(j)` where those remainders are the smaller
+    (both :math:`p` and :math:`\gamma` close to 1): the difference of the small remainders keeps the
+    digits that :math:`p - \gamma` would round away (and where they are not smaller, e.g. four classes
+    near 1/4, it would lose the digits that :math:`p - \gamma` keeps). :math:`p` is the softmax of
+    the logits (within a few ulp), not :math:`e^{\log p}` of a rounded log-probability, which would
+    be off by :math:`|\log p|/2` ulp."""
     log_probs = problem.log_probs
     probabilities = np.asarray(softmax(problem.logits, axis=-1))
     grad = probabilities - gamma
     top = np.argmax(log_probs, axis=-1)[..., None]
     rest_p = _sum_without(probabilities, top)
     rest_gamma = _sum_without(gamma, top)
-    np.put_along_axis(grad, top, rest_gamma - rest_p, axis=-1)
+    larger = np.maximum(np.take_along_axis(probabilities, top, axis=-1), np.take_along_axis(gamma, top, axis=-1))
+    direct = np.take_along_axis(grad, top, axis=-1)
+    np.put_along_axis(grad, top, np.where(np.maximum(rest_p, rest_gamma) < larger, rest_gamma - rest_p, direct),
+                      axis=-1)
     return grad
 
 

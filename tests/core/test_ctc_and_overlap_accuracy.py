@@ -137,10 +137,8 @@ def frame_errors(computed_row, exact_row, probs_row=None, gamma_row=None, dtype=
     largest = max(abs(v) for v in exact_row)
     out = []
     for k, (c, e) in enumerate(zip(computed_row, exact_row, strict=True)):
-        scale = abs(e) if abs(e) * 2 >= largest else largest
-        if probs_row is not None:
-            scale = max(scale, probs_row[k], gamma_row[k])
-        out.append(error_in_ulp(c, e, dtype, scale))
+        scale = largest if probs_row is None else max(largest, probs_row[k], gamma_row[k])
+        out.append(error_in_ulp(c, e, dtype, scale if abs(e) * 2 < scale else None))
     return out
 
 
