@@ -107,17 +107,26 @@ def _weighted_cross_entropy(logits, target, weight, axis, want_loss, want_grad, 
     # probability targets: sum_k w_k y_k (-log p_k) = W * CE(z, w y / W) with W = max w, so the
     # scaled target stays in [0, 1] as cross_entropy asks
     largest = float(weights.max()) if weights.size else 0.0
-    if largest > 0:
+    low = None
+    if largest > 0 and not _all_hard(target):
         # w y / W as a double word: its rounding error is passed along, so the gradient's entries where
-        # p_k sum(w y / W) and w_k y_k / W nearly cancel are those of the exact scaled target
+        # p_k sum(w y / W) and w_k y_k / W nearly cancel are those of the exact scaled target (a 0/1
+        # target has no such entries: it keeps the plain path and its speed)
         scaled, low = dw.divide(*dw.two_product(weights, target), np.float64(largest))
     else:
-        scaled, low = np.zeros_like(target), None
+        scaled = weights * target / largest if largest > 0 else np.zeros_like(target)
     if low is not None and np.any(low):
         loss, grad = _cross_entropy_and_grad_of_double_word_target(logits, scaled, low, axis=axis)
     else:  # exact (one-hot rows keep the class-index path)
         loss, grad = cross_entropy_and_grad(logits, scaled, axis=axis, reduction="none")
     return _finish(dtype, largest * loss, largest * grad, reduction, want_loss, want_grad)
+
+
+def _all_hard(target: np.ndarray) -> bool:
+    """True if every target entry is 0 or 1 (one-hot rows, multi-hot labels)."""
+    hard = target == 0
+    hard |= target == 1
+    return bool(hard.all())
 
 
 def weighted_cross_entropy(logits, target, *, weight, axis: int = -1, reduction: str = "mean"):
