@@ -301,8 +301,12 @@ def _triplet(anchor, positive, negative, margin, p, eps, swap, want_loss, want_g
         rows = (slack > -(margin + d_ap + d_neg) * 2.0**-40)[..., 0]
         exact = None
         if rows.any():
+            close = None
+            if want_grad:  # the anchor's (swapped: the positive's) two unit vectors less than 60 degrees apart
+                pair = g_ap - g_an if not swap else np.where(swapped, g_ap + g_pn, g_ap - g_an)
+                close = np.broadcast_to((np.sum(pair * pair, axis=-1) < 1), rows.shape)[rows]
             exact = _exact_triplet(*np.broadcast_arrays(a, pos, neg), rows, margin, eps, swapped, d_ap, d_neg,
-                                   want_grad)
+                                   want_grad, close)
             slack = slack.copy()
             slack[rows] = exact[0]
     loss = grads = None
@@ -314,15 +318,19 @@ def _triplet(anchor, positive, negative, margin, p, eps, swap, want_loss, want_g
         g_p = active * (-g_ap - (np.where(swapped, g_pn, 0.0) if swap else 0.0))
         g_n = active * (np.where(swapped, 0.0, g_an) + (np.where(swapped, g_pn, 0.0) if swap else 0.0))
         g_a, g_p, g_n = (np.broadcast_to(g, shape) for g in (g_a, g_p, g_n))
-        if p == 2 and exact is not None:  # the rows near or past the margin: unit vectors in double words
-            g_a, g_p, g_n = (g.copy() for g in (g_a, g_p, g_n))
+        if p == 2 and exact is not None and exact[1] is not None:
+            # active triplets whose two unit vectors nearly cancel: the unit vectors in double words
+            where = np.flatnonzero(rows.ravel())[close]
+            g_a, g_p, g_n = (g.reshape(-1, shape[-1]).copy() for g in (g_a, g_p, g_n))
+            on = slack.reshape(-1, 1)[where] > 0
             for g, part in zip((g_a, g_p, g_n), exact[1:], strict=True):
-                g[rows] = np.where(slack[rows] > 0, part, 0.0)
+                g[where] = np.where(on, part, 0.0)
+            g_a, g_p, g_n = (g.reshape(shape) for g in (g_a, g_p, g_n))
         grads = tuple(inputs.finish_grad(g, i) for i, g in enumerate((g_a, g_p, g_n)))
     return _split((loss, grads), want_loss, want_grad)
 
 
-def _exact_triplet(a, pos, neg, rows, margin, eps, swapped, d_ap, d_neg, want_grad):
+def _exact_triplet(a, pos, neg, rows, margin, eps, swapped, d_ap, d_neg, want_grad, close=None):
     r""":math:`m + d(a, p) - d(a, n)` (keepdims) of the selected rows from distances in double words, and the gradients.
 
     The distances come from the exact differences (``_exact_squared_distance``) and their double-word
@@ -330,18 +338,22 @@ def _exact_triplet(a, pos, neg, rows, margin, eps, swapped, d_ap, d_neg, want_gr
     the sum then has one rounding. ``swapped`` rows take :math:`d(p, n)` for :math:`d(a, n)`. With
     ``want_grad``, also the three gradients of an active triplet, :math:`(u_{ap} - u_{an}, -u_{ap}, u_{an})`
     (swapped: :math:`(u_{ap}, -u_{ap} - u_{pn}, u_{pn})`), with the unit vectors :math:`(x - y + \epsilon)/d`
-    as double words, so their difference keeps its digits where the two nearly agree.
+    as double words, so their difference keeps its digits where the two nearly agree (``close``, a
+    mask of the selected rows: elsewhere None, and the plain gradients stand).
     """
     scale = _power_of_two_at(np.maximum(margin, np.maximum(d_ap, d_neg))[rows])
     a, pos, neg, swapped = a[rows], pos[rows], neg[rows], np.broadcast_to(swapped, (*rows.shape, 1))[rows]
     squared, (high, low) = _exact_squared_distance(a, pos, scale, eps)
     d_ap = dw.sqrt(*squared)
-    squared, (high_n, low_n) = _exact_squared_distance(np.where(swapped, pos, a), neg, scale, eps)
+    squared, (high_n, low_n) = _exact_squared_distance(np.where(swapped, pos, a) if swapped.any() else a, neg, scale,
+                                                       eps)
     d_neg = dw.sqrt(*squared)
     total = dw.add(*dw.add(margin / scale[:, 0], 0.0, *d_ap), -d_neg[0], -d_neg[1])
     slack = (total[0] * scale[:, 0])[:, None]
-    if not want_grad:
+    if not want_grad or not close.any():
         return slack, None, None, None
+    scale, swapped, high, low, high_n, low_n = (v[close] for v in (scale, swapped, high, low, high_n, low_n))
+    d_ap, d_neg = (d_ap[0][close], d_ap[1][close]), (d_neg[0][close], d_neg[1][close])
 
     def unit(high, low, distance):  # (high + low) / (distance s), distance = d / s a double word; 0 at d = 0
         positive = (distance[0] > 0)[:, None]
