@@ -23,7 +23,11 @@ Each loss is written as (errors) / (denominator), with the errors
 the digits of its small loss. Gradients are :math:`\partial \ell / \partial p`
 for every pixel, shaped like ``prob`` (the loss of a region depends on all its
 pixels; the gradient is that of the *sum* of the unreduced losses).
-float32 inputs are computed in float64 and rounded once.
+float32 inputs are computed in float64 and rounded once. The region's
+counts are summed exactly and combined in double-word arithmetic, so Dice,
+IoU and Tversky and their gradients are within about an ulp of the exact
+values (their logit forms and focal Tversky within about 3), at about twice
+the time of plain sums.
 
 Each loss also has a logit form, ``*_with_logits(logits, target, ...)``, for
 maps :math:`p = \sigma(z)`, with gradients :math:`\partial \ell / \partial z`.
@@ -169,10 +173,11 @@ def _tversky_parts(counts: _Counts, alpha: float, beta: float, smooth: float):
 
 
 # ------------------------------------------------------------ the overlap ratio to the last bits
-# (a_i (TP + s) - A t_i) / D^2 rounds the region's sums, a_i = alpha (1 - t_i) - beta t_i (which
-# cancels for soft targets), the difference and D twice: up to 6-7 ulp. Here the sums are exact
-# products added by a two-sum tree, the per-region quantities are double words (two-sum and
-# Dekker's two-product, losslab._double_word), and the gradient is rounded once at the end.
+# (a_i (TP + s) - A t_i) / D^2 in working precision rounds the region's sums, a_i = alpha (1 - t_i)
+# - beta t_i (which cancels for soft targets), the difference and D twice: up to 6-7 ulp. Here the
+# sums are exact (exact products, Rump-Ogita-Oishi extraction), the per-region quantities are double
+# words (two-sum and Dekker's two-product, losslab._double_word), and the gradient is rounded once
+# at the end. combo keeps the plain _tversky_parts: its Dice term is within 4 ulp of its own.
 
 
 def _quick_two_sum(a, b):
