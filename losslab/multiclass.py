@@ -270,9 +270,10 @@ def _softmax_minus_target(parts: SoftmaxParts, target: np.ndarray, axis: int, ta
 
 
 # Entries whose larger term is 2 to this many times the smaller are recomputed in double words. Past 4
-# the plain form's own few ulp (up to about 4.5 without any cancellation) times up to 4/3 still passed
-# 4 ulp, and taking those entries too costs nothing measurable: the test and the row sums dominate.
-_CANCELLING_FACTOR = 8.0
+# the single-rounded w_k c - y_k (about 2 ulp of the larger term: the weight's exp, c, the product)
+# times up to 4/3 still passed 4 ulp (4.7 between 8 and 16 on random rows), and taking those entries
+# too costs nothing measurable: the test, the row sums and the block's recomputation dominate.
+_CANCELLING_FACTOR = 16.0
 
 
 def _recompute_cancelling(grad, parts: SoftmaxParts, target_others, top_target, top_others, top_gain, top_loss,
@@ -327,7 +328,7 @@ def _recompute_rows(grad, weights, target_others, top, top_weight, total, top_ta
     needs_sums[top_rows] = True
     step = max(1, _BLOCK_ENTRIES // max(classes, 1))
     size = min(step, count) * classes
-    work = np.empty((8 if target_low is None else 9, size), dtype=grad.dtype)
+    work = np.empty((10, size), dtype=grad.dtype)
     flags = np.empty((3, size), dtype=bool)
     changed = False
     for start in range(0, count, step):
@@ -362,16 +363,20 @@ def _recompute_rows(grad, weights, target_others, top, top_weight, total, top_ta
 
 def _recompute_block(grad, weights, target_others, top, top_weight, total, top_target, top_others, sums,
                      every_row: bool, work, flags, target_low=None, top_low=None) -> bool:
-    """``_recompute_rows`` on one block of rows (the entries off the largest class); False if none needed it.
+    r"""``_recompute_rows`` on one block of rows (the entries off the largest class); False if none needed it.
 
-    With ``every_row`` the block's row sums are always taken and stored in ``sums`` for the largest
-    classes. ``work`` (8 rows, 9 with ``target_low``) and ``flags`` (3 rows) are buffers of at least
-    the block's size.
+    Once the block's row sums are taken (some entry needs them, or with ``every_row`` the largest
+    classes do: stored in ``sums``), every other entry of the block is recomputed too as
+    :math:`w_k c - y_k` with :math:`c` rounded once from the exact sums, where the plain form's
+    :math:`(w_k / T) \sum_j y_j` carries the rounding of both sums (several ulp for long rows):
+    three more passes over the block. ``work`` (10 rows) and ``flags`` (3 rows) are buffers of at
+    least the block's size.
     """
     factor = _CANCELLING_FACTOR
     classes = grad.shape[1]
     n = grad.size
-    ratio, buffer = work[0, :n].reshape(grad.shape), work[0, :n].reshape(grad.shape)
+    ratio, target_high = work[0, :n].reshape(grad.shape), work[0, :n].reshape(grad.shape)
+    weight_high = work[9, :n].reshape(grad.shape)
     selected, other, third = (f[:n].reshape(grad.shape) for f in flags)
     # a_k / b_k = 1 + g_k / b_k for g_k = a_k - b_k, and off the top b_k = y_k (1 - p_k) is in
     # [y_k/2, y_k]: g_k / y_k in (-(1 - 1/F), -1/4] or [1/2, F - 1) selects a superset of a_k / b_k in
@@ -395,8 +400,8 @@ def _recompute_block(grad, weights, target_others, top, top_weight, total, top_t
     np.take(weights.reshape(-1), flat, out=weight)
     np.take(target_others.reshape(-1), flat, out=label)
     weights.reshape(-1)[top_flat] = 0
-    rest = _row_sums(weights, total, high=buffer, low=weights)
-    others = _row_sums(target_others, top_others, high=buffer, low=target_others)
+    rest = _row_sums(weights, total, high=weight_high, low=weights)
+    others = _row_sums(target_others, top_others, high=target_high, low=target_others)
     if target_low is not None:
         # the targets' rounding errors: in the sums (the top's own added with y_t below) and entries
         label_low = work[8, :m]
@@ -407,15 +412,25 @@ def _recompute_block(grad, weights, target_others, top, top_weight, total, top_t
         others = (others[0], others[1] + (np.einsum("rk->r", target_low) - top_low))
     if sums is not None:
         sums[0], sums[1], sums[2], sums[3] = *rest, *others
-    if not m:
-        return False
     total = _add_float(*rest, top_weight)
     # T / 2^floor(log2 T) is in [1, 2): sum(y)/T itself can underflow (huge weights, small target)
     power = _exponent_of(total[0])
     target_sum = _add_float(*others, top_target)
     if top_low is not None:
         target_sum = (target_sum[0], target_sum[1] + top_low)
-    scale_hi, scale_lo = _divide(*target_sum, total[0] / power, total[1] / power)
+    unit = (total[0] / power, total[1] / power)
+    scale_hi, scale_lo = _divide(*target_sum, *unit)
+    # the largest class: w_t (O/T) - y_t (R/T), both quotients rounded once from the exact sums
+    others_ratio = _divide(*others, *unit)[0]
+    rest_ratio = _divide(rest[0] / power, rest[1] / power, *unit)[0]
+    top_values = (top_weight / power) * others_ratio
+    top_values -= top_target * rest_ratio
+    if top_low is not None:
+        top_values -= top_low * rest_ratio
+    _recompute_plain(grad, weight_high, weights, target_high, target_others, scale_hi / power, top_flat,
+                     target_low, top_values)
+    if not m:
+        return False
     scale_high, scale_low = _split(scale_hi)
     # w_k c - y_k with c = (scale_hi + scale_lo) 2^-floor(log2 T): the scaled weight is exact (unless
     # below the normal range) and at most 2, the scale at most the number of classes, so Dekker's
@@ -452,6 +467,25 @@ def _recompute_block(grad, weights, target_others, top, top_weight, total, top_t
     difference += low
     grad.reshape(-1)[flat] = difference
     return True
+
+
+def _recompute_plain(grad, weight_high, weight_low, target_high, target_low_parts, scale, top_flat,
+                     target_low, top_values) -> None:
+    """The block's entries off the largest class as ``w_k c - y_k`` (``c = scale`` a float per row), from
+    the extraction's parts (one level: high + low is the value exactly), and ``top_values`` at the
+    largest classes; the buffers are overwritten."""
+    info = np.finfo(grad.dtype)
+    if _extraction_levels(grad.shape[1], grad.dtype) != 1 or not scale.size or not np.all(np.isfinite(scale)):
+        return
+    if scale.min() < info.tiny * 2.0 ** (info.nmant + 2):  # c near the subnormal range: keep the plain form
+        return
+    weights = np.add(weight_high, weight_low, out=weight_high)  # exactly the weights (the top's is 0)
+    weights *= scale[:, None]
+    weights -= np.add(target_high, target_low_parts, out=target_high)  # exactly the targets
+    if target_low is not None:
+        weights -= target_low
+    np.copyto(grad, weights)
+    grad.reshape(-1)[top_flat] = top_values
 
 
 _SPLITTER = {np.dtype(np.float64): np.float64(2.0**27 + 1), np.dtype(np.float32): np.float32(2.0**12 + 1)}
@@ -520,7 +554,7 @@ def _row_sums(values: np.ndarray, bound: np.ndarray, *, high: np.ndarray, low: n
     dtype = values.dtype
     info = np.finfo(dtype)
     margin = _MARGINS.get(classes) or _MARGINS.setdefault(classes, int(np.ceil(np.log2(classes + 2))) + 1)
-    levels = 1 if 8.0 * classes**2 * (classes + 2) * float(info.eps) < 2.0**-8 else 2
+    levels = _extraction_levels(classes, dtype)
     ceiling = float(info.max) / 2.0 ** (levels * margin + 2)
     # 2 * 2^floor(log2 bound) >= every entry; a subnormal or 0 bound gives the smallest normal
     power = np.maximum(_exponent_of(bound), info.tiny)
@@ -561,6 +595,12 @@ def _row_sums(values: np.ndarray, bound: np.ndarray, *, high: np.ndarray, low: n
 
 
 _MARGINS: dict[int, int] = {}
+
+
+def _extraction_levels(classes: int, dtype) -> int:
+    """Extractions ``_row_sums`` takes: one while the low parts' rounding, about ``8 K^3 eps`` of ``u``, stays
+    below ``u/256``; two for long rows in float32."""
+    return 1 if 8.0 * classes**2 * (classes + 2) * float(np.finfo(dtype).eps) < 2.0**-8 else 2
 
 
 def _exponent_of(x: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@
 the label-smoothed, class-weighted and ListNet gradients) is ``a_k - b_k`` with
 ``a_k = p_k sum_{j != k} y_j`` and ``b_k = y_k (1 - p_k)``. Within a factor 2 of each other the point is
 ill-conditioned (measured against the size of the terms, see docs/ACCURACY.md); between a factor 2
-and 8 the plain form multiplied its few ulp of rounding by up to 4 and reached 7-8 ulp in float64.
+and 16 the plain form multiplied its few ulp of rounding by up to 4 and reached 7-8 ulp in float64.
 ``multiclass._recompute_cancelling`` recomputes those entries in double-word arithmetic. These
 tests hold them to 4 ulp of an 80-digit mpmath reference, on seeded random rows (Dirichlet targets,
 2 to 10 classes), on rows found to be among the worst for the plain form, with the class axis
@@ -60,7 +60,7 @@ GRADIENTS = {
 }
 
 
-def _worst_in_band(z, y, grads, dtype, low=2.0, high=8.0):
+def _worst_in_band(z, y, grads, dtype, low=2.0, high=16.0):
     """Worst ulp error over the entries whose terms are within ``low`` to ``high`` of each other, and their count."""
     worst, count, where = 0.0, 0, None
     for row in range(z.shape[0]):
@@ -87,7 +87,7 @@ def _rows(seed, count, classes, dtype, scale=3.0):
 
 @pytest.mark.parametrize("name", sorted(GRADIENTS))
 @pytest.mark.parametrize("classes", [2, 3, 5, 10])
-def test_float64_within_4_ulp_where_the_terms_are_within_a_factor_2_to_8(name, classes):
+def test_float64_within_4_ulp_where_the_terms_are_within_a_factor_2_to_16(name, classes):
     z, y = _rows(classes, {2: 800, 3: 400, 5: 300, 10: 120}[classes], classes, np.float64)
     grads = GRADIENTS[name](z, y)
     worst, count, where = _worst_in_band(z, y, grads, np.float64)
