@@ -162,9 +162,9 @@ def _exact_squared_distance(x: np.ndarray, y: np.ndarray, scale, eps: float = 0.
 
 
 def _power_of_two_at(value) -> np.ndarray:
-    """The power of two ``s`` with ``value / s`` in [0.5, 1) (1 for 0)."""
+    """The power of two ``s`` with ``value / s`` in [1, 2) (1 for 0): finite up to float max."""
     _, exponent = np.frexp(np.where(value > 0, value, 1.0))
-    return np.ldexp(1.0, exponent)
+    return np.ldexp(1.0, exponent - 1)
 
 
 def _split(values: tuple, want_loss: bool, want_grad: bool):
@@ -193,10 +193,10 @@ def _contrastive(x1, x2, target, margin, want_loss, want_grad, reduction="mean")
     exact = _inside_margin(*np.broadcast_arrays(first, second), near, margin) if near.any() else None
     loss = grads = None
     if want_loss:
-        apart = 0.5 * shortfall * shortfall
-        if exact is not None:
-            apart[near] = exact[0]
-        with np.errstate(over="ignore"):  # d^2/2 past float max: inf, its true size
+        with np.errstate(over="ignore"):  # d^2/2 or (m - d)^2/2 past float max: inf, its true size
+            apart = 0.5 * shortfall * shortfall
+            if exact is not None:
+                apart[near] = exact[0]
             per_pair = np.where(same_k == 1, 0.5 * distance * distance, apart)
         loss = inputs.finish_loss(np.squeeze(per_pair, axis=-1), reduction)
     if want_grad:
@@ -235,7 +235,8 @@ def _inside_margin(first, second, rows, margin):
     shortfall, shortfall_low = shortfall * scale, shortfall_low * scale
     with np.errstate(over="ignore", invalid="ignore"):  # a loss past float max: inf, its true size
         square, square_error = dw.square(shortfall)
-        loss = 0.5 * (square + (square_error + 2 * shortfall * shortfall_low))
+        correction = np.where(np.isfinite(square), square_error + 2 * shortfall * shortfall_low, 0.0)
+        loss = 0.5 * (square + correction)
     return np.where(inside, loss, 0.0)[:, None], np.where(inside[:, None], grad, 0.0)
 
 
@@ -298,7 +299,8 @@ def _triplet(anchor, positive, negative, margin, p, eps, swap, want_loss, want_g
     if p == 2:
         # m + d(a, p) - d(a, n) of rounded distances is off by ulps of the distances: where it may be
         # positive, take it from the distances in double words (_exact_squared_distance)
-        rows = (slack > -(margin + d_ap + d_neg) * 2.0**-40)[..., 0]
+        with np.errstate(over="ignore"):  # m + d past float max: every such slack is kept
+            rows = (slack > -(margin + d_ap + d_neg) * 2.0**-40)[..., 0]
         exact = None
         if rows.any():
             close = None
@@ -521,7 +523,7 @@ def _cosine(x1, x2, target, margin, want_loss, want_grad, reduction="mean"):
         total = _unit_gap(first, second, u1, u2, n1, n2, sign=-1.0)  # u1 + u2
         one_plus_cos = 0.5 * np.sum(total * total, axis=-1, keepdims=True)
         opposite = cos < 0
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a gradient past float max: inf
             along_1 = np.where(opposite, total - one_plus_cos * u1, one_minus_cos * u1 - gap)
             along_2 = np.where(opposite, total - one_plus_cos * u2, one_minus_cos * u2 + gap)
             d_cos_1 = np.where(nonzero, along_1 / np.where(nonzero, n1, 1), 0.0)
@@ -625,8 +627,9 @@ def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reducti
         d_q_hat = d_q_hat - np.sum(d_q_hat * q_hat, axis=-1, keepdims=True) * q_hat + positive * along_q
         d_k_hat = d_k_hat - np.sum(d_k_hat * k_hat, axis=-1, keepdims=True) * k_hat
         d_k_hat[rows] += positive * along_k
-        grads = (inputs.finish_grad(d_q_hat / temperature / q_norm, 0),
-                 inputs.finish_grad(d_k_hat / temperature / k_norm, 1))
+        with np.errstate(over="ignore"):  # a gradient past float max (a vector near 0): inf
+            grads = (inputs.finish_grad(d_q_hat / temperature / q_norm, 0),
+                     inputs.finish_grad(d_k_hat / temperature / k_norm, 1))
     elif want_grad:
         grads = (inputs.finish_grad(d_logits @ k_hat / temperature, 0),
                  inputs.finish_grad(d_logits.T @ q_hat / temperature, 1))
@@ -717,8 +720,9 @@ def _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad
         d_k_hat = others[:, :, None] * q_hat[:, None, :]
         d_k_hat = d_k_hat - np.sum(d_k_hat * k_hat, axis=-1, keepdims=True) * k_hat
         d_k_hat[:, 0] = positive * along_k
-        grads = (inputs.finish_grad(d_q_hat / temperature / q_norm, 0),
-                 inputs.finish_grad(d_k_hat / temperature / k_norm, 1))
+        with np.errstate(over="ignore"):  # a gradient past float max (a vector near 0): inf
+            grads = (inputs.finish_grad(d_q_hat / temperature / q_norm, 0),
+                     inputs.finish_grad(d_k_hat / temperature / k_norm, 1))
     elif want_grad:
         grads = (inputs.finish_grad((d_logits[:, None, :] @ k_hat)[:, 0, :] / temperature, 0),
                  inputs.finish_grad((d_logits[:, :, None] * q_hat[:, None, :]) / temperature, 1))

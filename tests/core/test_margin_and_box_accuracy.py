@@ -361,3 +361,25 @@ def test_info_nce_own_keys_grad_of_a_positive_key_nearly_parallel_to_its_query()
             exact = central_difference(loss, flat, 3)
             error = normwise_error(d_keys[i, 0], exact)
             assert error <= ULP_BOUND, f"info_nce_own_keys_grad (positive key {i}): {error:.3g} ulp"
+
+
+# ------------------------------------------------------------ the ends of the float range
+
+
+def test_margins_near_float_max_and_vectors_near_zero_stay_silent_and_keep_their_true_size():
+    # pytest turns RuntimeWarnings into errors; a result past float max is inf (its true size)
+    x1, x2 = np.array([[0.0, 0.0]]), np.array([[9e307, 0.0]])
+    loss, (g1, _) = metric.contrastive_and_grad(x1, x2, np.array([0.0]), margin=1e308, reduction="none")
+    assert loss[0] == np.inf and g1[0, 0] == pytest.approx(1e307, rel=1e-15)  # (m - d)^2/2 = 5e613
+    loss, grads = metric.triplet_margin_and_grad(x1, x2 * 0.9, x2 / 0.9, margin=1.5e308, eps=0.0,
+                                                 reduction="none")
+    assert loss[0] == pytest.approx(1.5e308 - 1e308 + 8.1e307, rel=1e-15)
+    assert np.isfinite(np.concatenate(grads)).all()
+    # cos = 1e-321/1e-320 ... of vectors near the smallest subnormal: gradients ~1/|x| past float max
+    tiny = np.array([[1e-320, 0.0]])
+    _, (g1, _) = metric.cosine_embedding_and_grad(tiny, tiny + np.array([0, 1e-320]), np.array([1.0]), reduction="none")
+    assert np.isinf(g1).any()
+    q = np.array([[1e-320, 3e-321], [1.0, -1.0]])
+    k = np.array([[1e-320, 3.1e-321], [1.0, -1.1], [1.0, 2.0]])
+    loss, (d_q, _) = metric.info_nce_and_grad(q, k, reduction="none")
+    assert np.isfinite(loss).all() and np.isinf(d_q[0]).all() and np.isfinite(d_q[1]).all()
