@@ -122,6 +122,9 @@ def cross_entropy_grad(logits, target, *, axis: int = -1):
     Computed as :math:`\hat p_k \sum_{j \ne k} y_j - y_k (1 - \hat p_k)` with
     :math:`1 - \hat p_k = \sum_{j \ne k} \hat p_j`: for a hard target the true
     class gets :math:`-\sum_{j \ne c} \hat p_j` exactly, never a rounded-away 0.
+    For a soft target the row sums are made exact and the entries whose two terms
+    nearly cancel are recomputed in double words (``_recompute_cancelling``), so the
+    result stays within a few ulp there too (hard targets take the class-index path).
     """
     fast = _finite_logits_and_indices(logits, target, axis)
     if fast is not None:
