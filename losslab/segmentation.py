@@ -46,7 +46,6 @@ import numpy as np
 from losslab._double_word import add, multiply, two_product, two_sum
 from losslab._inputs import Inputs, check_not_nan, check_shapes_broadcast
 from losslab._validation import Interval, check_in_closed_interval, validate_reduction
-from losslab.activations import sigmoid
 from losslab.binary import bce_and_grad, bce_with_logits_and_grad
 
 POSITIVE = Interval(0.0, None, low_inclusive=False)
@@ -124,7 +123,7 @@ class _Counts:
 class _LogitCounts(_Counts):
     """Validated logit maps, :math:`p = \\sigma(z)`, :math:`1 - p = \\sigma(-z)` and the soft counts from them."""
 
-    __slots__ = ("complement", "logits")
+    __slots__ = ("complement", "logits", "parts")
 
     def __init__(self, logits, target, axis, sums: bool = True):
         self.inputs = Inputs({"logits": logits, "target": target})
@@ -135,11 +134,14 @@ class _LogitCounts(_Counts):
         self.axes = _summed_axes(axis, len(self.shape))
         self.logits = np.broadcast_to(logit_array, self.shape)
         self.target = np.broadcast_to(target_array, self.shape)
-        self.prob = np.asarray(sigmoid(self.logits))
         # 1 - p as sigmoid(-z), not 1 - sigmoid(z): a saturated pixel's false-negative mass keeps its digits
-        self.complement = np.asarray(sigmoid(-self.logits))
+        self.prob, self.complement, self.parts = _sigmoid_pair(self.logits)
         if sums:
             self.add_sums()
+
+    def accurate_slope(self) -> tuple[np.ndarray, np.ndarray]:
+        r""":math:`\sigma(z)\sigma(-z)` as ``(value, correction)``, about an ulp (see ``_accurate_slope``)."""
+        return _accurate_slope(*self.parts)
 
     def complement_values(self) -> np.ndarray:
         return self.complement
@@ -222,18 +224,33 @@ def _exact_total(values: np.ndarray, lows, axes: tuple[int, ...]) -> tuple[np.nd
     return two_sum(high, part.sum(axis=axes, keepdims=True))
 
 
-def _accurate_slope(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r""":math:`\sigma(z)\sigma(-z) = w / (1 + w)^2`, :math:`w = e^{-|z|}`, as ``(value, correction)``: about an ulp.
+def _sigmoid_pair(z: np.ndarray):
+    r"""``(sigma(z), sigma(-z), (w, S, s))`` from one exponential, each sigmoid within about an ulp.
 
-    One division by :math:`P = \mathrm{fl}(S^2)`, :math:`S = \mathrm{fl}(1 + w)`, whose errors are
-    exact: :math:`1 + w = S + s` (two-sum, :math:`1 \ge w`) and :math:`S^2 = P + e` (Dekker's
-    product of the Veltkamp halves of :math:`S \in [1, 2]`), so :math:`(1 + w)^2 = P + e + 2 S s` to
-    working precision and the correction is :math:`-\text{value}\,(e + 2 S s)/P`. The product of two
-    rounded sigmoids would be up to 3 ulp off.
+    :math:`w = e^{-|z|}`, :math:`1 + w = S + s` exactly (two-sum, :math:`1 \ge w`), and
+    :math:`\sigma(|z|) = 1/(S + s)`, :math:`\sigma(-|z|) = w/(S + s)`, each one division corrected by
+    :math:`(1 - s/S)`: the rounding of :math:`1 + w` does not enter. The parts give the slope too.
     """
     w = np.exp(-np.abs(z))
     one_plus = 1.0 + w
     error = w - (one_plus - 1.0)
+    correction = error / one_plus
+    big = 1.0 / one_plus
+    big -= big * correction
+    small = w / one_plus
+    small -= small * correction
+    positive = z >= 0
+    return np.where(positive, big, small), np.where(positive, small, big), (w, one_plus, error)
+
+
+def _accurate_slope(w, one_plus, error) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`\sigma(z)\sigma(-z) = w / (1 + w)^2` as ``(value, correction)``, :math:`1 + w = S + s`: about an ulp.
+
+    One division by :math:`P = \mathrm{fl}(S^2)`, whose error is exact too: :math:`S^2 = P + e`
+    (Dekker's product of the Veltkamp halves of :math:`S \in [1, 2]`), so :math:`(1 + w)^2 = P + e +
+    2 S s` to working precision and the correction is :math:`-\text{value}\,(e + 2 S s)/P`. The
+    product of two rounded sigmoids would be up to 3 ulp off.
+    """
     scaled = one_plus * 134217729.0  # 2^27 + 1: Veltkamp's split of S
     high = scaled - (scaled - one_plus)
     low = one_plus - high
@@ -692,7 +709,7 @@ def _overlap_with_logits(logits, target, axis, alpha, beta, smooth, want_loss, w
     """A Tversky-type ratio (Dice, IoU, Tversky) of ``sigmoid(logits)`` and its gradient in the logits."""
     counts = _LogitCounts(logits, target, axis, sums=False)
     return _finish_ratio(counts, counts.ratio(alpha, beta, smooth), reduction, want_loss, want_grad,
-                         slope=_accurate_slope(counts.logits) if want_grad else None)
+                         slope=counts.accurate_slope() if want_grad else None)
 
 
 def soft_dice_with_logits(logits, target, *, smooth: float = 1.0, axis=None, reduction: str = "mean"):
@@ -783,7 +800,7 @@ def _focal_tversky_logits(logits, target, axis, alpha, beta, gamma, smooth, want
     smooth = _check_smooth(smooth)
     counts = _LogitCounts(logits, target, axis, sums=False)
     ratio = counts.ratio(alpha, beta, smooth)
-    accurate_slope = _accurate_slope(counts.logits) if want_grad else None
+    accurate_slope = counts.accurate_slope() if want_grad else None
     loss, grad = _focal_from_ratio(ratio, gamma, want_grad, accurate_slope)
     far = accurate_slope[0] < _SCALED_BELOW if want_grad else False
     if np.any(ratio.errors[0] < _SCALED_BELOW) or np.any(far):
