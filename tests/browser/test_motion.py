@@ -58,6 +58,71 @@ def test_dragging_delta_moves_the_huber_curves_during_the_drag_and_ends_exact(la
     assert lab.duo.get_logs() == []
 
 
+WATCH_FAMILY_REQUESTS = """
+window.__familyRequests = [];
+const originalFetch = window.fetch;
+window.fetch = function (input, init) {
+  const body = init && typeof init.body === 'string' ? init.body : '';
+  if (body.indexOf('-family-request') !== -1) window.__familyRequests.push(body);
+  return originalFetch.apply(this, arguments);
+};
+"""
+
+
+def test_a_pointer_over_a_motion_slider_fetches_its_frames_before_any_drag(lab):
+    lab.open("/regression")
+    lab.js(WATCH_FAMILY_REQUESTS)
+    assert lab.js("return window.__familyRequests.length;") == 0
+    x, y = lab.viewport_point("#regression-delta-slider", 0.3, 0.5)
+    lab.mouse().move_to_location(int(x), int(y)).perform()  # no button pressed
+    lab.wait_until(lambda: lab.js("return window.__familyRequests.length;") == 1, "the δ family to be requested")
+    assert '"control":"delta"' in lab.js("return window.__familyRequests[0];").replace(" ", "")
+    lab.wait_until(lambda: lab.js("const s = window.dash_component_api.getLayout('regression-family');"
+                                  "return !!(s && s.props.data && s.props.data.control === 'delta');"),
+                   "the δ frames to arrive")
+    before = frames(lab)
+    handle_x, handle_y = lab.viewport_point("#regression-delta-slider [role=slider]", 0.5, 0.5)
+    drag = lab.mouse().move_to_location(int(handle_x), int(handle_y)).click_and_hold()
+    drag.move_by_offset(-6, 0).pause(0.05).move_by_offset(-6, 0).perform()
+    # the first moves are drawn from the prefetched frames: no second request, no wait for one
+    lab.wait_until(lambda: frames(lab) > before, "a frame on the first moves", timeout=2)
+    assert lab.js("return window.__familyRequests.length;") == 1
+    lab.mouse().release().perform()
+    lab.wait_until(lambda: lab.value("regression-delta-input") != "1", "the released δ in the box")
+    assert lab.duo.get_logs() == []
+
+
+SLOW_FAMILIES = """
+const slowFetch = window.fetch;
+window.fetch = function (input, init) {
+  const body = init && typeof init.body === 'string' ? init.body : '';
+  const answer = slowFetch.apply(this, arguments);
+  if (body.indexOf('-family-request') === -1) return answer;
+  return answer.then((response) => new Promise((done) => setTimeout(() => done(response), 1500)));
+};
+"""
+
+
+def test_frames_that_arrive_while_the_handle_is_held_still_are_drawn_at_once(lab):
+    """A family can take a second on the server; the hand may have stopped by then."""
+    lab.open("/regression")
+    lab.js(SLOW_FAMILIES)
+    before = drawn(lab, "regression-loss-graph", "huber")["y"]
+    start_frames = frames(lab)
+    x, y = lab.viewport_point("#regression-delta-slider [role=slider]", 0.5, 0.5)
+    drag = lab.mouse().move_to_location(int(x), int(y)).click_and_hold()
+    for _ in range(4):
+        drag = drag.move_by_offset(-5, 0).pause(0.04)
+    drag.perform()  # moved, then held still while the frames are still on their way
+    assert frames(lab) == start_frames
+    lab.wait_until(lambda: frames(lab) > start_frames, "a frame once the family arrives, hand still held")
+    assert drawn(lab, "regression-loss-graph", "huber")["y"] != before
+    assert lab.value("regression-delta-input") == "1"  # still held: nothing released
+    lab.mouse().release().perform()
+    lab.wait_until(lambda: lab.value("regression-delta-input") != "1", "the released δ in the box")
+    assert lab.duo.get_logs() == []
+
+
 def test_play_sweeps_gamma_with_no_request_and_exact_frames(lab):
     lab.open("/binary?losses=bce,focal&panels=overlay")
     lab.js(COUNT_CALLBACK_REQUESTS)
@@ -151,6 +216,10 @@ def drag_and_check(lab, view) -> None:
     start_frames = frames(lab)
     handle = f"#{view.name}-{name}-slider [role=slider]"
     x, y = lab.viewport_point(handle, 0.5, 0.5)
+    lab.mouse().move_to_location(int(x), int(y)).perform()  # a hand comes to the handle: frames are fetched
+    lab.wait_until(lambda: lab.js("const s = window.dash_component_api.getLayout(arguments[0]);"
+                                  "return !!(s && s.props.data && s.props.data.control === arguments[1]);",
+                                  view.ids.FAMILY, name), f"/{view.name}'s {name} frames")
     step = -6 if lab.js(  # towards the far end of the slider
         "const h = document.querySelector(arguments[0]);"
         "return 2 * h.getAttribute('aria-valuenow') > +h.getAttribute('aria-valuemin') + +h.getAttribute('aria-valuemax');",
