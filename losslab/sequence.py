@@ -290,9 +290,10 @@ def _rescale(values: np.ndarray) -> np.ndarray:
     """Multiply ``values`` (N, L) in place by the power of two that brings each row's largest into [1, 2)
     (exact: only the exponent changes); returns those largest values before the scaling."""
     largest = values.max(axis=1)
-    _, exponent = np.frexp(largest)
-    # a row below 2^-1000 (doubtful anyway) is scaled by 2^1001 at most: the factor stays finite
-    values *= np.ldexp(1.0, 1 - np.maximum(exponent, -1000))[:, None]
+    # the factor's bits from the largest's biased exponent b (largest in [2^(b-1023), 2^(b-1022))):
+    # 2^(1023 - b + 1023 - 1023); a row of 0 or of subnormals (b = 0, doubtful anyway) gets 2^1023
+    biased = largest.view(np.int64) >> 52
+    values *= ((2046 - biased) << 52).view(np.float64)[:, None]
     return largest
 
 
@@ -344,6 +345,7 @@ def _scaled_occupancy(problem: _CtcProblem, ext: np.ndarray, valid: np.ndarray,
     inside = (frame_index < lengths[None, :] - 1).astype(float)[:, :, None]  # (T, N, 1): 1 or 0
     ends = frame_index == lengths[None, :] - 1
     following = np.zeros((batch, states + 2))
+    any_end = ends.any(axis=1).tolist()
     for t in range(frames - 1, -1, -1):
         now = beta[t, :, :states]
         if t < frames - 1:
@@ -351,7 +353,7 @@ def _scaled_occupancy(problem: _CtcProblem, ext: np.ndarray, valid: np.ndarray,
             np.add(following[:, :states], following[:, 1:-1], out=now)
             now += following[:, 2:] * skips_ahead
             now *= inside[t]
-        if np.any(ends[t]):
+        if any_end[t]:
             now[ends[t]] = end_value[ends[t]]
         largest_beta[t] = _rescale(now)
     alpha, beta = alpha[:, :, 2:], beta[:, :, :states]
