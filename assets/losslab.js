@@ -64,8 +64,8 @@
      (views.base.family: exact core values). A drag (the handle's position) or the sweep's clock
      picks a frame, drawn at the next display refresh (showFrame below); the released value then
      goes to the server as usual, which draws the same numbers and updates the readout. */
-  var families = {};      // view -> the last family received
-  var requested = {};     // view -> "control|query" last asked for
+  var families = {};      // "view|control" -> the last family received for that slider
+  var requested = {};     // "view|control" -> the state last asked for
   var playback = null;    // {view, name, button, k, family, waiting}
   var FRAME_MS = 25;
 
@@ -85,15 +85,21 @@
   }
 
   function familyFor(view, name) {
-    var family = families[view];
-    if (!family || family.control !== name || family.unsupported) return null;
+    var family = families[view + "|" + name];
+    if (!family || family.unsupported) return null;
     return stateKey(family.query, name) === stateKey(shownQuery(view), name) ? family : null;
   }
 
   function requestFamily(view, name) {
-    var key = name + "|" + stateKey(shownQuery(view), name);
-    if (requested[view] === key) return;
-    requested[view] = key;
+    var key = stateKey(shownQuery(view), name);
+    if (requested[view + "|" + name] === key) return;
+    // The view has one family store: an answer still pending for another slider is superseded
+    // (Dash keeps only the latest), so that slider may ask again.
+    Object.keys(requested).forEach(function (other) {
+      var control = other.slice(view.length + 1);
+      if (other.indexOf(view + "|") === 0 && control !== name && !familyFor(view, control)) delete requested[other];
+    });
+    requested[view + "|" + name] = key;
     window.dash_clientside.set_props(view + "-family-request", { data: { control: name, at: Date.now() } });
   }
 
@@ -258,7 +264,7 @@
       family.graphs[graphId].curves.forEach(function (curve) { curve.rows = decodeRows(curve.y); });
     });
     var view = family.view;
-    families[view] = family;  // an unsupported family is kept too: the slider then works through the server
+    families[view + "|" + family.control] = family;  // an unsupported family is kept too: the slider then works through the server
     if (playback && playback.waiting && playback.view === view && playback.name === family.control) startPlayback();
     // Frames that arrive while the hand holds the handle still are drawn at once, not at its next move.
     if (sliderHeld && heldHandle && heldHandle.isConnected) dragTo(heldHandle);

@@ -103,6 +103,44 @@ window.fetch = function (input, init) {
 """
 
 
+def family_received(lab, view: str, name: str) -> bool:
+    return lab.js("const s = window.dash_component_api.getLayout(arguments[0] + '-family');"
+                  "return !!(s && s.props.data && s.props.data.control === arguments[1]);", view, name)
+
+
+def hover(lab, selector: str) -> None:
+    x, y = lab.viewport_point(selector, 0.3, 0.5)
+    lab.mouse().move_to_location(int(x), int(y)).perform()
+
+
+def test_each_slider_keeps_its_frames_and_a_superseded_request_is_asked_again(lab):
+    lab.open("/regression")
+    lab.js(WATCH_FAMILY_REQUESTS)
+    hover(lab, "#regression-delta-slider")
+    lab.wait_until(lambda: family_received(lab, "regression", "delta"), "the δ frames")
+    hover(lab, "#regression-tau-slider")
+    lab.wait_until(lambda: family_received(lab, "regression", "tau"), "the τ frames")
+    hover(lab, "#regression-delta-slider")  # δ's frames are still at hand: no second request
+    lab.js("return new Promise((done) => setTimeout(done, 300));")
+    assert lab.js("return window.__familyRequests.length;") == 2
+    # Two requests in quick succession share one store: the first answer may be dropped, and its
+    # slider must still get its frames when dragged.
+    lab.open("/regression?delta=2")
+    lab.js(WATCH_FAMILY_REQUESTS + SLOW_FAMILIES)
+    hover(lab, "#regression-delta-slider")
+    hover(lab, "#regression-tau-slider")
+    start_frames = frames(lab)
+    x, y = lab.viewport_point("#regression-delta-slider [role=slider]", 0.5, 0.5)
+    drag = lab.mouse().move_to_location(int(x), int(y)).click_and_hold()
+    for _ in range(4):
+        drag = drag.move_by_offset(-5, 0).pause(0.04)
+    drag.perform()
+    lab.wait_until(lambda: frames(lab) > start_frames, "δ frames after a superseded request", timeout=15)
+    lab.mouse().release().perform()
+    lab.wait_until(lambda: lab.value("regression-delta-input") != "2", "the released δ in the box")
+    assert lab.duo.get_logs() == []
+
+
 def test_frames_that_arrive_while_the_handle_is_held_still_are_drawn_at_once(lab):
     """A family can take a second on the server; the hand may have stopped by then."""
     lab.open("/regression")

@@ -77,3 +77,21 @@ def test_the_app_serves_the_page_answer_for_a_route_request():
     assert answers[0].get_data() == answers[1].get_data()
     content = json.loads(answers[0].get_data())["response"]["page-content"]["children"]
     assert content == json.loads(plotly_json.to_json_plotly(callbacks.route("/regression", "?delta=2")[0]))
+
+
+def test_a_slider_family_is_computed_once_per_state_and_equals_a_fresh_one():
+    from losslab.dashboard import views
+    from losslab.dashboard.views.base import family
+
+    view = views.get("regression")
+    query = view.encode_query(view.parse_query("?delta=1.5&losses=huber,mse"))
+    callbacks.family_of.cache_clear()
+    first = callbacks.motion_family(view, {"control": "delta", "at": 1}, query)
+    again = callbacks.motion_family(view, {"control": "delta", "at": 2}, query)
+    assert again is first
+    assert callbacks.family_of.cache_info().misses == 1
+    assert json.dumps(first, sort_keys=True) == json.dumps(family(view, view.parse_query(query), "delta"), sort_keys=True)
+    other = callbacks.motion_family(view, {"control": "tau", "at": 3}, query)
+    assert other["control"] == "tau" and callbacks.family_of.cache_info().misses == 2
+    for bad in ({"control": "nope"}, None, "delta"):
+        assert callbacks.motion_family(view, bad, query) is callbacks.no_update
