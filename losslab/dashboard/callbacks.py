@@ -266,7 +266,7 @@ def motion_family(view: View, request, query):
     return family_of(view.name, query, name)
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=8)  # a family is 0.1 to 3 MB in memory
 def family_of(view_name: str, query: str, name: str) -> dict:
     """:func:`family` for a view's URL state, kept for the most recent ones: a family takes 0.1 to 1.3 s,
     and a lecture's shared link brings many browsers to the same state and the same sliders."""
