@@ -215,7 +215,7 @@ def _exact_total(values: np.ndarray, lows, axes: tuple[int, ...]) -> tuple[np.nd
     largest = np.max(values, axis=axes, keepdims=True, initial=0.0)
     # 2^k >= 2 n max: frexp gives max < 2^e, and n <= 2^bit_length(n)
     sigma = np.ldexp(1.0, np.frexp(largest)[1] + max(count, 1).bit_length() + 1)
-    part = np.add(sigma, values)  # one scratch array, reused: the maps can be large
+    part = np.add(sigma, values, out=np.empty(np.shape(values)))  # one scratch array, reused: maps can be large
     part -= sigma
     high = part.sum(axis=axes, keepdims=True)
     np.subtract(values, part, out=part)
@@ -312,12 +312,20 @@ class _OverlapRatio:
         """``numerator / D^2`` as a double word, ``1/D`` applied twice (``1/D^2`` could overflow)."""
         return multiply(*multiply(*numerator, *self.inverse), *self.inverse)
 
-    def grad(self, slope=None) -> np.ndarray:
-        r""":math:`\partial T/\partial p_i`, times ``slope`` (value, correction) if given, rounded once."""
+    def grad(self, slope=None, factor=None) -> np.ndarray:
+        r""":math:`\partial T/\partial p_i`, times the region's ``factor`` and the pixel's ``slope`` (value,
+        correction) if given, rounded once; 0 where :math:`\partial T/\partial p_i` is 0 (whatever the factor).
+
+        The factor (focal Tversky's :math:`\gamma T^{\gamma - 1}`, up to 1e75 or more for a tiny
+        :math:`T`) is applied before the slope, so :math:`\partial T \cdot` slope cannot pass through the
+        subnormal range on its way to a normal result.
+        """
         if self.hard:
             negative_errors = (-self.errors[0], -self.errors[1])
             background = self._over_square(multiply(*self.hits, self.alpha, 0.0))
             foreground = self._over_square(add(*multiply(*self.hits, -self.beta, 0.0), *negative_errors))
+            if factor is not None:
+                background, foreground = (_times_factor(*part, factor) for part in (background, foreground))
             if slope is None:
                 return np.where(self.one, foreground[0], background[0])
             high = np.where(self.one, foreground[0], background[0])
@@ -328,10 +336,25 @@ class _OverlapRatio:
             d_errors = add(*multiply(rest, rest_low, self.alpha, 0.0), *two_product(-self.beta, t))
             numerator = add(*multiply(*d_errors, *self.hits), *multiply(*self.errors, -t, 0.0))
             high, low = self._over_square(numerator)
+            if factor is not None:
+                high, low = _times_factor(high, low, factor)
             if slope is None:
                 return high
-        # (high + low)(s + c) = high s + (low s + high c), rounded twice: about an ulp beside the slope's
-        return high * slope[0] + (low * slope[0] + high * slope[1])
+        # (high + low)(s + c) = high s + (low s + high c), rounded twice: about an ulp beside the slope's;
+        # + 0.0 turns the -0.0 of a negative gradient times a slope of 0 (an infinite logit) into 0; an
+        # infinite focal factor times a slope of 0 (NaN) is only where focal Tversky's far path replaces it
+        with np.errstate(invalid="ignore"):
+            return high * slope[0] + (low * slope[0] + high * slope[1]) + 0.0
+
+
+def _times_factor(high, low, factor):
+    """The double word ``high + low`` times the float ``factor``; 0 where ``high`` is 0 (also for an infinite factor)."""
+    infinite = ~np.isfinite(factor)  # T = 0 with gamma < 1: the gradient is +-inf where dT is not 0
+    with np.errstate(invalid="ignore", over="ignore"):
+        product = multiply(high, low, np.where(infinite, 1.0, factor), 0.0)
+        high_product = np.where(infinite, high * factor, product[0])
+    zero = high == 0
+    return np.where(zero, 0.0, high_product), np.where(zero | infinite, 0.0, product[1])
 
 
 def _finish_ratio(counts, ratio: _OverlapRatio, reduction, want_loss, want_grad, slope=None):
@@ -603,10 +626,9 @@ def _focal_from_ratio(ratio: _OverlapRatio, gamma: float, want_grad: bool, slope
     loss = base**gamma
     if not want_grad:
         return loss, None
-    d_base = ratio.grad(slope)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        grad = gamma * base ** (gamma - 1) * d_base
-    return loss, np.where(d_base == 0, 0.0, grad)
+    with np.errstate(divide="ignore"):  # 0 ** (gamma - 1) = inf for gamma < 1
+        factor = gamma * base ** (gamma - 1)
+    return loss, ratio.grad(slope, factor)
 
 
 def focal_tversky(prob, target, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75,
