@@ -31,7 +31,11 @@ from losslab._validation import (
     result_dtype,
     validate_reduction,
 )
-from losslab.multiclass import _cross_entropy_and_grad_of_double_word_target, cross_entropy_and_grad
+from losslab.multiclass import (
+    _cross_entropy_and_grad_of_double_word_target,
+    _two_product,
+    cross_entropy_and_grad,
+)
 
 UNIT = Interval(0.0, 1.0)
 
@@ -112,7 +116,10 @@ def _weighted_cross_entropy(logits, target, weight, axis, want_loss, want_grad, 
         # w y / W as a double word: its rounding error is passed along, so the gradient's entries where
         # p_k sum(w y / W) and w_k y_k / W nearly cancel are those of the exact scaled target (a 0/1
         # target has no such entries: it keeps the plain path and its speed)
-        scaled, low = dw.divide(*dw.two_product(weights, target), np.float64(largest))
+        # (w / W) y: w / W <= 1 as a double word per class (cheap), then one guard-free two-product
+        share_hi, share_lo = dw.divide(weights, np.zeros_like(weights), np.float64(largest))
+        scaled, low = _two_product(target, share_hi)
+        low += target * share_lo
     else:
         scaled = weights * target / largest if largest > 0 else np.zeros_like(target)
     if low is not None and np.any(low):
