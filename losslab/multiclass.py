@@ -424,8 +424,8 @@ def _recompute_block(grad, weights, target_others, top, top_weight, total, top_t
     unit = (total[0] / power, total[1] / power)
     scale_hi, scale_lo = _divide(*target_sum, *unit)
     # the largest class: w_t (O/T) - y_t (R/T), both quotients rounded once from the exact sums
-    others_ratio = _divide(*others, *unit)[0]
-    rest_ratio = _divide(rest[0] / power, rest[1] / power, *unit)[0]
+    others_ratio = sum(_divide(*others, *unit))
+    rest_ratio = sum(_divide(rest[0] / power, rest[1] / power, *unit))
     top_values = (top_weight / power) * others_ratio
     top_values -= top_target * rest_ratio
     if top_low is not None:
