@@ -253,22 +253,27 @@ def _softmax_minus_target(parts: SoftmaxParts, target: np.ndarray, axis: int, ta
     target_others = target.copy()
     put_class(target_others, parts.top, 0, axis)
     top_others = class_sum(target_others, axis)
-    target_total = top_others + top_target
-    grad = np.divide(parts.weights, parts.total)  # a new array: the weights may be needed again
-    grad *= target_total
-    grad -= target
+    # with one extraction (float64; float32 up to about 20 classes) the blocks of _recompute_cancelling
+    # compute every entry from exact row sums, so the plain pass would be thrown away
+    exact_first = _extraction_levels(target.shape[axis], target.dtype) == 1
+    grad = np.empty(target.shape, target.dtype) if exact_first else np.divide(parts.weights, parts.total)
+    if not exact_first:
+        grad *= top_others + top_target
+        grad -= target
     top_gain = parts.top_weight / parts.total * top_others
     top_complement = parts.rest / parts.total
     top_loss = top_target * top_complement
     top_low = None
     if target_low is not None:
         target_low = np.broadcast_to(target_low, grad.shape)
-        grad -= target_low
         top_low = take_class(target_low, parts.top, axis)
         top_loss += top_low * top_complement
-    put_class(grad, parts.top, top_gain - top_loss, axis)
+        if not exact_first:
+            grad -= target_low
+    if not exact_first:
+        put_class(grad, parts.top, top_gain - top_loss, axis)
     _recompute_cancelling(grad, parts, target_others, top_target, top_others, top_gain, top_loss, axis,
-                          target_low, top_low)
+                          target_low, top_low, exact_first)
     return grad
 
 
@@ -280,7 +285,7 @@ _CANCELLING_FACTOR = 16.0
 
 
 def _recompute_cancelling(grad, parts: SoftmaxParts, target_others, top_target, top_others, top_gain, top_loss,
-                          axis, target_low=None, top_low=None) -> None:
+                          axis, target_low=None, top_low=None, exact_first=False) -> None:
     r"""Recompute in double-word arithmetic the entries of :math:`\hat p_k \sum_j y_j - y_k` whose terms nearly cancel.
 
     The terms are :math:`a_k = \hat p_k \sum_{j \ne k} y_j` and :math:`b_k = y_k (1 - \hat p_k)`.
@@ -293,7 +298,8 @@ def _recompute_cancelling(grad, parts: SoftmaxParts, target_others, top_target, 
     a double word from row sums exact to about :math:`u^2` (``_row_sums``), the product exact (two-product) and the
     difference by two-sum; the largest class as :math:`\hat p_t \sum_{j \ne t} y_j - y_t\,
     \text{rest}/T` in double words. What is left is the rounding of the weights themselves.
-    The extra work is for the selected entries and their rows; ``grad`` is updated in place and
+    With ``exact_first`` ``grad`` is not filled yet: every block computes all its entries from its
+    exact row sums first (see ``_recompute_block``). ``grad`` is updated in place and
     ``parts.weights`` and ``target_others`` are overwritten.
     """
     classes = grad.shape[axis]
@@ -306,7 +312,8 @@ def _recompute_cancelling(grad, parts: SoftmaxParts, target_others, top_target, 
     columns = [np.moveaxis(np.broadcast_to(a, parts.top.shape), axis, -1).reshape(-1)
                for a in (parts.top, parts.top_weight, parts.total, top_target, top_others, top_gain, top_loss)]
     low_columns = () if top_low is None else (np.moveaxis(top_low, axis, -1).reshape(-1),)
-    if _recompute_rows(*matrices[:3], *columns, *(matrices[3:] + list(low_columns))) and axis != grad.ndim - 1:
+    if _recompute_rows(*matrices[:3], *columns, *(matrices[3:] + list(low_columns)),
+                       exact_first=exact_first) and axis != grad.ndim - 1:
         np.moveaxis(grad, axis, -1)[...] = matrices[0].reshape(np.moveaxis(grad, axis, -1).shape)
 
 
@@ -316,7 +323,7 @@ _BLOCK_ENTRIES = 65536
 
 
 def _recompute_rows(grad, weights, target_others, top, top_weight, total, top_target, top_others, top_gain,
-                    top_loss, target_low=None, top_low=None) -> bool:
+                    top_loss, target_low=None, top_low=None, *, exact_first=False) -> bool:
     """``_recompute_cancelling`` on (rows, classes) C-contiguous arrays (``target_low`` may be any view), a
     block of rows at a time."""
     count, classes = grad.shape
@@ -340,7 +347,7 @@ def _recompute_rows(grad, weights, target_others, top, top_weight, total, top_ta
                                     top_weight[block], total[block], top_target[block], top_others[block],
                                     None if sums is None else sums[:, block], bool(needs_sums[block].any()),
                                     work, flags, None if target_low is None else target_low[block],
-                                    None if top_low is None else top_low[block])
+                                    None if top_low is None else top_low[block], exact_first)
     if not top_rows.size:
         return changed
     # p_t sum_{j != t} y_j - y_t rest/T, all over 2^floor(log2 T) (exact: T in [1, 2), so the
@@ -365,75 +372,68 @@ def _recompute_rows(grad, weights, target_others, top, top_weight, total, top_ta
 
 
 def _recompute_block(grad, weights, target_others, top, top_weight, total, top_target, top_others, sums,
-                     every_row: bool, work, flags, target_low=None, top_low=None) -> bool:
+                     every_row: bool, work, flags, target_low=None, top_low=None, exact_first=False) -> bool:
     r"""``_recompute_rows`` on one block of rows (the entries off the largest class); False if none needed it.
 
-    Once the block's row sums are taken (some entry needs them, or with ``every_row`` the largest
-    classes do: stored in ``sums``), every other entry of the block is recomputed too as
-    :math:`w_k c - y_k` with :math:`c` rounded once from the exact sums, where the plain form's
-    :math:`(w_k / T) \sum_j y_j` carries the rounding of both sums (several ulp for long rows):
-    three more passes over the block. ``work`` (10 rows) and ``flags`` (3 rows) are buffers of at
-    least the block's size.
+    With ``exact_first`` (one extraction: float64, and float32 up to about 20 classes) every entry
+    of the block is first computed as :math:`w_k c - y_k` with :math:`c = \sum_j y_j / T` rounded
+    once from the exact row sums (the largest class as :math:`w_t (O/T) - y_t (R/T)` the same way),
+    where the plain :math:`(w_k / T) \sum_j y_j` would carry the rounding of both sums (several ulp
+    for long rows); then the entries to recompute are chosen from those values. Otherwise ``grad``
+    holds the plain form, the entries are chosen from it, and the row sums are taken only if some
+    entry (or, with ``every_row``, a largest class: stored in ``sums``) needs them.
+    ``work`` (10 rows) and ``flags`` (3 rows) are buffers of at least the block's size.
     """
     factor = _CANCELLING_FACTOR
     classes = grad.shape[1]
     n = grad.size
-    ratio, target_high = work[0, :n].reshape(grad.shape), work[0, :n].reshape(grad.shape)
+    target_high = work[0, :n].reshape(grad.shape)
     weight_high = work[9, :n].reshape(grad.shape)
-    selected, other, third = (f[:n].reshape(grad.shape) for f in flags)
-    # a_k / b_k = 1 + g_k / b_k for g_k = a_k - b_k, and off the top b_k = y_k (1 - p_k) is in
-    # [y_k/2, y_k]: g_k / y_k in (-(1 - 1/F), -1/4] or [1/2, F - 1) selects a superset of a_k / b_k in
-    # [1/F, 1/2) and (2, F] (within a factor 2 the point is ill-conditioned, measured against the
-    # size of its terms, and the plain form is good enough there)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # y_k = 0 or tiny: never selected
-        np.divide(grad, target_others, out=ratio)
-    np.greater_equal(ratio, 0.5, out=selected)
-    selected &= np.less(ratio, factor - 1, out=other)
-    np.greater(ratio, -(1 - 1 / factor), out=other)
-    other &= np.less_equal(ratio, -0.25, out=third)
-    selected |= other
     top_flat = np.arange(0, n, classes) + top
-    selected.reshape(-1)[top_flat] = False
-    flat = np.flatnonzero(selected)
-    m = flat.size
-    if not (m or every_row):
-        return False
-    row = flat // classes
-    weight, label, gathered, product, high, low, error = (w[:m] for w in work[1:8])
-    np.take(weights.reshape(-1), flat, out=weight)
-    np.take(target_others.reshape(-1), flat, out=label)
+    if not exact_first:
+        flat = _cancelling_entries(grad, target_others, top_flat, work[0, :n].reshape(grad.shape), flags, factor)
+        m = flat.size
+        if not (m or every_row):
+            return False
+        weight, label = work[1, :m], work[2, :m]
+        np.take(weights.reshape(-1), flat, out=weight)
+        np.take(target_others.reshape(-1), flat, out=label)
     weights.reshape(-1)[top_flat] = 0
     rest = _row_sums(weights, total, high=weight_high, low=weights)
     others = _row_sums(target_others, top_others, high=target_high, low=target_others)
     if target_low is not None:
         # the targets' rounding errors: in the sums (the top's own added with y_t below) and entries
+        others = (others[0], others[1] + (np.einsum("rk->r", target_low) - top_low))
+    if sums is not None:
+        sums[0], sums[1], sums[2], sums[3] = *rest, *others
+    total_dw = _add_float(*rest, top_weight)
+    # T / 2^floor(log2 T) is in [1, 2): sum(y)/T itself can underflow (huge weights, small target)
+    power = _exponent_of(total_dw[0])
+    target_sum = _add_float(*others, top_target)
+    if top_low is not None:
+        target_sum = (target_sum[0], target_sum[1] + top_low)
+    unit = (total_dw[0] / power, total_dw[1] / power)
+    scale_hi, scale_lo = _divide(*target_sum, *unit)
+    if exact_first:
+        weight_values = np.add(weight_high, weights, out=weight_high)  # exactly the weights (the top's 0)
+        target_values = np.add(target_high, target_others, out=target_high)  # exactly y (the top's 0)
+        _fill_block(grad, weight_values, target_values, target_low, top_flat, scale_hi / power, power, unit,
+                    rest, others, top_weight, top_target, top_low, total, target_sum)
+        flat = _cancelling_entries(grad, target_values, top_flat, work[1, :n].reshape(grad.shape), flags, factor)
+        m = flat.size
+        weight, label = work[1, :m], work[2, :m]  # the ratios in work[1] are no longer needed
+        np.take(weight_values.reshape(-1), flat, out=weight)
+        np.take(target_values.reshape(-1), flat, out=label)
+    if target_low is not None:
         label_low = work[8, :m]
         if target_low.flags.c_contiguous:
             np.take(target_low.reshape(-1), flat, out=label_low)
         else:
             label_low[...] = target_low[flat // classes, flat % classes]
-        others = (others[0], others[1] + (np.einsum("rk->r", target_low) - top_low))
-    if sums is not None:
-        sums[0], sums[1], sums[2], sums[3] = *rest, *others
-    total = _add_float(*rest, top_weight)
-    # T / 2^floor(log2 T) is in [1, 2): sum(y)/T itself can underflow (huge weights, small target)
-    power = _exponent_of(total[0])
-    target_sum = _add_float(*others, top_target)
-    if top_low is not None:
-        target_sum = (target_sum[0], target_sum[1] + top_low)
-    unit = (total[0] / power, total[1] / power)
-    scale_hi, scale_lo = _divide(*target_sum, *unit)
-    # the largest class: w_t (O/T) - y_t (R/T), both quotients rounded once from the exact sums
-    others_ratio = sum(_divide(*others, *unit))
-    rest_ratio = sum(_divide(rest[0] / power, rest[1] / power, *unit))
-    top_values = (top_weight / power) * others_ratio
-    top_values -= top_target * rest_ratio
-    if top_low is not None:
-        top_values -= top_low * rest_ratio
-    _recompute_plain(grad, weight_high, weights, target_high, target_others, scale_hi / power, top_flat,
-                     target_low, top_values)
     if not m:
-        return False
+        return exact_first
+    row = flat // classes
+    gathered, product, high, low, error = (w[:m] for w in work[3:8])
     scale_high, scale_low = _split(scale_hi)
     # w_k c - y_k with c = (scale_hi + scale_lo) 2^-floor(log2 T): the scaled weight is exact (unless
     # below the normal range) and at most 2, the scale at most the number of classes, so Dekker's
@@ -472,22 +472,48 @@ def _recompute_block(grad, weights, target_others, top, top_weight, total, top_t
     return True
 
 
-def _recompute_plain(grad, weight_high, weight_low, target_high, target_low_parts, scale, top_flat,
-                     target_low, top_values) -> None:
-    """The block's entries off the largest class as ``w_k c - y_k`` (``c = scale`` a float per row), from
-    the extraction's parts (one level: high + low is the value exactly), and ``top_values`` at the
-    largest classes; the buffers are overwritten."""
+def _cancelling_entries(grad, targets, top_flat, ratio, flags, factor):
+    """Flat indices of the block's entries off the largest class whose terms are 2 to ``factor`` times each other.
+
+    :math:`a_k / b_k = 1 + g_k / b_k` for :math:`g_k = a_k - b_k`, and off the top
+    :math:`b_k = y_k (1 - p_k)` is in :math:`[y_k/2, y_k]`: :math:`g_k / y_k` in
+    :math:`(-(1 - 1/F), -1/4]` or :math:`[1/2, F - 1)` selects a superset of :math:`a_k / b_k` in
+    :math:`[1/F, 1/2)` and :math:`(2, F]` (within a factor 2 the point is ill-conditioned, measured
+    against the size of its terms, and a few of those ulp are all working precision allows).
+    """
+    selected, other, third = (f[:grad.size].reshape(grad.shape) for f in flags)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # y_k = 0 or tiny: never selected
+        np.divide(grad, targets, out=ratio)
+    np.greater_equal(ratio, 0.5, out=selected)
+    selected &= np.less(ratio, factor - 1, out=other)
+    np.greater(ratio, -(1 - 1 / factor), out=other)
+    other &= np.less_equal(ratio, -0.25, out=third)
+    selected |= other
+    selected.reshape(-1)[top_flat] = False
+    return np.flatnonzero(selected)
+
+
+def _fill_block(grad, weights, targets, target_low, top_flat, scale, power, unit, rest, others, top_weight,
+                top_target, top_low, plain_total, target_sum) -> None:
+    """Every entry of the block from the exact row sums: ``w_k c - y_k`` off the largest class (``c = scale``
+    per row), ``w_t (O/T) - y_t (R/T)`` at it, each quotient rounded once from its double word; where
+    ``c`` is near the subnormal range (huge weights, a tiny target) the plain form instead."""
     info = np.finfo(grad.dtype)
-    if _extraction_levels(grad.shape[1], grad.dtype) != 1 or not scale.size or not np.all(np.isfinite(scale)):
-        return
-    if scale.min() < info.tiny * 2.0 ** (info.nmant + 2):  # c near the subnormal range: keep the plain form
-        return
-    weights = np.add(weight_high, weight_low, out=weight_high)  # exactly the weights (the top's is 0)
-    weights *= scale[:, None]
-    weights -= np.add(target_high, target_low_parts, out=target_high)  # exactly the targets
+    # the largest class: both quotients rounded once from the exact sums
+    others_ratio = sum(_divide(*others, *unit))
+    rest_ratio = sum(_divide(rest[0] / power, rest[1] / power, *unit))
+    top_values = (top_weight / power) * others_ratio
+    top_values -= top_target * rest_ratio
+    if top_low is not None:
+        top_values -= top_low * rest_ratio
+    if scale.size and np.all(np.isfinite(scale)) and scale.min() >= info.tiny * 2.0 ** (info.nmant + 2):
+        np.multiply(weights, scale[:, None], out=grad)
+    else:
+        np.divide(weights, plain_total[:, None], out=grad)
+        grad *= target_sum[0][:, None]
+    grad -= targets
     if target_low is not None:
-        weights -= target_low
-    np.copyto(grad, weights)
+        grad -= target_low
     grad.reshape(-1)[top_flat] = top_values
 
 
