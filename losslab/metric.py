@@ -574,16 +574,117 @@ def cosine_embedding_and_grad(x1, x2, target, *, margin: float = 0.0, reduction:
 # ------------------------------------------------------------ InfoNCE
 
 
-def _positive_directions(q, k, q_hat, k_hat, q_norm, k_norm):
-    r""":math:`\hat k - \cos\,\hat q` and :math:`\hat q - \cos\,\hat k` of each query and its positive key (rows).
+def _directions(x_hi, x_lo, y_hi, y_lo, cos):
+    r""":math:`\hat x - \cos\,\hat y` of unit vectors given as double words (broadcasting; ``cos`` keepdims).
 
-    As :math:`(\hat k - \hat q) + (1 - \cos)\,\hat q`, with :math:`\hat k - \hat q` from ``_unit_gap``
-    (double words where the pair is nearly parallel) and :math:`1 - \cos = |\hat k - \hat q|^2/2`: a
-    positive key is usually close to its query, where the plain projection loses the digits.
+    For nearly (anti)parallel pairs (:math:`|\cos| > 1/2`) as
+    :math:`(\hat x - \sigma \hat y) + \sigma\,\tfrac12|\hat x - \sigma \hat y|^2\,\hat y` with
+    :math:`\sigma = \operatorname{sign}(\cos)`, since :math:`\sigma - \cos = \sigma\,|\hat x - \sigma\hat y|^2/2`
+    for unit vectors: the short vector :math:`\hat x - \sigma\hat y` comes from the double words
+    (an exact difference of the high parts where they are close), so the pair keeps the digits that
+    the plain projection :math:`\hat x - (\hat x \cdot \hat y)\hat y` cancels. Other pairs take the
+    plain form (:math:`\sigma = 0`), which is accurate there and where the first one cancels instead.
     """
-    gap = _unit_gap(k, q, k_hat, q_hat, k_norm, q_norm, below=0.25)  # cos > 0.97: the projection cancels
-    half = 0.5 * np.sum(gap * gap, axis=-1, keepdims=True)
-    return gap + half * q_hat, half * k_hat - gap
+    sign = np.where(cos > 0.5, 1.0, np.where(cos < -0.5, -1.0, 0.0))
+    gap = (x_hi - sign * y_hi) + (x_lo - sign * y_lo)
+    coefficient = np.where(sign == 0, -cos, sign * 0.5 * np.sum(gap * gap, axis=-1, keepdims=True))
+    return gap + coefficient * y_hi
+
+
+_PAIRWISE_SIZE = 1 << 18  # info_nce_grad: pairs times features up to which each pair's direction is formed
+_SLICE = 0.75 * 2.0**27  # (x + _SLICE) - _SLICE rounds |x| <= 1 to a multiple of 2^-26
+
+
+def _unit_rows(x: np.ndarray):
+    r"""``x / |x|`` per row as a double word ``(hi, lo)``, and ``|x|`` (keepdims) as one; zero rows give 0.
+
+    The rows are scaled by powers of two (exact) to a largest entry in [1, 2), their squared norms
+    summed in double words (``_squared_norm``) and the quotients corrected by one Newton step: ``hi``
+    is the unit vector rounded once and ``lo`` its rounding error, to about ``u^2``.
+    """
+    scale = _power_of_two_at(np.max(np.abs(x), axis=-1, keepdims=True))
+    a = x / scale
+    norm, norm_low = dw.sqrt(*_squared_norm(a))
+    norm, norm_low = norm[..., None], norm_low[..., None]
+    safe = np.where(norm > 0, norm, 1.0)
+    high, low = dw.divide(a, 0.0, safe)
+    return high, low - high * (norm_low / safe), (norm * scale, norm_low * scale)
+
+
+def _over_norm(d_hat: np.ndarray, norm: tuple, temperature: float) -> np.ndarray:
+    r""":math:`g / (\tau\,|x|)` with :math:`|x|` a double word: one rounded factor instead of two divisions by rounded values."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # a vector near 0: a gradient past float max
+        scale, scale_low = dw.multiply(norm[0], norm[1], np.float64(temperature), 0.0)
+        factor, factor_low = dw.divide(1.0, 0.0, scale)
+        factor_low = factor_low - factor * (scale_low / scale)
+        if np.all(np.isfinite(factor)) and np.all(np.isfinite(factor_low)):
+            return d_hat * factor + d_hat * factor_low
+        return d_hat / temperature / norm[0]
+
+
+def _cosine_matrix(q_hi, q_lo, k_hi, k_lo, multiply):
+    r"""Cosines :math:`\hat q \cdot \hat k` of unit vectors given as double words, as a double word, to about ``2^-66``.
+
+    Ozaki's error-free splitting, in its cheapest form: each unit vector is cut once,
+    :math:`\hat x = x_1 + x_r` with :math:`x_1` on the grid :math:`2^{-26}` (26 bits) and the
+    rest :math:`x_r` below :math:`2^{-26}`. Every product of two leading slices is a multiple of
+    :math:`2^{-52}` below 1 and every partial sum of them is below :math:`|x_1|\,|y_1| \approx 1`
+    (Cauchy-Schwarz), so :math:`x_1 \cdot y_1` is exact in any order of summation (BLAS, whatever
+    the dimension). The rest :math:`x_1 \cdot y_r + x_r \cdot y` is below :math:`2^{-25}\sqrt D`, so its
+    plain rounding (at most :math:`2 D u` of that) is far below what the logits need: three plain
+    products (``multiply``, a matrix product over the feature axis) instead of Ozaki's six, and
+    only twice the flops of the float cosine matrix above it. The float cosines are off by up to
+    :math:`D u`, which divided by :math:`\tau` is most of a small InfoNCE loss.
+    """
+    q1 = (q_hi + _SLICE) - _SLICE
+    k1 = (k_hi + _SLICE) - _SLICE
+    q_rest = (q_hi - q1) + q_lo  # exact difference; the low part's rounding is below 2^-79
+    k_rest = (k_hi - k1) + k_lo
+    leading = multiply(q1, k1)  # exact
+    return dw.two_sum(leading, multiply(q1, k_rest) + multiply(q_rest, k_hi))
+
+
+def _logits_and_low(cos, cos_low, temperature: float):
+    r"""``cos / tau`` rounded once, and what it misses (``cos_low / tau`` and the division's rounding error).
+
+    The rounding error of the quotient :math:`z = \mathrm{fl}(c/\tau)` is :math:`(c - z\tau)/\tau`, with
+    :math:`z\tau` an exact two-product.
+    """
+    with np.errstate(over="ignore"):  # cos / tau past float max (tau below about 1e-308): inf logits
+        logits = cos / temperature
+    if 2.0**-900 < temperature < 2.0**900:
+        product, error = _product(logits, np.float64(temperature))
+    else:  # the two-product that scales its halves (no overflow in the split)
+        product, error = dw.two_product(logits, np.float64(temperature))
+    with np.errstate(invalid="ignore", over="ignore"):
+        low = (((cos - product) - error) + cos_low) / temperature
+    return logits, np.where(np.isfinite(logits), low, 0.0)
+
+
+def _corrected_cross_entropy(logits, low, positives, temperature: float, want_grad: bool):
+    r"""Cross-entropy (per row) and its gradient at the logits ``logits + low``, to first order in ``low``.
+
+    .. math:: \ell(z + \delta) = \ell(z) + \sum_j (p_j - y_j)\,\delta_j,\qquad
+              p_j(z + \delta) = p_j\,\bigl(1 + \delta_j - \textstyle\sum_k p_k \delta_k\bigr)
+
+    ``low`` is below an ulp of the logits, so the second-order terms are far below an ulp of the
+    results. A loss-only call skips the correction when no row needs it: the rounded logits are off
+    by at most :math:`u|z| \le u/\tau`, which moves a row's loss by at most
+    :math:`(2u/\tau)(1 - p_{pos})`, :math:`1 - p_{pos} = -\mathrm{expm1}(-\ell)`; within ``2u`` of
+    :math:`\ell` where :math:`1.1\,(-\mathrm{expm1}(-\ell)) \le \tau \ell` (a large loss, or
+    :math:`\tau` above 1).
+    """
+    loss, d_logits = cross_entropy_and_grad(logits, positives, reduction="none")
+    if not want_grad and np.all(1.1 * -np.expm1(-loss) <= temperature * loss):
+        return loss, d_logits
+    rows = np.arange(len(positives))
+    loss = loss + np.sum(d_logits * low, axis=-1)
+    if want_grad:
+        probabilities = d_logits.copy()
+        probabilities[rows, positives] += 1
+        mean = np.sum(probabilities * low, axis=-1, keepdims=True)
+        d_logits = d_logits + probabilities * (low - mean)
+    return loss, d_logits
 
 
 def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reduction="mean"):
@@ -600,36 +701,45 @@ def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reducti
     if q.shape[0] == 0 or k.shape[0] < q.shape[0]:
         raise ValueError(f"keys must have at least one row per query (row i is query i's positive); "
                          f"got {q.shape[0]} queries and {k.shape[0]} keys")
+    positives = np.arange(q.shape[0])
     if normalize:
-        q_hat, q_norm = _unit_vectors(q)
-        k_hat, k_norm = _unit_vectors(k)
-        for norm, name in ((q_norm, "query"), (k_norm, "keys")):
+        q_hat, q_low, q_norm = _unit_rows(q)
+        k_hat, k_low, k_norm = _unit_rows(k)
+        for norm, name in ((q_norm[0], "query"), (k_norm[0], "keys")):
             if (norm == 0).any():
                 row = int(np.flatnonzero(norm.ravel() == 0)[0])
                 raise ValueError(f"{name} row {row} is a zero vector; its cosine similarity is undefined")
+        # cosines to about 2^-66 (_cosine_matrix), their rounding carried into the cross-entropy
+        cos, cos_low = _cosine_matrix(q_hat, q_low, k_hat, k_low, lambda x, y: x @ y.T)
+        loss, d_logits = _corrected_cross_entropy(*_logits_and_low(cos, cos_low, temperature), positives,
+                                                  temperature, want_grad)
     else:
         q_hat, k_hat = q, k
-    positives = np.arange(q.shape[0])
-    with np.errstate(over="ignore"):  # a similarity past float max (normalize=False): inf logits
-        logits = (q_hat @ k_hat.T) / temperature
-    loss, d_logits = cross_entropy_and_grad(logits, positives, reduction="none")
+        with np.errstate(over="ignore"):  # a similarity past float max (normalize=False): inf logits
+            logits = (q_hat @ k_hat.T) / temperature
+        loss, d_logits = cross_entropy_and_grad(logits, positives, reduction="none")
     grads = None
     if want_grad and normalize:
-        # through x / |x|: (g - (g . x_hat) x_hat) / |x|, with each positive pair's own term apart
-        # (_positive_directions: k_hat - cos q_hat of a nearly parallel pair cancels)
-        rows = np.arange(q.shape[0])
-        along_q, along_k = _positive_directions(q, k[:q.shape[0]], q_hat, k_hat[:q.shape[0]], q_norm,
-                                                k_norm[:q.shape[0]])
-        positive = d_logits[rows, rows][:, None]
-        others = d_logits  # a fresh array: its diagonal is taken apart in place
-        others[rows, rows] = 0
-        d_q_hat, d_k_hat = others @ k_hat, others.T @ q_hat
-        d_q_hat = d_q_hat - np.sum(d_q_hat * q_hat, axis=-1, keepdims=True) * q_hat + positive * along_q
-        d_k_hat = d_k_hat - np.sum(d_k_hat * k_hat, axis=-1, keepdims=True) * k_hat
-        d_k_hat[rows] += positive * along_k
-        with np.errstate(over="ignore"):  # a gradient past float max (a vector near 0): inf
-            grads = (inputs.finish_grad(d_q_hat / temperature / q_norm, 0),
-                     inputs.finish_grad(d_k_hat / temperature / k_norm, 1))
+        # through x / |x|: (g - (g . x_hat) x_hat) / |x|, whose projection cancels for nearly parallel pairs
+        if d_logits.size * q.shape[1] <= _PAIRWISE_SIZE:
+            # small problems: every pair's own k_hat - cos q_hat and q_hat - cos k_hat (_directions)
+            c = cos[:, :, None]
+            d_q_hat = np.einsum("ij,ijd->id", d_logits, _directions(k_hat, k_low, q_hat[:, None], q_low[:, None], c))
+            d_k_hat = np.einsum("ij,ijd->jd", d_logits, _directions(q_hat[:, None], q_low[:, None], k_hat, k_low, c))
+        else:  # matrix products, with only the positive pairs' directions apart (they are usually close)
+            rows = np.arange(q.shape[0])
+            c = cos[rows, rows][:, None]
+            positive = d_logits[rows, rows][:, None]
+            along_q = _directions(k_hat[rows], k_low[rows], q_hat, q_low, c)
+            along_k = _directions(q_hat, q_low, k_hat[rows], k_low[rows], c)
+            others = d_logits  # a fresh array: its diagonal is taken apart in place
+            others[rows, rows] = 0
+            d_q_hat, d_k_hat = others @ k_hat, others.T @ q_hat
+            d_q_hat = d_q_hat - np.sum(d_q_hat * q_hat, axis=-1, keepdims=True) * q_hat + positive * along_q
+            d_k_hat = d_k_hat - np.sum(d_k_hat * k_hat, axis=-1, keepdims=True) * k_hat
+            d_k_hat[rows] += positive * along_k
+        grads = (inputs.finish_grad(_over_norm(d_q_hat, q_norm, temperature), 0),
+                 inputs.finish_grad(_over_norm(d_k_hat, k_norm, temperature), 1))
     elif want_grad:
         grads = (inputs.finish_grad(d_logits @ k_hat / temperature, 0),
                  inputs.finish_grad(d_logits.T @ q_hat / temperature, 1))
@@ -692,37 +802,34 @@ def _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad
     if k.shape[0] != q.shape[0] or k.shape[2] != q.shape[1] or k.shape[1] == 0:
         raise ValueError(f"keys must be (N, M, D) with M >= 1 for a query (N, D) (key 0 of each row is its "
                          f"positive); got query {q.shape} and keys {k.shape}")
+    positives = np.zeros(q.shape[0], dtype=np.intp)
     if normalize:
-        q_hat, q_norm = _unit_vectors(q)
-        k_hat, k_norm = _unit_vectors(k)
-        for norm, name in ((q_norm, "query"), (k_norm, "keys")):
+        q_hat, q_low, q_norm = _unit_rows(q)
+        k_hat, k_low, k_norm = _unit_rows(k)
+        for norm, name in ((q_norm[0], "query"), (k_norm[0], "keys")):
             if (norm == 0).any():
                 row = np.unravel_index(int(np.flatnonzero(norm.ravel() == 0)[0]), norm.shape[:-1])
                 raise ValueError(f"{name} row {tuple(int(i) for i in row)} is a zero vector; its cosine similarity "
                                  f"is undefined")
+        # (N, M, D) @ (N, D, 1): each query against its own keys; cosines to about 2^-66 (_cosine_matrix)
+        cos, cos_low = _cosine_matrix(q_hat, q_low, k_hat, k_low, lambda x, y: (y @ x[:, :, None])[:, :, 0])
+        loss, d_logits = _corrected_cross_entropy(*_logits_and_low(cos, cos_low, temperature), positives,
+                                                  temperature, want_grad)
     else:
         q_hat, k_hat = q, k
-    positives = np.zeros(q.shape[0], dtype=np.intp)
-    with np.errstate(over="ignore"):  # a similarity past float max (normalize=False): inf logits
-        # (N, 1, D) @ (N, D, M): each query against its own keys, as info_nce's q_hat @ k_hat.T row by row
-        logits = (q_hat[:, None, :] @ np.swapaxes(k_hat, 1, 2))[:, 0, :] / temperature
-    loss, d_logits = cross_entropy_and_grad(logits, positives, reduction="none")
+        with np.errstate(over="ignore"):  # a similarity past float max (normalize=False): inf logits
+            # (N, 1, D) @ (N, D, M): each query against its own keys, as info_nce's q_hat @ k_hat.T row by row
+            logits = (q_hat[:, None, :] @ np.swapaxes(k_hat, 1, 2))[:, 0, :] / temperature
+        loss, d_logits = cross_entropy_and_grad(logits, positives, reduction="none")
     grads = None
     if want_grad and normalize:
-        # through x / |x|: (g - (g . x_hat) x_hat) / |x|, with each positive pair's own term apart
-        # (_positive_directions: k_hat - cos q_hat of a nearly parallel pair cancels)
-        along_q, along_k = _positive_directions(q, k[:, 0], q_hat, k_hat[:, 0], q_norm, k_norm[:, 0])
-        positive = d_logits[:, :1].copy()
-        others = d_logits  # a fresh array: the positives' column is taken apart in place
-        others[:, 0] = 0
-        d_q_hat = (others[:, None, :] @ k_hat)[:, 0, :]
-        d_q_hat = d_q_hat - np.sum(d_q_hat * q_hat, axis=-1, keepdims=True) * q_hat + positive * along_q
-        d_k_hat = others[:, :, None] * q_hat[:, None, :]
-        d_k_hat = d_k_hat - np.sum(d_k_hat * k_hat, axis=-1, keepdims=True) * k_hat
-        d_k_hat[:, 0] = positive * along_k
-        with np.errstate(over="ignore"):  # a gradient past float max (a vector near 0): inf
-            grads = (inputs.finish_grad(d_q_hat / temperature / q_norm, 0),
-                     inputs.finish_grad(d_k_hat / temperature / k_norm, 1))
+        # through x / |x|: (g - (g . x_hat) x_hat) / |x|, as every pair's own k_hat - cos q_hat and
+        # q_hat - cos k_hat (_directions: the plain projection cancels for nearly parallel pairs)
+        g, c = d_logits[:, :, None], cos[:, :, None]
+        d_q_hat = np.sum(g * _directions(k_hat, k_low, q_hat[:, None], q_low[:, None], c), axis=1)
+        d_k_hat = g * _directions(q_hat[:, None], q_low[:, None], k_hat, k_low, c)
+        grads = (inputs.finish_grad(_over_norm(d_q_hat, q_norm, temperature), 0),
+                 inputs.finish_grad(_over_norm(d_k_hat, k_norm, temperature), 1))
     elif want_grad:
         grads = (inputs.finish_grad((d_logits[:, None, :] @ k_hat)[:, 0, :] / temperature, 0),
                  inputs.finish_grad((d_logits[:, :, None] * q_hat[:, None, :]) / temperature, 1))
