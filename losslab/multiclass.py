@@ -361,12 +361,16 @@ def _recompute_rows(grad, weights, target_others, top, top_weight, total, top_ta
     weight /= power
     top_p = _divide(weight, np.zeros_like(weight), *row_total)
     gain = _product_dw(*top_p, *others)
-    complement = _divide(rest[0] / power, rest[1] / power, *row_total)
+    # R/T as (R 2^-r)/(T 2^-e) times 2^(r - e), the power of two applied last (see _fill_block)
+    rest_power = np.maximum(_exponent_of(rest[0]), np.finfo(grad.dtype).tiny)
+    complement = _divide(rest[0] / rest_power, rest[1] / rest_power, *row_total)
     loss = _product(top_target[top_rows], *complement)
+    if top_low is not None:
+        loss = (loss[0], loss[1] + top_low[top_rows] * complement[0])
+    shift = rest_power / power
+    loss = (loss[0] * shift, loss[1] * shift)
     difference, error = dw.two_sum(gain[0], -loss[0])
     error += gain[1] - loss[1]
-    if top_low is not None:
-        error -= top_low[top_rows] * complement[0]
     grad[top_rows, top[top_rows]] = difference + error
     return True
 
@@ -499,13 +503,17 @@ def _fill_block(grad, weights, targets, target_low, top_flat, scale, power, unit
     per row), ``w_t (O/T) - y_t (R/T)`` at it, each quotient rounded once from its double word; where
     ``c`` is near the subnormal range (huge weights, a tiny target) the plain form instead."""
     info = np.finfo(grad.dtype)
-    # the largest class: both quotients rounded once from the exact sums
+    # the largest class: both quotients rounded once from the exact sums; R/T as (R 2^-r)/(T 2^-e) in
+    # [1/2, 2] times 2^(r - e) applied last, so a result below the normal range is rounded once
     others_ratio = sum(_divide(*others, *unit))
-    rest_ratio = sum(_divide(rest[0] / power, rest[1] / power, *unit))
+    rest_power = np.maximum(_exponent_of(rest[0]), info.tiny)
+    rest_ratio = sum(_divide(rest[0] / rest_power, rest[1] / rest_power, *unit))
     top_values = (top_weight / power) * others_ratio
-    top_values -= top_target * rest_ratio
+    rest_share = top_target * rest_ratio
     if top_low is not None:
-        top_values -= top_low * rest_ratio
+        rest_share += top_low * rest_ratio
+    rest_share *= rest_power / power
+    top_values -= rest_share
     if scale.size and np.all(np.isfinite(scale)) and scale.min() >= info.tiny * 2.0 ** (info.nmant + 2):
         np.multiply(weights, scale[:, None], out=grad)
     else:

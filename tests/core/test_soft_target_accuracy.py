@@ -225,3 +225,16 @@ def test_class_weighted_gradient_is_of_the_exact_weighted_target():
         worst, count, where = _worst_in_band(z, exact_target, grads, np.float64)
     assert count > 500
     assert worst <= 4.0, (worst, where)  # 2.0 here; 5.5 when the rounded w y / max(w) was used
+
+
+def test_a_hard_row_in_a_soft_batch_keeps_its_subnormal_gradient():
+    # rows shifted by their maximum; the largest class's 1 - p_t is below the normal range: its R/T
+    # must be rounded once (a scaled-then-divided quotient was 2 subnormal steps off)
+    z = np.array([[1748.34201289, 999.86007569, 1002.02052349, 1002.51752095, 1000.26101346, 1001.23612248,
+                   1003.34201289],
+                  [0.3, -0.2, 1.0, 0.5, -1.0, 0.0, 0.7]])
+    y = np.array([[1.0, 0, 0, 0, 0, 0, 0], [0.1, 0.2, 0.05, 0.15, 0.2, 0.2, 0.1]])
+    grad = losslab.cross_entropy_grad(z, y)
+    step = 2.0**-1074
+    for k, (exact, _a, _b) in enumerate(_exact_terms(z[0], y[0])):
+        assert abs(grad[0, k] - float(exact)) <= step, (k, grad[0, k], exact)
