@@ -591,24 +591,33 @@ def _directions(x_hi, x_lo, y_hi, y_lo, cos):
     return gap + coefficient * y_hi
 
 
-_PAIRWISE_SIZE = 1 << 18  # info_nce_grad: pairs times features up to which each pair's direction is formed
+_PAIRWISE_SIZE = 1 << 14  # info_nce_grad: (queries x keys x features) up to which each pair has its own direction
 _SLICE = 0.75 * 2.0**27  # (x + _SLICE) - _SLICE rounds |x| <= 1 to a multiple of 2^-26
 
 
 def _unit_rows(x: np.ndarray):
-    r"""``x / |x|`` per row as a double word ``(hi, lo)``, and ``|x|`` (keepdims) as one; zero rows give 0.
+    r"""``x / |x|`` per row as a double word ``(hi, lo)`` good to about ``2^-64``, and ``|x|`` (keepdims) as one.
 
-    The rows are scaled by powers of two (exact) to a largest entry in [1, 2), their squared norms
-    summed in double words (``_squared_norm``) and the quotients corrected by one Newton step: ``hi``
-    is the unit vector rounded once and ``lo`` its rounding error, to about ``u^2``.
+    Zero rows give 0. The rows are scaled by powers of two (exact) to a largest entry in [1, 2); the
+    squared norm is split like the cosines (``_similarity_logits``): with :math:`a = a_1 + a_r`, :math:`a_1`
+    on a grid fine enough that :math:`\sum a_1^2` is exact in any order (at most :math:`4D` in units
+    of the grid squared, below :math:`2^{53}`), :math:`|a|^2 = \sum a_1^2 + \sum (a_1 + a)\,a_r` with the
+    second sum small and rounded plainly. ``lo`` is the quotient's rounding error
+    :math:`(a - h n)/n` (``h n`` an exact two-product) and the norm's low part, to first order.
     """
     scale = _power_of_two_at(np.max(np.abs(x), axis=-1, keepdims=True))
     a = x / scale
-    norm, norm_low = dw.sqrt(*_squared_norm(a))
-    norm, norm_low = norm[..., None], norm_low[..., None]
+    bits = (51 - max(1, (x.shape[-1] - 1).bit_length())) // 2
+    grid = 0.75 * 2.0 ** (53 - bits)
+    a1 = (a + grid) - grid
+    rest = a - a1
+    exact = np.einsum("...d,...d->...", a1, a1)[..., None]
+    norm, norm_low = dw.sqrt(*dw.two_sum(exact, np.einsum("...d,...d->...", a1 + a, rest)[..., None]))
     safe = np.where(norm > 0, norm, 1.0)
-    high, low = dw.divide(a, 0.0, safe)
-    return high, low - high * (norm_low / safe), (norm * scale, norm_low * scale)
+    high = a / safe
+    product, error = _product(high, safe)
+    low = ((a - product) - error) / safe - high * (norm_low / safe)
+    return high, low, (norm * scale, norm_low * scale)
 
 
 def _over_norm(d_hat: np.ndarray, norm: tuple, temperature: float) -> np.ndarray:
@@ -622,43 +631,60 @@ def _over_norm(d_hat: np.ndarray, norm: tuple, temperature: float) -> np.ndarray
         return d_hat / temperature / norm[0]
 
 
-def _cosine_matrix(q_hi, q_lo, k_hi, k_lo, multiply):
-    r"""Cosines :math:`\hat q \cdot \hat k` of unit vectors given as double words, as a double word, to about ``2^-66``.
+def _similarity_logits(q_hi, q_lo, k_hi, k_lo, temperature: float, multiply):
+    r"""Logits :math:`\hat q \cdot \hat k / \tau` of unit vectors given as double words: rounded, and what they miss.
 
-    Ozaki's error-free splitting, in its cheapest form: each unit vector is cut once,
-    :math:`\hat x = x_1 + x_r` with :math:`x_1` on the grid :math:`2^{-26}` (26 bits) and the
-    rest :math:`x_r` below :math:`2^{-26}`. Every product of two leading slices is a multiple of
-    :math:`2^{-52}` below 1 and every partial sum of them is below :math:`|x_1|\,|y_1| \approx 1`
-    (Cauchy-Schwarz), so :math:`x_1 \cdot y_1` is exact in any order of summation (BLAS, whatever
-    the dimension). The rest :math:`x_1 \cdot y_r + x_r \cdot y` is below :math:`2^{-25}\sqrt D`, so its
-    plain rounding (at most :math:`2 D u` of that) is far below what the logits need: three plain
-    products (``multiply``, a matrix product over the feature axis) instead of Ozaki's six, and
-    only twice the flops of the float cosine matrix above it. The float cosines are off by up to
-    :math:`D u`, which divided by :math:`\tau` is most of a small InfoNCE loss.
+    The cosines come from Ozaki's error-free splitting in its cheapest form: each unit vector is
+    cut once, :math:`\hat x = x_1 + x_r` with :math:`x_1` on the grid :math:`2^{-26}` and the rest
+    below it. Every product of two leading slices is a multiple of :math:`2^{-52}` below 1 and
+    every partial sum of them is below :math:`|x_1|\,|y_1| \approx 1` (Cauchy-Schwarz), so
+    :math:`x_1 \cdot y_1` is exact in any order of summation (any BLAS, any dimension). The rest
+    :math:`x_1 \cdot y_r + x_r \cdot y` (one product over twice the features) is below
+    :math:`2^{-25}\sqrt D`, so its plain rounding (at most :math:`2Du` of that) is far below what
+    the logits need: the cosine to about :math:`2^{-66}` for three times the flops of the float
+    cosine matrix (Ozaki's usual scheme takes six exact products), whose error, up to :math:`D u`
+    over :math:`\tau`, is most of a small loss's last digits. ``multiply`` is the matrix product
+    over the feature axis. The second result is
+    :math:`(c - z\tau)/\tau` for :math:`c` = leading + rest and :math:`z = \mathrm{fl}(c/\tau)`, with
+    :math:`z\tau` an exact two-product (Dekker). Written with in-place operations: the (queries, keys)
+    arrays are the cost.
     """
     q1 = (q_hi + _SLICE) - _SLICE
     k1 = (k_hi + _SLICE) - _SLICE
-    q_rest = (q_hi - q1) + q_lo  # exact difference; the low part's rounding is below 2^-79
-    k_rest = (k_hi - k1) + k_lo
     leading = multiply(q1, k1)  # exact
-    return dw.two_sum(leading, multiply(q1, k_rest) + multiply(q_rest, k_hi))
-
-
-def _logits_and_low(cos, cos_low, temperature: float):
-    r"""``cos / tau`` rounded once, and what it misses (``cos_low / tau`` and the division's rounding error).
-
-    The rounding error of the quotient :math:`z = \mathrm{fl}(c/\tau)` is :math:`(c - z\tau)/\tau`, with
-    :math:`z\tau` an exact two-product.
-    """
+    # the rest; the differences x_hi - x_1 are exact and the low parts' rounding is below 2^-79
+    rest = multiply(np.concatenate([q1, (q_hi - q1) + q_lo], axis=-1),
+                    np.concatenate([(k_hi - k1) + k_lo, k_hi], axis=-1))
     with np.errstate(over="ignore"):  # cos / tau past float max (tau below about 1e-308): inf logits
-        logits = cos / temperature
-    if 2.0**-900 < temperature < 2.0**900:
-        product, error = _product(logits, np.float64(temperature))
-    else:  # the two-product that scales its halves (no overflow in the split)
-        product, error = dw.two_product(logits, np.float64(temperature))
-    with np.errstate(invalid="ignore", over="ignore"):
-        low = (((cos - product) - error) + cos_low) / temperature
-    return logits, np.where(np.isfinite(logits), low, 0.0)
+        logits = leading + rest
+        logits /= temperature
+    tau = np.float64(temperature)
+    if not 2.0**-900 < tau < 2.0**900:  # the two-product that scales its halves (no overflow in the split)
+        product, error = dw.two_product(logits, tau)
+        with np.errstate(invalid="ignore", over="ignore"):
+            low = (((leading - product) - error) + rest) / tau
+        return logits, np.where(np.isfinite(logits), low, 0.0)
+    c = tau * 134217729.0
+    tau_high = c - (c - tau)
+    tau_low = tau - tau_high
+    high = logits * 134217729.0  # Veltkamp's split of the logits, in place
+    low = high - logits
+    high -= low
+    np.subtract(logits, high, out=low)
+    product = logits * tau
+    error = high * tau_low
+    high *= tau_high
+    high -= product
+    high += error
+    np.multiply(low, tau_high, out=error)
+    high += error
+    low *= tau_low
+    high += low  # the two-product's error: logits tau = product + high exactly
+    leading -= product
+    leading -= high
+    leading += rest
+    leading /= tau
+    return logits, leading
 
 
 def _corrected_cross_entropy(logits, low, positives, temperature: float, want_grad: bool):
@@ -677,13 +703,13 @@ def _corrected_cross_entropy(logits, low, positives, temperature: float, want_gr
     loss, d_logits = cross_entropy_and_grad(logits, positives, reduction="none")
     if not want_grad and np.all(1.1 * -np.expm1(-loss) <= temperature * loss):
         return loss, d_logits
-    rows = np.arange(len(positives))
     loss = loss + np.sum(d_logits * low, axis=-1)
     if want_grad:
         probabilities = d_logits.copy()
-        probabilities[rows, positives] += 1
-        mean = np.sum(probabilities * low, axis=-1, keepdims=True)
-        d_logits = d_logits + probabilities * (low - mean)
+        probabilities[np.arange(len(positives)), positives] += 1
+        low -= np.sum(probabilities * low, axis=-1, keepdims=True)
+        low *= probabilities
+        d_logits += low
     return loss, d_logits
 
 
@@ -709,10 +735,10 @@ def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reducti
             if (norm == 0).any():
                 row = int(np.flatnonzero(norm.ravel() == 0)[0])
                 raise ValueError(f"{name} row {row} is a zero vector; its cosine similarity is undefined")
-        # cosines to about 2^-66 (_cosine_matrix), their rounding carried into the cross-entropy
-        cos, cos_low = _cosine_matrix(q_hat, q_low, k_hat, k_low, lambda x, y: x @ y.T)
-        loss, d_logits = _corrected_cross_entropy(*_logits_and_low(cos, cos_low, temperature), positives,
-                                                  temperature, want_grad)
+        # cosines to about 2^-66 (_similarity_logits), their rounding carried into the cross-entropy
+        logits, low = _similarity_logits(q_hat, q_low, k_hat, k_low, temperature, lambda x, y: x @ y.T)
+        loss, d_logits = _corrected_cross_entropy(logits, low, positives, temperature, want_grad)
+        cos = logits * temperature if want_grad else None  # for _directions: within an ulp or two is enough
     else:
         q_hat, k_hat = q, k
         with np.errstate(over="ignore"):  # a similarity past float max (normalize=False): inf logits
@@ -811,10 +837,11 @@ def _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad
                 row = np.unravel_index(int(np.flatnonzero(norm.ravel() == 0)[0]), norm.shape[:-1])
                 raise ValueError(f"{name} row {tuple(int(i) for i in row)} is a zero vector; its cosine similarity "
                                  f"is undefined")
-        # (N, M, D) @ (N, D, 1): each query against its own keys; cosines to about 2^-66 (_cosine_matrix)
-        cos, cos_low = _cosine_matrix(q_hat, q_low, k_hat, k_low, lambda x, y: (y @ x[:, :, None])[:, :, 0])
-        loss, d_logits = _corrected_cross_entropy(*_logits_and_low(cos, cos_low, temperature), positives,
-                                                  temperature, want_grad)
+        # (N, M, D) @ (N, D, 1): each query against its own keys; cosines to about 2^-66 (_similarity_logits)
+        logits, low = _similarity_logits(q_hat, q_low, k_hat, k_low, temperature,
+                                         lambda x, y: (y @ x[:, :, None])[:, :, 0])
+        loss, d_logits = _corrected_cross_entropy(logits, low, positives, temperature, want_grad)
+        cos = logits * temperature if want_grad else None  # for _directions: within an ulp or two is enough
     else:
         q_hat, k_hat = q, k
         with np.errstate(over="ignore"):  # a similarity past float max (normalize=False): inf logits
