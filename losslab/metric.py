@@ -161,6 +161,16 @@ def _exact_squared_distance(x: np.ndarray, y: np.ndarray, scale, eps: float = 0.
     return _squared_norm(high / scale, low / scale), (high, low)
 
 
+def _exact_differences(x: np.ndarray, y: np.ndarray, eps: float) -> np.ndarray:
+    """Where ``x - y + eps`` (one feature, squeezed) is computed without rounding: two-sums with no error."""
+    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf: not exact
+        difference, error = dw.two_sum(x, -y)
+        exact = error == 0
+        if eps:
+            exact &= dw.two_sum(difference, eps)[1] == 0
+    return exact[..., 0]
+
+
 def _power_of_two_at(value) -> np.ndarray:
     """The power of two ``s`` with ``value / s`` in [1, 2) (1 for 0): finite up to float max."""
     _, exponent = np.frexp(np.where(value > 0, value, 1.0))
@@ -190,6 +200,10 @@ def _contrastive(x1, x2, target, margin, want_loss, want_grad, reduction="mean")
     # m - d of a rounded d is off by an ulp of d: where d > m/5 (and not clearly past m) the
     # dissimilar pair's loss and gradient come from m - d = (m^2 - d^2)/(m + d) in double words
     near = ((distance > margin / 5) & (distance < margin * (1 + 2.0**-40)))[..., 0]
+    if np.broadcast_shapes(same.shape, near.shape) == near.shape:  # similar pairs have no margin
+        near &= same != 1
+    if shape[-1] == 1 and near.any():  # one feature: d = |x1 - x2| is exact where the difference is,
+        near &= ~_exact_differences(first, second, 0.0)  # and m - d then has one rounding
     exact = _inside_margin(*np.broadcast_arrays(first, second), near, margin) if near.any() else None
     loss = grads = None
     if want_loss:
@@ -301,6 +315,15 @@ def _triplet(anchor, positive, negative, margin, p, eps, swap, want_loss, want_g
         # positive, take it from the distances in double words (_exact_squared_distance)
         with np.errstate(over="ignore"):  # m + d past float max: every such slack is kept
             rows = (slack > -(margin + d_ap + d_neg) * 2.0**-40)[..., 0]
+        if shape[-1] == 1 and rows.any():
+            # one feature: the distances are the differences' sizes, exact where the differences are;
+            # then (m + d(a, p)) - d(a, n) has one rounding if m + d(a, p) has none, and the unit vectors are +-1
+            plain = _exact_differences(a, pos, eps) & _exact_differences(a, neg, eps)
+            if swap:
+                plain &= _exact_differences(pos, neg, eps)
+            with np.errstate(over="ignore", invalid="ignore"):
+                plain &= (dw.two_sum(margin, d_ap)[1] == 0)[..., 0]
+            rows = rows & ~plain
         exact = None
         if rows.any():
             close = None
