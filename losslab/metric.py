@@ -327,7 +327,9 @@ def _triplet(anchor, positive, negative, margin, p, eps, swap, want_loss, want_g
         exact = None
         if rows.any():
             close = None
-            if want_grad:  # the anchor's (swapped: the positive's) two unit vectors less than 60 degrees apart
+            if want_grad and shape[-1] == 1:  # one feature: the unit vectors are exactly +-1 (or 0)
+                close = np.zeros(int(np.count_nonzero(rows)), dtype=bool)
+            elif want_grad:  # the anchor's (swapped: the positive's) two unit vectors less than 60 degrees apart
                 pair = g_ap - g_an if not swap else np.where(swapped, g_ap + g_pn, g_ap - g_an)
                 close = np.broadcast_to((np.sum(pair * pair, axis=-1) < 1), rows.shape)[rows]
             exact = _exact_triplet(*np.broadcast_arrays(a, pos, neg), rows, margin, eps, swapped, d_ap, d_neg,
