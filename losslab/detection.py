@@ -61,12 +61,11 @@ NON_NEGATIVE = Interval(0.0, None)
 FOUR_OVER_PI_SQUARED = 4 / math.pi**2
 
 
-def _sum_of_squares(x, y):
-    """``x^2 + y^2`` of two double words, as a double word (exact squares of the high parts)."""
-    xx, x_error = dw.square(x[0])
-    yy, y_error = dw.square(y[0])
-    total, rounding = dw.two_sum(xx, yy)
-    return dw.two_sum(total, rounding + (x_error + y_error + 2 * (x[0] * x[1] + y[0] * y[1])))
+def _sum_of_squares(x):
+    """``x_0^2 + x_1^2`` of a double word stacked on axis 0 (two entries), as a double word (exact squares)."""
+    squares, errors = dw.square(x[0])
+    total, rounding = dw.two_sum(squares[0], squares[1])
+    return dw.two_sum(total, rounding + (errors[0] + errors[1] + 2 * (x[0][0] * x[1][0] + x[0][1] * x[1][1])))
 
 
 class _Pair:
@@ -94,8 +93,9 @@ class _Pair:
         self.scale = np.ldexp(1.0, exponent - 1)
         self.eps = eps / self.scale / self.scale
         s = self.scale[..., None]
-        (self.a1, self.b1, self.a2, self.b2) = np.moveaxis(pred / s, -1, 0)
-        (self.g1, self.h1, self.g2, self.h2) = np.moveaxis(target / s, -1, 0)
+        self.pred, self.target = np.moveaxis(pred / s, -1, 0), np.moveaxis(target / s, -1, 0)  # (4, ...)
+        (self.a1, self.b1, self.a2, self.b2) = self.pred
+        (self.g1, self.h1, self.g2, self.h2) = self.target
         self.width, self.height = self.a2 - self.a1, self.b2 - self.b1
         self.target_width, self.target_height = self.g2 - self.g1, self.h2 - self.h1
         self._overlap()
@@ -180,31 +180,28 @@ class _Pair:
         coordinates (two-sum): the offsets :math:`((x_1 - x_{1,gt}) + (x_2 - x_{2,gt}))/2`, the enclosing
         box's sides and :math:`D = c_w^2 + c_h^2 + \epsilon`.
         """
-        dx = dw.add(*dw.two_sum(self.a1, -self.g1), *dw.two_sum(self.a2, -self.g2))
-        dy = dw.add(*dw.two_sum(self.b1, -self.h1), *dw.two_sum(self.b2, -self.h2))
-        dx, dy = (dx[0] / 2, dx[1] / 2), (dy[0] / 2, dy[1] / 2)  # exact
-        cw = dw.two_sum(np.maximum(self.a2, self.g2), -np.minimum(self.a1, self.g1))
-        ch = dw.two_sum(np.maximum(self.b2, self.h2), -np.minimum(self.b1, self.h1))
-        rho2 = _sum_of_squares(dx, dy)
-        diagonal = dw.add(*_sum_of_squares(cw, ch), self.eps, 0.0)
+        # x and y stacked on axis 0 (and the four edges for the gradient): one call per step
+        pred, target = self.pred, self.target
+        high, low = dw.two_sum(pred, -target)
+        offset = dw.add(high[:2], low[:2], high[2:], low[2:])
+        offset = (offset[0] / 2, offset[1] / 2)  # (dx, dy), exact
+        sides = dw.two_sum(np.maximum(pred[2:], target[2:]), -np.minimum(pred[:2], target[:2]))  # (c_w, c_h)
+        rho2 = _sum_of_squares(offset)
+        diagonal = dw.add(*_sum_of_squares(sides), self.eps, 0.0)
         d = diagonal[0]
         positive = d > 0  # 0 only for eps = 0 and two equal points
         safe = np.where(positive, d, 1.0)
         ratio = np.where(positive, rho2[0] / safe, 0.0)
         if not want_grad:
             return ratio, None
-        x_along = dw.multiply(*dx, *diagonal)
-        y_along = dw.multiply(*dy, *diagonal)
-        x_stretch = dw.multiply(2 * rho2[0], 2 * rho2[1], *cw)
-        y_stretch = dw.multiply(2 * rho2[0], 2 * rho2[1], *ch)
-
-        def numerator(along, stretch, grows):  # D d(rho^2) - rho^2 dD: along -+ stretch where the side grows
-            return np.where(grows, dw.add(*along, -stretch[0], -stretch[1])[0], along[0])
-
-        numerators = np.stack([numerator(x_along, (-x_stretch[0], -x_stretch[1]), self.a1 < self.g1),
-                               numerator(y_along, (-y_stretch[0], -y_stretch[1]), self.b1 < self.h1),
-                               numerator(x_along, x_stretch, self.a2 > self.g2),
-                               numerator(y_along, y_stretch, self.b2 > self.h2)])
+        along = dw.multiply(*offset, *diagonal)
+        stretch = dw.multiply(2 * rho2[0], 2 * rho2[1], *sides)
+        # D d(rho^2) - rho^2 dD per edge (x1, y1, x2, y2): along + stretch where x1 or y1 grows the
+        # enclosing side, along - stretch where x2 or y2 does, along alone otherwise
+        along = (np.concatenate([along[0], along[0]]), np.concatenate([along[1], along[1]]))
+        stretch = (np.concatenate([stretch[0], -stretch[0]]), np.concatenate([stretch[1], -stretch[1]]))
+        grows = np.concatenate([pred[:2] < target[:2], pred[2:] > target[2:]])
+        numerators = np.where(grows, dw.add(*along, *stretch)[0], along[0])
         return ratio, np.where(positive, (numerators / safe) / safe, 0.0)
 
     def finish(self, loss, grad, reduction, want_loss, want_grad):
