@@ -68,6 +68,24 @@ def _sum_of_squares(x):
     return dw.two_sum(total, rounding + (errors[0] + errors[1] + 2 * (x[0][0] * x[1][0] + x[0][1] * x[1][1])))
 
 
+def _multiply(x_hi, x_lo, y_hi, y_lo):
+    """``dw.multiply`` without its range checks, for the scaled boxes' moderate values (below about 2^990).
+
+    Dekker's product of the Veltkamp halves and the cross terms, as in ``losslab._double_word``: the
+    same results, in a third of the NumPy calls (the dashboard calls these on small arrays).
+    """
+    c = x_hi * 134217729.0  # 2^27 + 1
+    x_high = c - (c - x_hi)
+    x_low = x_hi - x_high
+    c = y_hi * 134217729.0
+    y_high = c - (c - y_hi)
+    y_low = y_hi - y_high
+    p = x_hi * y_hi
+    e = (((x_high * y_high - p) + x_high * y_low + x_low * y_high) + x_low * y_low) + (x_hi * y_lo + x_lo * y_hi)
+    total = p + e
+    return total, e - (total - p)
+
+
 class _Pair:
     """Scaled coordinates of predicted and target boxes and the geometry every loss shares."""
 
@@ -195,7 +213,7 @@ class _Pair:
         if not want_grad:
             return ratio, None
         along = dw.multiply(*offset, *diagonal)
-        stretch = dw.multiply(2 * rho2[0], 2 * rho2[1], *sides)
+        stretch = _multiply(2 * rho2[0], 2 * rho2[1], *sides)  # sides and rho^2 below 2^6
         # D d(rho^2) - rho^2 dD per edge (x1, y1, x2, y2): along + stretch where x1 or y1 grows the
         # enclosing side, along - stretch where x2 or y2 does, along alone otherwise
         along = (np.concatenate([along[0], along[0]]), np.concatenate([along[1], along[1]]))
@@ -388,14 +406,15 @@ def _aspect_gap(pair: _Pair):
     corners) and the cross term :math:`w_{gt} h - h_{gt} w` in double words (two-products), so it keeps
     its digits where it cancels. A box of zero width and height (no angle) takes the plain difference.
     """
-    w, w_low = dw.two_sum(pair.a2, -pair.a1)
-    h, h_low = dw.two_sum(pair.b2, -pair.b1)
-    wg, wg_low = dw.two_sum(pair.g2, -pair.g1)
-    hg, hg_low = dw.two_sum(pair.h2, -pair.h1)
-    first = dw.multiply(wg, wg_low, h, h_low)
-    second = dw.multiply(hg, hg_low, w, w_low)
-    cross, cross_low = dw.add(*first, -second[0], -second[1])
-    dot, dot_low = dw.add(*dw.multiply(hg, hg_low, h, h_low), *dw.multiply(wg, wg_low, w, w_low))
+    # (w, h, w_gt, h_gt) stacked on axis 0, then the four products (w_gt h, h_gt w, h_gt h, w_gt w) at once
+    sides, sides_low = dw.two_sum(np.concatenate([pair.pred[2:], pair.target[2:]]),
+                                  -np.concatenate([pair.pred[:2], pair.target[:2]]))
+    w, h, wg, hg = sides
+    order_x, order_y = [2, 3, 3, 2], [1, 0, 1, 0]
+    products = _multiply(sides[order_x], sides_low[order_x], sides[order_y], sides_low[order_y])
+    high, low = products  # cross = w_gt h - h_gt w and dot = h_gt h + w_gt w in one double-word addition
+    (cross, dot), (cross_low, dot_low) = dw.add(high[[0, 2]], low[[0, 2]], np.stack([-high[1], high[3]]),
+                                                np.stack([-low[1], low[3]]))
     # the tangent of the gap, cross / dot, to half an ulp (both double words), then one arctan
     positive = dot > 0
     safe = np.where(positive, dot, 1.0)
