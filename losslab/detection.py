@@ -142,10 +142,12 @@ class _Pair:
         # U = I + (U - I): a sum of non-negative pieces (area + target_area - I cancels in part)
         self.union = self.inter + self.mismatch
 
-    def iou_terms(self):
-        r""":math:`1 - I/(U + \epsilon)` and its gradient :math:`-\partial(I/(U+\epsilon))/\partial b`, shape (4, ...)."""
+    def iou_terms(self, want_grad: bool = True):
+        r""":math:`1 - I/(U + \epsilon)` and its gradient :math:`-\partial(I/(U+\epsilon))/\partial b`, shape (4, ...) (None without ``want_grad``)."""
         denominator = self.union + self.eps
         loss = (self.mismatch + self.eps) / denominator
+        if not want_grad:
+            return loss, None
         # -d(I/D) = (I dA - dI (D + I))/D^2 with D = U + eps and U = A + A_gt - I. An edge inside the
         # target (dI = -+ ih for x1, x2) gives -+ ih (D + I - iw h)/D^2, and D + I - iw h =
         # (w - iw) h + A_gt + eps is a sum of non-negative terms (the plain difference of the two
@@ -239,7 +241,7 @@ def _eps(eps) -> float:
 
 def _diou_terms(pair: _Pair, want_grad: bool = True):
     """DIoU's loss and gradient, and the IoU loss and gradient they include (for CIoU)."""
-    iou_loss_, iou_grad = pair.iou_terms()
+    iou_loss_, iou_grad = pair.iou_terms(want_grad)
     ratio, d_ratio = pair.distance_terms(want_grad)  # torchvision adds eps to the squared diagonal
     return iou_loss_ + ratio, (iou_grad + d_ratio if want_grad else None), iou_loss_, iou_grad
 
@@ -247,7 +249,7 @@ def _diou_terms(pair: _Pair, want_grad: bool = True):
 def _iou_loss(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
     pair = _Pair(pred_boxes, target_boxes, _eps(eps))
     with np.errstate(divide="ignore", invalid="ignore"):
-        loss, grad = pair.iou_terms()
+        loss, grad = pair.iou_terms(want_grad)
         loss, grad = _empty_union(pair, loss, grad)
     return pair.finish(loss, grad, reduction, want_loss, want_grad)
 
@@ -257,7 +259,7 @@ def _empty_union(pair: _Pair, loss, grad):
     empty = (pair.union + pair.eps) == 0
     if not empty.any():
         return loss, grad
-    return np.where(empty, 1.0, loss), np.where(empty, 0.0, grad)
+    return np.where(empty, 1.0, loss), (None if grad is None else np.where(empty, 0.0, grad))
 
 
 def iou_loss(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction: str = "mean"):
@@ -293,11 +295,9 @@ def iou_loss_and_grad(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction:
 def _giou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
     pair = _Pair(pred_boxes, target_boxes, _eps(eps))
     with np.errstate(divide="ignore", invalid="ignore"):
-        loss, grad = pair.iou_terms()
+        loss, grad = pair.iou_terms(want_grad)
         width, height, d_width, d_height = pair.enclosing()
         enclosing = width * height
-        d_enclosing = d_width * height + width * d_height
-        d_union = pair.d_area() - pair.d_intersection()
         denominator = enclosing + pair.eps
         # (C - U)/(C + eps): the enclosing box's area that neither box covers, as a fraction
         empty = denominator == 0
@@ -309,6 +309,10 @@ def _giou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean")
                           enclosing - pair.union)
         uncovered = excess / safe
         loss = loss + np.where(empty, 0.0, uncovered)
+        if not want_grad:  # a loss-only call
+            return pair.finish(_empty_union(pair, loss, None)[0], None, reduction, want_loss, want_grad)
+        d_enclosing = d_width * height + width * d_height
+        d_union = pair.d_area() - pair.d_intersection()
         # d((C - U)/(C + eps)) = ((dC - dU) - dC (C - U)/(C + eps))/(C + eps). For overlapping boxes
         # dC - dU comes from the same non-negative pieces (C's height is h + lack_y, so for x1 outside
         # the target dC - dU = -lack_y; inside, h - ih = spill_y), exact where the boxes nearly agree.
