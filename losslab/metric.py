@@ -317,13 +317,16 @@ def _triplet(anchor, positive, negative, margin, p, eps, swap, want_loss, want_g
             rows = (slack > -(margin + d_ap + d_neg) * 2.0**-40)[..., 0]
         if shape[-1] == 1 and rows.any():
             # one feature: the distances are the differences' sizes, exact where the differences are;
-            # then (m + d(a, p)) - d(a, n) has one rounding if m + d(a, p) has none, and the unit vectors are +-1
+            # there m + d(a, p) - d(a, n) = ((m + d(a, p)) - d(a, n)) + e, e the two-sum error of m + d(a, p),
+            # to an ulp (the subtraction is exact where it cancels), and the unit vectors are +-1
             plain = _exact_differences(a, pos, eps) & _exact_differences(a, neg, eps)
             if swap:
                 plain &= _exact_differences(pos, neg, eps)
-            with np.errstate(over="ignore", invalid="ignore"):
-                plain &= (dw.two_sum(margin, d_ap)[1] == 0)[..., 0]
-            rows = rows & ~plain
+            if plain.any():
+                with np.errstate(over="ignore", invalid="ignore"):  # m + d past float max: as before
+                    total, error = dw.two_sum(margin, d_ap)
+                    slack = np.where(plain[..., None] & np.isfinite(total), (total - d_neg) + error, slack)
+                rows = rows & ~plain
         exact = None
         if rows.any():
             close = None
