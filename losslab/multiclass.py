@@ -926,8 +926,18 @@ def _brier_softmax_grad(parts: SoftmaxParts, target: np.ndarray, axis: int, erro
     moved_shape = weights.shape
     target = np.ascontiguousarray(np.moveaxis(np.broadcast_to(target, shape), axis, -1)).reshape(-1, classes)
     top, top_weight, total = (np.moveaxis(a, axis, -1).reshape(-1) for a in (parts.top, parts.top_weight, parts.total))
+    weights = weights.reshape(-1, classes)
+    grad = np.empty_like(weights)
+    fallback = []
+    # a block of rows at a time: its temporaries stay in cache (fresh full-size ones cost page faults)
+    step = max(1, _BLOCK_ENTRIES // max(classes, 1))
     with np.errstate(under="ignore"):
-        grad, fallback = _brier_softmax_grad_rows(weights.reshape(-1, classes), target, top, top_weight, total)
+        for start in range(0, weights.shape[0], step):
+            block = slice(start, start + step)
+            grad[block], risky = _brier_softmax_grad_rows(weights[block], target[block], top[block],
+                                                          top_weight[block], total[block])
+            fallback.append(risky + start * classes)
+    fallback = np.concatenate(fallback) if fallback else np.empty(0, dtype=np.intp)
     if fallback.size:
         plain = parts.backward(np.multiply(error, 2, out=error), parts.weights / parts.total)
         plain = np.ascontiguousarray(plain if last else np.moveaxis(plain, axis, -1)).reshape(-1)
@@ -948,13 +958,30 @@ def _brier_softmax_grad_rows(weights, target, top, top_weight, total):
     top_u = top_weight / power
     top_y = target.reshape(-1)[flat_top]
     u.reshape(-1)[flat_top] = 0
-    squares, squares_low = _two_product(u, u)
-    products, products_low = _two_product(target, u)
+    # exact products u_k^2 and y_k u_k (Dekker, each factor split once); 0/1 targets need no split
+    u_high, u_low = _split(u)
+    squares = u * u
+    squares_low = u_high * u_high
+    squares_low -= squares
+    squares_low += 2 * u_high * u_low
+    squares_low += u_low * u_low
+    hard = bool(np.all((target == 0) | (target == 1)))
+    products = target * u
+    if hard:
+        target_split = None
+        low_of_products = np.zeros(count, dtype)
+    else:
+        target_split = _split(target)
+        products_low = target_split[0] * u_high
+        products_low -= products
+        products_low += target_split[0] * u_low
+        products_low += target_split[1] * u_high
+        products_low += target_split[1] * u_low
+        low_of_products = np.einsum("rk->r", products_low)
     buffer = np.empty_like(u)
     two = np.full(count, 2, dtype)
-    rest = _row_sums(u.copy(), two, high=buffer, low=np.empty_like(u))
+    rest = _row_sums(u.copy(), two, high=buffer, low=u_high)
     low_of_squares = np.einsum("rk->r", squares_low)
-    low_of_products = np.einsum("rk->r", products_low)
     square_sum = _row_sums(squares, two + two, high=buffer, low=squares)
     square_sum = (square_sum[0], square_sum[1] + low_of_squares)
     largest_target = np.maximum(target.max(axis=1), info.tiny)
@@ -975,7 +1002,17 @@ def _brier_softmax_grad_rows(weights, target, top, top_weight, total):
                              _product_dw(*unit, *target_sum)), *unit)
     # J_k = u_k - y_k U - m U off the largest class, by two-sums
     u.reshape(-1)[flat_top] = top_u
-    scaled_target, scaled_target_low = _product(target, unit[0][:, None], unit[1][:, None])
+    if hard:  # y_k U exact
+        scaled_target, scaled_target_low = target * unit[0][:, None], target * unit[1][:, None]
+    else:
+        unit_high, unit_low = (a[:, None] for a in _split(unit[0]))
+        scaled_target = target * unit[0][:, None]
+        scaled_target_low = target_split[0] * unit_high
+        scaled_target_low -= scaled_target
+        scaled_target_low += target_split[0] * unit_low
+        scaled_target_low += target_split[1] * unit_high
+        scaled_target_low += target_split[1] * unit_low
+        scaled_target_low += target * unit[1][:, None]
     partial, first_error = dw.two_sum(u, -m_u[0][:, None])
     j, second_error = dw.two_sum(partial, -scaled_target)
     j_low = first_error
