@@ -46,8 +46,8 @@ KNOWN_LIMITS = {
     ("sigmoid_mse_grad", "float64"): (4.5, 5.0), ("sigmoid_mse_grad", "float32"): (5.0, 5.0),
     ("brier", "float64"): (4.0, 4.5),
     ("brier_with_logits", "float64"): (4.0, 4.5), ("brier_with_logits", "float32"): (5.0, 5.0),
-    # a genuine zero of the gradient (also for one-hot targets) within a factor 2
-    ("brier_with_logits_grad", "float64"): (7.0, 7.0), ("brier_with_logits_grad", "float32"): (8.5, 8.5),
+    # float32 softmax weights: NumPy's float32 exp is up to about 2 ulp off, and the gradient scales like p^2
+    ("brier_with_logits_grad", "float32"): (5.0, 5.0),
 }
 # Results below the normal range that may be more than one subnormal step from the rounded value
 # (float32 products of several rounded factors).
