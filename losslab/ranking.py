@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from losslab._double_word import two_sum
 from losslab._inputs import (
     Inputs,
     check_finite,
@@ -180,10 +181,23 @@ def _listnet(scores, relevance, axis, want_loss, want_grad, reduction="mean"):
         raise ValueError(f"scores have an empty list axis (shape {shape}); expected at least one item")
     # the top-one probabilities of the relevance labels are the target of a softmax cross-entropy
     target = softmax(np.broadcast_to(labels, shape), axis=axis)
-    loss, grad = cross_entropy_and_grad(np.broadcast_to(predicted, shape), target, axis=axis, reduction="none")
+    predicted = np.broadcast_to(predicted, shape)
+    loss, grad = cross_entropy_and_grad(predicted, target, axis=axis, reduction="none")
+    if want_grad:
+        # A list whose scores are its relevance plus a constant is at the minimum, where the gradient is
+        # exactly 0; the soft-target gradient of the rounded target would be off by that rounding (~1e-17).
+        grad = np.where(_exact_shift_of(predicted, np.broadcast_to(labels, shape), axis), 0, grad).astype(grad.dtype)
     loss_value = inputs.finish_loss(loss, reduction) if want_loss else None
     grad_value = inputs.finish_grad(grad, 0) if want_grad else None
     return _split(loss_value, grad_value, want_loss, want_grad)
+
+
+def _exact_shift_of(scores: np.ndarray, relevance: np.ndarray, axis: int) -> np.ndarray:
+    """Whether each list's scores are exactly its relevance plus one constant (keepdims along ``axis``)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        difference, error = two_sum(scores, -relevance)
+    first = np.take(difference, [0], axis=axis)
+    return np.all((difference == first) & (error == 0), axis=axis, keepdims=True)
 
 
 def listnet(scores, relevance, *, axis: int = -1, reduction: str = "mean"):

@@ -189,3 +189,20 @@ def test_float32_stays_float32():
 def test_bad_input_raises_a_value_error_that_names_it(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_listnet_gradient_is_exactly_zero_where_the_scores_are_the_relevance_shifted():
+    """softmax is shift-invariant: scores = relevance + c (exactly) is the minimum, gradient 0 exactly."""
+    relevance = np.array([[3.0, 1.0, 0.0, 2.0], [0.25, 0.5, 0.75, 1.0], [1.0, 0.0, 0.0, 0.0]])
+    for shift in (0.0, 1.0, -0.5, 2.0**-20):
+        scores = relevance + shift
+        assert np.all(scores - shift == relevance)  # the shift is exact for these rows
+        for dtype in (np.float64, np.float32):
+            grad = ranking.listnet_grad(scores.astype(dtype), relevance.astype(dtype))
+            assert grad.dtype == dtype and np.all(grad == 0), (shift, dtype, grad)
+            _, fused = ranking.listnet_and_grad(scores.astype(dtype), relevance.astype(dtype))
+            assert np.all(fused == 0)
+    near = relevance.copy()
+    near[0, 0] += 1e-9  # not a shift: a real (tiny) gradient
+    assert np.any(ranking.listnet_grad(near, relevance)[0] != 0)
+    assert np.all(ranking.listnet_grad(near, relevance)[1:] == 0)
