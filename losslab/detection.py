@@ -74,14 +74,8 @@ def _multiply(x_hi, x_lo, y_hi, y_lo):
     Dekker's product of the Veltkamp halves and the cross terms, as in ``losslab._double_word``: the
     same results, in a third of the NumPy calls (the dashboard calls these on small arrays).
     """
-    c = x_hi * 134217729.0  # 2^27 + 1
-    x_high = c - (c - x_hi)
-    x_low = x_hi - x_high
-    c = y_hi * 134217729.0
-    y_high = c - (c - y_hi)
-    y_low = y_hi - y_high
-    p = x_hi * y_hi
-    e = (((x_high * y_high - p) + x_high * y_low + x_low * y_high) + x_low * y_low) + (x_hi * y_lo + x_lo * y_hi)
+    p, e = dw.two_product_unchecked(x_hi, y_hi)
+    e = e + (x_hi * y_lo + x_lo * y_hi)
     total = p + e
     return total, e - (total - p)
 

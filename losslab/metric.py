@@ -111,25 +111,8 @@ def _pairwise_total(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dw.two_sum(values[..., 0], error)
 
 
-def _square(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``a^2 = p + e`` exactly, for ``|a|`` within a few orders of 1 (Veltkamp split, no range checks)."""
-    c = a * 134217729.0  # 2^27 + 1
-    high = c - (c - a)
-    low = a - high
-    p = a * a
-    return p, ((high * high - p) + 2 * high * low) + low * low
-
-
-def _product(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``a b = p + e`` exactly, for ``|a|``, ``|b|`` within a few orders of 1 (Dekker, no range checks)."""
-    c = a * 134217729.0
-    a_high = c - (c - a)
-    a_low = a - a_high
-    c = b * 134217729.0
-    b_high = c - (c - b)
-    b_low = b - b_high
-    p = a * b
-    return p, ((a_high * b_high - p) + a_high * b_low + a_low * b_high) + a_low * b_low
+_square = dw.square_unchecked  # |a| within a few orders of 1: no range checks
+_product = dw.two_product_unchecked
 
 
 def _squared_norm(high: np.ndarray, low: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -488,12 +471,8 @@ def _exact_cosine(x1: np.ndarray, x2: np.ndarray, n1: np.ndarray, n2: np.ndarray
     a = x1 / _power_of_two_at(n1)
     b = x2 / _power_of_two_at(n2)
     # a.b, a.a and b.b from one Veltkamp split of each vector, summed together (one pairwise Sum2)
-    c = a * 134217729.0
-    a_high = c - (c - a)
-    a_low = a - a_high
-    c = b * 134217729.0
-    b_high = c - (c - b)
-    b_low = b - b_high
+    a_high, a_low = dw.split_unchecked(a)
+    b_high, b_low = dw.split_unchecked(b)
     products = np.stack([a * b, a * a, b * b])
     errors = np.stack([((a_high * b_high - products[0]) + a_high * b_low + a_low * b_high) + a_low * b_low,
                        ((a_high * a_high - products[1]) + 2 * a_high * a_low) + a_low * a_low,

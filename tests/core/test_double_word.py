@@ -100,3 +100,16 @@ def test_naive_sum_would_fail_the_same_bound():
     for value in a:  # the same order, one rounding per step
         running += float(value)
     assert running != pytest.approx(2e-17, rel=1e-3, abs=0)
+
+
+def test_the_unchecked_float64_forms_are_exact_in_their_range_and_equal_the_checked_ones():
+    rng = np.random.default_rng(5)
+    a, b = random_floats(rng, np.float64, low=-200, high=200), random_floats(rng, np.float64, low=-200, high=200)
+    high, low = dw.split_unchecked(a)
+    assert np.array_equal(high + low, a) and np.array_equal(high, dw._split(a)[0])
+    p, e = dw.two_product_unchecked(a, b)
+    q, f = dw.square_unchecked(a)
+    assert np.array_equal(p, dw.two_product(a, b)[0]) and np.array_equal(e, dw.two_product(a, b)[1])
+    assert np.array_equal(q, dw.square(a)[0]) and np.array_equal(f, dw.square(a)[1])
+    for ai, bi, pi, ei in zip(a, b, p, e, strict=True):
+        assert Fraction(float(pi)) + Fraction(float(ei)) == Fraction(float(ai)) * Fraction(float(bi))
