@@ -72,31 +72,34 @@ def square(a) -> tuple[np.ndarray, np.ndarray]:
     return p, np.where(np.isfinite(p), e, 0).astype(p.dtype, copy=False)
 
 
-#: Veltkamp's constant 2^27 + 1 for float64
-_SPLITTER64 = 134217729.0
-
-
 def split_unchecked(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Veltkamp's split of float64 values below about 2^996 in magnitude, with no range check.
+    """Veltkamp's split of values well below float max (about 2^996 in float64, 2^115 in float32), with
+    no range check.
 
-    The same halves as the checked split in a third of the NumPy calls, for callers that scale their
-    values first (the dashboard calls the losses on small arrays, where each call counts)."""
-    c = a * _SPLITTER64
-    high = c - (c - a)
+    The same halves as the checked split in a third of the NumPy calls, for callers whose values are
+    known to be moderate (probabilities, scaled boxes and vectors; the dashboard calls the losses on
+    small arrays, where each call counts)."""
+    high = a * a.dtype.type(2.0 ** ((np.finfo(a.dtype).nmant + 2) // 2) + 1)
+    high -= high - a
     return high, a - high
 
 
 def two_product_unchecked(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`two_product` of float64 values whose product and halves stay in range (see
-    :func:`split_unchecked`): ``a b = p + e`` exactly."""
+    """:func:`two_product` of values whose product and halves stay in range (see :func:`split_unchecked`):
+    ``a b = p + e`` exactly, with the error's temporaries reused in place."""
+    p = a * b
     a_high, a_low = split_unchecked(a)
     b_high, b_low = split_unchecked(b)
-    p = a * b
-    return p, ((a_high * b_high - p) + a_high * b_low + a_low * b_high) + a_low * b_low
+    e = a_high * b_high
+    e -= p
+    e += a_high * b_low
+    e += a_low * b_high
+    e += a_low * b_low
+    return p, e
 
 
 def square_unchecked(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`square` of float64 values in range (see :func:`split_unchecked`): ``a^2 = p + e`` exactly."""
+    """:func:`square` of values in range (see :func:`split_unchecked`): ``a^2 = p + e`` exactly."""
     high, low = split_unchecked(a)
     p = a * a
     return p, ((high * high - p) + 2 * high * low) + low * low

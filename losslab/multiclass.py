@@ -534,25 +534,8 @@ def _product(value, hi, lo):
     return p, e + value * lo
 
 
-def _split(a: np.ndarray):
-    """Veltkamp's split ``a = high + low``, each half the significand (exact); ``|a|`` well below float max."""
-    high = a * a.dtype.type(2.0 ** ((np.finfo(a.dtype).nmant + 2) // 2) + 1)
-    high -= high - a
-    return high, a - high
-
-
-def _two_product(a: np.ndarray, b: np.ndarray):
-    """Dekker's ``a b = p + e`` (exact), for values far from the ends of the float range (no guard, unlike
-    ``_double_word.two_product``: here they are probabilities, sums of a few of them and their ratios)."""
-    p = a * b
-    a_high, a_low = _split(a)
-    b_high, b_low = _split(b)
-    e = a_high * b_high
-    e -= p
-    e += a_high * b_low
-    e += a_low * b_high
-    e += a_low * b_low
-    return p, e
+_split = dw.split_unchecked  # probabilities, sums of a few of them and their ratios: no range guard
+_two_product = dw.two_product_unchecked
 
 
 def _product_dw(a_hi, a_lo, b_hi, b_lo):
