@@ -163,18 +163,43 @@ return {key: e.dataset.control || null, name: e.type === 'radio' ? e.name : '',
 """
 
 
+# Records, at each Tab's keyup, what has focus (FOCUSED_JS's fields): the walk sends its Tabs in batches
+# instead of one WebDriver round trip per Tab and another to read the focus.
+TAB_RECORDER_JS = LOOK_JS + """
+window.__tabs = [];
+if (!window.__tabRecorder) {
+  window.__tabRecorder = (event) => {
+    if (event.key !== 'Tab') return;
+    const e = document.activeElement;
+    window.__tabs.push(!e || e === document.body || e === document.documentElement ? null
+      : {key: e.dataset.control || null, name: e.type === 'radio' ? e.name : '',
+         visible: e.dataset.look === undefined || look(e) !== e.dataset.look, what: e.outerHTML.slice(0, 120)});
+  };
+  document.addEventListener('keyup', window.__tabRecorder, true);
+}
+"""
+TABS_PER_BATCH = 25
+
+
 def tab_walk(lab, limit: int) -> list[dict]:
     """Press Tab from the top of the page until focus wraps around or leaves the page; what got focus, in order."""
     # Tab goes on from the last focused element, so the walk starts from a stand-in at the page's top.
     lab.js("const start = document.createElement('span'); start.id = 'walk-start'; start.tabIndex = -1;"
            "document.body.prepend(start); start.focus(); window.scrollTo(0, 0);")
-    order = []
-    for _ in range(limit):
-        lab.mouse().send_keys(Keys.TAB).perform()
-        focused = lab.js(FOCUSED_JS)
-        if focused is None or (order and focused["key"] is not None and focused["key"] == order[0]["key"]):
+    lab.js(TAB_RECORDER_JS)
+    order, sent = [], 0
+    while sent < limit:
+        batch = min(TABS_PER_BATCH, limit - sent)
+        lab.mouse().send_keys(Keys.TAB * batch).perform()
+        sent += batch
+        recorded = lab.js("return window.__tabs;")
+        for focused in recorded[len(order):]:
+            if focused is None or (order and focused["key"] is not None and focused["key"] == order[0]["key"]):
+                lab.js("document.getElementById('walk-start')?.remove();")
+                return order
+            order.append(focused)
+        if len(recorded) < sent:  # a Tab with no keyup in the page: focus has left it
             break
-        order.append(focused)
     lab.js("document.getElementById('walk-start')?.remove();")
     return order
 
