@@ -59,6 +59,30 @@ from losslab._validation import Interval, validate_reduction
 
 NON_NEGATIVE = Interval(0.0, None)
 FOUR_OVER_PI_SQUARED = 4 / math.pi**2
+# 4/pi^2 and pi/2 as double words (hi + lo, from mpmath)
+FOUR_OVER_PI_SQUARED_LOW = -1.5865159517757766e-17
+FOUR_OVER_PI_SQUARED_PAIR = np.array([[FOUR_OVER_PI_SQUARED, 2 * FOUR_OVER_PI_SQUARED],
+                                      [FOUR_OVER_PI_SQUARED_LOW, 2 * FOUR_OVER_PI_SQUARED_LOW]])  # 4/pi^2, 8/pi^2
+HALF_PI, HALF_PI_LOW = 1.5707963267948966, 6.123233995736766e-17
+# arctan(k/32), k = 0..32, as double words (hi + lo, from mpmath): the table of the double-word arctan
+ATAN_TABLE = np.array([
+    (0.0, 0.0), (0.031239833430268277, -1.188442711587748e-18), (0.06241880999595735, -1.5490756308295046e-18),
+    (0.09347678115858947, -6.2844725995420954e-18), (0.12435499454676144, -3.1253241424539383e-18),
+    (0.15499674192394097, 9.585415594114324e-18), (0.18534794999569476, 4.180692268843079e-18),
+    (0.21535769969773805, 4.738160130078733e-19), (0.24497866312686414, 1.0698755618734451e-17),
+    (0.2741674511196588, 8.261353575163773e-18), (0.3028848683749714, -1.1010827903001369e-17),
+    (0.3310960767041321, -7.952610375793799e-18), (0.35877067027057225, -2.4623815582638635e-17),
+    (0.38588266939807375, 2.378822732491941e-17), (0.4124104415973873, -1.587652227770689e-17),
+    (0.43833655985795783, -2.494277030626541e-17), (0.4636476090008061, 2.2698777452961687e-17),
+    (0.48833395105640554, -1.1373236189329585e-17), (0.5123894603107377, -2.5462781472855804e-17),
+    (0.5358112379604637, -4.0637956834825575e-18), (0.5585993153435624, -5.4556305485916264e-18),
+    (0.5807563535676704, -1.441464378193067e-17), (0.6022873461349642, 2.950430737228402e-17),
+    (0.6231993299340659, 2.672403885140095e-17), (0.6435011087932844, 1.5834785051444286e-17),
+    (0.6632029927060933, -3.076054864429649e-17), (0.6823165548747481, 6.943223671560008e-18),
+    (0.7008544078844502, -1.987626234335816e-17), (0.7188299996216245, -2.1478388444456983e-17),
+    (0.7362574289814281, 3.473937648299457e-17), (0.7531512809621944, -2.4256934659182068e-17),
+    (0.7695264804056583, -3.704991905602721e-17), (0.7853981633974483, 3.061616997868383e-17),
+]).T
 
 
 def _sum_of_squares(x):
@@ -78,6 +102,53 @@ def _multiply(x_hi, x_lo, y_hi, y_lo):
     e = e + (x_hi * y_lo + x_lo * y_hi)
     total = p + e
     return total, e - (total - p)
+
+
+def _add(x_hi, x_lo, y_hi, y_lo):
+    """``dw.add`` in one two-sum, with no renormalisation or finiteness checks (moderate values): the low
+    part may reach an ulp or two of the high one, which the next double-word operation absorbs."""
+    s, e = dw.two_sum(x_hi, y_hi)
+    return s, e + (x_lo + y_lo)
+
+
+def _divide(x_hi, x_lo, y_hi, y_lo):
+    """``(x_hi + x_lo)/(y_hi + y_lo)`` as a double word, for moderate values (one exact remainder)."""
+    q = x_hi / y_hi
+    p, e = dw.two_product_unchecked(q, y_hi)
+    remainder = (((x_hi - p) - e) + x_lo - q * y_lo) / y_hi
+    total = q + remainder
+    return total, remainder - (total - q)
+
+
+def _arctan2_double(y, y_lo, x, x_lo):
+    r""":math:`\arctan(y/x)` for :math:`x \ge 0`, :math:`|y| + x > 0`, both double words, as a double word (to about 2^-100).
+
+    The ratio of the smaller to the larger of :math:`|y|` and :math:`x`, :math:`u \in [0, 1]`, is
+    reduced to :math:`r = (u - c)/(1 + u c)`, :math:`|r| \le 1/64`, around the nearest
+    :math:`c = k/32` (``ATAN_TABLE``); :math:`\arctan r` is its series to :math:`r^9`, of which only
+    :math:`r` needs the double word; :math:`|y| > x` takes :math:`\pi/2 - \arctan(x/|y|)`.
+    """
+    flip = y < 0
+    y, y_lo = np.where(flip, -y, y), np.where(flip, -y_lo, y_lo)
+    swap = y > x
+    u, u_lo = _divide(np.where(swap, x, y), np.where(swap, x_lo, y_lo),
+                      np.where(swap, y, x), np.where(swap, y_lo, x_lo))
+    k = np.rint(u * 32)
+    c = k / 32
+    p, p_lo = dw.two_product_unchecked(u, c)
+    d = 1 + p  # p <= 1: 1 + p = d + (p - (d - 1)) exactly
+    r, r_lo = _divide(u - c, u_lo, d, (p - (d - 1)) + (p_lo + u_lo * c))  # u - c is exact (Sterbenz)
+    s = r * r
+    tail = r * s * (-1 / 3 + s * (1 / 5 + s * (-1 / 7 + s / 9)))
+    index = k.astype(np.intp)
+    high = ATAN_TABLE[0][index] + r  # the table's entry is the larger, or 0
+    low = (r - (high - ATAN_TABLE[0][index])) + (ATAN_TABLE[1][index] + r_lo + tail)
+    # pi/2 - angle where |y| > x
+    complement, rounding = dw.two_sum(HALF_PI, -high)
+    high, low = np.where(swap, complement, high), np.where(swap, rounding + (HALF_PI_LOW - low), low)
+    total = high + low
+    low = low - (total - high)
+    return np.where(flip, -total, total), np.where(flip, -low, low)
 
 
 class _Pair:
@@ -160,6 +231,78 @@ class _Pair:
                          np.where(self.b2 < self.h2, -y_inside, y_outside)])
         return loss, grad
 
+    def iou_terms_double(self):
+        r"""``iou_terms``'s loss and gradient as double words, each to about 2^-100 of itself.
+
+        The same formulas from exact pieces: the sides, the edges' spills and lacks and the overlap's
+        sides are exact differences of the coordinates (two-sum), the areas and :math:`U - I` double-word
+        products and sums, :math:`(a/D)(b/D)` double-word quotients and products. The IoU gradient is a
+        product of about ten rounded factors in floats (up to 4 ulp); here it is rounded once, by the
+        caller, after the DIoU and CIoU terms are added to it. A pair whose ``eps`` (in the scaled
+        units) is above 2^500 (boxes about 2^-250 of ``sqrt(eps)`` or smaller, where the IoU terms are
+        2^-500 of the others) takes ``iou_terms``'s floats: its double words would overflow.
+        """
+        huge = self.eps > 2.0**500
+        eps = np.where(huge, 0.0, self.eps) if huge.any() else self.eps
+        pred, target = self.pred, self.target
+        right, top = np.minimum(pred[2:], target[2:])
+        left, bottom = np.maximum(pred[:2], target[:2])
+        # w, h, w_gt, h_gt; a2 - g2, g1 - a1, b2 - h2, h1 - b1; the overlap's sides: exact
+        first = np.stack([pred[2], pred[3], target[2], target[3], pred[2], target[0], pred[3], target[1],
+                          right, top])
+        second = np.stack([pred[0], pred[1], target[0], target[1], target[2], pred[0], target[3], pred[1],
+                           left, bottom])
+        sides, sides_low = dw.two_sum(first, -second)
+        edges, edges_low = sides[4:8], sides_low[4:8]
+        out, inward = edges > 0, edges < 0
+        # spill_x, spill_y (the prediction past the target's edges), lack_x, lack_y (short of them)
+        pieces = np.concatenate([np.where(out, edges, 0.0), -np.where(inward, edges, 0.0)])
+        pieces_low = np.concatenate([np.where(out, edges_low, 0.0), -np.where(inward, edges_low, 0.0)])
+        spill, spill_low = _add(pieces[0::2], pieces_low[0::2], pieces[1::2], pieces_low[1::2])
+        overlap = np.where(self.overlaps, sides[8:], 0.0), np.where(self.overlaps, sides_low[8:], 0.0)
+        w, h, w_gt, h_gt = (sides[i] for i in range(4))
+        iw, ih = overlap[0]
+        sx, sy, lx, ly = spill
+        # spill_x h, iw spill_y, lack_x h_gt, iw lack_y, I = iw ih, A_gt, spill_y w, A = w h
+        x = np.stack([sx, iw, lx, iw, iw, w_gt, sy, w])
+        x_low = np.stack([spill_low[0], overlap[1][0], spill_low[2], overlap[1][0], overlap[1][0], sides_low[2],
+                          spill_low[1], sides_low[0]])
+        y = np.stack([h, sy, h_gt, ly, ih, h_gt, w, h])
+        y_low = np.stack([sides_low[1], spill_low[1], sides_low[3], spill_low[3], overlap[1][1], sides_low[3],
+                          sides_low[0], sides_low[1]])
+        products, products_low = _multiply(x, x_low, y, y_low)
+        # U - I: the parts of each box outside the other (overlapping), or both areas (disjoint)
+        halves = _add(products[[0, 5]], products_low[[0, 5]], products[[1, 7]], products_low[[1, 7]])
+        lacks = _add(products[2], products_low[2], products[3], products_low[3])
+        pred_only = np.where(self.overlaps, halves[0][0], halves[0][1]), np.where(self.overlaps, halves[1][0],
+                                                                                  halves[1][1])
+        target_only = np.where(self.overlaps, lacks[0], 0.0), np.where(self.overlaps, lacks[1], 0.0)
+        mismatch = _add(*pred_only, *target_only)
+        target_area = products[5], products_low[5]
+        inter = products[4], products_low[4]
+        # M + eps, D = U + eps = I + M + eps, and A_gt + eps + spill_x h, A_gt + eps + spill_y w
+        excess = _add(*mismatch, eps, 0.0)
+        denominator = _add(*inter, *excess)
+        padded = _add(*target_area, eps, 0.0)
+        numerators = _add(products[[0, 6]], products_low[[0, 6]], *padded)
+        empty = denominator[0] == 0  # two empty boxes with eps = 0 (_empty_union)
+        d = np.where(empty, 1.0, denominator[0]), np.where(empty, 0.0, denominator[1])
+        loss = _divide(*excess, *d)
+        # (ih/D, iw/D, I/D) and ((A_gt + eps + spill_x h)/D, (A_gt + eps + spill_y w)/D, h/D, w/D)
+        ratios = _divide(np.stack([ih, iw, inter[0], numerators[0][0], numerators[0][1], h, w]),
+                         np.stack([overlap[1][1], overlap[1][0], inter[1], numerators[1][0], numerators[1][1],
+                                   sides_low[1], sides_low[0]]), *d)
+        factors = _multiply(ratios[0][[0, 1, 2, 2]], ratios[1][[0, 1, 2, 2]], ratios[0][[3, 4, 5, 6]],
+                            ratios[1][[3, 4, 5, 6]])  # x inside, y inside, x outside, y outside
+        inside = np.stack([self.a1 > self.g1, self.b1 > self.h1, self.a2 < self.g2, self.b2 < self.h2])
+        signs = np.array([1.0, 1.0, -1.0, -1.0]).reshape((4,) + (1,) * (inside.ndim - 1))
+        grad = tuple(np.where(inside, part[[0, 1, 0, 1]], -part[[2, 3, 2, 3]]) * signs for part in factors)
+        if huge.any():
+            plain_loss, plain_grad = self.iou_terms()
+            loss = np.where(huge, plain_loss, loss[0]), np.where(huge, 0.0, loss[1])
+            grad = np.where(huge, plain_grad, grad[0]), np.where(huge, 0.0, grad[1])
+        return loss, grad
+
     def d_area(self):
         """Gradient of the predicted box's area with respect to (x1, y1, x2, y2)."""
         return np.stack([-self.height, -self.width, self.height, self.width])
@@ -231,13 +374,6 @@ class _Pair:
 
 def _eps(eps) -> float:
     return NON_NEGATIVE.validate(eps, "eps")
-
-
-def _diou_terms(pair: _Pair, want_grad: bool = True):
-    """DIoU's loss and gradient, and the IoU loss and gradient they include (for CIoU)."""
-    iou_loss_, iou_grad = pair.iou_terms(want_grad)
-    ratio, d_ratio = pair.distance_terms(want_grad)  # torchvision adds eps to the squared diagonal
-    return iou_loss_ + ratio, (iou_grad + d_ratio if want_grad else None), iou_loss_, iou_grad
 
 
 def _iou_loss(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
@@ -358,8 +494,14 @@ def giou_and_grad(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction: str
 def _diou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
     pair = _Pair(pred_boxes, target_boxes, _eps(eps))
     with np.errstate(divide="ignore", invalid="ignore"):
-        loss, grad, _, _ = _diou_terms(pair, want_grad)
-        grad = grad if want_grad else np.zeros((4, *loss.shape))
+        ratio, distance_grad = pair.distance_terms(want_grad)  # torchvision adds eps to the squared diagonal
+        loss = pair.iou_terms(want_grad=False)[0] + ratio if want_loss else ratio
+        grad = None
+        if want_grad:
+            # the IoU gradient as a double word, rounded once with the distance term
+            _, (iou_grad, iou_grad_low) = pair.iou_terms_double()
+            grad, low = dw.two_sum(iou_grad, distance_grad)
+            grad = grad + (low + iou_grad_low)
         loss, grad = _empty_union(pair, loss, grad)
     return pair.finish(loss, grad, reduction, want_loss, want_grad)
 
@@ -395,7 +537,7 @@ def diou_and_grad(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction: str
     return _diou(pred_boxes, target_boxes, eps, True, True, reduction)
 
 
-def _aspect_gap(pair: _Pair):
+def _aspect_gap(pair: _Pair, want_double: bool = False):
     r""":math:`\arctan(w_{gt}/h_{gt}) - \arctan(w/h)`, to an ulp or two of itself also for nearly equal aspect ratios.
 
     The difference of the two rounded angles is off by an ulp of :math:`\pi/2`, which for similar
@@ -403,6 +545,8 @@ def _aspect_gap(pair: _Pair):
     :math:`(h_{gt} h + w_{gt} w,\ w_{gt} h - h_{gt} w)`: the widths are taken exactly (two-sum of the
     corners) and the cross term :math:`w_{gt} h - h_{gt} w` in double words (two-products), so it keeps
     its digits where it cancels. A box of zero width and height (no angle) takes the plain difference.
+    With ``want_double``: the gap as a double word (:func:`_arctan2_double`) and the exact sides
+    ``(w, h)`` as double words stacked on axis 0, for the gradient.
     """
     # (w, h, w_gt, h_gt) stacked on axis 0, then the four products (w_gt h, h_gt w, h_gt h, w_gt w) at once
     sides, sides_low = dw.two_sum(np.concatenate([pair.pred[2:], pair.target[2:]]),
@@ -413,45 +557,91 @@ def _aspect_gap(pair: _Pair):
     high, low = products  # cross = w_gt h - h_gt w and dot = h_gt h + w_gt w in one double-word addition
     (cross, dot), (cross_low, dot_low) = dw.add(high[[0, 2]], low[[0, 2]], np.stack([-high[1], high[3]]),
                                                 np.stack([-low[1], low[3]]))
+    degenerate = ((w == 0) & (h == 0)) | ((wg == 0) & (hg == 0))
+    if want_double:
+        # the gap's rounding counts three times in the gradient (alpha dv is the gap cubed): a double word;
+        # cross = dot = 0 (products below the float range: a tiny box far from the other) as the loss's
+        plain = degenerate | ((cross == 0) & (dot == 0))
+        gap, gap_low = _arctan2_double(cross, cross_low, np.where(plain, 1.0, dot), dot_low)
+        if plain.any():
+            gap = np.where(degenerate, np.arctan2(wg, hg) - np.arctan2(w, h), np.where(plain, 0.0, gap))
+            gap_low = np.where(plain, 0.0, gap_low)
+        return gap, gap_low, (sides[:2], sides_low[:2])
     # the tangent of the gap, cross / dot, to half an ulp (both double words), then one arctan
     positive = dot > 0
     safe = np.where(positive, dot, 1.0)
     tangent, tangent_low = dw.divide(cross, cross_low, safe)
     tangent = tangent - tangent * (dot_low / safe) + tangent_low
     gap = np.where(positive, np.arctan(tangent), np.arctan2(cross, dot))
-    degenerate = ((w == 0) & (h == 0)) | ((wg == 0) & (hg == 0))
     if degenerate.any():
         gap = np.where(degenerate, np.arctan2(wg, hg) - np.arctan2(w, h), gap)
     return gap
+
+
+def _ciou_grad(pair: _Pair, iou_loss_, iou_grad, distance_grad, eps):
+    r"""CIoU's gradient :math:`(1 - \alpha^2)\,\partial\ell_{IoU} + \partial(\rho^2/c^2) - A\,\partial\theta`, shape (4, ...).
+
+    :math:`\partial(\alpha v) = \alpha(2 - \alpha)\,\partial v - \alpha^2 \partial\ell_{IoU}` with
+    :math:`\partial v = -2 (4/\pi^2)\,g\,\partial\theta` (:math:`g` the aspect gap, :math:`\theta = \arctan(w/h)`),
+    so :math:`A = \alpha (2 - \alpha)\, 2 (4/\pi^2)\, g`, a product of about eight factors with :math:`g`
+    cubed in it (:math:`\alpha \propto g^2`): it is formed in double words from the double-word gap and
+    the exact sides, and :math:`1 - \alpha^2 = (1 - \alpha)(1 + \alpha)`, :math:`1 - \alpha = (\ell_{IoU} + \epsilon)/Q`
+    (no cancellation where :math:`\alpha` is near 1). The three terms are added in double words and
+    rounded once.
+    """
+    gap, gap_low, (sides, sides_low) = _aspect_gap(pair, want_double=True)
+    square, square_low = dw.square_unchecked(gap)
+    # v = (4/pi^2) g^2 and the slope (8/pi^2) g in one double-word product, (2, ...)
+    shape = (2,) + (1,) * gap.ndim
+    (v, slope), (v_low, slope_low) = _multiply(
+        FOUR_OVER_PI_SQUARED_PAIR[0].reshape(shape), FOUR_OVER_PI_SQUARED_PAIR[1].reshape(shape),
+        np.stack([square, gap]), np.stack([square_low + 2 * gap * gap_low, gap_low]))
+    # Q = (1 - IoU) + v + eps, alpha = v/Q and 1 - alpha = ((1 - IoU) + eps)/Q (eps not scaled: Q is a ratio)
+    loss_eps, loss_eps_low = dw.two_sum(iou_loss_[0], eps)
+    loss_eps_low = loss_eps_low + iou_loss_[1]
+    q, q_low = _add(loss_eps, loss_eps_low, v, v_low)
+    positive = q > 0  # 0 only for two equal boxes with eps = 0: no penalty
+    q, q_low = np.where(positive, q, 1.0), np.where(positive, q_low, 0.0)
+    (alpha, rest), (alpha_low, rest_low) = _divide(np.stack([v, loss_eps]), np.stack([v_low, loss_eps_low]), q, q_low)
+    rest, rest_low = np.where(positive, rest, 1.0), np.where(positive, rest_low, 0.0)
+    # 1 - alpha^2 = (1 - alpha)(1 + alpha) and alpha (2 - alpha), then A = alpha (2 - alpha) (8/pi^2) g
+    shifted, shifted_low = dw.two_sum(np.array([1.0, 2.0]).reshape(shape), np.stack([alpha, -alpha]))
+    (keep, pull), (keep_low, pull_low) = _multiply(np.stack([rest, alpha]), np.stack([rest_low, alpha_low]),
+                                                   shifted, shifted_low + np.stack([alpha_low, -alpha_low]))
+    pull = _multiply(pull, pull_low, slope, slope_low)
+    # d theta = (h dw - w dh)/(w^2 + h^2): (A h, A w)/(w^2 + h^2), (2, ...)
+    diagonal = _sum_of_squares((sides, sides_low))
+    has_angle = diagonal[0] > 0  # a point box has no angle and no aspect gradient
+    pull = _divide(*pull, np.where(has_angle, diagonal[0], 1.0), np.where(has_angle, diagonal[1], 0.0))
+    turn = _multiply(sides[::-1], sides_low[::-1], np.where(has_angle, pull[0], 0.0), pull[1])
+    # -A d theta for (x1, y1, x2, y2) = (A h, -A w, -A h, A w)/(w^2 + h^2)
+    signs = np.array([1.0, -1.0, -1.0, 1.0]).reshape((4,) + (1,) * gap.ndim)
+    aspect, aspect_low = signs * turn[0][[0, 1, 0, 1]], signs * np.where(has_angle, turn[1], 0.0)[[0, 1, 0, 1]]
+    kept, kept_low = _multiply(*np.broadcast_arrays(keep, keep_low, iou_grad[0])[:2], *iou_grad)
+    total, low = dw.two_sum(kept, distance_grad)
+    total, rounding = dw.two_sum(total, aspect)
+    return total + (low + rounding + kept_low + aspect_low)
 
 
 def _ciou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
     eps = _eps(eps)
     pair = _Pair(pred_boxes, target_boxes, eps)
     with np.errstate(divide="ignore", invalid="ignore"):
-        diou_loss, diou_grad_, iou_loss_, iou_grad = _diou_terms(pair, want_grad)
-        # v: squared difference of the aspect angles atan(w/h); atan2 is atan(w/h) for h > 0
-        # and stays finite (pi/2) for a box of zero height
-        w, h = pair.width, pair.height
-        angle_gap = _aspect_gap(pair)
-        v = FOUR_OVER_PI_SQUARED * angle_gap * angle_gap
-        # alpha v = v^2 / Q with Q = (1 - IoU) + v + eps, differentiated in full (alpha included);
-        # Q is a ratio, so its eps is not scaled with the boxes
-        q = iou_loss_ + v + eps
-        q_safe = np.where(q > 0, q, 1.0)
-        penalty = np.where(q > 0, v * (v / q_safe), 0.0)
-        grad = np.zeros((4, *penalty.shape))
-        if want_grad:
-            # d atan(w/h) = (h dw - w dh)/(w^2 + h^2); dw = (-1, 0, 1, 0), dh = (0, -1, 0, 1)
-            diagonal = w * w + h * h
-            safe = np.where(diagonal > 0, diagonal, 1.0)
-            d_angle = np.where(diagonal > 0, np.stack([-h, w, h, -w]) / safe, 0.0)  # 0 for a point box
-            d_v = -2 * FOUR_OVER_PI_SQUARED * angle_gap * d_angle
-            alpha = v / q_safe  # the paper's trade-off weight
-            d_penalty = np.where(q > 0, 2 * alpha * d_v - alpha * alpha * (iou_grad + d_v), 0.0)
-            grad = diou_grad_ + d_penalty
-        loss, grad = _empty_union(pair, diou_loss + penalty, grad)
+        ratio, distance_grad = pair.distance_terms(want_grad)  # torchvision adds eps to the squared diagonal
+        grad = _ciou_grad(pair, *pair.iou_terms_double(), distance_grad, eps) if want_grad else None
+        loss = ratio
+        if want_loss:
+            iou_loss_ = pair.iou_terms(want_grad=False)[0]
+            # v: squared difference of the aspect angles atan(w/h) (atan2: pi/2 for a box of zero height)
+            angle_gap = _aspect_gap(pair)
+            v = FOUR_OVER_PI_SQUARED * angle_gap * angle_gap
+            # alpha v = v^2 / Q with Q = (1 - IoU) + v + eps; Q is a ratio, so its eps is not scaled
+            q = iou_loss_ + v + eps
+            loss = iou_loss_ + ratio + np.where(q > 0, v * (v / np.where(q > 0, q, 1.0)), 0.0)
+        loss, grad = _empty_union(pair, loss, grad)
     return pair.finish(loss, grad, reduction, want_loss, want_grad)
+
+
 
 
 def ciou(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction: str = "mean"):
