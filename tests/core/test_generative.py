@@ -314,10 +314,11 @@ def test_float32_stays_float32():
     assert_float32_kept(gen.gaussian_kl, gen.gaussian_kl_grad, (mu, logvar), n_grads=2)
     recon, target = as_float32(RNG.normal(0, 1, (2, 4)), RNG.uniform(0, 1, (2, 4)))
     assert_float32_kept(gen.vae_elbo, gen.vae_elbo_grad, (recon, target, mu, logvar), n_grads=3)
-    # float32 results are the float64 results rounded once
-    np.testing.assert_array_equal(gen.gan_discriminator(d, e, reduction="none"),
-                                  gen.gan_discriminator(d.astype(np.float64), e.astype(np.float64),
-                                                        reduction="none").astype(np.float32))
+    # float32 results are within 4 float32 ulp of the float64 result (itself within an ulp or two of exact)
+    wide = gen.gan_discriminator(d.astype(np.float64), e.astype(np.float64), reduction="none")
+    narrow = gen.gan_discriminator(d, e, reduction="none")
+    ulps = np.abs(narrow.astype(np.float64) - wide) / np.spacing(np.abs(wide).astype(np.float32)).astype(np.float64)
+    assert ulps.max() <= 4.0, ulps
 
 
 @pytest.mark.parametrize(("call", "match"), [
