@@ -92,13 +92,30 @@ def _sum_of_squares(x):
     return dw.two_sum(total, rounding + (errors[0] + errors[1] + 2 * (x[0][0] * x[1][0] + x[0][1] * x[1][1])))
 
 
+def _two_product(a, b):
+    """``dw.two_product_unchecked`` for the float64 arrays here (the boxes are computed in float64), with
+    Veltkamp's constant 2^27 + 1 written out: the same results without a dtype lookup per call."""
+    p = a * b
+    a_high = a * 134217729.0
+    a_high -= a_high - a
+    b_high = b * 134217729.0
+    b_high -= b_high - b
+    a_low, b_low = a - a_high, b - b_high
+    e = a_high * b_high
+    e -= p
+    e += a_high * b_low
+    e += a_low * b_high
+    e += a_low * b_low
+    return p, e
+
+
 def _multiply(x_hi, x_lo, y_hi, y_lo):
     """``dw.multiply`` without its range checks, for the scaled boxes' moderate values (below about 2^990).
 
     Dekker's product of the Veltkamp halves and the cross terms, as in ``losslab._double_word``: the
     same results, in a third of the NumPy calls (the dashboard calls these on small arrays).
     """
-    p, e = dw.two_product_unchecked(x_hi, y_hi)
+    p, e = _two_product(x_hi, y_hi)
     e = e + (x_hi * y_lo + x_lo * y_hi)
     total = p + e
     return total, e - (total - p)
@@ -114,7 +131,7 @@ def _add(x_hi, x_lo, y_hi, y_lo):
 def _divide(x_hi, x_lo, y_hi, y_lo):
     """``(x_hi + x_lo)/(y_hi + y_lo)`` as a double word, for moderate values (one exact remainder)."""
     q = x_hi / y_hi
-    p, e = dw.two_product_unchecked(q, y_hi)
+    p, e = _two_product(q, y_hi)
     remainder = (((x_hi - p) - e) + x_lo - q * y_lo) / y_hi
     total = q + remainder
     return total, remainder - (total - q)
@@ -135,7 +152,7 @@ def _arctan2_double(y, y_lo, x, x_lo):
                       np.where(swap, y, x), np.where(swap, y_lo, x_lo))
     k = np.rint(u * 32)
     c = k / 32
-    p, p_lo = dw.two_product_unchecked(u, c)
+    p, p_lo = _two_product(u, c)
     d = 1 + p  # p <= 1: 1 + p = d + (p - (d - 1)) exactly
     r, r_lo = _divide(u - c, u_lo, d, (p - (d - 1)) + (p_lo + u_lo * c))  # u - c is exact (Sterbenz)
     s = r * r
@@ -245,55 +262,42 @@ class _Pair:
         huge = self.eps > 2.0**500
         eps = np.where(huge, 0.0, self.eps) if huge.any() else self.eps
         pred, target = self.pred, self.target
-        right, top = np.minimum(pred[2:], target[2:])
-        left, bottom = np.maximum(pred[:2], target[:2])
-        # w, h, w_gt, h_gt; a2 - g2, g1 - a1, b2 - h2, h1 - b1; the overlap's sides: exact
-        first = np.stack([pred[2], pred[3], target[2], target[3], pred[2], target[0], pred[3], target[1],
-                          right, top])
-        second = np.stack([pred[0], pred[1], target[0], target[1], target[2], pred[0], target[3], pred[1],
-                           left, bottom])
-        sides, sides_low = dw.two_sum(first, -second)
-        edges, edges_low = sides[4:8], sides_low[4:8]
-        out, inward = edges > 0, edges < 0
+        # (a1, b1, a2, b2, g1, h1, g2, h2, right, top, left, bottom), then the exact differences w, h, w_gt,
+        # h_gt; a2 - g2, g1 - a1, b2 - h2, h1 - b1; the overlap's sides (right - left, top - bottom)
+        corners = np.concatenate([pred, target, np.minimum(pred[2:], target[2:]), np.maximum(pred[:2], target[:2])])
+        sides, sides_low = dw.two_sum(corners[[2, 3, 6, 7, 2, 4, 3, 5, 8, 9]], -corners[[0, 1, 4, 5, 6, 0, 7, 1, 10, 11]])
         # spill_x, spill_y (the prediction past the target's edges), lack_x, lack_y (short of them)
-        pieces = np.concatenate([np.where(out, edges, 0.0), -np.where(inward, edges, 0.0)])
-        pieces_low = np.concatenate([np.where(out, edges_low, 0.0), -np.where(inward, edges_low, 0.0)])
+        edges, edges_low = np.concatenate([sides[4:8], -sides[4:8]]), np.concatenate([sides_low[4:8], -sides_low[4:8]])
+        out = edges > 0
+        pieces, pieces_low = np.where(out, edges, 0.0), np.where(out, edges_low, 0.0)
         spill, spill_low = _add(pieces[0::2], pieces_low[0::2], pieces[1::2], pieces_low[1::2])
-        overlap = np.where(self.overlaps, sides[8:], 0.0), np.where(self.overlaps, sides_low[8:], 0.0)
-        w, h, w_gt, h_gt = (sides[i] for i in range(4))
-        iw, ih = overlap[0]
-        sx, sy, lx, ly = spill
+        # rows: w, h, w_gt, h_gt, spill_x, spill_y, lack_x, lack_y, the overlap's iw, ih (0 where disjoint)
+        values = np.concatenate([sides[:4], spill, np.where(self.overlaps, sides[8:], 0.0)])
+        values_low = np.concatenate([sides_low[:4], spill_low, np.where(self.overlaps, sides_low[8:], 0.0)])
         # spill_x h, iw spill_y, lack_x h_gt, iw lack_y, I = iw ih, A_gt, spill_y w, A = w h
-        x = np.stack([sx, iw, lx, iw, iw, w_gt, sy, w])
-        x_low = np.stack([spill_low[0], overlap[1][0], spill_low[2], overlap[1][0], overlap[1][0], sides_low[2],
-                          spill_low[1], sides_low[0]])
-        y = np.stack([h, sy, h_gt, ly, ih, h_gt, w, h])
-        y_low = np.stack([sides_low[1], spill_low[1], sides_low[3], spill_low[3], overlap[1][1], sides_low[3],
-                          sides_low[0], sides_low[1]])
-        products, products_low = _multiply(x, x_low, y, y_low)
+        x, y = [4, 8, 6, 8, 8, 2, 5, 0], [1, 5, 3, 7, 9, 3, 0, 1]
+        products, products_low = _multiply(values[x], values_low[x], values[y], values_low[y])
         # U - I: the parts of each box outside the other (overlapping), or both areas (disjoint)
         halves = _add(products[[0, 5]], products_low[[0, 5]], products[[1, 7]], products_low[[1, 7]])
         lacks = _add(products[2], products_low[2], products[3], products_low[3])
-        pred_only = np.where(self.overlaps, halves[0][0], halves[0][1]), np.where(self.overlaps, halves[1][0],
-                                                                                  halves[1][1])
+        pred_only = (np.where(self.overlaps, halves[0][0], halves[0][1]),
+                     np.where(self.overlaps, halves[1][0], halves[1][1]))
         target_only = np.where(self.overlaps, lacks[0], 0.0), np.where(self.overlaps, lacks[1], 0.0)
         mismatch = _add(*pred_only, *target_only)
-        target_area = products[5], products_low[5]
-        inter = products[4], products_low[4]
-        # M + eps, D = U + eps = I + M + eps, and A_gt + eps + spill_x h, A_gt + eps + spill_y w
-        excess = _add(*mismatch, eps, 0.0)
-        denominator = _add(*inter, *excess)
-        padded = _add(*target_area, eps, 0.0)
-        numerators = _add(products[[0, 6]], products_low[[0, 6]], *padded)
+        # M + eps and A_gt + eps; D = U + eps = I + (M + eps); A_gt + eps + spill_x h, A_gt + eps + spill_y w
+        padded = _add(np.stack([mismatch[0], products[5]]), np.stack([mismatch[1], products_low[5]]), eps, 0.0)
+        denominator = _add(products[4], products_low[4], padded[0][0], padded[1][0])
+        numerators = _add(products[[0, 6]], products_low[[0, 6]], padded[0][1], padded[1][1])
         empty = denominator[0] == 0  # two empty boxes with eps = 0 (_empty_union)
         d = np.where(empty, 1.0, denominator[0]), np.where(empty, 0.0, denominator[1])
-        loss = _divide(*excess, *d)
-        # (ih/D, iw/D, I/D) and ((A_gt + eps + spill_x h)/D, (A_gt + eps + spill_y w)/D, h/D, w/D)
-        ratios = _divide(np.stack([ih, iw, inter[0], numerators[0][0], numerators[0][1], h, w]),
-                         np.stack([overlap[1][1], overlap[1][0], inter[1], numerators[1][0], numerators[1][1],
-                                   sides_low[1], sides_low[0]]), *d)
-        factors = _multiply(ratios[0][[0, 1, 2, 2]], ratios[1][[0, 1, 2, 2]], ratios[0][[3, 4, 5, 6]],
-                            ratios[1][[3, 4, 5, 6]])  # x inside, y inside, x outside, y outside
+        # (M + eps)/D (the loss), then ih/D, iw/D, I/D and (A_gt + eps + spill_x h)/D,
+        # (A_gt + eps + spill_y w)/D, h/D, w/D
+        ratios = _divide(np.concatenate([padded[0][:1], values[[9, 8]], products[4:5], numerators[0], values[[1, 0]]]),
+                         np.concatenate([padded[1][:1], values_low[[9, 8]], products_low[4:5], numerators[1],
+                                         values_low[[1, 0]]]), *d)
+        loss = ratios[0][0], ratios[1][0]
+        factors = _multiply(ratios[0][[1, 2, 3, 3]], ratios[1][[1, 2, 3, 3]], ratios[0][[4, 5, 6, 7]],
+                            ratios[1][[4, 5, 6, 7]])  # x inside, y inside, x outside, y outside
         inside = np.stack([self.a1 > self.g1, self.b1 > self.h1, self.a2 < self.g2, self.b2 < self.h2])
         signs = np.array([1.0, 1.0, -1.0, -1.0]).reshape((4,) + (1,) * (inside.ndim - 1))
         grad = tuple(np.where(inside, part[[0, 1, 0, 1]], -part[[2, 3, 2, 3]]) * signs for part in factors)
@@ -545,14 +549,15 @@ def _aspect_gap(pair: _Pair, want_double: bool = False):
     :math:`(h_{gt} h + w_{gt} w,\ w_{gt} h - h_{gt} w)`: the widths are taken exactly (two-sum of the
     corners) and the cross term :math:`w_{gt} h - h_{gt} w` in double words (two-products), so it keeps
     its digits where it cancels. A box of zero width and height (no angle) takes the plain difference.
-    With ``want_double``: the gap as a double word (:func:`_arctan2_double`) and the exact sides
-    ``(w, h)`` as double words stacked on axis 0, for the gradient.
+    With ``want_double``: the gap as a double word (:func:`_arctan2_double`), the exact sides
+    ``(w, h)`` as double words stacked on axis 0 and :math:`w^2 + h^2` as a double word, for the gradient.
     """
     # (w, h, w_gt, h_gt) stacked on axis 0, then the four products (w_gt h, h_gt w, h_gt h, w_gt w) at once
     sides, sides_low = dw.two_sum(np.concatenate([pair.pred[2:], pair.target[2:]]),
                                   -np.concatenate([pair.pred[:2], pair.target[:2]]))
     w, h, wg, hg = sides
-    order_x, order_y = [2, 3, 3, 2], [1, 0, 1, 0]
+    # (with want_double also w^2 and h^2, for the gradient's w^2 + h^2)
+    order_x, order_y = ([2, 3, 3, 2, 0, 1], [1, 0, 1, 0, 0, 1]) if want_double else ([2, 3, 3, 2], [1, 0, 1, 0])
     products = _multiply(sides[order_x], sides_low[order_x], sides[order_y], sides_low[order_y])
     high, low = products  # cross = w_gt h - h_gt w and dot = h_gt h + w_gt w in one double-word addition
     (cross, dot), (cross_low, dot_low) = dw.add(high[[0, 2]], low[[0, 2]], np.stack([-high[1], high[3]]),
@@ -566,7 +571,7 @@ def _aspect_gap(pair: _Pair, want_double: bool = False):
         if plain.any():
             gap = np.where(degenerate, np.arctan2(wg, hg) - np.arctan2(w, h), np.where(plain, 0.0, gap))
             gap_low = np.where(plain, 0.0, gap_low)
-        return gap, gap_low, (sides[:2], sides_low[:2])
+        return gap, gap_low, (sides[:2], sides_low[:2]), _add(high[4], low[4], high[5], low[5])
     # the tangent of the gap, cross / dot, to half an ulp (both double words), then one arctan
     positive = dot > 0
     safe = np.where(positive, dot, 1.0)
@@ -589,7 +594,7 @@ def _ciou_grad(pair: _Pair, iou_loss_, iou_grad, distance_grad, eps):
     (no cancellation where :math:`\alpha` is near 1). The three terms are added in double words and
     rounded once.
     """
-    gap, gap_low, (sides, sides_low) = _aspect_gap(pair, want_double=True)
+    gap, gap_low, (sides, sides_low), diagonal = _aspect_gap(pair, want_double=True)
     square, square_low = dw.square_unchecked(gap)
     # v = (4/pi^2) g^2 and the slope (8/pi^2) g in one double-word product, (2, ...)
     shape = (2,) + (1,) * gap.ndim
@@ -599,6 +604,9 @@ def _ciou_grad(pair: _Pair, iou_loss_, iou_grad, distance_grad, eps):
     # Q = (1 - IoU) + v + eps, alpha = v/Q and 1 - alpha = ((1 - IoU) + eps)/Q (eps not scaled: Q is a ratio)
     loss_eps, loss_eps_low = dw.two_sum(iou_loss_[0], eps)
     loss_eps_low = loss_eps_low + iou_loss_[1]
+    if eps > 2.0**500:  # Q and 1 - IoU + eps scaled by a power of two to keep the double words in range
+        shrink = 2.0 ** -math.frexp(eps)[1]
+        loss_eps, loss_eps_low, v, v_low = loss_eps * shrink, loss_eps_low * shrink, v * shrink, v_low * shrink
     q, q_low = _add(loss_eps, loss_eps_low, v, v_low)
     positive = q > 0  # 0 only for two equal boxes with eps = 0: no penalty
     q, q_low = np.where(positive, q, 1.0), np.where(positive, q_low, 0.0)
@@ -610,7 +618,6 @@ def _ciou_grad(pair: _Pair, iou_loss_, iou_grad, distance_grad, eps):
                                                    shifted, shifted_low + np.stack([alpha_low, -alpha_low]))
     pull = _multiply(pull, pull_low, slope, slope_low)
     # d theta = (h dw - w dh)/(w^2 + h^2): (A h, A w)/(w^2 + h^2), (2, ...)
-    diagonal = _sum_of_squares((sides, sides_low))
     has_angle = diagonal[0] > 0  # a point box has no angle and no aspect gradient
     pull = _divide(*pull, np.where(has_angle, diagonal[0], 1.0), np.where(has_angle, diagonal[1], 0.0))
     turn = _multiply(sides[::-1], sides_low[::-1], np.where(has_angle, pull[0], 0.0), pull[1])
