@@ -33,6 +33,11 @@ The VAE's negative ELBO (Kingma and Welling, "Auto-Encoding Variational Bayes",
 ICLR 2014, appendix B) is a reconstruction negative log-likelihood plus the KL
 divergence of the encoder's diagonal Gaussian :math:`N(\mu, e^{\log\sigma^2})`
 from the prior :math:`N(0, I)`: ``gaussian_kl`` and ``vae_elbo``.
+
+Every function here computes float32 inputs in float32 (nothing is upcast):
+the GAN losses and ``gaussian_kl`` and their gradients are within 3 ulp of the
+float32-rounded exact value, and overflow only where it does; ``vae_elbo`` is a
+sum of ``bce_with_logits`` terms (the core's, in float32 too) and KL terms.
 """
 
 from __future__ import annotations
@@ -48,15 +53,36 @@ from losslab._inputs import (
     softplus_of,
     validate_choice,
 )
-from losslab._validation import Interval, check_in_closed_interval, validate_reduction
+from losslab._validation import (
+    Interval,
+    as_float_array,
+    check_in_closed_interval,
+    result_dtype,
+    validate_reduction,
+)
 from losslab.binary import bce_with_logits_and_grad
 
 NON_NEGATIVE = Interval(0.0, None)
 LIKELIHOODS = ("bernoulli", "gaussian")
 
 
+class _NativeInputs(Inputs):
+    """``Inputs`` whose arrays keep the output dtype: float32 inputs are computed in float32 (see the module docstring)."""
+
+    __slots__ = ()
+
+    def __init__(self, named: dict[str, object]):
+        self.dtype = result_dtype(*named.values())
+        self.arrays = [as_float_array(value, name, self.dtype) for name, value in named.items()]
+        self.shapes = [array.shape for array in self.arrays]
+
+
+# e^x (float64) or e^x/2 (float32) is finite up to here: past it the halves are taken first
+_LARGE_EXPONENT = {np.dtype(np.float64): 709.0, np.dtype(np.float32): 88.0}
+
+
 def _logits(named: dict[str, object]) -> Inputs:
-    inputs = Inputs(named)
+    inputs = _NativeInputs(named)
     for array, name in zip(inputs.arrays, named, strict=True):
         check_not_nan(array, name)
     check_shapes_broadcast(inputs.arrays, list(named))
@@ -64,7 +90,7 @@ def _logits(named: dict[str, object]) -> Inputs:
 
 
 def _scores(named: dict[str, object]) -> Inputs:
-    inputs = Inputs(named)
+    inputs = _NativeInputs(named)
     for array, name in zip(inputs.arrays, named, strict=True):
         check_finite(array, name)
     check_shapes_broadcast(inputs.arrays, list(named))
@@ -214,7 +240,7 @@ def _wgan_critic(real, fake, want_loss, want_grad, reduction="mean"):
     shape = np.broadcast_shapes(f_real.shape, f_fake.shape)
     with np.errstate(over="ignore"):  # a difference past float max: inf is its true size
         loss = f_fake - f_real if want_loss else None
-    grads = (np.full(shape, -1.0), np.full(shape, 1.0)) if want_grad else None
+    grads = (np.full(shape, -1.0, inputs.dtype), np.full(shape, 1.0, inputs.dtype)) if want_grad else None
     return _result(inputs, loss, grads, reduction, want_loss, want_grad)
 
 
@@ -252,7 +278,7 @@ def _negated_score(fake, want_loss, want_grad, reduction="mean"):
     inputs = _scores({"fake_scores": fake})
     (f_fake,) = inputs.arrays
     loss = -f_fake if want_loss else None
-    grads = (np.full(f_fake.shape, -1.0),) if want_grad else None
+    grads = (np.full(f_fake.shape, -1.0, inputs.dtype),) if want_grad else None
     return _result(inputs, loss, grads, reduction, want_loss, want_grad)
 
 
@@ -290,8 +316,9 @@ def _hinge_gan_discriminator(real, fake, want_loss, want_grad, reduction="mean")
     shape = np.broadcast_shapes(f_real.shape, f_fake.shape)
     grads = None
     if want_grad:  # 0 on the kink (slack exactly 0), as losslab.hinge
-        grads = (np.broadcast_to(np.where(real_slack > 0, -1.0, 0.0), shape),
-                 np.broadcast_to(np.where(fake_slack > 0, 1.0, 0.0), shape))
+        one, zero = inputs.dtype.type(1), inputs.dtype.type(0)
+        grads = (np.broadcast_to(np.where(real_slack > 0, -one, zero), shape),
+                 np.broadcast_to(np.where(fake_slack > 0, one, zero), shape))
     return _result(inputs, loss, grads, reduction, want_loss, want_grad)
 
 
@@ -365,7 +392,7 @@ def _exp_minus_one_minus(x: np.ndarray) -> np.ndarray:
 
 
 def _kl_inputs(mu, logvar):
-    inputs = Inputs({"mu": mu, "logvar": logvar})
+    inputs = _NativeInputs({"mu": mu, "logvar": logvar})
     mean, log_variance = inputs.arrays
     check_finite(mean, "mu")
     check_finite(log_variance, "logvar")
@@ -376,11 +403,20 @@ def _kl_inputs(mu, logvar):
 
 
 def _half_expm1(x: np.ndarray) -> np.ndarray:
-    r""":math:`(e^x - 1)/2`, also for :math:`709.78 < x \le 710.47`, where :math:`e^x` overflows and its half does not."""
+    r""":math:`(e^x - 1)/2`, also where :math:`e^x` overflows and its half does not (:math:`709.78 < x \le 710.47` in float64, :math:`88.72 < x \le 89.42` in float32)."""
     with np.errstate(over="ignore"):  # past float max: inf is the true size
-        big = x > 709.0
-        half = np.exp(np.where(big, x, 0.0) / 2)  # x/2 is exact
-        return np.where(big, (0.5 * half) * half, 0.5 * np.expm1(np.where(big, 0.0, x)))
+        big = x > _LARGE_EXPONENT[x.dtype]
+        if x.dtype == np.float64:
+            half = np.exp(np.where(big, x, 0.0) / 2)  # x/2 is exact
+            return np.where(big, (0.5 * half) * half, 0.5 * np.expm1(np.where(big, 0.0, x)))
+        # float32: the square of e^(x/2) doubles float32 exp's error (4 ulp); e^x/2 = 2^127 e^(x - 128 log 2)
+        # instead, the reduction exact (Cody-Waite: 128 times a 16-bit head of log 2, then its tail)
+        reduced = (np.where(big, x, _LOG_TWO_HEAD_128) - _LOG_TWO_HEAD_128) - _LOG_TWO_TAIL_128
+        return np.where(big, np.ldexp(np.exp(reduced), 127), 0.5 * np.expm1(np.where(big, 0, x)))
+
+
+_LOG_TWO_HEAD_128 = np.float32(128 * 0.693145751953125)  # 88.72265625, exact
+_LOG_TWO_TAIL_128 = np.float32(128 * 1.428606765330187e-06)
 
 
 def _kl_terms(mean, log_variance, want_loss, want_grad):
@@ -389,7 +425,7 @@ def _kl_terms(mean, log_variance, want_loss, want_grad):
     with np.errstate(over="ignore"):  # mu^2/2 or e^logvar/2 past float max: inf is their true size
         if want_loss:
             # halves taken before the sums: e^v/2 and mu^2/2 stay finite a little past e^v and mu^2
-            big = log_variance > 709.0
+            big = log_variance > _LARGE_EXPONENT[log_variance.dtype]
             halved = np.where(big, _half_expm1(log_variance) - 0.5 * log_variance,
                               0.5 * _exp_minus_one_minus(np.where(big, 0.0, log_variance)))
             terms = halved + (0.5 * mean) * mean
@@ -445,7 +481,7 @@ def gaussian_kl_and_grad(mu, logvar, *, reduction: str = "mean"):
 def _vae_elbo(recon, target, mu, logvar, likelihood, beta, want_loss, want_grad, reduction="mean"):
     likelihood = validate_choice(likelihood, "likelihood", LIKELIHOODS)
     beta = NON_NEGATIVE.validate(beta, "beta")
-    inputs = Inputs({"recon": recon, "target": target, "mu": mu, "logvar": logvar})
+    inputs = _NativeInputs({"recon": recon, "target": target, "mu": mu, "logvar": logvar})
     decoded, data, mean, log_variance = inputs.arrays
     if likelihood == "bernoulli":
         check_not_nan(decoded, "recon (decoder logits)")
@@ -473,7 +509,7 @@ def _vae_elbo(recon, target, mu, logvar, likelihood, beta, want_loss, want_grad,
             residual = decoded - data
             nll, nll_grad = 0.5 * residual * residual, residual
     if beta == 0:  # no KL at all, even where it would be infinite (0 * inf)
-        terms = np.zeros(latent_shape)
+        terms = np.zeros(latent_shape, inputs.dtype)
         kl_grads = (terms, terms)
     else:
         terms, kl_grads = _kl_terms(mean, log_variance, want_loss, want_grad)

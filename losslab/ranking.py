@@ -12,14 +12,26 @@ Pairwise losses take two score arrays (broadcast elementwise) and return the
 gradient tuple ``(d/d first, d/d second)``, each shaped like its argument;
 the second is always minus the first, summed to its shape. ``margin_ranking``
 follows PyTorch's ``margin_ranking_loss`` (names, argument order, labels
-:math:`y \in \{1, -1\}`, ``margin``). float32 inputs are computed in float64
-and rounded once.
+:math:`y \in \{1, -1\}`, ``margin``).
+
+float32 inputs are computed in float32 by ``margin_ranking``, ``bpr`` and
+``listnet`` (the loss) and their ``_grad``/``_and_grad`` (within 3 ulp of the
+float32-rounded exact value). ``listnet_grad`` (and the gradient of
+``listnet_and_grad``) is computed in float64 and rounded once: it is
+:math:`\operatorname{softmax}(s) - \operatorname{softmax}(r)` from two double
+words, which needs an exponential to about :math:`2^{-66}`, and in float32 the
+plain form is only as good as NumPy's float32 ``exp`` (up to 2 ulp off): 5 ulp,
+and 6.5 ulp of the cancelling terms where the two softmaxes nearly cancel,
+measured (the atlas test allows 4 and 1).
 """
 
 from __future__ import annotations
 
+import decimal
+
 import numpy as np
 
+from losslab import _double_word as dw
 from losslab._double_word import two_sum
 from losslab._inputs import (
     Inputs,
@@ -29,9 +41,20 @@ from losslab._inputs import (
     sigmoid_of,
     softplus_of,
 )
-from losslab._validation import normalize_axis, validate_reduction
+from losslab._validation import as_float_array, normalize_axis, result_dtype, validate_reduction
 from losslab.activations import softmax
-from losslab.multiclass import cross_entropy_and_grad
+from losslab.multiclass import _divide, _row_sums, cross_entropy
+
+
+class _NativeInputs(Inputs):
+    """``Inputs`` whose arrays keep the output dtype: float32 inputs are computed in float32 (see the module docstring)."""
+
+    __slots__ = ()
+
+    def __init__(self, named: dict[str, object]):
+        self.dtype = result_dtype(*named.values())
+        self.arrays = [as_float_array(value, name, self.dtype) for name, value in named.items()]
+        self.shapes = [array.shape for array in self.arrays]
 
 
 def _difference(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -71,7 +94,7 @@ def _margin_ranking(x1, x2, target, margin, want_loss, want_grad, reduction="mea
         raise ValueError(f"margin must be a number, got {margin!r}") from None
     if not np.isfinite(margin):
         raise ValueError(f"margin must be a finite number, got {margin!r}")
-    inputs = Inputs({"x1": x1, "x2": x2, "target": target})
+    inputs = _NativeInputs({"x1": x1, "x2": x2, "target": target})
     first, second, label = inputs.arrays
     check_finite(first, "x1")
     check_finite(second, "x2")
@@ -121,7 +144,7 @@ def margin_ranking_and_grad(x1, x2, target, *, margin: float = 0.0, reduction: s
 
 
 def _bpr(positive, negative, want_loss, want_grad, reduction="mean"):
-    inputs = Inputs({"positive_scores": positive, "negative_scores": negative})
+    inputs = _NativeInputs({"positive_scores": positive, "negative_scores": negative})
     pos, neg = inputs.arrays
     check_finite(pos, "positive_scores")
     check_finite(neg, "negative_scores")
@@ -171,7 +194,7 @@ def bpr_and_grad(positive_scores, negative_scores, *, reduction: str = "mean"):
 
 
 def _listnet(scores, relevance, axis, want_loss, want_grad, reduction="mean"):
-    inputs = Inputs({"scores": scores, "relevance": relevance})
+    inputs = _NativeInputs({"scores": scores, "relevance": relevance})
     predicted, labels = inputs.arrays
     check_finite(predicted, "scores")
     check_finite(labels, "relevance")
@@ -179,17 +202,120 @@ def _listnet(scores, relevance, axis, want_loss, want_grad, reduction="mean"):
     axis = normalize_axis(axis, len(shape), "scores")
     if shape[axis] == 0:
         raise ValueError(f"scores have an empty list axis (shape {shape}); expected at least one item")
-    # the top-one probabilities of the relevance labels are the target of a softmax cross-entropy
-    target = softmax(np.broadcast_to(labels, shape), axis=axis)
+    # the top-one probabilities of the relevance labels, computed once per distinct list (a relevance
+    # broadcast over many score lists, as the dashboard's, is one list)
+    labels = labels.reshape((1,) * (len(shape) - labels.ndim) + labels.shape)
+    labels = np.broadcast_to(labels, tuple(shape[i] if i == axis else n for i, n in enumerate(labels.shape)))
     predicted = np.broadcast_to(predicted, shape)
-    loss, grad = cross_entropy_and_grad(predicted, target, axis=axis, reduction="none")
+    loss = grad = None
+    if want_loss:  # the cross-entropy of the rounded target: a sum of terms >= 0, nothing cancels
+        loss = cross_entropy(predicted, np.broadcast_to(softmax(labels, axis=axis), shape), axis=axis,
+                             reduction="none")
     if want_grad:
-        # A list whose scores are its relevance plus a constant is at the minimum, where the gradient is
-        # exactly 0; the soft-target gradient of the rounded target would be off by that rounding (~1e-17).
-        grad = np.where(_exact_shift_of(predicted, np.broadcast_to(labels, shape), axis), 0, grad).astype(grad.dtype)
+        # softmax(s) - softmax(r) from two double words (about 2^-66 of each probability), rounded once:
+        # the rounding of the weights, the row sums and the quotients is not in the difference, so it is
+        # correctly rounded unless it cancels to below 2^-13 of its terms (in float64: a float32 double
+        # word would need a float32 double-word exp; see the module docstring)
+        target, target_low = (np.broadcast_to(t, shape)
+                              for t in _softmax_double_word(labels.astype(np.float64, copy=False), axis))
+        probability, probability_low = _softmax_double_word(predicted.astype(np.float64, copy=False), axis)
+        grad, error = two_sum(probability, -target)
+        error += probability_low - target_low
+        grad += error
+        # a list whose scores are its relevance plus a constant is at the minimum: the two double words
+        # are then the same and the gradient exactly 0; the mask keeps that whatever the arithmetic
+        grad[np.broadcast_to(_exact_shift_of(predicted, np.broadcast_to(labels, shape), axis), shape)] = 0
     loss_value = inputs.finish_loss(loss, reduction) if want_loss else None
     grad_value = inputs.finish_grad(grad, 0) if want_grad else None
     return _split(loss_value, grad_value, want_loss, want_grad)
+
+
+def _softmax_double_word(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`\operatorname{softmax}` along ``axis`` of finite float64 ``values`` as a double word ``(hi, lo)``, to about :math:`2^{-60}`.
+
+    :math:`v_k = e^{x_k - \max x}` is a double word (the gap with its rounding error, then
+    ``_exp_double_word``), its row sum :math:`V` exact to about :math:`u^2` (Rump-Ogita-Oishi
+    extraction, ``multiclass._row_sums``), and each :math:`v_k / V` a quotient with its remainder,
+    renormalized so that ``hi`` is the correctly rounded probability. Probabilities near the bottom
+    of the float range keep fewer digits in ``lo`` (it is subnormal), never fewer than ``hi``.
+    """
+    count = values.shape[axis]
+    rows = np.moveaxis(values, axis, -1).reshape(-1, count)
+    with np.errstate(over="ignore", invalid="ignore"):  # a gap past float max is -inf: weight 0
+        gap, gap_low = two_sum(rows, -rows.max(axis=1, keepdims=True))
+    gap_low[~np.isfinite(gap_low)] = 0
+    weight, weight_low = _exp_double_word(gap, gap_low)  # in [0, 1], 1 at a largest entry
+    total, total_low = _row_sums(weight.copy(), np.ones(len(rows)), high=np.empty_like(weight),
+                                 low=np.empty_like(weight))
+    total_low += np.einsum("rk->r", weight_low)
+    quotient, remainder = _divide(weight, weight_low, total[:, None], total_low[:, None])
+    probability = quotient + remainder  # |remainder| <= ulp(quotient): Dekker's fast two-sum
+    low = remainder - (probability - quotient)
+    shape = np.moveaxis(values, axis, -1).shape
+    return (np.moveaxis(probability.reshape(shape), -1, axis), np.moveaxis(low.reshape(shape), -1, axis))
+
+
+def _exp_constants():
+    """``(32/log 2, the step log(2)/32 as a 37-bit head and its tail, 2^(j/32) for j < 32 as double words)``."""
+    with decimal.localcontext() as context:
+        context.prec = 50
+        step = decimal.Decimal(2).ln() / 32
+        head = float(round(step * 2**42)) / 2**42  # 37 bits: m * head is exact for |m| < 2^16
+        powers = [decimal.Decimal(2) ** (decimal.Decimal(j) / 32) for j in range(32)]
+        table_hi = np.array([float(v) for v in powers])
+        table_lo = np.array([float(v - decimal.Decimal(h)) for v, h in zip(powers, table_hi, strict=True)])
+        return 1 / float(step), head, float(step - decimal.Decimal(head)), table_hi, table_lo
+
+
+_EXP_INVERSE_STEP, _EXP_STEP_HI, _EXP_STEP_LO, _EXP_TABLE_HI, _EXP_TABLE_LO = _exp_constants()
+
+
+def _exp_double_word(x: np.ndarray, x_low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`e^{x + x_{low}}` as a double word (float64; relative error about :math:`2^{-65}`, ``np.exp``'s is 0.67 ulp).
+
+    Tang's table method: :math:`x = (32 k + j) \log 2 / 32 + r` with :math:`|r| \le \log 2 / 64`
+    (the step's head times the integer is exact, and so is its difference from :math:`x`), then
+    :math:`e^x = 2^k\, 2^{j/32} (1 + \operatorname{expm1}(r))`, the table entry a double word and
+    :math:`\operatorname{expm1}(r) = r + r^2 (1/2 + r/6 + \dots + r^5/7!)` (the next term is below
+    :math:`2^{-67}`). ``x_low`` (at most an ulp of ``x``) is the rounding error of a difference.
+    """
+    x = np.clip(x, -800.0, 800.0)  # e^x is 0 or inf past these, and m stays a small integer
+    m = np.rint(np.multiply(x, _EXP_INVERSE_STEP))
+    index = m.astype(np.int32)
+    reduced = np.subtract(x, m * _EXP_STEP_HI, out=x)  # exact (Sterbenz; the product has 37 + 16 bits)
+    # the step's tail and x_low (each far below 2^-26, rounded to about 2^-79) with the head, renormalized
+    shift = np.multiply(m, -_EXP_STEP_LO, out=m)
+    shift += np.clip(x_low, -1e-13, 1e-13)  # an ulp of |x| <= 800 is below 2^-43; a clipped x has its own
+    reduced, reduced_low = two_sum(reduced, shift)
+    series = np.multiply(reduced, 1 / 5040)
+    for factorial in (720, 120, 24, 6):
+        series += 1 / factorial
+        series *= reduced
+    series += 0.5
+    series *= reduced
+    series *= reduced
+    reduced_low *= reduced + 1  # expm1(r + r_low) = expm1(r) + r_low e^r, to far below 2^-67
+    series += reduced_low
+    expm1_hi = reduced + series  # |series| < |reduced| / 100: Dekker's fast two-sum
+    expm1_lo = np.subtract(expm1_hi, reduced, out=reduced)
+    np.subtract(series, expm1_lo, out=expm1_lo)
+    table = index & 31
+    table_hi, table_lo = np.take(_EXP_TABLE_HI, table), np.take(_EXP_TABLE_LO, table)
+    product, tail = dw.two_product_unchecked(table_hi, expm1_hi)
+    tail += np.multiply(table_hi, expm1_lo, out=expm1_lo)
+    head = table_hi + product  # table_hi >= 1 > |product|: fast two-sum
+    product -= np.subtract(head, table_hi, out=table_hi)
+    tail += product
+    expm1_hi += 1
+    tail += np.multiply(table_lo, expm1_hi, out=table_lo)
+    hi = head + tail
+    lo = np.subtract(tail, np.subtract(hi, head, out=head), out=tail)
+    index >>= 5
+    with np.errstate(over="ignore", under="ignore"):
+        np.ldexp(hi, index, out=hi)
+        np.ldexp(lo, index, out=lo)
+    lo[~np.isfinite(hi)] = 0
+    return hi, lo
 
 
 def _exact_shift_of(scores: np.ndarray, relevance: np.ndarray, axis: int) -> np.ndarray:
@@ -219,7 +345,12 @@ def listnet(scores, relevance, *, axis: int = -1, reduction: str = "mean"):
 
 
 def listnet_grad(scores, relevance, *, axis: int = -1):
-    r""":math:`\operatorname{softmax}(s) - \operatorname{softmax}(r)` along the list axis, shaped like ``scores``."""
+    r""":math:`\operatorname{softmax}(s) - \operatorname{softmax}(r)` along the list axis, shaped like ``scores``.
+
+    The difference of the two softmaxes carried as double words, rounded once: within half an ulp
+    unless it cancels to below about :math:`2^{-13}` of the larger probability (then within
+    :math:`2^{-66}` of it), and exactly 0 where the scores are the relevance plus a constant.
+    """
     return _listnet(scores, relevance, axis, False, True)
 
 
