@@ -53,8 +53,11 @@ class _NativeInputs(Inputs):
 
     def __init__(self, named: dict[str, object]):
         self.dtype = result_dtype(*named.values())
-        self.arrays = [as_float_array(value, name, self.dtype) for name, value in named.items()]
-        self.shapes = [array.shape for array in self.arrays]
+        converted = [as_float_array(value, name, self.dtype) for name, value in named.items()]
+        self.shapes = [array.shape for array in converted]
+        # float32 and float64 as they are; any other float (longdouble) in float64, as Inputs does
+        working = self.dtype if self.dtype in (np.float32, np.float64) else np.float64
+        self.arrays = [array.astype(working, copy=False) for array in converted]
 
 
 
