@@ -555,13 +555,19 @@ def _aspect_gap(pair: _Pair, want_double: bool = False):
     :math:`(h_{gt} h + w_{gt} w,\ w_{gt} h - h_{gt} w)`: the widths are taken exactly (two-sum of the
     corners) and the cross term :math:`w_{gt} h - h_{gt} w` in double words (two-products), so it keeps
     its digits where it cancels. A box of zero width and height (no angle) takes the plain difference.
-    With ``want_double``: the gap as a double word (:func:`_arctan2_double`), the exact sides
-    ``(w, h)`` as double words stacked on axis 0 and :math:`w^2 + h^2` as a double word, for the gradient.
+    With ``want_double``, for the gradient: the gap as a double word (:func:`_arctan2_double`), the
+    predicted box's exact sides ``(w, h)`` times a power of two ``2^-m`` that brings the larger into
+    [1/2, 1) (double words stacked on axis 0), their :math:`w^2 + h^2` (a double word) and ``2^-m``.
     """
     # (w, h, w_gt, h_gt) stacked on axis 0, then the four products (w_gt h, h_gt w, h_gt h, w_gt w) at once
     sides, sides_low = dw.two_sum(np.concatenate([pair.pred[2:], pair.target[2:]]),
                                   -np.concatenate([pair.pred[:2], pair.target[:2]]))
     w, h, wg, hg = sides
+    if want_double:
+        # each box's sides by a power of two (exact), its largest in [1/2, 1): the gap is a ratio, and
+        # w^2 + h^2 and the products stay in range for boxes far below the scaled pair's size
+        _, exponents = np.frexp(np.maximum(sides[[0, 2]], sides[[1, 3]]))
+        sides, sides_low = np.ldexp(sides, -exponents[[0, 0, 1, 1]]), np.ldexp(sides_low, -exponents[[0, 0, 1, 1]])
     # (with want_double also w^2 and h^2, for the gradient's w^2 + h^2)
     order_x, order_y = ([2, 3, 3, 2, 0, 1], [1, 0, 1, 0, 0, 1]) if want_double else ([2, 3, 3, 2], [1, 0, 1, 0])
     products = _multiply(sides[order_x], sides_low[order_x], sides[order_y], sides_low[order_y])
@@ -577,7 +583,8 @@ def _aspect_gap(pair: _Pair, want_double: bool = False):
         if plain.any():
             gap = np.where(degenerate, np.arctan2(wg, hg) - np.arctan2(w, h), np.where(plain, 0.0, gap))
             gap_low = np.where(plain, 0.0, gap_low)
-        return gap, gap_low, (sides[:2], sides_low[:2]), _add(high[4], low[4], high[5], low[5])
+        return (gap, gap_low, (sides[:2], sides_low[:2]), _add(high[4], low[4], high[5], low[5]),
+                np.ldexp(1.0, -exponents[0]))
     # the tangent of the gap, cross / dot, to half an ulp (both double words), then one arctan
     positive = dot > 0
     safe = np.where(positive, dot, 1.0)
@@ -600,7 +607,7 @@ def _ciou_grad(pair: _Pair, iou_loss_, iou_grad, distance_grad, eps):
     (no cancellation where :math:`\alpha` is near 1). The three terms are added in double words and
     rounded once.
     """
-    gap, gap_low, (sides, sides_low), diagonal = _aspect_gap(pair, want_double=True)
+    gap, gap_low, (sides, sides_low), diagonal, unscale = _aspect_gap(pair, want_double=True)
     square, square_low = dw.square_unchecked(gap)
     # v = (4/pi^2) g^2 and the slope (8/pi^2) g in one double-word product, (2, ...)
     shape = (2,) + (1,) * gap.ndim
@@ -610,23 +617,27 @@ def _ciou_grad(pair: _Pair, iou_loss_, iou_grad, distance_grad, eps):
     # Q = (1 - IoU) + v + eps, alpha = v/Q and 1 - alpha = ((1 - IoU) + eps)/Q (eps not scaled: Q is a ratio)
     loss_eps, loss_eps_low = dw.two_sum(iou_loss_[0], eps)
     loss_eps_low = loss_eps_low + iou_loss_[1]
-    if eps > 2.0**500:  # Q and 1 - IoU + eps scaled by a power of two to keep the double words in range
-        shrink = 2.0 ** -math.frexp(eps)[1]
-        loss_eps, loss_eps_low, v, v_low = loss_eps * shrink, loss_eps_low * shrink, v * shrink, v_low * shrink
-    q, q_low = _add(loss_eps, loss_eps_low, v, v_low)
+    # for eps above 2^500, Q' = Q shrink with a power of two shrink (in range for the double words),
+    # alpha' = v/Q' = alpha/shrink, and the shrink goes into the aspect term at the end
+    shrink = 2.0 ** -math.frexp(eps)[1] if eps > 2.0**500 else 1.0
+    loss_eps, loss_eps_low = loss_eps * shrink, loss_eps_low * shrink
+    q, q_low = _add(loss_eps, loss_eps_low, v * shrink, v_low * shrink)
     positive = q > 0  # 0 only for two equal boxes with eps = 0: no penalty
     q, q_low = np.where(positive, q, 1.0), np.where(positive, q_low, 0.0)
     (alpha, rest), (alpha_low, rest_low) = _divide(np.stack([v, loss_eps]), np.stack([v_low, loss_eps_low]), q, q_low)
     rest, rest_low = np.where(positive, rest, 1.0), np.where(positive, rest_low, 0.0)
     # 1 - alpha^2 = (1 - alpha)(1 + alpha) and alpha (2 - alpha), then A = alpha (2 - alpha) (8/pi^2) g
-    shifted, shifted_low = dw.two_sum(np.array([1.0, 2.0]).reshape(shape), np.stack([alpha, -alpha]))
+    shifted, shifted_low = dw.two_sum(np.array([1.0, 2.0]).reshape(shape), np.stack([alpha, -alpha]) * shrink)
     (keep, pull), (keep_low, pull_low) = _multiply(np.stack([rest, alpha]), np.stack([rest_low, alpha_low]),
-                                                   shifted, shifted_low + np.stack([alpha_low, -alpha_low]))
+                                                   shifted, shifted_low + np.stack([alpha_low, -alpha_low]) * shrink)
     pull = _multiply(pull, pull_low, slope, slope_low)
     # d theta = (h dw - w dh)/(w^2 + h^2): (A h, A w)/(w^2 + h^2), (2, ...)
     has_angle = diagonal[0] > 0  # a point box has no angle and no aspect gradient
     pull = _divide(*pull, np.where(has_angle, diagonal[0], 1.0), np.where(has_angle, diagonal[1], 0.0))
     turn = _multiply(sides[::-1], sides_low[::-1], np.where(has_angle, pull[0], 0.0), pull[1])
+    # the sides' power of two (d theta scales with 1/size) and eps's shrink, exact
+    unscale = unscale * shrink
+    turn = turn[0] * unscale, turn[1] * unscale
     # -A d theta for (x1, y1, x2, y2) = (A h, -A w, -A h, A w)/(w^2 + h^2)
     signs = np.array([1.0, -1.0, -1.0, 1.0]).reshape((4,) + (1,) * gap.ndim)
     aspect, aspect_low = signs * turn[0][[0, 1, 0, 1]], signs * np.where(has_angle, turn[1], 0.0)[[0, 1, 0, 1]]

@@ -21,7 +21,7 @@ import pytest
 
 from losslab import detection as det
 
-from .test_margin_and_box_accuracy import box_reference
+from .test_margin_and_box_accuracy import box_loss_exact, box_reference
 
 ULP_BOUND = 4.0
 
@@ -97,3 +97,45 @@ def test_gradients_of_boxes_about_sqrt_eps(name, noise):
     pred, target = boxes_of(1e-3, noise, 12, seed=8)
     worst = worst_gradient_error(name, pred, target)
     assert worst <= ULP_BOUND, f"{name}_grad: {worst:.3g} ulp"
+
+
+def test_ciou_grad_of_tiny_boxes_keeps_its_aspect_term_for_a_huge_eps():
+    # eps = 1e300 keeps the pair's scaling from enlarging boxes of 1e-200: w^2 + h^2 used to underflow
+    # to 0 and drop the aspect term (the whole gradient, about 1e-102). The loss is 1 + 1e-300-ish, so
+    # the reference's central differences need about 1200 bits beyond the step: 3000 bits here
+    pred, target = boxes_of(1e-200, 0.3, 4, seed=9)
+    computed = det.ciou_grad(pred, target, eps=1e300)
+    worst = 0.0
+    with mpmath.workprec(3000):
+        eps = mpmath.mpf(1e300)
+        for box, goal, grad in zip(pred, target, computed, strict=True):
+            b, g = [mpmath.mpf(float(v)) for v in box], [mpmath.mpf(float(v)) for v in goal]
+            step = mpmath.ldexp(max(abs(v) for v in b), -300)
+            exact = []
+            for i in range(4):
+                up, down = list(b), list(b)
+                up[i] += step
+                down[i] -= step
+                exact.append((box_loss_exact("ciou", up, g, eps) - box_loss_exact("ciou", down, g, eps)) / (2 * step))
+            worst = max(worst, atlas_error(grad, exact))
+    assert worst <= ULP_BOUND, f"ciou_grad: {worst:.3g} ulp"
+
+
+def test_the_double_word_arctangent_carries_about_ten_more_bits():
+    # CIoU's gradient counts its aspect gap three times: det._arctan2_double must be far below an ulp
+    rng = np.random.default_rng(11)
+    n = 3000
+    y = rng.normal(0, 1, n) * 10.0 ** rng.uniform(-12, 3, n)
+    x = np.abs(rng.normal(0, 1, n)) * 10.0 ** rng.uniform(-3, 3, n)
+    x[:8], y[8:16] = 0.0, 0.0  # the axes
+    x[16:40] = np.abs(y[16:40]) * (1 + rng.normal(0, 1e-9, 24))  # about 45 degrees: the swap's edge
+    x[40:80] = np.abs(y[40:80]) / (np.arange(40) % 33 / 32 + 1 / 128)  # the table's edges (u = k/32 +- 1/64)
+    y_low, x_low = y * rng.uniform(-1, 1, n) * 2.0**-54, x * rng.uniform(-1, 1, n) * 2.0**-54
+    high, low = det._arctan2_double(y, y_low, x, x_low)
+    worst = 0.0
+    with mpmath.workprec(300):
+        for i in range(n):
+            exact = mpmath.atan2(mpmath.mpf(y[i]) + mpmath.mpf(y_low[i]), mpmath.mpf(x[i]) + mpmath.mpf(x_low[i]))
+            if exact != 0:
+                worst = max(worst, float(abs(mpmath.mpf(high[i]) + mpmath.mpf(low[i]) - exact) / abs(exact)))
+    assert worst < 2.0**-62, f"relative error {worst:.3g}"
