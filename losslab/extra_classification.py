@@ -31,6 +31,7 @@ from losslab._validation import (
     result_dtype,
     validate_reduction,
 )
+from losslab.activations import SoftmaxParts
 from losslab.multiclass import (
     _cross_entropy_and_grad_of_double_word_target,
     _two_product,
@@ -106,8 +107,9 @@ def _weighted_cross_entropy(logits, target, weight, axis, want_loss, want_grad, 
         loss, grad = cross_entropy_and_grad(logits, target, axis=axis, reduction="none")
         sample_weight = np.take_along_axis(
             np.broadcast_to(weights, logits.shape), np.expand_dims(target, axis), axis=axis)
-        return _finish(dtype, loss * np.squeeze(sample_weight, axis=axis), grad * sample_weight,
-                       reduction, want_loss, want_grad)
+        loss, grad = loss * np.squeeze(sample_weight, axis=axis), grad * sample_weight
+        _round_small_results_once(logits, target, weights, axis, loss, grad, index=True)
+        return _finish(dtype, loss, grad, reduction, want_loss, want_grad)
     # probability targets: sum_k w_k y_k (-log p_k) = W * CE(z, w y / W) with W = max w, so the
     # scaled target stays in [0, 1] as cross_entropy asks
     largest = float(weights.max()) if weights.size else 0.0
@@ -126,7 +128,99 @@ def _weighted_cross_entropy(logits, target, weight, axis, want_loss, want_grad, 
         loss, grad = _cross_entropy_and_grad_of_double_word_target(logits, scaled, low, axis=axis)
     else:  # exact (one-hot rows keep the class-index path)
         loss, grad = cross_entropy_and_grad(logits, scaled, axis=axis, reduction="none")
-    return _finish(dtype, largest * loss, largest * grad, reduction, want_loss, want_grad)
+    loss, grad = largest * loss, largest * grad
+    if largest > 0:
+        _round_small_results_once(logits, target, weights, axis, loss, grad, index=False)
+    return _finish(dtype, loss, grad, reduction, want_loss, want_grad)
+
+
+# results are recomputed in units of 2^-SCALE: subnormal ones are then normal numbers until the last rounding
+_SCALE = 128
+
+
+def _round_small_results_once(logits, target, weights, axis, loss, grad, *, index: bool) -> None:
+    r"""Recompute, in place, the results near or below the normal range so each is rounded once.
+
+    ``loss`` and ``grad`` are a weight times a cross-entropy (or its gradient) that was already
+    rounded: below the normal range that rounding is to a subnormal step, which the weight (up to
+    ``max(weight)`` / its smallest value) multiplies, several steps off. The rows that hold a result
+    below ``2 max(w, 1)`` times the smallest normal (or 0) are recomputed with the weighted target
+    :math:`q = w y` scaled by :math:`2^{128}`, where they are normal numbers:
+    :math:`\ell = \sum_k q_k (z_t - z_k) + (\sum_k q_k) \log(1 + R/w_t)` (:math:`R/w_t` itself
+    where its ``log1p`` would be below the normal range) and
+    :math:`\partial_k = w_k c - q_k` with :math:`c = \sum_j q_j / T` in double words (the largest
+    class as :math:`(w_t \sum_{j \ne t} q_j - q_t R) / T`), then scaled back by one ``ldexp``.
+    """
+    info = np.finfo(np.float64)
+    limit = 2.0 * info.tiny * max(float(weights.max()), 1.0)
+    classes = logits.shape[axis]
+    small = np.abs(grad) < limit
+    small_loss = np.abs(loss) < limit
+    rows_mask = np.moveaxis(small, axis, -1).reshape(-1, classes).any(axis=1) | small_loss.reshape(-1)
+    if not rows_mask.any():
+        return
+    rows = np.flatnonzero(rows_mask)
+    z = np.moveaxis(logits, axis, -1).reshape(-1, classes)[rows]
+    class_weight = np.moveaxis(np.broadcast_to(weights, logits.shape), axis, -1).reshape(-1, classes)[rows]
+    if index:
+        y = np.zeros_like(z)
+        np.put_along_axis(y, target.reshape(-1, 1)[rows], 1.0, axis=1)
+    else:
+        y = np.moveaxis(np.broadcast_to(target, logits.shape), axis, -1).reshape(-1, classes)[rows]
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # past the range: kept below
+        new_loss, new_grad = _scaled_weighted_cross_entropy(z, y, np.ldexp(class_weight, _SCALE))
+        new_loss, new_grad = np.ldexp(new_loss, -_SCALE), np.ldexp(new_grad, -_SCALE)
+    loss_rows = loss.reshape(-1)  # a view: loss is a fresh C-order array
+    take = small_loss.reshape(-1)[rows] & np.isfinite(new_loss)
+    loss_rows[rows[take]] = new_loss[take]
+    moved = np.moveaxis(grad, axis, -1)
+    old_grad = moved.reshape(-1, classes)[rows]
+    take = np.moveaxis(small, axis, -1).reshape(-1, classes)[rows] & np.isfinite(new_grad)
+    old_grad[take] = new_grad[take]
+    flat = moved.reshape(-1, classes)
+    if np.shares_memory(flat, grad):
+        flat[rows] = old_grad
+    else:
+        moved[np.unravel_index(rows, moved.shape[:-1])] = old_grad
+
+
+def _scaled_weighted_cross_entropy(z, y, scaled_weight):
+    """Per-row loss and gradient of the target ``scaled_weight * y`` (rows, classes), in double words."""
+    parts = SoftmaxParts.of(z, -1)
+    rows = np.arange(z.shape[0])
+    top = parts.top[:, 0]
+    target, target_low = _two_product(scaled_weight, y)
+    weights = parts.weights.copy()
+    top_weight = parts.top_weight[:, 0]
+    weights[rows, top] = 0
+    rest = dw.total(weights)
+    total = dw.add(*rest, top_weight, np.zeros_like(top_weight))
+    target_sum = dw.total(target)
+    target_sum = (target_sum[0], target_sum[1] + target_low.sum(axis=1))
+    # off the largest class: w_k c - q_k with c = sum(q) / T
+    c_hi, c_lo = dw.divide(*target_sum, total[0])
+    c_lo -= c_hi * (total[1] / total[0])  # the low part of T, to first order
+    grad, grad_low = _two_product(weights, c_hi[:, None])
+    grad_low += weights * c_lo[:, None]
+    grad, error = dw.two_sum(grad, -target)
+    grad_low += error - target_low
+    grad += grad_low
+    # at the largest class: (w_t sum_{j != t} q_j - q_t R) / T
+    top_target, top_low = target[rows, top], target_low[rows, top]
+    others = dw.add(*target_sum, -top_target, -top_low)
+    gain = dw.multiply(top_weight, np.zeros_like(top_weight), *others)
+    cost = dw.multiply(top_target, top_low, *rest)
+    numerator = dw.add(*gain, -cost[0], -cost[1])
+    top_grad = dw.divide(*numerator, total[0])
+    grad[rows, top] = top_grad[0] + (top_grad[1] - top_grad[0] * total[1] / total[0])
+    # the loss: sum_k q_k (z_t - z_k) + sum(q) log1p(R / w_t), with log1p(x) = x below 2^-900
+    gaps = parts.top_logit - z
+    terms = np.where(target > 0, target * gaps, 0.0)
+    ratio = rest[0] / top_weight
+    tiny_ratio = ratio < 2.0**-900
+    log_term = np.where(tiny_ratio, (target_sum[0] * rest[0]) / top_weight, target_sum[0] * np.log1p(ratio))
+    loss = dw.total(np.concatenate([terms, log_term[:, None]], axis=1))
+    return loss[0] + loss[1], grad
 
 
 def _all_hard(target: np.ndarray) -> bool:

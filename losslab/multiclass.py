@@ -29,6 +29,7 @@ from losslab._validation import (
 from losslab.activations import (
     SoftmaxParts,
     _exp_stays_normal,
+    _headroom,
     class_sum,
     log_softmax,
     put_class,
@@ -809,10 +810,15 @@ def _kl_divergence_with_logits_kernel(logits: np.ndarray, target: np.ndarray, ax
 
 
 def brier(prob, target, *, axis: int = -1, reduction: str = "mean"):
-    r"""Multiclass Brier score, the squared error of the probability vector: :math:`\sum_k (\hat p_k - y_k)^2`."""
+    r"""Multiclass Brier score, the squared error of the probability vector: :math:`\sum_k (\hat p_k - y_k)^2`.
+
+    Each :math:`\hat p_k - y_k` is a double word (two-sum), its square exact (two-product) and the
+    row's sum exact (``_sum_of_squares``), rounded once: the plain sum of :math:`K` rounded squares
+    was up to 4.2 ulp off.
+    """
     validate_reduction(reduction)
     prob, target, axis = _distributions(prob, target, axis, "prob")
-    return reduce(((prob - target) ** 2).sum(axis=axis), reduction)
+    return reduce(_brier_loss(prob, target, axis), reduction)
 
 
 def brier_grad(prob, target, *, axis: int = -1):
@@ -831,8 +837,56 @@ def brier_and_grad(prob, target, *, axis: int = -1, reduction: str = "mean"):
 
 def _brier_kernel(prob: np.ndarray, target: np.ndarray, axis: int = -1):
     """Unchecked (per-sample loss, grad) of ``brier``; inputs must be validated float arrays."""
-    error = prob - target
-    return (error**2).sum(axis=axis), 2 * error
+    return _brier_loss(prob, target, axis), 2 * (prob - target)
+
+
+def _brier_loss(prob: np.ndarray, target: np.ndarray, axis: int) -> np.ndarray:
+    r""":math:`\sum_k (\hat p_k - y_k)^2` per sample from the double words :math:`\hat p_k - y_k`."""
+    shape = prob.shape if prob.shape == target.shape else np.broadcast_shapes(prob.shape, target.shape)
+    if prob.shape != shape or target.shape != shape or axis != len(shape) - 1:
+        prob, target = (np.moveaxis(np.broadcast_to(a, shape), axis, -1) for a in (prob, target))
+    rows_shape = prob.shape[:-1]
+    prob, target = (a.reshape(-1, shape[axis]) for a in (prob, target))
+    error, error_low = dw.two_sum(prob, -target)
+    return _sum_of_squares(error, error_low).reshape(rows_shape)
+
+
+def _sum_of_squares(values: np.ndarray, low: np.ndarray, *, rescale: bool = True) -> np.ndarray:
+    r"""Row sums of :math:`(v + l)^2` for the double words ``(values, low)`` (rows, classes), rounded once.
+
+    Every :math:`v^2` is split exactly (Dekker's two-product), the row sums of the rounded squares
+    are exact (``_row_sums``, the plain row sum as the bound: a rounded sum of non-negative terms is
+    at least each of them) and the squares' errors and :math:`2 v l` are summed plainly, far below an
+    ulp. Rows whose sum is so small that a square's error may fall below the normal range are
+    scaled by a power of two first and back at the end (one rounding, also below the normal range).
+    ``values`` and ``low`` may be overwritten.
+    """
+    if not values.size:
+        return np.zeros(values.shape[0], values.dtype)
+    squares, square_low = dw.square_unchecked(values)
+    bound = np.einsum("rk->r", squares)
+    info = np.finfo(values.dtype)
+    # below tiny/eps^2 a square's error may be below the normal range, where it is not exact
+    small_rows = np.flatnonzero(bound < info.tiny / info.eps**2) if rescale else ()
+    small = (values[small_rows], low[small_rows]) if len(small_rows) else None
+    values *= low  # 2 v l: the first-order term of the low part
+    values += values
+    square_low += values
+    lows = np.einsum("rk->r", square_low)
+    hi, lo = _row_sums(squares, bound, high=square_low, low=squares)
+    lo += lows
+    hi += lo
+    if small is not None:
+        hi[small_rows] = _small_sum_of_squares(*small)
+    return hi
+
+
+def _small_sum_of_squares(values: np.ndarray, low: np.ndarray) -> np.ndarray:
+    """``_sum_of_squares`` of rows whose entries are all tiny: scaled so the largest is in [1/2, 1), summed, and
+    scaled back by one ``ldexp`` (one rounding below the normal range)."""
+    exponent = np.frexp(np.max(np.abs(values), axis=1))[1]  # 0 for a row of zeros
+    scaled = _sum_of_squares(np.ldexp(values, -exponent[:, None]), np.ldexp(low, -exponent[:, None]), rescale=False)
+    return np.ldexp(scaled, 2 * exponent)
 
 
 def brier_with_logits(logits, target, *, axis: int = -1, reduction: str = "mean"):
@@ -853,7 +907,7 @@ def brier_with_logits_grad(logits, target, *, axis: int = -1):
     largest class's sum taken without its own term, so saturated rows keep their tiny gradients.
     """
     logits, target, axis, logits_shape = _logits_and_distribution(logits, target, axis)
-    return sum_to_shape(_brier_with_logits_kernel(logits, target, axis)[1], logits_shape)
+    return sum_to_shape(_brier_with_logits_kernel(logits, target, axis, with_loss=False)[1], logits_shape)
 
 
 def brier_with_logits_and_grad(logits, target, *, axis: int = -1, reduction: str = "mean"):
@@ -864,30 +918,90 @@ def brier_with_logits_and_grad(logits, target, *, axis: int = -1, reduction: str
     return reduce(loss, reduction), sum_to_shape(grad, logits_shape)
 
 
-def _brier_with_logits_kernel(logits: np.ndarray, target: np.ndarray, axis: int = -1, *, with_grad: bool = True):
+def _brier_with_logits_kernel(logits: np.ndarray, target: np.ndarray, axis: int = -1, *, with_loss: bool = True,
+                              with_grad: bool = True):
     """Unchecked (per-sample loss, grad) of ``brier_with_logits`` (target broadcast to the logits' shape)."""
     if not all_finite(logits):
         p = softmax(logits, axis=axis)
         upstream = 2 * (p - target)
         grad = p * (upstream - (upstream * p).sum(axis=axis, keepdims=True)) if with_grad else None
-        return ((p - target) ** 2).sum(axis=axis), grad
-    parts = SoftmaxParts.of(logits, axis)
+        return ((p - target) ** 2).sum(axis=axis) if with_loss else None, grad
+    parts = _softmax_parts(logits, axis)
     target = np.broadcast_to(target, logits.shape)
-    p = parts.weights / parts.total
-    top_p = take_class(p, parts.top, axis)
-    top_target = take_class(target, parts.top, axis)
-    top_complement = parts.rest / parts.total
-    error = p - target  # off the largest class p <= 1/2: no cancellation for a one-hot target
-    # at the largest class p - y = p (1 - y) - y (1 - p): a confident right answer keeps -(1 - p)
-    top_error = top_p * (1 - top_target) - top_target * top_complement
-    put_class(error, parts.top, top_error, axis)
-    loss = class_sum(error * error, axis, keepdims=False)
-    if not with_grad:
-        return loss, None
-    return loss, _brier_softmax_grad(parts, target, axis, error)
+    loss = None
+    if with_loss:
+        rows_shape = np.delete(logits.shape, axis % logits.ndim)
+        loss = _sum_of_squares(*_brier_softmax_errors(parts, target, axis)).reshape(rows_shape)
+    return loss, (_brier_softmax_grad(parts, target, axis) if with_grad else None)
 
 
-def _brier_softmax_grad(parts: SoftmaxParts, target: np.ndarray, axis: int, error: np.ndarray) -> np.ndarray:
+def _softmax_parts(logits: np.ndarray, axis: int) -> SoftmaxParts:
+    """``SoftmaxParts.of``, but float32 weights from ``_double_word.exp`` (within half an ulp, computed in
+    float32) instead of NumPy's float32 ``exp`` (up to 2.4 ulp): the Brier losses square them.
+
+    Every float32 row is shifted as ``SoftmaxParts.of`` shifts the rows it must (the largest weight
+    about ``e^headroom``), with the shift's rounding error passed to ``exp``.
+    """
+    if logits.dtype != np.float32:
+        return SoftmaxParts.of(logits, axis)
+    parts = SoftmaxParts()
+    parts.axis = axis
+    parts.top = np.expand_dims(logits.argmax(axis=axis), axis)
+    parts.top_logit = take_class(logits, parts.top, axis)
+    headroom = _headroom(logits.dtype, logits.shape[axis])
+    shift = parts.top_logit - headroom
+    # a huge z_t rounds the shift: where that made more room than the headroom, shift by z_t itself
+    np.copyto(shift, parts.top_logit, where=(parts.top_logit - shift) > headroom)
+    with np.errstate(over="ignore", invalid="ignore"):  # a spread past float max: -inf, whose exp is 0
+        difference, error = dw.two_sum(logits, -shift)
+    error[~np.isfinite(error)] = 0
+    parts.weights = dw.exp(difference, error)
+    parts.top_weight = take_class(parts.weights, parts.top, axis)
+    put_class(parts.weights, parts.top, 0, axis)
+    parts.rest = class_sum(parts.weights, axis)
+    put_class(parts.weights, parts.top, parts.top_weight, axis)
+    parts.total = parts.top_weight + parts.rest
+    return parts
+
+
+def _brier_softmax_errors(parts: SoftmaxParts, target: np.ndarray, axis: int):
+    r""":math:`e_k = p_k - y_k` as double words ``(hi, lo)``, shaped (rows, classes) with the class axis last.
+
+    In units :math:`u = w / 2^E` (exact) with :math:`U = R + u_t` and :math:`R = \sum_{j \ne t} u_j`
+    exact row sums (``_row_sums``), :math:`p_k = u_k / U` is a double word (one correction of the
+    quotient) and :math:`p_k - y_k` a two-sum; at the largest class
+    :math:`e_t = p_t (1 - y_t) - y_t R / U`, so a confident right answer keeps :math:`-R/U`.
+    What is left is the rounding of the weights themselves (``_softmax_parts``).
+    """
+    classes = parts.weights.shape[axis]
+    # C order: entries are set through flat indices below
+    weights, target = (np.ascontiguousarray(np.moveaxis(a, axis, -1)).reshape(-1, classes)
+                       for a in (parts.weights, target))
+    top, top_weight, total, plain_rest = (np.moveaxis(a, axis, -1).reshape(-1)
+                                          for a in (parts.top, parts.top_weight, parts.total, parts.rest))
+    info = np.finfo(weights.dtype)
+    flat_top = np.arange(0, weights.size, classes) + top
+    power = np.maximum(_exponent_of(total), info.tiny)
+    u = weights / power[:, None]  # exact (below the normal range: far below the loss)
+    top_u = top_weight / power
+    top_y = target.reshape(-1)[flat_top]
+    u.reshape(-1)[flat_top] = 0
+    values = u.copy()
+    rest = _row_sums(values, plain_rest / power, high=np.empty_like(u), low=values)
+    unit = _add_float(*rest, top_u)
+    quotient, quotient_low = _divide(u, 0, unit[0][:, None], unit[1][:, None])
+    error, error_low = dw.two_sum(quotient, -target)
+    error_low += quotient_low
+    # e_t = p_t (1 - y_t) - y_t R/U, in double words
+    top_p = _divide(top_u, 0, *unit)
+    complement = dw.two_sum(np.ones_like(top_y), -top_y)
+    top_error = _add_dw(_product_dw(*top_p, *complement), _negated(_product(top_y, *_divide(*rest, *unit))))
+    error.reshape(-1)[flat_top] = top_error[0]
+    error_low.reshape(-1)[flat_top] = top_error[1]
+    return error, error_low
+
+
+def _brier_softmax_grad(parts: SoftmaxParts, target: np.ndarray, axis: int) -> np.ndarray:
     r""":math:`2 p_k (e_k - m)` with :math:`e = p - y` and :math:`m = \sum_j e_j p_j`, from exact row sums.
 
     In units of :math:`u = w / 2^E` (:math:`U = \sum_j u_j` in [1, 2), exact scalings) the row's
@@ -900,7 +1014,7 @@ def _brier_softmax_grad(parts: SoftmaxParts, target: np.ndarray, axis: int, erro
     (``SoftmaxParts.backward``) rounds the row sums, :math:`p`, :math:`e`, the products and their
     sums: up to 7 ulp (float64) and 8 (float32) even where nothing cancels.
     Entries near the subnormal range (a tiny :math:`u_k` or result, or a row whose :math:`R^2`
-    may underflow) keep ``SoftmaxParts.backward``. ``error`` (:math:`p - y`) may be overwritten.
+    may underflow) keep ``SoftmaxParts.backward``.
     """
     shape = parts.weights.shape
     classes = shape[axis]
@@ -908,7 +1022,8 @@ def _brier_softmax_grad(parts: SoftmaxParts, target: np.ndarray, axis: int, erro
     weights = np.ascontiguousarray(parts.weights if last else np.moveaxis(parts.weights, axis, -1))
     moved_shape = weights.shape
     target = np.ascontiguousarray(np.moveaxis(np.broadcast_to(target, shape), axis, -1)).reshape(-1, classes)
-    top, top_weight, total = (np.moveaxis(a, axis, -1).reshape(-1) for a in (parts.top, parts.top_weight, parts.total))
+    top, top_weight, total, rest = (np.moveaxis(a, axis, -1).reshape(-1)
+                                    for a in (parts.top, parts.top_weight, parts.total, parts.rest))
     weights = weights.reshape(-1, classes)
     grad = np.empty_like(weights)
     fallback = []
@@ -917,19 +1032,21 @@ def _brier_softmax_grad(parts: SoftmaxParts, target: np.ndarray, axis: int, erro
     with np.errstate(under="ignore"):
         for start in range(0, weights.shape[0], step):
             block = slice(start, start + step)
-            grad[block], risky = _brier_softmax_grad_rows(weights[block], target[block], top[block],
+            grad[block], risky = _brier_softmax_grad_rows(weights[block], target[block], top[block], rest[block],
                                                           top_weight[block], total[block])
             fallback.append(risky + start * classes)
     fallback = np.concatenate(fallback) if fallback else np.empty(0, dtype=np.intp)
     if fallback.size:
-        plain = parts.backward(np.multiply(error, 2, out=error), parts.weights / parts.total)
+        error = sum(_brier_softmax_errors(parts, np.moveaxis(target.reshape(moved_shape), -1, axis), axis))
+        error *= 2  # 2 (p - y), (rows, classes)
+        plain = parts.backward(np.moveaxis(error.reshape(moved_shape), -1, axis), parts.weights / parts.total)
         plain = np.ascontiguousarray(plain if last else np.moveaxis(plain, axis, -1)).reshape(-1)
         grad.reshape(-1)[fallback] = plain[fallback]
     grad = grad.reshape(moved_shape)
     return grad if last else np.moveaxis(grad, -1, axis)
 
 
-def _brier_softmax_grad_rows(weights, target, top, top_weight, total):
+def _brier_softmax_grad_rows(weights, target, top, plain_rest, top_weight, total):
     """``_brier_softmax_grad`` on (rows, classes) C-contiguous arrays: (grad, flat indices of the entries
     left to ``SoftmaxParts.backward``)."""
     count, classes = weights.shape
@@ -962,13 +1079,13 @@ def _brier_softmax_grad_rows(weights, target, top, top_weight, total):
         products_low += target_split[1] * u_low
         low_of_products = np.einsum("rk->r", products_low)
     buffer = np.empty_like(u)
-    two = np.full(count, 2, dtype)
-    rest = _row_sums(u.copy(), two, high=buffer, low=u_high)
+    # each row's plain sum bounds its entries (rounding is monotonic): with a bound of 2 a confident row's
+    # R ~ e^-gap was no better than its plain sum (K/2 ulp)
+    rest = _row_sums(u.copy(), plain_rest / power, high=buffer, low=u_high)
     low_of_squares = np.einsum("rk->r", squares_low)
-    square_sum = _row_sums(squares, two + two, high=buffer, low=squares)
+    square_sum = _row_sums(squares, np.einsum("rk->r", squares), high=buffer, low=squares)
     square_sum = (square_sum[0], square_sum[1] + low_of_squares)
-    largest_target = np.maximum(target.max(axis=1), info.tiny)
-    target_sum = _row_sums(products, 2 * largest_target, high=buffer, low=products)
+    target_sum = _row_sums(products, np.einsum("rk->r", products), high=buffer, low=products)
     target_sum = (target_sum[0], target_sum[1] + low_of_products)
     unit = _add_float(*rest, top_u)
     zero = np.zeros_like(top_u)
