@@ -222,8 +222,9 @@ def _listnet(scores, relevance, axis, want_loss, want_grad, reduction="mean"):
         target, target_low = (np.broadcast_to(t, shape)
                               for t in _softmax_double_word(labels.astype(np.float64, copy=False), axis))
         probability, probability_low = _softmax_double_word(predicted.astype(np.float64, copy=False), axis)
-        grad, error = two_sum(probability, -target)
-        error += probability_low - target_low
+        grad, error = _two_sum_in_place(probability, np.negative(target))
+        error += probability_low
+        error -= target_low
         grad += error
         # a list whose scores are its relevance plus a constant is at the minimum: the two double words
         # are then the same and the gradient exactly 0; the mask keeps that whatever the arithmetic
@@ -258,6 +259,18 @@ def _softmax_double_word(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.
     return (np.moveaxis(probability.reshape(shape), -1, axis), np.moveaxis(low.reshape(shape), -1, axis))
 
 
+def _two_sum_in_place(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Knuth's two-sum, ``a + b = s + e`` exactly, with two new arrays instead of six: ``a`` and ``b``
+    (same shape, the caller's to overwrite) become scratch, and ``e`` is returned in ``a``."""
+    total = a + b
+    virtual = total - a  # the part of b in total
+    b -= virtual
+    np.subtract(total, virtual, out=virtual)  # the part of a in total
+    a -= virtual
+    a += b
+    return total, a
+
+
 def _exp_constants():
     """``(32/log 2, the step log(2)/32 as a 37-bit head and its tail, 2^(j/32) for j < 32 as double words)``."""
     with decimal.localcontext() as context:
@@ -289,7 +302,7 @@ def _exp_double_word(x: np.ndarray, x_low: np.ndarray) -> tuple[np.ndarray, np.n
     # the step's tail and x_low (each far below 2^-26, rounded to about 2^-79) with the head, renormalized
     shift = np.multiply(m, -_EXP_STEP_LO, out=m)
     shift += np.clip(x_low, -1e-13, 1e-13)  # an ulp of |x| <= 800 is below 2^-43; a clipped x has its own
-    reduced, reduced_low = two_sum(reduced, shift)
+    reduced, reduced_low = _two_sum_in_place(reduced, shift)
     series = np.multiply(reduced, 1 / 5040)
     for factorial in (720, 120, 24, 6):
         series += 1 / factorial
