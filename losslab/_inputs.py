@@ -8,7 +8,9 @@ arrays (embeddings, boxes, real and fake scores, a variance). They all:
   are float32, as in :func:`losslab._validation.result_dtype`),
 - compute in float64 and round to the input dtype once at the end (so a
   float32 input never overflows in an intermediate, and float32 results are
-  correctly rounded far more often than a float32 computation would be),
+  correctly rounded far more often than a float32 computation would be), or,
+  with ``native=True``, in float32 itself, for the functions whose float32 forms
+  are within 4 ulp on their own (each module's docstring says which),
 - return each gradient shaped like its own input (broadcast dimensions summed).
 
 Nothing here knows about any particular loss.
@@ -27,16 +29,18 @@ from losslab._validation import (
 
 
 class Inputs:
-    """Validated inputs: ``dtype`` (the output dtype), ``shapes`` (as passed) and ``arrays`` (float64)."""
+    """Validated inputs: ``dtype`` (the output dtype), ``shapes`` (as passed) and ``arrays`` (float64; with
+    ``native=True`` float32 inputs stay float32, and any other float, such as longdouble, is float64)."""
 
     __slots__ = ("arrays", "dtype", "shapes")
 
-    def __init__(self, named: dict[str, object]):
+    def __init__(self, named: dict[str, object], *, native: bool = False):
         self.dtype = result_dtype(*named.values())
         converted = [as_float_array(value, name, self.dtype) for name, value in named.items()]
         self.shapes = [array.shape for array in converted]
-        # float32 is computed in float64 and rounded once at the end (see the module docstring)
-        self.arrays = [array.astype(np.float64, copy=False) for array in converted]
+        # float32 is computed in float64 and rounded once at the end unless native (see the module docstring)
+        working = self.dtype if native and self.dtype in (np.float32, np.float64) else np.float64
+        self.arrays = [array.astype(working, copy=False) for array in converted]
 
     def finish_loss(self, values: np.ndarray, reduction: str):
         """Round per-sample losses to the output dtype and apply ``reduction``."""

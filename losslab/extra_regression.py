@@ -35,8 +35,6 @@ from losslab._inputs import (
 )
 from losslab._validation import (
     Interval,
-    as_float_array,
-    result_dtype,
     sum_to_shape,
     validate_reduction,
 )
@@ -46,23 +44,8 @@ POSITIVE = Interval(0.0, None, low_inclusive=False)
 HALF_LOG_TWO_PI = 0.5 * math.log(2 * math.pi)
 
 
-class _NativeInputs(Inputs):
-    """``Inputs`` whose arrays keep the output dtype: float32 inputs are computed in float32 (``smooth_l1`` and ``msle``; see the module docstring)."""
-
-    __slots__ = ()
-
-    def __init__(self, named: dict[str, object]):
-        self.dtype = result_dtype(*named.values())
-        converted = [as_float_array(value, name, self.dtype) for name, value in named.items()]
-        self.shapes = [array.shape for array in converted]
-        # float32 and float64 as they are; any other float (longdouble) in float64, as Inputs does
-        working = self.dtype if self.dtype in (np.float32, np.float64) else np.float64
-        self.arrays = [array.astype(working, copy=False) for array in converted]
-
-
-
 def _pair(pred, target, pred_name="pred", target_name="target", *, native: bool = False) -> Inputs:
-    inputs = (_NativeInputs if native else Inputs)({pred_name: pred, target_name: target})
+    inputs = Inputs({pred_name: pred, target_name: target}, native=native)
     check_shapes_broadcast(inputs.arrays, [pred_name, target_name])
     return inputs
 
@@ -100,7 +83,8 @@ def _smooth_l1(pred, target, beta, want_loss, want_grad, reduction="mean"):
             with np.errstate(invalid="ignore"):  # inf - beta/2 in the unused branch is fine
                 loss = np.where(inside, 0.5 * m * (m / beta), size - 0.5 * beta)
         if want_grad:
-            grad = np.where(inside, residual / beta, np.sign(residual))
+            # r / beta only inside: outside it overflows for a tiny beta (1e-300) where the gradient is sign(r)
+            grad = np.divide(residual, beta, out=np.sign(residual), where=inside)
     return _finish(inputs, loss, grad, reduction, want_loss, want_grad)
 
 

@@ -55,9 +55,7 @@ from losslab._inputs import (
 )
 from losslab._validation import (
     Interval,
-    as_float_array,
     check_in_closed_interval,
-    result_dtype,
     validate_reduction,
 )
 from losslab.binary import bce_with_logits_and_grad
@@ -66,26 +64,12 @@ NON_NEGATIVE = Interval(0.0, None)
 LIKELIHOODS = ("bernoulli", "gaussian")
 
 
-class _NativeInputs(Inputs):
-    """``Inputs`` whose arrays keep the output dtype: float32 inputs are computed in float32 (see the module docstring)."""
-
-    __slots__ = ()
-
-    def __init__(self, named: dict[str, object]):
-        self.dtype = result_dtype(*named.values())
-        converted = [as_float_array(value, name, self.dtype) for name, value in named.items()]
-        self.shapes = [array.shape for array in converted]
-        # float32 and float64 as they are; any other float (longdouble) in float64, as Inputs does
-        working = self.dtype if self.dtype in (np.float32, np.float64) else np.float64
-        self.arrays = [array.astype(working, copy=False) for array in converted]
-
-
 # e^x (float64) or e^x/2 (float32) is finite up to here: past it the halves are taken first
 _LARGE_EXPONENT = {np.dtype(np.float64): 709.0, np.dtype(np.float32): 88.0}
 
 
 def _logits(named: dict[str, object]) -> Inputs:
-    inputs = _NativeInputs(named)
+    inputs = Inputs(named, native=True)
     for array, name in zip(inputs.arrays, named, strict=True):
         check_not_nan(array, name)
     check_shapes_broadcast(inputs.arrays, list(named))
@@ -93,7 +77,7 @@ def _logits(named: dict[str, object]) -> Inputs:
 
 
 def _scores(named: dict[str, object]) -> Inputs:
-    inputs = _NativeInputs(named)
+    inputs = Inputs(named, native=True)
     for array, name in zip(inputs.arrays, named, strict=True):
         check_finite(array, name)
     check_shapes_broadcast(inputs.arrays, list(named))
@@ -395,7 +379,7 @@ def _exp_minus_one_minus(x: np.ndarray) -> np.ndarray:
 
 
 def _kl_inputs(mu, logvar):
-    inputs = _NativeInputs({"mu": mu, "logvar": logvar})
+    inputs = Inputs({"mu": mu, "logvar": logvar}, native=True)
     mean, log_variance = inputs.arrays
     check_finite(mean, "mu")
     check_finite(log_variance, "logvar")
@@ -484,7 +468,7 @@ def gaussian_kl_and_grad(mu, logvar, *, reduction: str = "mean"):
 def _vae_elbo(recon, target, mu, logvar, likelihood, beta, want_loss, want_grad, reduction="mean"):
     likelihood = validate_choice(likelihood, "likelihood", LIKELIHOODS)
     beta = NON_NEGATIVE.validate(beta, "beta")
-    inputs = _NativeInputs({"recon": recon, "target": target, "mu": mu, "logvar": logvar})
+    inputs = Inputs({"recon": recon, "target": target, "mu": mu, "logvar": logvar}, native=True)
     decoded, data, mean, log_variance = inputs.arrays
     if likelihood == "bernoulli":
         check_not_nan(decoded, "recon (decoder logits)")

@@ -41,23 +41,9 @@ from losslab._inputs import (
     sigmoid_of,
     softplus_of,
 )
-from losslab._validation import as_float_array, normalize_axis, result_dtype, validate_reduction
+from losslab._validation import normalize_axis, validate_reduction
 from losslab.activations import softmax
 from losslab.multiclass import _divide, _row_sums, cross_entropy
-
-
-class _NativeInputs(Inputs):
-    """``Inputs`` whose arrays keep the output dtype: float32 inputs are computed in float32 (see the module docstring)."""
-
-    __slots__ = ()
-
-    def __init__(self, named: dict[str, object]):
-        self.dtype = result_dtype(*named.values())
-        converted = [as_float_array(value, name, self.dtype) for name, value in named.items()]
-        self.shapes = [array.shape for array in converted]
-        # float32 and float64 as they are; any other float (longdouble) in float64, as Inputs does
-        working = self.dtype if self.dtype in (np.float32, np.float64) else np.float64
-        self.arrays = [array.astype(working, copy=False) for array in converted]
 
 
 def _difference(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +83,7 @@ def _margin_ranking(x1, x2, target, margin, want_loss, want_grad, reduction="mea
         raise ValueError(f"margin must be a number, got {margin!r}") from None
     if not np.isfinite(margin):
         raise ValueError(f"margin must be a finite number, got {margin!r}")
-    inputs = _NativeInputs({"x1": x1, "x2": x2, "target": target})
+    inputs = Inputs({"x1": x1, "x2": x2, "target": target}, native=True)
     first, second, label = inputs.arrays
     check_finite(first, "x1")
     check_finite(second, "x2")
@@ -147,7 +133,7 @@ def margin_ranking_and_grad(x1, x2, target, *, margin: float = 0.0, reduction: s
 
 
 def _bpr(positive, negative, want_loss, want_grad, reduction="mean"):
-    inputs = _NativeInputs({"positive_scores": positive, "negative_scores": negative})
+    inputs = Inputs({"positive_scores": positive, "negative_scores": negative}, native=True)
     pos, neg = inputs.arrays
     check_finite(pos, "positive_scores")
     check_finite(neg, "negative_scores")
@@ -197,7 +183,7 @@ def bpr_and_grad(positive_scores, negative_scores, *, reduction: str = "mean"):
 
 
 def _listnet(scores, relevance, axis, want_loss, want_grad, reduction="mean"):
-    inputs = _NativeInputs({"scores": scores, "relevance": relevance})
+    inputs = Inputs({"scores": scores, "relevance": relevance}, native=True)
     predicted, labels = inputs.arrays
     check_finite(predicted, "scores")
     check_finite(labels, "relevance")
