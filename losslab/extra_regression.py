@@ -84,7 +84,8 @@ def _smooth_l1(pred, target, beta, want_loss, want_grad, reduction="mean"):
                 loss = np.where(inside, 0.5 * m * (m / beta), size - 0.5 * beta)
         if want_grad:
             # r / beta only inside: outside it overflows for a tiny beta (1e-300) where the gradient is sign(r)
-            grad = np.divide(residual, beta, out=np.sign(residual), where=inside)
+            sign = np.sign(residual, out=np.empty_like(residual))  # an array also for 0-d input, for out=
+            grad = np.divide(residual, beta, out=sign, where=inside)
     return _finish(inputs, loss, grad, reduction, want_loss, want_grad)
 
 
