@@ -153,8 +153,11 @@ def _round_small_results_once(logits, target, weights, axis, loss, grad, *, inde
     """
     info = np.finfo(np.float64)
     limit = 2.0 * info.tiny * max(float(weights.max()), 1.0)
+    magnitude = np.abs(grad)
+    if not (magnitude.size and magnitude.min() < limit) and not (loss.size and np.abs(loss).min() < limit):
+        return  # the usual case: nothing near the subnormal range
     classes = logits.shape[axis]
-    small = np.abs(grad) < limit
+    small = magnitude < limit
     small_loss = np.abs(loss) < limit
     rows_mask = np.moveaxis(small, axis, -1).reshape(-1, classes).any(axis=1) | small_loss.reshape(-1)
     if not rows_mask.any():

@@ -974,10 +974,13 @@ def _brier_softmax_errors(parts: SoftmaxParts, target: np.ndarray, axis: int):
     What is left is the rounding of the weights themselves (``_softmax_parts``).
     """
     classes = parts.weights.shape[axis]
-    # C order: entries are set through flat indices below
-    weights, target = (np.ascontiguousarray(np.moveaxis(a, axis, -1)).reshape(-1, classes)
-                       for a in (parts.weights, target))
-    top, top_weight, total, plain_rest = (np.moveaxis(a, axis, -1).reshape(-1)
+    last = axis % parts.weights.ndim == parts.weights.ndim - 1
+
+    def rows(a):  # (rows, classes) in C order: entries are set through flat indices below
+        return np.ascontiguousarray(a if last else np.moveaxis(a, axis, -1)).reshape(-1, classes)
+
+    weights, target = rows(parts.weights), rows(target)
+    top, top_weight, total, plain_rest = (a.reshape(-1) if last else np.moveaxis(a, axis, -1).reshape(-1)
                                           for a in (parts.top, parts.top_weight, parts.total, parts.rest))
     info = np.finfo(weights.dtype)
     flat_top = np.arange(0, weights.size, classes) + top
