@@ -444,7 +444,8 @@ def _unit_gap(x1, x2, u1, u2, n1, n2, sign: float = 1.0, below: float = 1.0):
     x1, x2, u1, u2 = np.broadcast_arrays(x1, x2, u1, u2)
     n1, n2 = np.broadcast_arrays(n1, n2)
     gap = u1 - sign * u2
-    rows = np.sum(gap * gap, axis=-1) < below * below
+    # a zero vector's gap is the other unit vector, exactly: only pairs of nonzero vectors are recomputed
+    rows = (np.sum(gap * gap, axis=-1) < below * below) & (n1 > 0)[..., 0] & (n2 > 0)[..., 0]
     if not rows.any():
         return gap
     a = x1[rows] / _power_of_two_at(n1[rows])
@@ -482,6 +483,109 @@ def _exact_cosine(x1: np.ndarray, x2: np.ndarray, n1: np.ndarray, n2: np.ndarray
     norms, norms_low = dw.sqrt(*dw.multiply(aa, aa_low, bb, bb_low))
     cos, cos_low = dw.divide(dot, dot_low, norms)
     return cos, cos_low - cos * (norms_low / norms)
+
+
+def _slices(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    r"""Ozaki's error-free cut of vectors of norm below 2: :math:`v = v_1 + v_2 + v_3`, and :math:`r = v_2 + v_3`.
+
+    :math:`v_1` is :math:`v` rounded to the grid :math:`2^{-25}` and :math:`v_2` the rest rounded to
+    :math:`2^{-k}`, :math:`k = 51 - \lceil \log_2 D \rceil / 2` (``D`` features, the last axis), so
+    that the sums :math:`\sum v_1 w_1` and :math:`\sum (v_1 w_2 + v_2 w_1)` of two such vectors are
+    exact in any order (every partial sum is a multiple of the grid below :math:`2^{53}` of its
+    steps, by Cauchy-Schwarz): one ``einsum`` each, with no error-free summation.
+    """
+    k = 51 - (v.shape[-1] - 1).bit_length() // 2
+    v1 = v + 0.75 * 2.0**28
+    v1 -= 0.75 * 2.0**28
+    rest = v - v1
+    v2 = rest + 0.75 * 2.0 ** (53 - k)
+    v2 -= 0.75 * 2.0 ** (53 - k)
+    return v1, v2, rest - v2, rest
+
+
+def _sliced_dot(first: tuple, second: tuple, x: np.ndarray, y: np.ndarray):
+    r""":math:`x \cdot y` over the last axis as a double word ``(high, low)`` from the ``_slices`` of ``x`` and ``y``.
+
+    :math:`x_1 \cdot y_1` and :math:`x_1 \cdot y_2 + x_2 \cdot y_1` are exact; the rest
+    :math:`x_1 \cdot y_3 + x_2 \cdot (y_2 + y_3) + x_3 \cdot y` is below :math:`2^{-k}\sqrt D` and
+    rounded plainly: about :math:`2^{-100}` (``D`` = 3) to :math:`2^{-90}` (``D`` = 1000) of :math:`|x|\,|y|`.
+    """
+    (x1, x2, x3, _), (y1, y2, y3, y_rest) = first, second
+    dot = lambda u, v: np.einsum("...d,...d->...", u, v)  # noqa: E731
+    exact = dot(x1, y2)
+    exact += dot(x2, y1)
+    high, low = dw.two_sum(dot(x1, y1), exact)
+    low += dot(x1, y3)
+    low += dot(x2, y_rest)
+    low += dot(x3, y)
+    return dw.two_sum(high, low)  # normalised: equal dot products give equal pairs
+
+
+def _cosine_gradient(x1: np.ndarray, x2: np.ndarray, n1: np.ndarray, n2: np.ndarray):
+    r""":math:`\partial \cos/\partial x_1` and :math:`\partial \cos/\partial x_2`, each to about an ulp of its largest components.
+
+    With :math:`a = x_1/s_1`, :math:`b = x_2/s_2` (``s`` the powers of two at the norms ``n1``, ``n2``,
+    keepdims: exact scaling to norms in [1, 2)) and :math:`A = a\cdot a`, :math:`B = b \cdot b`,
+    :math:`P = a \cdot b` as double words (``_sliced_dot``),
+
+    .. math:: \frac{\partial \cos}{\partial x_1} = \frac{\hat x_2 - \cos\,\hat x_1}{|x_1|}
+              = \frac{b - \lambda a}{\sqrt{A B}\ s_1},\qquad \lambda = P / A
+
+    with :math:`\lambda a` an exact two-product (Dekker), :math:`b - \lambda a` a two-sum, and
+    :math:`\lambda` and :math:`1/\sqrt{AB}` double words: the projection, which cancels for every pair
+    that is not nearly orthogonal (through rounded unit vectors and cosine it lost up to 5.7 ulp at
+    moderate angles), keeps its digits, and each gradient is rounded about once. Both gradients are
+    computed together on the stacked vectors, in place: the (2, ..., D) arrays are the cost. Zero
+    vectors get 0.
+    """
+    x = np.stack(np.broadcast_arrays(x1, x2))
+    norm = np.stack(np.broadcast_arrays(n1, n2))
+    scale = _power_of_two_at(np.minimum(norm, np.finfo(np.float64).max))  # a norm past float max: 2^1023
+    x /= scale
+    parts = _slices(x)
+    squares, squares_low = (v[..., None] for v in _sliced_dot(parts, parts, x, x))  # A and B
+    dot, dot_low = (v[..., None] for v in _sliced_dot(*[tuple(p[i] for p in parts) for i in (0, 1)], x[0], x[1]))
+    with np.errstate(divide="ignore", invalid="ignore"):  # zero vectors: masked below
+        # 1/sqrt(AB), P/A and P/B as double words (Dekker's products: A, B and |P| are below 4)
+        product, error = _product(squares[0], squares[1])
+        error += squares[0] * squares_low[1] + squares_low[0] * squares[1]
+        root = np.sqrt(product)
+        root_low = (((product - (square := _square(root))[0]) - square[1]) + error) / (2 * root)
+        factor = 1 / root
+        product, error = _product(factor, root)
+        factor_low = ((1 - product) - error - factor * root_low) / root
+        ratio = dot / squares
+        product, error = _product(ratio, squares)
+        ratio_low = (((dot - product) - error) + (dot_low - ratio * squares_low)) / squares
+    ratio_high, ratio_split = dw.split_unchecked(ratio)
+    # the slices are spent: their memory holds Veltkamp's halves of x, the product and the two-sum
+    x_high, spare, x_low, product = parts
+    np.multiply(x, 134217729.0, out=x_high)
+    np.subtract(x_high, x, out=spare)
+    x_high -= spare
+    np.subtract(x, x_high, out=x_low)
+    with np.errstate(invalid="ignore"):  # zero vectors: masked below
+        np.multiply(ratio, x, out=product)  # (P/A) a = product + error exactly
+        error = ratio_high * x_high
+        error -= product
+        error += np.multiply(ratio_high, x_low, out=spare)
+        error += np.multiply(ratio_split, x_high, out=spare)
+        error += np.multiply(ratio_split, x_low, out=spare)
+        other = x[::-1]
+        high = np.subtract(other, product, out=x_high)  # b - (P/A) a = high + low exactly
+        virtual = np.subtract(high, other, out=x_low)
+        low = np.subtract(other, np.subtract(high, virtual, out=spare), out=spare)
+        low -= np.add(product, virtual, out=product)
+        low -= error
+        low -= np.multiply(ratio_low, x, out=product)
+        low *= factor
+        low += np.multiply(high, factor_low, out=product)
+        high *= factor
+        high += low
+    with np.errstate(over="ignore"):  # a vector near 0: a gradient past float max
+        high /= scale
+    np.copyto(high, 0.0, where=~np.all(norm > 0, axis=0))
+    return high[0], high[1]
 
 
 def _cosine_excess(first, second, n1, n2, label, cos, margin, shape):
@@ -524,17 +628,7 @@ def _cosine(x1, x2, target, margin, want_loss, want_grad, reduction="mean"):
         per_pair = np.where(label == 1, one_minus_cos, np.maximum(excess, 0))
         loss = inputs.finish_loss(np.squeeze(per_pair, axis=-1), reduction)
     if want_grad:
-        # dcos/dx1 = (u2 - cos u1)/|x1| = ((1 - cos) u1 - (u1 - u2))/|x1| for cos >= 0, and
-        # ((u1 + u2) - (1 + cos) u1)/|x1| for cos < 0, 1 + cos = ||u1 + u2||^2 / 2: the small vector
-        # (gap or sum) is formed directly, so neither nearly parallel nor nearly opposite pairs cancel
-        total = _unit_gap(first, second, u1, u2, n1, n2, sign=-1.0)  # u1 + u2
-        one_plus_cos = 0.5 * np.sum(total * total, axis=-1, keepdims=True)
-        opposite = cos < 0
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a gradient past float max: inf
-            along_1 = np.where(opposite, total - one_plus_cos * u1, one_minus_cos * u1 - gap)
-            along_2 = np.where(opposite, total - one_plus_cos * u2, one_minus_cos * u2 + gap)
-            d_cos_1 = np.where(nonzero, along_1 / np.where(nonzero, n1, 1), 0.0)
-            d_cos_2 = np.where(nonzero, along_2 / np.where(nonzero, n2, 1), 0.0)
+        d_cos_1, d_cos_2 = _cosine_gradient(first, second, n1, n2)
         sign = np.where(label == 1, -1.0, np.where(excess > 0, 1.0, 0.0))
         grads = (inputs.finish_grad(np.broadcast_to(sign * d_cos_1, shape), 0),
                  inputs.finish_grad(np.broadcast_to(sign * d_cos_2, shape), 1))
@@ -627,15 +721,34 @@ def _unit_rows(x: np.ndarray):
     return high, low, (norm * scale, norm_low * scale)
 
 
-def _over_norm(d_hat: np.ndarray, norm: tuple, temperature: float) -> np.ndarray:
-    r""":math:`g / (\tau\,|x|)` with :math:`|x|` a double word: one rounded factor instead of two divisions by rounded values."""
+def _cos_from(logits, low, temperature):
+    product, error = dw.two_product(logits, np.float64(temperature))
+    return product + (error + low * temperature)
+
+
+def _over_norm(d_hat: np.ndarray, norm: tuple, temperature: float, d_low=None) -> np.ndarray:
+    r""":math:`g / (\tau\,|x|)` with :math:`|x|` a double word: one rounded factor instead of two divisions by rounded values.
+
+    ``d_low``, if given, is the low part of :math:`g` as a double word ``(d_hat, d_low)``.
+    """
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # a vector near 0: a gradient past float max
         scale, scale_low = dw.multiply(norm[0], norm[1], np.float64(temperature), 0.0)
         factor, factor_low = dw.divide(1.0, 0.0, scale)
         factor_low = factor_low - factor * (scale_low / scale)
         if np.all(np.isfinite(factor)) and np.all(np.isfinite(factor_low)):
-            return d_hat * factor + d_hat * factor_low
+            low = d_hat * factor_low if d_low is None else d_hat * factor_low + d_low * factor
+            return d_hat * factor + low
         return d_hat / temperature / norm[0]
+
+
+def _weighted_sum(weights: np.ndarray, directions: np.ndarray, axis: int | None):
+    """``sum(weights * directions, axis)`` (``axis`` None: the products) as a double word: exact products
+    (Dekker) summed by ``_pairwise_total``, so that terms of both signs cancel without losing digits."""
+    product, error = dw.two_product(weights, directions)
+    if axis is None:
+        return product, error
+    high, low = _pairwise_total(np.moveaxis(product, axis, -1))
+    return high, low + np.sum(error, axis=axis)
 
 
 def _similarity_logits(q_hi, q_lo, k_hi, k_lo, temperature: float, multiply):
@@ -744,8 +857,8 @@ def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reducti
                 raise ValueError(f"{name} row {row} is a zero vector; its cosine similarity is undefined")
         # cosines to about 2^-66 (_similarity_logits), their rounding carried into the cross-entropy
         logits, low = _similarity_logits(q_hat, q_low, k_hat, k_low, temperature, lambda x, y: x @ y.T)
+        cos = _cos_from(logits, low, temperature) if want_grad else None
         loss, d_logits = _corrected_cross_entropy(logits, low, positives, temperature, want_grad)
-        cos = logits * temperature if want_grad else None  # for _directions: within an ulp or two is enough
     else:
         q_hat, k_hat = q, k
         with np.errstate(over="ignore"):  # a similarity past float max (normalize=False): inf logits
@@ -757,8 +870,9 @@ def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reducti
         if d_logits.size * q.shape[1] <= _PAIRWISE_SIZE:
             # small problems: every pair's own k_hat - cos q_hat and q_hat - cos k_hat (_directions)
             c = cos[:, :, None]
-            d_q_hat = np.einsum("ij,ijd->id", d_logits, _directions(k_hat, k_low, q_hat[:, None], q_low[:, None], c))
-            d_k_hat = np.einsum("ij,ijd->jd", d_logits, _directions(q_hat[:, None], q_low[:, None], k_hat, k_low, c))
+            g = d_logits[:, :, None]
+            d_q_hat = _weighted_sum(g, _directions(k_hat, k_low, q_hat[:, None], q_low[:, None], c), 1)
+            d_k_hat = _weighted_sum(g, _directions(q_hat[:, None], q_low[:, None], k_hat, k_low, c), 0)
         else:  # matrix products, with only the positive pairs' directions apart (they are usually close)
             rows = np.arange(q.shape[0])
             c = cos[rows, rows][:, None]
@@ -771,8 +885,9 @@ def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reducti
             d_q_hat = d_q_hat - np.sum(d_q_hat * q_hat, axis=-1, keepdims=True) * q_hat + positive * along_q
             d_k_hat = d_k_hat - np.sum(d_k_hat * k_hat, axis=-1, keepdims=True) * k_hat
             d_k_hat[rows] += positive * along_k
-        grads = (inputs.finish_grad(_over_norm(d_q_hat, q_norm, temperature), 0),
-                 inputs.finish_grad(_over_norm(d_k_hat, k_norm, temperature), 1))
+            d_q_hat, d_k_hat = (d_q_hat, None), (d_k_hat, None)
+        grads = (inputs.finish_grad(_over_norm(*d_q_hat[:1], q_norm, temperature, d_q_hat[1]), 0),
+                 inputs.finish_grad(_over_norm(*d_k_hat[:1], k_norm, temperature, d_k_hat[1]), 1))
     elif want_grad:
         grads = (inputs.finish_grad(d_logits @ k_hat / temperature, 0),
                  inputs.finish_grad(d_logits.T @ q_hat / temperature, 1))
@@ -847,8 +962,8 @@ def _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad
         # (N, M, D) @ (N, D, 1): each query against its own keys; cosines to about 2^-66 (_similarity_logits)
         logits, low = _similarity_logits(q_hat, q_low, k_hat, k_low, temperature,
                                          lambda x, y: (y @ x[:, :, None])[:, :, 0])
+        cos = _cos_from(logits, low, temperature) if want_grad else None
         loss, d_logits = _corrected_cross_entropy(logits, low, positives, temperature, want_grad)
-        cos = logits * temperature if want_grad else None  # for _directions: within an ulp or two is enough
     else:
         q_hat, k_hat = q, k
         with np.errstate(over="ignore"):  # a similarity past float max (normalize=False): inf logits
@@ -860,10 +975,10 @@ def _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad
         # through x / |x|: (g - (g . x_hat) x_hat) / |x|, as every pair's own k_hat - cos q_hat and
         # q_hat - cos k_hat (_directions: the plain projection cancels for nearly parallel pairs)
         g, c = d_logits[:, :, None], cos[:, :, None]
-        d_q_hat = np.sum(g * _directions(k_hat, k_low, q_hat[:, None], q_low[:, None], c), axis=1)
-        d_k_hat = g * _directions(q_hat[:, None], q_low[:, None], k_hat, k_low, c)
-        grads = (inputs.finish_grad(_over_norm(d_q_hat, q_norm, temperature), 0),
-                 inputs.finish_grad(_over_norm(d_k_hat, k_norm, temperature), 1))
+        d_q_hat = _weighted_sum(g, _directions(k_hat, k_low, q_hat[:, None], q_low[:, None], c), 1)
+        d_k_hat = _weighted_sum(g, _directions(q_hat[:, None], q_low[:, None], k_hat, k_low, c), None)
+        grads = (inputs.finish_grad(_over_norm(d_q_hat[0], q_norm, temperature, d_q_hat[1]), 0),
+                 inputs.finish_grad(_over_norm(d_k_hat[0], k_norm, temperature, d_k_hat[1]), 1))
     elif want_grad:
         grads = (inputs.finish_grad((d_logits[:, None, :] @ k_hat)[:, 0, :] / temperature, 0),
                  inputs.finish_grad((d_logits[:, :, None] * q_hat[:, None, :]) / temperature, 1))
