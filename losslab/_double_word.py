@@ -263,3 +263,139 @@ def _exp32_constants():
 
 
 _EXP32 = _exp32_constants()
+
+
+# ------------------------------------------------------------------ unchecked double-word arithmetic and a scaled exp
+# For finite values whose products and Veltkamp halves stay in range (probabilities, sigmoids, labels,
+# moderate logits): the same error-free steps as above, with no range or finiteness checks, since the
+# binary losses call them on the dashboard's small arrays on every control change.
+
+
+def fast_two_sum_unchecked(a, b) -> tuple[np.ndarray, np.ndarray]:
+    """``a + b = s + e`` exactly for finite ``|a| >= |b|`` (or ``a`` 0), with ``s = fl(a + b)``."""
+    s = a + b
+    return s, b - (s - a)
+
+
+def add_unchecked(x_hi, x_lo, y_hi, y_lo) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`add` of finite double words: ``(x_hi + x_lo) + (y_hi + y_lo)`` (relative error about ``2 u^2``
+    when the terms do not cancel)."""
+    s, e = two_sum(x_hi, y_hi)
+    e += x_lo + y_lo
+    return fast_two_sum_unchecked(s, e)
+
+
+def multiply_unchecked(x_hi, x_lo, y_hi, y_lo) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`multiply` of double words in range (see :func:`split_unchecked`), about ``4 u^2`` relative."""
+    p, e = two_product_unchecked(x_hi, y_hi)
+    e += x_hi * y_lo + x_lo * y_hi
+    return fast_two_sum_unchecked(p, e)
+
+
+def divide_unchecked(x_hi, x_lo, y_hi, y_lo) -> tuple[np.ndarray, np.ndarray]:
+    """``(x_hi + x_lo) / (y_hi + y_lo)`` as a double word, for values in range and ``y_hi != 0``
+    (one correction of the float quotient from the exact remainder)."""
+    q = x_hi / y_hi
+    p, e = two_product_unchecked(q, y_hi)
+    remainder = ((x_hi - p) - e) + (x_lo - q * y_lo)
+    return fast_two_sum_unchecked(q, remainder / y_hi)
+
+
+class _ExpTable:
+    """Constants of :func:`exp_scaled` for one dtype: ``2^(k/N)`` as double words and ``ln 2 / N`` in
+    three parts (Cody and Waite), the first two short enough that ``n`` times them is exact."""
+
+    def __init__(self, dtype: np.dtype):
+        from decimal import Decimal, localcontext
+
+        info = np.finfo(dtype)
+        self.bits = 10 if info.nmant > 40 else 6  # |r| <= ln2 / 2^(bits+1): a short polynomial is then enough
+        size = 2**self.bits
+        # beyond +-limit every result is far outside the range (0 or inf); n then needs these many bits
+        self.limit = dtype.type(1500.0 if info.nmant > 40 else 200.0)
+        n_bits = int(np.ceil(np.log2(float(self.limit) * size / np.log(2)))) + 1
+        short = info.nmant + 1 - n_bits
+        with localcontext() as context:
+            context.prec = 80
+            step = Decimal(2).ln() / size
+            parts = []
+            rest = step
+            for bits in (short, short, None):
+                if bits is None:
+                    part = dtype.type(float(rest))
+                else:
+                    exponent = int(np.floor(np.log2(float(rest))))
+                    unit = Decimal(2) ** (exponent - bits + 1)
+                    part = dtype.type(float((rest / unit).to_integral_value(rounding="ROUND_DOWN") * unit))
+                parts.append(part)
+                rest -= Decimal(float(part))
+            self.step1, self.step2, self.step3 = parts
+            self.inverse_step = dtype.type(float(size / Decimal(2).ln()))
+            hi, lo = [], []
+            factor = (Decimal(2).ln() / size).exp()
+            value = Decimal(1)
+            for _ in range(size):  # 2^(k/N) by repeated products: the 80 digits absorb the 1024 roundings
+                high = dtype.type(float(value))
+                hi.append(high)
+                lo.append(dtype.type(float(value - Decimal(float(high)))))
+                value *= factor
+        self.hi = np.array(hi, dtype)
+        self.lo = np.array(lo, dtype)
+        self.c2, self.c3, self.c4 = dtype.type(1 / 2), dtype.type(1 / 6), dtype.type(1 / 24)
+
+
+_EXP_TABLES: dict = {}
+
+
+def exp_scaled(x_hi, x_lo=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r""":math:`e^{x_{hi} + x_{lo}} = (hi + lo)\,2^{q}` with ``hi + lo`` in about [1, 2), as a double word and
+    an integer exponent ``q``: relative error about ``2^-62`` in float64 (``2^-29`` in float32), where
+    ``np.exp`` is up to an ulp off (2 in float32).
+
+    ``x = n ln2/N + r`` with ``N = 2^10`` (float64; ``2^6`` in float32), ``n`` an integer and
+    :math:`|r| \le \ln 2/2N` computed exactly enough (``ln2/N`` in three parts, Cody and Waite);
+    then :math:`e^x = 2^{\lfloor n/N \rfloor}\,2^{(n \bmod N)/N}\,(1 + v)` with the table of
+    :math:`2^{k/N}` as double words and :math:`v = e^r - 1` a degree-4 polynomial, whose rounding is far
+    below an ulp of the result. Keeping the power of two apart lets a caller round a product of tiny factors
+    once (results below the normal range). ``x`` beyond about +-1500 (+-200 in float32) is taken at
+    that bound: its exponential is 0 or inf anyway. For finite ``x`` only; ``q`` is int32 (``np.ldexp``
+    is slow with int64 exponents).
+    """
+    x_hi = np.asarray(x_hi)
+    if x_hi.ndim == 0:
+        hi, lo, power = exp_scaled(x_hi.reshape(1), x_lo)
+        return hi[0], lo[0], power[0]
+    dtype = x_hi.dtype
+    table = _EXP_TABLES.get(dtype)
+    if table is None:
+        table = _EXP_TABLES[dtype] = _ExpTable(dtype)
+    # in place on four buffers: a fresh array per step costs more than the arithmetic on mid-sized inputs
+    x = np.clip(x_hi, -table.limit, table.limit)
+    n = x * table.inverse_step
+    n = np.rint(n, out=n)
+    r = n * table.step1
+    r = np.subtract(x, r, out=r)  # exact: n step1 is a float and close to x (Sterbenz)
+    buffer = np.multiply(n, table.step2, out=x)  # n step2 exact; the difference rounds by at most ulp(r)/2
+    r -= buffer
+    buffer = np.multiply(n, table.step3, out=buffer)
+    if x_lo is not None:
+        buffer -= x_lo
+    r -= buffer
+    # v = e^r - 1 = r + r^2 (1/2 + r/6 + r^2/24): the terms left out are below 2^-64 (2^-44 in float32)
+    v = np.multiply(r, table.c4, out=buffer)
+    v += table.c3
+    v *= r
+    v += table.c2
+    v *= r
+    v *= r
+    v += r
+    index = n.astype(np.int32)  # int32: np.ldexp with int64 exponents takes a slow loop
+    k = index & (len(table.hi) - 1)
+    high = table.hi.take(k)
+    low = np.multiply(high, v, out=r)
+    low += table.lo.take(k, out=n)
+    hi = np.add(high, low, out=v)  # fast two-sum: |low| < high
+    high -= hi
+    low += high
+    index >>= table.bits
+    return hi, low, index

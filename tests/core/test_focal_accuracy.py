@@ -1,0 +1,139 @@
+"""Last-bit accuracy of ``focal``, ``focal_grad`` and ``sigmoid_mse(_grad)``, soft labels included.
+
+The points are the worst ones the LOSSLAB_LONG accuracy grid found before these functions were built
+from double words (up to 11.6 ulp in float64 and 15 in float32 for ``focal`` at gamma = 3.7, where
+``(1 - p_t)**gamma`` multiplied the rounding of ``1 - p_t`` by gamma), plus a small random sample.
+References: the mpmath ones of ``bench/accuracy.py`` (256 bits, no cancellation), errors in ulp of the
+exact value (float64) or of the float32-rounded value (float32), one subnormal step below the normal
+range.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+import losslab
+from losslab import _double_word
+
+from .bench_accuracy import accuracy
+
+X = accuracy.X
+PARAMETERS = [{"gamma": 2.0}, {"gamma": 0.5, "alpha": 0.25}, {"gamma": 3.7, "alpha": 0.9}]
+
+# (z, y) where the power form was worst: 4.4-11.6 ulp in float64, 4-15 in float32
+WORST64 = [(-0.063978564084128456, 0.999), (2.1227756122298076, 0.999), (4.8484161947545052, 0.3),
+           (1.9617476107665919, 0.9), (0.11399524348997042, 0.001), (-0.0051385298850305803, 0.999),
+           (1.1221572633782411, 0.3), (0.5, 0.3), (3.0, 0.9), (-4.5898581034012622, 0.001),
+           (0.4084870153597851, 0.0), (-2.7455241874197607, 0.0), (29.754299728555782, 0.3)]
+WORST32 = [(-4.0897655487060547, 0.001), (3.3742282390594482, 0.999), (2.2394037246704102, 0.9),
+           (3.1166377067565918, 0.999), (-15.36712646484375, 0.0), (-1.0986649990081787, 0.3),
+           (0.9601631760597229, 0.3), (-4.2745456695556641, 0.3), (3.1901388168334961, 1.0), (-10.0, 0.0)]
+
+
+def _points(dtype):
+    rng = np.random.default_rng(27)
+    z = np.concatenate([rng.normal(0, 3, 60), [-40.0, -17.0, 0.0, 25.0, 300.0, -1e30]])
+    labels = rng.choice([0.3, 0.5, 0.9, 1e-3, 0.999, 0.0, 1.0], z.size)
+    worst = WORST64 if dtype == np.float64 else WORST32
+    z = np.concatenate([z, [p[0] for p in worst]]).astype(dtype)
+    y = np.concatenate([labels, [p[1] for p in worst]]).astype(dtype)
+    return z, y
+
+
+def _worst(computed, reference, z, y, dtype):
+    """The worst error in ulp and where, with the well-conditioned points only (as the accuracy tests)."""
+    worst, where = 0.0, None
+    for c, zi, yi in zip(np.ravel(computed), z, y, strict=True):
+        exact = reference(X(zi), X(yi))
+        exact = exact if isinstance(exact, accuracy.Exact) else accuracy.Exact(exact)
+        if exact.ill_conditioned():
+            continue
+        error, ok = accuracy.error_in_ulp(float(c), exact.value, dtype)
+        if not ok and error <= 4:  # below the normal range, more than one subnormal step off
+            error = math.inf
+        if error > worst:
+            worst, where = error, (float(zi), float(yi))
+    return worst, where
+
+
+@pytest.mark.parametrize("dtype, bound", [(np.float64, 2.5), (np.float32, 3.0)])
+@pytest.mark.parametrize("params", PARAMETERS, ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()))
+def test_focal_and_its_gradient_are_within_a_few_ulp_for_soft_and_hard_labels(params, dtype, bound):
+    z, y = _points(dtype)
+    loss, grad = losslab.focal_and_grad(z, y, reduction="none", **params)
+    assert loss.dtype == grad.dtype == dtype
+    reference = {k: v for k, v in params.items()}
+    loss_error = _worst(loss, lambda a, b: accuracy.r_focal(a, b, **reference), z, y, dtype)
+    grad_error = _worst(grad, lambda a, b: accuracy.r_focal_grad(a, b, **reference), z, y, dtype)
+    assert loss_error[0] <= bound, f"focal {params} {np.dtype(dtype).name}: {loss_error}"
+    assert grad_error[0] <= bound, f"focal_grad {params} {np.dtype(dtype).name}: {grad_error}"
+    np.testing.assert_array_equal(losslab.focal(z, y, reduction="none", **params), loss)
+    np.testing.assert_array_equal(losslab.focal_grad(z, y, **params), grad)
+
+
+@pytest.mark.parametrize("dtype, bound", [(np.float64, 2.0), (np.float32, 2.0)])
+def test_sigmoid_mse_and_its_gradient_are_within_two_ulp(dtype, bound):
+    z, y = _points(dtype)
+    loss, grad = losslab.sigmoid_mse_and_grad(z, y, reduction="none")
+    assert loss.dtype == grad.dtype == dtype
+    loss_error = _worst(loss, accuracy.r_sigmoid_mse, z, y, dtype)
+    grad_error = _worst(grad, accuracy.r_sigmoid_mse_grad, z, y, dtype)
+    assert loss_error[0] <= bound, f"sigmoid_mse {np.dtype(dtype).name}: {loss_error}"
+    assert grad_error[0] <= bound, f"sigmoid_mse_grad {np.dtype(dtype).name}: {grad_error}"
+    np.testing.assert_array_equal(losslab.sigmoid_mse(z, y, reduction="none"), loss)
+    np.testing.assert_array_equal(losslab.sigmoid_mse_grad(z, y), grad)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_results_below_the_normal_range_are_within_one_subnormal_step(dtype):
+    # confidently right tails whose value is below the normal range: sigma(-|z|)^2 (sigmoid_mse),
+    # sigma(x)^gamma log(1 + e^-|z|) with a small gamma (focal)
+    tiny = 745.0 if dtype == np.float64 else 103.0
+    z = np.linspace(-tiny, -0.955 * tiny, 7).astype(dtype)
+    y = np.zeros_like(z)
+    for name, value, reference in [
+        ("sigmoid_mse", losslab.sigmoid_mse(z / 2, y, reduction="none"), accuracy.r_sigmoid_mse),
+        ("sigmoid_mse_grad", losslab.sigmoid_mse_grad(z / 2, y), accuracy.r_sigmoid_mse_grad),
+    ]:
+        error = _worst(value, reference, z / 2, y, dtype)
+        assert error[0] <= 1, (name, error)
+    for gamma in (0.01, 0.05):
+        shrunk = (z / (1 + gamma)).astype(dtype)
+        loss, grad = losslab.focal_and_grad(shrunk, y, gamma=gamma, reduction="none")
+        assert _worst(loss, lambda a, b, g=gamma: accuracy.r_focal(a, b, gamma=g), shrunk, y, dtype)[0] <= 2
+        assert _worst(grad, lambda a, b, g=gamma: accuracy.r_focal_grad(a, b, gamma=g), shrunk, y, dtype)[0] <= 2
+
+
+def test_soft_label_focal_stays_finite_and_right_at_float_max_and_infinity():
+    z = np.array([-np.finfo(np.float64).max, np.finfo(np.float64).max, -np.inf, np.inf, 1e300])
+    y = np.full(z.shape, 0.3)
+    loss, grad = losslab.focal_and_grad(z, y, gamma=2.0, reduction="none")
+    finite = slice(0, 2)
+    for value, reference in ((loss, accuracy.r_focal), (grad, accuracy.r_focal_grad)):
+        error = _worst(value[finite], lambda a, b, r=reference: r(a, b, gamma=2.0), z[finite], y[finite], np.float64)
+        assert error[0] <= 2
+    assert np.isinf(loss[2:4]).all()
+    np.testing.assert_allclose(grad[2:4], grad[0:2], rtol=4e-16)  # the limits at +-inf, as at +-float max
+    np.testing.assert_allclose(loss[4], 0.7**2 * 0.7 * 1e300, rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype, bits", [(np.float64, 60), (np.float32, 28)])
+def test_exp_scaled_carries_e_to_the_x_to_about_twice_the_precision(dtype, bits):
+    rng = np.random.default_rng(5)
+    limit = 745.0 if dtype == np.float64 else 103.0
+    x = np.concatenate([-rng.uniform(0, limit, 200), rng.uniform(-1, 1, 50), -(10.0 ** rng.uniform(-20, 2, 50)),
+                        [0.0, -limit, -np.log(2), 88.0]]).astype(dtype)
+    low = (x * dtype(2.0**-40)).astype(dtype)  # a correction of the argument, as from a two-sum
+    hi, lo, power = _double_word.exp_scaled(x, low)
+    assert hi.dtype == lo.dtype == dtype
+    worst = mpmath.mpf(0)
+    with mpmath.workprec(200):
+        for xi, li, h, lw, p in zip(x, low, hi, lo, power, strict=True):
+            exact = mpmath.exp(mpmath.mpf(float(xi)) + mpmath.mpf(float(li)))
+            got = (mpmath.mpf(float(h)) + mpmath.mpf(float(lw))) * mpmath.mpf(2) ** int(p)
+            worst = max(worst, abs(got / exact - 1))
+    assert worst < mpmath.mpf(2) ** -bits, float(mpmath.log(worst, 2))
