@@ -847,8 +847,13 @@ def _brier_loss(prob: np.ndarray, target: np.ndarray, axis: int) -> np.ndarray:
         prob, target = (np.moveaxis(np.broadcast_to(a, shape), axis, -1) for a in (prob, target))
     rows_shape = prob.shape[:-1]
     prob, target = (a.reshape(-1, shape[axis]) for a in (prob, target))
-    error, error_low = dw.two_sum(prob, -target)
-    return _sum_of_squares(error, error_low).reshape(rows_shape)
+    out = np.empty(prob.shape[0], prob.dtype)
+    # a block of rows at a time: its temporaries stay in cache (fresh full-size ones cost page faults)
+    step = max(1, _BLOCK_ENTRIES // max(shape[axis], 1))
+    for start in range(0, prob.shape[0], step):
+        block = slice(start, start + step)
+        out[block] = _sum_of_squares(*dw.two_sum(prob[block], -target[block]))
+    return out.reshape(rows_shape)
 
 
 def _sum_of_squares(values: np.ndarray, low: np.ndarray, *, rescale: bool = True) -> np.ndarray:
@@ -931,7 +936,7 @@ def _brier_with_logits_kernel(logits: np.ndarray, target: np.ndarray, axis: int 
     loss = None
     if with_loss:
         rows_shape = np.delete(logits.shape, axis % logits.ndim)
-        loss = _sum_of_squares(*_brier_softmax_errors(parts, target, axis)).reshape(rows_shape)
+        loss = _brier_softmax_loss(parts, target, axis).reshape(rows_shape)
     return loss, (_brier_softmax_grad(parts, target, axis) if with_grad else None)
 
 
@@ -964,8 +969,37 @@ def _softmax_parts(logits: np.ndarray, axis: int) -> SoftmaxParts:
     return parts
 
 
+def _brier_softmax_loss(parts: SoftmaxParts, target: np.ndarray, axis: int) -> np.ndarray:
+    r"""Per-row :math:`\sum_k (p_k - y_k)^2` (rows in C order of the other axes), a block of rows at a time."""
+    rows = _softmax_rows(parts, target, axis)
+    loss = np.empty(rows[0].shape[0], rows[0].dtype)
+    step = max(1, _BLOCK_ENTRIES // max(rows[0].shape[1], 1))  # temporaries stay in cache, as brier's
+    for start in range(0, loss.size, step):
+        block = slice(start, start + step)
+        loss[block] = _sum_of_squares(*_brier_softmax_errors_rows(*(a[block] for a in rows)))
+    return loss
+
+
 def _brier_softmax_errors(parts: SoftmaxParts, target: np.ndarray, axis: int):
-    r""":math:`e_k = p_k - y_k` as double words ``(hi, lo)``, shaped (rows, classes) with the class axis last.
+    """``_brier_softmax_errors_rows`` of every row: :math:`p_k - y_k` as double words, shaped (rows, classes)."""
+    return _brier_softmax_errors_rows(*_softmax_rows(parts, target, axis))
+
+
+def _softmax_rows(parts: SoftmaxParts, target: np.ndarray, axis: int):
+    """(weights, target) as (rows, classes) C-order arrays and (top, top_weight, total, rest) per row."""
+    classes = parts.weights.shape[axis]
+    last = axis % parts.weights.ndim == parts.weights.ndim - 1
+
+    def rows(a):  # C order: entries are set through flat indices
+        return np.ascontiguousarray(a if last else np.moveaxis(a, axis, -1)).reshape(-1, classes)
+
+    per_row = (a.reshape(-1) if last else np.moveaxis(a, axis, -1).reshape(-1)
+               for a in (parts.top, parts.top_weight, parts.total, parts.rest))
+    return (rows(parts.weights), rows(target), *per_row)
+
+
+def _brier_softmax_errors_rows(weights, target, top, top_weight, total, plain_rest):
+    r""":math:`e_k = p_k - y_k` as double words ``(hi, lo)`` on (rows, classes) C-order arrays.
 
     In units :math:`u = w / 2^E` (exact) with :math:`U = R + u_t` and :math:`R = \sum_{j \ne t} u_j`
     exact row sums (``_row_sums``), :math:`p_k = u_k / U` is a double word (one correction of the
@@ -973,15 +1007,7 @@ def _brier_softmax_errors(parts: SoftmaxParts, target: np.ndarray, axis: int):
     :math:`e_t = p_t (1 - y_t) - y_t R / U`, so a confident right answer keeps :math:`-R/U`.
     What is left is the rounding of the weights themselves (``_softmax_parts``).
     """
-    classes = parts.weights.shape[axis]
-    last = axis % parts.weights.ndim == parts.weights.ndim - 1
-
-    def rows(a):  # (rows, classes) in C order: entries are set through flat indices below
-        return np.ascontiguousarray(a if last else np.moveaxis(a, axis, -1)).reshape(-1, classes)
-
-    weights, target = rows(parts.weights), rows(target)
-    top, top_weight, total, plain_rest = (a.reshape(-1) if last else np.moveaxis(a, axis, -1).reshape(-1)
-                                          for a in (parts.top, parts.top_weight, parts.total, parts.rest))
+    classes = weights.shape[1]
     info = np.finfo(weights.dtype)
     flat_top = np.arange(0, weights.size, classes) + top
     power = np.maximum(_exponent_of(total), info.tiny)
