@@ -675,21 +675,28 @@ def cosine_embedding_and_grad(x1, x2, target, *, margin: float = 0.0, reduction:
 # ------------------------------------------------------------ InfoNCE
 
 
-def _directions(x_hi, x_lo, y_hi, y_lo, cos):
-    r""":math:`\hat x - \cos\,\hat y` of unit vectors given as double words (broadcasting; ``cos`` keepdims).
+def _directions(x_hi, x_lo, y_hi, y_lo, cos, cos_low):
+    r""":math:`\hat x - \cos\,\hat y` of unit vectors given as double words, as a double word (broadcasting; ``cos`` keepdims).
 
-    For nearly (anti)parallel pairs (:math:`|\cos| > 1/2`) as
-    :math:`(\hat x - \sigma \hat y) + \sigma\,\tfrac12|\hat x - \sigma \hat y|^2\,\hat y` with
-    :math:`\sigma = \operatorname{sign}(\cos)`, since :math:`\sigma - \cos = \sigma\,|\hat x - \sigma\hat y|^2/2`
-    for unit vectors: the short vector :math:`\hat x - \sigma\hat y` comes from the double words
-    (an exact difference of the high parts where they are close), so the pair keeps the digits that
-    the plain projection :math:`\hat x - (\hat x \cdot \hat y)\hat y` cancels. Other pairs take the
-    plain form (:math:`\sigma = 0`), which is accurate there and where the first one cancels instead.
+    Written as :math:`(\hat x - \sigma \hat y) + (\sigma - \cos)\,\hat y` with
+    :math:`\sigma = \operatorname{sign}(\cos)` for nearly (anti)parallel pairs (:math:`|\cos| > 1/2`),
+    else 0: the short vector :math:`\hat x - \sigma\hat y` is a two-sum of the high parts, so the pair
+    keeps the digits that the plain projection :math:`\hat x - (\hat x \cdot \hat y)\hat y` cancels.
+    :math:`\sigma - \cos` comes from the double-word cosine ``cos + cos_low`` (:math:`\sigma - \cos_{hi}`
+    is exact) up to :math:`|\cos| = 0.999`, past which it is :math:`\sigma\,\tfrac12|\hat x - \sigma \hat y|^2`
+    (relative to itself, where the cosine's absolute error would show); its product with :math:`\hat y`
+    is exact (Dekker) and the sum one more two-sum.
     """
     sign = np.where(cos > 0.5, 1.0, np.where(cos < -0.5, -1.0, 0.0))
-    gap = (x_hi - sign * y_hi) + (x_lo - sign * y_lo)
-    coefficient = np.where(sign == 0, -cos, sign * 0.5 * np.sum(gap * gap, axis=-1, keepdims=True))
-    return gap + coefficient * y_hi
+    gap, gap_low = dw.two_sum(x_hi, -sign * y_hi)
+    gap_low += x_lo - sign * y_lo
+    rounded = gap + gap_low
+    coefficient = np.where(np.abs(cos) > 0.999, sign * 0.5 * np.sum(rounded * rounded, axis=-1, keepdims=True),
+                           (sign - cos) - cos_low)
+    product, error = _product(coefficient, y_hi)  # each factor split in its own shape
+    high, low = dw.two_sum(gap, product)
+    low += gap_low + error + coefficient * y_lo
+    return high, low
 
 
 _PAIRWISE_SIZE = 1 << 14  # info_nce_grad: (queries x keys x features) up to which each pair has its own direction
@@ -721,9 +728,10 @@ def _unit_rows(x: np.ndarray):
     return high, low, (norm * scale, norm_low * scale)
 
 
-def _cos_from(logits, low, temperature):
+def _cosines(logits: np.ndarray, low: np.ndarray, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+    """The cosines :math:`\\tau\\,(z + \\delta)` of logits ``z`` and their low parts ``delta`` as a double word."""
     product, error = dw.two_product(logits, np.float64(temperature))
-    return product + (error + low * temperature)
+    return product, error + low * temperature
 
 
 def _over_norm(d_hat: np.ndarray, norm: tuple, temperature: float, d_low=None) -> np.ndarray:
@@ -741,10 +749,11 @@ def _over_norm(d_hat: np.ndarray, norm: tuple, temperature: float, d_low=None) -
         return d_hat / temperature / norm[0]
 
 
-def _weighted_sum(weights: np.ndarray, directions: np.ndarray, axis: int | None):
-    """``sum(weights * directions, axis)`` (``axis`` None: the products) as a double word: exact products
-    (Dekker) summed by ``_pairwise_total``, so that terms of both signs cancel without losing digits."""
-    product, error = dw.two_product(weights, directions)
+def _weighted_sum(weights: np.ndarray, directions: tuple, axis: int | None):
+    """``sum(weights * directions, axis)`` (``axis`` None: the products) as a double word, ``directions`` one too:
+    exact products (Dekker) summed by ``_pairwise_total``, so that terms of both signs cancel without losing digits."""
+    product, error = _product(weights, directions[0])  # |weights| <= 1, |directions| <= 2
+    error += weights * directions[1]
     if axis is None:
         return product, error
     high, low = _pairwise_total(np.moveaxis(product, axis, -1))
@@ -857,7 +866,11 @@ def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reducti
                 raise ValueError(f"{name} row {row} is a zero vector; its cosine similarity is undefined")
         # cosines to about 2^-66 (_similarity_logits), their rounding carried into the cross-entropy
         logits, low = _similarity_logits(q_hat, q_low, k_hat, k_low, temperature, lambda x, y: x @ y.T)
-        cos = _cos_from(logits, low, temperature) if want_grad else None
+        small = logits.size * q.shape[1] <= _PAIRWISE_SIZE
+        if want_grad:  # the cosines for _directions (low is spent below): every pair's, or the positive pairs'
+            rows = np.arange(q.shape[0])
+            cos = _cosines(logits, low, temperature) if small else _cosines(logits[rows, rows], low[rows, rows],
+                                                                            temperature)
         loss, d_logits = _corrected_cross_entropy(logits, low, positives, temperature, want_grad)
     else:
         q_hat, k_hat = q, k
@@ -867,18 +880,17 @@ def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reducti
     grads = None
     if want_grad and normalize:
         # through x / |x|: (g - (g . x_hat) x_hat) / |x|, whose projection cancels for nearly parallel pairs
-        if d_logits.size * q.shape[1] <= _PAIRWISE_SIZE:
+        if small:
             # small problems: every pair's own k_hat - cos q_hat and q_hat - cos k_hat (_directions)
-            c = cos[:, :, None]
+            c = (cos[0][:, :, None], cos[1][:, :, None])
             g = d_logits[:, :, None]
-            d_q_hat = _weighted_sum(g, _directions(k_hat, k_low, q_hat[:, None], q_low[:, None], c), 1)
-            d_k_hat = _weighted_sum(g, _directions(q_hat[:, None], q_low[:, None], k_hat, k_low, c), 0)
+            d_q_hat = _weighted_sum(g, _directions(k_hat, k_low, q_hat[:, None], q_low[:, None], *c), 1)
+            d_k_hat = _weighted_sum(g, _directions(q_hat[:, None], q_low[:, None], k_hat, k_low, *c), 0)
         else:  # matrix products, with only the positive pairs' directions apart (they are usually close)
-            rows = np.arange(q.shape[0])
-            c = cos[rows, rows][:, None]
+            c = (cos[0][:, None], cos[1][:, None])
             positive = d_logits[rows, rows][:, None]
-            along_q = _directions(k_hat[rows], k_low[rows], q_hat, q_low, c)
-            along_k = _directions(q_hat, q_low, k_hat[rows], k_low[rows], c)
+            along_q = np.add(*_directions(k_hat[rows], k_low[rows], q_hat, q_low, *c))
+            along_k = np.add(*_directions(q_hat, q_low, k_hat[rows], k_low[rows], *c))
             others = d_logits  # a fresh array: its diagonal is taken apart in place
             others[rows, rows] = 0
             d_q_hat, d_k_hat = others @ k_hat, others.T @ q_hat
@@ -962,7 +974,7 @@ def _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad
         # (N, M, D) @ (N, D, 1): each query against its own keys; cosines to about 2^-66 (_similarity_logits)
         logits, low = _similarity_logits(q_hat, q_low, k_hat, k_low, temperature,
                                          lambda x, y: (y @ x[:, :, None])[:, :, 0])
-        cos = _cos_from(logits, low, temperature) if want_grad else None
+        cos = _cosines(logits, low, temperature) if want_grad else None  # for _directions (low is spent below)
         loss, d_logits = _corrected_cross_entropy(logits, low, positives, temperature, want_grad)
     else:
         q_hat, k_hat = q, k
@@ -974,9 +986,9 @@ def _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad
     if want_grad and normalize:
         # through x / |x|: (g - (g . x_hat) x_hat) / |x|, as every pair's own k_hat - cos q_hat and
         # q_hat - cos k_hat (_directions: the plain projection cancels for nearly parallel pairs)
-        g, c = d_logits[:, :, None], cos[:, :, None]
-        d_q_hat = _weighted_sum(g, _directions(k_hat, k_low, q_hat[:, None], q_low[:, None], c), 1)
-        d_k_hat = _weighted_sum(g, _directions(q_hat[:, None], q_low[:, None], k_hat, k_low, c), None)
+        g, c = d_logits[:, :, None], (cos[0][:, :, None], cos[1][:, :, None])
+        d_q_hat = _weighted_sum(g, _directions(k_hat, k_low, q_hat[:, None], q_low[:, None], *c), 1)
+        d_k_hat = _weighted_sum(g, _directions(q_hat[:, None], q_low[:, None], k_hat, k_low, *c), None)
         grads = (inputs.finish_grad(_over_norm(d_q_hat[0], q_norm, temperature, d_q_hat[1]), 0),
                  inputs.finish_grad(_over_norm(d_k_hat[0], k_norm, temperature, d_k_hat[1]), 1))
     elif want_grad:

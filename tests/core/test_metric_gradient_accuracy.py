@@ -112,7 +112,7 @@ def _info_nce_own_keys_gradient_exact(query, keys, tau):
     return grads_q, grads_k
 
 
-def test_info_nce_own_keys_grad_sums_its_terms_without_a_rounding_each():
+def test_info_nce_own_keys_grad_carries_the_rounding_of_its_directions_and_sums():
     # the LOSSLAB_LONG grid's worst point before: 4.06 ulp (a sum over the keys with terms of both signs)
     query = np.array([[1.4165810317134125e+100, 1.0894488422999962e+100, -1.508690844443194e+100],
                       [4.273239477341074e+99, 1.0931433368494833e+100, -1.5279562126105415e+100]])
@@ -142,3 +142,37 @@ def test_cosine_embedding_of_a_zero_vector_is_finite_and_quiet():
         loss, (d1, d2) = metric.cosine_embedding_and_grad(x1, x2, np.full(2, label), margin=-0.5, reduction="none")
         assert np.all(loss == (1.0 if label == 1 else 0.5))
         assert np.all(d1 == 0) and np.all(d2 == 0)
+
+
+def _info_nce_gradient_exact(query, keys, tau):
+    tau = mpmath.mpf(tau)
+    qs = [_unit([mpmath.mpf(float(v)) for v in row]) for row in query]
+    ks = [_unit([mpmath.mpf(float(v)) for v in row]) for row in keys]
+    cos = [[mpmath.fsum(a * b for a, b in zip(q_hat, k_hat, strict=True)) for k_hat, _ in ks] for q_hat, _ in qs]
+    g = []
+    for i, row in enumerate(cos):
+        weights = [mpmath.exp((c - max(row)) / tau) for c in row]
+        g.append([w / mpmath.fsum(weights) - (1 if j == i else 0) for j, w in enumerate(weights)])
+    dims = range(len(query[0]))
+    d_query = [[mpmath.fsum(g[i][j] * (ks[j][0][d] - cos[i][j] * q_hat[d]) for j in range(len(ks))) / (tau * q_norm)
+                for d in dims] for i, (q_hat, q_norm) in enumerate(qs)]
+    d_keys = [[mpmath.fsum(g[i][j] * (qs[i][0][d] - cos[i][j] * k_hat[d]) for i in range(len(qs))) / (tau * k_norm)
+               for d in dims] for j, (k_hat, k_norm) in enumerate(ks)]
+    return d_query, d_keys
+
+
+def test_info_nce_grad_carries_the_rounding_of_its_directions_and_sums():
+    # the test grid's worst point before: 4.003 ulp (a key's gradient, a sum over the queries whose
+    # largest terms have opposite signs)
+    query = np.array([[6.258407046445027e+99, -5.717971089993171e+99, -5.328625860015204e+99, 6.405816830656459e+99],
+                      [-6.171512238777086e+99, 3.360206914446697e+99, -8.945955292809645e+98, -1.1942715158413305e+100],
+                      [9.663907689328148e+99, -1.289361949802304e+100, 2.3296344452977214e+99, 6.698467909483406e+98]])
+    keys = np.array([[1.133978172362567e+100, -1.0172502989511938e+100, -6.978884195830022e+99, 4.623120740491023e+99],
+                     [-4.0329744736062333e+99, 7.030451250246151e+99, 8.398164750325172e+98, -9.429869215680885e+99],
+                     [1.2872815100729017e+100, 1.6542211513809402e+98, -4.913917651790999e+99, 5.07144499512329e+98]])
+    d_query, d_keys = metric.info_nce_grad(query, keys, temperature=0.1)
+    exact_q, exact_k = _info_nce_gradient_exact(query, keys, 0.1)
+    for computed, exact in ((d_query, exact_q), (d_keys, exact_k)):
+        for row in range(3):
+            worst, worst_small = _normwise_errors(computed[row], exact[row])
+            assert worst <= 3.5 and worst_small <= 3.5, (row, worst, worst_small)
