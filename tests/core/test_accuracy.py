@@ -44,14 +44,10 @@ KNOWN_LIMITS = {
     # products and sums of several rounded factors: sigma(z) - y times sigma(z) sigma(-z), K squares
     ("sigmoid_mse", "float64"): (4.0, 4.5), ("sigmoid_mse", "float32"): (5.0, 6.0),
     ("sigmoid_mse_grad", "float64"): (4.5, 5.0), ("sigmoid_mse_grad", "float32"): (5.0, 5.0),
-    ("brier", "float64"): (4.0, 4.5),
-    ("brier_with_logits", "float64"): (4.0, 4.5), ("brier_with_logits", "float32"): (5.0, 5.0),
-    # float32 softmax weights: NumPy's float32 exp is up to about 2 ulp off, and the gradient scales like p^2
-    ("brier_with_logits_grad", "float32"): (5.0, 5.0),
 }
 # Results below the normal range that may be more than one subnormal step from the rounded value
 # (float32 products of several rounded factors).
-SUBNORMAL_STEPS_OVER = {"brier_with_logits_grad", "focal", "focal_grad"}
+SUBNORMAL_STEPS_OVER = {"focal", "focal_grad"}
 # At ill-conditioned points (a soft target's terms cancel) the error is measured in ulp of the
 # size of the cancelling terms instead; working precision cannot do better than a few of those.
 ILL_CONDITIONED_BOUND = 8.0
