@@ -615,21 +615,25 @@ def _cosine(x1, x2, target, margin, want_loss, want_grad, reduction="mean"):
     inputs, shape = _embeddings({"x1": x1, "x2": x2})
     first, second = inputs.arrays
     label = _pair_labels(target, inputs, shape, (-1.0, 1.0))[..., None]
-    u1, n1 = _unit_vectors(first)
-    u2, n2 = _unit_vectors(second)
-    nonzero = (n1 > 0) & (n2 > 0)
-    gap = _unit_gap(first, second, u1, u2, n1, n2)
-    # 1 - cos = ||u1 - u2||^2 / 2 for unit vectors: no cancellation for nearly parallel ones
-    one_minus_cos = np.where(nonzero, 0.5 * np.sum(gap * gap, axis=-1, keepdims=True), 1.0)
-    cos = 1 - one_minus_cos
-    excess = _cosine_excess(first, second, n1, n2, label, cos, margin, shape)
+    similar_only = not want_loss and not (label == -1).any()  # the gradient of similar pairs: no cosine needed
+    if similar_only:
+        n1, n2 = vector_norm(first), vector_norm(second)
+    else:
+        u1, n1 = _unit_vectors(first)
+        u2, n2 = _unit_vectors(second)
+        nonzero = (n1 > 0) & (n2 > 0)
+        gap = _unit_gap(first, second, u1, u2, n1, n2)
+        # 1 - cos = ||u1 - u2||^2 / 2 for unit vectors: no cancellation for nearly parallel ones
+        one_minus_cos = np.where(nonzero, 0.5 * np.sum(gap * gap, axis=-1, keepdims=True), 1.0)
+        cos = 1 - one_minus_cos
+        excess = _cosine_excess(first, second, n1, n2, label, cos, margin, shape)
     loss = grads = None
     if want_loss:
         per_pair = np.where(label == 1, one_minus_cos, np.maximum(excess, 0))
         loss = inputs.finish_loss(np.squeeze(per_pair, axis=-1), reduction)
     if want_grad:
         d_cos_1, d_cos_2 = _cosine_gradient(first, second, n1, n2)
-        sign = np.where(label == 1, -1.0, np.where(excess > 0, 1.0, 0.0))
+        sign = -1.0 if similar_only else np.where(label == 1, -1.0, np.where(excess > 0, 1.0, 0.0))
         grads = (inputs.finish_grad(np.broadcast_to(sign * d_cos_1, shape), 0),
                  inputs.finish_grad(np.broadcast_to(sign * d_cos_2, shape), 1))
     return _split((loss, grads), want_loss, want_grad)

@@ -176,3 +176,15 @@ def test_info_nce_grad_carries_the_rounding_of_its_directions_and_sums():
         for row in range(3):
             worst, worst_small = _normwise_errors(computed[row], exact[row])
             assert worst <= 3.5 and worst_small <= 3.5, (row, worst, worst_small)
+
+
+def test_cosine_embedding_grad_of_similar_pairs_alone_matches_the_fused_call():
+    # a gradient-only call whose pairs are all similar skips the cosine (it only decides dissimilar
+    # pairs' margins): the same numbers as with it
+    rng = np.random.default_rng(7)
+    x1, x2 = rng.normal(size=(50, 4)), rng.normal(size=(50, 4))
+    for labels in (np.ones(50), rng.choice([-1.0, 1.0], 50)):
+        alone = metric.cosine_embedding_grad(x1, x2, labels, margin=0.2)
+        fused = metric.cosine_embedding_and_grad(x1, x2, labels, margin=0.2)[1]
+        for a, b in zip(alone, fused, strict=True):
+            np.testing.assert_array_equal(a, b)
