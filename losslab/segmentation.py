@@ -29,6 +29,14 @@ IoU and Tversky and their gradients are within about an ulp of the exact
 values (their logit forms and focal Tversky within about 3), at about twice
 the time of plain sums.
 
+Every valid parameter value works, from 0 (``alpha``, ``beta``) or 5e-324
+(``smooth``, ``gamma``) to float max: far from 1 the region's quantities are
+carried as double-word mantissas with an integer exponent (see "parameters far
+from 1" below), so a result over- or underflows only where its true value is
+outside the float range. Focal Tversky's :math:`T^\gamma` is taken from
+:math:`\log(1 - H/D)` where :math:`T` rounds to 1, so a huge γ still sees the
+distance of :math:`T` from 1.
+
 Each loss also has a logit form, ``*_with_logits(logits, target, ...)``, for
 maps :math:`p = \sigma(z)`, with gradients :math:`\partial \ell / \partial z`.
 It is not the probability form applied to :math:`\sigma(z)`: there
@@ -93,9 +101,35 @@ class _Counts:
     def complement_values(self) -> np.ndarray:
         return 1 - self.prob
 
-    def ratio(self, alpha, beta, smooth) -> _OverlapRatio:
-        """Tversky's ratio of every region, to the last bit (``1 - p`` exactly, with its rounding error)."""
-        return _OverlapRatio(self, None, None, alpha, beta, smooth)
+    def far_counts(self, fp, fn):
+        r"""FP and FN (double words) scaled; a region whose FP terms are all below 2^-960 (subnormal
+        probabilities) sums them from :math:`p\,2^K` (exact), and likewise FN from :math:`t\,2^K`: the
+        products :math:`p (1 - t)` would otherwise round to the subnormal grid."""
+        out, changed = [], False
+        for small, other, sums in ((self.prob, 1 - self.target, fp), (self.target, 1 - self.prob, fn)):
+            exact = _scaled(*sums)
+            if not np.any(sums[0] < _SCALED_BELOW):  # a sum is at least its largest term
+                out.append(exact)
+                continue
+            largest = self.region_max(np.where(other > 0, small, 0.0))
+            scale = np.where((largest < _SCALED_BELOW) & (largest > 0), -np.frexp(largest)[1], 0)
+            if not np.any(scale):
+                out.append(exact)
+                continue
+            far = _scaled(self.region_sum(np.ldexp(np.where(other > 0, small, 0.0), scale) * other))
+            out.append(tuple(np.where(scale > 0, f, e)
+                             for f, e in zip((far[0], far[1], far[2] - scale), exact, strict=True)))
+            changed = True
+        return (*out, changed)
+
+    def ratio(self, alpha, beta, smooth, scaled: bool = False, halved: bool = False,
+              far_terms: bool = False) -> _OverlapRatio:
+        """Tversky's ratio of every region, to the last bit (``1 - p`` exactly, with its rounding error).
+
+        ``scaled`` forces the scaled quantities; ``halved``: the smoothing is ``smooth / 2`` (Dice's),
+        kept exact where that underflows; ``far_terms``: a region whose error terms are all far below the
+        normal range is summed scaled (focal Tversky has its own far path)."""
+        return _OverlapRatio(self, None, None, alpha, beta, smooth, scaled, halved, far_terms)
 
     def region_sum(self, values: np.ndarray) -> np.ndarray:
         return values.sum(axis=self.axes, keepdims=True)
@@ -123,7 +157,7 @@ class _Counts:
 class _LogitCounts(_Counts):
     """Validated logit maps, :math:`p = \\sigma(z)`, :math:`1 - p = \\sigma(-z)` and the soft counts from them."""
 
-    __slots__ = ("complement", "logits", "parts")
+    __slots__ = ("complement", "far", "logits", "parts")
 
     def __init__(self, logits, target, axis, sums: bool = True):
         self.inputs = Inputs({"logits": logits, "target": target})
@@ -136,8 +170,56 @@ class _LogitCounts(_Counts):
         self.target = np.broadcast_to(target_array, self.shape)
         # 1 - p as sigmoid(-z), not 1 - sigmoid(z): a saturated pixel's false-negative mass keeps its digits
         self.prob, self.complement, self.parts = _sigmoid_pair(self.logits)
+        self.far = None
         if sums:
             self.add_sums()
+
+    def far_parts(self):
+        r"""``(z < 0, sigma(|z|), m, J)`` with :math:`\sigma(-|z|) = m\,2^{-J}` (see ``_small_sigmoid``), once."""
+        if self.far is None:
+            negative = self.logits < 0
+            mantissa, exponent = _small_sigmoid(self.logits, np.where(negative, self.prob, self.complement))
+            self.far = negative, np.where(negative, self.complement, self.prob), mantissa, exponent
+        return self.far
+
+    def far_counts(self, fp, fn):
+        r"""FP and FN (double words) scaled; where every positive term of a region is :math:`\sigma(-|z|)` of a
+        logit beyond 700, they are summed as :math:`m\,2^{K - J}` (``K`` their smallest ``J``), so the
+        terms that round to 0 or lose their digits below the normal range still count."""
+        out, changed = [], False
+        for first, sums in ((True, fp), (False, fn)):
+            exact = _scaled(*sums)
+            if not np.any(sums[0] < _SCALED_BELOW):  # a sum is at least its largest term
+                out.append(exact)
+                continue
+            negative, big, mantissa, exponent = self.far_parts()
+            weight, small = (1 - self.target, negative) if first else (self.target, ~negative)
+            terms = weight * np.where(small, mantissa, big)
+            term_exponent = np.where(small, exponent, 0)
+            unset = np.iinfo(np.int64).max
+            smallest = self.region_min(np.where(terms > 0, term_exponent, unset))
+            smallest = np.where(smallest == unset, 0, smallest)
+            if not np.any(smallest > 0):
+                out.append(exact)
+                continue
+            far = _scaled(self.region_sum(np.ldexp(terms, smallest - term_exponent)))
+            out.append(tuple(np.where(smallest > 0, f, e)
+                             for f, e in zip((far[0], far[1], far[2] - smallest), exact, strict=True)))
+            changed = True
+        return (*out, changed)
+
+    def has_far_logits(self) -> bool:
+        r"""Whether some :math:`\sigma(-|z|)` is below 2^-960 (see ``scaled_slope``)."""
+        return bool(np.any(self.parts[0] < _SCALED_BELOW))
+
+    def scaled_slope(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r""":math:`\sigma(z)\sigma(-z)` as ``(value, correction, J)``: ``value + correction`` times :math:`2^{-J}`."""
+        value, correction = self.accurate_slope()
+        _, big, mantissa, exponent = self.far_parts()
+        far = exponent > 0
+        if np.any(far):
+            value, correction = np.where(far, big * mantissa, value), np.where(far, 0.0, correction)
+        return value, correction, exponent
 
     def accurate_slope(self) -> tuple[np.ndarray, np.ndarray]:
         r""":math:`\sigma(z)\sigma(-z)` as ``(value, correction)``, about an ulp (see ``_accurate_slope``)."""
@@ -146,8 +228,9 @@ class _LogitCounts(_Counts):
     def complement_values(self) -> np.ndarray:
         return self.complement
 
-    def ratio(self, alpha, beta, smooth) -> _OverlapRatio:
-        return _OverlapRatio(self, self.complement, None, alpha, beta, smooth)
+    def ratio(self, alpha, beta, smooth, scaled: bool = False, halved: bool = False,
+              far_terms: bool = False) -> _OverlapRatio:
+        return _OverlapRatio(self, self.complement, None, alpha, beta, smooth, scaled, halved, far_terms)
 
     def slope(self) -> np.ndarray:
         r""":math:`\partial p / \partial z = \sigma(z)\,\sigma(-z)`, each factor to an ulp."""
@@ -274,7 +357,8 @@ class _OverlapRatio:
     weights, and the difference cancels for soft targets too).
     """
 
-    def __init__(self, counts, complement, complement_low, alpha, beta, smooth):
+    def __init__(self, counts, complement, complement_low, alpha, beta, smooth, scaled=False, halved=False,
+                 far_terms=False):
         p, t, axes = counts.prob, counts.target, counts.axes
         self.t, self.alpha, self.beta = t, alpha, beta
         self.one = t == 1
@@ -300,12 +384,30 @@ class _OverlapRatio:
             fp = _exact_total(fp_hi, fp_lo + p * rest_low, axes)
             fn_hi, fn_lo = two_product(complement, t)
             fn = _exact_total(fn_hi, fn_lo if complement_low is None else fn_lo + complement_low * t, axes)
-        self.hits = add(*tp, smooth, 0.0)
+        self.scaled = None
+        if scaled or not _moderate(alpha, beta, smooth / 2 if halved else smooth):  # "parameters far from 1"
+            self._scale(tp, *counts.far_counts(fp, fn)[:2], alpha, beta, smooth, halved)
+            return
+        self.hits = add(*tp, smooth / 2 if halved else smooth, 0.0)
         self.errors = add(*multiply(*fp, alpha, 0.0), *multiply(*fn, beta, 0.0))
+        if far_terms and np.any(self.errors[0] < _SCALED_BELOW):
+            # every error term of a region far below the normal range (saturated logits, subnormal
+            # probabilities): they may round to 0 while alpha FP / s is an ordinary number
+            far_fp, far_fn, changed = counts.far_counts(fp, fn)
+            if changed:
+                self._scale(tp, far_fp, far_fn, alpha, beta, smooth, halved)
+                return
         self.denominator = add(*self.hits, *self.errors)
         self.inverse = _dw_divide(1.0, 0.0, *self.denominator)
 
+    def _scale(self, tp, fp, fn, alpha, beta, smooth, halved):
+        """Carry the region's quantities scaled (see "parameters far from 1")."""
+        mantissa, low, exponent = _scaled(smooth)
+        self.scaled = _ScaledOverlap(_scaled(*tp), fp, fn, alpha, beta, (mantissa, low, exponent - halved))
+
     def loss(self) -> np.ndarray:
+        if self.scaled is not None:
+            return self.scaled.loss()
         return _dw_divide(*self.errors, *self.denominator)[0]
 
     def _over_square(self, numerator):
@@ -320,6 +422,10 @@ class _OverlapRatio:
         :math:`T`) is applied before the slope, so :math:`\partial T \cdot` slope cannot pass through the
         subnormal range on its way to a normal result.
         """
+        if self.scaled is not None:
+            if slope is not None and len(slope) == 2:
+                slope = (*slope, 0)
+            return self.scaled.grad(self.t, self.one, self.hard, slope, factor)
         if self.hard:
             negative_errors = (-self.errors[0], -self.errors[1])
             background = self._over_square(multiply(*self.hits, self.alpha, 0.0))
@@ -365,6 +471,202 @@ def _finish_ratio(counts, ratio: _OverlapRatio, reduction, want_loss, want_grad,
 
 def _check_smooth(smooth) -> float:
     return POSITIVE.validate(smooth, "smooth")
+
+
+# ------------------------------------------------------------ parameters far from 1
+# alpha and beta may be anything from 0 to float max and smooth anything from 5e-324 to float max. Far
+# from 1, alpha FP, alpha (TP + s), 1/D or D^2 overflow or underflow (or 1/D is subnormal, with few
+# digits) while the loss and its gradient are ordinary numbers. Outside [2^-100, 2^100] a region's
+# quantities are therefore carried as a double-word mantissa and an integer exponent: (hi, lo, e) is
+# (hi + lo) 2^e with hi in [1/2, 1) (or 0). The ratio and its gradient are rounded once, by ldexp, at
+# the end, so they over- or underflow only where the true value is outside the float range (a result
+# below the normal range within a subnormal step). Inside that range the plain double words above are
+# used (bit for bit as before; the scaled path costs a few dozen extra NumPy calls per call).
+# What can still lose digits: a soft target whose two gradient terms (1 - t) alpha H and t (beta H + A)
+# cancel beyond double-word precision (a one-pixel region with a soft target and a tiny smooth and beta:
+# the same as on the plain path); focal Tversky of logits with gamma >> 1 (the rounded sigmoids' ulp
+# times gamma); |z| > 7e5 counted as 7e5 (only gamma below about 1e-6 can tell); and T^gamma below
+# 2^-4000 (gamma in the thousands), whose gradient is then 0 even where gamma T^(gamma - 1) dT is not.
+
+#: alpha, beta (or 0) and smooth inside [2^-100, 2^100] keep the plain double words; gamma inside
+#: [2^-100, 4] keeps focal Tversky's T^gamma from the rounded T (its error grows like gamma ulp)
+_MODERATE = (2.0**-100, 2.0**100)
+_MODERATE_GAMMA = (2.0**-100, 4.0)
+#: the exponent of "no term": below any real one
+_NO_EXPONENT = -(2**40)
+#: the exponent that stands for an infinite factor (focal Tversky's gamma T^(gamma - 1) at T = 0, gamma < 1)
+_INFINITE_EXPONENT = 2**20
+
+
+def _moderate_gamma(gamma) -> bool:
+    """gamma in [2^-100, 4] with gamma - 1 exact (the plain factor's T^(gamma - 1) would carry its rounding
+    times |log T|: 27 ulp at gamma = 1e-5, T = 1e-48)."""
+    return _MODERATE_GAMMA[0] <= gamma <= _MODERATE_GAMMA[1] and two_sum(gamma, -1.0)[1] == 0
+
+
+def _moderate(alpha, beta, smooth) -> bool:
+    low, high = _MODERATE
+    return all(value == 0 or low <= value <= high for value in (alpha, beta)) and low <= smooth <= high
+
+
+def _scaled(hi, lo=0.0):
+    """``hi + lo`` as ``(mantissa_hi, mantissa_lo, exponent)``, the mantissa in [1/2, 1) (0 for 0)."""
+    mantissa, exponent = np.frexp(np.asarray(hi, dtype=np.float64))
+    return mantissa, np.ldexp(lo, -exponent), exponent.astype(np.int64)
+
+
+def _renormalized(hi, lo, exponent):
+    mantissa, shift = np.frexp(hi)
+    return mantissa, np.ldexp(lo, -shift), exponent + shift
+
+
+def _scaled_product(x, y):
+    return _renormalized(*multiply(x[0], x[1], y[0], y[1]), x[2] + y[2])
+
+
+def _scaled_quotient(x, y):
+    """``x / y`` for ``y`` not 0."""
+    return _renormalized(*_dw_divide(x[0], x[1], y[0], y[1]), x[2] - y[2])
+
+
+def _common_exponent(x, y):
+    """The larger exponent of two scaled numbers, ignoring zeros (0 if both are 0)."""
+    exponent = np.maximum(np.where(x[0] != 0, x[2], _NO_EXPONENT), np.where(y[0] != 0, y[2], _NO_EXPONENT))
+    return np.where(exponent == _NO_EXPONENT, 0, exponent)
+
+
+def _aligned(x, exponent):
+    """The mantissa of ``x`` as a double word times 2^-exponent (parts far below the larger term round away)."""
+    return np.ldexp(x[0], x[2] - exponent), np.ldexp(x[1], x[2] - exponent)
+
+
+def _scaled_sum(x, y):
+    exponent = _common_exponent(x, y)
+    return _renormalized(*add(*_aligned(x, exponent), *_aligned(y, exponent)), exponent)
+
+
+def _unscaled(x):
+    """The float nearest the scaled number (the high part rounded once; +-inf past float max)."""
+    with np.errstate(over="ignore"):
+        return np.ldexp(x[0], x[2])
+
+
+class _ScaledOverlap:
+    r"""Tversky's :math:`T = A/D`, :math:`1 - T = H/D` and :math:`\partial T/\partial p` of every region, scaled.
+
+    ``tp``, ``fp``, ``fn`` and ``smooth`` are scaled; ``alpha`` and ``beta`` any valid floats.
+    The gradient of a pixel is :math:`(1 - t_i)\,g_0 + t_i\,g_1` with the region's
+    :math:`g_0 = \alpha H/D^2` and :math:`g_1 = -(\beta H + A)/D^2` (the two values of a hard target).
+    """
+
+    def __init__(self, tp, fp, fn, alpha, beta, smooth):
+        weight_fp, weight_fn = _scaled(alpha), _scaled(beta)
+        hits = _scaled_sum(tp, smooth)
+        errors = _scaled_sum(_scaled_product(weight_fp, fp), _scaled_product(weight_fn, fn))
+        denominator = _scaled_sum(hits, errors)
+        square = _scaled_product(denominator, denominator)
+        self.ratio = _scaled_quotient(errors, denominator)
+        self.complement = _scaled_quotient(hits, denominator)
+        self.background = _scaled_quotient(_scaled_product(weight_fp, hits), square)
+        hi, lo, exponent = _scaled_quotient(_scaled_sum(_scaled_product(weight_fn, hits), errors), square)
+        self.foreground = (-hi, -lo, exponent)
+
+    def loss(self) -> np.ndarray:
+        return _unscaled(self.ratio)
+
+    def grad(self, t, one, hard, slope=None, factor=None) -> np.ndarray:
+        """As ``_OverlapRatio.grad``; ``factor`` is scaled, ``slope`` is (value, correction, exponent)."""
+        background, foreground = self.background, self.foreground
+        if factor is not None:
+            background, foreground = _scaled_product(background, factor), _scaled_product(foreground, factor)
+        if hard and slope is None:  # each of the region's two values rounded once, then placed
+            return np.where(one, _unscaled(foreground), _unscaled(background))
+        if hard:
+            high, low, exponent = (np.where(one, f, b) for f, b in zip(foreground, background, strict=True))
+        else:  # (1 - t) g0 + t g1 in double words: the two terms cancel where alpha (1 - t) H ~ t (beta H + A)
+            exponent = _common_exponent(background, foreground)
+            rest, rest_low = two_sum(1.0, -t)
+            high, low = add(*multiply(rest, rest_low, *_aligned(background, exponent)),
+                            *multiply(t, 0.0, *_aligned(foreground, exponent)))
+            # a hard pixel of a soft map takes its own term at its own exponent: aligned, g0 may have
+            # rounded away beside a g1 2^1000 times larger (beta = 1e300, alpha = 1e-300)
+            zero = t == 0
+            high, low, exponent = (np.where(one, f, np.where(zero, b, m)) for f, b, m in
+                                   zip(foreground, background, (high, low, exponent), strict=True))
+        with np.errstate(over="ignore"):
+            if slope is None:
+                return np.ldexp(high, exponent)
+            value, correction, slope_exponent = slope
+            # + 0.0: the -0.0 of a negative gradient times a slope of 0 (an infinite logit) is 0
+            return np.ldexp(high * value + (low * value + high * correction), exponent - slope_exponent) + 0.0
+
+
+def _scaled_pow(base, gamma):
+    """``base ** gamma`` for ``base`` in [1/2, 1], scaled; below 2^-1000 as ``(base ** (gamma / 2^j)) ** (2^j)``
+    (j <= 3, squared in double words), which keeps its digits where the plain power is subnormal."""
+    power = base**gamma
+    result = _scaled(power)
+    small = power < 2.0**-1000
+    if np.any(small):
+        halvings, root = 1, base ** (gamma / 2)
+        while halvings < 3 and np.any(small & (root < 2.0**-1000)):
+            halvings += 1
+            root = base ** (gamma / 2**halvings)
+        squared = _scaled(root)
+        for _ in range(halvings):
+            squared = _scaled_product(squared, squared)
+        result = tuple(np.where(small, q, r) for q, r in zip(squared, result, strict=True))
+    return result
+
+
+def _scaled_exp_of_negative(argument):
+    r""":math:`e^{-a}` of a scaled double word :math:`a \ge 0`, scaled: :math:`2^{-k} e^{-a + k \log 2}`
+    (Cody-Waite, ``k`` an integer), so a result below the normal range keeps its digits."""
+    shift = np.minimum(argument[2], 12)  # a >= 2^11: e^-a is 0 in any result
+    a_hi, a_lo = np.ldexp(argument[0], shift), np.ldexp(argument[1], shift)
+    whole = np.floor(a_hi / np.log(2.0))
+    high, low = two_sum(whole * _LN2_HI - a_hi, whole * _LN2_LO - a_lo)
+    return _renormalized(np.exp(high) * (1.0 + low), 0.0, -whole.astype(np.int64))
+
+
+def _scaled_focal_factor(ratio: _ScaledOverlap, gamma: float):
+    r"""``(T^gamma, gamma T^(gamma - 1))`` of every region, both scaled, for any gamma > 0.
+
+    For :math:`T = m\,2^{-K}` below 1/2, :math:`T^\gamma = m^\gamma\,2^{-K\gamma}` with :math:`K\gamma
+    = n + f` split exactly (Dekker's product; 0 once :math:`K\gamma > 4000`) and :math:`m^\gamma` from
+    the double word :math:`m` as :math:`\mathrm{pow}(m_{hi}, \gamma)\,e^{\gamma m_{lo}/m_{hi}}`. Above
+    1/2, the same from :math:`T` itself while :math:`1 - T = H/D \ge 2^{-30}` (then :math:`T^\gamma`
+    is 0 unless :math:`\gamma < 2^{40}`), and below that :math:`T^\gamma = e^{\gamma \log(1 - u)}`,
+    :math:`u = H/D`, with :math:`\log(1 - u) = -u(1 + u/2 + u^2/3)` and :math:`\gamma u` in double
+    words: the rounded :math:`T` is 1 there, which ``T ** gamma`` would keep for any gamma.
+    """
+    m_hi, m_lo, exponent = ratio.ratio
+    zero = m_hi == 0
+    near_one = exponent >= 0
+    with np.errstate(invalid="ignore", over="ignore"):
+        # below 1/2: T^gamma = m^gamma 2^-(n + f); from 1/2 up (K = 0): pow of the double word T itself
+        high, low = two_product(np.maximum(-exponent, 0).astype(np.float64), np.float64(gamma))
+        beyond = high > 4000.0  # T^gamma < 2^-3000 (m^gamma <= 1): 0
+        whole = np.rint(np.minimum(high, 4000.0))
+        fraction = np.where(beyond, 0.0, (high - whole) + low)
+        base = np.where(zero, 0.5, np.ldexp(m_hi, np.maximum(exponent, 0)))
+        base_low = np.ldexp(m_lo, np.maximum(exponent, 0))
+        power = _scaled_pow(base, gamma)
+        correction = np.where(beyond | (power[0] == 0), 0.0, gamma * (base_low / base))  # (1 + lo/hi)^gamma
+        power = _scaled_product(power, (np.exp2(-fraction) * np.exp(correction), 0.0, -whole.astype(np.int64)))
+        # 1 - T below 2^-30: exp(gamma log(1 - u)), -gamma u (1 + u/2 + u^2/3) as a scaled double word
+        u = _unscaled(ratio.complement)
+        series = 1.0 + u * (0.5 + u / 3.0)
+        from_log = _scaled_exp_of_negative(
+            _scaled_product(_scaled_product(_scaled(gamma), ratio.complement), (series, 0.0, 0)))
+        from_log_here = near_one & (ratio.complement[2] <= -30)
+        power = tuple(np.where(zero, 0, np.where(from_log_here, g, p)) for g, p in zip(from_log, power, strict=True))
+    # gamma T^(gamma - 1) = gamma T^gamma / T; at T = 0 it is 0 (gamma > 1), 1 (gamma = 1) or infinite
+    denominator = (np.where(zero, 0.5, m_hi), np.where(zero, 0.0, m_lo), exponent)
+    factor = _scaled_product(_scaled(gamma), _scaled_quotient(power, denominator))
+    at_zero = _scaled(0.0 if gamma > 1 else 1.0) if gamma >= 1 else (0.5, 0.0, _INFINITE_EXPONENT)
+    factor = tuple(np.where(zero, z, f) for z, f in zip(at_zero, factor, strict=True))
+    return power, factor
 
 
 # ------------------------------------------------------------ focal Tversky far below the normal range
@@ -468,7 +770,8 @@ def _dice(prob, target, axis, smooth, want_loss, want_grad, reduction="mean"):
     smooth = _check_smooth(smooth)
     counts = _Counts(prob, target, axis, sums=False)
     # Dice = (2TP + s)/(2TP + FP + FN + s): Tversky with alpha = beta = 1/2 and smoothing s/2
-    return _finish_ratio(counts, counts.ratio(0.5, 0.5, smooth / 2), reduction, want_loss, want_grad)
+    return _finish_ratio(counts, counts.ratio(0.5, 0.5, smooth, halved=True, far_terms=True), reduction, want_loss,
+                         want_grad)
 
 
 def soft_dice(prob, target, *, smooth: float = 1.0, axis=None, reduction: str = "mean"):
@@ -508,7 +811,7 @@ def _iou(prob, target, axis, smooth, want_loss, want_grad, reduction="mean"):
     smooth = _check_smooth(smooth)
     counts = _Counts(prob, target, axis, sums=False)
     # Jaccard = (TP + s)/(TP + FP + FN + s): Tversky with alpha = beta = 1
-    return _finish_ratio(counts, counts.ratio(1.0, 1.0, smooth), reduction, want_loss, want_grad)
+    return _finish_ratio(counts, counts.ratio(1.0, 1.0, smooth, far_terms=True), reduction, want_loss, want_grad)
 
 
 def soft_iou(prob, target, *, smooth: float = 1.0, axis=None, reduction: str = "mean"):
@@ -550,7 +853,8 @@ def _tversky(prob, target, axis, alpha, beta, smooth, want_loss, want_grad, redu
     beta = NON_NEGATIVE.validate(beta, "beta")
     smooth = _check_smooth(smooth)
     counts = _Counts(prob, target, axis, sums=False)
-    return _finish_ratio(counts, counts.ratio(alpha, beta, smooth), reduction, want_loss, want_grad)
+    return _finish_ratio(counts, counts.ratio(alpha, beta, smooth, far_terms=True), reduction, want_loss,
+                         want_grad)
 
 
 def tversky(prob, target, *, alpha: float = 0.3, beta: float = 0.7, smooth: float = 1.0, axis=None,
@@ -593,9 +897,9 @@ def _focal_tversky(prob, target, axis, alpha, beta, gamma, smooth, want_loss, wa
     gamma = POSITIVE.validate(gamma, "gamma")
     smooth = _check_smooth(smooth)
     counts = _Counts(prob, target, axis, sums=False)
-    ratio = counts.ratio(alpha, beta, smooth)
+    ratio = counts.ratio(alpha, beta, smooth, scaled=not _moderate_gamma(gamma))
     loss, grad = _focal_from_ratio(ratio, gamma, want_grad)
-    if np.any(ratio.errors[0] < _SCALED_BELOW):
+    if ratio.scaled is None and np.any(ratio.errors[0] < _SCALED_BELOW):
         # probabilities below the normal range have few significant bits, and so have T and its sums:
         # such a region's false counts are summed from p 2^K and t 2^K (exact), K to bring its largest up
         counts.add_sums()
@@ -622,6 +926,9 @@ def _focal_from_ratio(ratio: _OverlapRatio, gamma: float, want_grad: bool, slope
     (γ < 1: the loss rises like :math:`T^\gamma`, with a vertical tangent); a pixel whose
     :math:`\partial T` is 0 gets 0.
     """
+    if ratio.scaled is not None:
+        power, factor = _scaled_focal_factor(ratio.scaled, gamma)
+        return _unscaled(power), ratio.grad(slope, factor) if want_grad else None
     base = ratio.loss()
     loss = base**gamma
     if not want_grad:
@@ -677,13 +984,18 @@ def _combo(prob, target, axis, alpha, smooth, eps, want_loss, want_grad, reducti
     alpha = UNIT.validate(alpha, "alpha")
     smooth = _check_smooth(smooth)
     counts = _Counts(prob, target, axis)
-    dice_loss, dice_grad_ = _tversky_parts(counts, 0.5, 0.5, smooth / 2)
+    if _moderate(0.5, 0.5, smooth / 2):
+        dice_loss, dice_grad_ = _tversky_parts(counts, 0.5, 0.5, smooth / 2)
+    else:  # see "parameters far from 1"
+        ratio = counts.ratio(0.5, 0.5, smooth, halved=True)
+        dice_loss, dice_grad_ = ratio.loss(), ratio.grad()
     # the pixel-wise BCE, averaged over the same region as the Dice term
     cross_entropy, cross_entropy_grad = bce_and_grad(counts.prob, counts.target, eps=eps, reduction="none")
     pixels = int(np.prod([counts.shape[a] for a in counts.axes]))
     mean_bce = counts.region_sum(cross_entropy) / max(pixels, 1)
     loss = alpha * mean_bce + (1 - alpha) * dice_loss
-    grad = alpha * cross_entropy_grad / max(pixels, 1) + (1 - alpha) * dice_grad_
+    # alpha = 1 drops the Dice term (its gradient is infinite for an empty region with a tiny smooth)
+    grad = alpha * cross_entropy_grad / max(pixels, 1) + ((1 - alpha) * dice_grad_ if alpha != 1 else 0.0)
     return counts.finish(loss, grad, reduction, want_loss, want_grad)
 
 
@@ -727,11 +1039,20 @@ def combo_and_grad(prob, target, *, alpha: float = 0.5, smooth: float = 1.0, eps
 # p = sigmoid(z); the counts come from sigmoid(z) and sigmoid(-z) (see _LogitCounts), and d/dz = d/dp * p (1 - p)
 
 
-def _overlap_with_logits(logits, target, axis, alpha, beta, smooth, want_loss, want_grad, reduction="mean"):
-    """A Tversky-type ratio (Dice, IoU, Tversky) of ``sigmoid(logits)`` and its gradient in the logits."""
+def _overlap_with_logits(logits, target, axis, alpha, beta, smooth, want_loss, want_grad, reduction="mean",
+                         halved=False):
+    """A Tversky-type ratio (Dice, IoU, Tversky) of ``sigmoid(logits)`` and its gradient in the logits.
+
+    ``halved``: the smoothing is ``smooth / 2`` (Dice's)."""
     counts = _LogitCounts(logits, target, axis, sums=False)
-    return _finish_ratio(counts, counts.ratio(alpha, beta, smooth), reduction, want_loss, want_grad,
-                         slope=counts.accurate_slope() if want_grad else None)
+    # a logit beyond about 665 has a slope sigma(z) sigma(-z) below 2^-960 (0 beyond 745), whose gradient
+    # alpha H / D^2 times the slope can still be an ordinary number: scaled, with the slope's power of two
+    ratio = counts.ratio(alpha, beta, smooth, scaled=want_grad and counts.has_far_logits(), halved=halved,
+                         far_terms=True)
+    slope = None
+    if want_grad:
+        slope = counts.accurate_slope() if ratio.scaled is None else counts.scaled_slope()
+    return _finish_ratio(counts, ratio, reduction, want_loss, want_grad, slope=slope)
 
 
 def soft_dice_with_logits(logits, target, *, smooth: float = 1.0, axis=None, reduction: str = "mean"):
@@ -744,18 +1065,20 @@ def soft_dice_with_logits(logits, target, *, smooth: float = 1.0, axis=None, red
     and ``reduction`` as in ``soft_dice``.
     """
     validate_reduction(reduction)
-    return _overlap_with_logits(logits, target, axis, 0.5, 0.5, _check_smooth(smooth) / 2, True, False, reduction)
+    return _overlap_with_logits(logits, target, axis, 0.5, 0.5, _check_smooth(smooth), True, False, reduction,
+                                halved=True)
 
 
 def soft_dice_with_logits_grad(logits, target, *, smooth: float = 1.0, axis=None):
     r""":math:`\partial \ell / \partial z_i` of ``soft_dice_with_logits``, shaped like ``logits``."""
-    return _overlap_with_logits(logits, target, axis, 0.5, 0.5, _check_smooth(smooth) / 2, False, True)
+    return _overlap_with_logits(logits, target, axis, 0.5, 0.5, _check_smooth(smooth), False, True, halved=True)
 
 
 def soft_dice_with_logits_and_grad(logits, target, *, smooth: float = 1.0, axis=None, reduction: str = "mean"):
     """``(soft_dice_with_logits(...), soft_dice_with_logits_grad(...))`` from one set of counts."""
     validate_reduction(reduction)
-    return _overlap_with_logits(logits, target, axis, 0.5, 0.5, _check_smooth(smooth) / 2, True, True, reduction)
+    return _overlap_with_logits(logits, target, axis, 0.5, 0.5, _check_smooth(smooth), True, True, reduction,
+                                halved=True)
 
 
 def soft_iou_with_logits(logits, target, *, smooth: float = 1.0, axis=None, reduction: str = "mean"):
@@ -821,7 +1144,10 @@ def _focal_tversky_logits(logits, target, axis, alpha, beta, gamma, smooth, want
     gamma = POSITIVE.validate(gamma, "gamma")
     smooth = _check_smooth(smooth)
     counts = _LogitCounts(logits, target, axis, sums=False)
-    ratio = counts.ratio(alpha, beta, smooth)
+    ratio = counts.ratio(alpha, beta, smooth, scaled=not _moderate_gamma(gamma))
+    if ratio.scaled is not None:  # its far logits are scaled by their own powers of two
+        loss, grad = _focal_from_ratio(ratio, gamma, want_grad, counts.scaled_slope() if want_grad else None)
+        return counts.finish(loss if want_loss else None, grad, reduction, want_loss, want_grad)
     accurate_slope = counts.accurate_slope() if want_grad else None
     loss, grad = _focal_from_ratio(ratio, gamma, want_grad, accurate_slope)
     far = accurate_slope[0] < _SCALED_BELOW if want_grad else False
@@ -895,7 +1221,13 @@ def _combo_logits(logits, target, axis, alpha, smooth, want_loss, want_grad, red
     alpha = UNIT.validate(alpha, "alpha")
     smooth = _check_smooth(smooth)
     counts = _LogitCounts(logits, target, axis)
-    dice_loss, dice_grad_ = _tversky_parts(counts, 0.5, 0.5, smooth / 2)
+    if _moderate(0.5, 0.5, smooth / 2) and not (want_grad and counts.has_far_logits()):
+        dice_loss, dice_grad_ = _tversky_parts(counts, 0.5, 0.5, smooth / 2)
+        dice_term = (1 - alpha) * dice_grad_ * counts.slope() if want_grad else None
+    else:  # see "parameters far from 1"
+        ratio = counts.ratio(0.5, 0.5, smooth, scaled=True, halved=True)
+        dice_loss = ratio.loss()
+        dice_term = (1 - alpha) * ratio.grad(counts.scaled_slope()) if want_grad else None
     # the exact BCE of the logits (softplus form, no clipping), averaged over the Dice term's region
     cross_entropy, cross_entropy_grad = bce_with_logits_and_grad(counts.logits, counts.target, reduction="none")
     pixels = max(int(np.prod([counts.shape[a] for a in counts.axes])), 1)
@@ -903,7 +1235,8 @@ def _combo_logits(logits, target, axis, alpha, smooth, want_loss, want_grad, red
         total = counts.region_sum(cross_entropy)
     mean = np.where(np.isfinite(total), total / pixels, counts.region_sum(cross_entropy / pixels))
     loss = alpha * mean + (1 - alpha) * dice_loss
-    grad = alpha * cross_entropy_grad / pixels + (1 - alpha) * dice_grad_ * counts.slope() if want_grad else None
+    # alpha = 1 drops the Dice term (its gradient is infinite for an empty region with a tiny smooth)
+    grad = alpha * cross_entropy_grad / pixels + (dice_term if alpha != 1 else 0.0) if want_grad else None
     return counts.finish(loss, grad, reduction, want_loss, want_grad)
 
 
