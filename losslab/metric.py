@@ -982,9 +982,16 @@ def _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad
         loss, d_logits = _corrected_cross_entropy(logits, low, positives, temperature, want_grad)
     else:
         q_hat, k_hat = q, k
-        with np.errstate(over="ignore"):  # a similarity past float max (normalize=False): inf logits
+        with np.errstate(over="ignore", invalid="ignore"):  # a similarity past float max: inf logits
             # (N, 1, D) @ (N, D, M): each query against its own keys, as info_nce's q_hat @ k_hat.T row by row
-            logits = (q_hat[:, None, :] @ np.swapaxes(k_hat, 1, 2))[:, 0, :] / temperature
+            similarity = (q_hat[:, None, :] @ np.swapaxes(k_hat, 1, 2))[:, 0, :]
+            logits = similarity / temperature
+            if not np.isfinite(logits).all():
+                # The loss depends on differences of logits only: each row's largest similarity is taken
+                # off before dividing, so a tiny temperature (5e-324) cannot make several logits inf
+                # (inf - inf is NaN); an infinite similarity is left as it is.
+                top = similarity.max(axis=1, keepdims=True)
+                logits = (similarity - np.where(np.isfinite(top), top, 0.0)) / temperature
         loss, d_logits = cross_entropy_and_grad(logits, positives, reduction="none")
     grads = None
     if want_grad and normalize:
@@ -996,8 +1003,9 @@ def _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad
         grads = (inputs.finish_grad(_over_norm(d_q_hat[0], q_norm, temperature, d_q_hat[1]), 0),
                  inputs.finish_grad(_over_norm(d_k_hat[0], k_norm, temperature, d_k_hat[1]), 1))
     elif want_grad:
-        grads = (inputs.finish_grad((d_logits[:, None, :] @ k_hat)[:, 0, :] / temperature, 0),
-                 inputs.finish_grad((d_logits[:, :, None] * q_hat[:, None, :]) / temperature, 1))
+        with np.errstate(over="ignore"):  # over a tiny temperature: inf only past the float range
+            grads = (inputs.finish_grad((d_logits[:, None, :] @ k_hat)[:, 0, :] / temperature, 0),
+                     inputs.finish_grad((d_logits[:, :, None] * q_hat[:, None, :]) / temperature, 1))
     return _split((inputs.finish_loss(loss, reduction) if want_loss else None, grads), want_loss, want_grad)
 
 
