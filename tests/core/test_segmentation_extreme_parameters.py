@@ -144,12 +144,11 @@ FOCAL += [{"gamma": LARGE, "smooth": SMALL}, {"gamma": HUGE, "smooth": TINY}, {"
 @pytest.mark.parametrize("logits", [False, True], ids=["prob", "logits"])
 @pytest.mark.parametrize("params", FOCAL, ids=_label)
 def test_focal_tversky_within_4_ulp_at_extreme_parameters(params, logits):
-    if logits and params["gamma"] == 1000.0:
-        # sigma(z) is rounded (an ulp) before T is formed, and T^1000 multiplies that by 1000: the
-        # logit form is within about gamma ulp for large gamma (the probability form stays within 4)
-        pytest.skip("T^gamma of rounded sigmoids: about gamma ulp")
     x, target = (LOGITS, LOGIT_TARGETS) if logits else (PROBS, PROB_TARGETS)
-    _worst("focal_tversky", x, target, logits, params)
+    # sigma(z) is rounded (an ulp) before T is formed, and T^1000 multiplies that by 1000: the logit form
+    # is within about gamma ulp for large gamma (a known limit, docs/ACCURACY.md); the probability form 4
+    tolerance = 2.0 * params["gamma"] if logits and params["gamma"] == 1000.0 else 4.0
+    _worst("focal_tversky", x, target, logits, params, tolerance)
 
 
 @mpmath.workprec(PRECISION)
