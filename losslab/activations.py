@@ -178,12 +178,15 @@ class SoftmaxParts:
     __slots__ = ("axis", "rest", "top", "top_logit", "top_weight", "total", "weights")
 
     @classmethod
-    def of(cls, z: np.ndarray, axis: int) -> SoftmaxParts:
+    def of(cls, z: np.ndarray, axis: int, exp_of_difference=None) -> SoftmaxParts:
+        """The parts of ``z``'s softmax along ``axis``. ``exp_of_difference(z, shift)``, if given, makes
+        every weight, with every row shifted as the rows that must be are below (a caller with a more
+        accurate ``exp`` than NumPy's; the Brier losses in float32)."""
         parts = cls()
         parts.axis = axis
         parts.top = np.expand_dims(z.argmax(axis=axis), axis)
         parts.top_logit = take_class(z, parts.top, axis)
-        if _exp_stays_normal(z, z.shape[axis]):
+        if exp_of_difference is None and _exp_stays_normal(z, z.shape[axis]):
             parts.weights = np.exp(z)
         else:
             # Shift so the largest weight is e^headroom rather than 1: weights down to tiny * e^-headroom
@@ -193,14 +196,16 @@ class SoftmaxParts:
             # a huge z_t rounds the shift (ulp(z_t) > 1): where that made room for more than the
             # headroom, e^(z_t - shift) could overflow, so shift by z_t itself
             np.copyto(shift, parts.top_logit, where=(parts.top_logit - shift) > headroom)
-            # rows that need no shift keep none: z - 0 is exact, so their weights are plain exp(z)
-            low, high = _normal_exp_range(z.dtype, z.shape[axis])
-            row_min = z.min(axis=axis, keepdims=True)
-            with np.errstate(over="ignore"):  # a spread past float max is inf: not a row to leave unshifted
-                spread = parts.top_logit - row_min
-            unshifted = (row_min >= low) & (parts.top_logit <= high) & (spread <= high)
-            np.copyto(shift, 0, where=unshifted)
-            parts.weights = _compensated_exp_of_difference(z, shift)
+            if exp_of_difference is None:
+                # rows that need no shift keep none: z - 0 is exact, so their weights are plain exp(z)
+                low, high = _normal_exp_range(z.dtype, z.shape[axis])
+                row_min = z.min(axis=axis, keepdims=True)
+                with np.errstate(over="ignore"):  # a spread past float max is inf: not a row to leave unshifted
+                    spread = parts.top_logit - row_min
+                unshifted = (row_min >= low) & (parts.top_logit <= high) & (spread <= high)
+                np.copyto(shift, 0, where=unshifted)
+                exp_of_difference = _compensated_exp_of_difference
+            parts.weights = exp_of_difference(z, shift)
         parts.top_weight = take_class(parts.weights, parts.top, axis)
         put_class(parts.weights, parts.top, 0, axis)
         parts.rest = class_sum(parts.weights, axis)

@@ -29,7 +29,6 @@ from losslab._validation import (
 from losslab.activations import (
     SoftmaxParts,
     _exp_stays_normal,
-    _headroom,
     class_sum,
     log_softmax,
     put_class,
@@ -942,31 +941,17 @@ def _brier_with_logits_kernel(logits: np.ndarray, target: np.ndarray, axis: int 
 
 def _softmax_parts(logits: np.ndarray, axis: int) -> SoftmaxParts:
     """``SoftmaxParts.of``, but float32 weights from ``_double_word.exp`` (within half an ulp, computed in
-    float32) instead of NumPy's float32 ``exp`` (up to 2.4 ulp): the Brier losses square them.
+    float32) instead of NumPy's float32 ``exp`` (up to 2.4 ulp): the Brier losses square them. Every
+    float32 row is then shifted, with the shift's rounding error passed to ``exp``."""
+    return SoftmaxParts.of(logits, axis, _double_word_exp_of_difference if logits.dtype == np.float32 else None)
 
-    Every float32 row is shifted as ``SoftmaxParts.of`` shifts the rows it must (the largest weight
-    about ``e^headroom``), with the shift's rounding error passed to ``exp``.
-    """
-    if logits.dtype != np.float32:
-        return SoftmaxParts.of(logits, axis)
-    parts = SoftmaxParts()
-    parts.axis = axis
-    parts.top = np.expand_dims(logits.argmax(axis=axis), axis)
-    parts.top_logit = take_class(logits, parts.top, axis)
-    headroom = _headroom(logits.dtype, logits.shape[axis])
-    shift = parts.top_logit - headroom
-    # a huge z_t rounds the shift: where that made more room than the headroom, shift by z_t itself
-    np.copyto(shift, parts.top_logit, where=(parts.top_logit - shift) > headroom)
+
+def _double_word_exp_of_difference(z: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """:math:`e^{z - s}` from ``z - shift`` as a double word; a spread past float max gives 0."""
     with np.errstate(over="ignore", invalid="ignore"):  # a spread past float max: -inf, whose exp is 0
-        difference, error = dw.two_sum(logits, -shift)
+        difference, error = dw.two_sum(z, -shift)
     error[~np.isfinite(error)] = 0
-    parts.weights = dw.exp(difference, error)
-    parts.top_weight = take_class(parts.weights, parts.top, axis)
-    put_class(parts.weights, parts.top, 0, axis)
-    parts.rest = class_sum(parts.weights, axis)
-    put_class(parts.weights, parts.top, parts.top_weight, axis)
-    parts.total = parts.top_weight + parts.rest
-    return parts
+    return dw.exp(difference, error)
 
 
 def _brier_softmax_loss(parts: SoftmaxParts, target: np.ndarray, axis: int) -> np.ndarray:
