@@ -641,7 +641,7 @@ def _weighted_class_sum(target: np.ndarray, values: np.ndarray, axis: int) -> np
 
 def _cross_entropy_with_infinities(logits, target, axis):
     log_probabilities = log_softmax(logits, axis=axis)
-    return -weighted(target, log_probabilities).sum(axis=axis)
+    return 0.0 - weighted(target, log_probabilities).sum(axis=axis)  # not -(...): a zero loss is +0, not -0
 
 
 def _cross_entropy_grad_with_infinities(logits, target, axis):

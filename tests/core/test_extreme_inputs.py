@@ -257,6 +257,14 @@ def test_minus_infinite_logit_of_a_zero_target_class_gives_finite_cross_entropy(
     assert_no_nan(quietly(losslab.brier_with_logits_grad, z, y))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_sure_right_answer_beside_minus_infinite_logits_costs_plus_zero(dtype):
+    # -log 1 is +0: a -0 shows as "-0" in the dashboard's readout (InfoNCE at a temperature of 5e-324)
+    for target in (np.array([0]), np.array([[1.0, 0.0]], dtype)):
+        loss = quietly(losslab.cross_entropy, np.array([[0.0, -np.inf]], dtype), target, reduction="none")
+        assert loss[0] == 0 and not np.signbit(loss[0]), loss
+
+
 def test_minus_infinite_logit_of_the_target_class_costs_infinity():
     assert quietly(losslab.cross_entropy, [-np.inf, 0.0], [1.0, 0.0]) == np.inf
 
