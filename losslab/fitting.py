@@ -376,6 +376,19 @@ def line_gap(x, slope_a: float, intercept_a: float, slope_b: float, intercept_b:
 # ------------------------------------------------------------------- the solvers
 
 
+def _gradient_norm(psi: np.ndarray, x: np.ndarray) -> float:
+    """``hypot(mean(ψ x), mean(ψ))``, the mean loss's gradient norm in (slope, intercept), with ψ scaled
+    by its largest magnitude first: ψ near 1/c for a tiny scale c makes ``ψ x`` overflow while the
+    norm itself is finite. Infinite only if the norm is past the float range or ψ overflowed."""
+    if not np.all(np.isfinite(psi)):  # the core's ψ overflowed: no gradient to speak of
+        return math.inf
+    largest = float(np.max(np.abs(psi), initial=0.0))
+    if largest == 0.0:
+        return 0.0
+    unit = psi / largest
+    return largest * float(np.hypot(_mean(unit * x), _mean(unit)))  # Python floats: inf past the range, no warning
+
+
 def _fit(problem: _Problem, theta0: np.ndarray, tol: float, max_iter: int) -> LineFit:
     if problem.spec.key in _KINKED:
         theta, iterations = _exact_kinked(problem)
@@ -385,8 +398,7 @@ def _fit(problem: _Problem, theta0: np.ndarray, tol: float, max_iter: int) -> Li
     else:
         theta, iterations, converged, value, psi = _irls(problem, theta0, tol, max_iter)
         method = "irls"
-        finite = bool(np.all(np.isfinite(psi)))  # the core's ψ overflowed: no gradient to speak of
-        grad_norm = float(np.hypot(_mean(psi * problem.x), _mean(psi))) if finite else math.inf
+        grad_norm = _gradient_norm(psi, problem.x)
     slope, intercept = problem.to_line(theta)
     return LineFit(
         loss=problem.spec.key, params=dict(problem.params), slope=slope, intercept=intercept,

@@ -53,7 +53,12 @@ class Grid:
 
     @classmethod
     def spanning(cls, low: float, high: float, count: int = POINTS) -> Grid:
-        return cls(float(low), float(high - low) / (count - 1), count)
+        """``count`` points from ``low`` to ``high``, none past ``high``: a probability axis ending an
+        ulp below 1 must not reach 1 through the rounding of ``low + step * (count - 1)``."""
+        low, step = float(low), float(high - low) / (count - 1)
+        while step > 0 and low + step * (count - 1) > high:
+            step = math.nextafter(step, 0.0)
+        return cls(low, step, count)
 
     def values(self) -> np.ndarray:
         return self.start + self.step * np.arange(self.count, dtype=np.float64)
@@ -240,7 +245,11 @@ def binary_grid(axis: BinaryAxis, include: float | None = None) -> Grid:
         return widened(-LOGIT_HALF_WIDTH, LOGIT_HALF_WIDTH, include)
     low, high = PROBABILITY_MARGIN, 1 - PROBABILITY_MARGIN
     if include is not None:
-        low, high = min(low, include / 2), max(high, 1 - (1 - include) / 2)
+        # Halfway to 0 or 1 can round to 0 or 1 itself (include = 5e-324, or an ulp below 1), where the
+        # logit is infinite: the marker then ends the axis.
+        halfway_down, halfway_up = include / 2, 1 - (1 - include) / 2
+        low = min(low, halfway_down if halfway_down > 0 else include)
+        high = max(high, halfway_up if halfway_up < 1 else include)
     return Grid.spanning(low, high)
 
 

@@ -106,7 +106,8 @@ class CountsView(FamilyView):
         if rate >= high:
             high = 1.1 * rate
         low = high / curves.POINTS  # λ > 0: the log-rate of λ = 0 is −∞
-        return curves.Grid.spanning(min(low, rate / 2), high)
+        halfway = rate / 2  # 0 for the least subnormal λ: the marker then starts the axis
+        return curves.Grid.spanning(min(low, halfway if halfway > 0 else rate), high)
 
     def sweep(self, state: ViewState, keys) -> list[curves.Curve]:
         grid, count = self.grid(state), state.number("count")
@@ -193,7 +194,9 @@ def on_count_axis(key: str, rate, count):
     if key in LOG_RATE_LOSSES:
         log_rate = np.log(rate)
         grad_log_rate = np.asarray(spec.grad(log_rate, count))
-        return np.asarray(spec.loss(log_rate, count)), grad_log_rate / rate, grad_log_rate
+        with np.errstate(over="ignore"):  # dL/dλ = 1 - y/λ is past the float range for λ near 1e-308 and below
+            grad_rate = grad_log_rate / rate
+        return np.asarray(spec.loss(log_rate, count)), grad_rate, grad_log_rate
     grad = np.asarray(spec.grad(rate, count))
     return np.asarray(spec.loss(rate, count)), grad, grad * rate
 

@@ -1,0 +1,88 @@
+"""Every number control of every view, typed at the ends of what it accepts.
+
+A typed value can be far outside a slider's range: the smallest and largest values a control's
+``parse`` accepts (the next float inside an open bound, 5e-324 for "greater than 0"), their
+neighbours, 0 and ±1e300 where accepted. Each must draw, with every loss the view offers ticked:
+no exception and no RuntimeWarning (pytest turns those into errors), no message on the control,
+and no infinite value sent to a chart (an overflow is drawn as a gap, never as an inf that stops
+Plotly scaling its axis).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from losslab.dashboard import callbacks, figures, views
+from losslab.dashboard.controls import NumberControl
+
+
+def edge_values(control: NumberControl) -> list[float]:
+    low, high = control.smallest_accepted(), control.largest_accepted()
+    values = [v for v in (low, high) if v is not None]
+    if low is not None and high is not None:
+        values += [math.nextafter(low, high), math.nextafter(high, low)]
+    values += [v for v in (-1e300, 1e-300, 0.0, 1e300) if control.parse(repr(v))[1] is None]
+    if control.integer:
+        values = [v for v in values if float(v).is_integer() and abs(v) <= 1e7]
+    return sorted(set(values))
+
+
+def arrays(value):
+    """Every array a figure sends: typed arrays and plain number lists."""
+    if isinstance(value, dict):
+        if {"dtype", "bdata"} <= set(value):
+            yield figures.decoded(value)
+        else:
+            for item in value.values():
+                yield from arrays(item)
+    elif isinstance(value, list | tuple):
+        if value and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+            yield np.asarray(value, dtype=np.float64)
+        else:
+            for item in value:
+                yield from arrays(item)
+
+
+CASES = [(view.name, control.name, value) for view in views.VIEWS for control in view.numbers
+         for value in edge_values(control)]
+
+
+def test_the_edges_cover_open_bounds_and_every_view():
+    assert {name for name, _, _ in CASES} == set(views.names())
+    assert any(value == 5e-324 for _, _, value in CASES)  # "greater than 0" accepts the least subnormal
+
+
+@pytest.mark.parametrize("name", views.names())
+def test_every_control_draws_at_the_ends_of_what_it_accepts(name):
+    view = views.get(name)
+    state = view.default_state()
+    losses = list(view.loss_keys) if view.loss_checklist else list(state.losses)
+    extras = {c.name: c.format(state.extras[c.name]) if c.has_message else state.extras[c.name]
+              for c in view.extras}
+    problems = []
+    for view_name, control_name, value in CASES:
+        if view_name != name:
+            continue
+        control = view.number(control_name)
+        numbers = {c.name: repr(float(state.numbers[c.name])) for c in view.numbers}
+        numbers[control_name] = str(int(value)) if control.integer else repr(value)
+        where = f"{view.path} {control.label} = {numbers[control_name]}"
+        try:
+            result = callbacks.update_view(view, numbers, losses, None, **extras)
+        except Exception as error:  # noqa: BLE001 - every failure is collected and reported below
+            problems.append(f"{where}: {type(error).__name__}: {error}")
+            continue
+        if result[f"message:{control_name}"]:
+            # A value accepted alone may clash with another control's (a class index past the logits):
+            # that is a message, not a failure, as long as it names the clash.
+            if "expected" not in result[f"message:{control_name}"]:
+                problems.append(f"{where}: unclear message {result[f'message:{control_name}']!r}")
+            continue
+        for key in callbacks.chart_keys(view):
+            infinite = sum(int(np.isinf(a).sum()) for a in arrays(result[key]) if a.dtype.kind == "f")
+            if infinite:
+                problems.append(f"{where}: {infinite} infinite values in {key}")
+    assert not problems, "\n".join(problems)
