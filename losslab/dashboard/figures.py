@@ -278,7 +278,8 @@ def with_y_scale(figure: dict, scale: str, quantity: str) -> dict:
     magnitudes = np.abs(np.concatenate(curve_values or [np.zeros(1)]))
     positive = magnitudes[np.isfinite(magnitudes) & (magnitudes > 0)]
     tau = 10.0 ** math.floor(math.log10(max(positive.min(), 1e-300))) if positive.size else 1.0
-    top = math.ceil(math.log10(positive.max() / tau)) if positive.size else 1
+    # in logs: max/τ overflows for gradients from 1e-300 to 1e300 (a counts rate typed near 0)
+    top = math.ceil(math.log10(positive.max()) - math.log10(tau)) if positive.size else 1
     for trace, original in zip(figure["data"], values, strict=True):
         shown = symlog(original, tau)
         if isinstance(trace["y"], dict):
@@ -300,20 +301,24 @@ def symlog(values: np.ndarray, tau: float) -> np.ndarray:
     """sign(y)(1 + log10(|y|/τ)) for |y| ≥ τ, y/τ inside: continuous, odd and monotone."""
     values = np.asarray(values, dtype=np.float64)
     size = np.abs(values)
-    with np.errstate(divide="ignore", invalid="ignore"):  # the masked-out branch may see 0 or inf
-        outside = np.sign(values) * (1.0 + np.log10(size / tau))
-    return np.where(size >= tau, outside, values / tau)
+    # Each branch is computed everywhere and the other's values are dropped: the outside one sees 0 (log10)
+    # and the inside one |y| near 1e300 over τ near 1e-300 (overflow). log10(|y|) - log10(τ), not
+    # log10(|y|/τ), so the values kept never overflow.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        outside = np.sign(values) * (1.0 + (np.log10(size) - math.log10(tau)))
+        inside = values / tau
+    return np.where(size >= tau, outside, inside)
 
 
 def _symlog_ticks(tau: float, top: int) -> list[tuple[float, str]]:
     every = max(1, math.ceil((top + 1) / 5))  # about five ticks a side
     powers = range(0, top + 1, every)
-    positive = [(1.0 + k, _power_text(tau * 10.0**k)) for k in powers]
+    lowest = round(math.log10(tau))  # exponents, not values: τ 10^k can pass 1e308 on the way to the top tick
+    positive = [(1.0 + k, _power_text(lowest + k)) for k in powers]
     return [(-at, "−" + text) for at, text in reversed(positive)] + [(0.0, "0")] + positive
 
 
-def _power_text(value: float) -> str:
-    exponent = round(math.log10(value))
+def _power_text(exponent: int) -> str:
     return f"1e{exponent}" if abs(exponent) >= 3 else f"{10.0**exponent:g}"
 
 
