@@ -31,7 +31,19 @@ the others keep pulling a non-overlapping prediction towards its target.
 
 Numerics: each pair is scaled by a power of two so that its largest
 coordinate is about 1 (exact; ``eps`` is scaled with the areas), so boxes at
-any scale (1e-200 or 1e300) neither overflow nor underflow. :math:`1 - I/U`
+any scale (1e-200 or 1e300) neither overflow nor underflow. One scale cannot
+hold a pair whose sides differ by more than the float range allows (a box of
+aspect 1e-300, or 1e-300 the size of the other: the areas are products of a
+1e150 and a 1e-150 side, the diagonal a square of the largest extent): a pair
+with a side, or a side of the overlap or of the gap between the boxes, below
+2^-40 of its scale is computed apart (``_Pair._extreme_pairs``, ``_x_losses``),
+from the exact sides in its own units, in double words with an integer exponent
+of their own, so every area, sum and ratio is in range and only the final
+rounding overflows or underflows, where the true value is outside the float
+range; GIoU's :math:`C - U` and gradient and DIoU's distance gradient there
+(and GIoU's everywhere) are written in non-negative pieces and exact
+differences of the coordinates, without the cancellations of the plain forms
+where a box nearly fills the enclosing box. :math:`1 - I/U`
 is computed as :math:`(U - I + \epsilon)/(U + \epsilon)` with
 :math:`U - I` summed from non-negative pieces (the parts of each box outside
 the other), so a nearly perfect box keeps the digits of its small loss, and
@@ -172,10 +184,304 @@ def _arctan2_double(y, y_lo, x, x_lo):
     return np.where(flip, -total, total), np.where(flip, -low, low)
 
 
+# Extended-range double words for the pairs whose sides span more than the float range allows in one
+# scale (``_Pair.extreme``): a value is ``(hi + lo) 2^e`` with ``hi`` in [1/2, 1) (or 0) and an integer
+# exponent ``e``, so areas, their sums and ratios never overflow or underflow on the way; only the final
+# rounding does, where the true value is outside the float range.
+ZERO_EXPONENT = -(1 << 40)  # the exponent of 0: below every other, so sums align on the other term
+EXPONENT_GAP = 2200  # ldexp by more than this is 0 (or inf) anyway; clipped so NumPy's int conversion is safe
+
+
+def _x_normal(hi, lo, exponent):
+    """``(hi + lo) 2^exponent`` renormalised: ``hi`` in [1/2, 1) or 0, ``lo`` below half its ulp."""
+    total = hi + lo
+    lo = lo - (total - hi)
+    mantissa, shift = np.frexp(total)
+    return mantissa, np.ldexp(lo, -shift), np.where(total == 0, ZERO_EXPONENT, exponent + shift)
+
+
+def _x_exact_difference(upper, lower):
+    """``upper - lower`` exactly (two-sum); a difference past the float range is taken halved, exponent + 1."""
+    hi, lo = dw.two_sum(upper, -lower)
+    beyond = ~np.isfinite(hi)
+    if beyond.any():  # both coordinates are above 2^970 there: halving them is exact
+        half_hi, half_lo = dw.two_sum(upper / 2, -lower / 2)
+        hi, lo = np.where(beyond, half_hi, hi), np.where(beyond, half_lo, lo)
+    return _x_normal(hi, lo, beyond.astype(np.int64))
+
+
+def _x_float(values):
+    """Float64 values (exact) as extended double words."""
+    values = np.asarray(values, dtype=np.float64)
+    return _x_normal(values, np.zeros_like(values), np.zeros(values.shape, dtype=np.int64))
+
+
+def _x_multiply(x, y):
+    high, low = _multiply(x[0], x[1], y[0], y[1])  # mantissas in [1/2, 1): the products are in range
+    return _x_normal(high, low, x[2] + y[2])
+
+
+def _x_divide(x, y):
+    """``x / y`` for ``y != 0``."""
+    high, low = _divide(x[0], x[1], y[0], y[1])
+    return _x_normal(high, low, x[2] - y[2])
+
+
+def _x_add(x, y):
+    """``x + y``: both brought to the larger exponent (a term 2^-1022 below the other is below its last bit)."""
+    top = np.maximum(x[2], y[2])
+    x_shift, y_shift = np.maximum(x[2] - top, -EXPONENT_GAP), np.maximum(y[2] - top, -EXPONENT_GAP)
+    high, low = _add(np.ldexp(x[0], x_shift), np.ldexp(x[1], x_shift), np.ldexp(y[0], y_shift),
+                     np.ldexp(y[1], y_shift))
+    return _x_normal(high, low, top)
+
+
+def _x_negative(x):
+    return -x[0], -x[1], x[2]
+
+
+def _x_where(condition, x, y):
+    return tuple(np.where(condition, a, b) for a, b in zip(x, y, strict=True))
+
+
+def _x_rows(x, rows):
+    return tuple(part[rows] for part in x)
+
+
+def _x_stack(values):
+    return tuple(np.stack(parts) for parts in zip(*values, strict=True))
+
+
+def _x_round(x):
+    """The float64 nearest ``x`` (once; twice below the normal range), 0 or inf past the float range."""
+    with np.errstate(over="ignore"):
+        return np.ldexp(x[0] + x[1], np.clip(x[2], -EXPONENT_GAP, EXPONENT_GAP))
+
+
+def _x_iou(pred, target, eps):
+    r"""The IoU pieces of ``_Pair`` for pairs given in their own units, (4, m) each, in extended double words.
+
+    Returns a dict: the exact sides and edge gaps, :math:`U - I`, :math:`D = U + \epsilon` (1 where 0),
+    ``empty`` (D = 0), the IoU loss :math:`(U - I + \epsilon)/D` and what the gradients need.
+    """
+    (a1, b1, a2, b2), (g1, h1, g2, h2) = pred, target
+    right, top, left, bottom = np.minimum(a2, g2), np.minimum(b2, h2), np.maximum(a1, g1), np.maximum(b1, h1)
+    # rows: w, h, w_gt, h_gt, a2 - g2, g1 - a1, b2 - h2, h1 - b1, overlap sides, enclosing sides,
+    # a2 - g1, b2 - h1, g2 - a1, h2 - b1
+    sides = _x_exact_difference(np.stack([a2, b2, g2, h2, a2, g1, b2, h1, right, top, np.maximum(a2, g2),
+                                          np.maximum(b2, h2), a2, b2, g2, h2]),
+                                np.stack([a1, b1, g1, h1, g2, a1, h2, b1, left, bottom, np.minimum(a1, g1),
+                                          np.minimum(b1, h1), g1, h1, a1, b1]))
+    overlaps = (right > left) & (top > bottom)
+    zero = _x_float(np.zeros_like(a1))
+    edges = _x_rows(sides, slice(4, 8))
+    spill, lack = _x_where(edges[0] > 0, edges, zero), _x_where(edges[0] < 0, _x_negative(edges), zero)
+    # spill_x, spill_y, lack_x, lack_y; then the overlap's sides (0 where disjoint)
+    pieces = _x_add(_x_stack([_x_rows(spill, 0), _x_rows(spill, 2), _x_rows(lack, 0), _x_rows(lack, 2)]),
+                    _x_stack([_x_rows(spill, 1), _x_rows(spill, 3), _x_rows(lack, 1), _x_rows(lack, 3)]))
+    inner = _x_where(overlaps, _x_rows(sides, slice(8, 10)), zero)
+    # rows: w, h, w_gt, h_gt, spill_x, spill_y, lack_x, lack_y, iw, ih
+    values = tuple(np.concatenate([s[:4], p, i]) for s, p, i in zip(sides, pieces, inner, strict=True))
+    # spill_x h, iw spill_y, lack_x h_gt, iw lack_y, I = iw ih, A_gt, spill_y w, A = w h
+    products = _x_multiply(_x_rows(values, [4, 8, 6, 8, 8, 2, 5, 0]), _x_rows(values, [1, 5, 3, 7, 9, 3, 0, 1]))
+    halves = _x_add(_x_rows(products, [0, 2, 7]), _x_rows(products, [1, 3, 5]))
+    mismatch = _x_where(overlaps, _x_add(_x_rows(halves, 0), _x_rows(halves, 1)), _x_rows(halves, 2))
+    eps = _x_float(np.full(a1.shape, eps))
+    padded = _x_add(mismatch, eps)
+    union = _x_add(_x_rows(products, 4), mismatch)
+    denominator = _x_add(_x_rows(products, 4), padded)
+    empty = denominator[0] == 0  # two empty boxes with eps = 0: loss 1, no gradient (_empty_union)
+    denominator = _x_where(empty, _x_float(np.ones_like(a1)), denominator)
+    return dict(sides=sides, values=values, products=products, overlaps=overlaps, eps=eps, union=union,
+                denominator=denominator, empty=empty, loss=_x_divide(padded, denominator), zero=zero)
+
+
+def _x_iou_grad(pred, target, parts):
+    """``iou_terms``'s gradient (the IoU loss's), (4, m), from ``_x_iou``'s pieces."""
+    (a1, b1, a2, b2), (g1, h1, g2, h2) = pred, target
+    values, products, eps, d = parts["values"], parts["products"], parts["eps"], parts["denominator"]
+    a_gt_eps = _x_add(_x_rows(products, 5), eps)
+    # ih/D, iw/D, I/D, (spill_x h + A_gt + eps)/D, (spill_y w + A_gt + eps)/D, h/D, w/D
+    numerators = _x_stack([_x_rows(values, 9), _x_rows(values, 8), _x_rows(products, 4),
+                           _x_add(_x_rows(products, 0), a_gt_eps), _x_add(_x_rows(products, 6), a_gt_eps),
+                           _x_rows(values, 1), _x_rows(values, 0)])
+    ratios = _x_divide(numerators, _x_stack([d] * 7))
+    # x inside, y inside, x outside, y outside
+    factors = _x_multiply(_x_rows(ratios, [0, 1, 2, 2]), _x_rows(ratios, [3, 4, 5, 6]))
+    inside = np.stack([a1 > g1, b1 > h1, a2 < g2, b2 < h2])
+    grad = _x_where(inside, _x_rows(factors, [0, 1, 0, 1]), _x_negative(_x_rows(factors, [2, 3, 2, 3])))
+    signs = np.array([1.0, 1.0, -1.0, -1.0])[:, None]
+    return _x_where(parts["empty"], _x_stack([parts["zero"]] * 4), (grad[0] * signs, grad[1] * signs, grad[2]))
+
+
+def _x_giou(pred, target, parts, want_grad):
+    r"""GIoU's :math:`(C - U)/(C + \epsilon)` and its gradient, in extended double words (see ``_giou``)."""
+    (a1, b1, a2, b2), (g1, h1, g2, h2) = pred, target
+    sides, values, overlaps, eps, zero = parts["sides"], parts["values"], parts["overlaps"], parts["eps"], parts["zero"]
+    width, height = _x_rows(sides, 10), _x_rows(sides, 11)
+    enclosing = _x_multiply(width, height)
+    denominator = _x_add(enclosing, eps)
+    empty = denominator[0] == 0
+    denominator = _x_where(empty, _x_float(np.ones_like(a1)), denominator)
+    w, h, wg, hg, sx, sy, lx, ly = (_x_rows(values, i) for i in range(8))
+    ox, oy = _x_rows(sides, 8), _x_rows(sides, 9)  # the overlap's signed sides
+    neg = _x_negative
+    # C - U from non-negative pieces (_giou_excess)
+    crossed = _x_add(_x_multiply(sx, ly), _x_multiply(lx, sy))
+    corner = _x_add(_x_add(_x_multiply(w, hg), _x_multiply(w, neg(oy))),
+                    _x_add(_x_multiply(neg(ox), hg), _x_multiply(lx, sy)))
+    apart = (ox[0] < 0) & (oy[0] < 0)
+    excess = _x_where(overlaps, crossed, _x_where(apart, corner, _x_add(crossed, neg(_x_multiply(ox, oy)))))
+    uncovered = _x_where(empty, zero, _x_divide(excess, denominator))
+    if not want_grad:
+        return uncovered, None
+    # d(C - U) per edge, and the growth terms of the edges past the target's (_giou_change)
+    kink = np.stack([a1 == g1, b1 == h1, a2 == g2, b2 == h2])
+    pieces = _x_stack([_x_where(a1 < g1, neg(ly), sy), _x_where(b1 < h1, neg(lx), sx),
+                       _x_where(a2 > g2, ly, neg(sy)), _x_where(b2 > h2, lx, neg(sx))])
+    apart_pieces = _x_stack([_x_where(a1 < g1, neg(ly), h), _x_where(b1 < h1, neg(lx), w),
+                             _x_where(a2 > g2, ly, neg(h)), _x_where(b2 > h2, lx, neg(w))])
+    change = _x_where(overlaps & ~kink, pieces, apart_pieces)
+    rows = [0, 1, 0, 1]
+    other = _x_stack([height, width, height, width])
+    own_lack = _x_rows(_x_stack([lx, ly]), rows)
+    # w_gt l_y - l_x s_y (overlapping) or w_gt h_gt - l_x h (see _giou_excess_grad)
+    own_side = _x_stack([wg, hg, wg, hg])
+    kept = _x_where(overlaps, _x_stack([ly, lx, ly, lx]), _x_stack([hg, wg, hg, wg]))
+    lost = _x_where(overlaps, _x_stack([sy, sx, sy, sx]), _x_stack([h, w, h, w]))
+    inner = _x_add(_x_multiply(own_side, kept), neg(_x_multiply(own_lack, lost)))
+    signs = np.array([-1.0, -1.0, 1.0, 1.0])[:, None]
+    growth = _x_multiply(other, inner)
+    growth = _x_add((growth[0] * signs, growth[1] * signs, growth[2]), _x_multiply(change, _x_stack([eps] * 4)))
+    grows = np.stack([a1 < g1, b1 < h1, a2 > g2, b2 > h2])
+    d = _x_stack([denominator] * 4)
+    numerator = _x_where(grows, growth, _x_multiply(change, d))
+    term = _x_divide(_x_divide(numerator, d), d)
+    return uncovered, _x_where(empty, _x_stack([zero] * 4), term)
+
+
+def _x_distance(pred, target, parts, want_grad):
+    r"""DIoU's :math:`\rho^2/(c^2 + \epsilon)` and its gradient, as ``distance_terms`` forms them, extended."""
+    (a1, b1, a2, b2), (g1, h1, g2, h2) = pred, target
+    sides, eps, zero = parts["sides"], parts["eps"], parts["zero"]
+    # the centres' offsets ((a1 - g1) + (a2 - g2))/2 and the same in y, exact
+    offset = _x_add(_x_rows(sides, [4, 6]), _x_negative(_x_rows(sides, [5, 7])))
+    offset = offset[0], offset[1], offset[2] - 1
+    enclosing = _x_rows(sides, [10, 11])
+    both = tuple(np.concatenate([o, c]) for o, c in zip(offset, enclosing, strict=True))
+    squares = _x_multiply(both, both)  # dx^2, dy^2, c_w^2, c_h^2
+    sums = _x_add(_x_rows(squares, [0, 2]), _x_rows(squares, [1, 3]))
+    rho2, diagonal = _x_rows(sums, 0), _x_add(_x_rows(sums, 1), eps)
+    positive = diagonal[0] > 0  # 0 only for eps = 0 and two equal points
+    diagonal = _x_where(positive, diagonal, _x_float(np.ones_like(a1)))
+    ratio = _x_where(positive, _x_divide(rho2, diagonal), zero)
+    if not want_grad:
+        return ratio, None
+    # D d(rho^2) - rho^2 dD per edge: d D alone, or d D -+ 2 rho^2 c where the edge grows the enclosing
+    # box (upper edge -, lower +). That cancels where a box spans the enclosing box and the other is a
+    # sliver at its end (c = 2|d| + a sliver, in either axis). With k = c -+ 2d (this axis) and
+    # k_o = c_o - 2|d_o| (the other axis), it is k (c d -+ 2 d_o^2) + d (k_o^2 + 4 k_o |d_o| + eps), where
+    # c + 2d = max(0, x2 - x2_gt) + max(0, x1 - x1_gt) + (x2 - x1_gt) and
+    # c - 2d = max(0, x2_gt - x2) + max(0, x1_gt - x1) + (x2_gt - x1) are exact
+    along = _x_multiply(_x_rows(offset, [0, 1, 0, 1]), _x_stack([diagonal] * 4))
+    zero4 = _x_stack([zero] * 4)
+    edges = _x_rows(sides, [4, 6, 5, 7])  # a2 - g2, b2 - h2, g1 - a1, h1 - b1
+    signs = np.array([1.0, 1.0, -1.0, -1.0])[:, None]
+    # (a2 - g2, b2 - h2, g2 - a2, h2 - b2) and (a1 - g1, b1 - h1, g1 - a1, h1 - b1), their positive parts
+    upper, lower = _x_rows(edges, [0, 1, 0, 1]), _x_rows(edges, [2, 3, 2, 3])
+    upper, lower = (upper[0] * signs, upper[1] * signs, upper[2]), (-lower[0] * signs, -lower[1] * signs, lower[2])
+    upper, lower = _x_where(upper[0] > 0, upper, zero4), _x_where(lower[0] > 0, lower, zero4)
+    reach = _x_add(_x_add(upper, lower), _x_rows(sides, [12, 13, 14, 15]))  # k for x1, y1, x2, y2
+    d_own, d_other = _x_rows(offset, [0, 1, 0, 1]), _x_rows(offset, [1, 0, 1, 0])
+    k_other = _x_where(d_other[0] > 0, _x_rows(reach, [3, 2, 3, 2]), _x_rows(reach, [1, 0, 1, 0]))
+    twice_square = _x_rows(squares, [1, 0, 1, 0])
+    signs = np.array([2.0, 2.0, -2.0, -2.0])[:, None]
+    inner = _x_add(_x_multiply(_x_rows(enclosing, [0, 1, 0, 1]), d_own),
+                   (twice_square[0] * signs, twice_square[1] * signs, twice_square[2]))
+    magnitude = (np.abs(d_other[0]), np.where(d_other[0] < 0, -d_other[1], d_other[1]), d_other[2])
+    quadratic = _x_multiply(k_other, _x_add(k_other, (4 * magnitude[0], 4 * magnitude[1], magnitude[2])))
+    grown = _x_add(_x_multiply(reach, inner), _x_multiply(d_own, _x_add(quadratic, _x_stack([eps] * 4))))
+    grows = np.stack([a1 < g1, b1 < h1, a2 > g2, b2 > h2])
+    numerators = _x_where(grows, grown, along)
+    d = _x_stack([diagonal] * 4)
+    grad = _x_divide(_x_divide(numerators, d), d)
+    return ratio, _x_where(positive, grad, _x_stack([zero] * 4))
+
+
+def _x_ciou_grad(gap_parts, iou_loss_, iou_grad, distance_grad, eps, pred_exponent):
+    """``_ciou_grad`` in extended double words: the same factors, for sides normalised per box."""
+    gap, gap_low, (sides, sides_low), diagonal, _ = gap_parts
+    square, square_low = dw.square_unchecked(gap)
+    shape = (2,) + (1,) * gap.ndim
+    (v, slope), (v_low, slope_low) = _multiply(
+        FOUR_OVER_PI_SQUARED_PAIR[0].reshape(shape), FOUR_OVER_PI_SQUARED_PAIR[1].reshape(shape),
+        np.stack([square, gap]), np.stack([square_low + 2 * gap * gap_low, gap_low]))
+    unity = np.zeros(gap.shape, dtype=np.int64)
+    v, slope = _x_normal(v, v_low, unity), _x_normal(slope, slope_low, unity)
+    one, two = _x_float(np.ones_like(gap)), _x_float(np.full_like(gap, 2.0))
+    loss_eps = _x_add(iou_loss_, eps)
+    q = _x_add(loss_eps, v)
+    positive = q[0] > 0  # 0 only for two equal boxes with eps = 0: no penalty
+    q = _x_where(positive, q, one)
+    alpha, rest = _x_divide(v, q), _x_where(positive, _x_divide(loss_eps, q), one)
+    keep = _x_multiply(rest, _x_add(one, alpha))  # 1 - alpha^2 = (1 - alpha)(1 + alpha)
+    pull = _x_multiply(_x_multiply(alpha, _x_add(two, _x_negative(alpha))), slope)
+    has_angle = diagonal[0] > 0  # a point box has no angle and no aspect gradient
+    pull = _x_divide(pull, _x_where(has_angle, _x_normal(*diagonal, unity), one))
+    turn = _x_multiply(_x_normal(sides[::-1], sides_low[::-1], np.stack([unity, unity])), _x_stack([pull, pull]))
+    turn = turn[0], turn[1], turn[2] - pred_exponent  # d theta scales with 1/size: the sides' exponent
+    signs = np.array([1.0, -1.0, -1.0, 1.0])[:, None]
+    aspect = _x_rows(turn, [0, 1, 0, 1])
+    zero = _x_float(np.zeros_like(gap))
+    aspect = _x_where(has_angle, (aspect[0] * signs, aspect[1] * signs, aspect[2]), _x_stack([zero] * 4))
+    return _x_add(_x_add(_x_multiply(_x_stack([keep] * 4), iou_grad), distance_grad), aspect)
+
+
+def _x_box_sides(sides):
+    """The (w, h, w_gt, h_gt) rows of ``sides`` as double words, each box's scaled by a power of two that
+    puts its larger side in [1/2, 1) (its aspect is all CIoU needs), and the predicted box's exponent."""
+    exponents = np.maximum(sides[2][[0, 2]], sides[2][[1, 3]])[[0, 0, 1, 1]]
+    shift = np.maximum(sides[2][:4] - exponents, -EXPONENT_GAP)
+    return np.ldexp(sides[0][:4], shift), np.ldexp(sides[1][:4], shift), exponents[0]
+
+
+def _x_losses(pred, target, eps, kind, want_loss, want_grad):
+    """Loss (m,) and gradient (4, m) of ``kind`` for the pairs (4, m) that ``_Pair`` marks extreme,
+    in their own units (no pair scale), from extended double words rounded once."""
+    parts = _x_iou(pred, target, eps)
+    loss, grad = parts["loss"], _x_iou_grad(pred, target, parts) if want_grad else None
+    if kind == "giou":
+        extra, extra_grad = _x_giou(pred, target, parts, want_grad)
+    elif kind in ("diou", "ciou"):
+        extra, extra_grad = _x_distance(pred, target, parts, want_grad)
+    else:
+        extra, extra_grad = parts["zero"], None
+    if kind == "ciou":
+        sides, sides_low, pred_exponent = _x_box_sides(parts["sides"])
+        if want_grad:
+            gap_parts = _aspect_gap_of_sides(sides, sides_low, want_double=True)
+            grad = _x_ciou_grad(gap_parts, loss, grad, extra_grad, parts["eps"], pred_exponent)
+        if want_loss:
+            iou_loss_, ratio = _x_round(loss), _x_round(extra)
+            angle_gap = _aspect_gap_of_sides(sides, sides_low)
+            v = FOUR_OVER_PI_SQUARED * angle_gap * angle_gap
+            q = iou_loss_ + v + eps  # as _ciou: alpha v = v^2/Q
+            loss = iou_loss_ + ratio + np.where(q > 0, v * (v / np.where(q > 0, q, 1.0)), 0.0)
+    else:
+        loss = _x_round(_x_add(loss, extra)) if want_loss else None
+        if want_grad and extra_grad is not None:
+            grad = _x_add(grad, extra_grad)
+    empty = parts["empty"]  # _empty_union
+    loss = np.where(empty, 1.0, loss) if want_loss else None
+    grad = np.where(empty, 0.0, _x_round(grad)) if want_grad else None
+    return loss, grad
+
+
 class _Pair:
     """Scaled coordinates of predicted and target boxes and the geometry every loss shares."""
 
-    def __init__(self, pred_boxes, target_boxes, eps):
+    def __init__(self, pred_boxes, target_boxes, eps, kind):
+        self.kind, self.eps_value, self.extreme = kind, eps, None
         self.inputs = Inputs({"pred_boxes": pred_boxes, "target_boxes": target_boxes})
         pred, target = self.inputs.arrays
         for array, name in ((pred, "pred_boxes"), (target, "target_boxes")):
@@ -194,6 +500,20 @@ class _Pair:
         _, exponent = np.frexp(np.where(largest > 0, largest, 1.0))
         if eps > 0:  # eps is an area and scales with the square: keep eps / scale^2 below 2^1000
             exponent = np.maximum(exponent, math.ceil(math.log2(eps) / 2) - 499)
+        self._scale(pred, target, exponent, eps)
+        extreme = self._extreme_pairs(pred, target)
+        if extreme is not None:
+            # set aside for _x_losses (``finish`` puts their values in), unit boxes in their place here
+            self.extreme = extreme
+            self.extreme_boxes = np.moveaxis(pred[extreme], -1, 0), np.moveaxis(target[extreme], -1, 0)
+            unit = np.array([0.0, 0.0, 1.0, 1.0])
+            pred, target = np.where(extreme[..., None], unit, pred), np.where(extreme[..., None], unit, target)
+            floor = math.ceil(math.log2(eps) / 2) - 499 if eps > 0 else 1
+            self._scale(pred, target, np.where(extreme, max(floor, 1), exponent), eps)
+        self._overlap()
+
+    def _scale(self, pred, target, exponent, eps):
+        """The pairs times 2^(1 - exponent), their sides, edge gaps and the overlap's signed sides."""
         self.scale = np.ldexp(1.0, exponent - 1)
         self.eps = eps / self.scale / self.scale
         s = self.scale[..., None]
@@ -202,24 +522,50 @@ class _Pair:
         (self.g1, self.h1, self.g2, self.h2) = self.target
         self.width, self.height = self.a2 - self.a1, self.b2 - self.b1
         self.target_width, self.target_height = self.g2 - self.g1, self.h2 - self.h1
-        self._overlap()
+        # the edges' gaps a2 - g2, g1 - a1, b2 - h2, h1 - b1, and right - left, top - bottom (< 0: apart)
+        self.gaps = (self.a2 - self.g2, self.g1 - self.a1, self.b2 - self.h2, self.h1 - self.b1)
+        self.ox = np.minimum(self.a2, self.g2) - np.maximum(self.a1, self.g1)
+        self.oy = np.minimum(self.b2, self.h2) - np.maximum(self.b1, self.h1)
+
+    def _extreme_pairs(self, pred, target):
+        """The pairs one scale cannot hold (a boolean array, or None if there are none).
+
+        A side or a side of the overlap (or of the gap between disjoint boxes) below 2^-40 of the pair's
+        scale, such as a box of aspect 1e-300 or a box 1e-300 the size of the other, has products with
+        the others' sides that leave the float range, or cancellations (in GIoU's and DIoU's gradients)
+        that the floats and double words here do not hold; so does a coordinate that scaling rounded
+        to 0. These pairs take ``_x_losses``: extended double words, exact sides in the boxes' own
+        units, every area, sum and ratio with an exponent of its own. (A small gap between two edges,
+        x2 - x2_gt, enters only in sums with the others and in DIoU's offsets, which are exact; the
+        cancelling sums, such as c + 2d = max(0, x2 - x2_gt) + max(0, x1 - x1_gt) + (x2 - x1_gt), are
+        at least one of the sides checked.)
+        """
+        sizes = np.stack([self.width, self.height, self.target_width, self.target_height, self.ox, self.oy])
+        sizes = np.abs(sizes, out=sizes)
+        # one reduction where (as usual) no size is below 2^-40, or 0
+        extreme = ((sizes < 2.0**-40) & (sizes > 0)).any(axis=0) if sizes.size and sizes.min() < 2.0**-40 else None
+        # a nonzero coordinate below 2^-1075 of its pair's scale became 0 (its gaps with its neighbours too):
+        # only where the scale is above 2 (2^-1074 is the smallest nonzero coordinate)
+        if (self.scale.size and self.scale.max() > 2 and np.count_nonzero(self.pred) + np.count_nonzero(self.target)
+                != np.count_nonzero(pred) + np.count_nonzero(target)):
+            for scaled, original in ((self.pred, pred), (self.target, target)):
+                lost = ((scaled == 0) & (np.moveaxis(original, -1, 0) != 0)).any(axis=0)
+                extreme = lost if extreme is None else extreme | lost
+        return extreme if extreme is not None and extreme.any() else None
 
     def _overlap(self):
         r"""Intersection :math:`I`, union :math:`U`, and :math:`U - I` from non-negative pieces."""
-        left, right = np.maximum(self.a1, self.g1), np.minimum(self.a2, self.g2)
-        bottom, top = np.maximum(self.b1, self.h1), np.minimum(self.b2, self.h2)
-        self.overlaps = (right > left) & (top > bottom)  # torchvision's test
-        self.inter_width = np.where(self.overlaps, right - left, 0.0)
-        self.inter_height = np.where(self.overlaps, top - bottom, 0.0)
+        self.overlaps = (self.ox > 0) & (self.oy > 0)  # torchvision's test (right > left, top > bottom)
+        self.inter_width = np.where(self.overlaps, self.ox, 0.0)
+        self.inter_height = np.where(self.overlaps, self.oy, 0.0)
         self.inter = self.inter_width * self.inter_height
         area = self.width * self.height
         target_area = self.target_width * self.target_height
         # the prediction outside the target: w h - iw ih = (w - iw) h + iw (h - ih), where
         # w - iw = max(0, a2 - g2) + max(0, g1 - a1) is a sum of non-negative terms (same in y)
-        spill_x = np.maximum(self.a2 - self.g2, 0) + np.maximum(self.g1 - self.a1, 0)
-        spill_y = np.maximum(self.b2 - self.h2, 0) + np.maximum(self.h1 - self.b1, 0)
-        lack_x = np.maximum(self.g2 - self.a2, 0) + np.maximum(self.a1 - self.g1, 0)
-        lack_y = np.maximum(self.h2 - self.b2, 0) + np.maximum(self.b1 - self.h1, 0)
+        right, left, top, bottom = self.gaps
+        spill_x, spill_y = np.maximum(right, 0) + np.maximum(left, 0), np.maximum(top, 0) + np.maximum(bottom, 0)
+        lack_x, lack_y = np.maximum(-right, 0) + np.maximum(-left, 0), np.maximum(-top, 0) + np.maximum(-bottom, 0)
         self.spill_x, self.spill_y, self.lack_x, self.lack_y = spill_x, spill_y, lack_x, lack_y
         pred_only = spill_x * self.height + self.inter_width * spill_y
         target_only = lack_x * self.target_height + self.inter_width * lack_y
@@ -311,29 +657,11 @@ class _Pair:
             grad = np.where(huge, plain_grad, grad[0]), np.where(huge, 0.0, grad[1])
         return loss, grad
 
-    def d_area(self):
-        """Gradient of the predicted box's area with respect to (x1, y1, x2, y2)."""
-        return np.stack([-self.height, -self.width, self.height, self.width])
-
-    def d_intersection(self):
-        r""":math:`\partial I/\partial b`: an edge inside the target moves the overlap; 0 where disjoint."""
-        inside_left = self.a1 > self.g1
-        inside_bottom = self.b1 > self.h1
-        inside_right = self.a2 < self.g2
-        inside_top = self.b2 < self.h2
-        w, h = self.inter_width, self.inter_height
-        return np.stack([np.where(inside_left, -h, 0.0), np.where(inside_bottom, -w, 0.0),
-                         np.where(inside_right, h, 0.0), np.where(inside_top, w, 0.0)])
-
     def enclosing(self):
-        """Width and height of the smallest enclosing box, and their gradients (which edge is the prediction's)."""
+        """Width and height of the smallest box enclosing both."""
         width = np.maximum(self.a2, self.g2) - np.minimum(self.a1, self.g1)
         height = np.maximum(self.b2, self.h2) - np.minimum(self.b1, self.h1)
-        d_width = np.stack([np.where(self.a1 < self.g1, -1.0, 0.0), np.zeros_like(width),
-                            np.where(self.a2 > self.g2, 1.0, 0.0), np.zeros_like(width)])
-        d_height = np.stack([np.zeros_like(height), np.where(self.b1 < self.h1, -1.0, 0.0),
-                             np.zeros_like(height), np.where(self.b2 > self.h2, 1.0, 0.0)])
-        return width, height, d_width, d_height
+        return width, height
 
     def distance_terms(self, want_grad: bool = True):
         r""":math:`\rho^2/(c^2 + \epsilon)` and its gradient, shape (4, ...), to an ulp or two.
@@ -372,11 +700,20 @@ class _Pair:
         return ratio, np.where(positive, (numerators / safe) / safe, 0.0)
 
     def finish(self, loss, grad, reduction, want_loss, want_grad):
-        loss_value = self.inputs.finish_loss(loss, reduction) if want_loss else None
-        grad_value = None
         if want_grad:
-            # d/d(coordinate) = (1/scale) d/d(scaled coordinate)
-            grad_value = self.inputs.finish_grad(np.moveaxis(grad, 0, -1) / self.scale[..., None], 0)
+            grad = np.moveaxis(grad, 0, -1) / self.scale[..., None]  # d/d(coordinate) = (1/scale) d/d(scaled)
+        if self.extreme is not None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                extreme_loss, extreme_grad = _x_losses(*self.extreme_boxes, self.eps_value, self.kind, want_loss,
+                                                       want_grad)
+            if want_loss:
+                loss = np.array(loss, dtype=np.float64)
+                loss[self.extreme] = extreme_loss
+            if want_grad:
+                grad = np.array(grad, dtype=np.float64)
+                grad[self.extreme] = extreme_grad.T
+        loss_value = self.inputs.finish_loss(loss, reduction) if want_loss else None
+        grad_value = self.inputs.finish_grad(grad, 0) if want_grad else None
         if want_loss and want_grad:
             return loss_value, grad_value
         return loss_value if want_loss else grad_value
@@ -387,7 +724,7 @@ def _eps(eps) -> float:
 
 
 def _iou_loss(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
-    pair = _Pair(pred_boxes, target_boxes, _eps(eps))
+    pair = _Pair(pred_boxes, target_boxes, _eps(eps), "iou_loss")
     with np.errstate(divide="ignore", invalid="ignore"):
         loss, grad = pair.iou_terms(want_grad)
         loss, grad = _empty_union(pair, loss, grad)
@@ -433,42 +770,70 @@ def iou_loss_and_grad(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction:
 
 
 def _giou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
-    pair = _Pair(pred_boxes, target_boxes, _eps(eps))
+    pair = _Pair(pred_boxes, target_boxes, _eps(eps), "giou")
     with np.errstate(divide="ignore", invalid="ignore"):
         loss, grad = pair.iou_terms(want_grad)
-        width, height, d_width, d_height = pair.enclosing()
+        width, height = pair.enclosing()
         enclosing = width * height
         denominator = enclosing + pair.eps
         # (C - U)/(C + eps): the enclosing box's area that neither box covers, as a fraction
         empty = denominator == 0
         safe = np.where(empty, 1.0, denominator)
-        # C - U of overlapping boxes from non-negative pieces: with the enclosing box's widths
-        # w + lack_x = w_gt + spill_x (and the same in y), C - U = lack_x spill_y + spill_x lack_y, so a
-        # nearly perfect box keeps the digits of its small excess (C - U cancels there)
-        excess = np.where(pair.overlaps, pair.lack_x * pair.spill_y + pair.spill_x * pair.lack_y,
-                          enclosing - pair.union)
+        # C - U from non-negative pieces (no cancellation where the boxes nearly fill their enclosing box):
+        # with o_x the overlap's signed width, s_x, l_x the prediction's spill past and lack of the
+        # target's edges, w = o_x + s_x, w_gt = o_x + l_x and c_w = o_x + s_x + l_x (the same in y), so
+        # C - U = s_x l_y + l_x s_y - o_x o_y + I: overlapping s_x l_y + l_x s_y, apart in one axis
+        # + |o_x o_y|, apart in both w h_gt + w |o_y| + |o_x| h_gt + l_x s_y
+        ox, oy = pair.ox, pair.oy
+        sx, sy, lx, ly = pair.spill_x, pair.spill_y, pair.lack_x, pair.lack_y
+        w, hg = pair.width, pair.target_height
+        crossed = sx * ly + lx * sy
+        excess = np.where(pair.overlaps, crossed,
+                          np.where((ox < 0) & (oy < 0), (w * hg - w * oy) + (lx * sy - ox * hg), crossed - ox * oy))
         uncovered = excess / safe
         loss = loss + np.where(empty, 0.0, uncovered)
         if not want_grad:  # a loss-only call
             return pair.finish(_empty_union(pair, loss, None)[0], None, reduction, want_loss, want_grad)
-        d_enclosing = d_width * height + width * d_height
-        d_union = pair.d_area() - pair.d_intersection()
-        # d((C - U)/(C + eps)) = ((dC - dU) - dC (C - U)/(C + eps))/(C + eps). For overlapping boxes
-        # dC - dU comes from the same non-negative pieces (C's height is h + lack_y, so for x1 outside
-        # the target dC - dU = -lack_y; inside, h - ih = spill_y), exact where the boxes nearly agree.
-        # Where the boxes cover less than half their enclosing box, 1 - (C - U)/(C + eps) cancels:
-        # there dC (U + eps)/(C + eps) - dU, with (U + eps)/(C + eps) formed directly
-        pieces = np.stack([np.where(pair.a1 < pair.g1, -pair.lack_y, pair.spill_y),
-                           np.where(pair.b1 < pair.h1, -pair.lack_x, pair.spill_x),
-                           np.where(pair.a2 > pair.g2, pair.lack_y, -pair.spill_y),
-                           np.where(pair.b2 > pair.h2, pair.lack_x, -pair.spill_x)])
-        kink = np.stack([pair.a1 == pair.g1, pair.b1 == pair.h1, pair.a2 == pair.g2, pair.b2 == pair.h2])
-        change = np.where(pair.overlaps & ~kink, pieces, d_enclosing - d_union)
-        covered = (pair.union + pair.eps) / safe
-        term = np.where(uncovered <= 0.5, change - d_enclosing * uncovered, d_enclosing * covered - d_union)
-        grad = grad + np.where(empty, 0.0, term / safe)
+        grad = grad + np.where(empty, 0.0, _giou_excess_grad(pair, width, height, safe, uncovered))
         loss, grad = _empty_union(pair, loss, grad)
     return pair.finish(loss, grad, reduction, want_loss, want_grad)
+
+
+def _giou_excess_grad(pair: _Pair, width, height, denominator, uncovered):
+    r""":math:`\partial((C - U)/(C + \epsilon))`, shape (4, ...), from the non-negative pieces of ``_giou``.
+
+    :math:`\partial(C - U)` per edge: for overlapping boxes (an edge outside the target moves
+    :math:`C - U` by the other axis's lack, one inside by its spill), else :math:`\mp l` or :math:`\pm h`.
+    An edge that does not grow the enclosing box gives :math:`\partial(C - U)/(C + \epsilon)`; one that
+    does (x2 past the target's) gives :math:`(\partial(C - U)(C + \epsilon) - (C - U) c_h)/(C + \epsilon)^2`,
+    whose numerator is :math:`c_h (o_x l_y + l_x (h_{gt} - h)) + l_y \epsilon` (:math:`o_x h_{gt}`
+    for :math:`o_x l_y` where the boxes are apart), that is :math:`c_h (w_{gt} l_y - l_x s_y) + l_y \epsilon`
+    (apart: :math:`c_h (w_{gt} h_{gt} - l_x h) + l_y \epsilon`): the plain difference cancels where the
+    boxes nearly fill their enclosing box.
+    """
+    sx, sy, lx, ly = pair.spill_x, pair.spill_y, pair.lack_x, pair.lack_y
+    w, h = pair.width, pair.height
+    kink = np.stack([pair.a1 == pair.g1, pair.b1 == pair.h1, pair.a2 == pair.g2, pair.b2 == pair.h2])
+    grows = np.stack([pair.a1 < pair.g1, pair.b1 < pair.h1, pair.a2 > pair.g2, pair.b2 > pair.h2])
+    lacks = np.stack([-ly, -lx, ly, lx])
+    change = np.where(grows, lacks, np.where(pair.overlaps & ~kink, np.stack([sy, sx, -sy, -sx]),
+                                             np.stack([h, w, -h, -w])))
+    # c_h (o_x l_y + l_x (h_gt - h)) = c_h (w_gt l_y - l_x s_y) (overlapping) or c_h (w_gt h_gt - l_x h)
+    wg, hg = pair.target_width, pair.target_height
+    overlapping = pair.overlaps
+    inner = (np.stack([wg, hg]) * np.where(overlapping, np.stack([ly, lx]), np.stack([hg, wg]))
+             - np.stack([lx, ly]) * np.where(overlapping, np.stack([sy, sx]), np.stack([h, w])))
+    growth = np.stack([height, width]) * inner
+    growth = np.concatenate([-growth, growth]) + lacks * pair.eps
+    # where it does not cancel, the direct form is more accurate (fewer rounded factors): dC - dU -
+    # dC (C - U)/(C + eps), or dC (U + eps)/(C + eps) - dU where the boxes cover little of the enclosing box
+    stretch = np.stack([-height, -width, height, width])  # dC of a growing edge; its dU is dA = (-h, -w, h, w)
+    small = uncovered <= 0.5
+    first = np.where(small, change, stretch * ((pair.union + pair.eps) / denominator))
+    second = np.where(small, stretch * uncovered, np.stack([-h, -w, h, w]))
+    direct = first - second
+    keeps = np.abs(direct) >= 0.5 * np.maximum(np.abs(first), np.abs(second))
+    return np.where(grows & ~keeps, (growth / denominator) / denominator, np.where(grows, direct, change) / denominator)
 
 
 def giou(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction: str = "mean"):
@@ -502,7 +867,7 @@ def giou_and_grad(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction: str
 
 
 def _diou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
-    pair = _Pair(pred_boxes, target_boxes, _eps(eps))
+    pair = _Pair(pred_boxes, target_boxes, _eps(eps), "diou")
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio, distance_grad = pair.distance_terms(want_grad)  # torchvision adds eps to the squared diagonal
         loss = pair.iou_terms(want_grad=False)[0] + ratio if want_loss else ratio
@@ -562,6 +927,12 @@ def _aspect_gap(pair: _Pair, want_double: bool = False):
     # (w, h, w_gt, h_gt) stacked on axis 0, then the four products (w_gt h, h_gt w, h_gt h, w_gt w) at once
     sides, sides_low = dw.two_sum(np.concatenate([pair.pred[2:], pair.target[2:]]),
                                   -np.concatenate([pair.pred[:2], pair.target[:2]]))
+    return _aspect_gap_of_sides(sides, sides_low, want_double)
+
+
+def _aspect_gap_of_sides(sides, sides_low, want_double: bool = False):
+    """``_aspect_gap`` from the sides (w, h, w_gt, h_gt) as double words stacked on axis 0 (each box's
+    in a scale of its own)."""
     w, h, wg, hg = sides
     if want_double:
         # each box's sides by a power of two (exact), its largest in [1/2, 1): the gap is a ratio, and
@@ -649,7 +1020,7 @@ def _ciou_grad(pair: _Pair, iou_loss_, iou_grad, distance_grad, eps):
 
 def _ciou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
     eps = _eps(eps)
-    pair = _Pair(pred_boxes, target_boxes, eps)
+    pair = _Pair(pred_boxes, target_boxes, eps, "ciou")
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio, distance_grad = pair.distance_terms(want_grad)  # torchvision adds eps to the squared diagonal
         grad = _ciou_grad(pair, *pair.iou_terms_double(), distance_grad, eps) if want_grad else None
