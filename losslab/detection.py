@@ -565,7 +565,7 @@ class _Pair:
         # w - iw = max(0, a2 - g2) + max(0, g1 - a1) is a sum of non-negative terms (same in y)
         right, left, top, bottom = self.gaps
         spill_x, spill_y = np.maximum(right, 0) + np.maximum(left, 0), np.maximum(top, 0) + np.maximum(bottom, 0)
-        lack_x, lack_y = np.maximum(-right, 0) + np.maximum(-left, 0), np.maximum(-top, 0) + np.maximum(-bottom, 0)
+        lack_x, lack_y = -(np.minimum(right, 0) + np.minimum(left, 0)), -(np.minimum(top, 0) + np.minimum(bottom, 0))
         self.spill_x, self.spill_y, self.lack_x, self.lack_y = spill_x, spill_y, lack_x, lack_y
         pred_only = spill_x * self.height + self.inter_width * spill_y
         target_only = lack_x * self.target_height + self.inter_width * lack_y
