@@ -881,8 +881,9 @@ def _flat(*parts) -> list:
     return [v for part in parts for v in np.asarray(part, dtype=object).ravel()]
 
 
-def central_difference(loss, point: list, scale=None, group: int | None = None) -> list:
-    """``d loss / d point[i]`` for every i, by central differences at 768 bits (``loss``: mp list -> mpf).
+def central_difference(loss, point: list, scale=None, group: int | None = None, extra_bits: int = 0) -> list:
+    """``d loss / d point[i]`` for every i, by central differences at 848 bits, plus ``extra_bits`` where
+    the loss changes by far less than 2^-600 of itself over a step (``loss``: mp list -> mpf).
 
     The step is 2^-240 of ``scale`` (default: the largest coordinate; with ``group``, the largest
     coordinate of the vector of ``group`` coordinates that holds i): the truncation error is about
@@ -903,7 +904,7 @@ def central_difference(loss, point: list, scale=None, group: int | None = None) 
         size = size if size != 0 else (largest if largest != 0 else ONE)
         # a step far below the other coordinates needs their size's worth of extra bits
         extra = max(0, int(mpmath.log(largest / size, 2))) if largest > size else 0
-        with mpmath.workprec(848 + 2 * extra):
+        with mpmath.workprec(848 + 2 * extra + extra_bits):
             slopes = []
             for step in (-200, -240):
                 h = mpmath.ldexp(size, step)
@@ -1302,7 +1303,11 @@ def _detection_reference(name, want_grad):
                 out.append(_box_loss_exact(base, b, g, e))
                 continue
             scale = max(abs(v) for v in b + g)
-            out.extend(_normwise(central_difference(lambda point, g=g: _box_loss_exact(base, point, g, e), b, scale)))
+            # boxes far below sqrt(eps): a loss near 1 moves by about 2^-240 scale^2 / eps of itself over the
+            # step, which needs about 2 log2(1/scale) more bits than the default (1e-200 boxes: 1330)
+            extra_bits = 2 * max(0, -int(mpmath.log(scale, 2))) if eps > 0 and scale > 0 else 0
+            out.extend(_normwise(central_difference(lambda point, g=g: _box_loss_exact(base, point, g, e), b, scale,
+                                                    extra_bits=extra_bits)))
         return out
 
     return reference
