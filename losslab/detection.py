@@ -108,30 +108,13 @@ def _sum_of_squares(x):
     return dw.two_sum(total, rounding + (errors[0] + errors[1] + 2 * (x[0][0] * x[1][0] + x[0][1] * x[1][1])))
 
 
-def _two_product(a, b):
-    """``dw.two_product_unchecked`` for the float64 arrays here (the boxes are computed in float64), with
-    Veltkamp's constant 2^27 + 1 written out: the same results without a dtype lookup per call."""
-    p = a * b
-    a_high = a * 134217729.0
-    a_high -= a_high - a
-    b_high = b * 134217729.0
-    b_high -= b_high - b
-    a_low, b_low = a - a_high, b - b_high
-    e = a_high * b_high
-    e -= p
-    e += a_high * b_low
-    e += a_low * b_high
-    e += a_low * b_low
-    return p, e
-
-
 def _multiply(x_hi, x_lo, y_hi, y_lo):
     """``dw.multiply`` without its range checks, for the scaled boxes' moderate values (below about 2^990).
 
     Dekker's product of the Veltkamp halves and the cross terms, as in ``losslab._double_word``: the
     same results, in a third of the NumPy calls (the dashboard calls these on small arrays).
     """
-    p, e = _two_product(x_hi, y_hi)
+    p, e = dw.two_product_unchecked(x_hi, y_hi)
     e = e + (x_hi * y_lo + x_lo * y_hi)
     total = p + e
     return total, e - (total - p)
@@ -147,7 +130,7 @@ def _add(x_hi, x_lo, y_hi, y_lo):
 def _divide(x_hi, x_lo, y_hi, y_lo):
     """``(x_hi + x_lo)/(y_hi + y_lo)`` as a double word, for moderate values (one exact remainder)."""
     q = x_hi / y_hi
-    p, e = _two_product(q, y_hi)
+    p, e = dw.two_product_unchecked(q, y_hi)
     remainder = (((x_hi - p) - e) + x_lo - q * y_lo) / y_hi
     total = q + remainder
     return total, remainder - (total - q)
@@ -168,7 +151,7 @@ def _arctan2_double(y, y_lo, x, x_lo):
                       np.where(swap, y, x), np.where(swap, y_lo, x_lo))
     k = np.rint(u * 32)
     c = k / 32
-    p, p_lo = _two_product(u, c)
+    p, p_lo = dw.two_product_unchecked(u, c)
     d = 1 + p  # p <= 1: 1 + p = d + (p - (d - 1)) exactly
     r, r_lo = _divide(u - c, u_lo, d, (p - (d - 1)) + (p_lo + u_lo * c))  # u - c is exact (Sterbenz)
     s = r * r
