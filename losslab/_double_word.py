@@ -79,7 +79,10 @@ def split_unchecked(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     The same halves as the checked split in a third of the NumPy calls, for callers whose values are
     known to be moderate (probabilities, scaled boxes and vectors; the dashboard calls the losses on
     small arrays, where each call counts)."""
-    high = a * _VELTKAMP[a.dtype]
+    constant = _VELTKAMP.get(a.dtype)
+    if constant is None:  # another float (longdouble): its own constant
+        constant = a.dtype.type(2.0 ** ((np.finfo(a.dtype).nmant + 2) // 2) + 1)
+    high = a * constant
     high -= high - a
     return high, a - high
 

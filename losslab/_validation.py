@@ -246,3 +246,11 @@ def blockwise(kernel: Callable, first: np.ndarray, second: np.ndarray, outputs: 
 
 def _splittable(array: np.ndarray, shape: tuple[int, ...]) -> bool:
     return array.size == 1 or (array.shape == shape and array.flags.c_contiguous)
+
+
+def fits_float32(*parameters: float) -> bool:
+    """Whether every parameter is 0 or a normal float32 value: a float32 computation needs them as float32
+    (a beta of 1e39 would be inf there, a gamma of 1e-300 0), else the float32 inputs are computed in
+    float64 and rounded once."""
+    info = np.finfo(np.float32)
+    return all(value == 0 or float(info.tiny) <= abs(value) <= float(info.max) for value in parameters)

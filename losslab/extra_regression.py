@@ -35,6 +35,7 @@ from losslab._inputs import (
 )
 from losslab._validation import (
     Interval,
+    fits_float32,
     sum_to_shape,
     validate_reduction,
 )
@@ -69,7 +70,7 @@ def _finish(inputs: Inputs, loss, grad, reduction, want_loss, want_grad):
 
 def _smooth_l1(pred, target, beta, want_loss, want_grad, reduction="mean"):
     beta = NON_NEGATIVE.validate(beta, "beta")
-    inputs = _pair(pred, target, native=True)
+    inputs = _pair(pred, target, native=fits_float32(beta))
     residual = _residual(inputs)
     size = np.abs(residual)
     loss = grad = None

@@ -56,6 +56,7 @@ from losslab._inputs import (
 from losslab._validation import (
     Interval,
     check_in_closed_interval,
+    fits_float32,
     validate_reduction,
 )
 from losslab.binary import bce_with_logits_and_grad
@@ -104,7 +105,8 @@ def _gan_discriminator(real, fake, want_loss, want_grad, reduction="mean"):
     inputs = _logits({"real_logits": real, "fake_logits": fake})
     d_real, d_fake = inputs.arrays
     # -log sigma(d) = softplus(-d) and -log(1 - sigma(d)) = softplus(d): finite for every finite d
-    loss = softplus_of(-d_real) + softplus_of(d_fake) if want_loss else None
+    with np.errstate(over="ignore"):  # float32: a sum past float max is inf, its true size
+        loss = softplus_of(-d_real) + softplus_of(d_fake) if want_loss else None
     # sigma(d) - 1 = -sigma(-d), formed without cancellation
     grads = (-sigmoid_of(-d_real), sigmoid_of(d_fake)) if want_grad else None
     return _result(inputs, loss, grads, reduction, want_loss, want_grad)
@@ -425,7 +427,8 @@ def _kl_terms(mean, log_variance, want_loss, want_grad):
 def _gaussian_kl(mu, logvar, want_loss, want_grad, reduction="mean"):
     inputs, _ = _kl_inputs(mu, logvar)
     terms, grads = _kl_terms(*inputs.arrays, want_loss, want_grad)
-    loss = terms.sum(axis=-1) if want_loss else None
+    with np.errstate(over="ignore"):  # float32: a sum past float max is inf, its true size
+        loss = terms.sum(axis=-1) if want_loss else None
     return _result(inputs, loss, grads, reduction, want_loss, want_grad)
 
 
@@ -468,7 +471,7 @@ def gaussian_kl_and_grad(mu, logvar, *, reduction: str = "mean"):
 def _vae_elbo(recon, target, mu, logvar, likelihood, beta, want_loss, want_grad, reduction="mean"):
     likelihood = validate_choice(likelihood, "likelihood", LIKELIHOODS)
     beta = NON_NEGATIVE.validate(beta, "beta")
-    inputs = Inputs({"recon": recon, "target": target, "mu": mu, "logvar": logvar}, native=True)
+    inputs = Inputs({"recon": recon, "target": target, "mu": mu, "logvar": logvar}, native=fits_float32(beta))
     decoded, data, mean, log_variance = inputs.arrays
     if likelihood == "bernoulli":
         check_not_nan(decoded, "recon (decoder logits)")

@@ -878,8 +878,8 @@ def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reducti
         loss, d_logits = _corrected_cross_entropy(logits, low, positives, temperature, want_grad)
     else:
         q_hat, k_hat = q, k
-        with np.errstate(over="ignore"):  # a similarity past float max (normalize=False): inf logits
-            logits = (q_hat @ k_hat.T) / temperature
+        with np.errstate(over="ignore", invalid="ignore"):  # a similarity past float max: inf logits
+            logits = _shifted_logits(q_hat @ k_hat.T, temperature)
         loss, d_logits = cross_entropy_and_grad(logits, positives, reduction="none")
     grads = None
     if want_grad and normalize:
@@ -905,9 +905,21 @@ def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reducti
         grads = (inputs.finish_grad(_over_norm(*d_q_hat[:1], q_norm, temperature, d_q_hat[1]), 0),
                  inputs.finish_grad(_over_norm(*d_k_hat[:1], k_norm, temperature, d_k_hat[1]), 1))
     elif want_grad:
-        grads = (inputs.finish_grad(d_logits @ k_hat / temperature, 0),
-                 inputs.finish_grad(d_logits.T @ q_hat / temperature, 1))
+        with np.errstate(over="ignore"):  # over a tiny temperature: inf only past the float range
+            grads = (inputs.finish_grad(d_logits @ k_hat / temperature, 0),
+                     inputs.finish_grad(d_logits.T @ q_hat / temperature, 1))
     return _split((inputs.finish_loss(loss, reduction) if want_loss else None, grads), want_loss, want_grad)
+
+
+def _shifted_logits(similarity: np.ndarray, temperature: float) -> np.ndarray:
+    """``similarity / temperature`` (rows: queries); where that is not all finite, each row's largest
+    similarity is taken off first: the loss depends on differences of logits only, and a tiny temperature
+    (5e-324) must not make several logits inf (inf - inf is NaN). An infinite similarity is left as it is."""
+    logits = similarity / temperature
+    if np.isfinite(logits).all():
+        return logits
+    top = similarity.max(axis=1, keepdims=True)
+    return (similarity - np.where(np.isfinite(top), top, 0.0)) / temperature
 
 
 def info_nce(query, keys, *, temperature: float = 0.1, normalize: bool = True, reduction: str = "mean"):
@@ -984,14 +996,7 @@ def _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad
         q_hat, k_hat = q, k
         with np.errstate(over="ignore", invalid="ignore"):  # a similarity past float max: inf logits
             # (N, 1, D) @ (N, D, M): each query against its own keys, as info_nce's q_hat @ k_hat.T row by row
-            similarity = (q_hat[:, None, :] @ np.swapaxes(k_hat, 1, 2))[:, 0, :]
-            logits = similarity / temperature
-            if not np.isfinite(logits).all():
-                # The loss depends on differences of logits only: each row's largest similarity is taken
-                # off before dividing, so a tiny temperature (5e-324) cannot make several logits inf
-                # (inf - inf is NaN); an infinite similarity is left as it is.
-                top = similarity.max(axis=1, keepdims=True)
-                logits = (similarity - np.where(np.isfinite(top), top, 0.0)) / temperature
+            logits = _shifted_logits((q_hat[:, None, :] @ np.swapaxes(k_hat, 1, 2))[:, 0, :], temperature)
         loss, d_logits = cross_entropy_and_grad(logits, positives, reduction="none")
     grads = None
     if want_grad and normalize:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import partial, wraps
 from typing import Literal
 
 import numpy as np
@@ -30,7 +30,7 @@ from losslab import (
     regression,
     robust,
 )
-from losslab._validation import Interval
+from losslab._validation import Interval, fits_float32
 from losslab.links import grad_on_probability, on_probability
 
 Task = Literal["regression", "binary", "multiclass", "robust", "counts", "generative", "segmentation", "detection",
@@ -84,6 +84,29 @@ class LossSpec:
 
     def defaults(self) -> dict[str, float]:
         return {p.name: p.default for p in self.parameters}
+
+    def __post_init__(self):
+        if self.parameters:  # a parameter may be past float32's range: see _float32_safe
+            for name in ("loss", "grad", "loss_from_logit", "grad_from_logit"):
+                if getattr(self, name) is not None:
+                    object.__setattr__(self, name, _float32_safe(getattr(self, name)))
+
+
+def _float32_safe(function: Callable) -> Callable:
+    """``function``, with a float32 prediction computed in float64 and rounded to float32 once when a
+    parameter is not a normal float32 value (a class weight of 1e300, a box aspect of 5e-324): the
+    stories build their inputs from the parameters in the prediction's dtype, where those overflow."""
+    @wraps(function)
+    def call(x, target=None, **params):
+        array = np.asarray(x)
+        if array.dtype != np.float32 or fits_float32(*params.values()):
+            return function(x, target, **params)
+        if isinstance(target, np.ndarray | float) and np.asarray(target).dtype == np.float32:
+            target = np.asarray(target, np.float64)
+        with np.errstate(over="ignore"):  # a float64 result past float32 max is inf, its true size
+            return np.asarray(function(array.astype(np.float64), target, **params)).astype(np.float32)
+
+    return call
 
 
 def _elementwise(function: Callable) -> Callable:

@@ -42,16 +42,31 @@ def parameter_sets(spec) -> list[dict]:
     return sets
 
 
+def in_dtype(values, dtype) -> np.ndarray:
+    """``values`` as ``dtype``, keeping float32's extremes inside what they were: a value past its range
+    (1e300) becomes its largest finite value, not inf, and a probability strictly inside (0, 1) stays
+    inside (1 - 1e-10 becomes the float32 below 1, not 1)."""
+    wide = np.asarray(values, np.float64)
+    info = np.finfo(dtype)
+    narrow = np.clip(wide, -info.max, info.max).astype(dtype)
+    inside = (wide > 0) & (wide < 1)
+    narrow = np.where(inside & (narrow == 1), np.nextafter(dtype(1), dtype(0)), narrow)
+    return np.where(inside & (narrow == 0), info.smallest_subnormal, narrow).astype(dtype)
+
+
 def test_the_ends_reach_the_float_range():
     ends = accepted_ends(registry.get("huber").parameters[0].valid)  # delta > 0
     assert 5e-324 in ends and 1e300 in ends
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("spec", [s for s in registry.LOSSES if s.parameters], ids=lambda s: s.key)
-def test_loss_and_gradient_are_silent_and_nan_free_at_every_accepted_parameter_end(spec):
+def test_loss_and_gradient_are_silent_and_nan_free_at_every_accepted_parameter_end(spec, dtype):
+    """float32 inputs too: a parameter past float32's range (a beta of 1e39) must not overflow a cast."""
     problems = {}
     for params in parameter_sets(spec):
         for function, x, target in _extreme_inputs(spec):
+            x, target = in_dtype(x, dtype), in_dtype(target, dtype)
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("error")
