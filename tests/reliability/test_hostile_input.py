@@ -27,7 +27,7 @@ from . import (
     request,
 )
 
-GENERATED_EXAMPLES = 5_000 if LONG else 1_000
+GENERATED_EXAMPLES = 5_000 if LONG else 400
 HANDLED = {200, 204}
 TRACE_MARKERS = (b"Traceback", b'File "', b"site-packages", b"werkzeug.debug", b"__debugger__")
 
