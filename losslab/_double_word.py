@@ -72,6 +72,22 @@ def square(a) -> tuple[np.ndarray, np.ndarray]:
     return p, np.where(np.isfinite(p), e, 0).astype(p.dtype, copy=False)
 
 
+#: The dtypes the double-word kernels compute in (their splitting constants and exponent layouts); a caller
+#: computes any other float (longdouble) in float64 and rounds once (:func:`in_float64`).
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def in_float64(kernel, first: np.ndarray, second: np.ndarray, *args, **options):
+    """``kernel(first, second, *args, **options)`` on float64 copies of the two arrays, each of its results
+    (an array, None, or a tuple of them) rounded once to ``first``'s dtype."""
+    dtype = first.dtype
+    results = kernel(first.astype(np.float64), np.asarray(second, np.float64), *args, **options)
+    with np.errstate(over="ignore"):  # a float64 value past float32 max is inf, its true size
+        if isinstance(results, tuple):
+            return tuple(None if r is None else np.asarray(r).astype(dtype) for r in results)
+        return np.asarray(results).astype(dtype)
+
+
 def split_unchecked(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Veltkamp's split of values well below float max (about 2^996 in float64, 2^115 in float32), with
     no range check.

@@ -341,24 +341,11 @@ def _sigmoid_mse_kernel(logits: np.ndarray, target: np.ndarray, *, with_loss: bo
     :math:`\sigma(z) = y` cancel: there the error is an ulp or so of the larger term. About 3 times the
     time of the plain form at 301 elements, 8 times at 10,000 (about 60 NumPy calls instead of 10).
     """
-    if logits.dtype not in _NATIVE:
-        return _in_float64(_sigmoid_mse_kernel, logits, target, with_loss=with_loss, with_grad=with_grad)
+    if logits.dtype not in dw.DTYPES:  # longdouble
+        return dw.in_float64(_sigmoid_mse_kernel, logits, target, with_loss=with_loss, with_grad=with_grad)
     if max(logits.size, target.size) > BLOCK:
         return _in_pieces(_sigmoid_mse_whole, logits, target, with_grad, with_loss=with_loss)
     return _sigmoid_mse_whole(logits, target, with_loss=with_loss, with_grad=with_grad)
-
-
-#: The dtypes the double-word kernels compute in; any other float (longdouble), and float32 with a
-#: parameter past float32's range (focal's gamma), is computed in float64 and rounded once.
-_NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _in_float64(kernel, logits: np.ndarray, target: np.ndarray, **options):
-    """``kernel`` (returning (loss, grad), either None) on float64 copies, its results rounded to ``logits``' dtype."""
-    dtype = logits.dtype
-    results = kernel(logits.astype(np.float64), np.asarray(target).astype(np.float64), **options)
-    with np.errstate(over="ignore"):  # a float64 value past float32 max is inf, its true size
-        return tuple(None if r is None else np.asarray(r).astype(dtype) for r in results)
 
 
 def _sigmoid_mse_whole(logits: np.ndarray, target: np.ndarray, *, with_loss: bool, with_grad: bool):
@@ -462,8 +449,9 @@ def _focal_kernel(logits: np.ndarray, target: np.ndarray, *, gamma: float = 2.0,
     ``gamma = 0`` and +-inf logits :func:`_focal_any`. Inputs past :data:`BLOCK` elements go in pieces
     (:func:`_in_pieces`).
     """
-    if logits.dtype not in _NATIVE or (logits.dtype == np.float32 and not fits_float32(gamma)):
-        return _in_float64(_focal_kernel, logits, target, gamma=gamma, alpha=alpha, with_grad=with_grad)
+    # longdouble, or float32 with a gamma that is not a normal float32 value: in float64, rounded once
+    if logits.dtype not in dw.DTYPES or (logits.dtype == np.float32 and not fits_float32(gamma)):
+        return dw.in_float64(_focal_kernel, logits, target, gamma=gamma, alpha=alpha, with_grad=with_grad)
     if gamma > 0 and max(logits.size, target.size) > BLOCK:
         return _in_pieces(_focal_whole, logits, target, with_grad, gamma=gamma, alpha=alpha)
     return _focal_whole(logits, target, gamma=gamma, alpha=alpha, with_grad=with_grad)

@@ -808,10 +808,6 @@ def _kl_divergence_with_logits_kernel(logits: np.ndarray, target: np.ndarray, ax
     return loss, (_softmax_minus_target(parts, target, axis) if with_grad else None)
 
 
-#: The dtypes the double-word Brier kernels compute in (their exact sums read float64/float32 bit layouts).
-_DOUBLE_WORD_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 def brier(prob, target, *, axis: int = -1, reduction: str = "mean"):
     r"""Multiclass Brier score, the squared error of the probability vector: :math:`\sum_k (\hat p_k - y_k)^2`.
 
@@ -845,8 +841,8 @@ def _brier_kernel(prob: np.ndarray, target: np.ndarray, axis: int = -1):
 
 def _brier_loss(prob: np.ndarray, target: np.ndarray, axis: int) -> np.ndarray:
     r""":math:`\sum_k (\hat p_k - y_k)^2` per sample from the double words :math:`\hat p_k - y_k`."""
-    if prob.dtype not in _DOUBLE_WORD_DTYPES:  # longdouble: computed in float64, rounded once
-        return _brier_loss(prob.astype(np.float64), np.asarray(target, np.float64), axis).astype(prob.dtype)
+    if prob.dtype not in dw.DTYPES:  # longdouble
+        return dw.in_float64(_brier_loss, prob, target, axis)
     shape = prob.shape if prob.shape == target.shape else np.broadcast_shapes(prob.shape, target.shape)
     if prob.shape != shape or target.shape != shape or axis != len(shape) - 1:
         prob, target = (np.moveaxis(np.broadcast_to(a, shape), axis, -1) for a in (prob, target))
@@ -931,10 +927,8 @@ def brier_with_logits_and_grad(logits, target, *, axis: int = -1, reduction: str
 def _brier_with_logits_kernel(logits: np.ndarray, target: np.ndarray, axis: int = -1, *, with_loss: bool = True,
                               with_grad: bool = True):
     """Unchecked (per-sample loss, grad) of ``brier_with_logits`` (target broadcast to the logits' shape)."""
-    if logits.dtype not in _DOUBLE_WORD_DTYPES:  # longdouble: computed in float64, rounded once
-        results = _brier_with_logits_kernel(logits.astype(np.float64), np.asarray(target, np.float64), axis,
-                                            with_loss=with_loss, with_grad=with_grad)
-        return tuple(None if r is None else r.astype(logits.dtype) for r in results)
+    if logits.dtype not in dw.DTYPES:  # longdouble
+        return dw.in_float64(_brier_with_logits_kernel, logits, target, axis, with_loss=with_loss, with_grad=with_grad)
     if not all_finite(logits):
         p = softmax(logits, axis=axis)
         upstream = 2 * (p - target)
