@@ -9,6 +9,7 @@ formula written out in the test.
 from __future__ import annotations
 
 import math
+import tracemalloc
 
 import numpy as np
 import torch
@@ -304,3 +305,31 @@ def story_points(spec) -> list[tuple[float, float]]:
     if task in ("regression", "robust"):
         return [(x, y) for x in xs for y in (0.0, 1.0, -100.0)]
     return [(x, y) for x in xs for y in binary_labels]
+
+
+def peak_bytes(function, args) -> int:
+    """The peak of the memory NumPy allocates during ``function(*args)`` (``tracemalloc``), after one
+    warm-up call for caches and lazy imports."""
+    function(*args)
+    tracemalloc.start()
+    try:
+        function(*args)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def assert_computed_in_float32(function, args) -> None:
+    """A call on float32 copies of the float64 arrays ``args`` returns float32 and allocates under 0.75
+    times the float64 call's peak: no float64 copies or temporaries (its boolean masks are the same size
+    in both, so a float32 computation lands near 0.5; computed in float64 and rounded once, 1.1 to 1.8).
+    Use arrays of at least 2^15 elements so the arrays, not Python objects, dominate."""
+    float32_args = tuple(a.astype(np.float32) if isinstance(a, np.ndarray) and a.dtype == np.float64 else a
+                         for a in args)
+    result = function(*float32_args)
+    parts = result if isinstance(result, tuple) else (result,)
+    for part in parts:
+        for array in part if isinstance(part, tuple) else (part,):
+            assert np.asarray(array).dtype == np.float32, f"{function.__name__} returned {np.asarray(array).dtype}"
+    ratio = peak_bytes(function, float32_args) / peak_bytes(function, args)
+    assert ratio < 0.75, f"{function.__name__}: a float32 call allocates {ratio:.2f} times a float64 call's peak"

@@ -12,13 +12,13 @@
 
 from __future__ import annotations
 
-import tracemalloc
-
 import mpmath
 import numpy as np
 import pytest
 
 from losslab import extra_regression, generative, ranking
+
+from .atlas_checks import assert_computed_in_float32
 
 mpmath.mp.prec = 200
 
@@ -139,28 +139,9 @@ NATIVE = [
 ]
 
 
-def peak_bytes(function, args) -> int:
-    function(*args)  # caches and lazy imports first
-    tracemalloc.start()
-    try:
-        function(*args)
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 @pytest.mark.parametrize(("function", "args"), NATIVE, ids=[f.__name__ for f, _ in NATIVE])
 def test_float32_inputs_are_computed_in_float32(function, args):
-    """A float32 call allocates about half of the same float64 call (its boolean masks are the same
-    size): no float64 copies or temporaries. Computed in float64, it allocated 1.1 to 1.8 times as much."""
-    float32_args = tuple(a.astype(np.float32) for a in args)
-    result = function(*float32_args)
-    parts = result if isinstance(result, tuple) else (result,)
-    for part in parts:
-        for array in part if isinstance(part, tuple) else (part,):
-            assert np.asarray(array).dtype == np.float32
-    ratio = peak_bytes(function, float32_args) / peak_bytes(function, args)
-    assert ratio < 0.75, f"{function.__name__}: a float32 call allocates {ratio:.2f} times a float64 call's peak"
+    assert_computed_in_float32(function, args)
 
 
 def test_gaussian_kl_in_float32_overflows_only_past_float32_max():
