@@ -14,15 +14,15 @@ the second is always minus the first, summed to its shape. ``margin_ranking``
 follows PyTorch's ``margin_ranking_loss`` (names, argument order, labels
 :math:`y \in \{1, -1\}`, ``margin``).
 
-float32 inputs are computed in float32 by ``margin_ranking``, ``bpr`` and
-``listnet`` (the loss) and their ``_grad``/``_and_grad`` (within 3 ulp of the
-float32-rounded exact value). ``listnet_grad`` (and the gradient of
-``listnet_and_grad``) is computed in float64 and rounded once: it is
-:math:`\operatorname{softmax}(s) - \operatorname{softmax}(r)` from two double
-words, which needs an exponential to about :math:`2^{-66}`, and in float32 the
-plain form is only as good as NumPy's float32 ``exp`` (up to 2 ulp off): 5 ulp,
-and 6.5 ulp of the cancelling terms where the two softmaxes nearly cancel,
-measured (the atlas test allows 4 and 1).
+float32 inputs are computed in float32 by every function here (within 3 ulp
+of the float32-rounded exact value; ``listnet_grad`` within 1 ulp). ``listnet_grad`` (and the
+gradient of ``listnet_and_grad``) is :math:`\operatorname{softmax}(s) -
+\operatorname{softmax}(r)` from two double words rounded once: in float32 the
+weights come from :func:`losslab._double_word.exp_scaled` (about
+:math:`2^{-29.7}`, where NumPy's float32 ``exp`` is up to 2 ulp off and the plain
+form was 5 ulp off, and 6.5 ulp of the cancelling terms where the two softmaxes
+nearly cancel), so the difference is correctly rounded unless it is within
+about :math:`2^{-28}` of its terms from a rounding boundary.
 """
 
 from __future__ import annotations
@@ -201,13 +201,11 @@ def _listnet(scores, relevance, axis, want_loss, want_grad, reduction="mean"):
         loss = cross_entropy(predicted, np.broadcast_to(softmax(labels, axis=axis), shape), axis=axis,
                              reduction="none")
     if want_grad:
-        # softmax(s) - softmax(r) from two double words (about 2^-66 of each probability), rounded once:
-        # the rounding of the weights, the row sums and the quotients is not in the difference, so it is
-        # correctly rounded unless it cancels to below 2^-13 of its terms (in float64: a float32 double
-        # word would need a float32 double-word exp; see the module docstring)
-        target, target_low = (np.broadcast_to(t, shape)
-                              for t in _softmax_double_word(labels.astype(np.float64, copy=False), axis))
-        probability, probability_low = _softmax_double_word(predicted.astype(np.float64, copy=False), axis)
+        # softmax(s) - softmax(r) from two double words (about 2^-66 of each probability in float64, 2^-28
+        # in float32), rounded once: the rounding of the weights, the row sums and the quotients is not in
+        # the difference, so it is correctly rounded unless it cancels to below 2^-13 (2^-4) of its terms
+        target, target_low = (np.broadcast_to(t, shape) for t in _softmax_double_word(labels, axis))
+        probability, probability_low = _softmax_double_word(predicted, axis)
         grad, error = _two_sum_in_place(probability, np.negative(target))
         error += probability_low
         error -= target_low
@@ -221,10 +219,11 @@ def _listnet(scores, relevance, axis, want_loss, want_grad, reduction="mean"):
 
 
 def _softmax_double_word(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    r""":math:`\operatorname{softmax}` along ``axis`` of finite float64 ``values`` as a double word ``(hi, lo)``, to about :math:`2^{-60}`.
+    r""":math:`\operatorname{softmax}` along ``axis`` of finite float64 or float32 ``values`` as a double word ``(hi, lo)``, to about :math:`2^{-60}` (float32: :math:`2^{-28}`).
 
     :math:`v_k = e^{x_k - \max x}` is a double word (the gap with its rounding error, then
-    ``_exp_double_word``), its row sum :math:`V` exact to about :math:`u^2` (Rump-Ogita-Oishi
+    ``_exp_double_word``; in float32 :func:`_double_word.exp_scaled`, about :math:`2^{-29.7}`, scaled by its
+    power of two), its row sum :math:`V` exact to about :math:`u^2` (Rump-Ogita-Oishi
     extraction, ``multiclass._row_sums``), and each :math:`v_k / V` a quotient with its remainder,
     renormalized so that ``hi`` is the correctly rounded probability. Probabilities near the bottom
     of the float range keep fewer digits in ``lo`` (it is subnormal), never fewer than ``hi``.
@@ -234,7 +233,14 @@ def _softmax_double_word(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.
     with np.errstate(over="ignore", invalid="ignore"):  # a gap past float max is -inf: weight 0
         gap, gap_low = two_sum(rows, -rows.max(axis=1, keepdims=True))
     gap_low[~np.isfinite(gap_low)] = 0
-    weight, weight_low = _exp_double_word(gap, gap_low)  # in [0, 1], 1 at a largest entry
+    if values.dtype == np.float32:
+        # exp_scaled clips the gap at -200 (weight 0), but not its error: half an ulp of 200 is 2^-17
+        np.clip(gap_low, np.float32(-(2.0**-16)), np.float32(2.0**-16), out=gap_low)
+        weight, weight_low, power = dw.exp_scaled(gap, gap_low)
+        with np.errstate(under="ignore"):  # weights below the normal range lose the digits they cannot hold
+            weight, weight_low = np.ldexp(weight, power), np.ldexp(weight_low, power)
+    else:
+        weight, weight_low = _exp_double_word(gap, gap_low)  # in [0, 1], 1 at a largest entry
     total, total_low = _row_sums(weight.copy(), np.ones(len(rows)), high=np.empty_like(weight),
                                  low=np.empty_like(weight))
     total_low += np.einsum("rk->r", weight_low)
