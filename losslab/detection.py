@@ -60,7 +60,26 @@ and round once. Each loss and gradient is within about 4 ulp of the exact value
 Where the loss has a kink (an edge of the prediction exactly on an edge of the
 target, or on the boundary of overlap) the gradient takes, for each
 :math:`\max`/:math:`\min`, the branch of the target's coordinate.
-float32 inputs are computed in float64 and rounded once.
+
+float32 inputs are computed in float32 (no float64 array is made): the same
+steps with float32's constants (``FORMATS``: the arctangent table, :math:`\pi/2`
+and :math:`4/\pi^2` as float32 double words, about 48 bits; the series of
+``_arctan2_double`` is already far below that at :math:`|r| \le 1/64`), the same
+power-of-two scaling, and limits set by float32's 24 bits and exponents from
+2^-149 to 2^128: a side below 2^-20 of its pair's scale (instead of 2^-40),
+and a pair whose scaled ``eps`` exceeds 2^8 (boxes far below
+:math:`\sqrt{\epsilon}`, whose IoU gradient :math:`I h/(U + \epsilon)^2` in the
+scaled units would fall below float32's normal range where the gradient itself
+does not), take the extended double words; ``eps/scale^2`` is kept below
+2^100. ``eps`` is carried as a float32 double word (1e-7 is not a float32).
+The IoU and GIoU gradients, whose float forms multiply about ten rounded
+factors (4 ulp, and more than an ulp of the largest component for a small
+one in float32), are formed in float32 double words from exact pieces and
+rounded once (``_float32_grad``), one axis at a time so that they need no more
+memory than the float64 forms. A gradient past float32's range (boxes of
+1e-40 without ``eps``) is inf, without a warning. An ``eps`` outside float32's
+normal range (other than 0) cannot be a float32: then float32 inputs are
+computed in float64 and rounded once.
 """
 
 from __future__ import annotations
@@ -71,7 +90,7 @@ import numpy as np
 
 from losslab import _double_word as dw
 from losslab._inputs import Inputs, check_finite, check_shapes_broadcast
-from losslab._validation import Interval, validate_reduction
+from losslab._validation import Interval, fits_float32, validate_reduction
 
 NON_NEGATIVE = Interval(0.0, None)
 FOUR_OVER_PI_SQUARED = 4 / math.pi**2
@@ -99,6 +118,44 @@ ATAN_TABLE = np.array([
     (0.7362574289814281, 3.473937648299457e-17), (0.7531512809621944, -2.4256934659182068e-17),
     (0.7695264804056583, -3.704991905602721e-17), (0.7853981633974483, 3.061616997868383e-17),
 ]).T
+
+
+class _Format:
+    """What the box losses need of their working dtype: float64, or float32 computed in float32.
+
+    The constants as double words of the dtype (from the float64 ones above, whose own errors are far below
+    float32's), the size of a side (relative to its pair's scale) below which a pair takes the extended path
+    (``_Pair._extreme_pairs``), and the cap on ``eps`` in the scaled units (``eps / scale^2`` below
+    ``2^(2 eps_bits + 2)``, so the double words of ``U + eps`` and ``c^2 + eps`` stay in range).
+    """
+
+    def __init__(self, dtype, extreme_bits: int, eps_bits: int):
+        self.dtype = np.dtype(dtype)
+        kind = self.dtype.type
+
+        def pair(high, low):  # a float64 double word as a double word of this dtype
+            head = kind(high)
+            return head, kind((high - float(head)) + low)
+
+        self.one = kind(1)
+        self.atan = np.array([pair(h, lo) for h, lo in ATAN_TABLE.T], self.dtype).T
+        self.half_pi = pair(HALF_PI, HALF_PI_LOW)
+        self.four_over_pi_squared = np.array([pair(h, lo) for h, lo in FOUR_OVER_PI_SQUARED_PAIR.T], self.dtype).T
+        self.extreme = 2.0**-extreme_bits
+        self.eps_bits = eps_bits
+        self.huge = 2.0 ** (eps_bits + 1)  # eps (scaled) above this swamps the IoU terms' double words
+        # float32: a pair whose scaled eps is above 2^8 takes the extended path (_Pair._extreme_pairs)
+        self.crowded = 2.0**8 if self.dtype == np.float32 else None
+
+    def array(self, values, shape=None):
+        """A small constant array in the working dtype (signs, the unit box)."""
+        out = np.array(values, self.dtype)
+        return out if shape is None else out.reshape(shape)
+
+
+# float32: double words of 48 bits and exponents to 2^-126, so a side must be 2^-20 of the scale for the
+# scaled products (three sides: 2^-60) and their double-word errors (2^-108) to stay normal
+FORMATS = {np.dtype(np.float64): _Format(np.float64, 40, 499), np.dtype(np.float32): _Format(np.float32, 20, 49)}
 
 
 def _sum_of_squares(x):
@@ -137,13 +194,15 @@ def _divide(x_hi, x_lo, y_hi, y_lo):
 
 
 def _arctan2_double(y, y_lo, x, x_lo):
-    r""":math:`\arctan(y/x)` for :math:`x \ge 0`, :math:`|y| + x > 0`, both double words, as a double word (to about 2^-100).
+    r""":math:`\arctan(y/x)` for :math:`x \ge 0`, :math:`|y| + x > 0`, both double words, as a double word (to about
+    2^-100 in float64, 2^-46 in float32, with the dtype's table in ``FORMATS``).
 
     The ratio of the smaller to the larger of :math:`|y|` and :math:`x`, :math:`u \in [0, 1]`, is
     reduced to :math:`r = (u - c)/(1 + u c)`, :math:`|r| \le 1/64`, around the nearest
     :math:`c = k/32` (``ATAN_TABLE``); :math:`\arctan r` is its series to :math:`r^9`, of which only
     :math:`r` needs the double word; :math:`|y| > x` takes :math:`\pi/2 - \arctan(x/|y|)`.
     """
+    table, (half_pi, half_pi_low) = FORMATS[y.dtype].atan, FORMATS[y.dtype].half_pi
     flip = y < 0
     y, y_lo = np.where(flip, -y, y), np.where(flip, -y_lo, y_lo)
     swap = y > x
@@ -157,11 +216,11 @@ def _arctan2_double(y, y_lo, x, x_lo):
     s = r * r
     tail = r * s * (-1 / 3 + s * (1 / 5 + s * (-1 / 7 + s / 9)))
     index = k.astype(np.intp)
-    high = ATAN_TABLE[0][index] + r  # the table's entry is the larger, or 0
-    low = (r - (high - ATAN_TABLE[0][index])) + (ATAN_TABLE[1][index] + r_lo + tail)
+    high = table[0][index] + r  # the table's entry is the larger, or 0
+    low = (r - (high - table[0][index])) + (table[1][index] + r_lo + tail)
     # pi/2 - angle where |y| > x
-    complement, rounding = dw.two_sum(HALF_PI, -high)
-    high, low = np.where(swap, complement, high), np.where(swap, rounding + (HALF_PI_LOW - low), low)
+    complement, rounding = dw.two_sum(half_pi, -high)
+    high, low = np.where(swap, complement, high), np.where(swap, rounding + (half_pi_low - low), low)
     total = high + low
     low = low - (total - high)
     return np.where(flip, -total, total), np.where(flip, -low, low)
@@ -193,10 +252,10 @@ def _x_exact_difference(upper, lower):
     return _x_normal(hi, lo, beyond.astype(np.int64))
 
 
-def _x_float(values):
-    """Float64 values (exact) as extended double words."""
-    values = np.asarray(values, dtype=np.float64)
-    return _x_normal(values, np.zeros_like(values), np.zeros(values.shape, dtype=np.int64))
+def _x_float(values, low=None):
+    """Float values (exact; ``low`` a correction below half their ulp) as extended double words."""
+    values = np.asarray(values)
+    return _x_normal(values, np.zeros_like(values) if low is None else low, np.zeros(values.shape, dtype=np.int64))
 
 
 def _x_multiply(x, y):
@@ -236,12 +295,12 @@ def _x_stack(values):
 
 
 def _x_round(x):
-    """The float64 nearest ``x`` (once; twice below the normal range), 0 or inf past the float range."""
+    """The float nearest ``x`` (once; twice below the normal range), 0 or inf past the float range."""
     with np.errstate(over="ignore"):
         return np.ldexp(x[0] + x[1], np.clip(x[2], -EXPONENT_GAP, EXPONENT_GAP))
 
 
-def _x_iou(pred, target, eps):
+def _x_iou(pred, target, eps, eps_low):
     r"""The IoU pieces of ``_Pair`` for pairs given in their own units, (4, m) each, in extended double words.
 
     Returns a dict: the exact sides and edge gaps, :math:`U - I`, :math:`D = U + \epsilon` (1 where 0),
@@ -269,7 +328,7 @@ def _x_iou(pred, target, eps):
     products = _x_multiply(_x_rows(values, [4, 8, 6, 8, 8, 2, 5, 0]), _x_rows(values, [1, 5, 3, 7, 9, 3, 0, 1]))
     halves = _x_add(_x_rows(products, [0, 2, 7]), _x_rows(products, [1, 3, 5]))
     mismatch = _x_where(overlaps, _x_add(_x_rows(halves, 0), _x_rows(halves, 1)), _x_rows(halves, 2))
-    eps = _x_float(np.full(a1.shape, eps))
+    eps = _x_float(np.full(a1.shape, eps, a1.dtype), np.full(a1.shape, eps_low, a1.dtype) if eps_low else None)
     padded = _x_add(mismatch, eps)
     union = _x_add(_x_rows(products, 4), mismatch)
     denominator = _x_add(_x_rows(products, 4), padded)
@@ -293,7 +352,7 @@ def _x_iou_grad(pred, target, parts):
     factors = _x_multiply(_x_rows(ratios, [0, 1, 2, 2]), _x_rows(ratios, [3, 4, 5, 6]))
     inside = np.stack([a1 > g1, b1 > h1, a2 < g2, b2 < h2])
     grad = _x_where(inside, _x_rows(factors, [0, 1, 0, 1]), _x_negative(_x_rows(factors, [2, 3, 2, 3])))
-    signs = np.array([1.0, 1.0, -1.0, -1.0])[:, None]
+    signs = np.array([1.0, 1.0, -1.0, -1.0], a1.dtype)[:, None]
     return _x_where(parts["empty"], _x_stack([parts["zero"]] * 4), (grad[0] * signs, grad[1] * signs, grad[2]))
 
 
@@ -333,7 +392,7 @@ def _x_giou(pred, target, parts, want_grad):
     kept = _x_where(overlaps, _x_stack([ly, lx, ly, lx]), _x_stack([hg, wg, hg, wg]))
     lost = _x_where(overlaps, _x_stack([sy, sx, sy, sx]), _x_stack([h, w, h, w]))
     inner = _x_add(_x_multiply(own_side, kept), neg(_x_multiply(own_lack, lost)))
-    signs = np.array([-1.0, -1.0, 1.0, 1.0])[:, None]
+    signs = np.array([-1.0, -1.0, 1.0, 1.0], a1.dtype)[:, None]
     growth = _x_multiply(other, inner)
     growth = _x_add((growth[0] * signs, growth[1] * signs, growth[2]), _x_multiply(change, _x_stack([eps] * 4)))
     grows = np.stack([a1 < g1, b1 < h1, a2 > g2, b2 > h2])
@@ -369,7 +428,7 @@ def _x_distance(pred, target, parts, want_grad):
     along = _x_multiply(_x_rows(offset, [0, 1, 0, 1]), _x_stack([diagonal] * 4))
     zero4 = _x_stack([zero] * 4)
     edges = _x_rows(sides, [4, 6, 5, 7])  # a2 - g2, b2 - h2, g1 - a1, h1 - b1
-    signs = np.array([1.0, 1.0, -1.0, -1.0])[:, None]
+    signs = np.array([1.0, 1.0, -1.0, -1.0], a1.dtype)[:, None]
     # (a2 - g2, b2 - h2, g2 - a2, h2 - b2) and (a1 - g1, b1 - h1, g1 - a1, h1 - b1), their positive parts
     upper, lower = _x_rows(edges, [0, 1, 0, 1]), _x_rows(edges, [2, 3, 2, 3])
     upper, lower = (upper[0] * signs, upper[1] * signs, upper[2]), (-lower[0] * signs, -lower[1] * signs, lower[2])
@@ -378,7 +437,7 @@ def _x_distance(pred, target, parts, want_grad):
     d_own, d_other = _x_rows(offset, [0, 1, 0, 1]), _x_rows(offset, [1, 0, 1, 0])
     k_other = _x_where(d_other[0] > 0, _x_rows(reach, [3, 2, 3, 2]), _x_rows(reach, [1, 0, 1, 0]))
     twice_square = _x_rows(squares, [1, 0, 1, 0])
-    signs = np.array([2.0, 2.0, -2.0, -2.0])[:, None]
+    signs = np.array([2.0, 2.0, -2.0, -2.0], a1.dtype)[:, None]
     inner = _x_add(_x_multiply(_x_rows(enclosing, [0, 1, 0, 1]), d_own),
                    (twice_square[0] * signs, twice_square[1] * signs, twice_square[2]))
     magnitude = (np.abs(d_other[0]), np.where(d_other[0] < 0, -d_other[1], d_other[1]), d_other[2])
@@ -396,8 +455,9 @@ def _x_ciou_grad(gap_parts, iou_loss_, iou_grad, distance_grad, eps, pred_expone
     gap, gap_low, (sides, sides_low), diagonal, _ = gap_parts
     square, square_low = dw.square_unchecked(gap)
     shape = (2,) + (1,) * gap.ndim
+    constant = FORMATS[gap.dtype].four_over_pi_squared
     (v, slope), (v_low, slope_low) = _multiply(
-        FOUR_OVER_PI_SQUARED_PAIR[0].reshape(shape), FOUR_OVER_PI_SQUARED_PAIR[1].reshape(shape),
+        constant[0].reshape(shape), constant[1].reshape(shape),
         np.stack([square, gap]), np.stack([square_low + 2 * gap * gap_low, gap_low]))
     unity = np.zeros(gap.shape, dtype=np.int64)
     v, slope = _x_normal(v, v_low, unity), _x_normal(slope, slope_low, unity)
@@ -413,7 +473,7 @@ def _x_ciou_grad(gap_parts, iou_loss_, iou_grad, distance_grad, eps, pred_expone
     pull = _x_divide(pull, _x_where(has_angle, _x_normal(*diagonal, unity), one))
     turn = _x_multiply(_x_normal(sides[::-1], sides_low[::-1], np.stack([unity, unity])), _x_stack([pull, pull]))
     turn = turn[0], turn[1], turn[2] - pred_exponent  # d theta scales with 1/size: the sides' exponent
-    signs = np.array([1.0, -1.0, -1.0, 1.0])[:, None]
+    signs = np.array([1.0, -1.0, -1.0, 1.0], gap.dtype)[:, None]
     aspect = _x_rows(turn, [0, 1, 0, 1])
     zero = _x_float(np.zeros_like(gap))
     aspect = _x_where(has_angle, (aspect[0] * signs, aspect[1] * signs, aspect[2]), _x_stack([zero] * 4))
@@ -428,10 +488,10 @@ def _x_box_sides(sides):
     return np.ldexp(sides[0][:4], shift), np.ldexp(sides[1][:4], shift), exponents[0]
 
 
-def _x_losses(pred, target, eps, kind, want_loss, want_grad):
+def _x_losses(pred, target, eps, eps_low, kind, want_loss, want_grad):
     """Loss (m,) and gradient (4, m) of ``kind`` for the pairs (4, m) that ``_Pair`` marks extreme,
     in their own units (no pair scale), from extended double words rounded once."""
-    parts = _x_iou(pred, target, eps)
+    parts = _x_iou(pred, target, eps, eps_low)
     loss, grad = parts["loss"], _x_iou_grad(pred, target, parts) if want_grad else None
     if kind == "giou":
         extra, extra_grad = _x_giou(pred, target, parts, want_grad)
@@ -465,8 +525,12 @@ class _Pair:
 
     def __init__(self, pred_boxes, target_boxes, eps, kind):
         self.kind, self.eps_value, self.extreme = kind, eps, None
-        self.inputs = Inputs({"pred_boxes": pred_boxes, "target_boxes": target_boxes})
+        # float32 in float32 (an eps outside float32's normal range: in float64, rounded once)
+        self.inputs = Inputs({"pred_boxes": pred_boxes, "target_boxes": target_boxes}, native=fits_float32(eps))
         pred, target = self.inputs.arrays
+        self.format = fmt = FORMATS[pred.dtype]
+        # eps as a double word of the working dtype (float32's nearest and the rest; float64's is exact)
+        self.eps_low_value = float(eps - float(fmt.dtype.type(eps))) if fmt.dtype != np.float64 else 0.0
         for array, name in ((pred, "pred_boxes"), (target, "target_boxes")):
             if array.ndim == 0 or array.shape[-1] != 4:
                 raise ValueError(f"{name} must have a last axis of length 4 (x1, y1, x2, y2); got shape {array.shape}")
@@ -481,24 +545,25 @@ class _Pair:
         # widths, areas and squared diagonals then neither overflow nor underflow
         largest = np.maximum(np.abs(pred).max(axis=-1), np.abs(target).max(axis=-1))
         _, exponent = np.frexp(np.where(largest > 0, largest, 1.0))
-        if eps > 0:  # eps is an area and scales with the square: keep eps / scale^2 below 2^1000
-            exponent = np.maximum(exponent, math.ceil(math.log2(eps) / 2) - 499)
+        if eps > 0:  # eps is an area and scales with the square: keep eps / scale^2 below 2^1000 (float32 2^100)
+            exponent = np.maximum(exponent, math.ceil(math.log2(eps) / 2) - fmt.eps_bits)
         self._scale(pred, target, exponent, eps)
         extreme = self._extreme_pairs(pred, target)
         if extreme is not None:
             # set aside for _x_losses (``finish`` puts their values in), unit boxes in their place here
             self.extreme = extreme
             self.extreme_boxes = np.moveaxis(pred[extreme], -1, 0), np.moveaxis(target[extreme], -1, 0)
-            unit = np.array([0.0, 0.0, 1.0, 1.0])
+            unit = fmt.array([0.0, 0.0, 1.0, 1.0])
             pred, target = np.where(extreme[..., None], unit, pred), np.where(extreme[..., None], unit, target)
-            floor = math.ceil(math.log2(eps) / 2) - 499 if eps > 0 else 1
+            floor = math.ceil(math.log2(eps) / 2) - fmt.eps_bits if eps > 0 else 1
             self._scale(pred, target, np.where(extreme, max(floor, 1), exponent), eps)
         self._overlap()
 
     def _scale(self, pred, target, exponent, eps):
         """The pairs times 2^(1 - exponent), their sides, edge gaps and the overlap's signed sides."""
-        self.scale = np.ldexp(1.0, exponent - 1)
+        self.scale = np.ldexp(self.format.one, exponent - 1)
         self.eps = eps / self.scale / self.scale
+        self.eps_low = self.eps_low_value / self.scale / self.scale if self.eps_low_value else 0.0
         s = self.scale[..., None]
         self.pred, self.target = np.moveaxis(pred / s, -1, 0), np.moveaxis(target / s, -1, 0)  # (4, ...)
         (self.a1, self.b1, self.a2, self.b2) = self.pred
@@ -526,7 +591,13 @@ class _Pair:
         sizes = np.stack([self.width, self.height, self.target_width, self.target_height, self.ox, self.oy])
         sizes = np.abs(sizes, out=sizes)
         # one reduction where (as usual) no size is below 2^-40, or 0
-        extreme = ((sizes < 2.0**-40) & (sizes > 0)).any(axis=0) if sizes.size and sizes.min() < 2.0**-40 else None
+        limit = self.format.extreme
+        extreme = ((sizes < limit) & (sizes > 0)).any(axis=0) if sizes.size and sizes.min() < limit else None
+        crowded = self.format.crowded
+        if crowded is not None and np.size(self.eps) and np.max(self.eps) > crowded:
+            # float32: eps swamps the boxes, and I h / (U + eps)^2 (the gradient in the scaled units) can
+            # fall below the normal range where the gradient itself does not (1/scale brings it back)
+            extreme = self.eps > crowded if extreme is None else extreme | (self.eps > crowded)
         # a nonzero coordinate below 2^-1075 of its pair's scale became 0 (its gaps with its neighbours too):
         # only where the scale is above 2 (2^-1074 is the smallest nonzero coordinate)
         if (self.scale.size and self.scale.max() > 2 and np.count_nonzero(self.pred) + np.count_nonzero(self.target)
@@ -592,8 +663,10 @@ class _Pair:
         units) is above 2^500 (boxes about 2^-250 of ``sqrt(eps)`` or smaller, where the IoU terms are
         2^-500 of the others) takes ``iou_terms``'s floats: its double words would overflow.
         """
-        huge = self.eps > 2.0**500
-        eps = np.where(huge, 0.0, self.eps) if huge.any() else self.eps
+        huge = self.eps > self.format.huge
+        eps, eps_low = self.eps, self.eps_low
+        if huge.any():
+            eps, eps_low = np.where(huge, 0.0, eps), np.where(huge, 0.0, eps_low)
         pred, target = self.pred, self.target
         # (a1, b1, a2, b2, g1, h1, g2, h2, right, top, left, bottom), then the exact differences w, h, w_gt,
         # h_gt; a2 - g2, g1 - a1, b2 - h2, h1 - b1; the overlap's sides (right - left, top - bottom)
@@ -618,7 +691,7 @@ class _Pair:
         target_only = np.where(self.overlaps, lacks[0], 0.0), np.where(self.overlaps, lacks[1], 0.0)
         mismatch = _add(*pred_only, *target_only)
         # M + eps and A_gt + eps; D = U + eps = I + (M + eps); A_gt + eps + spill_x h, A_gt + eps + spill_y w
-        padded = _add(np.stack([mismatch[0], products[5]]), np.stack([mismatch[1], products_low[5]]), eps, 0.0)
+        padded = _add(np.stack([mismatch[0], products[5]]), np.stack([mismatch[1], products_low[5]]), eps, eps_low)
         denominator = _add(products[4], products_low[4], padded[0][0], padded[1][0])
         numerators = _add(products[[0, 6]], products_low[[0, 6]], padded[0][1], padded[1][1])
         empty = denominator[0] == 0  # two empty boxes with eps = 0 (_empty_union)
@@ -632,7 +705,7 @@ class _Pair:
         factors = _multiply(ratios[0][[1, 2, 3, 3]], ratios[1][[1, 2, 3, 3]], ratios[0][[4, 5, 6, 7]],
                             ratios[1][[4, 5, 6, 7]])  # x inside, y inside, x outside, y outside
         inside = np.stack([self.a1 > self.g1, self.b1 > self.h1, self.a2 < self.g2, self.b2 < self.h2])
-        signs = np.array([1.0, 1.0, -1.0, -1.0]).reshape((4,) + (1,) * (inside.ndim - 1))
+        signs = self.format.array([1.0, 1.0, -1.0, -1.0], (4,) + (1,) * (inside.ndim - 1))
         grad = tuple(np.where(inside, part[[0, 1, 0, 1]], -part[[2, 3, 2, 3]]) * signs for part in factors)
         if huge.any():
             plain_loss, plain_grad = self.iou_terms()
@@ -663,7 +736,7 @@ class _Pair:
         offset = (offset[0] / 2, offset[1] / 2)  # (dx, dy), exact
         sides = dw.two_sum(np.maximum(pred[2:], target[2:]), -np.minimum(pred[:2], target[:2]))  # (c_w, c_h)
         rho2 = _sum_of_squares(offset)
-        diagonal = dw.add(*_sum_of_squares(sides), self.eps, 0.0)
+        diagonal = dw.add(*_sum_of_squares(sides), self.eps, self.eps_low)
         d = diagonal[0]
         positive = d > 0  # 0 only for eps = 0 and two equal points
         safe = np.where(positive, d, 1.0)
@@ -671,7 +744,8 @@ class _Pair:
         if not want_grad:
             return ratio, None
         # D up to 2^1000 where eps swamps tiny boxes: the checked product there (its split scales D down)
-        along = dw.multiply(*offset, *diagonal) if (self.eps > 2.0**500).any() else _multiply(*offset, *diagonal)
+        huge = (self.eps > self.format.huge).any()
+        along = dw.multiply(*offset, *diagonal) if huge else _multiply(*offset, *diagonal)
         stretch = _multiply(2 * rho2[0], 2 * rho2[1], *sides)  # sides and rho^2 below 2^6
         # D d(rho^2) - rho^2 dD per edge (x1, y1, x2, y2): along + stretch where x1 or y1 grows the
         # enclosing side, along - stretch where x2 or y2 does, along alone otherwise
@@ -684,16 +758,21 @@ class _Pair:
 
     def finish(self, loss, grad, reduction, want_loss, want_grad):
         if want_grad:
-            grad = np.moveaxis(grad, 0, -1) / self.scale[..., None]  # d/d(coordinate) = (1/scale) d/d(scaled)
+            grad = np.moveaxis(grad, 0, -1)
+            if self.format.dtype == np.float32:  # past float32 max where the gradient is (boxes of 1e-40)
+                with np.errstate(over="ignore"):
+                    grad = grad / self.scale[..., None]
+            else:
+                grad = grad / self.scale[..., None]  # d/d(coordinate) = (1/scale) d/d(scaled)
         if self.extreme is not None:
             with np.errstate(over="ignore", invalid="ignore"):
-                extreme_loss, extreme_grad = _x_losses(*self.extreme_boxes, self.eps_value, self.kind, want_loss,
-                                                       want_grad)
+                extreme_loss, extreme_grad = _x_losses(*self.extreme_boxes, self.eps_value, self.eps_low_value,
+                                                       self.kind, want_loss, want_grad)
             if want_loss:
-                loss = np.array(loss, dtype=np.float64)
+                loss = np.array(loss, dtype=self.format.dtype)
                 loss[self.extreme] = extreme_loss
             if want_grad:
-                grad = np.array(grad, dtype=np.float64)
+                grad = np.array(grad, dtype=self.format.dtype)
                 grad[self.extreme] = extreme_grad.T
         loss_value = self.inputs.finish_loss(loss, reduction) if want_loss else None
         grad_value = self.inputs.finish_grad(grad, 0) if want_grad else None
@@ -709,9 +788,125 @@ def _eps(eps) -> float:
 def _iou_loss(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
     pair = _Pair(pred_boxes, target_boxes, _eps(eps), "iou_loss")
     with np.errstate(divide="ignore", invalid="ignore"):
-        loss, grad = pair.iou_terms(want_grad)
+        native = want_grad and pair.format.dtype == np.float32
+        loss, grad = pair.iou_terms(want_grad and not native)
+        if native:
+            grad = _float32_grad(pair, giou=False)
         loss, grad = _empty_union(pair, loss, grad)
     return pair.finish(loss, grad, reduction, want_loss, want_grad)
+
+
+def _axis_pieces(low, high, target_low, target_high, overlaps):
+    """One axis of a scaled float32 pair as exact double words ``(hi, lo)``: the predicted side, the target's,
+    the prediction's spill past the target's edges, its lack of them, and the overlap's side (0 where the
+    boxes are apart); each a sum of exact differences of the coordinates (two-sum)."""
+    side, target_side = dw.two_sum(high, -low), dw.two_sum(target_high, -target_low)
+    upper, lower = dw.two_sum(high, -target_high), dw.two_sum(target_low, -low)  # > 0: past that edge
+    out_up, out_down = upper[0] > 0, lower[0] > 0
+    spill = _add(np.where(out_up, upper[0], 0), np.where(out_up, upper[1], 0),
+                 np.where(out_down, lower[0], 0), np.where(out_down, lower[1], 0))
+    lack = _add(np.where(out_up, 0, -upper[0]), np.where(out_up, 0, -upper[1]),
+                np.where(out_down, 0, -lower[0]), np.where(out_down, 0, -lower[1]))
+    inner = dw.two_sum(np.minimum(high, target_high), -np.maximum(low, target_low))
+    inner = np.where(overlaps, inner[0], 0), np.where(overlaps, inner[1], 0)
+    return side, target_side, spill, lack, inner
+
+
+def _float32_grad(pair: _Pair, giou: bool):
+    r"""The IoU loss's gradient (with ``giou`` GIoU's), shape (4, ...), of a scaled float32 pair, in
+    double words of float32 from exact pieces, each component rounded once.
+
+    In float32 the float forms (``iou_terms``, ``_giou_excess_grad``) multiply about ten rounded factors:
+    up to 4 ulp off, and a small component more than an ulp of the largest. Here, with
+    :math:`D = U + \epsilon = I + (U - I) + \epsilon` and :math:`R = 1/D^2`: an edge inside the target
+    (x1) :math:`i_h (s_x h + A_{gt} + \epsilon) R`, one outside :math:`-I h R` (the signs of
+    ``iou_terms``); GIoU adds, with :math:`E = C + \epsilon`, :math:`\partial(C - U)/E` for an edge that
+    does not grow the enclosing box and the non-cancelling numerator of ``_giou_excess_grad`` over
+    :math:`E^2` for one that does. Written one axis at a time, so its temporaries stay below the float64
+    form's (no float64 array and no larger peak: float32 is computed in float32).
+    """
+    one, eps, overlaps = pair.format.one, (pair.eps, pair.eps_low), pair.overlaps
+    w, wg, sx, lx, iw = _axis_pieces(pair.a1, pair.a2, pair.g1, pair.g2, overlaps)
+    h, hg, sy, ly, ih = _axis_pieces(pair.b1, pair.b2, pair.h1, pair.h2, overlaps)
+    # U - I (as _overlap): overlapping s_x h + i_w s_y + l_x h_gt + i_w l_y, else A + A_gt; the pieces
+    # are dropped as soon as they are used (the IoU loss's gradient needs only i_w, i_h, s_x, s_y, w, h)
+    target_area = _multiply(*wg, *hg)
+    mismatch = _add(*_multiply(*lx, *hg), *_multiply(*iw, *ly))
+    if not giou:
+        del wg, hg, lx, ly
+    mismatch = _add(*mismatch, *_add(*_multiply(*sx, *h), *_multiply(*iw, *sy)))
+    apart = _add(*_multiply(*w, *h), *target_area)
+    mismatch = np.where(overlaps, mismatch[0], apart[0]), np.where(overlaps, mismatch[1], apart[1])
+    del apart
+    padded_target = _add(*target_area, *eps)  # A_gt + eps
+    del target_area
+    inter = _multiply(*iw, *ih)
+    denominator = _add(*inter, *_add(*mismatch, *eps))
+    del mismatch
+    reciprocal = _divide(np.broadcast_to(one, denominator[0].shape), 0, *denominator)
+    del denominator
+    reciprocal = _multiply(*reciprocal, *reciprocal)  # 1/D^2
+    if giou:
+        enclosing = (dw.two_sum(np.maximum(pair.a2, pair.g2), -np.minimum(pair.a1, pair.g1)),
+                     dw.two_sum(np.maximum(pair.b2, pair.h2), -np.minimum(pair.b1, pair.h1)))
+        outer = _add(*_multiply(*enclosing[0], *enclosing[1]), *eps)  # E = C + eps
+        empty = outer[0] == 0
+        outer_reciprocal = _divide(np.broadcast_to(one, outer[0].shape), 0, np.where(empty, one, outer[0]),
+                                   np.where(empty, 0, outer[1]))
+        del outer
+        outer_square = _multiply(*outer_reciprocal, *outer_reciprocal)
+    else:
+        wg = hg = lx = ly = None
+    grad = np.empty((4, *overlaps.shape), pair.format.dtype)
+    # x1, x2 (rows 0, 2) from the x pieces and h; y1, y2 (rows 1, 3) from the y pieces and w
+    for rows, inner_other, spill, other, other_target, own_lack, other_lack, other_spill, own_target, first, \
+            second in (((0, 2), ih, sx, h, hg, lx, ly, sy, wg, (pair.a1, pair.g1), (pair.a2, pair.g2)),
+                       ((1, 3), iw, sy, w, wg, ly, lx, sx, hg, (pair.b1, pair.h1), (pair.b2, pair.h2))):
+        # inside: i_h (s_x h + A_gt + eps) / D^2; outside: I h / D^2
+        inside = _multiply(*inner_other, *_add(*_multiply(*spill, *other), *padded_target))
+        inside = _multiply(*inside, *reciprocal)
+        outside = _multiply(*_multiply(*inter, *other), *reciprocal)
+        if not giou:  # each rounded once; a row takes one of them
+            inside, outside = inside[0] + inside[1], outside[0] + outside[1]
+        for row, is_inside, sign in ((rows[0], first[0] > first[1], 1), (rows[1], second[0] < second[1], -1)):
+            if not giou:
+                grad[row] = np.where(is_inside, inside, -outside) if sign > 0 else np.where(is_inside, -inside, outside)
+                continue
+            value = (np.where(is_inside, inside[0], -outside[0]) * sign,
+                     np.where(is_inside, inside[1], -outside[1]) * sign)
+            term = _giou_term(pair, row, sign, enclosing, outer_reciprocal, outer_square, eps, other,
+                              other_target, own_lack, other_lack, other_spill, own_target,
+                              first if sign > 0 else second)
+            if empty.any():  # C + eps = 0 (eps = 0, two points): no GIoU term
+                term = np.where(empty, 0, term[0]), np.where(empty, 0, term[1])
+            value = _add(*value, *term)
+            grad[row] = value[0] + value[1]
+        del inside, outside
+    return grad
+
+
+def _giou_term(pair, row, sign, enclosing, reciprocal, square, eps, other, other_target, own_lack, other_lack,
+               other_spill, own_target, edge):
+    r"""One edge's :math:`\partial((C - U)/(C + \epsilon))` for ``_float32_grad``, as a double word."""
+    overlaps = pair.overlaps
+    grows = edge[0] < edge[1] if sign > 0 else edge[0] > edge[1]
+    kink = edge[0] == edge[1]
+    # not growing the enclosing box: d(C - U)/E, d(C - U) = +-(the other axis's spill) or +-(the other side)
+    inside = overlaps & ~kink
+    change = (np.where(inside, other_spill[0], other[0]) * sign, np.where(inside, other_spill[1], other[1]) * sign)
+    plain = _multiply(*change, *reciprocal)
+    # growing it: (c_other (w_gt l_y - l_x s_y) (overlapping) or c_other (w_gt h_gt - l_x h), signed,
+    # + l_y eps) / E^2 (``_giou_excess_grad``)
+    kept = np.where(overlaps, other_lack[0], other_target[0]), np.where(overlaps, other_lack[1], other_target[1])
+    lost = np.where(overlaps, other_spill[0], other[0]), np.where(overlaps, other_spill[1], other[1])
+    product = _multiply(*own_lack, *lost)
+    inner = _add(*_multiply(*own_target, *kept), -product[0], -product[1])
+    across = enclosing[1] if row % 2 == 0 else enclosing[0]
+    growth = _multiply(*across, *inner)
+    lack = _multiply(*other_lack, *eps)
+    growth = _add(-sign * growth[0], -sign * growth[1], -sign * lack[0], -sign * lack[1])
+    grown = _multiply(*growth, *square)
+    return np.where(grows, grown[0], plain[0]), np.where(grows, grown[1], plain[1])
 
 
 def _empty_union(pair: _Pair, loss, grad):
@@ -755,7 +950,8 @@ def iou_loss_and_grad(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction:
 def _giou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
     pair = _Pair(pred_boxes, target_boxes, _eps(eps), "giou")
     with np.errstate(divide="ignore", invalid="ignore"):
-        loss, grad = pair.iou_terms(want_grad)
+        native = want_grad and pair.format.dtype == np.float32
+        loss, grad = pair.iou_terms(want_grad and not native)
         width, height = pair.enclosing()
         enclosing = width * height
         denominator = enclosing + pair.eps
@@ -777,7 +973,10 @@ def _giou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean")
         loss = loss + np.where(empty, 0.0, uncovered)
         if not want_grad:  # a loss-only call
             return pair.finish(_empty_union(pair, loss, None)[0], None, reduction, want_loss, want_grad)
-        grad = grad + np.where(empty, 0.0, _giou_excess_grad(pair, width, height, safe, uncovered))
+        if native:
+            grad = _float32_grad(pair, giou=True)
+        else:
+            grad = grad + np.where(empty, 0.0, _giou_excess_grad(pair, width, height, safe, uncovered))
         loss, grad = _empty_union(pair, loss, grad)
     return pair.finish(loss, grad, reduction, want_loss, want_grad)
 
@@ -938,7 +1137,7 @@ def _aspect_gap_of_sides(sides, sides_low, want_double: bool = False):
             gap = np.where(degenerate, np.arctan2(wg, hg) - np.arctan2(w, h), np.where(plain, 0.0, gap))
             gap_low = np.where(plain, 0.0, gap_low)
         return (gap, gap_low, (sides[:2], sides_low[:2]), _add(high[4], low[4], high[5], low[5]),
-                np.ldexp(1.0, -exponents[0]))
+                np.ldexp(FORMATS[gap.dtype].one, -exponents[0]))
     # the tangent of the gap, cross / dot, to half an ulp (both double words), then one arctan
     positive = dot > 0
     safe = np.where(positive, dot, 1.0)
@@ -965,15 +1164,18 @@ def _ciou_grad(pair: _Pair, iou_loss_, iou_grad, distance_grad, eps):
     square, square_low = dw.square_unchecked(gap)
     # v = (4/pi^2) g^2 and the slope (8/pi^2) g in one double-word product, (2, ...)
     shape = (2,) + (1,) * gap.ndim
+    fmt = pair.format
     (v, slope), (v_low, slope_low) = _multiply(
-        FOUR_OVER_PI_SQUARED_PAIR[0].reshape(shape), FOUR_OVER_PI_SQUARED_PAIR[1].reshape(shape),
+        fmt.four_over_pi_squared[0].reshape(shape), fmt.four_over_pi_squared[1].reshape(shape),
         np.stack([square, gap]), np.stack([square_low + 2 * gap * gap_low, gap_low]))
     # Q = (1 - IoU) + v + eps, alpha = v/Q and 1 - alpha = ((1 - IoU) + eps)/Q (eps not scaled: Q is a ratio)
     loss_eps, loss_eps_low = dw.two_sum(iou_loss_[0], eps)
     loss_eps_low = loss_eps_low + iou_loss_[1]
-    # for eps above 2^500, Q' = Q shrink with a power of two shrink (in range for the double words),
+    if pair.eps_low_value:  # float32: the rest of eps
+        loss_eps_low = loss_eps_low + pair.eps_low_value
+    # for eps above 2^500 (float32 2^50), Q' = Q shrink with a power of two shrink (in range for the double words),
     # alpha' = v/Q' = alpha/shrink, and the shrink goes into the aspect term at the end
-    shrink = 2.0 ** -math.frexp(eps)[1] if eps > 2.0**500 else 1.0
+    shrink = 2.0 ** -math.frexp(eps)[1] if eps > fmt.huge else 1.0
     loss_eps, loss_eps_low = loss_eps * shrink, loss_eps_low * shrink
     q, q_low = _add(loss_eps, loss_eps_low, v * shrink, v_low * shrink)
     positive = q > 0  # 0 only for two equal boxes with eps = 0: no penalty
@@ -981,7 +1183,7 @@ def _ciou_grad(pair: _Pair, iou_loss_, iou_grad, distance_grad, eps):
     (alpha, rest), (alpha_low, rest_low) = _divide(np.stack([v, loss_eps]), np.stack([v_low, loss_eps_low]), q, q_low)
     rest, rest_low = np.where(positive, rest, 1.0), np.where(positive, rest_low, 0.0)
     # 1 - alpha^2 = (1 - alpha)(1 + alpha) and alpha (2 - alpha), then A = alpha (2 - alpha) (8/pi^2) g
-    shifted, shifted_low = dw.two_sum(np.array([1.0, 2.0]).reshape(shape), np.stack([alpha, -alpha]) * shrink)
+    shifted, shifted_low = dw.two_sum(fmt.array([1.0, 2.0], shape), np.stack([alpha, -alpha]) * shrink)
     (keep, pull), (keep_low, pull_low) = _multiply(np.stack([rest, alpha]), np.stack([rest_low, alpha_low]),
                                                    shifted, shifted_low + np.stack([alpha_low, -alpha_low]) * shrink)
     pull = _multiply(pull, pull_low, slope, slope_low)
@@ -993,7 +1195,7 @@ def _ciou_grad(pair: _Pair, iou_loss_, iou_grad, distance_grad, eps):
     unscale = unscale * shrink
     turn = turn[0] * unscale, turn[1] * unscale
     # -A d theta for (x1, y1, x2, y2) = (A h, -A w, -A h, A w)/(w^2 + h^2)
-    signs = np.array([1.0, -1.0, -1.0, 1.0]).reshape((4,) + (1,) * gap.ndim)
+    signs = fmt.array([1.0, -1.0, -1.0, 1.0], (4,) + (1,) * gap.ndim)
     aspect, aspect_low = signs * turn[0][[0, 1, 0, 1]], signs * np.where(has_angle, turn[1], 0.0)[[0, 1, 0, 1]]
     kept, kept_low = _multiply(*np.broadcast_arrays(keep, keep_low, iou_grad[0])[:2], *iou_grad)
     total, low = dw.two_sum(kept, distance_grad)

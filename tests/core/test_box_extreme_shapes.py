@@ -150,7 +150,8 @@ def test_extreme_pairs_in_a_batch_match_the_pairs_alone():
             assert loss[i] == alone_loss and np.array_equal(grad[i], alone_grad), kind
         assert getattr(det, kind)(pred, target, reduction="sum") == pytest.approx(loss.sum(), rel=1e-15)
         assert np.array_equal(getattr(det, f"{kind}_grad")(pred[:, None, :], target[None, None, :]), grad[:, None, :])
-        # float32 boxes of aspect 1e-60: computed in float64, rounded once
+        # float32 boxes of aspect 1e-60: computed in float32 (extended double words), rounded once: the same
+        # floats as the float64 results rounded to float32
         thin = np.array([[1e-38, -1e30, 3e-38, 1e30], [0.1, 0.2, 1.3, 0.9]], dtype=np.float32)
         single = getattr(det, f"{kind}_grad")(thin, target.astype(np.float32))
         double = getattr(det, f"{kind}_grad")(thin.astype(np.float64), target)
