@@ -26,8 +26,12 @@
       if (typeof sliderValue !== "number") return [noUpdate, noUpdate];
       return [noUpdate, roundForBox(toBox(sliderValue))];
     }
-    var value = Number(String(textValue).trim().replace("\u2212", "-"));
-    if (String(textValue).trim() === "" || !isFinite(value)) return [noUpdate, noUpdate];
+    var text = String(textValue).trim().replace("\u2212", "-");
+    // The server's grammar (controls.DECIMAL_NUMBER): Number() alone also reads 0x1f, 0b11 and 0o7,
+    // which the server rejects, so the slider would follow a value the charts never show.
+    if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) return [noUpdate, noUpdate];
+    var value = Number(text);
+    if (!isFinite(value)) return [noUpdate, noUpdate];
     if ((validMin !== null && validMin !== undefined && value < validMin) ||
         (validMax !== null && validMax !== undefined && value > validMax)) return [noUpdate, noUpdate];
     var position = fromBox(value);

@@ -104,14 +104,30 @@ def _plain(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 and value == int(value) else f"{value:g}"
 
 
+# What a text box or a link may hold: a plain decimal number (sign, digits, point, exponent). Python's
+# float() also reads 1_000, "１" and other Unicode digits, JavaScript's Number() reads 0x1f, 0b11 and 0o7:
+# assets/losslab.js moves a slider with this same pattern, so the slider follows exactly what is accepted.
+DECIMAL_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
+_COMMA_DECIMAL = re.compile(r"^[+-]?\d+,\d+$", re.ASCII)
+_NOT_FINITE_WORDS = re.compile(r"^[+-]?(nan|inf|infinity)$", re.IGNORECASE)
+
+
 def parse_number(raw) -> tuple[float | None, str | None]:
     """A finite float from a text box (or a number), else a description of what is wrong."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None, "the box is empty"
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         return None, f"{_quote(raw)} is not a number"
+    if isinstance(raw, str):
+        text = raw.strip().replace("−", "-")
+        if _NOT_FINITE_WORDS.match(text):
+            return None, f"{_quote(raw)} is not a finite number"
+        if _COMMA_DECIMAL.match(text):
+            return None, f"{_quote(raw)} is not a number (use a point for decimals: {text.replace(',', '.')})"
+        if not DECIMAL_NUMBER.match(text):
+            return None, f"{_quote(raw)} is not a number"
     try:
-        value = float(raw.strip().replace("−", "-")) if isinstance(raw, str) else float(raw)
+        value = float(text) if isinstance(raw, str) else float(raw)
     except (ValueError, OverflowError):
         return None, f"{_quote(raw)} is not a number"
     if not math.isfinite(value):
