@@ -13,6 +13,16 @@ import numpy as np
 
 from losslab.dashboard import figures
 
+# The end of every "Show code" snippet (``View.code``): print x and the columns as ``curves_csv`` writes them.
+PRINT_COLUMNS = "\n".join([
+    "",
+    "# the numbers, as \"Download CSV\" writes them (every float in full: repr reads back exactly)",
+    "import csv, sys",
+    "table = csv.writer(sys.stdout, lineterminator='\\n')",
+    "table.writerow(['x', *columns])",
+    "table.writerows([repr(float(v)) for v in row] for row in zip(x, *columns.values()))",
+]) + "\n"
+
 
 def curve_columns(figure_by_graph: dict[str, dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{"<chart title>: <trace name>": (x, y)}`` for every curve (marker traces left out)."""
@@ -25,6 +35,7 @@ def curve_columns(figure_by_graph: dict[str, dict]) -> dict[str, tuple[np.ndarra
             y = figures.decoded(trace["y"]) if isinstance(trace["y"], dict) else np.asarray(trace["y"], dtype=float)
             if "customdata" in trace and isinstance(trace["customdata"], dict):
                 y = figures.decoded(trace["customdata"])  # a symmetric-log axis: the exact values
+            y = figures.exact_trace_values(trace, y)  # ±inf where the chart draws a gap
             if "x" in trace:
                 x = figures.decoded(trace["x"]) if isinstance(trace["x"], dict) else np.asarray(trace["x"], dtype=float)
             else:

@@ -76,6 +76,7 @@ def curve_trace(curve: Curve, values: np.ndarray, order: Sequence[str]) -> dict:
         "y": typed_array(_plottable(values)),
         "line": style_for(curve.key, order),
         "hovertemplate": "%{y:.4g}",
+        **exact_values(values),
     }
 
 
@@ -255,6 +256,21 @@ def _format(value: float) -> str:
     return f"{value:.3f}" if math.isfinite(value) else str(value)
 
 
+def exact_values(values: np.ndarray) -> dict:
+    """``{"infinite": {"index": [...], "sign": [...]}}`` where some values are ±inf, else ``{}``.
+
+    The plotted ``y`` has NaN there (:func:`_plottable`: a gap), but the CSV must hold the core's inf,
+    not a NaN it never computed (``export.curve_columns`` puts them back, see :func:`exact_trace_values`).
+    Positions and signs, not an array holding inf: nothing sent to the browser is infinite, and an
+    ordinary curve carries nothing more. Plotly ignores the key.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    where = np.flatnonzero(np.isinf(values))
+    if not where.size:
+        return {}
+    return {"infinite": {"index": where.tolist(), "sign": np.sign(values[where]).astype(int).tolist()}}
+
+
 def with_y_scale(figure: dict, scale: str, quantity: str) -> dict:
     """The figure with a log y axis (``quantity="loss"``) or a symmetric-log one (gradients), for
     ``scale="log"``; unchanged for ``"linear"``.
@@ -272,7 +288,7 @@ def with_y_scale(figure: dict, scale: str, quantity: str) -> dict:
         for key in axes:
             figure["layout"][key] = figure["layout"][key] | {"type": "log", "exponentformat": "power"}
         return figure
-    values = [_trace_values(trace) for trace in figure["data"]]
+    values = [exact_trace_values(trace) for trace in figure["data"]]
     # τ from the curves only, so a moved marker (sent alone) never needs other ticks.
     curve_values = [v for v, t in zip(values, figure["data"], strict=True) if isinstance(t["y"], dict) and v.size]
     magnitudes = np.abs(np.concatenate(curve_values or [np.zeros(1)]))
@@ -281,10 +297,10 @@ def with_y_scale(figure: dict, scale: str, quantity: str) -> dict:
     # in logs: max/τ overflows for gradients from 1e-300 to 1e300 (a counts rate typed near 0)
     top = math.ceil(math.log10(positive.max()) - math.log10(tau)) if positive.size else 1
     for trace, original in zip(figure["data"], values, strict=True):
-        shown = symlog(original, tau)
+        shown = symlog(_plottable(original), tau)  # a gap where the value is ±inf, as on a linear axis
         if isinstance(trace["y"], dict):
             trace["y"] = typed_array(shown)
-            trace["customdata"] = typed_array(_plottable(original))
+            trace["customdata"] = typed_array(_plottable(original))  # exact for hover and CSV (±inf: "infinite")
             trace["hovertemplate"] = "%{customdata:.4g}"
         else:
             trace["y"] = shown.tolist()
@@ -320,6 +336,16 @@ def _symlog_ticks(tau: float, top: int) -> list[tuple[float, str]]:
 
 def _power_text(exponent: int) -> str:
     return f"1e{exponent}" if abs(exponent) >= 3 else f"{10.0**exponent:g}"
+
+
+def exact_trace_values(trace: dict, values: np.ndarray | None = None) -> np.ndarray:
+    """A trace's values as computed: ``values`` (default: its ``y``) with the ±inf of :func:`exact_values`
+    put back where the plotted values have gaps."""
+    values = _trace_values(trace) if values is None else np.array(values, dtype=np.float64)
+    infinite = trace.get("infinite")
+    if infinite:
+        values[np.asarray(infinite["index"], dtype=np.intp)] = np.asarray(infinite["sign"]) * np.inf
+    return values
 
 
 def _trace_values(trace: dict) -> np.ndarray:

@@ -237,6 +237,12 @@ class View:
         ``output``: the state's ``build()``, when the caller has it already."""
         return None
 
+    def code(self, state: ViewState, output: ViewOutput | None = None) -> str | None:
+        """What "Show code" shows: :meth:`code_snippet`, ending by printing the table "Download CSV"
+        writes (so run as a script it shows the numbers, at full precision)."""
+        snippet = self.code_snippet(state, output)
+        return None if snippet is None else snippet + export.PRINT_COLUMNS
+
     # ---- page ----------------------------------------------------------------
     def panels_above_charts(self, state: ViewState, output: ViewOutput) -> list:
         return []

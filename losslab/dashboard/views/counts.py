@@ -179,7 +179,8 @@ class CountsView(FamilyView):
                           f"columns[{grad_column!r}] = spec.grad(x, y)"]
             elif key in LOG_RATE_LOSSES:
                 lines += [f"columns[{loss_column!r}] = spec.loss(np.log(x), y)  # a loss of the log-rate log λ",
-                          f"columns[{grad_column!r}] = spec.grad(np.log(x), y) / x  # chain rule: d log λ / dλ = 1/λ"]
+                          "with np.errstate(over='ignore'):  # 1 - y/λ is past the float range for λ near 1e-308",
+                          f"    columns[{grad_column!r}] = spec.grad(np.log(x), y) / x  # chain rule: d log λ / dλ = 1/λ"]
             else:
                 lines += [f"columns[{loss_column!r}] = spec.loss(x, y)  # a loss of the count ŷ = λ itself",
                           f"columns[{grad_column!r}] = spec.grad(x, y)"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from losslab import registry
 from losslab.dashboard import controls, curves
 from losslab.dashboard.url_state import ViewState
 from losslab.dashboard.views.base import (
@@ -80,7 +81,8 @@ class RegressionView(View):
 
     def code_snippet(self, state: ViewState, output: ViewOutput | None = None) -> str:
         loss_title, grad_title = chart_titles(output or self.build(state))
-        params = {name: state.numbers[name] for name in ("delta", "tau")}
+        # every parameter of the ticked losses (smooth L1's β and Gaussian NLL's σ² too, not only δ and τ)
+        params = {p.name: state.numbers[p.name] for key in state.losses for p in registry.get(key).parameters}
         return "\n".join([
             "import numpy as np",
             "from losslab import registry",

@@ -816,14 +816,15 @@ def influence_figure(data: fitting.LineData, fits: dict[str, fitting.LineFit], s
     span = float(np.ptp(data.x)) or 1.0
     group = 0.8 * span / data.x.size  # the bars of one point share this width
     width = group / max(len(fits), 1)
+    pulls = {key: fitting.influence(data.x, data.y, fit.slope, fit.intercept, key, loss_params(state, key))
+             for key, fit in fits.items()}
     bars = [
         {"type": "bar", "name": registry.get(key).label, "meta": key, "x": figures.typed_array(data.x),
-         "y": figures.typed_array(_plottable(fitting.influence(data.x, data.y, fit.slope, fit.intercept, key,
-                                                               loss_params(state, key)))),
+         "y": figures.typed_array(_plottable(pulls[key])), **figures.exact_values(pulls[key]),  # CSV: inf kept
          "x0": 0, "dx": 1, "width": width, "offset": -group / 2 + index * width,
          "marker": {"color": _style(key)["color"], "line": {"width": 0}},
          "hovertemplate": "|dℓ/dŷ| = %{y:.4g}"}
-        for index, (key, fit) in enumerate(fits.items())
+        for index, key in enumerate(fits)
     ]
     layout_ = _layout("Influence: each point's pull |dℓ/dŷᵢ| on the fit", "x", "|dℓ/dŷᵢ|", NAME, _x_range(data))
     layout_["barmode"] = "overlay"

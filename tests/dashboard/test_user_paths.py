@@ -1,0 +1,161 @@
+"""What a user gets out of the dashboard at the states our other tests do not visit: the code shown
+under "Show code" run in a fresh Python, the CSV's numbers against the core's at full precision
+(infinities included), and the text a user types or a link carries, read by one grammar.
+
+One subprocess runs every snippet (a fresh interpreter, as a user pastes it), so the file stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from losslab import registry
+from losslab.dashboard import controls, export, views
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# States a user reaches by ticking boxes or typing values past the sliders, where the snippet or the
+# CSV went wrong: every regression loss ticked (smooth L1's β, Gaussian NLL's σ²), a probability of
+# 5e-324 on the logit axis (the exponential loss is inf at the sweep's left end), a count rate of
+# 5e-324 (dL/dλ past the float range), a robust scale c at the float minimum (every pull inf).
+STATES = [
+    ("regression", "?losses=mse,mae,huber,log_cosh,quantile,smooth_l1,gaussian_nll&beta=0.5&var=2"),
+    ("regression", "?losses=smooth_l1,gaussian_nll&check=on"),
+    ("binary", "?label=1&probability=5e-324&axis=logit&losses=exponential,bce"),
+    ("counts", "?rate=5e-324&count=1000000&losses=poisson_nll,msle"),
+    ("robust", "?c=2.2250738585072014e-308&alpha=2&losses=barron,mse"),
+    *[(name, "") for name in views.names()],
+]
+
+
+def run_snippets(cases: list[tuple[str, str]]) -> dict:
+    """Each view's code (what "Show code" shows) run in one fresh interpreter, each in its own namespace:
+    its printed output, its x and columns (as float lists, ±inf and NaN as strings), and any error."""
+    program = "\n".join([
+        "import contextlib, io, json, sys, warnings",
+        "import numpy as np",
+        "warnings.simplefilter('error')  # a RuntimeWarning in pasted code is a bug too",
+        "def plain(values):",
+        "    return [v if np.isfinite(v) else repr(v) for v in np.asarray(values, dtype=np.float64).tolist()]",
+        "results = []",
+        "for code in json.load(sys.stdin):",
+        "    namespace, printed = {}, io.StringIO()",
+        "    try:",
+        "        with contextlib.redirect_stdout(printed):",
+        "            exec(compile(code, '<snippet>', 'exec'), namespace)",
+        "        results.append({'printed': printed.getvalue(), 'x': plain(namespace['x']),",
+        "                        'columns': {k: plain(v) for k, v in namespace['columns'].items()}})",
+        "    except Exception as error:",
+        "        results.append({'error': f'{type(error).__name__}: {error}'})",
+        "json.dump(results, sys.stdout)",
+    ])
+    codes = [views.get(name).code(views.get(name).parse_query(query)) for name, query in cases]
+    done = subprocess.run([sys.executable, "-c", program], input=json.dumps(codes), capture_output=True,
+                          text=True, check=True, cwd=ROOT, timeout=120)
+    return dict(zip(cases, json.loads(done.stdout), strict=True))
+
+
+@pytest.fixture(scope="module")
+def snippet_runs():
+    return run_snippets(STATES)
+
+
+@pytest.fixture(scope="module")
+def csv_texts():
+    return {(name, query): views.get(name).export_csv(views.get(name).parse_query(query)) for name, query in STATES}
+
+
+def as_floats(values) -> np.ndarray:
+    return np.array([float(v) for v in values], dtype=np.float64)
+
+
+@pytest.mark.parametrize(("name", "query"), STATES)
+def test_shown_code_runs_in_a_fresh_python_and_recomputes_the_csv_bit_for_bit(snippet_runs, csv_texts, name, query):
+    run = snippet_runs[(name, query)]
+    assert "error" not in run, f"{name}{query}: the shown code fails: {run.get('error')}"
+    written = export.read_curves(csv_texts[(name, query)])
+    assert set(run["columns"]) == set(written)
+    for column, values in run["columns"].items():
+        x, y = written[column]
+        np.testing.assert_array_equal(as_floats(run["x"]), x, err_msg=f"{name}{query}: x of {column}")
+        # bit for bit, ±inf where the core's value is past the float range (NaN only where it is NaN)
+        np.testing.assert_array_equal(as_floats(values), y, err_msg=f"{name}{query}: {column}")
+
+
+@pytest.mark.parametrize(("name", "query"), STATES)
+def test_shown_code_prints_the_numbers_of_the_csv(snippet_runs, csv_texts, name, query):
+    """Run as a script, the code prints the table "Download CSV" writes (full precision), not nothing."""
+    run = snippet_runs[(name, query)]
+    assert "error" not in run, run.get("error")
+    csv_text = csv_texts[(name, query)]
+    if "\ncurve,x,y\n" in csv_text:
+        pytest.skip("a long-form CSV (curves on different x): compared column by column above")
+    printed, written = export.read_csv(run["printed"]), export.read_csv(csv_text)
+    assert list(printed) == ["x", *run["columns"]]
+    assert set(printed) == set(written)
+    for column, values in written.items():
+        np.testing.assert_array_equal(printed[column], values, err_msg=column)
+
+
+def test_csv_keeps_an_infinite_core_value_as_inf_not_nan():
+    """At p̂ = 5e-324 the logit sweep starts at z = −745.1, where e^{−z} (the exponential loss of y = 1)
+    is past the float range: the core says inf, and so must the CSV (the chart draws a gap)."""
+    view = views.get("binary")
+    state = view.parse_query("?label=1&probability=5e-324&axis=logit&losses=exponential")
+    table = export.read_csv(view.export_csv(state))
+    loss_column = next(c for c in table if c.startswith("Loss"))
+    spec = registry.get("exponential")
+    with np.errstate(over="ignore"):
+        expected = spec.loss_from_logit(table["x"], 1.0)
+    assert np.isinf(expected[0])
+    np.testing.assert_array_equal(table[loss_column], expected)
+
+
+# ---------------------------------------------------------------- one grammar for typed numbers
+
+# Python's float() and JavaScript's Number() disagree on these: the server accepted what the slider
+# ignored (1_000, full-width or Arabic-Indic digits) or rejected what the slider followed (0x3).
+NOT_DECIMAL = ["0x3", "0X1f", "0b11", "0o7", "1_000", "1__0", "１", "٣", "1e1_0", "infinity1", "+-1", "1e", ".", "e3"]
+
+
+@pytest.mark.parametrize("raw", NOT_DECIMAL)
+def test_a_typed_number_is_plain_decimal_or_it_is_rejected_by_name(raw):
+    value, problem = controls.parse_number(raw)
+    assert value is None, f"{raw!r} was read as {value!r}"
+    assert f"“{raw}”" in problem and "not a number" in problem
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("1e3", 1000.0), ("1E-3", 0.001), ("  -2.5  ", -2.5), (".5", 0.5), ("5.", 5.0), ("+7", 7.0),
+    ("−4", -4.0), ("-0", -0.0), ("1e-400", 0.0), ("00012", 12.0), ("4.9e-324", 5e-324),
+])
+def test_plain_decimal_numbers_are_read_as_python_reads_them(raw, expected):
+    value, problem = controls.parse_number(raw)
+    assert problem is None
+    assert value == expected and math.copysign(1, value) == math.copysign(1, expected)
+
+
+def test_a_comma_decimal_is_rejected_with_a_hint_to_use_a_point():
+    _, problem = controls.parse_number("2,5")
+    assert "“2,5”" in problem and "2.5" in problem
+
+
+@pytest.mark.parametrize("raw", ["0x3", "1_000", "１"])
+def test_a_link_with_a_non_decimal_number_keeps_the_default_with_a_notice(raw):
+    view = views.get("regression")
+    state = view.parse_query(f"?target={raw}&delta=2")
+    assert state.numbers["target"] == 0.0 and state.numbers["delta"] == 2.0
+    assert any(raw in notice and "True value y" in notice for notice in state.notices)
+
+
+def test_the_browser_reads_numbers_with_the_same_pattern_as_the_server():
+    """assets/losslab.js moves a slider only for text the server accepts: it holds the same pattern."""
+    script = (ROOT / "assets" / "losslab.js").read_text(encoding="utf-8")
+    assert f"/{controls.DECIMAL_NUMBER.pattern}/" in script
