@@ -17,7 +17,18 @@ float range.
 ignore_index=i)`` on logits ``(N, T, C)`` or ``(T, C)`` with token ids ``(N, T)``
 or ``(T,)``, the class axis last (the layout of a language model's output).
 
-All inputs are computed in float64; float32 in gives float32 out. Gradients
+float32 is computed in float32, with no float64 array. Its exponent range (e^-103 to e^88) is too short
+for the probability-space recursion (one frame's emissions for logits of +-80 span e^160), and a plain
+float32 log-space recursion would round each frame by an ulp of :math:`|\log\alpha|` (hundreds of ulp over a
+long sequence), so float32 CTC runs the forward and backward recursions in log space with every value a
+float32 double word (about 48 bits: ``losslab._double_word``'s error-free sums, ``exp_scaled`` to about
+:math:`2^{-29}`, a Newton-corrected ``log``); the loss and each occupancy are rounded once at the end, the
+occupancies of one class summed exactly (``multiclass._row_sums``). The logit forms take the log-softmax as
+double words too (``log_softmax`` rounded to float32 would cost :math:`|\log p|/2` ulp). Five to ten
+times the float64 time. The occupancies carry their logs' rounding, about :math:`2^{-48} |\log P|`: log-probabilities
+past about 1e9 on the paths that matter (-3e38) leave them inaccurate (float64's log-space fallback has the same
+limit at its own precision). Any other float dtype (longdouble) is computed in float64. Next-token
+cross-entropy is label-smoothed cross-entropy's float32 computation. float32 in gives float32 out. Gradients
 follow the package's convention: the derivative of the unreduced losses (each
 sample's own), shaped like the first argument; the ``reduction="mean"`` variants
 say how to scale them.
@@ -29,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from losslab import _double_word as dw
 from losslab._double_word import two_sum
 from losslab._validation import (
     Interval,
@@ -39,6 +51,7 @@ from losslab._validation import (
 )
 from losslab.activations import log_softmax, softmax
 from losslab.extra_classification import label_smoothed_cross_entropy_and_grad
+from losslab.multiclass import _row_sums
 
 #: more alignments than this are not listed by :func:`ctc_alignments` (they grow exponentially with T)
 MAX_ALIGNMENTS = 100_000
@@ -49,7 +62,8 @@ MAX_ALIGNMENTS = 100_000
 
 @dataclass(frozen=True)
 class _CtcProblem:
-    """Validated CTC inputs, batched: log-probabilities (T, N, C) in float64 and integer arrays."""
+    """Validated CTC inputs, batched: log-probabilities (T, N, C) in float32 or float64 and integer arrays
+    (float32 logits forms: ``log_probs`` holds the logits too, which ``_ctc32`` normalises itself)."""
 
     log_probs: np.ndarray
     labels: np.ndarray  # (N, S) padded with the blank
@@ -121,7 +135,8 @@ def _ctc_problem(log_probs, targets, input_lengths, target_lengths, blank, *, na
         raise ValueError(f"{name} with shape {array.shape}; expected (T, N, C) frames x batch x classes, "
                          "or (T, C) for one sequence")
     unbatched = array.ndim == 2
-    values = array.astype(np.float64, copy=False)
+    # float32 is computed in float32 (see _ctc32); any other float (longdouble) in float64
+    values = array if array.dtype in (np.float32, np.float64) else array.astype(np.float64)
     values = values[:, None, :] if unbatched else values
     frames, batch, classes = values.shape
     if classes == 0:
@@ -404,6 +419,294 @@ def _frame_mask(problem: _CtcProblem) -> np.ndarray:
     return (np.arange(frames)[:, None] < problem.input_lengths[None, :])[:, :, None]
 
 
+# ------------------------------------------------------------------ float32: double words in log space
+# float32's exponent range (e^-103 to e^88) is too short for the probability-space recursion above (a frame's
+# emissions of logits +-80 span e^160), and a float32 log-space recursion rounds every step by an ulp of
+# |log alpha|, hundreds of ulp over a long sequence. float32 keeps log space, with every log-probability as a
+# double word (about 48 bits) and each log-sum-exp, exp and log carried to about 2^-29 (``exp_scaled``,
+# one Newton step for the log): the loss and the occupancies are then rounded once, at the end.
+
+
+def _exp_dw(hi: np.ndarray, lo: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`e^{hi + lo}` as a double word (about :math:`2^{-29}` relative) for ``hi`` at most a few; 0
+    below :math:`e^{-150}` (past float32's range) and for -inf. ``lo`` (a scratch array) is overwritten."""
+    if lo is not None:  # -inf's low part (NaN from a two-sum) and a huge one must not reach exp_scaled
+        np.copyto(lo, 0, where=~(hi > -150))
+    e_hi, e_lo, power = dw.exp_scaled(hi, lo)  # clips hi to [-200, 200]: e^-200 is 0 in float32
+    with np.errstate(under="ignore"):  # below the subnormal range: 0, the rounded value
+        return np.ldexp(e_hi, power, out=e_hi), np.ldexp(e_lo, power, out=e_lo)
+
+
+def _log_dw(s_hi: np.ndarray, s_lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`\log(s_{hi} + s_{lo})` as a double word for :math:`s_{hi}` near or above 1: float32's ``log`` (a
+    few ulp) corrected by one Newton step, :math:`L + (s_{hi} - e^L)/s_{hi} + \log(1 + s_{lo}/s_{hi})`."""
+    log = np.log(s_hi)
+    e_hi, e_lo = _exp_dw(log, None)
+    ratio = s_lo / s_hi
+    low = s_hi - e_hi  # exact: they are a few ulp apart
+    low -= e_lo
+    low /= s_hi
+    low += ratio
+    ratio *= ratio
+    ratio *= np.float32(0.5)
+    low -= ratio
+    return dw.fast_two_sum_unchecked(log, low)
+
+
+def _log_sum_exp_dw(his: np.ndarray, los: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`\log \sum_i e^{h_i + l_i}` over the first axis of ``(K, ...)`` double words, -inf (low part 0)
+    where every term is -inf."""
+    top = his.max(axis=0)
+    dead = ~(top > -np.inf)
+    np.copyto(top, 0, where=dead)
+    # the largest double word (the largest low part among equal high parts): every difference is then <= 0,
+    # also where the low parts are large (log-probabilities of 1e30, whose ulp is 1e23)
+    top_lo = np.where(his == top, los, -np.inf).max(axis=0)
+    np.copyto(top_lo, 0, where=dead)
+    with np.errstate(invalid="ignore"):  # -inf terms: NaN low parts, dropped below
+        d_hi, d_lo = dw.two_sum(his, -top)
+    small = ~(d_hi > -150)  # e^d is 0 in float32: no low part (-inf's is NaN, a far term's may be 1e23)
+    d_lo += los - top_lo
+    np.copyto(d_lo, 0, where=small)
+    np.maximum(d_hi, -200, out=d_hi)
+    d_hi, d_lo = dw.two_sum(d_hi, d_lo)
+    w_hi, w_lo = _exp_dw(d_hi, d_lo)
+    s_hi, s_lo = w_hi[0], w_lo[0]  # the largest term is about 1
+    for k in range(1, len(his)):
+        s_hi, error = dw.two_sum(s_hi, w_hi[k])
+        s_lo += error
+        s_lo += w_lo[k]
+    np.copyto(s_hi, 1, where=dead)  # log 1 = 0: replaced by -inf below
+    log_hi, log_lo = _log_dw(s_hi, s_lo)
+    out_hi, error = dw.two_sum(top, log_hi)
+    error += log_lo
+    error += top_lo
+    out_hi, out_lo = dw.two_sum(out_hi, error)
+    np.copyto(out_hi, -np.inf, where=dead)
+    np.copyto(out_lo, 0, where=dead)
+    return out_hi, out_lo
+
+
+def _add_dw(a_hi, a_lo, b_hi, b_lo) -> tuple[np.ndarray, np.ndarray]:
+    """``a + b`` for double words that may be -inf (the sum then -inf, its low part 0); past float max: -inf."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        s, e = dw.two_sum(a_hi, b_hi)
+        e += a_lo
+        e += b_lo
+        s, e = dw.fast_two_sum_unchecked(s, e)
+    dead = ~np.isfinite(s)
+    np.copyto(s, -np.inf, where=dead)
+    np.copyto(e, 0, where=dead)
+    return s, e
+
+
+#: rows of (frames x batch, classes) logits normalised at a time: bounded scratch memory
+_CHUNK_ROWS = 512
+
+
+def _normalizers32(problem: _CtcProblem) -> tuple[np.ndarray, np.ndarray]:
+    r"""(T, N) double words :math:`\log \sum_k e^{z_t(k)}` of the logits (the log-softmax's normaliser):
+    the weights :math:`e^{z - \max z}` as double words, their sum by ``_row_sums`` and its log."""
+    frames, batch, classes = problem.logits.shape
+    logits = problem.logits.reshape(frames * batch, classes)
+    norm_hi = np.empty(frames * batch, np.float32)
+    norm_lo = np.empty(frames * batch, np.float32)
+    for start in range(0, frames * batch, _CHUNK_ROWS):
+        z = logits[start:start + _CHUNK_ROWS]
+        top = z.max(axis=1, keepdims=True)
+        top[~(top > -np.inf)] = 0  # a frame of -inf logits: log 0, as in float64
+        with np.errstate(invalid="ignore"):  # -inf logits: weight 0
+            d_hi, d_lo = dw.two_sum(z, -top)
+        w_hi, w_lo = _exp_dw(d_hi, d_lo)
+        s_hi, s_lo = _row_sums(w_hi, w_hi.max(axis=1), high=d_hi, low=w_hi)
+        s_lo += w_lo.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_hi, log_lo = _log_dw(s_hi, s_lo)
+        norm_hi[start:start + _CHUNK_ROWS], norm_lo[start:start + _CHUNK_ROWS] = _add_dw(
+            top[:, 0], np.zeros_like(log_hi), log_hi, log_lo)
+    return norm_hi.reshape(frames, batch), norm_lo.reshape(frames, batch)
+
+
+def _emissions32(problem: _CtcProblem, t: int, ext: np.ndarray, valid: np.ndarray, norm) -> tuple:
+    """(N, L) double words: the log-probability each state emits at frame t, -inf where no state exists."""
+    rows = np.arange(ext.shape[0])[:, None]
+    if problem.logits is None:
+        hi = problem.log_probs[t][rows, ext]
+        lo = np.zeros_like(hi)
+    else:
+        with np.errstate(invalid="ignore"):  # a -inf logit: -inf, with a NaN low part set to 0 below
+            hi, lo = dw.two_sum(problem.logits[t][rows, ext], -norm[0][t][:, None])
+            lo -= norm[1][t][:, None]
+        lo[~np.isfinite(hi)] = 0
+    hi[~valid] = -np.inf
+    lo[~valid] = 0
+    return hi, lo
+
+
+def _ctc32(problem: _CtcProblem, *, want_grad: bool):
+    r"""float32 CTC: ``(log P as a double word (N,), gradient (T, N, C) or None)`` in double-word log space.
+
+    ``alpha`` as in :func:`_forward_backward`, each state a double word; the gradient is :math:`-\gamma`
+    (``log_probs``) or :math:`p - \gamma` (logits), with :math:`\gamma_t(s) = e^{\alpha + \beta - \log P}`
+    summed over the states of each class exactly (``_row_sums``) and rounded once.
+    """
+    ext, valid, skip = _extended_labels(problem)
+    frames, batch, _classes = problem.log_probs.shape
+    states = ext.shape[1]
+    lengths = problem.input_lengths
+    norm = _normalizers32(problem) if problem.logits is not None else None
+    minus_inf = np.float32(-np.inf)
+    # alpha with two states of -inf before the first: a state's predecessors are slices
+    alpha_hi = np.full((batch, states + 2), minus_inf)
+    alpha_lo = np.zeros((batch, states + 2), np.float32)
+    stored = (np.empty((frames, batch, states), np.float32), np.empty((frames, batch, states), np.float32)) \
+        if want_grad else None
+    last_state = 2 * problem.target_lengths
+    log_p_hi = np.where(problem.target_lengths == 0, np.float32(0), minus_inf)  # no frames
+    log_p_lo = np.zeros(batch, np.float32)
+    ends_at = lengths - 1
+    for t in range(frames):
+        em_hi, em_lo = _emissions32(problem, t, ext, valid, norm)
+        if t == 0:
+            now_hi = np.full((batch, states), minus_inf)
+            now_lo = np.zeros((batch, states), np.float32)
+            now_hi[:, :2], now_lo[:, :2] = em_hi[:, :2], em_lo[:, :2]
+        else:
+            his = np.stack([alpha_hi[:, 2:], alpha_hi[:, 1:-1], np.where(skip, alpha_hi[:, :-2], minus_inf)])
+            los = np.stack([alpha_lo[:, 2:], alpha_lo[:, 1:-1], np.where(skip, alpha_lo[:, :-2], 0)])
+            now_hi, now_lo = _add_dw(em_hi, em_lo, *_log_sum_exp_dw(his, los))
+        alpha_hi[:, 2:], alpha_lo[:, 2:] = now_hi, now_lo
+        if stored is not None:
+            stored[0][t], stored[1][t] = now_hi, now_lo
+        ending = np.flatnonzero(ends_at == t)
+        if ending.size:
+            final = last_state[ending]
+            label = np.maximum(final - 1, 0)
+            his = np.stack([now_hi[ending, final], np.where(final > 0, now_hi[ending, label], minus_inf)])
+            los = np.stack([now_lo[ending, final], np.where(final > 0, now_lo[ending, label], 0)])
+            log_p_hi[ending], log_p_lo[ending] = _log_sum_exp_dw(his, los)
+    if not want_grad:
+        return (log_p_hi, log_p_lo), None
+    return (log_p_hi, log_p_lo), _occupancy_grad32(problem, stored, (log_p_hi, log_p_lo), ext, valid, skip, norm)
+
+
+def _occupancy_grad32(problem, alpha, log_p, ext, valid, skip, norm) -> np.ndarray:
+    r"""The backward recursion, and at each frame :math:`-\gamma_t` or :math:`p_t - \gamma_t` (T, N, C)."""
+    frames, batch, classes = problem.log_probs.shape
+    states = ext.shape[1]
+    lengths = problem.input_lengths
+    minus_inf = np.float32(-np.inf)
+    possible = log_p[0] > -np.inf
+    p_hi = np.where(possible, log_p[0], np.float32(0))
+    p_lo = np.where(possible, log_p[1], np.float32(0))
+    last_state = 2 * problem.target_lengths
+    state_index = np.arange(states)[None, :]
+    final_states = (state_index == last_state[:, None]) | (state_index == last_state[:, None] - 1)
+    end_value = np.where(final_states, np.float32(0), minus_inf)
+    skips_ahead = np.zeros((batch, states), bool)
+    skips_ahead[:, :-2] = skip[:, 2:]  # state s + 2 entered from s
+    slots = _class_slots(ext, classes)
+    grad = np.zeros((frames, batch, classes), np.float32)
+    following_hi = np.full((batch, states + 2), minus_inf)
+    following_lo = np.zeros((batch, states + 2), np.float32)
+    beta_hi = beta_lo = None
+    for t in range(frames - 1, -1, -1):
+        if t < frames - 1:
+            em_hi, em_lo = _emissions32(problem, t + 1, ext, valid, norm)
+            following_hi[:, :states], following_lo[:, :states] = _add_dw(em_hi, em_lo, beta_hi, beta_lo)
+            his = np.stack([following_hi[:, :states], following_hi[:, 1:-1],
+                            np.where(skips_ahead, following_hi[:, 2:], minus_inf)])
+            los = np.stack([following_lo[:, :states], following_lo[:, 1:-1],
+                            np.where(skips_ahead, following_lo[:, 2:], 0)])
+            beta_hi, beta_lo = _log_sum_exp_dw(his, los)
+        else:
+            beta_hi = np.full((batch, states), minus_inf)
+            beta_lo = np.zeros((batch, states), np.float32)
+        is_last = (t == lengths - 1)[:, None]
+        inside = (t < lengths - 1)[:, None]
+        beta_hi = np.where(is_last, end_value, np.where(inside, beta_hi, minus_inf))
+        beta_lo = np.where(inside, beta_lo, np.float32(0))
+        used = t < lengths
+        if not used.any():
+            continue
+        log_hi, log_lo = _add_dw(alpha[0][t], alpha[1][t], beta_hi, beta_lo)
+        log_hi, log_lo = _add_dw(log_hi, log_lo, -p_hi[:, None], -p_lo[:, None])
+        # gamma <= 1: log-probabilities of 1e30 carry rounding errors of 1e15 in their logs
+        np.copyto(log_lo, np.minimum(log_lo, 0), where=log_hi >= 0)
+        np.minimum(log_hi, 0, out=log_hi)
+        g_hi, g_lo = _exp_dw(log_hi, log_lo)
+        gamma_hi, gamma_lo = _class_sums(g_hi, g_lo, slots, problem.blank)
+        grad[t] = _frame_grad32(problem, t, gamma_hi, gamma_lo, norm)
+    grad[:, ~possible, :] = np.nan
+    return grad
+
+
+def _class_slots(ext: np.ndarray, classes: int) -> np.ndarray:
+    """(N, C, R) state indices: the odd (label) states carrying each class, padded with ``L`` (a column of 0s
+    appended to the states), R the most states one class has in one sequence."""
+    batch, states = ext.shape
+    labels = ext[:, 1::2]
+    order = np.argsort(labels, axis=1, kind="stable")
+    ordered = np.take_along_axis(labels, order, axis=1)
+    positions = np.arange(labels.shape[1])[None, :]
+    run_start = np.where(np.diff(ordered, axis=1, prepend=-1) != 0, positions, 0)
+    rank = positions - np.maximum.accumulate(run_start, axis=1)
+    slots = np.full((batch, classes, int(rank.max(initial=-1)) + 1), states, np.int64)
+    slots[np.arange(batch)[:, None], ordered, rank] = 2 * order + 1
+    return slots
+
+
+def _class_sums(g_hi, g_lo, slots, blank: int):
+    """(N, C) double words: the sums of the (N, L) state values ``g`` over the states carrying each class,
+    exact to about u^2 (``_row_sums``): the blank's from the even states, each label's from its slots."""
+    batch, classes, _repeats = slots.shape
+    padded_hi = np.concatenate([g_hi, np.zeros((batch, 1), np.float32)], axis=1)
+    padded_lo = np.concatenate([g_lo, np.zeros((batch, 1), np.float32)], axis=1)
+    rows = np.arange(batch)[:, None, None]
+    values = padded_hi[rows, slots].reshape(batch * classes, -1)
+    hi, lo = _row_sums(values, values.max(axis=1, initial=0), high=np.empty_like(values), low=values)
+    hi, lo = hi.reshape(batch, classes), lo.reshape(batch, classes)
+    lo += padded_lo[rows, slots].sum(axis=2)
+    blanks = np.ascontiguousarray(g_hi[:, ::2])
+    hi[:, blank], lo[:, blank] = _row_sums(blanks, blanks.max(axis=1), high=np.empty_like(blanks), low=blanks)
+    lo[:, blank] += g_lo[:, ::2].sum(axis=1)
+    return hi, lo
+
+
+def _frame_grad32(problem, t, gamma_hi, gamma_lo, norm) -> np.ndarray:
+    r"""(N, C): :math:`-\gamma_t`, or :math:`p_t - \gamma_t` for the logits, the most probable class as
+    :math:`\sum_{j \ne k} \gamma_t(j) - \sum_{j \ne k} p_t(j)` where those remainders are the smaller."""
+    if problem.logits is None:
+        return -(gamma_hi + gamma_lo)
+    z = problem.logits[t]
+    with np.errstate(invalid="ignore"):  # -inf logits: probability 0
+        d_hi, d_lo = dw.two_sum(z, -norm[0][t][:, None])
+        d_lo -= norm[1][t][:, None]
+    prob_hi, prob_lo = _exp_dw(d_hi, d_lo)
+    diff_hi, error = dw.two_sum(prob_hi, -gamma_hi)
+    diff = diff_hi + (error + (prob_lo - gamma_lo))
+    top = np.argmax(z, axis=-1)[:, None]
+    rest_p = _rest_sum(prob_hi, prob_lo, top)
+    rest_gamma = _rest_sum(gamma_hi, gamma_lo, top)
+    rest_hi, error = dw.two_sum(rest_gamma[0], -rest_p[0])
+    from_rest = rest_hi + (error + (rest_gamma[1] - rest_p[1]))
+    larger = np.maximum(np.take_along_axis(prob_hi, top, axis=1), np.take_along_axis(gamma_hi, top, axis=1))
+    direct = np.take_along_axis(diff, top, axis=1)
+    smaller = np.maximum(rest_p[0], rest_gamma[0]) < larger
+    np.put_along_axis(diff, top, np.where(smaller, from_rest, direct), axis=1)
+    return diff
+
+
+def _rest_sum(hi, lo, top) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 1) double words: the row sums of non-negative ``hi + lo`` without the class at ``top``."""
+    values = hi.copy()
+    np.put_along_axis(values, top, 0, axis=1)
+    lows = lo.copy()
+    np.put_along_axis(lows, top, 0, axis=1)
+    s_hi, s_lo = _row_sums(values, values.max(axis=1), high=np.empty_like(values), low=values)
+    return s_hi[:, None], (s_lo + lows.sum(axis=1))[:, None]
+
+
 # ------------------------------------------------------------------ results
 
 
@@ -416,7 +719,9 @@ def _scaled_by_reduction(problem: _CtcProblem, reduction: str) -> np.ndarray:
     return 1.0 / (np.maximum(problem.target_lengths, 1) * batch)
 
 
-def _finish_loss(problem: _CtcProblem, log_p: np.ndarray, reduction: str, zero_infinity: bool):
+def _finish_loss(problem: _CtcProblem, log_p, reduction: str, zero_infinity: bool):
+    if isinstance(log_p, tuple):  # float32: a double word, rounded once
+        return _finish_loss32(problem, log_p, reduction, zero_infinity)
     losses = -log_p
     if zero_infinity:
         losses = np.where(np.isinf(losses), 0.0, losses)
@@ -429,11 +734,31 @@ def _finish_loss(problem: _CtcProblem, log_p: np.ndarray, reduction: str, zero_i
     return reduce(losses, reduction)
 
 
-def _finish_grad(problem: _CtcProblem, grad: np.ndarray, log_p: np.ndarray, reduction: str,
-                 zero_infinity: bool) -> np.ndarray:
+def _finish_loss32(problem: _CtcProblem, log_p, reduction: str, zero_infinity: bool):
+    hi, lo = -log_p[0], -log_p[1]
     if zero_infinity:
-        grad[:, ~np.isfinite(log_p), :] = 0.0
-    grad *= _scaled_by_reduction(problem, reduction)[None, :, None]
+        hi = np.where(np.isinf(hi), np.float32(0), hi)
+    if reduction == "mean":  # PyTorch: each by its target length, the double word rounded once
+        with np.errstate(invalid="ignore"):  # an infinite loss: inf, with a low part of 0
+            hi, lo = dw.divide(hi, lo, np.maximum(problem.target_lengths, 1).astype(np.float32))
+    losses = hi + lo
+    if problem.unbatched:
+        losses = losses.reshape(())
+    return reduce(losses, reduction)
+
+
+def _finish_grad(problem: _CtcProblem, grad: np.ndarray, log_p, reduction: str,
+                 zero_infinity: bool) -> np.ndarray:
+    if isinstance(log_p, tuple):
+        log_p = log_p[0]
+    if zero_infinity:
+        grad[:, ~np.isfinite(log_p), :] = 0
+    if grad.dtype == np.float32:
+        if reduction == "mean":  # one rounding: a division by the exact count
+            batch = problem.labels.shape[0]
+            grad /= (np.maximum(problem.target_lengths, 1) * batch).astype(np.float32)[None, :, None]
+    else:
+        grad *= _scaled_by_reduction(problem, reduction)[None, :, None]
     grad = grad.astype(problem.dtype, copy=False)
     return grad[:, 0, :] if problem.unbatched else grad
 
@@ -483,8 +808,7 @@ def ctc(log_probs, targets, input_lengths, target_lengths, *, blank: int = 0, re
     validate_reduction(reduction)
     zero_infinity = _flags(zero_infinity)
     problem = _ctc_problem(log_probs, targets, input_lengths, target_lengths, blank)
-    log_p = _forward_backward(problem, backward=False)[0]
-    return _finish_loss(problem, log_p, reduction, zero_infinity)
+    return _finish_loss(problem, _log_likelihood(problem), reduction, zero_infinity)
 
 
 def ctc_grad(log_probs, targets, input_lengths, target_lengths, *, blank: int = 0, reduction: str = "none",
@@ -511,6 +835,7 @@ def ctc_grad(log_probs, targets, input_lengths, target_lengths, *, blank: int = 
     rounding of logs of size :math:`|\log P|`, hundreds of ulp). Where one frame's probabilities
     span more than the float range (log-probabilities more than about 660 apart on the paths
     that matter), that sequence is computed in log space instead.
+    float32: in double-word log space (see the module docstring), rounded once.
     """
     zero_infinity = _flags(zero_infinity)
     validate_reduction(reduction)
@@ -528,12 +853,22 @@ def ctc_and_grad(log_probs, targets, input_lengths, target_lengths, *, blank: in
     return _ctc_and_grad(problem, reduction, zero_infinity, logits=False)
 
 
+def _log_likelihood(problem: _CtcProblem):
+    """log P per sequence: float64 from the log-space forward recursion, float32 as a double word (``_ctc32``)."""
+    if problem.log_probs.dtype == np.float32:
+        return _ctc32(problem, want_grad=False)[0]
+    return _forward_backward(problem, backward=False)[0]
+
+
 def _ctc_and_grad(problem: _CtcProblem, reduction: str, zero_infinity: bool, *, logits: bool,
                   grad_reduction: str = "none", want_loss: bool = True):
     """(loss with ``reduction``, gradient scaled for ``grad_reduction``); the loss None unless ``want_loss``."""
-    gamma, log_p = _occupancy_and_log_p(problem, want_loss)
-    grad = _posterior_minus_occupancy(problem, gamma) if logits else -gamma
-    grad = np.where(_frame_mask(problem), grad, 0.0)
+    if problem.log_probs.dtype == np.float32:
+        log_p, grad = _ctc32(problem, want_grad=True)
+    else:
+        gamma, log_p = _occupancy_and_log_p(problem, want_loss)
+        grad = _posterior_minus_occupancy(problem, gamma) if logits else -gamma
+    grad = np.where(_frame_mask(problem), grad, 0)
     return (_finish_loss(problem, log_p, reduction, zero_infinity) if want_loss else None,
             _finish_grad(problem, grad, log_p, grad_reduction, zero_infinity))
 
@@ -572,8 +907,7 @@ def ctc_with_logits(logits, targets, input_lengths, target_lengths, *, blank: in
     validate_reduction(reduction)
     zero_infinity = _flags(zero_infinity)
     problem = _logits_problem(logits, targets, input_lengths, target_lengths, blank)
-    log_p = _forward_backward(problem, backward=False)[0]
-    return _finish_loss(problem, log_p, reduction, zero_infinity)
+    return _finish_loss(problem, _log_likelihood(problem), reduction, zero_infinity)
 
 
 def ctc_with_logits_grad(logits, targets, input_lengths, target_lengths, *, blank: int = 0,
@@ -620,6 +954,10 @@ def _logits_problem(logits, targets, input_lengths, target_lengths, blank) -> _C
         raise ValueError(f"logits has no classes (shape {array.shape}); expected at least the blank")
     if array.size and array.max() == np.inf:
         raise ValueError("logits contain inf; expected real numbers or -inf")
+    if array.dtype == np.float32:  # _ctc32 takes the log-softmax itself, as double words
+        problem = _ctc_problem(array, targets, input_lengths, target_lengths, blank, name="logits")
+        return _CtcProblem(problem.log_probs, problem.labels, problem.input_lengths, problem.target_lengths,
+                           problem.blank, np.dtype(dtype), problem.unbatched, problem.log_probs)
     log_probs = log_softmax(array.astype(np.float64, copy=False), axis=-1)
     problem = _ctc_problem(log_probs, targets, input_lengths, target_lengths, blank, name="logits")
     logit_values = array.astype(np.float64, copy=False)
