@@ -11,22 +11,22 @@ its gradient is the tuple ``(dℓ/dpred, dℓ/dvar)``.
 
 float32 inputs are computed in float32, never through float64: ``smooth_l1`` and
 ``msle`` (and their gradients) in plain float32 arithmetic, within 3 ulp of the
-float32-rounded exact value; ``gaussian_nll`` and ``poisson_nll`` of a log-rate
-(the default) with double-word float32 steps where the plain forms cancel (near
-their optima :math:`\log v` nearly cancels :math:`r^2/v`, :math:`e^x` nearly
-cancels :math:`y x` or :math:`y`, and NumPy's float32 ``log`` and ``exp`` are up
-to 2 ulp off): :math:`e^x` from :func:`losslab._double_word.exp_scaled`,
-:math:`\log v` with a Newton step (a series near 1), products as two-products,
-each result rounded once, and powers of two kept apart so that nothing
-overflows before the result does (``gaussian_nll``'s :math:`r^2/v` may exceed
-float32 max where half of it, the loss, does not). Measured within 1 ulp of
-the float32-rounded value and 0.25 ulp of the cancelling terms. Large float32
-inputs are taken in blocks of 2048 elements, so their dozen double-word
-temporaries stay small. Two exceptions are computed in float64 and rounded
-once: ``poisson_nll`` of a rate (``log_input=False``; its float32 form would
-need :math:`\lambda + \epsilon` and its logarithm as double words) and any
-call whose ``eps`` is not a normal float32 value. ``gaussian_nll`` clamps a
-float32 variance at ``eps`` rounded to float32, as PyTorch does.
+float32-rounded exact value; ``gaussian_nll`` and ``poisson_nll`` with
+double-word float32 steps where the plain forms cancel (near their optima
+:math:`\log v` nearly cancels :math:`r^2/v`, :math:`e^x` nearly cancels
+:math:`y x` or :math:`y`, :math:`\lambda` nearly cancels :math:`y \log \lambda`,
+and NumPy's float32 ``log`` and ``exp`` are up to 2 ulp off): :math:`e^x` from
+:func:`losslab._double_word.exp_scaled`, logarithms with a Newton step (a
+series near 1), products as two-products, each result rounded once, and powers
+of two kept apart so that nothing overflows before the result does
+(``gaussian_nll``'s :math:`r^2/v` may exceed float32 max where half of it, the
+loss, does not; so may ``full``'s :math:`y \log y` where the loss does not).
+Measured within 1 ulp of the float32-rounded value and 0.25 ulp of the
+cancelling terms (0.6 with ``full``, whose terms may exceed float32's range).
+Large float32 inputs are taken in blocks of 2048 elements, so their dozen
+double-word temporaries stay small. A call whose ``eps`` is not a normal
+float32 value is computed in float64 and rounded once. In float32 ``eps`` is
+rounded to float32 (the variance's clamp, the rate's shift), as in PyTorch.
 """
 
 from __future__ import annotations
@@ -135,8 +135,10 @@ def smooth_l1_and_grad(pred, target, *, beta: float = 1.0, reduction: str = "mea
 def _gaussian_nll(pred, target, var, full, eps, want_loss, want_grad, reduction="mean"):
     full = validate_flag(full, "full")
     eps = POSITIVE.validate(eps, "eps")
-    inputs = Inputs({"pred": pred, "target": target, "var": var}, native=fits_float32(eps))
+    inputs = Inputs({"pred": pred, "target": target, "var": var}, native=True)
     mean, data, variance = inputs.arrays
+    if mean.dtype == np.float32 and not fits_float32(eps):  # eps is not a float32: float64, rounded once
+        mean, data, variance = (a.astype(np.float64) for a in (mean, data, variance))
     check_at_least(variance, "var", 0.0)
     # PyTorch's shapes: a var one axis short of pred (pred's shape without its last axis) is one
     # variance per row; otherwise var broadcasts against pred
@@ -369,10 +371,10 @@ def _poisson_nll(pred, target, log_input, full, eps, want_loss, want_grad, reduc
     log_input = validate_flag(log_input, "log_input")
     full = validate_flag(full, "full")
     eps = POSITIVE.validate(eps, "eps")
-    # float32 is computed in float32 for a log-rate (a rate's float32 form would need a double-word
-    # log of lambda + eps and more: it is computed in float64 and rounded once)
-    inputs = _pair(pred, target, "pred" if not log_input else "log_rate", "target", native=log_input)
+    inputs = _pair(pred, target, "pred" if not log_input else "log_rate", "target", native=True)
     value, counts = inputs.arrays
+    if value.dtype == np.float32 and not (log_input or fits_float32(eps)):  # float64, rounded once
+        value, counts = value.astype(np.float64), counts.astype(np.float64)
     check_at_least(counts, "target (counts)", 0.0)
     check_finite(counts, "target (counts)")
     if log_input:
@@ -381,8 +383,8 @@ def _poisson_nll(pred, target, log_input, full, eps, want_loss, want_grad, reduc
         check_finite(value, "pred (a rate)")
         check_at_least(value, "pred (a rate)", 0.0)
     if value.dtype == np.float32:
-        loss, grad = _in_blocks(lambda x, y: _poisson_log_rate_float32(x, y, full, want_loss, want_grad),
-                                value, counts)
+        kernel = _poisson_log_rate_float32 if log_input else _poisson_rate_float32
+        loss, grad = _in_blocks(lambda x, y: kernel(x, y, eps, full, want_loss, want_grad), value, counts)
         return _finish(inputs, loss, grad, reduction, want_loss, want_grad)
     loss = grad = None
     with np.errstate(over="ignore", invalid="ignore"):  # e^x past float max: inf, its true size
@@ -403,7 +405,7 @@ def _poisson_nll(pred, target, log_input, full, eps, want_loss, want_grad, reduc
     return _finish(inputs, loss, grad, reduction, want_loss, want_grad)
 
 
-def _poisson_log_rate_float32(x, y, full, want_loss, want_grad):
+def _poisson_log_rate_float32(x, y, eps, full, want_loss, want_grad):  # eps: unused with a log-rate
     r""":math:`e^x - y x` and :math:`e^x - y` of float32 arrays, computed in float32 and rounded once.
 
     :math:`e^x = (h + l)\,2^q` is a double word and a power of two (:func:`_double_word.exp_scaled`,
@@ -432,9 +434,7 @@ def _poisson_log_rate_float32(x, y, full, want_loss, want_grad):
             difference, error = two_sum(rate_hi, -product)
             error += rate_lo - product_low
             if full:
-                stirling_hi, stirling_lo = _stirling_float32(y)
-                difference, error = dw.add_unchecked(difference, error, np.ldexp(stirling_hi, -power),
-                                                     np.ldexp(stirling_lo, -power))
+                difference, error = dw.add_unchecked(difference, error, *_stirling_float32(y, power))
             loss = np.ldexp(difference + error, power)
             below = x < np.float32(-104)
             if below.any():  # e^x is below half the smallest subnormal: -y x, rounded once
@@ -445,11 +445,52 @@ def _poisson_log_rate_float32(x, y, full, want_loss, want_grad):
     return loss, grad
 
 
-def _stirling_float32(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r"""``full``'s term :math:`(y + \tfrac12) \log y - y + \tfrac12 \log 2\pi` for :math:`y > 1` (else 0) as a
-    float32 double word: its terms cancel near :math:`y = 1` (-0.08 from terms near 1), and the loss's
-    :math:`y - y \log y` cancels most of it near the optimum. Counts above :math:`2^{64}` take the plain
-    form (nothing cancels there; the double-word product would overflow)."""
+def _poisson_rate_float32(rate, y, eps, full, want_loss, want_grad):
+    r""":math:`\lambda - y \log(\lambda + \epsilon)` and :math:`1 - y/(\lambda + \epsilon)` of float32 arrays,
+    computed in float32 and rounded once.
+
+    :math:`a = \lambda + \epsilon` is a double word (``eps`` rounded to float32, as a float32 tensor in
+    PyTorch), :math:`\log a` a double word (:func:`_log_double_word` and :math:`a_{lo}/a_{hi}`);
+    :math:`\lambda = \mu\,2^\tau` and :math:`y = \eta\,2^\sigma` are scaled by :math:`2^{-\max(\sigma, \tau)}`,
+    so :math:`\eta' \log a` is an exact two-product and nothing overflows before the result; the
+    gradient is :math:`2^c\,(2^{-c} - (\eta/\alpha)\,2^{\sigma - \rho - c})` with :math:`a = \alpha\,2^\rho`,
+    :math:`c = \max(\sigma - \rho, 0)`. Where :math:`\lambda \approx y \log a` or :math:`y \approx a` the
+    difference keeps its digits.
+    """
+    loss = grad = None
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # overflow only where the true value does
+        shifted, shifted_low = two_sum(rate, np.float32(eps))
+        eta, count_power = np.frexp(y)
+        if want_loss:
+            log_hi, log_lo = _log_double_word(shifted)
+            log_lo += shifted_low / shifted  # log(a + a_lo) = log a + a_lo/a, to 2^-48 of a_lo/a
+            mu, rate_power = np.frexp(rate)
+            power = np.maximum(count_power, rate_power)
+            count = np.ldexp(eta, count_power - power)
+            product, product_low = dw.two_product_unchecked(count, log_hi)
+            product_low += count * log_lo
+            difference, error = two_sum(np.ldexp(mu, rate_power - power), -product)
+            error -= product_low
+            if full:
+                difference, error = dw.add_unchecked(difference, error, *_stirling_float32(y, power))
+            loss = np.ldexp(difference + error, power)
+        if want_grad:
+            alpha, shift_power = np.frexp(shifted)
+            quotient, quotient_low = dw.divide_unchecked(eta, np.float32(0), alpha, np.ldexp(shifted_low, -shift_power))
+            power = count_power - shift_power
+            top = np.maximum(power, 0)  # 1 - y/a = 2^c (2^-c - (eta/alpha) 2^(sigma - rho - c)), each term <= 2
+            bracket, bracket_low = two_sum(np.ldexp(np.float32(1), -top), -np.ldexp(quotient, power - top))
+            bracket_low -= np.ldexp(quotient_low, power - top)
+            grad = np.ldexp(bracket + bracket_low, top)
+    return loss, grad
+
+
+def _stirling_float32(counts: np.ndarray, power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""``full``'s term :math:`(y + \tfrac12) \log y - y + \tfrac12 \log 2\pi` for :math:`y > 1` (else 0) times
+    :math:`2^{-power}`, as a float32 double word: its terms cancel near :math:`y = 1` (-0.08 from terms near
+    1), and the loss's :math:`y - y \log y` cancels most of it near the optimum. Counts above
+    :math:`2^{64}` take :math:`(y\,2^{-power}) (\log y - 1)` (the rest is below :math:`2^{-60}` of it, and
+    :math:`y \log y` itself may overflow where the loss does not)."""
     big = counts > np.float32(2.0**64)
     y = np.where((counts > 1) & ~big, counts, np.float32(2))
     log_hi, log_lo = _log_double_word(y)
@@ -457,11 +498,15 @@ def _stirling_float32(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hi, lo = dw.multiply_unchecked(factor, factor_low, log_hi, log_lo)
     hi, lo = dw.add_unchecked(hi, lo, -y, np.float32(0))
     hi, lo = dw.add_unchecked(hi, lo, *_HALF_LOG_TWO_PI_32)
-    inside = counts > 1
+    hi, lo = np.ldexp(hi, -power), np.ldexp(lo, -power)
     zero = np.float32(0)
     if big.any():
-        plain = _stirling(np.where(big, counts, np.float32(2)))
-        hi, lo = np.where(big, plain, hi), np.where(big, zero, lo)
+        scaled = np.ldexp(counts, -power)
+        log_hi, log_lo = _log_double_word(np.where(big, counts, np.float32(2.0**65)))
+        big_hi, big_lo = dw.two_product_unchecked(scaled, log_hi - np.float32(1))  # log y - 1: exact
+        big_lo += scaled * log_lo
+        hi, lo = np.where(big, big_hi, hi), np.where(big, big_lo, lo)
+    inside = counts > 1
     return np.where(inside, hi, zero), np.where(inside, lo, zero)
 
 
@@ -487,9 +532,9 @@ def poisson_nll(pred, target, *, log_input: bool = True, full: bool = False, eps
     ``full`` the loss omits :math:`\log y!`, so its minimum, at :math:`\lambda = y`,
     is not 0. Nelder and Wedderburn, "Generalized Linear Models", JRSS A 1972.
 
-    float32 log-rates are computed in float32: :math:`e^x` as a double word and a power of two, :math:`y x`
-    as a two-product, the difference (with ``full``'s term) rounded once; a float32 rate is computed in
-    float64 and rounded once (see the module docstring).
+    float32 is computed in float32: :math:`e^x` as a double word and a power of two (or
+    :math:`\log(\lambda + \epsilon)` as a double word), :math:`y x` (:math:`y \log(\lambda + \epsilon)`) as a
+    two-product, the difference (with ``full``'s term) rounded once (see the module docstring).
     """
     validate_reduction(reduction)
     return _poisson_nll(pred, target, log_input, full, eps, True, False, reduction)

@@ -2,6 +2,7 @@
 
 from fractions import Fraction
 
+import mpmath
 import numpy as np
 import pytest
 
@@ -113,3 +114,26 @@ def test_the_unchecked_float64_forms_are_exact_in_their_range_and_equal_the_chec
     assert np.array_equal(q, dw.square(a)[0]) and np.array_equal(f, dw.square(a)[1])
     for ai, bi, pi, ei in zip(a, b, p, e, strict=True):
         assert Fraction(float(pi)) + Fraction(float(ei)) == Fraction(float(ai)) * Fraction(float(bi))
+
+
+@pytest.mark.parametrize(("dtype", "bound"), [(np.float64, 2.0**-62), (np.float32, 2.0**-29)])
+def test_exp_scaled_is_good_to_its_stated_bound_with_a_low_part(dtype, bound):
+    """e^(x + x_low) = (hi + lo) 2^q against mpmath (ListNet's softmax weights and the binary losses'
+    e^-|z| take it); past the float range the bound clips x, and 2^q sends the result to 0 or inf."""
+    rng = np.random.default_rng(65)
+    limit = 700 if dtype == np.float64 else 87
+    x = np.concatenate([rng.uniform(-limit, limit, 300), rng.uniform(-1, 1, 100),
+                        [0.0, -1e-300, 1e-300, -0.0108]]).astype(dtype)
+    x_low = (x * np.finfo(dtype).eps / 4 * rng.uniform(-1, 1, x.size)).astype(dtype)  # a difference's error
+    hi, lo, power = dw.exp_scaled(x, x_low)
+    assert hi.dtype == lo.dtype == dtype and power.dtype == np.int32
+    with mpmath.workprec(200):
+        for v, v_low, head, tail, q in zip(x, x_low, hi, lo, power, strict=True):
+            exact = mpmath.exp(mpmath.mpf(float(v)) + mpmath.mpf(float(v_low)))
+            got = (mpmath.mpf(float(head)) + mpmath.mpf(float(tail))) * mpmath.mpf(2) ** int(q)
+            assert abs(got / exact - 1) < bound, (v, v_low)
+            assert 0.99 < head < 2.01  # about [1, 2): the table's 2^(k/N) times e^r, |r| <= ln2/2N
+    far = np.array([-1e4, -3e38, 1e4, 3e38], dtype)
+    hi, lo, power = dw.exp_scaled(far, np.zeros(4, dtype))
+    with np.errstate(over="ignore", under="ignore"):
+        assert np.ldexp(hi, power).tolist() == [0.0, 0.0, np.inf, np.inf]

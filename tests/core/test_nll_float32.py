@@ -27,8 +27,11 @@ def x(v) -> mpmath.mpf:
 
 
 def ulp32(value) -> mpmath.mpf:
-    """The float32 ulp at ``|value|`` (the subnormal step below the normal range)."""
-    return mpmath.mpf(float(np.spacing(np.float32(min(abs(float(value)), float(np.finfo(np.float32).max))))))
+    """The float32 ulp at ``|value|`` (the subnormal step below the normal range; past float32 max, the ulp
+    of a float32 with more exponent range: cancelling terms can exceed the range where the result does not)."""
+    if value == 0:
+        return mpmath.mpf(2) ** -149
+    return mpmath.mpf(2) ** (max(int(mpmath.floor(mpmath.log(abs(mpmath.mpf(float(value))), 2))), -126) - 23)
 
 
 def assert_close(got, exact, scale=None, where=""):
@@ -54,11 +57,16 @@ RNG = np.random.default_rng(1616)
 A, B = RNG.normal(0, 3, N), RNG.normal(0, 3, N)
 
 
+def poisson_of_rate(pred, target):
+    return extra_regression.poisson_nll_and_grad(pred, target, log_input=False, full=True)
+
+
 @pytest.mark.parametrize(("function", "args"), [
     (extra_regression.poisson_nll, (A, np.abs(np.rint(B)))),
+    (poisson_of_rate, (np.abs(A), np.abs(np.rint(B)))),
     (extra_regression.gaussian_nll, (A, B, np.abs(B))),
-], ids=["poisson_nll", "gaussian_nll"])
-def test_the_losses_alone_are_computed_in_float32(function, args):
+], ids=["poisson_nll", "poisson_nll_of_a_rate", "gaussian_nll"])
+def test_the_losses_alone_and_a_rate_are_computed_in_float32(function, args):
     assert_computed_in_float32(function, args)
 
 
@@ -128,6 +136,35 @@ def test_poisson_full_keeps_its_digits_where_stirling_cancels_the_loss():
         stirling = (y + mpmath.mpf(0.5)) * mpmath.log(y) - y + mpmath.log(2 * mpmath.pi) / 2
         exact = mpmath.exp(x(v)) - y * x(v) + stirling
         assert_close(got, exact, max(mpmath.exp(x(v)), y * abs(x(v)), abs(stirling)), f"full loss at {c}")
+
+
+def test_poisson_of_a_rate_keeps_its_digits_where_it_cancels():
+    """lambda - y log(lambda + eps) and 1 - y/(lambda + eps) near lambda = y (the gradient) and near
+    lambda = y log lambda (the loss, y near e), across the range, with ``full``; eps rounded to float32."""
+    rng = np.random.default_rng(20)
+    counts = np.float32(rng.uniform(1, 1e6, 40))
+    rates = [counts * np.float32(1 + rng.uniform(-1e-5, 1e-5, 40))]
+    e_counts = np.float32(np.e * (1 + rng.uniform(-1e-3, 1e-3, 40)))  # lambda = y log lambda at lambda = y = e
+    rates.append(e_counts * np.float32(1 + rng.uniform(-1e-4, 1e-4, 40)))
+    wide = np.float32(10.0 ** rng.uniform(-45, 38, (2, 40)))
+    rate = np.concatenate([*rates, wide[0], [0.0, 1e-8, 1e37, 1e-3, 3e38]]).astype(np.float32)
+    count = np.concatenate([counts, e_counts, wide[1], [3.0, 0.0, 1e37, 5.3e37, 3e38]]).astype(np.float32)
+    eps = x(np.float32(1e-8))
+    for full in (False, True):
+        loss, grad = extra_regression.poisson_nll_and_grad(rate, count, log_input=False, full=full, reduction="none")
+        assert loss.dtype == grad.dtype == np.float32
+        for lam, c, got_loss, got_grad in zip(rate, count, loss, grad, strict=True):
+            y, shifted = x(c), x(lam) + eps
+            stirling = (y + mpmath.mpf(0.5)) * mpmath.log(y) - y + mpmath.log(2 * mpmath.pi) / 2 if full and y > 1 else 0
+            exact_loss, exact_grad = x(lam) - y * mpmath.log(shifted) + stirling, 1 - y / shifted
+            where = f"({lam}, {c}, full={full})"
+            loss_scale = max(x(lam), abs(y * mpmath.log(shifted)), abs(stirling))
+            assert_close(got_loss, exact_loss, loss_scale, "loss " + where)
+            assert_close(got_grad, exact_grad, max(1, y / shifted), "grad " + where)
+            if 2 * abs(exact_loss) >= loss_scale:
+                assert_close(got_loss, exact_loss, where="loss " + where)
+            if 2 * abs(exact_grad) >= max(1, y / shifted):
+                assert_close(got_grad, exact_grad, where="grad " + where)
 
 
 # ------------------------------------------------------------ Gaussian NLL
