@@ -81,7 +81,8 @@ def curve_trace(curve: Curve, values: np.ndarray, order: Sequence[str]) -> dict:
 
 
 def marker_trace(x: float, ys: Sequence[float], labels: Sequence[str], axis_suffix: str = "") -> dict:
-    finite = [(y, label) for y, label in zip(ys, labels, strict=True) if math.isfinite(y)]
+    # the readout gives every value; a marker past PLOTTABLE_LIMIT would break the whole chart
+    finite = [(y, label) for y, label in zip(ys, labels, strict=True) if math.isfinite(y) and abs(y) <= PLOTTABLE_LIMIT]
     return {
         "type": "scatter",
         "mode": "markers",
@@ -246,10 +247,20 @@ def readout_values(rows: Sequence[PointValues], quantity: str) -> list[float]:
     return [getattr(row, field) for row in rows]
 
 
+# Plotly.js 4 draws nothing right on a linear axis once a value passes about 2e304 (its pixel and tick
+# arithmetic overflows: NaN paths and console errors, the whole chart broken), a factor 20 above this.
+PLOTTABLE_LIMIT = 1e303
+
+
 def _plottable(values: np.ndarray) -> np.ndarray:
-    """Infinite values become NaN, which Plotly draws as a gap instead of failing to scale."""
+    """Infinite values, and finite ones past PLOTTABLE_LIMIT, become NaN, which Plotly draws as a gap
+    instead of failing to scale (the exact values travel beside them: :func:`exact_values`)."""
     values = np.asarray(values, dtype=np.float64)
-    return np.where(np.isfinite(values), values, np.nan)
+    with np.errstate(invalid="ignore"):  # NaN stays NaN
+        return np.where(np.abs(values) <= PLOTTABLE_LIMIT, values, np.nan)
+
+
+plottable = _plottable
 
 
 def _format(value: float) -> str:
@@ -257,18 +268,20 @@ def _format(value: float) -> str:
 
 
 def exact_values(values: np.ndarray) -> dict:
-    """``{"infinite": {"index": [...], "sign": [...]}}`` where some values are ±inf, else ``{}``.
+    """``{"unplotted": {"index": [...], "value": [...]}}`` for the values :func:`_plottable` leaves out
+    (±inf, and finite ones past PLOTTABLE_LIMIT), else ``{}``.
 
-    The plotted ``y`` has NaN there (:func:`_plottable`: a gap), but the CSV must hold the core's inf,
-    not a NaN it never computed (``export.curve_columns`` puts them back, see :func:`exact_trace_values`).
-    Positions and signs, not an array holding inf: nothing sent to the browser is infinite, and an
-    ordinary curve carries nothing more. Plotly ignores the key.
+    The plotted ``y`` has NaN there (a gap), but the CSV must hold the core's numbers, not a NaN it never
+    computed (``export.curve_columns`` puts them back, see :func:`exact_trace_values`), and a symmetric-log
+    axis can draw the finite ones. The values travel as ``repr`` text ("inf", "-1e+306"): nothing sent to
+    the browser is an infinite number, and an ordinary curve carries nothing more. Plotly ignores the key.
     """
     values = np.asarray(values, dtype=np.float64)
-    where = np.flatnonzero(np.isinf(values))
+    with np.errstate(invalid="ignore"):
+        where = np.flatnonzero(np.abs(values) > PLOTTABLE_LIMIT)
     if not where.size:
         return {}
-    return {"infinite": {"index": where.tolist(), "sign": np.sign(values[where]).astype(int).tolist()}}
+    return {"unplotted": {"index": where.tolist(), "value": [repr(float(v)) for v in values[where]]}}
 
 
 def with_y_scale(figure: dict, scale: str, quantity: str) -> dict:
@@ -287,6 +300,10 @@ def with_y_scale(figure: dict, scale: str, quantity: str) -> dict:
     if quantity == "loss":
         for key in axes:
             figure["layout"][key] = figure["layout"][key] | {"type": "log", "exponentformat": "power"}
+        for trace in figure["data"]:
+            if trace.get("unplotted") and isinstance(trace["y"], dict):  # 1e306 is fine on a log axis
+                exact = exact_trace_values(trace)
+                trace["y"] = typed_array(np.where(np.isfinite(exact), exact, np.nan))
         return figure
     values = [exact_trace_values(trace) for trace in figure["data"]]
     # τ from the curves only, so a moved marker (sent alone) never needs other ticks.
@@ -297,10 +314,11 @@ def with_y_scale(figure: dict, scale: str, quantity: str) -> dict:
     # in logs: max/τ overflows for gradients from 1e-300 to 1e300 (a counts rate typed near 0)
     top = math.ceil(math.log10(positive.max()) - math.log10(tau)) if positive.size else 1
     for trace, original in zip(figure["data"], values, strict=True):
-        shown = symlog(_plottable(original), tau)  # a gap where the value is ±inf, as on a linear axis
+        finite = np.where(np.isfinite(original), original, np.nan)  # a gap where the value is ±inf
+        shown = symlog(finite, tau)  # past PLOTTABLE_LIMIT too: 1e306 is drawn at 1 + 306 - log10(τ)
         if isinstance(trace["y"], dict):
             trace["y"] = typed_array(shown)
-            trace["customdata"] = typed_array(_plottable(original))  # exact for hover and CSV (±inf: "infinite")
+            trace["customdata"] = typed_array(finite)  # exact for hover and CSV (±inf: "unplotted")
             trace["hovertemplate"] = "%{customdata:.4g}"
         else:
             trace["y"] = shown.tolist()
@@ -339,12 +357,12 @@ def _power_text(exponent: int) -> str:
 
 
 def exact_trace_values(trace: dict, values: np.ndarray | None = None) -> np.ndarray:
-    """A trace's values as computed: ``values`` (default: its ``y``) with the ±inf of :func:`exact_values`
+    """A trace's values as computed: ``values`` (default: its ``y``) with the values of :func:`exact_values`
     put back where the plotted values have gaps."""
     values = _trace_values(trace) if values is None else np.array(values, dtype=np.float64)
-    infinite = trace.get("infinite")
-    if infinite:
-        values[np.asarray(infinite["index"], dtype=np.intp)] = np.asarray(infinite["sign"]) * np.inf
+    unplotted = trace.get("unplotted")
+    if unplotted:
+        values[np.asarray(unplotted["index"], dtype=np.intp)] = [float(v) for v in unplotted["value"]]
     return values
 
 

@@ -90,7 +90,10 @@ def stability_table(rows) -> dict:
 
 
 def number_text(value: float) -> str:
-    """4 decimals, or 4 significant digits for small values; '—' where there is no value."""
+    """4 decimals, or 4 significant digits for small and huge values; '—' where there is no value.
+
+    Huge: from 1e15, where 4 decimals would print every digit of the float (dL/dλ = −1e306 at λ = 1e-300
+    was 313 characters wide, pushing the readout off the screen)."""
     if value != value:  # NaN
         return "—"
-    return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
+    return f"{value:.4f}" if 1e-3 <= abs(value) < 1e15 or value == 0 else f"{value:.4e}"

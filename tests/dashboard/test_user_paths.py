@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from losslab import registry
-from losslab.dashboard import controls, export, views
+from losslab.dashboard import controls, export, figures, tables, views
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +31,10 @@ STATES = [
     ("binary", "?label=1&probability=5e-324&axis=logit&losses=exponential,bce"),
     ("counts", "?rate=5e-324&count=1000000&losses=poisson_nll,msle"),
     ("robust", "?c=2.2250738585072014e-308&alpha=2&losses=barron,mse"),
+    # finite values Plotly cannot place (past about 2e304): e^704 at p̂ = 1e-306, dL/dλ = -1e306 at λ = 1e-300
+    ("binary", "?label=1&probability=1e-306&axis=logit&losses=exponential,bce"),
+    ("binary", "?label=1&probability=1e-306&axis=logit&losses=exponential,bce&scale=log"),
+    ("counts", "?rate=1e-300&count=1000000&losses=poisson_nll,msle"),
     *[(name, "") for name in views.names()],
 ]
 
@@ -56,7 +60,7 @@ def run_snippets(cases: list[tuple[str, str]]) -> dict:
         "        results.append({'error': f'{type(error).__name__}: {error}'})",
         "json.dump(results, sys.stdout)",
     ])
-    codes = [views.get(name).code(views.get(name).parse_query(query)) for name, query in cases]
+    codes = [views.get(name).code_snippet(views.get(name).parse_query(query)) for name, query in cases]
     done = subprocess.run([sys.executable, "-c", program], input=json.dumps(codes), capture_output=True,
                           text=True, check=True, cwd=ROOT, timeout=120)
     return dict(zip(cases, json.loads(done.stdout), strict=True))
@@ -159,3 +163,48 @@ def test_the_browser_reads_numbers_with_the_same_pattern_as_the_server():
     """assets/losslab.js moves a slider only for text the server accepts: it holds the same pattern."""
     script = (ROOT / "assets" / "losslab.js").read_text(encoding="utf-8")
     assert f"/{controls.DECIMAL_NUMBER.pattern}/" in script
+
+
+def numbers_sent(value):
+    """Every number a figure sends to be drawn: typed arrays and plain numbers, at any depth."""
+    if isinstance(value, dict):
+        if {"dtype", "bdata"} <= set(value):
+            yield from figures.decoded(value).tolist()
+        else:
+            for key, item in value.items():
+                if key != "customdata":  # hover text only: never placed on an axis
+                    yield from numbers_sent(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from numbers_sent(item)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield float(value)
+
+
+@pytest.mark.parametrize(("name", "query"), [
+    ("binary", "?label=1&probability=1e-306&axis=logit&losses=exponential,bce"),
+    ("counts", "?rate=1e-300&count=1000000&losses=poisson_nll,msle"),
+    ("counts", "?rate=1e-300&count=1000000&losses=poisson_nll,msle&panels=overlay&scale=log"),
+    ("robust", "?c=1e-160&alpha=2&losses=barron,mse"),
+])
+def test_no_chart_gets_a_value_plotly_cannot_place(name, query):
+    """Plotly.js draws NaN paths (console errors, a broken chart) for values past about 2e304 on a
+    linear axis: /counts?rate=1e-300&count=1000000 broke both charts (dL/dλ = 1 − y/λ = −1e306)."""
+    view = views.get(name)
+    output = view.build(view.parse_query(query))
+    for figure in view.motion_figures(view.parse_query(query)).values():
+        linear = [k for k, axis in figure["layout"].items() if k.startswith("yaxis") and axis.get("type") != "log"]
+        if not linear:
+            continue
+        largest = max((abs(v) for v in numbers_sent(figure["data"]) if math.isfinite(v)), default=0.0)
+        assert largest <= figures.PLOTTABLE_LIMIT, f"{name}{query}: {largest:g} sent to a linear chart"
+    assert output.query
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (-1e306, "-1.0000e+306"), (1e15, "1.0000e+15"), (999999999999999.9, "999999999999999.8750"),
+    (2.5, "2.5000"), (-0.0005, "-5.0000e-04"), (0.0, "0.0000"), (float("inf"), "inf"), (float("nan"), "—"),
+])
+def test_readout_numbers_stay_short_at_any_magnitude(value, text):
+    """/counts?rate=1e-300&count=1000000 printed dL/dλ = −1e306 with all its 307 digits and 4 decimals."""
+    assert tables.number_text(value) == text

@@ -646,8 +646,7 @@ def _finite_list(values: np.ndarray) -> list:
 
 
 def _plottable(values: np.ndarray) -> np.ndarray:
-    values = np.asarray(values, dtype=np.float64)
-    return np.where(np.isfinite(values), values, np.nan)
+    return figures.plottable(values)  # a gap for ±inf and for values Plotly cannot place
 
 
 # ---------------------------------------------------------------- readout and lesson
