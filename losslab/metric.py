@@ -11,8 +11,7 @@ argument order, each shaped like its argument (labels are not
 differentiated); ``info_nce_grad`` returns ``(d/d query, d/d keys)`` for the
 sum of the per-query losses. ``triplet_margin`` and ``cosine_embedding``
 follow PyTorch's ``triplet_margin_loss`` and ``cosine_embedding_loss`` (names,
-argument order, keywords and defaults). Every input must be finite. float32
-inputs are computed in float64 and rounded once.
+argument order, keywords and defaults). Every input must be finite.
 
 Distances and norms are formed as :math:`M \sqrt{\sum (v/M)^2}` with
 :math:`M = \max |v|`, so embeddings of any size (1e-200 or 1e200) neither
@@ -22,9 +21,46 @@ near the triplet margin, :math:`\cos - m` near the cosine margin, the difference
 two nearly equal unit vectors) those pairs alone are recomputed in double words
 (``losslab._double_word``: exact differences, products and sums of squares), so
 the result keeps its digits (issue 16); the others take the plain, faster form.
+
+**float32** inputs are computed in float32 (float32 arrays only), by the same
+steps with float32's constants: Veltkamp's splitting constant :math:`2^{12} + 1`,
+Ozaki's slices on float32's grids (:math:`2^{-10}` and :math:`2^{-k}`,
+``_slices``; InfoNCE's cosines cut twice, ``_sliced_similarities``), a margin,
+``eps`` or temperature that is not a float32 (0.1) carried as a double word of
+float32s, and powers of two wherever float32's exponent range (1.2e-38 to
+3.4e38) would underflow or overflow an intermediate that float64 holds: each
+triplet distance in units of its own power of two, InfoNCE's norms and
+temperature as mantissas with their exponents applied in one ``ldexp``. Where a
+plain float32 form would be more than an ulp or two off, float32 takes a
+double-word form that float64 does not need: :math:`d^2/2` of similar
+contrastive pairs (``_half_squared_distance``), :math:`1 - \cos`
+(``_one_minus_cosine``), every active triplet's unit vectors, InfoNCE's softmax
+weights (``_double_word.exp_scaled``) and gradient entries as double words
+(``_gradient_double_word``). Within 2 ulp of the float32-rounded exact value on
+the atlas's grid (``tests/core/test_accuracy_atlas.py``), and within 1 ulp of the
+cancelling terms at its ill-conditioned points. float32 is computed in float64
+and rounded once where float32 cannot hold what the result needs, and only there:
+
+- a margin, ``eps``, ``p`` or temperature that is not 0 or a normal float32 value
+  (1e300, 5e-324): the whole call, as every atlas module (``_validation.fits_float32``);
+- ``triplet_margin``: rows whose differences overflow float32 (entries near its max);
+- ``cosine_embedding``'s gradient: pairs within about :math:`2^{-10}` rad of
+  (anti)parallel, where :math:`b - \lambda a` cancels past what float32 double words
+  hold (12 ulp at :math:`10^{-6}` rad; ``_nearly_parallel_in_float64``);
+- ``info_nce`` and ``info_nce_own_keys`` with ``normalize=False``: the raw
+  similarities' float32 rounding (up to :math:`D u\,|q|\,|k|/\tau`) carries into
+  the loss (22 to 65 ulp measured; float64's is 2^29 times finer);
+- their gradients where a row's logits spread by more than 50 (:math:`\tau` below
+  about 0.04): softmax weights fall below float32's range and the gradient's
+  :math:`1/(\tau |x|)` brings them back (``_weights_below_float32``);
+- ``info_nce``'s gradient past 2^14 queries x keys x features, whose matrix products
+  are 10 to 12 ulp off in float32; float32's pairwise double words there would cost
+  tens of times the float64 pass.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -38,8 +74,8 @@ from losslab._inputs import (
     validate_flag,
     vector_norm,
 )
-from losslab._validation import Interval, validate_reduction
-from losslab.multiclass import cross_entropy_and_grad
+from losslab._validation import Interval, fits_float32, validate_reduction
+from losslab.multiclass import _softmax_parts, cross_entropy_and_grad
 
 POSITIVE = Interval(0.0, None, low_inclusive=False)
 NON_NEGATIVE = Interval(0.0, None)
@@ -47,8 +83,8 @@ NORM_DEGREE = Interval(1.0, None)
 COSINE = Interval(-1.0, 1.0)
 
 
-def _embeddings(named: dict[str, object]) -> tuple[Inputs, tuple[int, ...]]:
-    inputs = Inputs(named)
+def _embeddings(named: dict[str, object], *parameters: float) -> tuple[Inputs, tuple[int, ...]]:
+    inputs = _inputs(named, *parameters)
     names = list(named)
     for array, name in zip(inputs.arrays, names, strict=True):
         check_finite(array, name)
@@ -56,11 +92,19 @@ def _embeddings(named: dict[str, object]) -> tuple[Inputs, tuple[int, ...]]:
     return inputs, shape
 
 
+def _inputs(named: dict[str, object], *parameters: float) -> Inputs:
+    """float32 inputs stay float32 when every parameter is 0 or a normal float32 value (computed in float32);
+    with a parameter past float32's range (a margin of 1e300 or 5e-324) they are computed in float64 and
+    rounded once, as every atlas module does (``_validation.fits_float32``)."""
+    return Inputs(named, native=fits_float32(*parameters))
+
+
 def _pair_labels(target, inputs: Inputs, shape, allowed, name="target") -> np.ndarray:
-    """Labels, one per pair: shaped like the embeddings without the feature axis (or broadcastable)."""
+    """Labels, one per pair, in the working dtype (exact): shaped like the embeddings without the feature axis
+    (or broadcastable)."""
     labels = np.asarray(target)
     try:
-        labels = labels.astype(np.float64)
+        labels = labels.astype(inputs.arrays[0].dtype)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be numbers, got {target!r}") from None
     check_labels(labels, name, allowed)
@@ -141,6 +185,9 @@ def _exact_squared_distance(x: np.ndarray, y: np.ndarray, scale, eps: float = 0.
     if eps:
         high, rounding = dw.two_sum(high, eps)
         low = low + rounding
+        eps_low = _double_word(eps, high.dtype)[1]
+        if eps_low:  # float32: eps's own rounding (1e-6 is not a float32)
+            low = low + eps_low
     return _squared_norm(high / scale, low / scale), (high, low)
 
 
@@ -155,9 +202,23 @@ def _exact_differences(x: np.ndarray, y: np.ndarray, eps: float) -> np.ndarray:
 
 
 def _power_of_two_at(value) -> np.ndarray:
-    """The power of two ``s`` with ``value / s`` in [1, 2) (1 for 0): finite up to float max."""
+    """The power of two ``s`` with ``value / s`` in [1, 2) (1 for 0), in ``value``'s dtype: finite up to float max."""
+    value = np.asarray(value)
     _, exponent = np.frexp(np.where(value > 0, value, 1.0))
-    return np.ldexp(1.0, exponent - 1)
+    return np.ldexp(value.dtype.type(1), exponent - 1)
+
+
+def _double_word(value: float, dtype) -> tuple:
+    """A Python float as a double word ``(hi, lo)`` of ``dtype``: ``lo`` is 0 in float64, and in float32
+    what rounding to float32 drops (a margin of 0.1 or a temperature of 0.1 keeps 48 bits)."""
+    high = dtype.type(value)
+    return high, dtype.type(value - float(high))
+
+
+# Per dtype: a rounded margin slack or distance is trusted only this far (relative) from the margin (about
+# 2^13 ulp), and Veltkamp's splitting constant.
+_TRUST = {np.dtype(np.float64): 2.0**-40, np.dtype(np.float32): 2.0**-11}
+_VELTKAMP = {np.dtype(np.float64): np.float64(134217729.0), np.dtype(np.float32): np.float32(4097.0)}
 
 
 def _split(values: tuple, want_loss: bool, want_grad: bool):
@@ -172,7 +233,7 @@ def _split(values: tuple, want_loss: bool, want_grad: bool):
 
 def _contrastive(x1, x2, target, margin, want_loss, want_grad, reduction="mean"):
     margin = POSITIVE.validate(margin, "margin")
-    inputs, shape = _embeddings({"x1": x1, "x2": x2})
+    inputs, shape = _embeddings({"x1": x1, "x2": x2}, margin)
     first, second = inputs.arrays
     same = _pair_labels(target, inputs, shape, (0.0, 1.0))
     with np.errstate(over="ignore", invalid="ignore"):  # a difference past float max: inf
@@ -182,7 +243,7 @@ def _contrastive(x1, x2, target, margin, want_loss, want_grad, reduction="mean")
     shortfall = np.maximum(margin - distance, 0)  # how far a dissimilar pair is inside the margin
     # m - d of a rounded d is off by an ulp of d: where d > m/5 (and not clearly past m) the
     # dissimilar pair's loss and gradient come from m - d = (m^2 - d^2)/(m + d) in double words
-    near = ((distance > margin / 5) & (distance < margin * (1 + 2.0**-40)))[..., 0]
+    near = ((distance > margin / 5) & (distance < margin * (1 + _TRUST[first.dtype])))[..., 0]
     if np.broadcast_shapes(same.shape, near.shape) == near.shape:  # similar pairs have no margin
         near &= same != 1
     if shape[-1] == 1 and near.any():  # one feature: d = |x1 - x2| is exact where the difference is,
@@ -194,7 +255,10 @@ def _contrastive(x1, x2, target, margin, want_loss, want_grad, reduction="mean")
             apart = 0.5 * shortfall * shortfall
             if exact is not None:
                 apart[near] = exact[0]
-            per_pair = np.where(same_k == 1, 0.5 * distance * distance, apart)
+            together = 0.5 * distance * distance
+            if first.dtype == np.float32 and (same == 1).any():  # d^2/2 rounded once (plainly 4 float32 ulp off)
+                together = _by_blocks(_half_squared_distance, shape, first, second, distance)
+            per_pair = np.where(same_k == 1, together, apart)
         loss = inputs.finish_loss(np.squeeze(per_pair, axis=-1), reduction)
     if want_grad:
         # similar: d * dd/dx1 = x1 - x2; dissimilar: -(m - d) * (x1 - x2)/d
@@ -208,19 +272,58 @@ def _contrastive(x1, x2, target, margin, want_loss, want_grad, reduction="mean")
     return _split((loss, grads), want_loss, want_grad)
 
 
+_BLOCK = 1 << 14  # float32's double-word forms of whole rows go in blocks of about this many entries
+
+
+def _by_blocks(kernel, shape, *arrays) -> np.ndarray:
+    """``kernel(*blocks, block_shape)`` over blocks of rows (the leading axes of ``shape`` flattened), each array
+    broadcast to ``shape`` but for its last axis: a row form's temporaries (a dozen arrays of the rows' size)
+    then stay small. The result is keepdims, shaped ``shape[:-1] + (1,)``."""
+    rows = int(np.prod(shape[:-1]))
+    step = max(1, _BLOCK // shape[-1])
+    if rows <= step:
+        return kernel(*arrays, shape)
+    flat = [np.broadcast_to(a, (*shape[:-1], a.shape[-1])).reshape(rows, a.shape[-1]) for a in arrays]
+    out = np.empty((rows, 1), flat[0].dtype)
+    for start in range(0, rows, step):
+        block = [a[start:start + step] for a in flat]
+        out[start:start + step] = kernel(*block, (len(block[0]), shape[-1]))
+    return out.reshape(*shape[:-1], 1)
+
+
+def _half_squared_distance(first, second, distance, shape) -> np.ndarray:
+    r""":math:`\tfrac12 \|x_1 - x_2\|^2` (keepdims), rounded once, from the exact differences (float32's similar pairs).
+
+    ``_exact_squared_distance`` in units of the power of two at the rounded distance ``d``, then scaled
+    back by that power twice (exact but for a result below the normal range, which stays within a
+    subnormal step); ``0.5 d d`` of the rounded distance was off by up to 4 float32 ulp. A distance
+    past float max stays inf, its true size.
+    """
+    scale = _power_of_two_at(np.minimum(distance, np.finfo(distance.dtype).max))
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # huge differences: masked below
+        (total, _), _ = _exact_squared_distance(np.broadcast_to(first, shape), np.broadcast_to(second, shape), scale)
+        half = 0.5 * total[..., None] * scale * scale
+    return np.where(np.isfinite(distance), half, distance)
+
+
 def _inside_margin(first, second, rows, margin):
     r""":math:`\tfrac12 \max(0, m - d)^2` and :math:`-\max(0, m - d)(x_1 - x_2)/d` of the selected rows, to an ulp or two.
 
     :math:`m - d = (m^2 - d^2)/(m + d)`, with :math:`d^2` (of the exact difference) and :math:`m^2` in
     double words, so the difference keeps its digits however close :math:`d` is to :math:`m`. Computed
-    in units of the power of two next to :math:`m` (exact), so nothing overflows.
+    in units of the power of two next to :math:`m` (exact), so nothing overflows; in float32 :math:`m` is
+    a double word (``_double_word``).
     """
-    scale = _power_of_two_at(margin)
-    m = np.float64(margin / scale)
+    dtype = first.dtype
+    scale = _power_of_two_at(dtype.type(margin))
+    m, m_low = _double_word(margin / float(scale), dtype)
     squared, (high, low) = _exact_squared_distance(first[rows], second[rows], scale)
-    difference = dw.add(*dw.square(m), -squared[0], -squared[1])  # m^2 - d^2
+    m_squared = dw.square(m)
+    if m_low:  # float32: (m + m_low)^2 to about 2^-48
+        m_squared = (m_squared[0], m_squared[1] + 2 * m * m_low)
+    difference = dw.add(*m_squared, -squared[0], -squared[1])  # m^2 - d^2
     d, d_low = dw.sqrt(*squared)
-    total, total_low = dw.add(m, 0.0, d, d_low)  # m + d
+    total, total_low = dw.add(m, m_low, d, d_low)  # m + d
     shortfall, shortfall_low = dw.divide(*difference, total)
     shortfall_low = shortfall_low - shortfall * (total_low / total)
     inside = shortfall > 0
@@ -279,8 +382,10 @@ def _triplet(anchor, positive, negative, margin, p, eps, swap, want_loss, want_g
     p = NORM_DEGREE.validate(p, "p")
     eps = NON_NEGATIVE.validate(eps, "eps")
     swap = validate_flag(swap, "swap")
-    inputs, shape = _embeddings({"anchor": anchor, "positive": positive, "negative": negative})
+    inputs, shape = _embeddings({"anchor": anchor, "positive": positive, "negative": negative}, margin, p, eps)
     a, pos, neg = inputs.arrays
+    trust = _TRUST[a.dtype]
+    m_low, eps_low = _double_word(margin, a.dtype)[1], _double_word(eps, a.dtype)[1]
     with np.errstate(over="ignore", invalid="ignore"):  # differences past float max: inf
         # PyTorch's pairwise_distance: ||x1 - x2 + eps||_p
         d_ap, g_ap = _p_distance(a - pos + eps, p)
@@ -293,12 +398,18 @@ def _triplet(anchor, positive, negative, margin, p, eps, swap, want_loss, want_g
         else:
             d_neg = d_an
         slack = margin + d_ap - d_neg
+    wide = None
+    if a.dtype == np.float32:  # a difference past float32 max (entries near it): those rows in float64, below
+        finite = np.isfinite(d_ap) & np.isfinite(d_an) & (np.isfinite(d_pn) if swap else True)
+        if not finite.all():
+            wide = ~np.broadcast_to(finite, (*shape[:-1], 1))[..., 0]
+            slack = np.where(finite, slack, -np.inf)
     if p == 2:
         # m + d(a, p) - d(a, n) of rounded distances is off by ulps of the distances: where it may be
         # positive, take it from the distances in double words (_exact_squared_distance)
         with np.errstate(over="ignore"):  # m + d past float max: every such slack is kept
-            rows = (slack > -(margin + d_ap + d_neg) * 2.0**-40)[..., 0]
-        if shape[-1] == 1 and rows.any():
+            rows = (slack > -(margin + d_ap + d_neg) * trust)[..., 0]
+        if shape[-1] == 1 and rows.any() and not eps_low:  # (float32's eps of 1e-6 is not exact: no shortcut)
             # one feature: the distances are the differences' sizes, exact where the differences are;
             # there m + d(a, p) - d(a, n) = ((m + d(a, p)) - d(a, n)) + e, e the two-sum error of m + d(a, p),
             # to an ulp (the subtraction is exact where it cancels), and the unit vectors are +-1
@@ -308,6 +419,8 @@ def _triplet(anchor, positive, negative, margin, p, eps, swap, want_loss, want_g
             if plain.any():
                 with np.errstate(over="ignore", invalid="ignore"):  # m + d past float max: as before
                     total, error = dw.two_sum(margin, d_ap)
+                    if m_low:  # float32: the margin's own rounding
+                        error += m_low
                     slack = np.where(plain[..., None] & np.isfinite(total), (total - d_neg) + error, slack)
                 rows = rows & ~plain
         exact = None
@@ -315,6 +428,8 @@ def _triplet(anchor, positive, negative, margin, p, eps, swap, want_loss, want_g
             close = None
             if want_grad and shape[-1] == 1:  # one feature: the unit vectors are exactly +-1 (or 0)
                 close = np.zeros(int(np.count_nonzero(rows)), dtype=bool)
+            elif want_grad and a.dtype == np.float32:  # every row: each float32 gradient then rounds once
+                close = np.ones(int(np.count_nonzero(rows)), dtype=bool)
             elif want_grad:  # the anchor's (swapped: the positive's) two unit vectors less than 60 degrees apart
                 pair = g_ap - g_an if not swap else np.where(swapped, g_ap + g_pn, g_ap - g_an)
                 close = np.broadcast_to((np.sum(pair * pair, axis=-1) < 1), rows.shape)[rows]
@@ -323,10 +438,18 @@ def _triplet(anchor, positive, negative, margin, p, eps, swap, want_loss, want_g
             slack = slack.copy()
             slack[rows] = exact[0]
     loss = grads = None
+    if wide is not None:
+        wide_loss, wide_grads = _triplet(*(np.broadcast_to(v, shape)[wide].astype(np.float64) for v in (a, pos, neg)),
+                                         margin, p, eps, swap, True, True, "none")
     if want_loss:
-        loss = inputs.finish_loss(np.squeeze(np.maximum(slack, 0), axis=-1), reduction)
+        per_triplet = np.squeeze(np.maximum(slack, 0), axis=-1)
+        if wide is not None:
+            with np.errstate(over="ignore"):  # a float64 loss past float32 max: inf, its true size
+                per_triplet = np.array(np.broadcast_to(per_triplet, wide.shape))
+                per_triplet[wide] = wide_loss.astype(np.float32)
+        loss = inputs.finish_loss(per_triplet, reduction)
     if want_grad:
-        active = (slack > 0).astype(np.float64)
+        active = (slack > 0).astype(a.dtype)
         g_a = active * (g_ap - np.where(swapped, 0.0, g_an))
         g_p = active * (-g_ap - (np.where(swapped, g_pn, 0.0) if swap else 0.0))
         g_n = active * (np.where(swapped, 0.0, g_an) + (np.where(swapped, g_pn, 0.0) if swap else 0.0))
@@ -339,6 +462,10 @@ def _triplet(anchor, positive, negative, margin, p, eps, swap, want_loss, want_g
             for g, part in zip((g_a, g_p, g_n), exact[1:], strict=True):
                 g[where] = np.where(on, part, 0.0)
             g_a, g_p, g_n = (g.reshape(shape) for g in (g_a, g_p, g_n))
+        if wide is not None:
+            g_a, g_p, g_n = (np.array(g) for g in (g_a, g_p, g_n))
+            for g, part in zip((g_a, g_p, g_n), wide_grads, strict=True):
+                g[wide] = part.astype(np.float32)
         grads = tuple(inputs.finish_grad(g, i) for i, g in enumerate((g_a, g_p, g_n)))
     return _split((loss, grads), want_loss, want_grad)
 
@@ -355,27 +482,39 @@ def _exact_triplet(a, pos, neg, rows, margin, eps, swapped, d_ap, d_neg, want_gr
     mask of the selected rows: elsewhere None, and the plain gradients stand).
     """
     scale = _power_of_two_at(np.maximum(margin, np.maximum(d_ap, d_neg))[rows])
+    # each distance in units of its own power of two where one is far below m (float32 always): in m's units
+    # its square would underflow (1e-41 / 0.1 in float32, 1e38 / 1e300 in float64); brought to m's units for
+    # the slack (exact scalings, so rows that need none come out the same)
+    own = a.dtype == np.float32 or bool(np.any(np.minimum(d_ap, d_neg)[rows] < scale * 2.0**-400))
+    scales = (_power_of_two_at(d_ap[rows]), _power_of_two_at(d_neg[rows])) if own else (scale, scale)
     a, pos, neg, swapped = a[rows], pos[rows], neg[rows], np.broadcast_to(swapped, (*rows.shape, 1))[rows]
-    squared, (high, low) = _exact_squared_distance(a, pos, scale, eps)
+    squared, (high, low) = _exact_squared_distance(a, pos, scales[0], eps)
     d_ap = dw.sqrt(*squared)
-    squared, (high_n, low_n) = _exact_squared_distance(np.where(swapped, pos, a) if swapped.any() else a, neg, scale,
-                                                       eps)
+    squared, (high_n, low_n) = _exact_squared_distance(np.where(swapped, pos, a) if swapped.any() else a, neg,
+                                                       scales[1], eps)
     d_neg = dw.sqrt(*squared)
-    total = dw.add(*dw.add(margin / scale[:, 0], 0.0, *d_ap), -d_neg[0], -d_neg[1])
-    slack = (total[0] * scale[:, 0])[:, None]
+    m, m_low = _double_word(margin, a.dtype)
+    in_scale = d_ap, d_neg
+    if own:
+        ratios = (scales[0] / scale)[:, 0], (scales[1] / scale)[:, 0]
+        in_scale = tuple((d[0] * r, d[1] * r) for d, r in zip(in_scale, ratios, strict=True))
+    total = dw.add(*dw.add(m / scale[:, 0], m_low / scale[:, 0], *in_scale[0]), -in_scale[1][0], -in_scale[1][1])
+    with np.errstate(over="ignore"):  # a slack past float max: inf, its true size
+        slack = (total[0] * scale[:, 0])[:, None]
     if not want_grad or not close.any():
         return slack, None, None, None
-    scale, swapped, high, low, high_n, low_n = (v[close] for v in (scale, swapped, high, low, high_n, low_n))
+    swapped, high, low, high_n, low_n = (v[close] for v in (swapped, high, low, high_n, low_n))
+    scales = tuple(s[close] for s in scales)
     d_ap, d_neg = (d_ap[0][close], d_ap[1][close]), (d_neg[0][close], d_neg[1][close])
 
-    def unit(high, low, distance):  # (high + low) / (distance s), distance = d / s a double word; 0 at d = 0
+    def unit(high, low, distance, scale):  # (high + low) / (distance s), distance = d / s a double word; 0 at d = 0
         positive = (distance[0] > 0)[:, None]
         safe = np.where(positive, distance[0][:, None], 1.0)
         quotient, quotient_low = dw.divide(high / scale, low / scale, safe)
         quotient_low = quotient_low - quotient * (distance[1][:, None] / safe)
         return np.where(positive, quotient, 0.0), np.where(positive, quotient_low, 0.0)
 
-    u_ap, u_neg = unit(high, low, d_ap), unit(high_n, low_n, d_neg)
+    u_ap, u_neg = unit(high, low, d_ap, scales[0]), unit(high_n, low_n, d_neg, scales[1])
     difference = dw.add(*u_ap, -u_neg[0], -u_neg[1])[0]
     total = dw.add(*u_ap, *u_neg)[0]
     g_a = np.where(swapped, u_ap[0], difference)
@@ -427,8 +566,14 @@ def triplet_margin_and_grad(anchor, positive, negative, *, margin: float = 1.0, 
 
 def _unit_vectors(x: np.ndarray):
     """``x / ||x||`` and ``||x||`` (keepdims); a zero vector stays 0."""
-    norm = vector_norm(x)
+    norm = _norm(x)
     return x / np.where(norm > 0, norm, 1), norm
+
+
+def _norm(x: np.ndarray) -> np.ndarray:
+    """``vector_norm(x)`` (keepdims); a norm past float max (float32 entries near its max) is inf, its true size."""
+    with np.errstate(over="ignore"):
+        return vector_norm(x)
 
 
 def _unit_gap(x1, x2, u1, u2, n1, n2, sign: float = 1.0, below: float = 1.0):
@@ -469,8 +614,9 @@ def _exact_cosine(x1: np.ndarray, x2: np.ndarray, n1: np.ndarray, n2: np.ndarray
     products and the norms are double words (``_squared_norm``): good to about ``u^2``, where the
     plain cosine is off by an ulp of 1, which is most of :math:`\cos - m` near the margin.
     """
-    a = x1 / _power_of_two_at(n1)
-    b = x2 / _power_of_two_at(n2)
+    top = np.finfo(x1.dtype).max  # a norm past float max (inf): the largest power of two
+    a = x1 / _power_of_two_at(np.minimum(n1, top))
+    b = x2 / _power_of_two_at(np.minimum(n2, top))
     # a.b, a.a and b.b from one Veltkamp split of each vector, summed together (one pairwise Sum2)
     a_high, a_low = dw.split_unchecked(a)
     b_high, b_low = dw.split_unchecked(b)
@@ -488,18 +634,22 @@ def _exact_cosine(x1: np.ndarray, x2: np.ndarray, n1: np.ndarray, n2: np.ndarray
 def _slices(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     r"""Ozaki's error-free cut of vectors of norm below 2: :math:`v = v_1 + v_2 + v_3`, and :math:`r = v_2 + v_3`.
 
-    :math:`v_1` is :math:`v` rounded to the grid :math:`2^{-25}` and :math:`v_2` the rest rounded to
-    :math:`2^{-k}`, :math:`k = 51 - \lceil \log_2 D \rceil / 2` (``D`` features, the last axis), so
+    :math:`v_1` is :math:`v` rounded to the grid :math:`2^{-g}` and :math:`v_2` the rest rounded to
+    :math:`2^{-k}`, :math:`k = p - 2 - \lceil \log_2 D \rceil / 2` (``D`` features, the last axis;
+    :math:`p` the significand's bits, 53 or 24; :math:`g = \lfloor (p - 3)/2 \rfloor`: 25 or 10), so
     that the sums :math:`\sum v_1 w_1` and :math:`\sum (v_1 w_2 + v_2 w_1)` of two such vectors are
-    exact in any order (every partial sum is a multiple of the grid below :math:`2^{53}` of its
+    exact in any order (every partial sum is a multiple of the grid below :math:`2^{p}` of its
     steps, by Cauchy-Schwarz): one ``einsum`` each, with no error-free summation.
     """
-    k = 51 - (v.shape[-1] - 1).bit_length() // 2
-    v1 = v + 0.75 * 2.0**28
-    v1 -= 0.75 * 2.0**28
+    bits = np.finfo(v.dtype).nmant + 1
+    k = bits - 2 - (v.shape[-1] - 1).bit_length() // 2
+    first = v.dtype.type(0.75 * 2.0 ** (bits - (bits - 3) // 2))  # (x + first) - first: x on the grid 2^-g
+    second = v.dtype.type(0.75 * 2.0 ** (bits - k))
+    v1 = v + first
+    v1 -= first
     rest = v - v1
-    v2 = rest + 0.75 * 2.0 ** (53 - k)
-    v2 -= 0.75 * 2.0 ** (53 - k)
+    v2 = rest + second
+    v2 -= second
     return v1, v2, rest - v2, rest
 
 
@@ -540,7 +690,7 @@ def _cosine_gradient(x1: np.ndarray, x2: np.ndarray, n1: np.ndarray, n2: np.ndar
     """
     x = np.stack(np.broadcast_arrays(x1, x2))
     norm = np.stack(np.broadcast_arrays(n1, n2))
-    scale = _power_of_two_at(np.minimum(norm, np.finfo(np.float64).max))  # a norm past float max: 2^1023
+    scale = _power_of_two_at(np.minimum(norm, np.finfo(x.dtype).max))  # a norm past float max: 2^1023 (2^127)
     x /= scale
     parts = _slices(x)
     squares, squares_low = (v[..., None] for v in _sliced_dot(parts, parts, x, x))  # A and B
@@ -560,7 +710,7 @@ def _cosine_gradient(x1: np.ndarray, x2: np.ndarray, n1: np.ndarray, n2: np.ndar
     ratio_high, ratio_split = dw.split_unchecked(ratio)
     # the slices are spent: their memory holds Veltkamp's halves of x, the product and the two-sum
     x_high, spare, x_low, product = parts
-    np.multiply(x, 134217729.0, out=x_high)
+    np.multiply(x, _VELTKAMP[x.dtype], out=x_high)
     np.subtract(x_high, x, out=spare)
     x_high -= spare
     np.subtract(x, x_high, out=x_low)
@@ -584,8 +734,33 @@ def _cosine_gradient(x1: np.ndarray, x2: np.ndarray, n1: np.ndarray, n2: np.ndar
         high += low
     with np.errstate(over="ignore"):  # a vector near 0: a gradient past float max
         high /= scale
-    np.copyto(high, 0.0, where=~np.all(norm > 0, axis=0))
+    nonzero = np.all(norm > 0, axis=0)
+    np.copyto(high, 0.0, where=~nonzero)
+    if x.dtype == np.float32:
+        _nearly_parallel_in_float64(high, x1, x2, squares, dot, nonzero)
     return high[0], high[1]
+
+
+def _nearly_parallel_in_float64(high, x1, x2, squares, dot, nonzero) -> None:
+    r"""float32 ``_cosine_gradient``: the pairs less than about :math:`2^{-10}` rad from (anti)parallel, recomputed
+    in float64 and rounded once (in place in ``high``, the stacked gradients).
+
+    There :math:`b - \lambda a` cancels to :math:`\sin\theta` of its terms, and float32 double words
+    (:math:`A`, :math:`B`, :math:`P` to about :math:`2^{-44}`) leave an error of :math:`2^{-44}/\sin\theta`
+    of it: 12 ulp of the cancelling terms at :math:`\theta = 10^{-6}` (the atlas allows 1). Only those rows
+    are copied to float64 (none for most inputs); elsewhere the error is below :math:`2^{-9}` ulp.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # sin^2 = 1 - P^2/(AB), from the rounded A, B, P
+        product = squares[0] * squares[1]
+        near = ((product - dot * dot) < 2.0**-20 * product)[..., 0] & nonzero[..., 0]
+    if not near.any():
+        return
+    shape = high.shape[1:]
+    first, second = (np.broadcast_to(v, shape)[near].astype(np.float64) for v in (x1, x2))
+    gradients = _cosine_gradient(first, second, _norm(first), _norm(second))
+    with np.errstate(over="ignore"):  # a float64 gradient past float32 max: inf, its true size
+        for i, gradient in enumerate(gradients):
+            high[i][near] = gradient.astype(np.float32)
 
 
 def _cosine_excess(first, second, n1, n2, label, cos, margin, shape):
@@ -597,7 +772,8 @@ def _cosine_excess(first, second, n1, n2, label, cos, margin, shape):
     margin is still decided by the rounded cosine, as before (a pair at the margin to within
     rounding, such as :math:`\theta = \pi` for :math:`m = -1`, costs nothing).
     """
-    excess = np.broadcast_to(cos - margin, (*shape[:-1], 1))
+    m, m_low = _double_word(margin, cos.dtype)
+    excess = np.broadcast_to(cos - margin if not m_low else (cos - m) - m_low, (*shape[:-1], 1))
     rows = ((label == -1) & (n1 > 0) & (n2 > 0) & (excess > 0) & (excess < 0.5))[..., 0]
     rows = np.broadcast_to(rows, shape[:-1])
     if not rows.any():
@@ -606,18 +782,51 @@ def _cosine_excess(first, second, n1, n2, label, cos, margin, shape):
     cos_high, cos_low = _exact_cosine(np.broadcast_to(first, shape)[rows], np.broadcast_to(second, shape)[rows],
                                       n1[rows], n2[rows])
     excess = excess.copy()
-    excess[rows] = dw.add(cos_high, cos_low, -margin, 0.0)[0][:, None]
+    excess[rows] = dw.add(cos_high, cos_low, -m, -m_low if m_low else 0.0)[0][:, None]
     return excess
+
+
+def _one_minus_cosine(x1, x2, n1, n2, shape) -> np.ndarray:
+    r""":math:`1 - \cos(x_1, x_2) = \tfrac12 |a\,|b| - b\,|a||^2 / (|a|\,|b|)^2` (keepdims), rounded once: float32's form.
+
+    :math:`a`, :math:`b` are the vectors scaled by powers of two (exact) to norms near 1, the norms double
+    words (``_squared_norm``), the products :math:`a_i |b|` exact (two-products) and each component of
+    the difference a double word, so its squares' sum (``_squared_norm``) and the quotient keep about
+    :math:`2^{-44}` however small the angle: no cancellation, where :math:`\|\hat x_1 - \hat x_2\|^2/2` of
+    rounded unit vectors was off by 3 to 4 float32 ulp. A zero vector gives 1 (cosine 0).
+    """
+    x1, x2 = np.broadcast_to(x1, shape), np.broadcast_to(x2, shape)
+    n1, n2 = np.broadcast_to(n1, (*shape[:-1], 1)), np.broadcast_to(n2, (*shape[:-1], 1))
+    nonzero = ((n1 > 0) & (n2 > 0))[..., 0]
+    top = np.finfo(x1.dtype).max  # a norm past float max (inf): scaled by the largest power of two
+    a = x1 / _power_of_two_at(np.minimum(n1, top))
+    b = x2 / _power_of_two_at(np.minimum(n2, top))
+    with np.errstate(divide="ignore", invalid="ignore"):  # zero vectors: masked below
+        na, na_low = dw.sqrt(*_squared_norm(a))
+        nb, nb_low = dw.sqrt(*_squared_norm(b))
+        first, first_error = _product(a, nb[..., None])
+        second, second_error = _product(b, na[..., None])
+        high, low = dw.two_sum(first, -second)
+        low += (first_error - second_error) + (a * nb_low[..., None] - b * na_low[..., None])
+        total, total_low = _squared_norm(*dw.two_sum(high, low))  # renormalised: high may be as small as low
+        norms = dw.multiply(na, na_low, nb, nb_low)
+        ratio = dw.divide_unchecked(total, total_low, *dw.multiply(*norms, *norms))[0]
+    return np.where(nonzero, 0.5 * ratio, 1)[..., None]
 
 
 def _cosine(x1, x2, target, margin, want_loss, want_grad, reduction="mean"):
     margin = COSINE.validate(margin, "margin")
-    inputs, shape = _embeddings({"x1": x1, "x2": x2})
+    inputs, shape = _embeddings({"x1": x1, "x2": x2}, margin)
     first, second = inputs.arrays
     label = _pair_labels(target, inputs, shape, (-1.0, 1.0))[..., None]
     similar_only = not want_loss and not (label == -1).any()  # the gradient of similar pairs: no cosine needed
     if similar_only:
-        n1, n2 = vector_norm(first), vector_norm(second)
+        n1, n2 = _norm(first), _norm(second)
+    elif first.dtype == np.float32:  # 1 - cos rounded once (the gap's form below is off by 3 to 4 float32 ulp)
+        n1, n2 = _norm(first), _norm(second)
+        one_minus_cos = _by_blocks(_one_minus_cosine, shape, first, second, n1, n2)
+        cos = 1 - one_minus_cos
+        excess = _cosine_excess(first, second, n1, n2, label, cos, margin, shape)
     else:
         u1, n1 = _unit_vectors(first)
         u2, n2 = _unit_vectors(second)
@@ -633,9 +842,15 @@ def _cosine(x1, x2, target, margin, want_loss, want_grad, reduction="mean"):
         loss = inputs.finish_loss(np.squeeze(per_pair, axis=-1), reduction)
     if want_grad:
         d_cos_1, d_cos_2 = _cosine_gradient(first, second, n1, n2)
-        sign = -1.0 if similar_only else np.where(label == 1, -1.0, np.where(excess > 0, 1.0, 0.0))
-        grads = (inputs.finish_grad(np.broadcast_to(sign * d_cos_1, shape), 0),
-                 inputs.finish_grad(np.broadcast_to(sign * d_cos_2, shape), 1))
+        one = first.dtype.type(1)
+        sign = -one if similar_only else np.where(label == 1, -one, np.where(excess > 0, one, 0))
+        with np.errstate(invalid="ignore"):  # float32: an inactive pair's gradient may be inf (0 inf): 0 below
+            d_cos_1, d_cos_2 = sign * d_cos_1, sign * d_cos_2
+        if first.dtype == np.float32 and not similar_only:
+            np.copyto(d_cos_1, 0, where=sign == 0)
+            np.copyto(d_cos_2, 0, where=sign == 0)
+        grads = (inputs.finish_grad(np.broadcast_to(d_cos_1, shape), 0),
+                 inputs.finish_grad(np.broadcast_to(d_cos_2, shape), 1))
     return _split((loss, grads), want_loss, want_grad)
 
 
@@ -691,7 +906,8 @@ def _directions(x_hi, x_lo, y_hi, y_lo, cos, cos_low):
     (relative to itself, where the cosine's absolute error would show); its product with :math:`\hat y`
     is exact (Dekker) and the sum one more two-sum.
     """
-    sign = np.where(cos > 0.5, 1.0, np.where(cos < -0.5, -1.0, 0.0))
+    one = cos.dtype.type(1)
+    sign = np.where(cos > 0.5, one, np.where(cos < -0.5, -one, 0))
     gap, gap_low = dw.two_sum(x_hi, -sign * y_hi)
     gap_low += x_lo - sign * y_lo
     rounded = gap + gap_low
@@ -705,6 +921,8 @@ def _directions(x_hi, x_lo, y_hi, y_lo, cos, cos_low):
 
 _PAIRWISE_SIZE = 1 << 14  # info_nce_grad: (queries x keys x features) up to which each pair has its own direction
 _SLICE = 0.75 * 2.0**27  # (x + _SLICE) - _SLICE rounds |x| <= 1 to a multiple of 2^-26
+# temperatures whose Veltkamp halves and products with the logits (up to 1/tau) stay in range, per dtype
+_TAU_RANGE = {np.dtype(np.float64): 2.0**900, np.dtype(np.float32): 2.0**100}
 
 
 def _unit_rows(x: np.ndarray):
@@ -719,45 +937,62 @@ def _unit_rows(x: np.ndarray):
     """
     scale = _power_of_two_at(np.max(np.abs(x), axis=-1, keepdims=True))
     a = x / scale
-    bits = (51 - max(1, (x.shape[-1] - 1).bit_length())) // 2
-    grid = 0.75 * 2.0 ** (53 - bits)
-    a1 = (a + grid) - grid
-    rest = a - a1
-    exact = np.einsum("...d,...d->...", a1, a1)[..., None]
-    norm, norm_low = dw.sqrt(*dw.two_sum(exact, np.einsum("...d,...d->...", a1 + a, rest)[..., None]))
+    if a.dtype == np.float32:  # the rest of one cut would be rounded to about 2^-12 D u: exact squares, summed
+        squared = _squared_norm(a)  # as a double word instead
+        norm, norm_low = dw.sqrt(squared[0][..., None], squared[1][..., None])
+    else:
+        bits = (51 - max(1, (x.shape[-1] - 1).bit_length())) // 2
+        grid = 0.75 * 2.0 ** (53 - bits)
+        a1 = (a + grid) - grid
+        rest = a - a1
+        exact = np.einsum("...d,...d->...", a1, a1)[..., None]
+        norm, norm_low = dw.sqrt(*dw.two_sum(exact, np.einsum("...d,...d->...", a1 + a, rest)[..., None]))
     safe = np.where(norm > 0, norm, 1.0)
     high = a / safe
     product, error = _product(high, safe)
     low = ((a - product) - error) / safe - high * (norm_low / safe)
+    if a.dtype == np.float32:  # the norm in units of the scale: its low part would be subnormal for rows near 1e-30
+        return high, low, (norm, norm_low, scale)
     return high, low, (norm * scale, norm_low * scale)
 
 
 def _cosines(logits: np.ndarray, low: np.ndarray, temperature: float) -> tuple[np.ndarray, np.ndarray]:
     """The cosines :math:`\\tau\\,(z + \\delta)` of logits ``z`` and their low parts ``delta`` as a double word."""
-    product, error = dw.two_product(logits, np.float64(temperature))
+    product, error = dw.two_product(logits, np.float64(temperature))  # float64 (float32 keeps its cosines)
     return product, error + low * temperature
 
 
 def _over_norm(d_hat: np.ndarray, norm: tuple, temperature: float, d_low=None) -> np.ndarray:
     r""":math:`g / (\tau\,|x|)` with :math:`|x|` a double word: one rounded factor instead of two divisions by rounded values.
 
-    ``d_low``, if given, is the low part of :math:`g` as a double word ``(d_hat, d_low)``.
+    ``d_low``, if given, is the low part of :math:`g` as a double word ``(d_hat, d_low)``. A third entry of
+    ``norm`` (float32) is a power of two the norm is in units of: the result is divided by it last (exact).
     """
+    exponent = 0
+    if len(norm) == 3:  # tau = mantissa 2^e: tau |x| = (mantissa n) 2^(e + k), the powers of two applied last
+        temperature, exponent = math.frexp(temperature)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # a vector near 0: a gradient past float max
-        scale, scale_low = dw.multiply(norm[0], norm[1], np.float64(temperature), 0.0)
+        scale, scale_low = dw.multiply(norm[0], norm[1], *_double_word(temperature, d_hat.dtype))
         factor, factor_low = dw.divide(1.0, 0.0, scale)
         factor_low = factor_low - factor * (scale_low / scale)
         if np.all(np.isfinite(factor)) and np.all(np.isfinite(factor_low)):
             low = d_hat * factor_low if d_low is None else d_hat * factor_low + d_low * factor
-            return d_hat * factor + low
-        return d_hat / temperature / norm[0]
+            result = d_hat * factor + low
+        else:
+            result = d_hat / _double_word(temperature, d_hat.dtype)[0] / norm[0]
+        if len(norm) == 3:  # one rounding, also for a result below the normal range
+            return np.ldexp(result, -(exponent + np.frexp(norm[2])[1] - 1))
+        return result
 
 
-def _weighted_sum(weights: np.ndarray, directions: tuple, axis: int | None):
-    """``sum(weights * directions, axis)`` (``axis`` None: the products) as a double word, ``directions`` one too:
-    exact products (Dekker) summed by ``_pairwise_total``, so that terms of both signs cancel without losing digits."""
+def _weighted_sum(weights: np.ndarray, directions: tuple, axis: int | None, weights_low=None):
+    """``sum(weights * directions, axis)`` (``axis`` None: the products) as a double word, ``directions`` one too
+    (and ``weights``, with ``weights_low``): exact products (Dekker) summed by ``_pairwise_total``, so that terms
+    of both signs cancel without losing digits."""
     product, error = _product(weights, directions[0])  # |weights| <= 1, |directions| <= 2
     error += weights * directions[1]
+    if weights_low is not None:
+        error += weights_low * directions[0]
     if axis is None:
         return product, error
     high, low = _pairwise_total(np.moveaxis(product, axis, -1))
@@ -780,27 +1015,44 @@ def _similarity_logits(q_hi, q_lo, k_hi, k_lo, temperature: float, multiply):
     over the feature axis. The second result is
     :math:`(c - z\tau)/\tau` for :math:`c` = leading + rest and :math:`z = \mathrm{fl}(c/\tau)`, with
     :math:`z\tau` an exact two-product (Dekker). Written with in-place operations: the (queries, keys)
-    arrays are the cost.
+    arrays are the cost. float32 cuts each vector twice (``_sliced_similarities``: one cut leaves a rest
+    whose float32 rounding would show) and takes :math:`\tau` as a double word (``_double_word``). The third
+    result is the cosines as a double word where the caller cannot take them from the logits
+    (``_cosines``): float32 (a logit below float32's normal range has lost them) and a temperature so
+    small that logits overflow (``_far_logits``); else None.
     """
-    q1 = (q_hi + _SLICE) - _SLICE
-    k1 = (k_hi + _SLICE) - _SLICE
-    leading = multiply(q1, k1)  # exact
-    # the rest; the differences x_hi - x_1 are exact and the low parts' rounding is below 2^-79
-    rest = multiply(np.concatenate([q1, (q_hi - q1) + q_lo], axis=-1),
-                    np.concatenate([(k_hi - k1) + k_lo, k_hi], axis=-1))
+    dtype = q_hi.dtype
+    if dtype == np.float32:
+        leading, rest = _sliced_similarities(q_hi, q_lo, k_hi, k_lo, multiply)
+        # the cosines themselves for _directions: from the logits (tau (z + low)) they would lose their
+        # digits where cos / tau is below the normal range (a temperature above about 1e38)
+        cosines = dw.two_sum(leading, rest)
+    else:
+        cosines = None
+        q1 = (q_hi + _SLICE) - _SLICE
+        k1 = (k_hi + _SLICE) - _SLICE
+        leading = multiply(q1, k1)  # exact
+        # the rest; the differences x_hi - x_1 are exact and the low parts' rounding is below 2^-79
+        rest = multiply(np.concatenate([q1, (q_hi - q1) + q_lo], axis=-1),
+                        np.concatenate([(k_hi - k1) + k_lo, k_hi], axis=-1))
+    tau, tau_rest = _double_word(temperature, dtype)
+    if tau_rest:  # float32: c - z (tau + tau_rest) = (c - z tau) - z tau_rest, the last term into the rest
+        rest -= ((leading + rest) / tau) * tau_rest
     with np.errstate(over="ignore"):  # cos / tau past float max (tau below about 1e-308): inf logits
         logits = leading + rest
-        logits /= temperature
-    tau = np.float64(temperature)
-    if not 2.0**-900 < tau < 2.0**900:  # the two-product that scales its halves (no overflow in the split)
-        product, error = dw.two_product(logits, tau)
-        with np.errstate(invalid="ignore", over="ignore"):
+        logits /= tau if tau_rest else temperature
+    if cosines is None and not np.isfinite(logits).all():
+        return _far_logits(leading, rest, tau)
+    if not 1 / _TAU_RANGE[dtype] < tau < _TAU_RANGE[dtype]:  # the two-product that scales its halves (no overflow)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf logits (tau 5e-324): their low part is 0 below
+            product, error = dw.two_product(logits, tau)
             low = (((leading - product) - error) + rest) / tau
-        return logits, np.where(np.isfinite(logits), low, 0.0)
-    c = tau * 134217729.0
+        return logits, np.where(np.isfinite(logits), low, 0.0), cosines
+    splitter = _VELTKAMP[dtype]
+    c = tau * splitter
     tau_high = c - (c - tau)
     tau_low = tau - tau_high
-    high = logits * 134217729.0  # Veltkamp's split of the logits, in place
+    high = logits * splitter  # Veltkamp's split of the logits, in place
     low = high - logits
     high -= low
     np.subtract(logits, high, out=low)
@@ -817,7 +1069,99 @@ def _similarity_logits(q_hi, q_lo, k_hi, k_lo, temperature: float, multiply):
     leading -= high
     leading += rest
     leading /= tau
-    return logits, leading
+    return logits, leading, cosines
+
+
+def _far_logits(leading, rest, tau):
+    r"""Logits of cosines ``leading + rest`` over a temperature so small that some overflow (5e-324): each row's
+    largest cosine taken off first, exactly (two-sums), as ``_shifted_logits`` does.
+
+    The loss and gradient depend on differences of logits only; :math:`(c - c_{top})/\tau` is 0 at the
+    top and :math:`-\infty` (a weight of 0) wherever the cosines differ by more than :math:`\tau` times
+    float max. The low parts are 0 (a logit's rounding matters only within about 700 of the top, and
+    those cosines agree with the top's to about 1e-320), and the cosines are returned for the gradient's
+    directions, which ``_cosines`` would take from the infinite logits.
+    """
+    cosines = dw.two_sum(leading, rest)
+    top = cosines[0].max(axis=-1, keepdims=True)
+    difference, error = dw.two_sum(cosines[0], -top)
+    with np.errstate(over="ignore"):
+        logits = (difference + (error + cosines[1])) / tau
+    return logits, np.zeros_like(logits), cosines
+
+
+def _sliced_similarities(q_hi, q_lo, k_hi, k_lo, multiply):
+    r"""float32 cosines :math:`\hat q \cdot \hat k` of unit double words as ``leading + rest``: ``leading`` exact,
+    ``rest`` to about :math:`2^{-40}` (``D`` up to a few hundred).
+
+    One cut (``_similarity_logits``) leaves in float32 a rest of about :math:`2^{-12}\sqrt D` whose
+    rounding (:math:`D u` of it) would reach an ulp of a small loss. Here each high part is cut twice
+    (``_slices``: grids :math:`2^{-10}` and :math:`2^{-k}`), :math:`x_1 \cdot y_1` and
+    :math:`x_1 \cdot y_2 + x_2 \cdot y_1` are exact in any order, their sum a two-sum, and the rest
+    :math:`x_1 \cdot (y_3 + y_{lo}) + x_2 \cdot (y_r + y_{lo}) + (x_3 + x_{lo}) \cdot y_{hi}` is below
+    :math:`2^{-k}\sqrt D`: six matrix products over the features, each in place of a wider concatenation.
+    """
+    q1, q2, q3, _ = _slices(q_hi)
+    k1, k2, k3, k_rest = _slices(k_hi)
+    # each product below and the sum of the first two are exact (every partial sum is on the grid)
+    leading, middle = dw.two_sum(multiply(q1, k1), multiply(q1, k2) + multiply(q2, k1))
+    q3 += q_lo
+    k3 += k_lo
+    k_rest += k_lo
+    middle += multiply(q1, k3)
+    middle += multiply(q2, k_rest)
+    middle += multiply(q3, k_hi)
+    return leading, middle
+
+
+def _cross_entropy_rows(logits: np.ndarray, positives: np.ndarray, want_grad: bool = False):
+    r"""Per-row cross-entropy of the logits (rows: queries) with class indices ``positives``, and its gradient.
+
+    float64 takes ``cross_entropy_and_grad``. In float32 its weights would come from NumPy's float32
+    ``exp`` (up to about 2 ulp off), which every gradient entry carries; here they come from
+    ``multiclass._softmax_parts`` (``_double_word.exp``, within half an ulp, computed in float32), with
+    :math:`-\log p_c = (z_t - z_c) + \log(1 + \text{rest}/w_t)` and :math:`p_c - 1 = -(1 - p_c)` from
+    ``SoftmaxParts`` (no cancellation). The third result is None, or with ``want_grad`` in float32 the
+    gradient's low part (``_gradient_double_word``).
+    """
+    if logits.dtype != np.float32 or not np.isfinite(logits).all():
+        return (*cross_entropy_and_grad(logits, positives, reduction="none"), None)
+    parts = _softmax_parts(logits, -1)
+    rows = np.arange(len(positives))
+    loss = parts.minus_log_probabilities(logits)[rows, positives]
+    if want_grad:
+        return (loss, *_gradient_double_word(logits, positives))
+    complement = parts.complements()[rows, positives]
+    grad = np.divide(parts.weights, parts.total, out=parts.weights)
+    grad[rows, positives] = -complement
+    return loss, grad, None
+
+
+def _gradient_double_word(logits: np.ndarray, positives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""float32 :math:`p_j - [j = c]` per row as a double word, :math:`p = \operatorname{softmax}(z)`.
+
+    Rounded to float32, each :math:`p_j` is off by half an ulp or more, and a key's gradient sums
+    :math:`p_{ij}` times directions over the queries, where terms of both signs cancel to about an ulp
+    of themselves (the atlas allows 1): the weights :math:`e^{z_j - z_t}` come from
+    ``_double_word.exp_scaled`` (about :math:`2^{-29}`; the spread of a row is at most 50 here, so they
+    stay normal), their sums are double words, and :math:`p_j` and
+    :math:`p_c - 1 = -\sum_{j \ne c} w_j / \sum_j w_j` double-word quotients.
+    """
+    rows = np.arange(len(positives))
+    shifted, error = dw.two_sum(logits, -logits.max(axis=-1, keepdims=True))
+    high, low, power = dw.exp_scaled(shifted, error)
+    high, low = np.ldexp(high, power), np.ldexp(low, power)
+    total, total_low = _pairwise_total(high)
+    total_low += np.sum(low, axis=-1)
+    total, total_low = total[:, None], total_low[:, None]
+    grad, grad_low = dw.divide_unchecked(high, low, total, total_low)
+    high[rows, positives] = 0
+    low[rows, positives] = 0
+    others, others_low = _pairwise_total(high)
+    others_low += np.sum(low, axis=-1)
+    complement, complement_low = dw.divide_unchecked(others[:, None], others_low[:, None], total, total_low)
+    grad[rows, positives], grad_low[rows, positives] = -complement[:, 0], -complement_low[:, 0]
+    return grad, grad_low
 
 
 def _corrected_cross_entropy(logits, low, positives, temperature: float, want_grad: bool):
@@ -833,23 +1177,53 @@ def _corrected_cross_entropy(logits, low, positives, temperature: float, want_gr
     :math:`\ell` where :math:`1.1\,(-\mathrm{expm1}(-\ell)) \le \tau \ell` (a large loss, or
     :math:`\tau` above 1).
     """
-    loss, d_logits = cross_entropy_and_grad(logits, positives, reduction="none")
+    loss, d_logits, d_low = _cross_entropy_rows(logits, positives, want_grad)
     if not want_grad and np.all(1.1 * -np.expm1(-loss) <= temperature * loss):
-        return loss, d_logits
+        return loss, d_logits, d_low
     loss = loss + np.sum(d_logits * low, axis=-1)
     if want_grad:
         probabilities = d_logits.copy()
         probabilities[np.arange(len(positives)), positives] += 1
+        if logits.dtype == np.float32:
+            # p_j (delta_j - sum_k p_k delta_k) = p_j ((delta_j - delta_t) - sum_k p_k (delta_k - delta_t)), t the
+            # row's largest p: at t (p_t near 1 in a confident row) the plain sum cancels to far below its
+            # rounding, which float32's logits (u/tau absolute) make 20 ulp of a small gradient
+            top = probabilities.argmax(axis=-1)[:, None]
+            low -= np.take_along_axis(low, top, axis=-1)
         low -= np.sum(probabilities * low, axis=-1, keepdims=True)
         low *= probabilities
-        d_logits += low
-    return loss, d_logits
+        if d_low is None:
+            d_logits += low
+        else:  # float32: the gradient is a double word (d_logits, d_low)
+            d_low += low
+    return loss, d_logits, d_low
 
 
-def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reduction="mean"):
+_SPREAD32 = 50.0  # float32 logits spread wider than this in a row: softmax weights below e^-50 (see below)
+
+
+def _weights_below_float32(logits: np.ndarray) -> bool:
+    r"""Whether a float32 gradient of these logits would need softmax weights below float32's normal range.
+
+    A weight :math:`e^{-50}` times a direction (down to about :math:`10^{-11}` for nearly parallel pairs)
+    nears float32's smallest normal number, and the gradient multiplies it by :math:`1/(\tau |x|)`, which
+    can bring an underflowed product back into range (a key whose every query ranks it far below the
+    others has a gradient made of nothing else: 0 where 4e-44 is exact). Such calls (logits spread by more
+    than 50 in a row: :math:`\tau` below about 0.04 with normalised vectors) are computed in float64.
+    """
+    if logits.dtype != np.float32 or not logits.size:
+        return False
+    with np.errstate(invalid="ignore"):  # inf - inf: NaN, and a NaN spread is taken as too wide
+        spread = logits.max(axis=-1) - logits.min(axis=-1)
+    return not bool(np.all(spread <= _SPREAD32))
+
+
+def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reduction="mean", native=True):
     temperature = POSITIVE.validate(temperature, "temperature")
     normalize = validate_flag(normalize, "normalize")
-    inputs = Inputs({"query": query, "keys": keys})
+    # float32 in float32 with normalised vectors only (the module docstring says why)
+    named = {"query": query, "keys": keys}
+    inputs = _inputs(named, temperature) if native and normalize else Inputs(named)
     q, k = inputs.arrays
     for array, name in ((q, "query"), (k, "keys")):
         check_finite(array, name)
@@ -869,13 +1243,20 @@ def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reducti
                 row = int(np.flatnonzero(norm.ravel() == 0)[0])
                 raise ValueError(f"{name} row {row} is a zero vector; its cosine similarity is undefined")
         # cosines to about 2^-66 (_similarity_logits), their rounding carried into the cross-entropy
-        logits, low = _similarity_logits(q_hat, q_low, k_hat, k_low, temperature, lambda x, y: x @ y.T)
-        small = logits.size * q.shape[1] <= _PAIRWISE_SIZE
+        small = q.shape[0] * k.shape[0] * q.shape[1] <= _PAIRWISE_SIZE
+        if want_grad and q.dtype == np.float32 and not small:  # its matrix products: see the module docstring
+            return _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reduction, native=False)
+        logits, low, cosines = _similarity_logits(q_hat, q_low, k_hat, k_low, temperature, lambda x, y: x @ y.T)
+        if want_grad and _weights_below_float32(logits):
+            return _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reduction, native=False)
         if want_grad:  # the cosines for _directions (low is spent below): every pair's, or the positive pairs'
             rows = np.arange(q.shape[0])
-            cos = _cosines(logits, low, temperature) if small else _cosines(logits[rows, rows], low[rows, rows],
-                                                                            temperature)
-        loss, d_logits = _corrected_cross_entropy(logits, low, positives, temperature, want_grad)
+            if cosines is not None:  # float32
+                cos = cosines if small else (cosines[0][rows, rows], cosines[1][rows, rows])
+            else:
+                cos = _cosines(logits, low, temperature) if small else _cosines(logits[rows, rows], low[rows, rows],
+                                                                                temperature)
+        loss, d_logits, d_low = _corrected_cross_entropy(logits, low, positives, temperature, want_grad)
     else:
         q_hat, k_hat = q, k
         with np.errstate(over="ignore", invalid="ignore"):  # a similarity past float max: inf logits
@@ -887,9 +1268,9 @@ def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reducti
         if small:
             # small problems: every pair's own k_hat - cos q_hat and q_hat - cos k_hat (_directions)
             c = (cos[0][:, :, None], cos[1][:, :, None])
-            g = d_logits[:, :, None]
-            d_q_hat = _weighted_sum(g, _directions(k_hat, k_low, q_hat[:, None], q_low[:, None], *c), 1)
-            d_k_hat = _weighted_sum(g, _directions(q_hat[:, None], q_low[:, None], k_hat, k_low, *c), 0)
+            g, g_low = d_logits[:, :, None], None if d_low is None else d_low[:, :, None]
+            d_q_hat = _weighted_sum(g, _directions(k_hat, k_low, q_hat[:, None], q_low[:, None], *c), 1, g_low)
+            d_k_hat = _weighted_sum(g, _directions(q_hat[:, None], q_low[:, None], k_hat, k_low, *c), 0, g_low)
         else:  # matrix products, with only the positive pairs' directions apart (they are usually close)
             c = (cos[0][:, None], cos[1][:, None])
             positive = d_logits[rows, rows][:, None]
@@ -964,10 +1345,12 @@ def info_nce_and_grad(query, keys, *, temperature: float = 0.1, normalize: bool 
 # ------------------------------------------------------------ InfoNCE with a key set per query
 
 
-def _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad, reduction="mean"):
+def _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad, reduction="mean", native=True):
     temperature = POSITIVE.validate(temperature, "temperature")
     normalize = validate_flag(normalize, "normalize")
-    inputs = Inputs({"query": query, "keys": keys})
+    # float32 in float32 with normalised vectors only (the module docstring says why)
+    named = {"query": query, "keys": keys}
+    inputs = _inputs(named, temperature) if native and normalize else Inputs(named)
     q, k = inputs.arrays
     for array, name in ((q, "query"), (k, "keys")):
         check_finite(array, name)
@@ -988,10 +1371,12 @@ def _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad
                 raise ValueError(f"{name} row {tuple(int(i) for i in row)} is a zero vector; its cosine similarity "
                                  f"is undefined")
         # (N, M, D) @ (N, D, 1): each query against its own keys; cosines to about 2^-66 (_similarity_logits)
-        logits, low = _similarity_logits(q_hat, q_low, k_hat, k_low, temperature,
+        logits, low, cosines = _similarity_logits(q_hat, q_low, k_hat, k_low, temperature,
                                          lambda x, y: (y @ x[:, :, None])[:, :, 0])
-        cos = _cosines(logits, low, temperature) if want_grad else None  # for _directions (low is spent below)
-        loss, d_logits = _corrected_cross_entropy(logits, low, positives, temperature, want_grad)
+        if want_grad and _weights_below_float32(logits):
+            return _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad, reduction, False)
+        cos = (cosines if cosines is not None else _cosines(logits, low, temperature)) if want_grad else None
+        loss, d_logits, d_low = _corrected_cross_entropy(logits, low, positives, temperature, want_grad)
     else:
         q_hat, k_hat = q, k
         with np.errstate(over="ignore", invalid="ignore"):  # a similarity past float max: inf logits
@@ -1003,8 +1388,9 @@ def _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad
         # through x / |x|: (g - (g . x_hat) x_hat) / |x|, as every pair's own k_hat - cos q_hat and
         # q_hat - cos k_hat (_directions: the plain projection cancels for nearly parallel pairs)
         g, c = d_logits[:, :, None], (cos[0][:, :, None], cos[1][:, :, None])
-        d_q_hat = _weighted_sum(g, _directions(k_hat, k_low, q_hat[:, None], q_low[:, None], *c), 1)
-        d_k_hat = _weighted_sum(g, _directions(q_hat[:, None], q_low[:, None], k_hat, k_low, *c), None)
+        g_low = None if d_low is None else d_low[:, :, None]
+        d_q_hat = _weighted_sum(g, _directions(k_hat, k_low, q_hat[:, None], q_low[:, None], *c), 1, g_low)
+        d_k_hat = _weighted_sum(g, _directions(q_hat[:, None], q_low[:, None], k_hat, k_low, *c), None, g_low)
         grads = (inputs.finish_grad(_over_norm(d_q_hat[0], q_norm, temperature, d_q_hat[1]), 0),
                  inputs.finish_grad(_over_norm(d_k_hat[0], k_norm, temperature, d_k_hat[1]), 1))
     elif want_grad:
