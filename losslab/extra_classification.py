@@ -43,13 +43,15 @@ from losslab._validation import (
     sum_to_shape,
     validate_reduction,
 )
-from losslab.activations import SoftmaxParts
+from losslab.activations import SoftmaxParts, put_class, take_class
 from losslab.multiclass import (
+    _check_indices,
     _cross_entropy_and_grad_of_double_word_target,
     _cross_entropy_kernel,
+    _double_word_exp_of_difference,
     _logits_and_distribution,
+    _row_sums,
     _softmax_minus_target,
-    _softmax_parts,
     _two_product,
     _weighted_class_sum,
     cross_entropy_and_grad,
@@ -95,12 +97,45 @@ def _cross_entropy_and_grad(logits, target, axis: int, target_low=None):
         target_low = np.broadcast_to(target_low, target.shape)
     if not all_finite(logits):
         return _cross_entropy_kernel(logits, target, axis, target_low)
-    parts = _softmax_parts(logits, axis)
+    parts = SoftmaxParts.of(logits, axis, _exp_of_difference32)  # multiclass._softmax_parts, by blocks
     loss = _weighted_class_sum(target, parts.minus_log_probabilities(logits), axis)
     grad = _softmax_minus_target(parts, target, axis, target_low)
     if target_low is not None or not _all_hard(target):  # multiclass is exact for 0/1 targets
         _recompute_cancelling32(grad, logits, target, target_low, axis)
     return loss, sum_to_shape(grad, logits_shape)
+
+
+def _index_cross_entropy32(logits: np.ndarray, indices: np.ndarray, axis: int):
+    r"""float32 per-sample cross-entropy and gradient for class indices and finite logits: multiclass's
+    class-index forms, :math:`-\log p_c = (z_t - z_c) + \log(1 + R/w_t)` and :math:`(p_k)_k` with
+    :math:`-(1 - p_c)` at the true class, from softmax weights by ``_double_word.exp`` (half an ulp; NumPy's
+    float32 ``exp`` is up to 2.4 off, which left gradients 4 ulp off), a block of rows at a time."""
+    _check_indices(indices, logits, axis)
+    positions = np.expand_dims(indices, axis)
+    parts = SoftmaxParts.of(logits, axis, _exp_of_difference32)
+    true_weight = take_class(parts.weights, positions, axis)
+    with np.errstate(over="ignore"):  # a spread past float max: inf, the rounded loss
+        gap = parts.top_logit - take_class(logits, positions, axis)
+    loss = np.squeeze(gap + parts.log1p_rest(), axis=axis)
+    at_top = positions == parts.top
+    complement = np.where(at_top, parts.rest, parts.total - true_weight) / parts.total
+    grad = np.divide(parts.weights, parts.total, out=parts.weights)
+    put_class(grad, positions, -complement, axis)
+    return loss, grad
+
+
+def _exp_of_difference32(z: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``multiclass._double_word_exp_of_difference`` a block of rows (first axis) at a time: its dozen
+    temporaries stay small next to the float32 arrays."""
+    out = np.empty(np.broadcast_shapes(z.shape, shift.shape), z.dtype)
+    if out.ndim < 2:
+        out[...] = _double_word_exp_of_difference(z, shift)
+        return out
+    step = max(1, _EXP_BLOCK // max(1, out[0].size))
+    for start in range(0, out.shape[0], step):
+        rows = slice(start, start + step)
+        out[rows] = _double_word_exp_of_difference(z[rows], shift if shift.shape[0] == 1 else shift[rows])
+    return out
 
 
 def _recompute_cancelling32(grad, logits, target, target_low, axis: int) -> None:
@@ -119,34 +154,44 @@ def _recompute_cancelling32(grad, logits, target, target_low, axis: int) -> None
     rows = np.flatnonzero(cancel.any(axis=1))
     if not rows.size:
         return
-    z = np.moveaxis(logits, axis, -1).reshape(-1, classes)[rows]
-    q_hi = targets[rows]
-    if target_low is None:
-        q_lo = np.zeros_like(q_hi)
-    else:
-        q_lo = np.moveaxis(np.broadcast_to(target_low, grad.shape), axis, -1).reshape(-1, classes)[rows]
+    logit_rows = np.moveaxis(logits, axis, -1).reshape(-1, classes)
+    low_rows = None if target_low is None else \
+        np.moveaxis(np.broadcast_to(target_low, grad.shape), axis, -1).reshape(-1, classes)
+    step = max(1, _EXP_BLOCK // classes)  # a block of rows at a time: a dozen double-word temporaries
+    for start in range(0, rows.size, step):
+        chunk = rows[start:start + step]
+        value = _softmax_minus_target_dw(logit_rows[chunk], targets[chunk],
+                                         None if low_rows is None else low_rows[chunk])
+        block = flat[chunk]
+        take = cancel[chunk]
+        block[take] = value[take]
+        if np.shares_memory(flat, grad):
+            flat[chunk] = block
+        else:
+            moved[np.unravel_index(chunk, moved.shape[:-1])] = block
+
+
+def _softmax_minus_target_dw(z: np.ndarray, q_hi: np.ndarray, q_lo) -> np.ndarray:
+    """(rows, classes) float32: :math:`(w_k Q - q_k W) / W`, rounded once (see ``_recompute_cancelling32``)."""
     with np.errstate(over="ignore", invalid="ignore"):  # a spread past float max: -inf, weight 0
         d_hi, d_lo = dw.two_sum(z, -z.max(axis=1, keepdims=True))
     d_lo[~(d_hi > -150)] = 0  # e^d is 0 in float32 there; exp_scaled clips d_hi but not a huge low part
     e_hi, e_lo, power = dw.exp_scaled(d_hi, d_lo)
     with np.errstate(under="ignore"):  # weights below 2^-149 of the largest do not count
         w_hi, w_lo = np.ldexp(e_hi, power), np.ldexp(e_lo, power)
-    total_hi, total_lo = dw.total(w_hi)
+    # row sums of non-negative values, exact to about u^2, vectorised over the classes
+    total_hi, total_lo = _row_sums(w_hi.copy(), w_hi.max(axis=1), high=d_hi, low=d_lo)
     total_lo += w_lo.sum(axis=1)
-    mass_hi, mass_lo = dw.total(q_hi)
-    mass_lo += q_lo.sum(axis=1)
+    mass_hi, mass_lo = _row_sums(q_hi.copy(), q_hi.max(axis=1), high=e_hi, low=e_lo)
+    if q_lo is None:
+        q_lo = np.zeros_like(q_hi)
+    else:
+        mass_lo += q_lo.sum(axis=1)
     gain = dw.multiply(w_hi, w_lo, mass_hi[:, None], mass_lo[:, None])
     cost = dw.multiply(q_hi, q_lo, total_hi[:, None], total_lo[:, None])
     numerator = dw.add(*gain, -cost[0], -cost[1])
     value, low = dw.divide(*numerator, total_hi[:, None])
-    value = value + (low - value * (total_lo / total_hi)[:, None])
-    block = flat[rows]
-    take = cancel[rows]
-    block[take] = value[take]
-    if np.shares_memory(flat, grad):
-        flat[rows] = block
-    else:
-        moved[np.unravel_index(rows, moved.shape[:-1])] = block
+    return value + (low - value * (total_lo / total_hi)[:, None])
 
 
 def _one_hot(indices: np.ndarray, logits: np.ndarray, axis: int) -> np.ndarray:
@@ -199,8 +244,10 @@ def _weighted_cross_entropy(logits, target, weight, axis, want_loss, want_grad, 
             weights = weights.astype(np.float32)
     if index:
         # one weight per sample: w at the true class; cross_entropy checks the indices first
-        # (multiclass's class-index kernel in both dtypes: no cancellation to guard, and no one-hot copy)
-        loss, grad = cross_entropy_and_grad(logits, target, axis=axis, reduction="none")
+        if logits.dtype == np.float32 and all_finite(logits):
+            loss, grad = _index_cross_entropy32(logits, target, axis)
+        else:  # multiclass's class-index kernel: no cancellation to guard, and no one-hot copy
+            loss, grad = cross_entropy_and_grad(logits, target, axis=axis, reduction="none")
         sample_weight = np.take_along_axis(
             np.broadcast_to(weights, logits.shape), np.expand_dims(target, axis), axis=axis)
         with np.errstate(over="ignore"):  # past float max only where the true value is
