@@ -90,9 +90,10 @@ import numpy as np
 
 from losslab import _double_word as dw
 from losslab._inputs import Inputs, check_finite, check_shapes_broadcast
-from losslab._validation import Interval, fits_float32, validate_reduction
+from losslab._validation import Interval, validate_reduction
 
 NON_NEGATIVE = Interval(0.0, None)
+FLOAT32_TINY, FLOAT32_MAX = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
 FOUR_OVER_PI_SQUARED = 4 / math.pi**2
 # 4/pi^2 and pi/2 as double words (hi + lo, from mpmath)
 FOUR_OVER_PI_SQUARED_LOW = -1.5865159517757766e-17
@@ -138,6 +139,7 @@ class _Format:
             return head, kind((high - float(head)) + low)
 
         self.one = kind(1)
+        self.single = self.dtype == np.float32
         self.atan = np.array([pair(h, lo) for h, lo in ATAN_TABLE.T], self.dtype).T
         self.half_pi = pair(HALF_PI, HALF_PI_LOW)
         self.four_over_pi_squared = np.array([pair(h, lo) for h, lo in FOUR_OVER_PI_SQUARED_PAIR.T], self.dtype).T
@@ -202,7 +204,8 @@ def _arctan2_double(y, y_lo, x, x_lo):
     :math:`c = k/32` (``ATAN_TABLE``); :math:`\arctan r` is its series to :math:`r^9`, of which only
     :math:`r` needs the double word; :math:`|y| > x` takes :math:`\pi/2 - \arctan(x/|y|)`.
     """
-    table, (half_pi, half_pi_low) = FORMATS[y.dtype].atan, FORMATS[y.dtype].half_pi
+    fmt = FORMATS[y.dtype]
+    table, (half_pi, half_pi_low) = fmt.atan, fmt.half_pi
     flip = y < 0
     y, y_lo = np.where(flip, -y, y), np.where(flip, -y_lo, y_lo)
     swap = y > x
@@ -526,11 +529,12 @@ class _Pair:
     def __init__(self, pred_boxes, target_boxes, eps, kind):
         self.kind, self.eps_value, self.extreme = kind, eps, None
         # float32 in float32 (an eps outside float32's normal range: in float64, rounded once)
-        self.inputs = Inputs({"pred_boxes": pred_boxes, "target_boxes": target_boxes}, native=fits_float32(eps))
+        native = eps == 0 or FLOAT32_TINY <= eps <= FLOAT32_MAX  # fits_float32, inline (called per control change)
+        self.inputs = Inputs({"pred_boxes": pred_boxes, "target_boxes": target_boxes}, native=native)
         pred, target = self.inputs.arrays
         self.format = fmt = FORMATS[pred.dtype]
         # eps as a double word of the working dtype (float32's nearest and the rest; float64's is exact)
-        self.eps_low_value = float(eps - float(fmt.dtype.type(eps))) if fmt.dtype != np.float64 else 0.0
+        self.eps_low_value = float(eps - float(fmt.dtype.type(eps))) if fmt.single else 0.0
         for array, name in ((pred, "pred_boxes"), (target, "target_boxes")):
             if array.ndim == 0 or array.shape[-1] != 4:
                 raise ValueError(f"{name} must have a last axis of length 4 (x1, y1, x2, y2); got shape {array.shape}")
@@ -759,7 +763,7 @@ class _Pair:
     def finish(self, loss, grad, reduction, want_loss, want_grad):
         if want_grad:
             grad = np.moveaxis(grad, 0, -1)
-            if self.format.dtype == np.float32:  # past float32 max where the gradient is (boxes of 1e-40)
+            if self.format.single:  # past float32 max where the gradient is (boxes of 1e-40)
                 with np.errstate(over="ignore"):
                     grad = grad / self.scale[..., None]
             else:
@@ -788,7 +792,7 @@ def _eps(eps) -> float:
 def _iou_loss(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
     pair = _Pair(pred_boxes, target_boxes, _eps(eps), "iou_loss")
     with np.errstate(divide="ignore", invalid="ignore"):
-        native = want_grad and pair.format.dtype == np.float32
+        native = want_grad and pair.format.single
         loss, grad = pair.iou_terms(want_grad and not native)
         if native:
             grad = _float32_grad(pair, giou=False)
@@ -950,7 +954,7 @@ def iou_loss_and_grad(pred_boxes, target_boxes, *, eps: float = 1e-7, reduction:
 def _giou(pred_boxes, target_boxes, eps, want_loss, want_grad, reduction="mean"):
     pair = _Pair(pred_boxes, target_boxes, _eps(eps), "giou")
     with np.errstate(divide="ignore", invalid="ignore"):
-        native = want_grad and pair.format.dtype == np.float32
+        native = want_grad and pair.format.single
         loss, grad = pair.iou_terms(want_grad and not native)
         width, height = pair.enclosing()
         enclosing = width * height
