@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from losslab.dashboard.views.base import View
 
 MAX_QUERY_LENGTH = 2000
+MAX_NAMED_UNKNOWN = 5
 # Page settings every view accepts and ignores: the browser applies them (present=1, presenting mode).
 PAGE_KEYS = frozenset({"present"})
 
@@ -73,8 +74,12 @@ def parse_query(view: View, search: str | None) -> ViewState:
     query = parse_qs(search, keep_blank_values=True)
     notices: list[str] = []
     known = {c.name for c in (*view.numbers, *view.extras)} | {"losses"}
-    for key in sorted(set(query) - known - PAGE_KEYS):
+    unknown = sorted(set(query) - known - PAGE_KEYS)
+    # A few names, then a count: a link of 300 unknown keys made a notice of 10,000 characters.
+    for key in unknown[:MAX_NAMED_UNKNOWN]:
         notices.append(f"Ignored the unknown setting “{_shorten(key)}”.")
+    if len(unknown) > MAX_NAMED_UNKNOWN:
+        notices.append(f"Ignored {len(unknown) - MAX_NAMED_UNKNOWN} more unknown settings.")
     values = {key: _single(key, query[key], notices) for key in query if key in known}
     numbers = dict(state.numbers)
     for control in view.numbers:

@@ -208,3 +208,14 @@ def test_no_chart_gets_a_value_plotly_cannot_place(name, query):
 def test_readout_numbers_stay_short_at_any_magnitude(value, text):
     """/counts?rate=1e-300&count=1000000 printed dL/dλ = −1e306 with all its 307 digits and 4 decimals."""
     assert tables.number_text(value) == text
+
+
+def test_a_link_full_of_unknown_keys_gives_a_short_notice_and_keeps_the_known_ones():
+    """300 unknown keys in a 2000-character link made 301 notices (10,425 characters) above the page."""
+    view = views.get("regression")
+    query = "?delta=2&" + "&".join(f"k{i}=1" for i in range(330))
+    state = view.parse_query(query[:2000])
+    assert state.numbers["delta"] == 2.0
+    notice = " ".join(state.notices)
+    assert len(state.notices) <= 6 and len(notice) < 400, notice
+    assert "“k0”" in notice and "more unknown settings" in notice
