@@ -605,7 +605,7 @@ def _occupancy_grad32(problem, alpha, log_p, ext, valid, skip, norm) -> np.ndarr
     end_value = np.where(final_states, np.float32(0), minus_inf)
     skips_ahead = np.zeros((batch, states), bool)
     skips_ahead[:, :-2] = skip[:, 2:]  # state s + 2 entered from s
-    slots = _class_slots(ext, classes)
+    slots, present = _class_slots(ext)
     grad = np.zeros((frames, batch, classes), np.float32)
     following_hi = np.full((batch, states + 2), minus_inf)
     following_lo = np.zeros((batch, states + 2), np.float32)
@@ -635,38 +635,44 @@ def _occupancy_grad32(problem, alpha, log_p, ext, valid, skip, norm) -> np.ndarr
         np.copyto(log_lo, np.minimum(log_lo, 0), where=log_hi >= 0)
         np.minimum(log_hi, 0, out=log_hi)
         g_hi, g_lo = _exp_dw(log_hi, log_lo)
-        gamma_hi, gamma_lo = _class_sums(g_hi, g_lo, slots, problem.blank)
+        gamma_hi, gamma_lo = _class_sums(g_hi, g_lo, slots, present, classes, problem.blank)
         grad[t] = _frame_grad32(problem, t, gamma_hi, gamma_lo, norm)
     grad[:, ~possible, :] = np.nan
     return grad
 
 
-def _class_slots(ext: np.ndarray, classes: int) -> np.ndarray:
-    """(N, C, R) state indices: the odd (label) states carrying each class, padded with ``L`` (a column of 0s
-    appended to the states), R the most states one class has in one sequence."""
+def _class_slots(ext: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(slots, present)``: the classes the batch's targets hold (P,), and (N, P, R) state indices, the odd
+    (label) states carrying each of them, padded with ``L`` (a column of 0s appended to the states); R is the
+    most states one class has in one sequence."""
     batch, states = ext.shape
     labels = ext[:, 1::2]
-    order = np.argsort(labels, axis=1, kind="stable")
-    ordered = np.take_along_axis(labels, order, axis=1)
+    present, codes = np.unique(labels, return_inverse=True)
+    codes = codes.reshape(labels.shape)
+    order = np.argsort(codes, axis=1, kind="stable")
+    ordered = np.take_along_axis(codes, order, axis=1)
     positions = np.arange(labels.shape[1])[None, :]
     run_start = np.where(np.diff(ordered, axis=1, prepend=-1) != 0, positions, 0)
     rank = positions - np.maximum.accumulate(run_start, axis=1)
-    slots = np.full((batch, classes, int(rank.max(initial=-1)) + 1), states, np.int64)
+    slots = np.full((batch, present.size, int(rank.max(initial=-1)) + 1), states, np.int64)
     slots[np.arange(batch)[:, None], ordered, rank] = 2 * order + 1
-    return slots
+    return slots, present
 
 
-def _class_sums(g_hi, g_lo, slots, blank: int):
+def _class_sums(g_hi, g_lo, slots, present, classes: int, blank: int):
     """(N, C) double words: the sums of the (N, L) state values ``g`` over the states carrying each class,
     exact to about u^2 (``_row_sums``): the blank's from the even states, each label's from its slots."""
-    batch, classes, _repeats = slots.shape
+    batch, count, _repeats = slots.shape
     padded_hi = np.concatenate([g_hi, np.zeros((batch, 1), np.float32)], axis=1)
     padded_lo = np.concatenate([g_lo, np.zeros((batch, 1), np.float32)], axis=1)
     rows = np.arange(batch)[:, None, None]
-    values = padded_hi[rows, slots].reshape(batch * classes, -1)
-    hi, lo = _row_sums(values, values.max(axis=1, initial=0), high=np.empty_like(values), low=values)
-    hi, lo = hi.reshape(batch, classes), lo.reshape(batch, classes)
-    lo += padded_lo[rows, slots].sum(axis=2)
+    hi = np.zeros((batch, classes), np.float32)
+    lo = np.zeros((batch, classes), np.float32)
+    if count:
+        values = padded_hi[rows, slots].reshape(batch * count, -1)
+        sums = _row_sums(values, values.max(axis=1, initial=0), high=np.empty_like(values), low=values)
+        hi[:, present] = sums[0].reshape(batch, count)
+        lo[:, present] = sums[1].reshape(batch, count) + padded_lo[rows, slots].sum(axis=2)
     blanks = np.ascontiguousarray(g_hi[:, ::2])
     hi[:, blank], lo[:, blank] = _row_sums(blanks, blanks.max(axis=1), high=np.empty_like(blanks), low=blanks)
     lo[:, blank] += g_lo[:, ::2].sum(axis=1)
