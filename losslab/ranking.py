@@ -15,19 +15,19 @@ follows PyTorch's ``margin_ranking_loss`` (names, argument order, labels
 :math:`y \in \{1, -1\}`, ``margin``).
 
 float32 inputs are computed in float32 by every function here (within 3 ulp
-of the float32-rounded exact value; ``listnet_grad`` within 1 ulp). ``listnet_grad`` (and the
-gradient of ``listnet_and_grad``) is :math:`\operatorname{softmax}(s) -
-\operatorname{softmax}(r)` from two double words rounded once: in float32 the
-weights come from :func:`losslab._double_word.exp_scaled` (about
-:math:`2^{-29.7}`, where NumPy's float32 ``exp`` is up to 2 ulp off and the plain
-form was 5 ulp off, and 6.5 ulp of the cancelling terms where the two softmaxes
-nearly cancel), so the difference is correctly rounded unless it is within
-about :math:`2^{-28}` of its terms from a rounding boundary.
+of the float32-rounded exact value). ``listnet_grad`` (and the gradient of
+``listnet_and_grad``) is :math:`\operatorname{softmax}(s) -
+\operatorname{softmax}(r)` from two double words rounded once, their weights
+from :func:`losslab._double_word.exp_double_word` (about :math:`2^{-68}` in
+float64 and :math:`2^{-35}` in float32, where NumPy's ``exp`` is up to an ulp
+off, 2 in float32: the plain float32 form was 5 ulp off, and 6.5 ulp of the
+cancelling terms where the two softmaxes nearly cancel): correctly rounded
+unless the difference cancels to below about :math:`2^{-13}` of its terms
+(:math:`2^{-9}` in float32) or lies within about :math:`2^{-66}`
+(:math:`2^{-33}`) of them from a rounding boundary.
 """
 
 from __future__ import annotations
-
-import decimal
 
 import numpy as np
 
@@ -201,9 +201,9 @@ def _listnet(scores, relevance, axis, want_loss, want_grad, reduction="mean"):
         loss = cross_entropy(predicted, np.broadcast_to(softmax(labels, axis=axis), shape), axis=axis,
                              reduction="none")
     if want_grad:
-        # softmax(s) - softmax(r) from two double words (about 2^-66 of each probability in float64, 2^-28
+        # softmax(s) - softmax(r) from two double words (about 2^-66 of each probability in float64, 2^-33
         # in float32), rounded once: the rounding of the weights, the row sums and the quotients is not in
-        # the difference, so it is correctly rounded unless it cancels to below 2^-13 (2^-4) of its terms
+        # the difference, so it is correctly rounded unless it cancels to below 2^-13 (2^-9) of its terms
         target, target_low = (np.broadcast_to(t, shape) for t in _softmax_double_word(labels, axis))
         probability, probability_low = _softmax_double_word(predicted, axis)
         grad, error = _two_sum_in_place(probability, np.negative(target))
@@ -219,11 +219,11 @@ def _listnet(scores, relevance, axis, want_loss, want_grad, reduction="mean"):
 
 
 def _softmax_double_word(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    r""":math:`\operatorname{softmax}` along ``axis`` of finite float64 or float32 ``values`` as a double word ``(hi, lo)``, to about :math:`2^{-60}` (float32: :math:`2^{-28}`).
+    r""":math:`\operatorname{softmax}` along ``axis`` of finite float64 or float32 ``values`` as a double word ``(hi, lo)``, to about :math:`2^{-66}` (float32: :math:`2^{-33}`).
 
     :math:`v_k = e^{x_k - \max x}` is a double word (the gap with its rounding error, then
-    ``_exp_double_word``; in float32 :func:`_double_word.exp_scaled`, about :math:`2^{-29.7}`, scaled by its
-    power of two), its row sum :math:`V` exact to about :math:`u^2` (Rump-Ogita-Oishi
+    :func:`_double_word.exp_double_word`, about :math:`2^{-68}` in float64 and :math:`2^{-35}` in float32,
+    scaled by its power of two), its row sum :math:`V` exact to about :math:`u^2` (Rump-Ogita-Oishi
     extraction, ``multiclass._row_sums``), and each :math:`v_k / V` a quotient with its remainder,
     renormalized so that ``hi`` is the correctly rounded probability. Probabilities near the bottom
     of the float range keep fewer digits in ``lo`` (it is subnormal), never fewer than ``hi``.
@@ -233,14 +233,14 @@ def _softmax_double_word(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.
     with np.errstate(over="ignore", invalid="ignore"):  # a gap past float max is -inf: weight 0
         gap, gap_low = two_sum(rows, -rows.max(axis=1, keepdims=True))
     gap_low[~np.isfinite(gap_low)] = 0
-    if values.dtype == np.float32:
-        # exp_scaled clips the gap at -200 (weight 0), but not its error: half an ulp of 200 is 2^-17
-        np.clip(gap_low, np.float32(-(2.0**-16)), np.float32(2.0**-16), out=gap_low)
-        weight, weight_low, power = dw.exp_scaled(gap, gap_low)
-        with np.errstate(under="ignore"):  # weights below the normal range lose the digits they cannot hold
-            weight, weight_low = np.ldexp(weight, power), np.ldexp(weight_low, power)
-    else:
-        weight, weight_low = _exp_double_word(gap, gap_low)  # in [0, 1], 1 at a largest entry
+    # exp_double_word clips the gap at -1500 (-200 in float32), where the weight is 0, but not its error:
+    # half an ulp of the bound is below 2^-42 (2^-16)
+    bound = _GAP_ERROR_BOUND[values.dtype]
+    np.clip(gap_low, -bound, bound, out=gap_low)
+    weight, weight_low, power = dw.exp_double_word(gap, gap_low)  # weights in [0, 1], 1 at a largest entry
+    with np.errstate(under="ignore"):  # weights below the normal range keep the digits they can hold
+        np.ldexp(weight, power, out=weight)
+        np.ldexp(weight_low, power, out=weight_low)
     total, total_low = _row_sums(weight.copy(), np.ones(len(rows)), high=np.empty_like(weight),
                                  low=np.empty_like(weight))
     total_low += np.einsum("rk->r", weight_low)
@@ -263,67 +263,7 @@ def _two_sum_in_place(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndar
     return total, a
 
 
-def _exp_constants():
-    """``(32/log 2, the step log(2)/32 as a 37-bit head and its tail, 2^(j/32) for j < 32 as double words)``."""
-    with decimal.localcontext() as context:
-        context.prec = 50
-        step = decimal.Decimal(2).ln() / 32
-        head = float(round(step * 2**42)) / 2**42  # 37 bits: m * head is exact for |m| < 2^16
-        powers = [decimal.Decimal(2) ** (decimal.Decimal(j) / 32) for j in range(32)]
-        table_hi = np.array([float(v) for v in powers])
-        table_lo = np.array([float(v - decimal.Decimal(h)) for v, h in zip(powers, table_hi, strict=True)])
-        return 1 / float(step), head, float(step - decimal.Decimal(head)), table_hi, table_lo
-
-
-_EXP_INVERSE_STEP, _EXP_STEP_HI, _EXP_STEP_LO, _EXP_TABLE_HI, _EXP_TABLE_LO = _exp_constants()
-
-
-def _exp_double_word(x: np.ndarray, x_low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r""":math:`e^{x + x_{low}}` as a double word (float64; relative error about :math:`2^{-65}`, ``np.exp``'s is 0.67 ulp).
-
-    Tang's table method: :math:`x = (32 k + j) \log 2 / 32 + r` with :math:`|r| \le \log 2 / 64`
-    (the step's head times the integer is exact, and so is its difference from :math:`x`), then
-    :math:`e^x = 2^k\, 2^{j/32} (1 + \operatorname{expm1}(r))`, the table entry a double word and
-    :math:`\operatorname{expm1}(r) = r + r^2 (1/2 + r/6 + \dots + r^5/7!)` (the next term is below
-    :math:`2^{-67}`). ``x_low`` (at most an ulp of ``x``) is the rounding error of a difference.
-    """
-    x = np.clip(x, -800.0, 800.0)  # e^x is 0 or inf past these, and m stays a small integer
-    m = np.rint(np.multiply(x, _EXP_INVERSE_STEP))
-    index = m.astype(np.int32)
-    reduced = np.subtract(x, m * _EXP_STEP_HI, out=x)  # exact (Sterbenz; the product has 37 + 16 bits)
-    # the step's tail and x_low (each far below 2^-26, rounded to about 2^-79) with the head, renormalized
-    shift = np.multiply(m, -_EXP_STEP_LO, out=m)
-    shift += np.clip(x_low, -1e-13, 1e-13)  # an ulp of |x| <= 800 is below 2^-43; a clipped x has its own
-    reduced, reduced_low = _two_sum_in_place(reduced, shift)
-    series = np.multiply(reduced, 1 / 5040)
-    for factorial in (720, 120, 24, 6):
-        series += 1 / factorial
-        series *= reduced
-    series += 0.5
-    series *= reduced
-    series *= reduced
-    reduced_low *= reduced + 1  # expm1(r + r_low) = expm1(r) + r_low e^r, to far below 2^-67
-    series += reduced_low
-    expm1_hi = reduced + series  # |series| < |reduced| / 100: Dekker's fast two-sum
-    expm1_lo = np.subtract(expm1_hi, reduced, out=reduced)
-    np.subtract(series, expm1_lo, out=expm1_lo)
-    table = index & 31
-    table_hi, table_lo = np.take(_EXP_TABLE_HI, table), np.take(_EXP_TABLE_LO, table)
-    product, tail = dw.two_product_unchecked(table_hi, expm1_hi)
-    tail += np.multiply(table_hi, expm1_lo, out=expm1_lo)
-    head = table_hi + product  # table_hi >= 1 > |product|: fast two-sum
-    product -= np.subtract(head, table_hi, out=table_hi)
-    tail += product
-    expm1_hi += 1
-    tail += np.multiply(table_lo, expm1_hi, out=table_lo)
-    hi = head + tail
-    lo = np.subtract(tail, np.subtract(hi, head, out=head), out=tail)
-    index >>= 5
-    with np.errstate(over="ignore", under="ignore"):
-        np.ldexp(hi, index, out=hi)
-        np.ldexp(lo, index, out=lo)
-    lo[~np.isfinite(hi)] = 0
-    return hi, lo
+_GAP_ERROR_BOUND = {np.dtype(np.float64): np.float64(2.0**-42), np.dtype(np.float32): np.float32(2.0**-16)}
 
 
 def _exact_shift_of(scores: np.ndarray, relevance: np.ndarray, axis: int) -> np.ndarray:
@@ -356,8 +296,9 @@ def listnet_grad(scores, relevance, *, axis: int = -1):
     r""":math:`\operatorname{softmax}(s) - \operatorname{softmax}(r)` along the list axis, shaped like ``scores``.
 
     The difference of the two softmaxes carried as double words, rounded once: within half an ulp
-    unless it cancels to below about :math:`2^{-13}` of the larger probability (then within
-    :math:`2^{-66}` of it), and exactly 0 where the scores are the relevance plus a constant.
+    unless it cancels to below about :math:`2^{-13}` of the larger probability (then within about
+    :math:`2^{-66}` of it), and exactly 0 where the scores are the relevance plus a constant. float32 is
+    computed in float32, the same way: :math:`2^{-9}` and :math:`2^{-33}`.
     """
     return _listnet(scores, relevance, axis, False, True)
 
