@@ -303,9 +303,14 @@
     return box ? box.value.trim() : "";
   }
 
+  /* A point index as the server reads it (plain digits): Number() alone also reads 0x3 and 1e1. */
+  function wholeNumber(text) {
+    return /^\+?\d+$/.test(text) ? Number(text) : NaN;
+  }
+
   /* Keyboard: a point's index fills its current x and y; Move (or Enter in a box) sends them. */
   function pointChosen() {
-    var i = Number(boxValue("robust-move-point"));
+    var i = wholeNumber(boxValue("robust-move-point"));
     var plot = plotOf(DATA), trace = plot && dataTrace(plot);
     if (!trace || !isFinite(i) || i < 0 || i >= trace.full.x.length || i !== Math.floor(i)) return;
     setBox("robust-move-x", shortNumber(trace.full.x[i]));
@@ -315,7 +320,7 @@
   function movePointTyped() {
     var index = boxValue("robust-move-point"), x = boxValue("robust-move-x"), y = boxValue("robust-move-y");
     if (!index) return;
-    var i = Number(index);
+    var i = wholeNumber(index);
     // a bad value goes to the server as typed, which answers with a message under the box
     sendMoves(isFinite(i) && i === Math.floor(i) && i >= 0 ? movesWith(i, x, y) : movesWith(null) + ";" +
               index + ":" + x + ":" + y);

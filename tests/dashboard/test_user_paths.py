@@ -219,3 +219,12 @@ def test_a_link_full_of_unknown_keys_gives_a_short_notice_and_keeps_the_known_on
     notice = " ".join(state.notices)
     assert len(state.notices) <= 6 and len(notice) < 400, notice
     assert "“k0”" in notice and "more unknown settings" in notice
+
+
+def test_the_robust_point_box_reads_an_index_as_plain_digits():
+    """Typing 0x3 as the point to move moved point 3 (JavaScript's Number("0x3")) where the server's
+    answer for that text is "not a whole number ≥ 0": assets/robust.js now sends such text as typed."""
+    script = (ROOT / "assets" / "robust.js").read_text(encoding="utf-8")
+    assert r"/^\+?\d+$/.test(text)" in script
+    assert " Number(index)" not in script and 'Number(boxValue("robust-move-point"))' not in script
+    assert controls.parse_number("0x3")[1] is not None
