@@ -406,7 +406,11 @@
     var format = button.getAttribute("data-format");
     var view = button.closest(".view");
     view.querySelectorAll(".linked-charts .js-plotly-plot").forEach(function (plot, i) {
-      var name = "losslab-" + window.location.pathname.replace(/\W+/g, "") + "-" + (i ? "gradient" : "loss");
+      // The view's two sweep charts keep their short names; any further chart (sequences' CTC pair)
+      // is named by its graph's id: by index, all were "gradient" and the browser kept only one.
+      var host = i > 1 && plot.closest("[id$='-graph']");
+      var name = "losslab-" + (host ? host.id.replace(/-graph$/, "") :
+        window.location.pathname.replace(/\W+/g, "") + "-" + (i ? "gradient" : "loss"));
       window.Plotly.downloadImage(plot, { format: format, width: 1600, height: 900, filename: name });
     });
     exportStatus(button, format.toUpperCase() + " images saved (1600×900)");

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from tests.browser.test_bad_input import wait_message
+from tests.browser.test_export import allow_downloads
 
 SLIDER_NOW = "const h = document.querySelector('#' + arguments[0] + ' [role=slider]'); return h && h.getAttribute('aria-valuenow');"
 
@@ -17,7 +18,7 @@ def slider_position(lab, slider_id: str):
     return lab.js(SLIDER_NOW, slider_id)
 
 
-def test_rejected_text_leaves_the_slider_and_a_hostile_link_keeps_the_rest_and_a_copied_link_reopens(lab):
+def test_rejected_text_leaves_the_slider_and_a_hostile_link_keeps_the_rest_and_a_copied_link_reopens(lab, tmp_path):
     # 1. Text the server does not read as a number leaves the slider alone: JavaScript's Number() reads
     #    0x3 as 3 and the slider followed it while the server said "not a number"; the server read 1_000
     #    and the full-width １ while the slider stayed put.
@@ -66,4 +67,14 @@ def test_rejected_text_leaves_the_slider_and_a_hostile_link_keeps_the_rest_and_a
     #    charts drew NaN paths with console errors; now a gap, the number in the readout.
     lab.open("/counts?rate=1e-300&count=1000000")
     assert "-1.0000e+306" in lab.text("counts-readout").replace("−", "-")  # not its 307 digits
+    assert lab.duo.get_logs() == []
+
+    # 5. Image export of a view with more than two charts: sequences' CTC pair were also named
+    #    "…-gradient", and the browser kept one file for three charts.
+    lab.open("/sequences")
+    allow_downloads(lab, tmp_path)
+    lab.duo.find_element(".image-button[data-format='svg']").click()
+    names = {"losslab-sequences-loss.svg", "losslab-sequences-gradient.svg",
+             "losslab-sequences-ctc-loss.svg", "losslab-sequences-ctc-grad.svg"}
+    lab.wait_until(lambda: {p.name for p in tmp_path.iterdir()} >= names, f"the four images {sorted(names)}")
     assert lab.duo.get_logs() == []
