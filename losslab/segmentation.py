@@ -23,11 +23,29 @@ Each loss is written as (errors) / (denominator), with the errors
 the digits of its small loss. Gradients are :math:`\partial \ell / \partial p`
 for every pixel, shaped like ``prob`` (the loss of a region depends on all its
 pixels; the gradient is that of the *sum* of the unreduced losses).
-float32 inputs are computed in float64 and rounded once. The region's
-counts are summed exactly and combined in double-word arithmetic, so Dice,
-IoU and Tversky and their gradients are within about an ulp of the exact
-values (their logit forms and focal Tversky within about 3), at about twice
-the time of plain sums.
+The region's counts are summed exactly and combined in double-word
+arithmetic, so Dice, IoU and Tversky and their gradients are within about an
+ulp of the exact values (their logit forms and focal Tversky within about 3),
+at about twice the time of plain sums.
+
+float32 inputs are computed in float32 (float32 arrays only, no float64
+copies), by the same algorithms in float32's terms: the region sums are exact
+there too (the extraction is repeated on its leftovers while they could still
+reach float32's last bit), the region's quantities are float32 double words
+(48 bits), a parameter enters as a float32 double word (0.3 is not a float32),
+the sigmoids come from ``_double_word.exp`` (NumPy's float32 ``exp`` is up to
+2.4 ulp off, ``exp2`` and ``pow`` about one), the scaled paths below start at
+float32's thresholds (2^-64 instead of 2^-960, :math:`|z| > 78` instead of
+700, parameters outside [2^-20, 2^20] instead of [2^-100, 2^100]), a soft
+target's gradient is :math:`g_0 - t_i c` per pixel from two region double
+words, and the large temporaries are few or taken in blocks, so a call holds
+about half the memory of the float64 call. Combo clips its BCE at float64's
+:math:`[\epsilon, 1 - \epsilon]` as the float64 form does (:math:`1 - 10^{-12}`
+is 1 in float32) and forms the logit form's :math:`\sigma(z) - t` from
+double-word sigmoids. On the accuracy grids the results are within 3 ulp of
+the correctly rounded float32 values (2 but for focal Tversky's gradients). A parameter that is neither 0 nor a
+normal float32 (``smooth = 1e-300``, ``alpha = 1e39``) has no float32 value:
+such a call computes its float32 maps in float64 and rounds once.
 
 Every valid parameter value works, from 0 (``alpha``, ``beta``) or 5e-324
 (``smooth``, ``gamma``) to float max: far from 1 the region's quantities are
@@ -49,16 +67,60 @@ accuracy, and :math:`\partial p / \partial z = \sigma(z)\,\sigma(-z)`.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from losslab import _double_word as dw
 from losslab._double_word import add, multiply, two_product, two_sum
 from losslab._inputs import Inputs, check_not_nan, check_shapes_broadcast
-from losslab._validation import Interval, check_in_closed_interval, validate_reduction
-from losslab.binary import bce_and_grad, bce_with_logits_and_grad
+from losslab._validation import Interval, check_in_closed_interval, fits_float32, validate_reduction
+from losslab.binary import bce_and_grad, bce_with_logits, bce_with_logits_and_grad
 
 POSITIVE = Interval(0.0, None, low_inclusive=False)
 NON_NEGATIVE = Interval(0.0, None)
 UNIT = Interval(0.0, 1.0)
+
+
+class _Limits:
+    """The thresholds of the scaled paths for one working dtype (float64's are the float64 code's constants;
+    float32's sit as far inside float32's narrower exponent range, see "parameters far from 1")."""
+
+    __slots__ = ("dtype", "far_logit", "logit_cap", "moderate", "moderate_gamma", "pow_small", "scaled_below")
+
+    def __init__(self, dtype, scaled_below, far_logit, moderate, pow_small):
+        self.dtype = dtype
+        self.scaled_below = dtype.type(scaled_below) if dtype == np.float32 else scaled_below
+        self.far_logit = far_logit
+        self.logit_cap = 7.0e5  # J < 2^21: exact in either dtype
+        self.moderate = moderate
+        self.moderate_gamma = (moderate[0], 4.0)
+        self.pow_small = pow_small
+
+
+#: float64: regions below 2^-960 (62 bits above the normal range) are summed scaled, sigma(-|z|) is split into
+#: mantissa and power of two beyond |z| = 700 (e^-700 ~ 2^-1010), parameters in [2^-100, 2^100] are moderate;
+#: float32: 2^-64 (62 bits above 2^-126), |z| = 78 (e^-78 ~ 2^-112.5), [2^-20, 2^20] (alpha (TP + s), D and
+#: 1/D of a region of up to 2^24 pixels stay 2^40 inside float32's range)
+_LIMITS = {np.dtype(np.float64): _Limits(np.dtype(np.float64), 2.0**-960, 700.0, (2.0**-100, 2.0**100), 2.0**-1000),
+           np.dtype(np.float32): _Limits(np.dtype(np.float32), 2.0**-64, 78.0, (2.0**-20, 2.0**20), 2.0**-104)}
+
+
+def _word(value: float, dtype) -> tuple:
+    """A parameter as a double word of the working dtype: ``(value, 0.0)`` in float64 (the float itself), in
+    float32 its float32 rounding and the rest (0.3 is not a float32; its rounding would be half an ulp of every
+    count it weighs)."""
+    if dtype != np.float32:
+        return value, 0.0
+    high = np.float32(value)
+    return high, np.float32(value - float(high))
+
+
+def _native(maps, *parameters) -> bool:
+    """Whether float32 maps may be computed in float32: every parameter is 0 or a normal float32
+    (``fits_float32``); a float64 array does not ask (the check costs several microseconds a call)."""
+    dtype = getattr(maps, "dtype", None)
+    return (dtype is not None and dtype == np.float64) or fits_float32(*parameters)
 
 
 def _summed_axes(axis, ndim: int) -> tuple[int, ...]:
@@ -80,8 +142,8 @@ class _Counts:
 
     __slots__ = ("axes", "fn", "fp", "inputs", "prob", "shape", "target", "tp")
 
-    def __init__(self, prob, target, axis, sums: bool = True):
-        self.inputs = Inputs({"prob": prob, "target": target})
+    def __init__(self, prob, target, axis, sums: bool = True, native: bool = True):
+        self.inputs = Inputs({"prob": prob, "target": target}, native=native)
         prob_array, target_array = self.inputs.arrays
         check_in_closed_interval(prob_array, "prob", 0.0, 1.0)
         check_in_closed_interval(target_array, "target", 0.0, 1.0)
@@ -101,6 +163,9 @@ class _Counts:
     def complement_values(self) -> np.ndarray:
         return 1 - self.prob
 
+    def release(self) -> None:
+        """Drop the per-pixel quantities the counts were formed from (the maps are kept)."""
+
     def far_counts(self, fp, fn):
         r"""FP and FN (double words) scaled; a region whose FP terms are all below 2^-960 (subnormal
         probabilities) sums them from :math:`p\,2^K` (exact), and likewise FN from :math:`t\,2^K`: the
@@ -108,11 +173,11 @@ class _Counts:
         out, changed = [], False
         for small, other, sums in ((self.prob, 1 - self.target, fp), (self.target, 1 - self.prob, fn)):
             exact = _scaled(*sums)
-            if not np.any(sums[0] < _SCALED_BELOW):  # a sum is at least its largest term
+            if not np.any(sums[0] < _LIMITS[sums[0].dtype].scaled_below):  # a sum is at least its largest term
                 out.append(exact)
                 continue
             largest = self.region_max(np.where(other > 0, small, 0.0))
-            scale = np.where((largest < _SCALED_BELOW) & (largest > 0), -np.frexp(largest)[1], 0)
+            scale = np.where((largest < _LIMITS[largest.dtype].scaled_below) & (largest > 0), -np.frexp(largest)[1], 0)
             if not np.any(scale):
                 out.append(exact)
                 continue
@@ -159,8 +224,8 @@ class _LogitCounts(_Counts):
 
     __slots__ = ("complement", "far", "logits", "parts")
 
-    def __init__(self, logits, target, axis, sums: bool = True):
-        self.inputs = Inputs({"logits": logits, "target": target})
+    def __init__(self, logits, target, axis, sums: bool = True, native: bool = True):
+        self.inputs = Inputs({"logits": logits, "target": target}, native=native)
         logit_array, target_array = self.inputs.arrays
         check_not_nan(logit_array, "logits")
         check_in_closed_interval(target_array, "target", 0.0, 1.0)
@@ -189,7 +254,7 @@ class _LogitCounts(_Counts):
         out, changed = [], False
         for first, sums in ((True, fp), (False, fn)):
             exact = _scaled(*sums)
-            if not np.any(sums[0] < _SCALED_BELOW):  # a sum is at least its largest term
+            if not np.any(sums[0] < _LIMITS[sums[0].dtype].scaled_below):  # a sum is at least its largest term
                 out.append(exact)
                 continue
             negative, big, mantissa, exponent = self.far_parts()
@@ -210,7 +275,7 @@ class _LogitCounts(_Counts):
 
     def has_far_logits(self) -> bool:
         r"""Whether some :math:`\sigma(-|z|)` is below 2^-960 (see ``scaled_slope``)."""
-        return bool(np.any(self.parts[0] < _SCALED_BELOW))
+        return bool(np.any(self.parts[0] < _LIMITS[self.parts[0].dtype].scaled_below))
 
     def scaled_slope(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         r""":math:`\sigma(z)\sigma(-z)` as ``(value, correction, J)``: ``value + correction`` times :math:`2^{-J}`."""
@@ -227,6 +292,9 @@ class _LogitCounts(_Counts):
 
     def complement_values(self) -> np.ndarray:
         return self.complement
+
+    def release(self) -> None:
+        self.prob = self.complement = self.parts = self.far = None
 
     def ratio(self, alpha, beta, smooth, scaled: bool = False, halved: bool = False,
               far_terms: bool = False) -> _OverlapRatio:
@@ -291,20 +359,93 @@ def _exact_total(values: np.ndarray, lows, axes: tuple[int, ...]) -> tuple[np.nd
     any order (every partial sum is such a multiple below :math:`2^{53}\,\mathrm{ulp}(\sigma)`), and
     :math:`l_i = x_i - h_i` is exact and tiny: :math:`\sum l_i` (and ``lows``) added plainly are off
     by an ulp of an ulp of the sum. Three operations a pixel and two NumPy sums.
+
+    In float32 an ulp of the sum is 2^-24 of it, and the leftovers (each below :math:`2^{-24} \sigma`, up to
+    :math:`2 n^2 \max_i x_i` together) are not always small enough beside the sum for a plain sum of them: they
+    are extracted again (up to three more times) until :math:`n \max_i |l_i|` is below :math:`2^{-12}` of the
+    sum, so their plain sum's rounding (at most about :math:`20 u\,n \max_i |l_i|`) is below :math:`2^{-31}` of it.
     """
     count = 1
     for a in axes:
         count *= values.shape[a]
+    bits = max(count, 1).bit_length() + 1
     largest = np.max(values, axis=axes, keepdims=True, initial=0.0)
     # 2^k >= 2 n max: frexp gives max < 2^e, and n <= 2^bit_length(n)
-    sigma = np.ldexp(1.0, np.frexp(largest)[1] + max(count, 1).bit_length() + 1)
-    part = np.add(sigma, values, out=np.empty(np.shape(values)))  # one scratch array, reused: maps can be large
+    sigma = np.ldexp(values.dtype.type(1.0), np.frexp(largest)[1] + bits)
+    part = np.add(sigma, values, out=np.empty(np.shape(values), values.dtype))  # one scratch array, reused
     part -= sigma
     high = part.sum(axis=axes, keepdims=True)
     np.subtract(values, part, out=part)
+    extra = None
+    if values.dtype == np.float32:
+        extra = _extract_again(part, high, count, bits, axes)
     if lows is not None:
         part += lows
-    return two_sum(high, part.sum(axis=axes, keepdims=True))
+    if extra is None:
+        return two_sum(high, part.sum(axis=axes, keepdims=True))
+    high, low = two_sum(high, extra[0])
+    return dw.fast_two_sum_unchecked(high, low + (extra[1] + part.sum(axis=axes, keepdims=True)))
+
+
+def _extract_again(part, high, count, bits, axes):
+    """float32's further extractions of the leftovers ``part`` (in place): their exact sum as ``(hi, lo)``, or None."""
+    extracted, extracted_low, chunk = None, None, None
+    for _ in range(3):
+        biggest = np.maximum(np.max(part, axis=axes, keepdims=True, initial=0.0),
+                             -np.min(part, axis=axes, keepdims=True, initial=0.0))  # max |l| with no temporary
+        if not np.any(biggest * np.float32(count) > np.abs(high) * np.float32(2.0**-12)):
+            break
+        sigma = np.ldexp(np.float32(1.0), np.frexp(biggest)[1] + bits)
+        chunk = np.add(sigma, part, out=chunk)
+        chunk -= sigma
+        part -= chunk
+        total = chunk.sum(axis=axes, keepdims=True)  # exact: multiples of ulp(sigma), below sigma
+        if extracted is None:
+            extracted, extracted_low = total, np.zeros_like(total)
+        else:
+            extracted, error = two_sum(extracted, total)
+            extracted_low += error
+    return None if extracted is None else (extracted, extracted_low)
+
+
+def _soft_counts_float32(p, t, axes, complement=None):
+    r"""TP, FP and FN of float32 maps and soft targets, each exact as a double word, with at most six maps alive
+    (float32 maps are the large ones): :math:`p t = P + E` (Dekker), and per pixel :math:`p(1 - t) = p - p t` and
+    :math:`(1 - p)\,t = t - p t`, where :math:`p - P` and :math:`t - P` are fast two-sums (:math:`P \le p, t`);
+    for logits :math:`\sigma(-z)\,t` from its own product (``complement``: :math:`1 - p` is not :math:`\sigma(-z)`)."""
+    product, error = _product_float32(p, t)
+    tp = _exact_total(product, error, axes)
+    counts = []
+    for whole in (p, t) if complement is None else (p,):
+        difference = whole - product
+        low = whole - difference
+        low -= product  # whole - P = difference + low exactly
+        low -= error
+        counts.append(_exact_total(difference, low, axes))
+        del difference, low
+    if complement is not None:
+        del product, error
+        counts.append(_exact_total(*_product_float32(complement, t), axes))
+    return tp, *counts
+
+
+def _product_float32(a, b):
+    """Dekker's exact ``a b = p + e`` of float32 maps in [0, 1], in place: six maps at most (``dw.two_product``
+    holds eight)."""
+    constant = np.float32(4097.0)  # 2^12 + 1: Veltkamp's split of a float32
+    product = a * b
+    a_high = a * constant
+    a_high -= a_high - a
+    b_high = b * constant
+    b_high -= b_high - b
+    error = a_high * b_high
+    error -= product
+    b_low = b - b_high
+    error += a_high * b_low
+    np.subtract(a, a_high, out=a_high)  # now a's low half
+    error += a_high * b_high
+    error += a_high * b_low
+    return product, error
 
 
 def _sigmoid_pair(z: np.ndarray):
@@ -314,7 +455,8 @@ def _sigmoid_pair(z: np.ndarray):
     :math:`\sigma(|z|) = 1/(S + s)`, :math:`\sigma(-|z|) = w/(S + s)`, each one division corrected by
     :math:`(1 - s/S)`: the rounding of :math:`1 + w` does not enter. The parts give the slope too.
     """
-    w = np.exp(-np.abs(z))
+    # float32's np.exp is up to 2.4 ulp off, which every count of a saturated map would carry: dw.exp is within half
+    w = np.exp(-np.abs(z)) if z.dtype != np.float32 else _exp_float32(-np.abs(z))
     one_plus = 1.0 + w
     error = w - (one_plus - 1.0)
     correction = error / one_plus
@@ -326,6 +468,22 @@ def _sigmoid_pair(z: np.ndarray):
     return np.where(positive, big, small), np.where(positive, small, big), (w, one_plus, error)
 
 
+#: dw.exp's temporaries are about 18 arrays of its argument's size: a large map is taken in blocks
+_EXP_BLOCK = 1 << 13
+
+
+def _exp_float32(x: np.ndarray) -> np.ndarray:
+    """``dw.exp`` of a float32 array (half an ulp), in blocks of 2^13 elements so that its temporaries stay small
+    beside the map."""
+    if x.size <= _EXP_BLOCK:
+        return dw.exp(x)
+    flat = x.reshape(-1)
+    out = np.empty_like(flat)
+    for start in range(0, flat.size, _EXP_BLOCK):
+        out[start:start + _EXP_BLOCK] = dw.exp(flat[start:start + _EXP_BLOCK])
+    return out.reshape(x.shape)
+
+
 def _accurate_slope(w, one_plus, error) -> tuple[np.ndarray, np.ndarray]:
     r""":math:`\sigma(z)\sigma(-z) = w / (1 + w)^2` as ``(value, correction)``, :math:`1 + w = S + s`: about an ulp.
 
@@ -334,9 +492,7 @@ def _accurate_slope(w, one_plus, error) -> tuple[np.ndarray, np.ndarray]:
     2 S s` to working precision and the correction is :math:`-\text{value}\,(e + 2 S s)/P`. The
     product of two rounded sigmoids would be up to 3 ulp off.
     """
-    scaled = one_plus * 134217729.0  # 2^27 + 1: Veltkamp's split of S
-    high = scaled - (scaled - one_plus)
-    low = one_plus - high
+    high, low = dw.split_unchecked(one_plus)  # Veltkamp's split of S (2^27 + 1 in float64, 2^12 + 1 in float32)
     product = one_plus * one_plus
     product_error = ((high * high - product) + 2.0 * high * low) + low * low
     value = w / product
@@ -360,7 +516,9 @@ class _OverlapRatio:
     def __init__(self, counts, complement, complement_low, alpha, beta, smooth, scaled=False, halved=False,
                  far_terms=False):
         p, t, axes = counts.prob, counts.target, counts.axes
-        self.t, self.alpha, self.beta = t, alpha, beta
+        dtype = p.dtype
+        limits = _LIMITS[dtype]
+        self.t, self.alpha, self.beta = t, _word(alpha, dtype), _word(beta, dtype)
         self.one = t == 1
         self.hard = bool(np.all(self.one | (t == 0)))
         if self.hard:  # p t, p (1 - t) = p - p t and q t are exact
@@ -374,6 +532,8 @@ class _OverlapRatio:
                 fn = _exact_total(misses, misses_low, axes)
             else:
                 fn = _exact_total(complement * t, None, axes)
+        elif dtype == np.float32:
+            tp, fp, fn = _soft_counts_float32(p, t, axes, complement)
         else:  # the products' rounding errors (two-product) go into the low parts
             if complement is None:  # 1 - p and its rounding error: both subtractions exact (Sterbenz)
                 complement = 1 - p
@@ -385,72 +545,128 @@ class _OverlapRatio:
             fn_hi, fn_lo = two_product(complement, t)
             fn = _exact_total(fn_hi, fn_lo if complement_low is None else fn_lo + complement_low * t, axes)
         self.scaled = None
-        if scaled or not _moderate(alpha, beta, smooth / 2 if halved else smooth):  # "parameters far from 1"
-            self._scale(tp, *counts.far_counts(fp, fn)[:2], alpha, beta, smooth, halved)
+        if scaled or not _moderate(alpha, beta, smooth / 2 if halved else smooth, limits):  # "parameters far from 1"
+            self._scale(tp, *counts.far_counts(fp, fn)[:2], smooth, halved)
             return
-        self.hits = add(*tp, smooth / 2 if halved else smooth, 0.0)
-        self.errors = add(*multiply(*fp, alpha, 0.0), *multiply(*fn, beta, 0.0))
-        if far_terms and np.any(self.errors[0] < _SCALED_BELOW):
+        self.hits = add(*tp, *_word(smooth / 2 if halved else smooth, dtype))
+        self.errors = add(*multiply(*fp, *self.alpha), *multiply(*fn, *self.beta))
+        if far_terms and np.any(self.errors[0] < limits.scaled_below):
             # every error term of a region far below the normal range (saturated logits, subnormal
             # probabilities): they may round to 0 while alpha FP / s is an ordinary number
             far_fp, far_fn, changed = counts.far_counts(fp, fn)
             if changed:
-                self._scale(tp, far_fp, far_fn, alpha, beta, smooth, halved)
+                self._scale(tp, far_fp, far_fn, smooth, halved)
                 return
         self.denominator = add(*self.hits, *self.errors)
         self.inverse = _dw_divide(1.0, 0.0, *self.denominator)
 
-    def _scale(self, tp, fp, fn, alpha, beta, smooth, halved):
+    def _scale(self, tp, fp, fn, smooth, halved):
         """Carry the region's quantities scaled (see "parameters far from 1")."""
-        mantissa, low, exponent = _scaled(smooth)
-        self.scaled = _ScaledOverlap(_scaled(*tp), fp, fn, alpha, beta, (mantissa, low, exponent - halved))
+        mantissa, low, exponent = _scaled(*_word(smooth, tp[0].dtype), dtype=tp[0].dtype)
+        self.scaled = _ScaledOverlap(_scaled(*tp), fp, fn, self.alpha, self.beta, (mantissa, low, exponent - halved))
 
     def loss(self) -> np.ndarray:
+        return self.loss_word()[0]
+
+    def loss_word(self) -> tuple:
+        """The loss as a double word (the scaled path's rounded value and 0)."""
         if self.scaled is not None:
-            return self.scaled.loss()
-        return _dw_divide(*self.errors, *self.denominator)[0]
+            return self.scaled.loss(), 0.0
+        return _dw_divide(*self.errors, *self.denominator)
 
     def _over_square(self, numerator):
         """``numerator / D^2`` as a double word, ``1/D`` applied twice (``1/D^2`` could overflow)."""
         return multiply(*multiply(*numerator, *self.inverse), *self.inverse)
 
-    def grad(self, slope=None, factor=None) -> np.ndarray:
+    def grad(self, slope=None, factor=None, word: bool = False):
         r""":math:`\partial T/\partial p_i`, times the region's ``factor`` and the pixel's ``slope`` (value,
         correction) if given, rounded once; 0 where :math:`\partial T/\partial p_i` is 0 (whatever the factor).
 
         The factor (focal Tversky's :math:`\gamma T^{\gamma - 1}`, up to 1e75 or more for a tiny
         :math:`T`) is applied before the slope, so :math:`\partial T \cdot` slope cannot pass through the
-        subnormal range on its way to a normal result.
+        subnormal range on its way to a normal result. ``word``: as an unrounded ``(high, low)`` (the scaled
+        path's rounded value and 0), for a caller that adds another term first.
         """
         if self.scaled is not None:
             if slope is not None and len(slope) == 2:
                 slope = (*slope, 0)
-            return self.scaled.grad(self.t, self.one, self.hard, slope, factor)
+            grad = self.scaled.grad(self.t, self.one, self.hard, slope, factor)
+            return (grad, 0.0) if word else grad
         if self.hard:
             negative_errors = (-self.errors[0], -self.errors[1])
-            background = self._over_square(multiply(*self.hits, self.alpha, 0.0))
-            foreground = self._over_square(add(*multiply(*self.hits, -self.beta, 0.0), *negative_errors))
+            background = self._over_square(multiply(*self.hits, *self.alpha))
+            minus_beta = (-self.beta[0], -self.beta[1] if self.beta[1] else 0.0)  # float64: -beta and +0.0, as before
+            foreground = self._over_square(add(*multiply(*self.hits, *minus_beta), *negative_errors))
             if factor is not None:
                 background, foreground = (_times_factor(*part, factor) for part in (background, foreground))
-            if slope is None:
+            if slope is None and not word:
                 return np.where(self.one, foreground[0], background[0])
             high = np.where(self.one, foreground[0], background[0])
             low = np.where(self.one, foreground[1], background[1])
+        elif self.t.dtype == np.float32 and (factor is None or np.all(np.isfinite(factor))):
+            high, low = _linear_grad_of(self, factor)
+            if slope is None:
+                return (high, low) if word else high + low
         else:
             t = self.t
             rest, rest_low = two_sum(1.0, -t)
-            d_errors = add(*multiply(rest, rest_low, self.alpha, 0.0), *two_product(-self.beta, t))
+            beta_t = two_product(-self.beta[0], t)
+            if self.beta[1] != 0:  # float32's beta has a low part
+                beta_t = (beta_t[0], beta_t[1] - self.beta[1] * t)
+            d_errors = add(*multiply(rest, rest_low, *self.alpha), *beta_t)
             numerator = add(*multiply(*d_errors, *self.hits), *multiply(*self.errors, -t, 0.0))
             high, low = self._over_square(numerator)
             if factor is not None:
                 high, low = _times_factor(high, low, factor)
             if slope is None:
-                return high
+                return (high, low) if word else high
         # (high + low)(s + c) = high s + (low s + high c), rounded twice: about an ulp beside the slope's;
         # + 0.0 turns the -0.0 of a negative gradient times a slope of 0 (an infinite logit) into 0; an
         # infinite focal factor times a slope of 0 (NaN) is only where focal Tversky's far path replaces it
+        if slope is None:
+            return high, low
         with np.errstate(invalid="ignore"):
+            if word:
+                return high * slope[0], low * slope[0] + high * slope[1]
             return high * slope[0] + (low * slope[0] + high * slope[1]) + 0.0
+
+
+def _linear_grad_of(ratio: _OverlapRatio, factor):
+    r"""float32's soft-target :math:`\partial T/\partial p_i = g_0 - t_i c` (times ``factor``), unrounded.
+
+    :math:`a_i H - A t_i = \alpha H - t_i((\alpha + \beta) H + A)`, so with the region's double words
+    :math:`g_0 = \alpha H/D^2` and :math:`c = ((\alpha + \beta) H + A)/D^2` (no cancellation in either) a pixel
+    costs one two-product and one two-sum, where the float64 form's per-pixel :math:`a_i`, :math:`a_i H - A t_i`
+    and :math:`1/D^2` in double words take about three times the time and twice the memory (float32 maps are the
+    large ones). The cancellation of :math:`g_0` against :math:`t_i c` is kept to about :math:`2^{-44}` of them."""
+    g0 = ratio._over_square(multiply(*ratio.hits, *ratio.alpha))
+    weights = _word(float(ratio.alpha[0]) + float(ratio.alpha[1]) + float(ratio.beta[0]) + float(ratio.beta[1]),
+                    np.float32)
+    c = ratio._over_square(add(*multiply(*ratio.hits, *weights), *ratio.errors))
+    if factor is not None:
+        g0, c = (_times_factor(*part, factor) for part in (g0, c))
+    # t c = P + E (Dekker; c's halves are the region's) and g0 - P = high + low (Knuth), in place: maps are large
+    t, (c_high, c_low) = ratio.t, dw.split_unchecked(np.asarray(c[0]))
+    product = t * c[0]
+    t_high = t * np.float32(4097.0)
+    t_high -= t_high - t
+    error = t_high * c_high
+    error -= product
+    error += t_high * c_low
+    np.subtract(t, t_high, out=t_high)  # t's low half
+    error += t_high * c_high
+    error += t_high * c_low
+    error += t * c[1]
+    del t_high
+    high = g0[0] - product
+    virtual = high - g0[0]  # -P as the sum saw it
+    low = high - virtual
+    np.subtract(g0[0], low, out=low)  # g0's part of the rounding error
+    product += virtual
+    low -= product  # and -P's: -(P + virtual)
+    low -= error
+    low += g0[1]
+    return high, low
 
 
 def _times_factor(high, low, factor):
@@ -476,7 +692,8 @@ def _check_smooth(smooth) -> float:
 # ------------------------------------------------------------ parameters far from 1
 # alpha and beta may be anything from 0 to float max and smooth anything from 5e-324 to float max. Far
 # from 1, alpha FP, alpha (TP + s), 1/D or D^2 overflow or underflow (or 1/D is subnormal, with few
-# digits) while the loss and its gradient are ordinary numbers. Outside [2^-100, 2^100] a region's
+# digits) while the loss and its gradient are ordinary numbers. Outside [2^-100, 2^100] (float32:
+# [2^-20, 2^20], where alpha (TP + s), D and 1/D of 2^24 pixels keep 2^40 from the range's ends) a region's
 # quantities are therefore carried as a double-word mantissa and an integer exponent: (hi, lo, e) is
 # (hi + lo) 2^e with hi in [1/2, 1) (or 0). The ratio and its gradient are rounded once, by ldexp, at
 # the end, so they over- or underflow only where the true value is outside the float range (a result
@@ -487,32 +704,35 @@ def _check_smooth(smooth) -> float:
 # the same as on the plain path); focal Tversky of logits with gamma >> 1 (the rounded sigmoids' ulp
 # times gamma); |z| > 7e5 counted as 7e5 (only gamma below about 1e-6 can tell); and T^gamma below
 # 2^-4000 (gamma in the thousands), whose gradient is then 0 even where gamma T^(gamma - 1) dT is not.
+# In float32 a gamma that is not a float32 (0.3) also takes the scaled path, which carries its low part.
 
-#: alpha, beta (or 0) and smooth inside [2^-100, 2^100] keep the plain double words; gamma inside
-#: [2^-100, 4] keeps focal Tversky's T^gamma from the rounded T (its error grows like gamma ulp)
-_MODERATE = (2.0**-100, 2.0**100)
-_MODERATE_GAMMA = (2.0**-100, 4.0)
+# (_LIMITS: alpha, beta (or 0) and smooth inside [2^-100, 2^100] keep the plain double words; gamma inside
+# [2^-100, 4] keeps focal Tversky's T^gamma from the rounded T, whose error grows like gamma ulp)
 #: the exponent of "no term": below any real one
 _NO_EXPONENT = -(2**40)
 #: the exponent that stands for an infinite factor (focal Tversky's gamma T^(gamma - 1) at T = 0, gamma < 1)
 _INFINITE_EXPONENT = 2**20
 
 
-def _moderate_gamma(gamma) -> bool:
-    """gamma in [2^-100, 4] with gamma - 1 exact (the plain factor's T^(gamma - 1) would carry its rounding
-    times |log T|: 27 ulp at gamma = 1e-5, T = 1e-48)."""
-    return _MODERATE_GAMMA[0] <= gamma <= _MODERATE_GAMMA[1] and two_sum(gamma, -1.0)[1] == 0
+def _moderate_gamma(gamma, limits: _Limits) -> bool:
+    """gamma in [2^-100, 4] (float32: [2^-20, 4]) with gamma - 1 exact (the plain factor's T^(gamma - 1) would
+    carry its rounding times |log T|: 27 ulp at gamma = 1e-5, T = 1e-48); in float32 gamma must be a float32."""
+    low, high = limits.moderate_gamma
+    if limits.dtype == np.float32:
+        return low <= gamma <= high and float(np.float32(gamma)) == gamma and float(np.float32(gamma) - 1) == gamma - 1
+    return low <= gamma <= high and two_sum(gamma, -1.0)[1] == 0
 
 
-def _moderate(alpha, beta, smooth) -> bool:
-    low, high = _MODERATE
+def _moderate(alpha, beta, smooth, limits: _Limits) -> bool:
+    low, high = limits.moderate
     return all(value == 0 or low <= value <= high for value in (alpha, beta)) and low <= smooth <= high
 
 
-def _scaled(hi, lo=0.0):
-    """``hi + lo`` as ``(mantissa_hi, mantissa_lo, exponent)``, the mantissa in [1/2, 1) (0 for 0)."""
-    mantissa, exponent = np.frexp(np.asarray(hi, dtype=np.float64))
-    return mantissa, np.ldexp(lo, -exponent), exponent.astype(np.int64)
+def _scaled(hi, lo=0.0, dtype=None):
+    """``hi + lo`` as ``(mantissa_hi, mantissa_lo, exponent)``, the mantissa in [1/2, 1) (0 for 0), in ``dtype``
+    (default: ``hi``'s; a Python float is float64)."""
+    mantissa, exponent = np.frexp(np.asarray(hi, dtype=dtype))
+    return mantissa, np.ldexp(np.asarray(lo, mantissa.dtype), -exponent), exponent.astype(np.int64)
 
 
 def _renormalized(hi, lo, exponent):
@@ -560,7 +780,7 @@ class _ScaledOverlap:
     """
 
     def __init__(self, tp, fp, fn, alpha, beta, smooth):
-        weight_fp, weight_fn = _scaled(alpha), _scaled(beta)
+        weight_fp, weight_fn = _scaled(*alpha), _scaled(*beta)
         hits = _scaled_sum(tp, smooth)
         errors = _scaled_sum(_scaled_product(weight_fp, fp), _scaled_product(weight_fn, fn))
         denominator = _scaled_sum(hits, errors)
@@ -606,10 +826,11 @@ def _scaled_pow(base, gamma):
     (j <= 3, squared in double words), which keeps its digits where the plain power is subnormal."""
     power = base**gamma
     result = _scaled(power)
-    small = power < 2.0**-1000
+    below = _LIMITS[power.dtype].pow_small  # 2^-1000 (float32: 2^-104)
+    small = power < below
     if np.any(small):
         halvings, root = 1, base ** (gamma / 2)
-        while halvings < 3 and np.any(small & (root < 2.0**-1000)):
+        while halvings < 3 and np.any(small & (root < below)):
             halvings += 1
             root = base ** (gamma / 2**halvings)
         squared = _scaled(root)
@@ -624,9 +845,46 @@ def _scaled_exp_of_negative(argument):
     (Cody-Waite, ``k`` an integer), so a result below the normal range keeps its digits."""
     shift = np.minimum(argument[2], 12)  # a >= 2^11: e^-a is 0 in any result
     a_hi, a_lo = np.ldexp(argument[0], shift), np.ldexp(argument[1], shift)
+    if a_hi.dtype == np.float32:
+        whole = np.floor(a_hi * np.float32(1 / np.log(2.0)))
+        return _renormalized(dw.exp(*_ln2_multiple_minus(whole, a_hi, a_lo)), np.float32(0.0),
+                             -whole.astype(np.int64))
     whole = np.floor(a_hi / np.log(2.0))
     high, low = two_sum(whole * _LN2_HI - a_hi, whole * _LN2_LO - a_lo)
     return _renormalized(np.exp(high) * (1.0 + low), 0.0, -whole.astype(np.int64))
+
+
+#: ln 2 as three float32 parts (the first its float32 rounding), for the reductions of float32 arguments
+def _ln2_parts32():
+    c1 = np.float32(np.log(2.0))
+    c2 = np.float32(np.log(2.0) - float(c1))  # float64's ln 2 (53 bits) less c1 is exact
+    return c1, c2, np.float32(np.log(2.0) - float(c1) - float(c2))
+
+
+_LN2_32 = _ln2_parts32()
+
+
+def _ln2_multiple_minus(whole, x_hi, x_lo=None):
+    r""":math:`J \log 2 - (x_{hi} + x_{lo})` as a float32 double word, for integers :math:`J < 2^{24}` near
+    :math:`x/\log 2`: :math:`J c_1` is exact as a two-product, its high part minus :math:`x` exact (Sterbenz),
+    and the rest (below :math:`2^{-24} J`) is added with an error far below the result's ulp."""
+    c1, c2, c3 = _LN2_32
+    product, error = dw.two_product_unchecked(whole, c1)
+    tail = error + whole * c2 + whole * c3
+    if x_lo is not None:
+        tail -= x_lo
+    return two_sum(product - x_hi, tail)
+
+
+def _exp2_of_negative(fraction, correction):
+    r""":math:`2^{-f} e^{c}` for a small :math:`f` and correction :math:`c`: float64's ``exp2`` and ``exp``;
+    float32's ``exp2`` is up to an ulp off, so there :math:`e^{c - f \log 2}` by ``dw.exp`` (half an ulp)."""
+    if fraction.dtype != np.float32:
+        return np.exp2(-fraction) * np.exp(correction)
+    c1, c2, _ = _LN2_32
+    high, low = dw.two_product_unchecked(-fraction, c1)
+    low += correction - fraction * c2
+    return dw.exp(high, low)
 
 
 def _scaled_focal_factor(ratio: _ScaledOverlap, gamma: float):
@@ -641,30 +899,42 @@ def _scaled_focal_factor(ratio: _ScaledOverlap, gamma: float):
     words: the rounded :math:`T` is 1 there, which ``T ** gamma`` would keep for any gamma.
     """
     m_hi, m_lo, exponent = ratio.ratio
+    dtype = m_hi.dtype
+    gamma_hi, gamma_lo = _word(gamma, dtype)  # float32: gamma's rounding is carried, times log T
     zero = m_hi == 0
     near_one = exponent >= 0
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         # below 1/2: T^gamma = m^gamma 2^-(n + f); from 1/2 up (K = 0): pow of the double word T itself
-        high, low = two_product(np.maximum(-exponent, 0).astype(np.float64), np.float64(gamma))
+        scale = np.maximum(-exponent, 0).astype(dtype)
+        # float32: gamma beyond 2^64 makes K gamma > 4000 for every K >= 1 just as well (and dw's split of a float32
+        # near its max overflows)
+        high, low = two_product(scale, dtype.type(min(gamma_hi, 2.0**64) if dtype == np.float32 else gamma_hi))
+        if gamma_lo:
+            low = low + scale * gamma_lo
         beyond = high > 4000.0  # T^gamma < 2^-3000 (m^gamma <= 1): 0
         whole = np.rint(np.minimum(high, 4000.0))
         fraction = np.where(beyond, 0.0, (high - whole) + low)
         base = np.where(zero, 0.5, np.ldexp(m_hi, np.maximum(exponent, 0)))
         base_low = np.ldexp(m_lo, np.maximum(exponent, 0))
-        power = _scaled_pow(base, gamma)
-        correction = np.where(beyond | (power[0] == 0), 0.0, gamma * (base_low / base))  # (1 + lo/hi)^gamma
-        power = _scaled_product(power, (np.exp2(-fraction) * np.exp(correction), 0.0, -whole.astype(np.int64)))
+        power = _scaled_pow(base, gamma_hi)
+        lifted = gamma * (base_low / base)  # (1 + lo/hi)^gamma
+        if gamma_lo:
+            lifted = lifted + gamma_lo * np.log(base)
+        correction = np.where(beyond | (power[0] == 0), 0.0, lifted)
+        power = _scaled_product(power, (_exp2_of_negative(fraction, correction), 0.0, -whole.astype(np.int64)))
         # 1 - T below 2^-30: exp(gamma log(1 - u)), -gamma u (1 + u/2 + u^2/3) as a scaled double word
         u = _unscaled(ratio.complement)
         series = 1.0 + u * (0.5 + u / 3.0)
+        scaled_gamma = _scaled(gamma_hi, gamma_lo, dtype)
         from_log = _scaled_exp_of_negative(
-            _scaled_product(_scaled_product(_scaled(gamma), ratio.complement), (series, 0.0, 0)))
+            _scaled_product(_scaled_product(scaled_gamma, ratio.complement), (series, 0.0, 0)))
         from_log_here = near_one & (ratio.complement[2] <= -30)
         power = tuple(np.where(zero, 0, np.where(from_log_here, g, p)) for g, p in zip(from_log, power, strict=True))
     # gamma T^(gamma - 1) = gamma T^gamma / T; at T = 0 it is 0 (gamma > 1), 1 (gamma = 1) or infinite
     denominator = (np.where(zero, 0.5, m_hi), np.where(zero, 0.0, m_lo), exponent)
-    factor = _scaled_product(_scaled(gamma), _scaled_quotient(power, denominator))
-    at_zero = _scaled(0.0 if gamma > 1 else 1.0) if gamma >= 1 else (0.5, 0.0, _INFINITE_EXPONENT)
+    factor = _scaled_product(scaled_gamma, _scaled_quotient(power, denominator))
+    at_zero = (_scaled(0.0 if gamma > 1 else 1.0, dtype=dtype) if gamma >= 1
+               else (dtype.type(0.5), dtype.type(0.0), _INFINITE_EXPONENT))
     factor = tuple(np.where(zero, z, f) for z, f in zip(at_zero, factor, strict=True))
     return power, factor
 
@@ -674,12 +944,9 @@ def _scaled_focal_factor(ratio: _ScaledOverlap, gamma: float):
 # significant bits or none, while T^gamma (gamma < 1) and the gradient's T^(gamma - 1) are ordinary
 # numbers. The counts are then carried as A 2^K (K an integer), and the powers of 2 split off exactly.
 
-#: regions whose largest probability term is below this are summed scaled by a power of two
-_SCALED_BELOW = 2.0**-960
-#: |z| beyond which sigma(-|z|) is carried as a mantissa and a power of two (e^-700 is about 1e-304)
-_FAR_LOGIT = 700.0
-#: |z| is capped here for the power of two (J < 2^21, so J ln2_hi is exact); e^-700000 is 0 in any result
-_LOGIT_CAP = 7.0e5
+# (the thresholds are per dtype, in _LIMITS: regions whose largest term is below scaled_below are summed scaled
+# by a power of two; beyond far_logit sigma(-|z|) is carried as a mantissa and a power of two; |z| is capped at
+# logit_cap = 7e5 for that power (J < 2^21, so J ln2_hi is exact), e^-700000 being 0 in any result)
 # Cody and Waite's split of log 2 (fdlibm's): _LN2_HI has 32 significant bits, so J _LN2_HI is exact
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
@@ -697,14 +964,19 @@ def _small_sigmoid(z: np.ndarray, small: np.ndarray) -> tuple[np.ndarray, np.nda
     infinite logit.
     """
     size = np.abs(z)
-    mantissa = np.array(small, dtype=np.float64)
+    limits = _LIMITS[size.dtype]
+    mantissa = np.array(small, dtype=size.dtype)
     exponent = np.zeros(size.shape, dtype=np.int64)
-    far = (size > _FAR_LOGIT) & np.isfinite(size)
+    far = (size > limits.far_logit) & np.isfinite(size)
     if np.any(far):
-        capped = np.minimum(size[far], _LOGIT_CAP)
-        whole = np.rint(capped / np.log(2.0))
-        high, low = two_sum(whole * _LN2_HI - capped, whole * _LN2_LO)
-        mantissa[far] = np.exp(high) * (1 + low)
+        capped = np.minimum(size[far], limits.logit_cap)
+        if capped.dtype == np.float32:  # |z| > 78: J ln 2 - |z| in float32 double words, e^r by dw.exp
+            whole = np.rint(capped * np.float32(1 / np.log(2.0)))
+            mantissa[far] = dw.exp(*_ln2_multiple_minus(whole, capped))
+        else:
+            whole = np.rint(capped / np.log(2.0))
+            high, low = two_sum(whole * _LN2_HI - capped, whole * _LN2_LO)
+            mantissa[far] = np.exp(high) * (1 + low)
         exponent[far] = whole.astype(np.int64)
     mantissa[np.isinf(size)] = 0.0
     return mantissa, exponent
@@ -732,9 +1004,9 @@ class _FocalPower:
         self.gamma = gamma
         self.whole, self.factor = 0, 1.0
         if self.scaled:
-            high, low = two_product(scale.astype(np.float64), gamma)
+            high, low = two_product(scale.astype(errors.dtype), errors.dtype.type(gamma))
             whole = np.rint(high)
-            self.factor = np.exp2(-((high - whole) + low))  # 2^-f, exactly 1 where K = 0
+            self.factor = _exp2_of_negative((high - whole) + low, 0.0)  # 2^-f, exactly 1 where K = 0
             self.whole = whole.astype(np.int64)
 
     def loss(self) -> np.ndarray:
@@ -768,7 +1040,7 @@ class _FocalPower:
 
 def _dice(prob, target, axis, smooth, want_loss, want_grad, reduction="mean"):
     smooth = _check_smooth(smooth)
-    counts = _Counts(prob, target, axis, sums=False)
+    counts = _Counts(prob, target, axis, sums=False, native=_native(prob, smooth))
     # Dice = (2TP + s)/(2TP + FP + FN + s): Tversky with alpha = beta = 1/2 and smoothing s/2
     return _finish_ratio(counts, counts.ratio(0.5, 0.5, smooth, halved=True, far_terms=True), reduction, want_loss,
                          want_grad)
@@ -809,7 +1081,7 @@ def soft_dice_and_grad(prob, target, *, smooth: float = 1.0, axis=None, reductio
 
 def _iou(prob, target, axis, smooth, want_loss, want_grad, reduction="mean"):
     smooth = _check_smooth(smooth)
-    counts = _Counts(prob, target, axis, sums=False)
+    counts = _Counts(prob, target, axis, sums=False, native=_native(prob, smooth))
     # Jaccard = (TP + s)/(TP + FP + FN + s): Tversky with alpha = beta = 1
     return _finish_ratio(counts, counts.ratio(1.0, 1.0, smooth, far_terms=True), reduction, want_loss, want_grad)
 
@@ -852,7 +1124,7 @@ def _tversky(prob, target, axis, alpha, beta, smooth, want_loss, want_grad, redu
     alpha = NON_NEGATIVE.validate(alpha, "alpha")
     beta = NON_NEGATIVE.validate(beta, "beta")
     smooth = _check_smooth(smooth)
-    counts = _Counts(prob, target, axis, sums=False)
+    counts = _Counts(prob, target, axis, sums=False, native=_native(prob, alpha, beta, smooth))
     return _finish_ratio(counts, counts.ratio(alpha, beta, smooth, far_terms=True), reduction, want_loss,
                          want_grad)
 
@@ -896,10 +1168,11 @@ def _focal_tversky(prob, target, axis, alpha, beta, gamma, smooth, want_loss, wa
     beta = NON_NEGATIVE.validate(beta, "beta")
     gamma = POSITIVE.validate(gamma, "gamma")
     smooth = _check_smooth(smooth)
-    counts = _Counts(prob, target, axis, sums=False)
-    ratio = counts.ratio(alpha, beta, smooth, scaled=not _moderate_gamma(gamma))
+    counts = _Counts(prob, target, axis, sums=False, native=_native(prob, alpha, beta, gamma, smooth))
+    ratio = counts.ratio(alpha, beta, smooth, scaled=not _moderate_gamma(gamma, _LIMITS[counts.prob.dtype]))
     loss, grad = _focal_from_ratio(ratio, gamma, want_grad)
-    if ratio.scaled is None and np.any(ratio.errors[0] < _SCALED_BELOW):
+    limits = _LIMITS[counts.prob.dtype]
+    if ratio.scaled is None and np.any(ratio.errors[0] < limits.scaled_below):
         # probabilities below the normal range have few significant bits, and so have T and its sums:
         # such a region's false counts are summed from p 2^K and t 2^K (exact), K to bring its largest up
         counts.add_sums()
@@ -907,7 +1180,7 @@ def _focal_tversky(prob, target, axis, alpha, beta, gamma, smooth, want_loss, wa
         fp_counted, fn_counted = alpha * (1 - t) > 0, beta * (1 - p) > 0
         largest = np.maximum(counts.region_max(np.where(fp_counted, p, 0)),
                              counts.region_max(np.where(fn_counted, t, 0)))
-        scale = np.where(largest < _SCALED_BELOW, -np.frexp(largest)[1], 0)
+        scale = np.where(largest < limits.scaled_below, -np.frexp(largest)[1], 0)
         if np.any(scale):
             with np.errstate(over="ignore", invalid="ignore"):  # terms that do not count (0 weight) are dropped
                 fp = counts.region_sum(np.where(fp_counted, np.ldexp(p, scale) * (1 - t), 0.0))
@@ -983,8 +1256,13 @@ def focal_tversky_and_grad(prob, target, *, alpha: float = 0.3, beta: float = 0.
 def _combo(prob, target, axis, alpha, smooth, eps, want_loss, want_grad, reduction="mean"):
     alpha = UNIT.validate(alpha, "alpha")
     smooth = _check_smooth(smooth)
-    counts = _Counts(prob, target, axis)
-    if _moderate(0.5, 0.5, smooth / 2):
+    counts = _Counts(prob, target, axis, sums=False, native=_native(prob, alpha, smooth, eps))
+    if counts.prob.dtype == np.float32:
+        ratio = counts.ratio(0.5, 0.5, smooth, halved=True, far_terms=True)
+        return _combo_float32(counts, ratio, lambda: _bce_clipped_as_float64(counts.prob, counts.target, eps), alpha,
+                              lambda: None, reduction, want_loss, want_grad, _float64_clip(eps)[2:] if eps else None)
+    counts.add_sums()
+    if _moderate(0.5, 0.5, smooth / 2, _LIMITS[counts.prob.dtype]):
         dice_loss, dice_grad_ = _tversky_parts(counts, 0.5, 0.5, smooth / 2)
     else:  # see "parameters far from 1"
         ratio = counts.ratio(0.5, 0.5, smooth, halved=True)
@@ -997,6 +1275,155 @@ def _combo(prob, target, axis, alpha, smooth, eps, want_loss, want_grad, reducti
     # alpha = 1 drops the Dice term (its gradient is infinite for an empty region with a tiny smooth)
     grad = alpha * cross_entropy_grad / max(pixels, 1) + ((1 - alpha) * dice_grad_ if alpha != 1 else 0.0)
     return counts.finish(loss, grad, reduction, want_loss, want_grad)
+
+
+def _combo_float32(counts, ratio, cross_entropy_of, alpha, slope_of, reduction, want_loss, want_grad, clip=None):
+    """combo in float32: the region's BCE mean from its exact sum (``_region_mean``) and Dice's accurate ratio
+    (``slope``: the logit form's), each pair of terms added in double words and rounded once (the plain float32
+    sums and products of the float64 form would leave about 3 ulp). ``cross_entropy_of()`` gives the BCE and its
+    gradient and ``slope_of()`` Dice's slope (None for probabilities); the BCE is formed after Dice's gradient, and
+    the pixels are combined in blocks, so that the call holds fewer float32 maps at once than the float64 form holds
+    float64 ones."""
+    count = max(int(np.prod([counts.shape[a] for a in counts.axes])), 1)
+    weight, rest = _word(alpha, np.float32), _word(1 - alpha, np.float32)
+    loss = grad = dice = None
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # an infinite term: the plain sum below
+        if want_grad and alpha != 1:  # alpha = 1 drops the Dice term (infinite for an empty region, tiny smooth)
+            dice = ratio.grad(slope_of(), word=True)
+        counts.release()  # the probabilities are not needed beyond the counts and Dice's gradient
+        cross_entropy, cross_entropy_grad = cross_entropy_of()
+        if want_loss:
+            mean = _region_mean(counts, cross_entropy, np.float32(count))
+            dice_loss = ratio.loss_word()
+            loss = add(*multiply(*mean, *weight), *multiply(*dice_loss, *rest))[0]
+            plain = weight[0] * mean[0] + rest[0] * dice_loss[0]
+            loss = np.where(np.isfinite(loss), loss, plain)
+        del cross_entropy
+        if want_grad:
+            grad = _combo_grad_float32(counts, _word(alpha / count, np.float32), rest, dice, cross_entropy_grad, clip)
+    return counts.finish(loss, grad, reduction, want_loss, want_grad)
+
+
+#: the combination's temporaries (about 20 arrays of a block) stay below a map of 2^15 pixels' worth
+_COMBINE_BLOCK = 1 << 11
+
+
+def _combo_grad_float32(counts, share, rest, dice, cross_entropy_grad, clip):
+    r""":math:`(\alpha/n)\,g_i + (1 - \alpha)\,d_i` in double words, rounded once, in blocks of 2^11 pixels.
+
+    The two terms cancel for a soft target, and a rounded :math:`g_i` (about an ulp from ``binary``) would be most
+    of float32's ulp of them, so :math:`g_i` is formed here as a double word: for logits
+    :math:`\sigma(z) - t = (1 - t)\,\sigma(z) - t\,\sigma(-z)` from double-word sigmoids (``dw.exp_scaled``),
+    for probabilities :math:`(p - t)/(p(1 - p))` from an exact :math:`p - t` and :math:`p(1 - p)`; a pixel
+    float64 would clip (below ``clip[0]`` or above ``clip[1]``, float32 thresholds) keeps the given gradient."""
+    shape = counts.shape
+    flat = [None if part is None else (part if np.ndim(part) == 0 else np.ravel(np.broadcast_to(part, shape)))
+            for part in ((None, None) if dice is None else dice)]
+    logits = isinstance(counts, _LogitCounts)
+    sources = ((np.ravel(counts.logits), np.ravel(counts.target)) if logits else
+               (np.ravel(cross_entropy_grad), np.ravel(counts.prob), np.ravel(counts.target)))
+    out = np.empty(int(np.prod(shape)), np.float32)
+    for start in range(0, out.size, _COMBINE_BLOCK):
+        block = slice(start, start + _COMBINE_BLOCK)
+        if logits:
+            g = _sigmoid_minus_target(*(a[block] for a in sources))
+        else:
+            g = _bce_grad_word(*(a[block] for a in sources), clip)
+        high, low = dw.multiply_unchecked(*g, *share)
+        if flat[0] is not None:
+            dice_hi, dice_lo = (part if np.ndim(part) == 0 else part[block] for part in flat)
+            dice_hi, dice_lo = dw.multiply_unchecked(dice_hi, dice_lo, *rest)
+            plain = high + dice_hi
+            high, rounding = two_sum(high, dice_hi)
+            low += dice_lo
+            low += rounding
+            high += low
+            out[block] = np.where(np.isfinite(high), high, plain)
+        else:
+            out[block] = high + low
+    return out.reshape(shape)
+
+
+def _bce_grad_word(given, p, t, clip):
+    """The BCE gradient :math:`(p - t)/(p(1 - p))` of float32 probabilities as a double word (``given`` where
+    float64 clips ``p``, and where the quotient is not finite: p = 0 or 1 with eps = 0)."""
+    difference = two_sum(p, -t)
+    complement = two_sum(np.float32(1.0), -p)
+    quotient = dw.divide_unchecked(*difference, *dw.multiply_unchecked(p, np.float32(0.0), *complement))
+    keep = ~np.isfinite(quotient[0])
+    if clip is not None:
+        keep |= (p < clip[0]) | (p > clip[1])
+    return np.where(keep, given, quotient[0]), np.where(keep, np.float32(0.0), quotient[1])
+
+
+def _sigmoid_minus_target(z, t):
+    r""":math:`\sigma(z) - t = (1 - t)\,\sigma(z) - t\,\sigma(-z)` of float32 values as a double word:
+    :math:`w = e^{-|z|}` a double word (``dw.exp_scaled``, about :math:`2^{-29}`), :math:`1 + w = S + s`,
+    :math:`\sigma(|z|) = 1/(S + s)` and :math:`\sigma(-|z|) = w/(S + s)` each one corrected division."""
+    hi, lo, power = dw.exp_scaled(-np.abs(z))
+    w, w_low = np.ldexp(hi, power), np.ldexp(lo, power)  # w <= 1
+    total, total_low = two_sum(np.float32(1.0), w)
+    total_low += w_low
+    big = dw.divide_unchecked(np.float32(1.0), np.float32(0.0), total, total_low)
+    small = dw.divide_unchecked(w, w_low, total, total_low)
+    positive = z >= 0
+    above = (np.where(positive, big[0], small[0]), np.where(positive, big[1], small[1]))  # sigma(z)
+    below = (np.where(positive, small[0], big[0]), np.where(positive, small[1], big[1]))  # sigma(-z)
+    rest, rest_low = two_sum(np.float32(1.0), -t)
+    first = dw.multiply_unchecked(rest, rest_low, *above)
+    second = dw.multiply_unchecked(t, np.float32(0.0), *below)
+    return dw.add_unchecked(*first, -second[0], -second[1])
+
+
+def _bce_clipped_as_float64(prob, target, eps):
+    r"""BCE and its gradient of float32 maps, unreduced, with :math:`p` clipped to float64's
+    :math:`[\epsilon, 1 - \epsilon]`, as in float64 (``binary.bce`` of float32 clips to float32's bounds, and
+    :math:`1 - 10^{-12}` is 1 there): ``binary.bce_and_grad``, and at the pixels float64 would clip, the loss
+    :math:`(1 - t)\,\ell_0 + t\,\ell_1` and gradient :math:`(1 - t)/(1 - q) - t/q` of the bound :math:`q`
+    (constants of the call, in double words; the two gradient terms cancel for a soft target)."""
+    loss, grad = bce_and_grad(prob, target, eps=eps, reduction="none")
+    if eps == 0:
+        return loss, grad
+    lower, upper, low32, high32 = _float64_clip(eps)
+    for clipped, q in ((prob < low32, lower), (prob > high32, upper)):
+        if np.any(clipped):
+            t = target[clipped]
+            loss[clipped] = _linear_in_target(t, -math.log1p(-q), -math.log(q))
+            grad[clipped] = _linear_in_target(t, 1 / (1 - q), -1 / q)
+    return loss, grad
+
+
+def _float64_clip(eps):
+    """float64's clip bounds ``[lower, upper]`` of ``binary._clip_bounds`` and the float32 thresholds they mean: a
+    float32 ``p`` is below ``lower`` exactly when it is below the smallest float32 >= ``lower`` (no float32 lies
+    between), and likewise above ``upper``."""
+    upper = min(1 - eps, float(np.nextafter(1.0, 0.0)))
+    lower = max(eps, float(np.finfo(np.float64).tiny))
+    low32, high32 = np.float32(lower), np.float32(upper)
+    low32 = low32 if float(low32) >= lower else np.nextafter(low32, np.float32(1))
+    high32 = high32 if float(high32) <= upper else np.nextafter(high32, np.float32(0))
+    return lower, upper, low32, high32
+
+
+def _linear_in_target(t, at_zero, at_one):
+    """``(1 - t) at_zero + t at_one`` for float32 ``t`` and float constants, in double words, rounded once."""
+    rest, rest_low = two_sum(np.float32(1.0), -t)
+    return add(*multiply(rest, rest_low, *_word(at_zero, np.float32)), *multiply(t, 0.0, *_word(at_one, np.float32)))[0]
+
+
+def _region_mean(counts, values, pixels):
+    """The mean of float32 ``values >= 0`` over each region as a double word: the exact total of the values scaled
+    by a power of two that brings the region's largest to [1/2, 1) (exact; ``_exact_total``'s 2 n max then stays in
+    range), divided and scaled back (inf only past float32 max). A region holding inf: its plain mean. ``values``
+    (the caller's own scratch) is overwritten."""
+    largest = counts.region_max(values)
+    if not np.all(np.isfinite(largest)):
+        return counts.region_sum(values) / pixels, np.zeros_like(largest)
+    shift = np.frexp(largest)[1]
+    total = _exact_total(np.ldexp(values, -shift, out=values), None, counts.axes)
+    high, low = dw.divide(*total, pixels)
+    with np.errstate(over="ignore"):
+        return np.ldexp(high, shift), np.ldexp(low, shift)
 
 
 def combo(prob, target, *, alpha: float = 0.5, smooth: float = 1.0, eps: float = 1e-12, axis=None,
@@ -1044,7 +1471,7 @@ def _overlap_with_logits(logits, target, axis, alpha, beta, smooth, want_loss, w
     """A Tversky-type ratio (Dice, IoU, Tversky) of ``sigmoid(logits)`` and its gradient in the logits.
 
     ``halved``: the smoothing is ``smooth / 2`` (Dice's)."""
-    counts = _LogitCounts(logits, target, axis, sums=False)
+    counts = _LogitCounts(logits, target, axis, sums=False, native=_native(logits, alpha, beta, smooth))
     # a logit beyond about 665 has a slope sigma(z) sigma(-z) below 2^-960 (0 beyond 745), whose gradient
     # alpha H / D^2 times the slope can still be an ordinary number: scaled, with the slope's power of two
     ratio = counts.ratio(alpha, beta, smooth, scaled=want_grad and counts.has_far_logits(), halved=halved,
@@ -1143,15 +1570,16 @@ def _focal_tversky_logits(logits, target, axis, alpha, beta, gamma, smooth, want
     beta = NON_NEGATIVE.validate(beta, "beta")
     gamma = POSITIVE.validate(gamma, "gamma")
     smooth = _check_smooth(smooth)
-    counts = _LogitCounts(logits, target, axis, sums=False)
-    ratio = counts.ratio(alpha, beta, smooth, scaled=not _moderate_gamma(gamma))
+    counts = _LogitCounts(logits, target, axis, sums=False, native=_native(logits, alpha, beta, gamma, smooth))
+    ratio = counts.ratio(alpha, beta, smooth, scaled=not _moderate_gamma(gamma, _LIMITS[counts.logits.dtype]))
     if ratio.scaled is not None:  # its far logits are scaled by their own powers of two
         loss, grad = _focal_from_ratio(ratio, gamma, want_grad, counts.scaled_slope() if want_grad else None)
         return counts.finish(loss if want_loss else None, grad, reduction, want_loss, want_grad)
     accurate_slope = counts.accurate_slope() if want_grad else None
     loss, grad = _focal_from_ratio(ratio, gamma, want_grad, accurate_slope)
-    far = accurate_slope[0] < _SCALED_BELOW if want_grad else False
-    if np.any(ratio.errors[0] < _SCALED_BELOW) or np.any(far):
+    scaled_below = _LIMITS[counts.logits.dtype].scaled_below
+    far = accurate_slope[0] < scaled_below if want_grad else False
+    if np.any(ratio.errors[0] < scaled_below) or np.any(far):
         # a pixel with |z| > 700 has sigma(-|z|) near or below the normal range: it is carried as
         # mantissa 2^-J (see _small_sigmoid), and a region whose every error term is that small has its
         # counts summed times 2^K, K the smallest J among them (T^gamma is then normal where T is not)
@@ -1176,8 +1604,24 @@ def _focal_tversky_logits(logits, target, axis, alpha, beta, gamma, smooth, want
         if want_grad:
             # p (1 - p) = sigma(|z|) sigma(-|z|) = big mantissa 2^-J; 0 at an infinite logit (its limit)
             scaled_grad = power.grad(alpha * (1 - t) - beta * t, t, big * mantissa, exponent)
+            if t.dtype == np.float32:  # the plain float32 counts above are a few ulp off: see _far_slope_grad
+                scaled_grad = np.where(scale > 0, scaled_grad, _far_slope_grad(ratio, gamma, big, mantissa, exponent))
             grad = np.where((scale > 0) | far, scaled_grad, grad)
     return counts.finish(loss if want_loss else None, grad, reduction, want_loss, want_grad)
+
+
+def _far_slope_grad(ratio: _OverlapRatio, gamma: float, big, mantissa, exponent) -> np.ndarray:
+    r"""float32's focal Tversky gradient of a pixel whose slope :math:`\sigma(|z|)\,m\,2^{-J}` is far below the
+    normal range, in a region that is not scaled: the accurate ratio's :math:`\gamma T^{\gamma - 1}\,\partial T`
+    (a double word) times :math:`\sigma(|z|)\,m` (a two-product), rounded once by the ``ldexp``."""
+    base = ratio.loss()
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # as in _focal_from_ratio
+        factor = gamma * base ** (gamma - 1)
+        high, low = ratio.grad(None, factor, word=True)
+        slope, slope_low = dw.two_product_unchecked(big, mantissa)
+        product, error = two_product(high, slope)
+        error += low * slope + high * slope_low
+        return np.ldexp(product + error, -exponent) + 0.0
 
 
 def focal_tversky_with_logits(logits, target, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75,
@@ -1190,8 +1634,8 @@ def focal_tversky_with_logits(logits, target, *, alpha: float = 0.3, beta: float
     with :math:`T` the Tversky loss. A saturated, nearly perfect region has a
     tiny :math:`T` and a large :math:`T^{\gamma-1}` (γ < 1); its gradient
     stays finite and keeps its digits: where :math:`T` or
-    :math:`\sigma(z)\sigma(-z)` falls below float64's normal range
-    (:math:`|z| \gtrsim 708`) they are carried as a mantissa and a power of
+    :math:`\sigma(z)\sigma(-z)` falls below the normal range
+    (:math:`|z| \gtrsim 708` in float64, 87 in float32) they are carried as a mantissa and a power of
     two, :math:`\sigma(-|z|) = e^{-|z|} = m\,2^{-J}` and :math:`T = R\,2^{-K}`, and
     :math:`T^\gamma = R^\gamma 2^{-K\gamma}` with :math:`K\gamma` split exactly
     into an integer and a fraction (a few ulp; powers taken from logarithms
@@ -1220,8 +1664,19 @@ def focal_tversky_with_logits_and_grad(logits, target, *, alpha: float = 0.3, be
 def _combo_logits(logits, target, axis, alpha, smooth, want_loss, want_grad, reduction="mean"):
     alpha = UNIT.validate(alpha, "alpha")
     smooth = _check_smooth(smooth)
-    counts = _LogitCounts(logits, target, axis)
-    if _moderate(0.5, 0.5, smooth / 2) and not (want_grad and counts.has_far_logits()):
+    counts = _LogitCounts(logits, target, axis, sums=False, native=_native(logits, alpha, smooth))
+    if counts.logits.dtype == np.float32:
+        ratio = counts.ratio(0.5, 0.5, smooth, scaled=want_grad and counts.has_far_logits(), halved=True,
+                             far_terms=True)
+        def slope_of():
+            return counts.accurate_slope() if ratio.scaled is None else counts.scaled_slope()
+
+        def cross_entropy_of():  # the exact BCE of the logits; its gradient is formed in _combo_grad_float32
+            return bce_with_logits(counts.logits, counts.target, reduction="none") if want_loss else None, None
+
+        return _combo_float32(counts, ratio, cross_entropy_of, alpha, slope_of, reduction, want_loss, want_grad)
+    counts.add_sums()
+    if _moderate(0.5, 0.5, smooth / 2, _LIMITS[counts.logits.dtype]) and not (want_grad and counts.has_far_logits()):
         dice_loss, dice_grad_ = _tversky_parts(counts, 0.5, 0.5, smooth / 2)
         dice_term = (1 - alpha) * dice_grad_ * counts.slope() if want_grad else None
     else:  # see "parameters far from 1"
