@@ -26,7 +26,7 @@
       if (typeof sliderValue !== "number") return [noUpdate, noUpdate];
       return [noUpdate, roundForBox(toBox(sliderValue))];
     }
-    var text = String(textValue).trim().replace("\u2212", "-");
+    var text = String(textValue).trim().replace(/\u2212/g, "-");
     // The server's grammar (controls.DECIMAL_NUMBER): Number() alone also reads 0x1f, 0b11 and 0o7,
     // which the server rejects, so the slider would follow a value the charts never show.
     if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) return [noUpdate, noUpdate];

@@ -303,7 +303,8 @@
     return box ? box.value.trim() : "";
   }
 
-  /* A point index as the server reads it (plain digits): Number() alone also reads 0x3 and 1e1. */
+  /* A point index in plain digits, the only form moved at once in the browser (Number() alone also reads
+     0x3); the server decides on any other text it accepts (1e1, 3.0) and the point follows its answer. */
   function wholeNumber(text) {
     return /^\+?\d+$/.test(text) ? Number(text) : NaN;
   }

@@ -73,7 +73,7 @@ def curve_trace(curve: Curve, values: np.ndarray, order: Sequence[str]) -> dict:
         "meta": curve.key,
         "x0": curve.grid.start,
         "dx": curve.grid.step,
-        "y": typed_array(_plottable(values)),
+        "y": typed_array(plottable(values)),
         "line": style_for(curve.key, order),
         "hovertemplate": "%{y:.4g}",
         **exact_values(values),
@@ -226,7 +226,7 @@ def class_bar_figure(
     bar = {
         "type": "bar",
         "x": list(range(classes)),
-        "y": typed_array(_plottable(values)),
+        "y": typed_array(plottable(values)),
         "marker": {"color": colors, "line": {"width": outline, "color": SWEPT_OUTLINE_COLOR}},
         "text": [_format(v) for v in values],
         "textposition": "outside",
@@ -252,7 +252,7 @@ def readout_values(rows: Sequence[PointValues], quantity: str) -> list[float]:
 PLOTTABLE_LIMIT = 1e303
 
 
-def _plottable(values: np.ndarray) -> np.ndarray:
+def plottable(values: np.ndarray) -> np.ndarray:
     """Infinite values, and finite ones past PLOTTABLE_LIMIT, become NaN, which Plotly draws as a gap
     instead of failing to scale (the exact values travel beside them: :func:`exact_values`)."""
     values = np.asarray(values, dtype=np.float64)
@@ -260,7 +260,6 @@ def _plottable(values: np.ndarray) -> np.ndarray:
         return np.where(np.abs(values) <= PLOTTABLE_LIMIT, values, np.nan)
 
 
-plottable = _plottable
 
 
 def _format(value: float) -> str:
@@ -268,7 +267,7 @@ def _format(value: float) -> str:
 
 
 def exact_values(values: np.ndarray) -> dict:
-    """``{"unplotted": {"index": [...], "value": [...]}}`` for the values :func:`_plottable` leaves out
+    """``{"unplotted": {"index": [...], "value": [...]}}`` for the values :func:`plottable` leaves out
     (±inf, and finite ones past PLOTTABLE_LIMIT), else ``{}``.
 
     The plotted ``y`` has NaN there (a gap), but the CSV must hold the core's numbers, not a NaN it never
@@ -401,7 +400,7 @@ def with_gradient_check(loss_figure: dict, grad_figure: dict) -> tuple[dict, dic
         misfit = np.max(np.abs(difference - mean_gradient)[finite], initial=0.0)
         checks[trace["meta"]] = float(misfit / scale) if scale else 0.0
         # On the loss curve's own grid (NaN at the two ends), so a CSV keeps one x column.
-        on_grid = np.concatenate(([np.nan], _plottable(difference), [np.nan]))
+        on_grid = np.concatenate(([np.nan], plottable(difference), [np.nan]))
         overlay = {"type": "scatter", "mode": "lines", "name": f"{trace['name']} (finite difference)",
                    "meta": f"fd:{trace['meta']}", "x0": loss["x0"], "dx": loss["dx"],
                    "y": typed_array(on_grid), "showlegend": False,

@@ -626,7 +626,7 @@ def sweep_text(state: ViewState, parameter: str) -> str:
         losses[key] = {
             "slope": _finite_list(sweep.slope),
             "intercept": _finite_list(sweep.intercept),
-            "influence": figures.typed_array(_plottable(sweep.influence).ravel()),
+            "influence": figures.typed_array(figures.plottable(sweep.influence).ravel()),
         }
     return json.dumps({
         "parameter": parameter,
@@ -643,10 +643,6 @@ def sweep_text(state: ViewState, parameter: str) -> str:
 
 def _finite_list(values: np.ndarray) -> list:
     return [float(v) if math.isfinite(v) else None for v in values]
-
-
-def _plottable(values: np.ndarray) -> np.ndarray:
-    return figures.plottable(values)  # a gap for ±inf and for values Plotly cannot place
 
 
 # ---------------------------------------------------------------- readout and lesson
@@ -819,7 +815,7 @@ def influence_figure(data: fitting.LineData, fits: dict[str, fitting.LineFit], s
              for key, fit in fits.items()}
     bars = [
         {"type": "bar", "name": registry.get(key).label, "meta": key, "x": figures.typed_array(data.x),
-         "y": figures.typed_array(_plottable(pulls[key])), **figures.exact_values(pulls[key]),  # CSV: inf kept
+         "y": figures.typed_array(figures.plottable(pulls[key])), **figures.exact_values(pulls[key]),  # CSV: inf kept
          "x0": 0, "dx": 1, "width": width, "offset": -group / 2 + index * width,
          "marker": {"color": _style(key)["color"], "line": {"width": 0}},
          "hovertemplate": "|dℓ/dŷ| = %{y:.4g}"}
@@ -861,13 +857,13 @@ def curve_figure(data: fitting.LineData, fit: fitting.LineFit, params: dict[str,
     curve = {
         "type": "scatter", "mode": "lines", "name": spec.label, "meta": fit.loss,
         "x0": float(grid[0]), "dx": float(grid[1] - grid[0]),
-        "y": figures.typed_array(_plottable(spec.loss(grid, np.zeros_like(grid), **params))),
+        "y": figures.typed_array(figures.plottable(spec.loss(grid, np.zeros_like(grid), **params))),
         "line": style, "hovertemplate": "ℓ(%{x:.3g}) = %{y:.4g}<extra></extra>",
     }
     marks = {
         "type": "scatter", "mode": "markers", "name": "the points' residuals", "meta": "residuals",
         "x": figures.typed_array(residual),
-        "y": figures.typed_array(_plottable(spec.loss(prediction, data.y, **params))),
+        "y": figures.typed_array(figures.plottable(spec.loss(prediction, data.y, **params))),
         "marker": {**_point_markers(data, moved), "line": {"width": 1.5, "color": DATA_COLOR}},
         "text": [f"point {i}" for i in range(data.x.size)],
         "hovertemplate": "%{text}: r = %{x:.4g}, ℓ = %{y:.4g}<extra></extra>",
@@ -885,7 +881,7 @@ def curve_grad_figure(curve: dict, params: dict[str, float]) -> dict:
     spec = registry.get(loss_trace["meta"])
     grid = loss_trace["x0"] + loss_trace["dx"] * np.arange(CURVE_POINTS, dtype=np.float64)
     trace = {key: loss_trace[key] for key in ("type", "mode", "name", "meta", "x0", "dx", "line")}
-    trace["y"] = figures.typed_array(_plottable(spec.grad(grid, np.zeros_like(grid), **params)))
+    trace["y"] = figures.typed_array(figures.plottable(spec.grad(grid, np.zeros_like(grid), **params)))
     trace["hovertemplate"] = "dℓ/dr(%{x:.3g}) = %{y:.4g}<extra></extra>"
     layout_ = _layout(f"{spec.label}: dℓ/dr against the residual", "residual r = ŷ − y", "dℓ/dr",
                       f"{NAME}-curve-grad")
