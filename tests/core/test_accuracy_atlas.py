@@ -27,8 +27,8 @@ ULP_BOUND = 4.0
 # Where 4 ulp is not reached in float64: the worst case measured on the LOSSLAB_LONG grid (which contains
 # the test grid's worst points or worse ones) rounded up, as (bound with hard targets, bound overall),
 # with the reason in docs/ACCURACY.md ("The loss atlas"). None is left. float32 results (computed in
-# float32 by the functions each module's docstring names, in float64 and rounded once by the others)
-# are held to 4 ulp everywhere, and to 1 ulp of the cancelling terms at ill-conditioned points.
+# float32; docs/ACCURACY.md lists the few inputs that go through float64) are held to 4 ulp everywhere,
+# and to 1 ulp of the cancelling terms at ill-conditioned points.
 KNOWN_LIMITS: dict[str, tuple[float, float]] = {}
 # Known limits of the ill-conditioned points (error in ulp of the largest cancelling term / component).
 ILL_CONDITIONED_LIMITS: dict[str, float] = {}
