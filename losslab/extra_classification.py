@@ -22,7 +22,9 @@ the class weights and the smoothed target as float32 double words (``label_smoot
 float64); the squared hinge in plain float32 (:math:`t s` exact, two roundings); the exponential loss by
 ``_double_word.exp`` (half an ulp, where NumPy's float32 ``exp`` is up to 2.4 off), a block at a time. A class
 weight or ``label_smoothing`` that is not 0 or a normal float32 value (1e39, 1e-300) sends float32 inputs to
-float64, rounded once at the end, as does any other float dtype (longdouble). The double-word exps make
+float64, rounded once at the end, as do logits whose finite values in one sample span more than float32 max
+(their log-probabilities, and losses that are finite, would overflow float32) and any other float dtype
+(longdouble). The double-word exps make
 float32 six to ten times slower than float64 (which is computed as before).
 """
 
@@ -238,8 +240,9 @@ def _weighted_cross_entropy(logits, target, weight, axis, want_loss, want_grad, 
     axis = normalize_axis(axis, logits.ndim, "logits")
     weights = _class_weights(weight, logits, axis)
     if logits.dtype == np.float32:
-        if not _all_fit(weights):
-            # a weight float32 cannot hold (1e39, 1e-300): these inputs in float64, rounded once
+        if not _all_fit(weights) or _spans_past_float32(logits, axis):
+            # a weight float32 cannot hold (1e39, 1e-300), or log-probabilities past float32's range:
+            # these inputs in float64, rounded once
             logits, target, dtype, index = _logits_and_target(raw_logits, raw_target, float32=False)
         else:
             weights = weights.astype(np.float32)
@@ -278,6 +281,22 @@ def _weighted_cross_entropy(logits, target, weight, axis, want_loss, want_grad, 
     if largest > 0:
         _round_small_results_once(logits, target, weights, axis, loss, grad, index=False)
     return _finish(dtype, loss, grad, reduction, want_loss, want_grad)
+
+
+def _spans_past_float32(logits: np.ndarray, axis: int) -> bool:
+    r"""True if some sample's finite float32 logits span more than float32 max: its log-probabilities
+    :math:`z_k - \log\sum_j e^{z_j}` (and the loss, even where the true loss is finite) overflow float32."""
+    if logits.dtype != np.float32 or logits.size == 0:
+        return False
+    with np.errstate(over="ignore", invalid="ignore"):  # inf or NaN spreads are looked at below
+        spread = logits.max(axis=axis) - logits.min(axis=axis)
+    if np.isfinite(spread).all():
+        return False
+    finite = np.isfinite(logits)  # rows with infinite logits: their finite logits' spread
+    with np.errstate(over="ignore"):
+        top = np.where(finite, logits, -np.inf).max(axis=axis)
+        bottom = np.where(finite, logits, np.inf).min(axis=axis)
+        return bool(np.any(np.isinf(top - bottom) & np.isfinite(top) & np.isfinite(bottom)))
 
 
 def _all_fit(weights: np.ndarray) -> bool:
@@ -426,9 +445,12 @@ def weighted_cross_entropy_and_grad(logits, target, *, weight, axis: int = -1, r
 
 def _label_smoothed(logits, target, label_smoothing, axis, want_loss, want_grad, reduction="mean"):
     epsilon = UNIT.validate(label_smoothing, "label_smoothing")
+    raw_logits, raw_target = logits, target
     # an epsilon float32 cannot hold (1e-300): float32 inputs in float64, rounded once
     logits, target, dtype, index = _logits_and_target(logits, target, float32=fits_float32(epsilon))
     axis = normalize_axis(axis, logits.ndim, "logits")
+    if _spans_past_float32(logits, axis):  # log-probabilities past float32's range: in float64, rounded once
+        logits, target, dtype, index = _logits_and_target(raw_logits, raw_target, float32=False)
     classes = logits.shape[axis]
     if classes == 0:
         raise ValueError(f"logits has an empty class axis (shape {logits.shape}); expected at least one class")

@@ -27,7 +27,10 @@ occupancies of one class summed exactly (``multiclass._row_sums``). The logit fo
 double words too (``log_softmax`` rounded to float32 would cost :math:`|\log p|/2` ulp). Five to ten
 times the float64 time. The occupancies carry their logs' rounding, about :math:`2^{-48} |\log P|`: log-probabilities
 past about 1e9 on the paths that matter (-3e38) leave them inaccurate (float64's log-space fallback has the same
-limit at its own precision). Any other float dtype (longdouble) is computed in float64. Next-token
+limit at its own precision). A sequence whose float32 log-probabilities could leave float32's range (a frame's
+logits spanning more than float32 max, where :math:`z - \log\sum e^z` is -inf in float32, or log-probabilities
+whose largest values summed over the frames reach :math:`2^{126}`) is computed in float64 and rounded once, the
+batch's other sequences staying in float32. Any other float dtype (longdouble) is computed in float64. Next-token
 cross-entropy is label-smoothed cross-entropy's float32 computation. float32 in gives float32 out. Gradients
 follow the package's convention: the derivative of the unreduced losses (each
 sample's own), shaped like the first argument; the ``reduction="mean"`` variants
@@ -590,6 +593,75 @@ def _ctc32(problem: _CtcProblem, *, want_grad: bool):
     return (log_p_hi, log_p_lo), _occupancy_grad32(problem, stored, (log_p_hi, log_p_lo), ext, valid, skip, norm)
 
 
+#: a sequence whose largest log-probabilities, summed over its frames, reach this could overflow float32 in
+#: log space (alpha + beta - log P is up to twice that sum): it is computed in float64 (``_ctc32_or_wide``)
+_WIDE_LOG_SUM = np.float32(2.0**126)
+
+
+def _largest_log_probs32(problem: _CtcProblem) -> np.ndarray:
+    r"""(T, N) float32: each frame's largest finite :math:`|\log p_t(k)|`, bounded from above for the logits
+    (the spread of the finite logits plus :math:`\log C`); inf where that spread passes float32 max."""
+    frames, batch, classes = problem.log_probs.shape
+    rows = problem.log_probs.reshape(frames * batch, classes)
+    largest = np.empty(frames * batch, np.float32)
+    for start in range(0, frames * batch, _CHUNK_ROWS):
+        chunk = rows[start:start + _CHUNK_ROWS]
+        top = chunk.max(axis=1)
+        finite_top = np.where(top > -np.inf, top, 0)
+        bottom = np.where(chunk > -np.inf, chunk, finite_top[:, None]).min(axis=1)
+        with np.errstate(over="ignore"):  # a spread past float32 max: inf, sent to float64
+            if problem.logits is None:
+                largest[start:start + _CHUNK_ROWS] = np.maximum(np.abs(finite_top), np.abs(bottom))
+            else:
+                largest[start:start + _CHUNK_ROWS] = (finite_top - bottom) + np.float32(np.log(classes))
+    return largest.reshape(frames, batch)
+
+
+def _wide_sequences32(problem: _CtcProblem) -> np.ndarray:
+    """(N,) True for the sequences whose float32 log-space recursion could overflow (see ``_WIDE_LOG_SUM``)."""
+    largest = _largest_log_probs32(problem)
+    used = np.arange(largest.shape[0])[:, None] < problem.input_lengths[None, :]
+    with np.errstate(over="ignore"):  # a sum past float32 max is inf: wide
+        total = np.where(used, largest, np.float32(0)).sum(axis=0)
+    return total >= _WIDE_LOG_SUM
+
+
+def _ctc32_or_wide(problem: _CtcProblem, *, want_grad: bool):
+    """``_ctc32``'s ``(log P, gradient)``, with the sequences whose log-probabilities or their sums could pass
+    float32's range (logits spanning more than float32 max in a frame: ``z - logsumexp`` is -inf) computed
+    by the float64 path instead: ``log P`` is then ``(hi, lo, (index, log P, gradient))``, the float64
+    sequences' values kept in float64 for ``_finish_loss32``/``_finish_grad`` to round once."""
+    wide = _wide_sequences32(problem)
+    if not wide.any():
+        return _ctc32(problem, want_grad=want_grad)
+    frames, batch, classes = problem.log_probs.shape
+    log_p_hi = np.full(batch, np.float32(-np.inf))
+    log_p_lo = np.zeros(batch, np.float32)
+    grad = np.zeros((frames, batch, classes), np.float32) if want_grad else None
+    narrow = ~wide
+    if narrow.any():
+        (hi, lo), part_grad = _ctc32(_sequences(problem, narrow), want_grad=want_grad)
+        log_p_hi[narrow], log_p_lo[narrow] = hi, lo
+        if want_grad:
+            grad[:, narrow] = part_grad
+    part = _sequences(problem, wide)
+    values = part.log_probs.astype(np.float64)
+    logits = None
+    if part.logits is not None:
+        logits = values
+        values = log_softmax(logits, axis=-1)
+    part = _CtcProblem(values, part.labels, part.input_lengths, part.target_lengths, part.blank, part.dtype,
+                       False, logits)
+    wide_grad = None
+    if want_grad:
+        gamma, wide_log_p = _occupancy_and_log_p(part, True)
+        wide_grad = _posterior_minus_occupancy(part, gamma) if logits is not None else -gamma
+        wide_grad = np.where(_frame_mask(part), wide_grad, 0)
+    else:
+        wide_log_p = _forward_backward(part, backward=False)[0]
+    return (log_p_hi, log_p_lo, (np.flatnonzero(wide), wide_log_p, wide_grad)), grad
+
+
 def _occupancy_grad32(problem, alpha, log_p, ext, valid, skip, norm) -> np.ndarray:
     r"""The backward recursion, and at each frame :math:`-\gamma_t` or :math:`p_t - \gamma_t` (T, N, C)."""
     frames, batch, classes = problem.log_probs.shape
@@ -728,13 +800,7 @@ def _scaled_by_reduction(problem: _CtcProblem, reduction: str) -> np.ndarray:
 def _finish_loss(problem: _CtcProblem, log_p, reduction: str, zero_infinity: bool):
     if isinstance(log_p, tuple):  # float32: a double word, rounded once
         return _finish_loss32(problem, log_p, reduction, zero_infinity)
-    losses = -log_p
-    if zero_infinity:
-        losses = np.where(np.isinf(losses), 0.0, losses)
-    if reduction == "mean":
-        losses = losses / np.maximum(problem.target_lengths, 1)  # PyTorch: each by its target length
-    with np.errstate(over="ignore"):  # a float64 loss past float32 max rounds to inf, its true size
-        losses = losses.astype(problem.dtype)
+    losses = _losses64(-log_p, problem.target_lengths, reduction, zero_infinity, problem.dtype)
     if problem.unbatched:
         losses = losses.reshape(())
     return reduce(losses, reduction)
@@ -748,14 +814,30 @@ def _finish_loss32(problem: _CtcProblem, log_p, reduction: str, zero_infinity: b
         with np.errstate(invalid="ignore"):  # an infinite loss: inf, with a low part of 0
             hi, lo = dw.divide(hi, lo, np.maximum(problem.target_lengths, 1).astype(np.float32))
     losses = hi + lo
+    if len(log_p) == 3:  # the sequences computed in float64 (``_ctc32_or_wide``)
+        index, wide_log_p, _grad = log_p[2]
+        losses[index] = _losses64(-wide_log_p, problem.target_lengths[index], reduction, zero_infinity,
+                                  losses.dtype)
     if problem.unbatched:
         losses = losses.reshape(())
     return reduce(losses, reduction)
 
 
+def _losses64(losses: np.ndarray, target_lengths: np.ndarray, reduction: str, zero_infinity: bool, dtype):
+    """float64 losses of each sequence (before the batch's reduction) in ``dtype``, rounded once."""
+    if zero_infinity:
+        losses = np.where(np.isinf(losses), 0.0, losses)
+    if reduction == "mean":
+        losses = losses / np.maximum(target_lengths, 1)  # PyTorch: each by its target length
+    with np.errstate(over="ignore"):  # a float64 loss past float32 max rounds to inf, its true size
+        return losses.astype(dtype)
+
+
 def _finish_grad(problem: _CtcProblem, grad: np.ndarray, log_p, reduction: str,
                  zero_infinity: bool) -> np.ndarray:
+    wide = None
     if isinstance(log_p, tuple):
+        wide = log_p[2] if len(log_p) == 3 else None
         log_p = log_p[0]
     if zero_infinity:
         grad[:, ~np.isfinite(log_p), :] = 0
@@ -763,6 +845,11 @@ def _finish_grad(problem: _CtcProblem, grad: np.ndarray, log_p, reduction: str,
         if reduction == "mean":  # one rounding: a division by the exact count
             batch = problem.labels.shape[0]
             grad /= (np.maximum(problem.target_lengths, 1) * batch).astype(np.float32)[None, :, None]
+        if wide is not None:  # the sequences computed in float64, scaled as float64's and rounded once
+            index, wide_log_p, wide_grad = wide
+            if zero_infinity:
+                wide_grad[:, ~np.isfinite(wide_log_p), :] = 0
+            grad[:, index] = wide_grad * _scaled_by_reduction(problem, reduction)[index][None, :, None]
     else:
         grad *= _scaled_by_reduction(problem, reduction)[None, :, None]
     grad = grad.astype(problem.dtype, copy=False)
@@ -862,7 +949,7 @@ def ctc_and_grad(log_probs, targets, input_lengths, target_lengths, *, blank: in
 def _log_likelihood(problem: _CtcProblem):
     """log P per sequence: float64 from the log-space forward recursion, float32 as a double word (``_ctc32``)."""
     if problem.log_probs.dtype == np.float32:
-        return _ctc32(problem, want_grad=False)[0]
+        return _ctc32_or_wide(problem, want_grad=False)[0]
     return _forward_backward(problem, backward=False)[0]
 
 
@@ -870,7 +957,7 @@ def _ctc_and_grad(problem: _CtcProblem, reduction: str, zero_infinity: bool, *, 
                   grad_reduction: str = "none", want_loss: bool = True):
     """(loss with ``reduction``, gradient scaled for ``grad_reduction``); the loss None unless ``want_loss``."""
     if problem.log_probs.dtype == np.float32:
-        log_p, grad = _ctc32(problem, want_grad=True)
+        log_p, grad = _ctc32_or_wide(problem, want_grad=True)
     else:
         gamma, log_p = _occupancy_and_log_p(problem, want_loss)
         grad = _posterior_minus_occupancy(problem, gamma) if logits else -gamma

@@ -1,0 +1,111 @@
+"""Review fixes of session 6's float32 work (helper-41's review), each pinned by a test that failed before.
+
+1. float32 CTC and next-token cross-entropy where a frame's logits span more than float32 max: the float32
+   log-probabilities ``z - logsumexp`` overflow to -inf (and so did log P), which gave NaN gradients, an inf
+   loss where the true one is finite, and a RuntimeWarning. Such sequences (rows) are computed in float64 and
+   rounded once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from losslab import extra_classification as ec
+from losslab import sequence
+
+F32 = np.float32
+
+# ------------------------------------------------------------ 1. spreads past float32 max
+
+WIDE_FRAME = [3e38, -3e38, 0.0]  # log-softmax (0, -6e38, -3e38): -6e38 is past float32 max
+
+
+def _ctc_logits_inputs():
+    return (np.array([[WIDE_FRAME]] * 4, F32), np.array([[1]]), np.array([4]), np.array([1]))
+
+
+def _float64_rounded(function, args, **kwargs):
+    """The float64 computation of the same float32 inputs, each result rounded once to float32."""
+    wide = (args[0].astype(np.float64), *args[1:])
+    with np.errstate(over="ignore"):  # a loss past float32 max rounds to inf
+        result = function(*wide, **kwargs)
+        return tuple(np.asarray(r).astype(F32) for r in result) if isinstance(result, tuple) \
+            else np.asarray(result).astype(F32)
+
+
+def test_ctc_with_logits_spanning_past_float32_max_gives_float64s_rounded_gradient():
+    args = _ctc_logits_inputs()
+    loss, grad = sequence.ctc_with_logits_and_grad(*args, reduction="none")
+    assert grad.dtype == F32 and np.isfinite(grad).all()
+    # the reviewer's float64 answer of the old code (float64 rounds log P = -6e38 + log 4 to -6e38)
+    np.testing.assert_array_equal(grad[:, 0], [[0, -1, 0], [1, -1, 0], [1, -1, 0], [0, -1, 0]])
+    # -log P = 6e38 - log 4: past float32 max
+    assert loss.dtype == F32 and loss[0] == np.inf
+    np.testing.assert_array_equal(sequence.ctc_with_logits_grad(*args), grad)
+    np.testing.assert_array_equal(sequence.ctc_grad_logits(*args, reduction="mean"),
+                                  _float64_rounded(sequence.ctc_with_logits_grad, args, reduction="mean"))
+    assert sequence.ctc_with_logits(*args, reduction="sum") == np.inf
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_ctc_with_logits_keeps_the_other_sequences_in_float32_and_rounds_the_wide_one_once(reduction):
+    rng = np.random.default_rng(42)
+    logits = rng.normal(0, 3, (6, 3, 4)).astype(F32)
+    logits[:, 1] = [2e38, -2e38, 0, 1]  # the second sequence's frames span 4e38
+    args = (logits, np.array([[1, 2], [1, 3], [2, 2]]), np.array([6, 5, 6]), np.array([2, 2, 2]))
+    loss, grad = sequence.ctc_with_logits_and_grad(*args, reduction=reduction)
+    expected_loss, expected_grad = _float64_rounded(sequence.ctc_with_logits_and_grad, args, reduction=reduction)
+    assert np.isfinite(grad).all()
+    np.testing.assert_array_equal(grad[:, 1], expected_grad[:, 1])
+    np.testing.assert_allclose(grad, expected_grad, rtol=0, atol=4e-7)
+    if reduction == "none":
+        np.testing.assert_array_equal(loss[1], expected_loss[1])  # 2e38 + 2e38 (+ log terms): 4e38 -> inf
+        np.testing.assert_allclose(loss, expected_loss, rtol=3e-7)
+
+
+def test_ctc_of_log_probabilities_whose_sum_passes_float32_max():
+    # two labels over four frames cost -3e38 each: log P = -6e38 + log 2, past float32's range
+    log_probs = np.array([[[0.0, -3e38, -3e38]]] * 4, F32)
+    args = (log_probs, np.array([[1, 1]]), np.array([4]), np.array([2]))
+    # mean: each loss by its target length, 6e38 / 2 = 3e38, a float32 number (it was inf)
+    assert sequence.ctc(*args) == F32(3e38)
+    loss, grad = sequence.ctc_and_grad(*args, reduction="none")
+    assert loss[0] == np.inf and grad.dtype == F32 and np.isfinite(grad).all()
+    np.testing.assert_array_equal(grad, _float64_rounded(sequence.ctc_grad, args))
+    np.testing.assert_array_equal(sequence.ctc_grad(*args, zero_infinity=True), grad)
+
+
+@pytest.mark.parametrize("function", [sequence.next_token_cross_entropy_and_grad, ec.label_smoothed_cross_entropy_and_grad])
+def test_label_smoothed_cross_entropy_of_logits_spanning_past_float32_max(function):
+    epsilon = 0.1
+    logits = np.array([[WIDE_FRAME, WIDE_FRAME]], F32)
+    loss, grad = function(logits, np.array([[0, 2]]), label_smoothing=epsilon, reduction="none")
+    # -sum q_k log p_k with log p = (0, -6e38, -3e38) and q = eps/3 off the target, 1 - eps + eps/3 on it
+    share = epsilon / 3
+    expected = [share * 9e38, (1 - epsilon + share) * 3e38 + share * 6e38]
+    assert loss.dtype == F32
+    np.testing.assert_allclose(loss[0], expected, rtol=2e-7)  # 3e37 and 3e38 (the first was inf)
+    # softmax (1, 0, 0) minus q
+    np.testing.assert_allclose(grad[0], [[epsilon - share, -share, -share], [1 - share, -share, -(1 - epsilon + share)]],
+                               rtol=2e-7)
+    got = function(logits, np.array([[0, 2]]), label_smoothing=epsilon, reduction="sum")
+    wanted = _float64_rounded(function, (logits, np.array([[0, 2]])), label_smoothing=epsilon, reduction="sum")
+    for value, expected_value in zip(got, wanted, strict=True):
+        np.testing.assert_array_equal(value, expected_value)
+
+
+def test_next_token_cross_entropy_grad_of_logits_spanning_past_float32_max():
+    logits = np.array([[WIDE_FRAME]], F32)
+    grad = sequence.next_token_cross_entropy_grad(logits, np.array([[1]]), label_smoothing=0.3)
+    np.testing.assert_allclose(grad[0, 0], [1 - 0.1, -(0.7 + 0.1), -0.1], rtol=2e-7)
+
+
+def test_weighted_cross_entropy_of_logits_spanning_past_float32_max():
+    logits = np.array([WIDE_FRAME], F32)
+    # -log p_1 = 6e38, weighted by 1/100: 6e36 (it was inf times 0.01)
+    loss = ec.weighted_cross_entropy(logits, np.array([1]), weight=np.array([1.0, 0.01, 1.0]), reduction="none")
+    np.testing.assert_allclose(loss, [6e36], rtol=2e-7)
+    grad = ec.weighted_cross_entropy_grad(logits, np.array([[0.0, 0.5, 0.5]], F32), weight=np.array([1.0, 0.01, 1.0]))
+    # p sum(w y) - w y with p = (1, 0, 0)
+    np.testing.assert_allclose(grad, [[0.505, -0.005, -0.5]], rtol=2e-7)
