@@ -134,7 +134,7 @@ def _exp_of_difference32(z: np.ndarray, shift: np.ndarray) -> np.ndarray:
     if out.ndim < 2:
         out[...] = _double_word_exp_of_difference(z, shift)
         return out
-    step = max(1, _EXP_BLOCK // max(1, out[0].size))
+    step = max(1, _EXP_BLOCK // max(1, out[0].size if len(out) else 1))  # an empty batch: no blocks
     for start in range(0, out.shape[0], step):
         rows = slice(start, start + step)
         out[rows] = _double_word_exp_of_difference(z[rows], shift if shift.shape[0] == 1 else shift[rows])

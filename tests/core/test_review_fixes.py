@@ -4,6 +4,8 @@
    log-probabilities ``z - logsumexp`` overflow to -inf (and so did log P), which gave NaN gradients, an inf
    loss where the true one is finite, and a RuntimeWarning. Such sequences (rows) are computed in float64 and
    rounded once.
+2. Empty batches in float32: IndexError in the double-word softmax weights where float64 returns empty
+   arrays (or the documented ValueError of reduction="mean").
 """
 
 from __future__ import annotations
@@ -109,3 +111,70 @@ def test_weighted_cross_entropy_of_logits_spanning_past_float32_max():
     grad = ec.weighted_cross_entropy_grad(logits, np.array([[0.0, 0.5, 0.5]], F32), weight=np.array([1.0, 0.01, 1.0]))
     # p sum(w y) - w y with p = (1, 0, 0)
     np.testing.assert_allclose(grad, [[0.505, -0.005, -0.5]], rtol=2e-7)
+
+
+# ------------------------------------------------------------ 2. empty batches
+
+
+def _empty_calls(dtype):
+    z = np.zeros((0, 3), dtype)
+    index = np.zeros(0, int)
+    ctc_args = (np.zeros((4, 0, 3), dtype), np.zeros((0, 2), int), np.zeros(0, int), np.zeros(0, int))
+    scores = (np.zeros(0, dtype), np.zeros(0, dtype))
+    calls = {
+        "weighted_cross_entropy index": (ec.weighted_cross_entropy, (z, index), {"weight": np.ones(3)}),
+        "weighted_cross_entropy probabilities": (ec.weighted_cross_entropy, (z, np.zeros((0, 3), dtype)),
+                                                 {"weight": np.ones(3)}),
+        "label_smoothed_cross_entropy": (ec.label_smoothed_cross_entropy, (z, index), {}),
+        "label_smoothed_cross_entropy probabilities": (ec.label_smoothed_cross_entropy,
+                                                       (z, np.zeros((0, 3), dtype)), {}),
+        "squared_hinge": (ec.squared_hinge, scores, {}),
+        "exponential": (ec.exponential, scores, {}),
+        "ctc": (sequence.ctc, ctc_args, {}),
+        "ctc_with_logits": (sequence.ctc_with_logits, ctc_args, {}),
+        "next_token_cross_entropy": (sequence.next_token_cross_entropy,
+                                     (np.zeros((0, 5, 3), dtype), np.zeros((0, 5), int)), {}),
+    }
+    return calls
+
+
+def _forms(function):
+    """The loss, its _grad and its _and_grad, with whether each takes a reduction."""
+    module = sequence if function.__module__ == sequence.__name__ else ec
+    return [(function, True), (getattr(module, function.__name__ + "_grad"), function.__name__.startswith("ctc")),
+            (getattr(module, function.__name__ + "_and_grad"), True)]
+
+
+def _outcome(function, args, kwargs):
+    try:
+        result = function(*args, **kwargs)
+    except ValueError as error:
+        return ("ValueError", str(error))
+    return tuple(np.asarray(r) for r in (result if isinstance(result, tuple) else (result,)))
+
+
+@pytest.mark.parametrize("name", sorted(_empty_calls(np.float64)))
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_an_empty_batch_gives_float64s_results_in_float32(name, reduction):
+    function, args64, kwargs = _empty_calls(np.float64)[name]
+    args32 = _empty_calls(F32)[name][1]
+    for form, reduces in _forms(function):
+        options = {**kwargs, "reduction": reduction} if reduces else kwargs
+        expected, got = _outcome(form, args64, options), _outcome(form, args32, options)
+        if isinstance(expected[0], str):
+            assert got == expected, form.__name__
+            continue
+        assert len(got) == len(expected), form.__name__
+        for value, wanted in zip(got, expected, strict=True):
+            assert value.dtype == F32 and value.shape == wanted.shape, (form.__name__, value.dtype, value.shape)
+            np.testing.assert_array_equal(value, wanted.astype(F32))
+
+
+def test_an_empty_batch_of_float32_logits_gives_empty_arrays():
+    # the reviewer's reproducer: IndexError before
+    loss = ec.weighted_cross_entropy(np.zeros((0, 3), F32), np.zeros(0, int), weight=np.ones(3), reduction="none")
+    assert loss.shape == (0,) and loss.dtype == F32
+    grad = ec.label_smoothed_cross_entropy_grad(np.zeros((0, 3), F32), np.zeros(0, int))
+    assert grad.shape == (0, 3) and grad.dtype == F32
+    with pytest.raises(ValueError, match="empty input"):
+        ec.weighted_cross_entropy(np.zeros((0, 3), F32), np.zeros(0, int), weight=np.ones(3))
