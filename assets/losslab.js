@@ -51,13 +51,12 @@
           function (v) { return v > 0 ? Math.log10(v) : NaN; });
       },
       receiveFamily: receiveFamily,
-      replaceQuery: function (query) {
-        if (typeof query !== "string" || query.charAt(0) !== "?") return;
-        if (presenting()) query += "&present=1";  // a page setting, not a view's: kept across changes
-        if (window.location.search !== query) {
-          window.history.replaceState(window.history.state, "", window.location.pathname + query);
-        }
-        rememberQuery();
+      replaceQuery: replaceQuery,
+      /* A link with settings the page left out (the notice names them) is replaced by the state shown,
+         so a link copied from the address bar right away does not pass the bad values on. */
+      fixLink: function (query) {
+        replaceQuery(query);
+        return window.dash_clientside.no_update;
       },
     },
   });
@@ -675,6 +674,15 @@
      sessionStorage, and a navigation link to another view opens it with that state.
      "Reset to defaults" forgets it. */
   var STATE_KEY = "losslab:last-query:";
+
+  function replaceQuery(query) {
+    if (typeof query !== "string" || query.charAt(0) !== "?") return;
+    if (presenting()) query += "&present=1";  // a page setting, not a view's: kept across changes
+    if (window.location.search !== query) {
+      window.history.replaceState(window.history.state, "", window.location.pathname + query);
+    }
+    rememberQuery();
+  }
 
   function rememberQuery() {
     try { window.sessionStorage.setItem(STATE_KEY + window.location.pathname, window.location.search); } catch (e) { /* storage off */ }

@@ -239,6 +239,11 @@ def _register_view(app, view: View) -> None:
         Input(view.ids.URL_SYNC, "data"),
         prevent_initial_call=True,
     )
+    app.clientside_callback(  # an output in the page, so Dash calls it as the page arrives
+        ClientsideFunction("losslab", "fixLink"),
+        Output(view.ids.LINK_FIX, "data"),
+        Input(view.ids.LINK_FIX, "data"),
+    )
     _register_clicks(app, view)
 
 

@@ -167,7 +167,7 @@ def parse_losses(raw, offered) -> tuple[tuple[str, ...] | None, str | None]:
 
     ``offered``: the loss keys the view offers, or a registry task (all of its losses).
     """
-    known = [spec.key for spec in registry.for_task(offered)] if isinstance(offered, str) else list(offered)
+    known = offered_losses(offered)
     names = ", ".join(f"{key} ({registry.get(key).label})" for key in known)
     if not isinstance(raw, list | tuple) or not all(isinstance(k, str) for k in raw):
         return None, f"Losses: expected a list of loss names, any of {names}"
@@ -177,6 +177,11 @@ def parse_losses(raw, offered) -> tuple[tuple[str, ...] | None, str | None]:
     if not raw:
         return None, "Losses: nothing is selected; tick at least one loss to compare"
     return tuple(k for k in known if k in raw), None
+
+
+def offered_losses(offered) -> list[str]:
+    """The loss keys of ``offered``: a view's keys as given, or every loss of a registry task."""
+    return [spec.key for spec in registry.for_task(offered)] if isinstance(offered, str) else list(offered)
 
 
 def format_number(value: float) -> str:

@@ -54,6 +54,7 @@ class View:
         self.READOUT = f"{view}-readout"
         self.FORMULAS = f"{view}-formulas"
         self.URL_SYNC = f"{view}-url-sync"
+        self.LINK_FIX = f"{view}-link-fix"  # the query of the state shown, when the link had settings left out
         self.STATUS = f"{view}-status"
         self.CHART_CLICK = f"{view}-chart-click"  # a single click on a sweep chart, written by assets/losslab.js
         self.FAMILY = f"{view}-family"  # every position of one slider, for live motion in the browser

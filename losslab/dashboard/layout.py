@@ -292,6 +292,7 @@ def view_layout(view: View, state: ViewState, output: ViewOutput) -> html.Sectio
             ),
             *cards.view_panel(view),
             dcc.Store(id=view_ids.URL_SYNC, data=output.query),
+            dcc.Store(id=view_ids.LINK_FIX, data=output.query if state.notices else None),
             dcc.Store(id=view_ids.CHART_CLICK),
             *([dcc.Store(id=view_ids.FAMILY), dcc.Store(id=view_ids.FAMILY_REQUEST)] if view.motion_controls else []),
         ],

@@ -91,9 +91,14 @@ def parse_query(view: View, search: str | None) -> ViewState:
                 numbers[control.name] = value
     losses = state.losses
     if "losses" in values:
-        parsed, problem = controls.parse_losses([k for k in values["losses"].split(",") if k], view.loss_keys)
+        names = [k for k in values["losses"].split(",") if k]
+        parsed, problem = controls.parse_losses(names, view.loss_keys)
         if problem:
-            notices.append(f"{problem} (from the link); using the default losses.")
+            # the names this view offers are kept, as every good setting of a link is
+            kept = controls.parse_losses([k for k in names if k in controls.offered_losses(view.loss_keys)],
+                                         view.loss_keys)[0]
+            losses = kept or losses
+            notices.append(f"{problem} (from the link); using {', '.join(kept) if kept else 'the default losses'}.")
         else:
             losses = parsed
     extras = dict(state.extras)

@@ -49,6 +49,13 @@ def test_rejected_text_leaves_the_slider_and_a_hostile_link_keeps_the_rest_and_a
     for fragment in ("1e400", "“label” appears 2 times", "nonsense", "nope", "0x10"):
         assert fragment in notice, f"{fragment!r} not in the notice {notice!r}"
     assert lab.value("binary-label-input") == "0.25" and lab.value("binary-gamma-input") == "2"
+    # the address bar holds the state shown, so a link copied right away does not pass the bad values on
+    lab.wait_until(lambda: "nonsense" not in lab.driver.current_url, "the link's bad settings out of the address bar")
+    query = lab.js("return window.location.search;")
+    for dropped in ("1e400", "0.75", "nonsense", "nope", "0x10"):
+        assert dropped not in query, f"{dropped!r} still in the address bar: {query}"
+    for kept in ("label=0.25", "axis=logit", "losses=bce,focal"):
+        assert kept in query.replace("%2C", ","), f"{kept!r} not in the address bar: {query}"
     lab.type_into("binary-gamma-input", "0.5")
     lab.wait_until(lambda: "gamma=0.5&" in lab.driver.current_url, "gamma=0.5 in the URL")
 

@@ -229,3 +229,17 @@ def test_the_robust_point_box_reads_an_index_as_plain_digits():
     assert r"/^\+?\d+$/.test(text)" in script
     assert not re.search(r'(?<!whole)Number\((index|boxValue\("robust-move-point"\))\)', script)
     assert controls.parse_number("0x3")[1] is not None
+
+
+@pytest.mark.parametrize(("view_name", "query", "kept"), [
+    ("binary", "?losses=bce,focal,nope", ("bce", "focal")),
+    ("regression", "?losses=nope,huber,,mse", ("mse", "huber")),
+    ("multiclass", "?losses=cross_entropy,%3Cb%3E", ("cross_entropy",)),
+])
+def test_a_link_with_one_unknown_loss_keeps_the_losses_it_names_that_exist(view_name, query, kept):
+    """An unknown loss name is named in the notice and dropped; the good names of the list stay ticked
+    (the whole list fell back to the view's default losses)."""
+    state = views.parse_query(view_name, query)
+    assert state.losses == kept
+    assert any("there is no loss called" in notice and f"using {', '.join(kept)}." in notice
+               for notice in state.notices), state.notices
