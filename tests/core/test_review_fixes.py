@@ -6,15 +6,18 @@
    rounded once.
 2. Empty batches in float32: IndexError in the double-word softmax weights where float64 returns empty
    arrays (or the documented ValueError of reduction="mean").
+3. ``triplet_margin``'s gradient with a huge margin (1e300, 1.7e308) was 0 in float64 until 1a4a732: it is
+   the margin-free unit vectors of the definition, checked here against the closed form at 200 bits.
 """
 
 from __future__ import annotations
 
+import mpmath
 import numpy as np
 import pytest
 
 from losslab import extra_classification as ec
-from losslab import sequence
+from losslab import metric, sequence
 
 F32 = np.float32
 
@@ -178,3 +181,37 @@ def test_an_empty_batch_of_float32_logits_gives_empty_arrays():
     assert grad.shape == (0, 3) and grad.dtype == F32
     with pytest.raises(ValueError, match="empty input"):
         ec.weighted_cross_entropy(np.zeros((0, 3), F32), np.zeros(0, int), weight=np.ones(3))
+
+
+# ------------------------------------------------------------ 3. triplet margin with a huge margin
+
+mpmath.mp.prec = 200
+
+
+def _unit(x, y, eps):
+    """The gradient of d(x, y) = ||x - y + eps||_2 with respect to x: (x - y + eps) / d, at 200 bits."""
+    v = [mpmath.mpf(float(a)) - mpmath.mpf(float(b)) + mpmath.mpf(eps) for a, b in zip(x, y, strict=True)]
+    d = mpmath.sqrt(mpmath.fsum(c * c for c in v))
+    return [c / d for c in v]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.longdouble])
+@pytest.mark.parametrize("margin", [1.0, 1e300, 1.7e308])
+@pytest.mark.parametrize("eps", [1e-6, 0.0])
+def test_triplet_margin_gradient_with_a_huge_margin_is_the_unit_vectors(dtype, margin, eps):
+    anchor, positive, negative = [0.0, 0.0], [3.0, 4.0], [1.0, 0.0]
+    # the margin is violated (m + d(a, p) - d(a, n) = m + 4 > 0): dl/da = u_ap - u_an, dl/dp = -u_ap, dl/dn = u_an
+    u_ap = _unit(anchor, positive, eps)
+    u_an = _unit(anchor, negative, eps)
+    expected = ([a - b for a, b in zip(u_ap, u_an, strict=True)], [-a for a in u_ap], u_an)
+    loss, grads = metric.triplet_margin_and_grad(
+        np.array([anchor], dtype), np.array([positive], dtype), np.array([negative], dtype),
+        margin=margin, eps=eps, reduction="none")
+    assert loss[0] > 0
+    for grad, wanted in zip(grads, expected, strict=True):
+        assert grad.dtype == dtype
+        wanted = np.array([float(w) for w in wanted])
+        np.testing.assert_allclose(grad[0].astype(np.float64), wanted, rtol=4e-16, atol=1e-300)
+    np.testing.assert_array_equal(metric.triplet_margin_grad(
+        np.array([anchor], dtype), np.array([positive], dtype), np.array([negative], dtype),
+        margin=margin, eps=eps)[0], grads[0])
