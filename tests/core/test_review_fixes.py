@@ -185,14 +185,13 @@ def test_an_empty_batch_of_float32_logits_gives_empty_arrays():
 
 # ------------------------------------------------------------ 3. triplet margin with a huge margin
 
-mpmath.mp.prec = 200
-
 
 def _unit(x, y, eps):
     """The gradient of d(x, y) = ||x - y + eps||_2 with respect to x: (x - y + eps) / d, at 200 bits."""
-    v = [mpmath.mpf(float(a)) - mpmath.mpf(float(b)) + mpmath.mpf(eps) for a, b in zip(x, y, strict=True)]
-    d = mpmath.sqrt(mpmath.fsum(c * c for c in v))
-    return [c / d for c in v]
+    with mpmath.workprec(200):
+        v = [mpmath.mpf(float(a)) - mpmath.mpf(float(b)) + mpmath.mpf(eps) for a, b in zip(x, y, strict=True)]
+        d = mpmath.sqrt(mpmath.fsum(c * c for c in v))
+        return [c / d for c in v]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.longdouble])
@@ -203,7 +202,8 @@ def test_triplet_margin_gradient_with_a_huge_margin_is_the_unit_vectors(dtype, m
     # the margin is violated (m + d(a, p) - d(a, n) = m + 4 > 0): dl/da = u_ap - u_an, dl/dp = -u_ap, dl/dn = u_an
     u_ap = _unit(anchor, positive, eps)
     u_an = _unit(anchor, negative, eps)
-    expected = ([a - b for a, b in zip(u_ap, u_an, strict=True)], [-a for a in u_ap], u_an)
+    with mpmath.workprec(200):
+        expected = ([a - b for a, b in zip(u_ap, u_an, strict=True)], [-a for a in u_ap], u_an)
     loss, grads = metric.triplet_margin_and_grad(
         np.array([anchor], dtype), np.array([positive], dtype), np.array([negative], dtype),
         margin=margin, eps=eps, reduction="none")
