@@ -3,9 +3,9 @@
 ``assert_computed_in_float32`` compares the peak memory of a float32 call with a float64 call's (a float64
 pass rounded once at the end allocates more than the float64 call, a float32 pass about half). Accuracy on
 the atlas grid is ``test_accuracy_atlas.py``'s (float32 within 4 ulp of the float32-rounded mpmath
-reference); here, CTC where float32's exponent range is too short for a probability-space recursion (1000
-frames, logits of +-80, targets longer than half the frames), against the float64 computation of the same
-float32 inputs, and parameters float32 cannot hold.
+reference); here, CTC where float32's exponent range is too short for a probability-space recursion (250
+frames, and 1000 with LOSSLAB_LONG; logits of +-80, targets longer than half the frames), against the float64
+computation of the same float32 inputs, and parameters float32 cannot hold.
 """
 
 from __future__ import annotations
@@ -148,9 +148,13 @@ def _softmax64(logits):
 LONG = pytest.mark.skipif(not os.environ.get("LOSSLAB_LONG"), reason="a few seconds: LOSSLAB_LONG=1")
 
 
-@pytest.mark.parametrize("correct", [False, pytest.param(True, marks=LONG)], ids=["random", "aligned"])
-def test_ctc_loss_with_logits_of_80_over_1000_frames_is_accurate_in_float32(correct):
-    logits, target = _confident_ctc(7 + correct, correct=correct)
+@pytest.mark.parametrize(("frames", "labels", "correct"), [
+    (250, 130, False),  # the loss-only recursion over a long sequence, in the default run
+    pytest.param(1000, 600, False, marks=LONG),
+    pytest.param(1000, 600, True, marks=LONG),
+], ids=["random-250", "random-1000", "aligned-1000"])
+def test_ctc_loss_with_logits_of_80_over_long_sequences_is_accurate_in_float32(frames, labels, correct):
+    logits, target = _confident_ctc(7 + correct, correct=correct, frames=frames, labels=labels)
     lengths = (np.array(len(logits)), np.array(len(target)))
     loss32 = sequence.ctc_with_logits(logits, target, *lengths, reduction="sum")
     loss64 = sequence.ctc_with_logits(logits.astype(np.float64), target, *lengths, reduction="sum")
