@@ -404,12 +404,14 @@
     if (!button) return;
     var format = button.getAttribute("data-format");
     var view = button.closest(".view");
-    view.querySelectorAll(".linked-charts .js-plotly-plot").forEach(function (plot, i) {
-      // The view's two sweep charts keep their short names; any further chart (sequences' CTC pair)
-      // is named by its graph's id: by index, all were "gradient" and the browser kept only one.
-      var host = i > 1 && plot.closest("[id$='-graph']");
-      var name = "losslab-" + (host ? host.id.replace(/-graph$/, "") :
-        window.location.pathname.replace(/\W+/g, "") + "-" + (i ? "gradient" : "loss"));
+    var sweeps = Array.prototype.slice.call(view.querySelectorAll(".linked-charts .js-plotly-plot"), 0, 2);
+    // Every chart of the view: the two sweep charts keep their short names, any other (sequences' CTC
+    // pair, multiclass's bars, robust's residuals) is named by its graph's id.
+    view.querySelectorAll(".js-plotly-plot").forEach(function (plot) {
+      var sweep = sweeps.indexOf(plot);
+      var host = plot.closest("[id$='-graph']");
+      var name = "losslab-" + (sweep < 0 && host ? host.id.replace(/-graph$/, "") :
+        window.location.pathname.replace(/\W+/g, "") + "-" + (sweep > 0 ? "gradient" : "loss"));
       window.Plotly.downloadImage(plot, { format: format, width: 1600, height: 900, filename: name });
     });
     exportStatus(button, format.toUpperCase() + " images saved (1600×900)");

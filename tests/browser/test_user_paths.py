@@ -89,4 +89,10 @@ def test_rejected_text_leaves_the_slider_and_a_hostile_link_keeps_the_rest_and_a
     names = {"losslab-sequences-loss.svg", "losslab-sequences-gradient.svg",
              "losslab-sequences-ctc-loss.svg", "losslab-sequences-ctc-grad.svg"}
     lab.wait_until(lambda: {p.name for p in tmp_path.iterdir()} >= names, f"the four images {sorted(names)}")
+    # and every chart a view shows, not only its linked pair: multiclass's probability and class-gradient bars
+    lab.open("/multiclass")
+    lab.duo.find_element(".image-button[data-format='svg']").click()
+    names = {"losslab-multiclass-loss.svg", "losslab-multiclass-gradient.svg",
+             "losslab-multiclass-probability.svg", "losslab-multiclass-class-grad.svg"}
+    lab.wait_until(lambda: {p.name for p in tmp_path.iterdir()} >= names, f"the four images {sorted(names)}")
     assert lab.duo.get_logs() == []
