@@ -123,7 +123,11 @@ def parse_number(raw) -> tuple[float | None, str | None]:
         if _NOT_FINITE_WORDS.match(text):
             return None, f"{_quote(raw)} is not a finite number"
         if _COMMA_DECIMAL.match(text):
-            return None, f"{_quote(raw)} is not a number (use a point for decimals: {text.replace(',', '.')})"
+            point = text.replace(",", ".")
+            if len(text) - text.index(",") == 4:  # 1,000: a decimal comma or a thousands separator
+                return None, (f"{_quote(raw)} is not a number (use a point for decimals: {point}, "
+                              f"and no separator for thousands: {text.replace(',', '')})")
+            return None, f"{_quote(raw)} is not a number (use a point for decimals: {point})"
         if not DECIMAL_NUMBER.match(text):
             return None, f"{_quote(raw)} is not a number"
     try:

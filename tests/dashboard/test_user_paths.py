@@ -243,3 +243,12 @@ def test_a_link_with_one_unknown_loss_keeps_the_losses_it_names_that_exist(view_
     assert state.losses == kept
     assert any("there is no loss called" in notice and f"using {', '.join(kept)}." in notice
                for notice in state.notices), state.notices
+
+
+def test_a_comma_before_three_digits_is_not_read_as_a_decimal_comma_only():
+    """'1,000' is one thousand to many readers and 1.0 to others: the hint names both ways to write it
+    (it said only 'use a point for decimals: 1.000', which gives 1)."""
+    value, problem = controls.parse_number("1,000")
+    assert value is None
+    assert "1.000" in problem and "no separator for thousands: 1000" in problem
+    assert controls.parse_number("2,5")[1].endswith("(use a point for decimals: 2.5)")
