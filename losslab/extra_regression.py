@@ -383,8 +383,12 @@ def _poisson_nll(pred, target, log_input, full, eps, want_loss, want_grad, reduc
         check_finite(value, "pred (a rate)")
         check_at_least(value, "pred (a rate)", 0.0)
     if value.dtype == np.float32:
-        kernel = _poisson_log_rate_float32 if log_input else _poisson_rate_float32
-        loss, grad = _in_blocks(lambda x, y: kernel(x, y, eps, full, want_loss, want_grad), value, counts)
+        def kernel(x, y):  # eps shifts a rate only
+            if log_input:
+                return _poisson_log_rate_float32(x, y, full, want_loss, want_grad)
+            return _poisson_rate_float32(x, y, eps, full, want_loss, want_grad)
+
+        loss, grad = _in_blocks(kernel, value, counts)
         return _finish(inputs, loss, grad, reduction, want_loss, want_grad)
     loss = grad = None
     with np.errstate(over="ignore", invalid="ignore"):  # e^x past float max: inf, its true size
@@ -405,7 +409,7 @@ def _poisson_nll(pred, target, log_input, full, eps, want_loss, want_grad, reduc
     return _finish(inputs, loss, grad, reduction, want_loss, want_grad)
 
 
-def _poisson_log_rate_float32(x, y, eps, full, want_loss, want_grad):  # eps: unused with a log-rate
+def _poisson_log_rate_float32(x, y, full, want_loss, want_grad):
     r""":math:`e^x - y x` and :math:`e^x - y` of float32 arrays, computed in float32 and rounded once.
 
     :math:`e^x = (h + l)\,2^q` is a double word and a power of two (:func:`_double_word.exp_scaled`,
