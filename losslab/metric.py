@@ -216,9 +216,8 @@ def _double_word(value: float, dtype) -> tuple:
 
 
 # Per dtype: a rounded margin slack or distance is trusted only this far (relative) from the margin (about
-# 2^13 ulp), and Veltkamp's splitting constant.
+# 2^13 ulp). Veltkamp's splitting constant per dtype is _double_word's (dw._VELTKAMP).
 _TRUST = {np.dtype(np.float64): 2.0**-40, np.dtype(np.float32): 2.0**-11}
-_VELTKAMP = {np.dtype(np.float64): np.float64(134217729.0), np.dtype(np.float32): np.float32(4097.0)}
 
 
 def _split(values: tuple, want_loss: bool, want_grad: bool):
@@ -710,7 +709,7 @@ def _cosine_gradient(x1: np.ndarray, x2: np.ndarray, n1: np.ndarray, n2: np.ndar
     ratio_high, ratio_split = dw.split_unchecked(ratio)
     # the slices are spent: their memory holds Veltkamp's halves of x, the product and the two-sum
     x_high, spare, x_low, product = parts
-    np.multiply(x, _VELTKAMP[x.dtype], out=x_high)
+    np.multiply(x, dw._VELTKAMP[x.dtype], out=x_high)
     np.subtract(x_high, x, out=spare)
     x_high -= spare
     np.subtract(x, x_high, out=x_low)
@@ -1048,7 +1047,7 @@ def _similarity_logits(q_hi, q_lo, k_hi, k_lo, temperature: float, multiply):
             product, error = dw.two_product(logits, tau)
             low = (((leading - product) - error) + rest) / tau
         return logits, np.where(np.isfinite(logits), low, 0.0), cosines
-    splitter = _VELTKAMP[dtype]
+    splitter = dw._VELTKAMP[dtype]
     c = tau * splitter
     tau_high = c - (c - tau)
     tau_low = tau - tau_high
