@@ -19,6 +19,8 @@ T. Ogita, S. M. Rump, S. Oishi, "Accurate sum and dot product" (2005), whose ``S
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -371,6 +373,32 @@ class _ExpTable:
 _EXP_TABLES: dict = {}
 
 
+def _arrays_of_scalars(exponential):
+    """``exponential(x_hi, x_lo)`` of a 0-d ``x_hi`` through a one-element array (its steps work in place)."""
+
+    @functools.wraps(exponential)
+    def wrapped(x_hi, x_lo=None):
+        x_hi = np.asarray(x_hi)
+        if x_hi.ndim == 0:
+            hi, lo, power = exponential(x_hi.reshape(1), x_lo)
+            return hi[0], lo[0], power[0]
+        return exponential(x_hi, x_lo)
+
+    return wrapped
+
+
+def _reduction(x_hi: np.ndarray):
+    r"""``(table, x, n)``: the dtype's :class:`_ExpTable`, ``x_hi`` clipped to its range (a new array) and
+    :math:`n = \operatorname{rint}(x N/\ln 2)` (another), the start of both exponentials' reduction."""
+    table = _EXP_TABLES.get(x_hi.dtype)
+    if table is None:
+        table = _EXP_TABLES[x_hi.dtype] = _ExpTable(x_hi.dtype)
+    x = np.clip(x_hi, -table.limit, table.limit)
+    n = x * table.inverse_step
+    return table, x, np.rint(n, out=n)
+
+
+@_arrays_of_scalars
 def exp_scaled(x_hi, x_lo=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r""":math:`e^{x_{hi} + x_{lo}} = (hi + lo)\,2^{q}` with ``hi + lo`` in about [1, 2), as a double word and
     an integer exponent ``q``: relative error about ``2^-62`` in float64 (``2^-29`` in float32), where
@@ -385,18 +413,8 @@ def exp_scaled(x_hi, x_lo=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     that bound: its exponential is 0 or inf anyway. For finite ``x`` only; ``q`` is int32 (``np.ldexp``
     is slow with int64 exponents).
     """
-    x_hi = np.asarray(x_hi)
-    if x_hi.ndim == 0:
-        hi, lo, power = exp_scaled(x_hi.reshape(1), x_lo)
-        return hi[0], lo[0], power[0]
-    dtype = x_hi.dtype
-    table = _EXP_TABLES.get(dtype)
-    if table is None:
-        table = _EXP_TABLES[dtype] = _ExpTable(dtype)
     # in place on four buffers: a fresh array per step costs more than the arithmetic on mid-sized inputs
-    x = np.clip(x_hi, -table.limit, table.limit)
-    n = x * table.inverse_step
-    n = np.rint(n, out=n)
+    table, x, n = _reduction(x_hi)
     r = n * table.step1
     r = np.subtract(x, r, out=r)  # exact: n step1 is a float and close to x (Sterbenz)
     buffer = np.multiply(n, table.step2, out=x)  # n step2 exact; the difference rounds by at most ulp(r)/2
@@ -425,6 +443,7 @@ def exp_scaled(x_hi, x_lo=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return hi, low, index
 
 
+@_arrays_of_scalars
 def exp_double_word(x_hi, x_lo=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r""":math:`e^{x_{hi} + x_{lo}} = (hi + lo)\,2^{q}` as :func:`exp_scaled` gives it, but carried as double words
     throughout: relative error about ``2^-68`` in float64 (``2^-35`` in float32), where :func:`exp_scaled`'s
@@ -439,18 +458,9 @@ def exp_double_word(x_hi, x_lo=None) -> tuple[np.ndarray, np.ndarray, np.ndarray
     added to it. For a small difference of exponentials (ListNet's softmaxes) or a double word rounded
     once after further double-word steps. ``x_lo``: at most a few ulp of ``x_hi``.
     """
-    x_hi = np.asarray(x_hi)
-    if x_hi.ndim == 0:
-        hi, lo, power = exp_double_word(x_hi.reshape(1), x_lo)
-        return hi[0], lo[0], power[0]
     dtype = x_hi.dtype
-    table = _EXP_TABLES.get(dtype)
-    if table is None:
-        table = _EXP_TABLES[dtype] = _ExpTable(dtype)
     # in place on a few buffers, as exp_scaled: fresh arrays cost more than the arithmetic on mid-sized inputs
-    x = np.clip(x_hi, -table.limit, table.limit)
-    n = x * table.inverse_step
-    n = np.rint(n, out=n)
+    table, x, n = _reduction(x_hi)
     index = n.astype(np.int32)
     low_part = n * table.step1
     low_part = np.subtract(x, low_part, out=low_part)  # exact: n step1 is a float and close to x (Sterbenz)

@@ -141,3 +141,20 @@ def test_scaled_exponentials_are_good_to_their_stated_bounds_with_a_low_part(fun
     hi, lo, power = function(far, np.zeros(4, dtype))
     with np.errstate(over="ignore", under="ignore"):
         assert np.ldexp(hi, power).tolist() == [0.0, 0.0, np.inf, np.inf]
+
+
+@pytest.mark.parametrize("function", [dw.exp_scaled, dw.exp_double_word])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_scaled_exponentials_of_a_scalar_are_those_of_a_one_element_array(function, dtype):
+    """A 0-d argument (with or without a low part) gives 0-d results, the same bits as the array form."""
+    x, x_low = dtype(-3.7), dtype(1e-8 * np.finfo(dtype).eps)
+    for low in (None, x_low):
+        scalar = function(x, low)
+        array = function(np.array([x]), None if low is None else np.array([low]))
+        for one, other in zip(scalar, array, strict=True):
+            assert np.ndim(one) == 0 and np.asarray(one).dtype == other.dtype
+            assert np.asarray(one).tobytes() == other[0].tobytes()
+    with mpmath.workprec(100):
+        hi, lo, q = function(x)
+        exact = mpmath.exp(mpmath.mpf(float(x)))
+        assert abs((mpmath.mpf(float(hi)) + mpmath.mpf(float(lo))) * mpmath.mpf(2) ** int(q) / exact - 1) < 2.0**-29
