@@ -51,9 +51,10 @@ def exact_loss(kind, p, g, eps):
     return loss
 
 
-def reference(kind, pred, target, eps):
-    """(loss, [d loss / d pred_k for k = 0..3]) as mpf."""
-    with mp.workprec(PRECISION):
+def reference(kind, pred, target, eps, *, precision: int = PRECISION):
+    """(loss, [d loss / d pred_k for k = 0..3]) as mpf, at ``precision`` bits: the loss and central
+    differences with a step 2^-300 below the smallest gap."""
+    with mp.workprec(precision):
         p, g, e = [mp.mpf(float(x)) for x in pred], [mp.mpf(float(x)) for x in target], mp.mpf(eps)
         gaps = [abs(x - y) for x in p + g for y in p + g if x != y] + [abs(x) for x in p + g if x != 0]
         step = min(gaps) * mp.mpf(2) ** -300

@@ -17,7 +17,7 @@ import pytest
 from losslab import detection as det
 
 from .atlas_checks import assert_computed_in_float32
-from .test_box_extreme_shapes import exact_loss
+from .test_box_extreme_shapes import reference as box_reference
 
 ULP_BOUND = 4.0
 KINDS = ("iou_loss", "giou", "diou", "ciou")
@@ -25,19 +25,9 @@ OVERFLOW32 = mp.ldexp(1, 128) * (1 - mp.ldexp(1, -25))  # the values float32 rou
 
 
 def reference(kind, pred, target, eps):
-    """(loss, [d loss / d pred_k]) as mpf: ``test_box_extreme_shapes``'s loss and central differences (a step
-    2^-300 below the smallest gap) at 1200 bits, enough for float32's range of 2^277."""
-    with mp.workprec(1200):
-        p, g, e = [mp.mpf(float(x)) for x in pred], [mp.mpf(float(x)) for x in target], mp.mpf(eps)
-        gaps = [abs(x - y) for x in p + g for y in p + g if x != y] + [abs(x) for x in p + g if x != 0]
-        step = min(gaps) * mp.mpf(2) ** -300
-        grads = []
-        for k in range(4):
-            up, down = list(p), list(p)
-            up[k] += step
-            down[k] -= step
-            grads.append((exact_loss(kind, up, g, e) - exact_loss(kind, down, g, e)) / (2 * step))
-        return exact_loss(kind, p, g, e), grads
+    """(loss, [d loss / d pred_k]) as mpf: ``test_box_extreme_shapes``'s reference at 1200 bits, enough for
+    float32's range of 2^277."""
+    return box_reference(kind, pred, target, eps, precision=1200)
 
 
 def ulps32(value, exact) -> float:
