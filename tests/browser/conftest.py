@@ -270,7 +270,12 @@ class SharedBrowser:
 
             self.duo.start_server(create_app(), navigate=False, port=free_port())
             self.base = self.runner.url.rstrip("/")
-        self.reset()
+        try:
+            self.reset()
+        except Exception:  # a browser that died in the last test: start another
+            self.discard()
+            self.duo = self.composite()
+            self.reset()
         lab = Lab(self.duo)
         lab.base = self.base
         return lab
