@@ -229,10 +229,12 @@ def _forward_backward(problem: _CtcProblem, backward: bool = True):
     lengths = problem.input_lengths
     rows = np.arange(batch)
     last_state = 2 * problem.target_lengths  # the final blank; the final label is one before it
-    at_end = alpha[np.maximum(lengths - 1, 0), rows]  # (N, L)
-    final_blank = at_end[rows, last_state]
-    final_label = np.where(last_state > 0, at_end[rows, np.maximum(last_state - 1, 0)], -np.inf)
-    log_p = np.logaddexp(final_blank, final_label)
+    log_p = np.full(batch, -np.inf)
+    if frames:  # (no frames at all: every length is 0, set below)
+        at_end = alpha[np.maximum(lengths - 1, 0), rows]  # (N, L)
+        final_blank = at_end[rows, last_state]
+        final_label = np.where(last_state > 0, at_end[rows, np.maximum(last_state - 1, 0)], -np.inf)
+        log_p = np.logaddexp(final_blank, final_label)
     # no frames: only the empty target has an alignment (the empty one), with probability 1
     log_p = np.where(lengths == 0, np.where(problem.target_lengths == 0, 0.0, -np.inf), log_p)
     if not backward:

@@ -215,3 +215,20 @@ def test_triplet_margin_gradient_with_a_huge_margin_is_the_unit_vectors(dtype, m
     np.testing.assert_array_equal(metric.triplet_margin_grad(
         np.array([anchor], dtype), np.array([positive], dtype), np.array([negative], dtype),
         margin=margin, eps=eps)[0], grads[0])
+
+
+# ------------------------------------------------------------ CTC over no frames at all
+
+
+@pytest.mark.parametrize("dtype", [np.float64, F32, np.longdouble])
+@pytest.mark.parametrize("logits", [False, True], ids=["log_probs", "logits"])
+def test_ctc_over_zero_frames_gives_0_for_an_empty_target_and_inf_otherwise(dtype, logits):
+    # T = 0: only the empty target has an alignment (the empty one, probability 1); float64 raised IndexError
+    loss_and_grad = sequence.ctc_with_logits_and_grad if logits else sequence.ctc_and_grad
+    args = (np.zeros((0, 2, 3), dtype), np.ones((2, 1), int), np.zeros(2, int), np.array([0, 1]))
+    loss, grad = loss_and_grad(*args, reduction="none")
+    assert loss.dtype == grad.dtype == dtype and grad.shape == (0, 2, 3)
+    assert loss.tolist() == [0.0, np.inf]
+    only_loss = sequence.ctc_with_logits if logits else sequence.ctc
+    assert only_loss(*args, reduction="sum") == np.inf
+    assert only_loss(args[0], args[1], args[2], np.array([0, 0]), reduction="mean") == 0
