@@ -145,14 +145,14 @@ def _softmax64(logits):
     return w / w.sum(axis=-1, keepdims=True)
 
 
-LONG = pytest.mark.skipif(not os.environ.get("LOSSLAB_LONG"), reason="a few seconds: LOSSLAB_LONG=1")
+# the 1000-frame cases take a few seconds each: collected with LOSSLAB_LONG=1 only (not skipped)
+LONG = bool(os.environ.get("LOSSLAB_LONG"))
+LOSS_CASES = [("random-250", 250, 130, False)]  # the loss-only recursion over a long sequence, always
+LOSS_CASES += [("random-1000", 1000, 600, False), ("aligned-1000", 1000, 600, True)] if LONG else []
 
 
-@pytest.mark.parametrize(("frames", "labels", "correct"), [
-    (250, 130, False),  # the loss-only recursion over a long sequence, in the default run
-    pytest.param(1000, 600, False, marks=LONG),
-    pytest.param(1000, 600, True, marks=LONG),
-], ids=["random-250", "random-1000", "aligned-1000"])
+@pytest.mark.parametrize(("frames", "labels", "correct"), [case[1:] for case in LOSS_CASES],
+                         ids=[case[0] for case in LOSS_CASES])
 def test_ctc_loss_with_logits_of_80_over_long_sequences_is_accurate_in_float32(frames, labels, correct):
     logits, target = _confident_ctc(7 + correct, correct=correct, frames=frames, labels=labels)
     lengths = (np.array(len(logits)), np.array(len(target)))
@@ -162,7 +162,7 @@ def test_ctc_loss_with_logits_of_80_over_long_sequences_is_accurate_in_float32(f
     assert abs(float(loss32) - loss64) <= 2 * _ulp32(loss64), (float(loss32), loss64)
 
 
-@pytest.mark.parametrize(("frames", "labels"), [(250, 130), pytest.param(1000, 600, marks=LONG)])
+@pytest.mark.parametrize(("frames", "labels"), [(250, 130), *([(1000, 600)] if LONG else [])])
 @pytest.mark.parametrize("correct", [False, True], ids=["random", "aligned"])
 def test_ctc_gradient_with_logits_of_80_over_long_sequences_is_accurate_in_float32(correct, frames, labels):
     logits, target = _confident_ctc(7 + correct, correct=correct, frames=frames, labels=labels)
@@ -173,9 +173,9 @@ def test_ctc_gradient_with_logits_of_80_over_long_sequences_is_accurate_in_float
     _assert_close_to_float64(loss32, grad32, loss64, grad64, terms=_softmax64(logits))
 
 
-@LONG
-def test_ctc_of_log_probabilities_of_a_long_confident_sequence_is_accurate_in_float32():
-    logits, target = _confident_ctc(11, correct=False, frames=1000, labels=520)
+@pytest.mark.parametrize(("frames", "labels"), [(250, 130), *([(1000, 520)] if LONG else [])])
+def test_ctc_of_log_probabilities_of_a_long_confident_sequence_is_accurate_in_float32(frames, labels):
+    logits, target = _confident_ctc(11, correct=False, frames=frames, labels=labels)
     log_probs = (logits - np.log(np.exp(logits.astype(np.float64) - logits.max(-1, keepdims=True)).sum(-1,
                  keepdims=True)) - logits.max(-1, keepdims=True)).astype(np.float32)
     lengths = (np.array(len(logits)), np.array(len(target)))
