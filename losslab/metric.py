@@ -21,6 +21,8 @@ near the triplet margin, :math:`\cos - m` near the cosine margin, the difference
 two nearly equal unit vectors) those pairs alone are recomputed in double words
 (``losslab._double_word``: exact differences, products and sums of squares), so
 the result keeps its digits (issue 16); the others take the plain, faster form.
+InfoNCE's logits are double words (cosines, or raw dot products with ``normalize=False``,
+from Ozaki's slices) whose low parts are carried into the cross-entropy and its gradient.
 
 **float32** inputs are computed in float32 (float32 arrays only), by the same
 steps with float32's constants: Veltkamp's splitting constant :math:`2^{12} + 1`,
@@ -49,7 +51,7 @@ and rounded once where float32 cannot hold what the result needs, and only there
   hold (12 ulp at :math:`10^{-6}` rad; ``_nearly_parallel_in_float64``);
 - ``info_nce`` and ``info_nce_own_keys`` with ``normalize=False``: the raw
   similarities' float32 rounding (up to :math:`D u\,|q|\,|k|/\tau`) carries into
-  the loss (22 to 65 ulp measured; float64's is 2^29 times finer);
+  the loss (22 to 65 ulp measured); float64 takes them as double words (``_raw_logits``);
 - their gradients where a row's logits spread by more than 50 (:math:`\tau` below
   about 0.04): softmax weights fall below float32's range and the gradient's
   :math:`1/(\tau |x|)` brings them back (``_weights_below_float32``);
@@ -1073,7 +1075,7 @@ def _similarity_logits(q_hi, q_lo, k_hi, k_lo, temperature: float, multiply):
 
 def _far_logits(leading, rest, tau):
     r"""Logits of cosines ``leading + rest`` over a temperature so small that some overflow (5e-324): each row's
-    largest cosine taken off first, exactly (two-sums), as ``_shifted_logits`` does.
+    largest cosine taken off first, exactly (two-sums), as ``_raw_logits`` does.
 
     The loss and gradient depend on differences of logits only; :math:`(c - c_{top})/\tau` is 0 at the
     top and :math:`-\infty` (a weight of 0) wherever the cosines differ by more than :math:`\tau` times
@@ -1136,7 +1138,8 @@ def _cross_entropy_rows(logits: np.ndarray, positives: np.ndarray, want_grad: bo
     return loss, grad, None
 
 
-def _gradient_double_word(logits: np.ndarray, positives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _gradient_double_word(logits: np.ndarray, positives: np.ndarray, low=None,
+                          exp=dw.exp_scaled) -> tuple[np.ndarray, np.ndarray]:
     r"""float32 :math:`p_j - [j = c]` per row as a double word, :math:`p = \operatorname{softmax}(z)`.
 
     Rounded to float32, each :math:`p_j` is off by half an ulp or more, and a key's gradient sums
@@ -1144,11 +1147,14 @@ def _gradient_double_word(logits: np.ndarray, positives: np.ndarray) -> tuple[np
     of themselves (the atlas allows 1): the weights :math:`e^{z_j - z_t}` come from
     ``_double_word.exp_scaled`` (about :math:`2^{-29}`; the spread of a row is at most 50 here, so they
     stay normal), their sums are double words, and :math:`p_j` and
-    :math:`p_c - 1 = -\sum_{j \ne c} w_j / \sum_j w_j` double-word quotients.
+    :math:`p_c - 1 = -\sum_{j \ne c} w_j / \sum_j w_j` double-word quotients. ``low``: the logits' low
+    parts (0 where a logit is -inf); ``exp``: ``_double_word.exp_double_word`` for float64's raw logits.
     """
     rows = np.arange(len(positives))
     shifted, error = dw.two_sum(logits, -logits.max(axis=-1, keepdims=True))
-    high, low, power = dw.exp_scaled(shifted, error)
+    if low is not None:
+        error += low
+    high, low, power = exp(shifted, error)
     high, low = np.ldexp(high, power), np.ldexp(low, power)
     total, total_low = _pairwise_total(high)
     total_low += np.sum(low, axis=-1)
@@ -1217,6 +1223,127 @@ def _weights_below_float32(logits: np.ndarray) -> bool:
     return not bool(np.all(spread <= _SPREAD32))
 
 
+_ALWAYS = 2.0**-1000  # _corrected_cross_entropy's temperature for raw logits: always corrected (unless every loss is 0)
+
+
+def _raw_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``x = a 2^e`` (exactly): ``a`` of norm in [1/2, 1) (zero rows: 0) and the integer exponents ``e``
+    (keepdims), by two powers of two (the largest entry's, then the norm's): no row overflows or underflows."""
+    first = _power_of_two_at(np.max(np.abs(x), axis=-1, keepdims=True, initial=0.0))
+    a = x / first
+    second = 2 * _power_of_two_at(np.sqrt(np.einsum("...d,...d->...", a, a))[..., None])
+    a /= second
+    return a, (np.frexp(first)[1] - 1) + (np.frexp(second)[1] - 1)
+
+
+def _raw_logits(q: np.ndarray, k: np.ndarray, temperature: float, multiply):
+    r"""Logits :math:`q_i \cdot k_j / \tau` of raw embeddings, each row shifted by its largest, as a double word.
+
+    With :math:`q_i = a_i 2^{e_i}`, :math:`k_j = b_j 2^{f_j}` (``_raw_rows``: norms below 1) and
+    :math:`\tau = m\,2^{g}`, :math:`m \in [1/2, 1)`, the logit is :math:`(a_i \cdot b_j\,2^{f_j - F_i}/m)\,
+    2^{e_i + F_i - g}` with :math:`F_i` the largest :math:`f_j` of the row. :math:`a \cdot b` is a double
+    word from Ozaki's slices (``_slices``, as ``_sliced_dot``: about :math:`2^{-100}` of :math:`|a|\,|b|`
+    where the plain product is off by up to :math:`D u`, which the loss, a small difference of large
+    logits, carried: 4 to 54 ulp), the quotient by :math:`m` a double word (Dekker's two-product), and the
+    row's largest is taken off (a two-sum) before the power of two is applied: the loss and its gradient
+    depend on logit differences only, so products past float max (embeddings of 1e200) give the finite
+    loss, and a difference past float max is -inf (a weight of 0), as exactly. Returns ``(logits, low,
+    (e, F, g))``: low parts 0 where a logit is -inf; ``e`` and ``F`` keepdims per row. ``multiply`` is the
+    matrix product over the feature axis.
+    """
+    a, e = _raw_rows(q)
+    b, f = _raw_rows(k)
+    (a1, a2, a3, _), (b1, b2, b3, b_rest) = _slices(a), _slices(b)
+    high, low = dw.two_sum(multiply(a1, b1), multiply(a1, b2) + multiply(a2, b1))  # both exact
+    low += multiply(a1, b3)
+    low += multiply(a2, b_rest)
+    low += multiply(a3, b)
+    shift = np.broadcast_to(f[..., 0], high.shape)
+    top_exponent = shift.max(axis=-1, keepdims=True)
+    shift = shift - top_exponent  # keys in units of the row's largest: exact but below about 2^-1000
+    high, low = np.ldexp(high, shift), np.ldexp(low, shift)
+    mantissa, g = math.frexp(temperature)
+    quotient = high / mantissa
+    product, error = dw.two_product(quotient, mantissa)
+    quotient, low = dw.two_sum(quotient, (((high - product) - error) + low) / mantissa)
+    # the row's largest double word: the largest high part, and of those the largest low part (a key within
+    # an ulp of the top one would otherwise be left above 0, and its difference could overflow to +inf)
+    leading = quotient == quotient.max(axis=-1, keepdims=True)
+    top = np.argmax(np.where(leading, low, -np.inf), axis=-1)[:, None]
+    difference, rounding = dw.two_sum(quotient, -np.take_along_axis(quotient, top, axis=-1))
+    rounding += low - np.take_along_axis(low, top, axis=-1)
+    difference, rounding = dw.two_sum(difference, rounding)
+    exponent = e + top_exponent - g
+    with np.errstate(over="ignore"):  # differences past float max: -inf, their weight 0
+        logits = np.ldexp(difference, exponent)
+        low = np.ldexp(rounding, exponent)
+    return logits, np.where(np.isfinite(logits), low, 0.0), (e, top_exponent, g)
+
+
+def _over_temperature(high: np.ndarray, low: np.ndarray, exponent, temperature: float) -> np.ndarray:
+    r""":math:`(h + l)\,2^{E} / \tau` rounded about once: the quotient by :math:`\tau`'s mantissa a double word,
+    its exponent and ``E`` applied last (exact unless the result is subnormal or past float max: inf)."""
+    mantissa, g = math.frexp(temperature)
+    quotient = high / mantissa
+    product, error = dw.two_product(quotient, mantissa)
+    quotient += (((high - product) - error) + low) / mantissa
+    with np.errstate(over="ignore"):
+        return np.ldexp(quotient, exponent - g)
+
+
+def _sliced_matmul(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`x y^T` (the last axes summed) as a double word from Ozaki's slices (``_slices``, ``_sliced_dot``):
+    every row scaled by its own powers of two (``_raw_rows``, exact) to a norm below 1, so that small rows keep
+    their relative accuracy (a confident query's weights are all tiny), six matrix products."""
+    (x, x_exponent), (y, y_exponent) = _raw_rows(x), _raw_rows(y)
+    (x1, x2, x3, _), (y1, y2, y3, y_rest) = _slices(x), _slices(y)
+    high, low = dw.two_sum(x1 @ y1.T, x1 @ y2.T + x2 @ y1.T)  # both exact
+    low += x1 @ y3.T
+    low += x2 @ y_rest.T
+    low += x3 @ y.T
+    exponent = x_exponent + y_exponent.T
+    return np.ldexp(high, exponent), np.ldexp(low, exponent)
+
+
+def _raw_gradients(q, k, logits, low, positives, exponents, temperature, own_keys: bool):
+    r"""``(d/d query, d/d keys)`` of InfoNCE with raw embeddings from the double-word logits ``_raw_logits``.
+
+    The softmax weights :math:`p_{ij} - [j = c]` are double words (``_gradient_double_word`` with
+    ``_double_word.exp_double_word``, about :math:`2^{-68}`). :math:`\partial/\partial q_i =
+    \tau^{-1}\sum_{j \ne c} p_{ij}(k_j - k_c)` (:math:`\sum_j p_{ij} = 1`): the differences are two-sums,
+    so keys near their positive (near ties) do not cancel the positive's term, and the products are
+    exact (``_weighted_sum``); :math:`\partial/\partial k_j = \tau^{-1}\sum_i (p_{ij} - [i = j])\,q_i`
+    the same way. Embeddings are taken in units of powers of two (exact) and the temperature last
+    (``_over_temperature``). Past ``_PAIRWISE_SIZE`` (queries x keys x features) ``info_nce`` takes
+    matrix products of the double-word weights instead.
+    """
+    e, top_exponent, _ = exponents
+    finite = np.where(np.isfinite(logits), logits, -(2.0**12))  # -inf: a weight of 0 (exp_double_word's bound)
+    g, g_low = _gradient_double_word(finite, positives, low, dw.exp_double_word)
+    rows = np.arange(len(positives))
+    if own_keys:  # each query against its own keys: in units of the row's largest key and its own size
+        keys = np.ldexp(k, -top_exponent[:, :, None])
+        gap = dw.two_sum(keys, -keys[rows, positives][:, None, :])
+        d_q = _weighted_sum(g[:, :, None], gap, 1, g_low[:, :, None])
+        query = np.ldexp(q, -e)
+        d_k = _weighted_sum(g[:, :, None], (query[:, None, :], 0.0), None, g_low[:, :, None])
+        return (_over_temperature(*d_q, top_exponent, temperature),
+                _over_temperature(*d_k, e[:, :, None], temperature))
+    key_exponent, query_exponent = int(top_exponent.max()), int(e.max())
+    keys, query = np.ldexp(k, -key_exponent), np.ldexp(q, -query_exponent)
+    if q.shape[0] * k.shape[0] * q.shape[1] <= _PAIRWISE_SIZE:
+        gap = dw.two_sum(keys[None, :, :], -keys[positives][:, None, :])
+        d_q = _weighted_sum(g[:, :, None], gap, 1, g_low[:, :, None])
+        d_k = _weighted_sum(g[:, :, None], (query[:, None, :], 0.0), 0, g_low[:, :, None])
+    else:  # the weights' terms cancel (p_ii - 1 against the others): products exact to about 2^-100
+        d_q = _sliced_matmul(g, keys.T)
+        d_q = d_q[0], d_q[1] + g_low @ keys
+        d_k = _sliced_matmul(g.T, query.T)
+        d_k = d_k[0], d_k[1] + g_low.T @ query
+    return (_over_temperature(*d_q, key_exponent, temperature),
+            _over_temperature(*d_k, query_exponent, temperature))
+
+
 def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reduction="mean", native=True):
     temperature = POSITIVE.validate(temperature, "temperature")
     normalize = validate_flag(normalize, "normalize")
@@ -1256,11 +1383,9 @@ def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reducti
                 cos = _cosines(logits, low, temperature) if small else _cosines(logits[rows, rows], low[rows, rows],
                                                                                 temperature)
         loss, d_logits, d_low = _corrected_cross_entropy(logits, low, positives, temperature, want_grad)
-    else:
-        q_hat, k_hat = q, k
-        with np.errstate(over="ignore", invalid="ignore"):  # a similarity past float max: inf logits
-            logits = _shifted_logits(q_hat @ k_hat.T, temperature)
-        loss, d_logits = cross_entropy_and_grad(logits, positives, reduction="none")
+    else:  # raw dot products as double words, their low parts carried (_raw_logits)
+        logits, low, exponents = _raw_logits(q, k, temperature, lambda x, y: x @ y.T)
+        loss = _corrected_cross_entropy(logits, low, positives, _ALWAYS, False)[0] if want_loss else None
     grads = None
     if want_grad and normalize:
         # through x / |x|: (g - (g . x_hat) x_hat) / |x|, whose projection cancels for nearly parallel pairs
@@ -1285,21 +1410,9 @@ def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reducti
         grads = (inputs.finish_grad(_over_norm(*d_q_hat[:1], q_norm, temperature, d_q_hat[1]), 0),
                  inputs.finish_grad(_over_norm(*d_k_hat[:1], k_norm, temperature, d_k_hat[1]), 1))
     elif want_grad:
-        with np.errstate(over="ignore"):  # over a tiny temperature: inf only past the float range
-            grads = (inputs.finish_grad(d_logits @ k_hat / temperature, 0),
-                     inputs.finish_grad(d_logits.T @ q_hat / temperature, 1))
+        d_q, d_k = _raw_gradients(q, k, logits, low, positives, exponents, temperature, own_keys=False)
+        grads = (inputs.finish_grad(d_q, 0), inputs.finish_grad(d_k, 1))
     return _split((inputs.finish_loss(loss, reduction) if want_loss else None, grads), want_loss, want_grad)
-
-
-def _shifted_logits(similarity: np.ndarray, temperature: float) -> np.ndarray:
-    """``similarity / temperature`` (rows: queries); where that is not all finite, each row's largest
-    similarity is taken off first: the loss depends on differences of logits only, and a tiny temperature
-    (5e-324) must not make several logits inf (inf - inf is NaN). An infinite similarity is left as it is."""
-    logits = similarity / temperature
-    if np.isfinite(logits).all():
-        return logits
-    top = similarity.max(axis=1, keepdims=True)
-    return (similarity - np.where(np.isfinite(top), top, 0.0)) / temperature
 
 
 def info_nce(query, keys, *, temperature: float = 0.1, normalize: bool = True, reduction: str = "mean"):
@@ -1318,7 +1431,10 @@ def info_nce(query, keys, *, temperature: float = 0.1, normalize: bool = True, r
     other key a negative (rows past :math:`N` are extra negatives, as a memory
     bank). A lower ``temperature`` :math:`\tau` (> 0, default 0.1) sharpens the
     softmax onto the hardest negatives. ``normalize=False`` uses raw dot
-    products. The loss is :math:`\ge 0` and at most :math:`\log M` away from a
+    products (as double words, each row's largest taken off before the
+    temperature's power of two: embeddings of 1e200 give the finite loss, and
+    :math:`\partial/\partial q_i = \tau^{-1}\sum_{j} p_{ij}(k_j - k_i)`,
+    ``_raw_gradients``). The loss is :math:`\ge 0` and at most :math:`\log M` away from a
     lower bound on the mutual information. One loss per query; the gradient
     is ``(d/d query, d/d keys)`` of the *sum* of the per-query losses (each
     key appears in every query's loss). Van den Oord, Li and Vinyals,
@@ -1376,12 +1492,9 @@ def _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad
             return _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad, reduction, False)
         cos = (cosines if cosines is not None else _cosines(logits, low, temperature)) if want_grad else None
         loss, d_logits, d_low = _corrected_cross_entropy(logits, low, positives, temperature, want_grad)
-    else:
-        q_hat, k_hat = q, k
-        with np.errstate(over="ignore", invalid="ignore"):  # a similarity past float max: inf logits
-            # (N, 1, D) @ (N, D, M): each query against its own keys, as info_nce's q_hat @ k_hat.T row by row
-            logits = _shifted_logits((q_hat[:, None, :] @ np.swapaxes(k_hat, 1, 2))[:, 0, :], temperature)
-        loss, d_logits = cross_entropy_and_grad(logits, positives, reduction="none")
+    else:  # raw dot products as double words, their low parts carried (_raw_logits)
+        logits, low, exponents = _raw_logits(q, k, temperature, lambda x, y: np.einsum("nmd,nd->nm", y, x))
+        loss = _corrected_cross_entropy(logits, low, positives, _ALWAYS, False)[0] if want_loss else None
     grads = None
     if want_grad and normalize:
         # through x / |x|: (g - (g . x_hat) x_hat) / |x|, as every pair's own k_hat - cos q_hat and
@@ -1393,9 +1506,8 @@ def _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad
         grads = (inputs.finish_grad(_over_norm(d_q_hat[0], q_norm, temperature, d_q_hat[1]), 0),
                  inputs.finish_grad(_over_norm(d_k_hat[0], k_norm, temperature, d_k_hat[1]), 1))
     elif want_grad:
-        with np.errstate(over="ignore"):  # over a tiny temperature: inf only past the float range
-            grads = (inputs.finish_grad((d_logits[:, None, :] @ k_hat)[:, 0, :] / temperature, 0),
-                     inputs.finish_grad((d_logits[:, :, None] * q_hat[:, None, :]) / temperature, 1))
+        d_q, d_k = _raw_gradients(q, k, logits, low, positives, exponents, temperature, own_keys=True)
+        grads = (inputs.finish_grad(d_q, 0), inputs.finish_grad(d_k, 1))
     return _split((inputs.finish_loss(loss, reduction) if want_loss else None, grads), want_loss, want_grad)
 
 
