@@ -56,8 +56,8 @@ and rounded once where float32 cannot hold what the result needs, and only there
   about 0.04): softmax weights fall below float32's range and the gradient's
   :math:`1/(\tau |x|)` brings them back (``_weights_below_float32``);
 - ``info_nce``'s gradient past 2^14 queries x keys x features, whose matrix products
-  are 10 to 12 ulp off in float32; float32's pairwise double words there would cost
-  tens of times the float64 pass.
+  were 10 to 12 ulp off in float32 (float64 now takes every pair's direction there too,
+  a block of queries at a time: ``_blockwise_gradients``).
 """
 
 from __future__ import annotations
@@ -920,7 +920,8 @@ def _directions(x_hi, x_lo, y_hi, y_lo, cos, cos_low):
     return high, low
 
 
-_PAIRWISE_SIZE = 1 << 14  # info_nce_grad: (queries x keys x features) up to which each pair has its own direction
+_PAIRWISE_SIZE = 1 << 14  # info_nce_grad: (queries x keys x features) up to which all pairs go in one pass
+_BLOCK_SIZE = 1 << 16  # past it, (queries x keys x features) per block of queries (_blockwise_gradients)
 _SLICE = 0.75 * 2.0**27  # (x + _SLICE) - _SLICE rounds |x| <= 1 to a multiple of 2^-26
 # temperatures whose Veltkamp halves and products with the logits (up to 1/tau) stay in range, per dtype
 _TAU_RANGE = {np.dtype(np.float64): 2.0**900, np.dtype(np.float32): 2.0**100}
@@ -998,6 +999,29 @@ def _weighted_sum(weights: np.ndarray, directions: tuple, axis: int | None, weig
         return product, error
     high, low = _pairwise_total(np.moveaxis(product, axis, -1))
     return high, low + np.sum(error, axis=axis)
+
+
+def _blockwise_gradients(g, g_low, cos, q_hat, q_low, k_hat, k_low):
+    r"""The small path's :math:`\sum_j g_{ij}(\hat k_j - \cos_{ij}\hat q_i)` and :math:`\sum_i g_{ij}(\hat q_i -
+    \cos_{ij}\hat k_j)` as double words, a block of queries at a time (memory about ``_BLOCK_SIZE`` per array).
+
+    Plain matrix products ``g @ k_hat`` and the projection :math:`d - (d \cdot \hat q)\hat q` cancel (7.6 ulp
+    of a row's largest entry measured at N = M = 64, D = 8); here every pair keeps its own direction
+    (``_directions``) and the keys' sums are added across blocks as double words (``add_unchecked``), so
+    they are rounded once, in ``_over_norm``. ``g`` ``(N, M)`` with its low part ``g_low`` (or None),
+    ``cos`` the pairs' cosines as a double word.
+    """
+    step = max(1, _BLOCK_SIZE // (k_hat.shape[0] * k_hat.shape[1]))
+    d_q = np.empty_like(q_hat), np.empty_like(q_hat)
+    d_k = np.zeros_like(k_hat), np.zeros_like(k_hat)
+    for start in range(0, q_hat.shape[0], step):
+        rows = slice(start, start + step)
+        q, q_lo = q_hat[rows, None], q_low[rows, None]
+        c = cos[0][rows, :, None], cos[1][rows, :, None]
+        w, w_low = g[rows, :, None], None if g_low is None else g_low[rows, :, None]
+        d_q[0][rows], d_q[1][rows] = _weighted_sum(w, _directions(k_hat, k_low, q, q_lo, *c), 1, w_low)
+        d_k = dw.add_unchecked(*d_k, *_weighted_sum(w, _directions(q, q_lo, k_hat, k_low, *c), 0, w_low))
+    return d_q, d_k
 
 
 def _similarity_logits(q_hi, q_lo, k_hi, k_lo, temperature: float, multiply):
@@ -1223,17 +1247,20 @@ def _weights_below_float32(logits: np.ndarray) -> bool:
     return not bool(np.all(spread <= _SPREAD32))
 
 
+_ZERO_ROW = -(1 << 20)  # _raw_rows' exponent of a zero row: far below 2^-1074 (int32 sums stay in range)
 _ALWAYS = 2.0**-1000  # _corrected_cross_entropy's temperature for raw logits: always corrected (unless every loss is 0)
 
 
 def _raw_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows ``x = a 2^e`` (exactly): ``a`` of norm in [1/2, 1) (zero rows: 0) and the integer exponents ``e``
-    (keepdims), by two powers of two (the largest entry's, then the norm's): no row overflows or underflows."""
-    first = _power_of_two_at(np.max(np.abs(x), axis=-1, keepdims=True, initial=0.0))
+    (keepdims), by two powers of two (the largest entry's, then the norm's): no row overflows or underflows.
+    A zero row's exponent is ``_ZERO_ROW``, below every other: it must not set the scale of the rows it joins."""
+    largest = np.max(np.abs(x), axis=-1, keepdims=True, initial=0.0)
+    first = _power_of_two_at(largest)
     a = x / first
     second = 2 * _power_of_two_at(np.sqrt(np.einsum("...d,...d->...", a, a))[..., None])
     a /= second
-    return a, (np.frexp(first)[1] - 1) + (np.frexp(second)[1] - 1)
+    return a, np.where(largest > 0, (np.frexp(first)[1] - 1) + (np.frexp(second)[1] - 1), _ZERO_ROW)
 
 
 def _raw_logits(q: np.ndarray, k: np.ndarray, temperature: float, multiply):
@@ -1375,13 +1402,8 @@ def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reducti
         logits, low, cosines = _similarity_logits(q_hat, q_low, k_hat, k_low, temperature, lambda x, y: x @ y.T)
         if want_grad and _weights_below_float32(logits):
             return _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reduction, native=False)
-        if want_grad:  # the cosines for _directions (low is spent below): every pair's, or the positive pairs'
-            rows = np.arange(q.shape[0])
-            if cosines is not None:  # float32
-                cos = cosines if small else (cosines[0][rows, rows], cosines[1][rows, rows])
-            else:
-                cos = _cosines(logits, low, temperature) if small else _cosines(logits[rows, rows], low[rows, rows],
-                                                                                temperature)
+        if want_grad:  # every pair's cosine for _directions (low is spent below)
+            cos = cosines if cosines is not None else _cosines(logits, low, temperature)
         loss, d_logits, d_low = _corrected_cross_entropy(logits, low, positives, temperature, want_grad)
     else:  # raw dot products as double words, their low parts carried (_raw_logits)
         logits, low, exponents = _raw_logits(q, k, temperature, lambda x, y: x @ y.T)
@@ -1395,18 +1417,8 @@ def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reducti
             g, g_low = d_logits[:, :, None], None if d_low is None else d_low[:, :, None]
             d_q_hat = _weighted_sum(g, _directions(k_hat, k_low, q_hat[:, None], q_low[:, None], *c), 1, g_low)
             d_k_hat = _weighted_sum(g, _directions(q_hat[:, None], q_low[:, None], k_hat, k_low, *c), 0, g_low)
-        else:  # matrix products, with only the positive pairs' directions apart (they are usually close)
-            c = (cos[0][:, None], cos[1][:, None])
-            positive = d_logits[rows, rows][:, None]
-            along_q = np.add(*_directions(k_hat[rows], k_low[rows], q_hat, q_low, *c))
-            along_k = np.add(*_directions(q_hat, q_low, k_hat[rows], k_low[rows], *c))
-            others = d_logits  # a fresh array: its diagonal is taken apart in place
-            others[rows, rows] = 0
-            d_q_hat, d_k_hat = others @ k_hat, others.T @ q_hat
-            d_q_hat = d_q_hat - np.sum(d_q_hat * q_hat, axis=-1, keepdims=True) * q_hat + positive * along_q
-            d_k_hat = d_k_hat - np.sum(d_k_hat * k_hat, axis=-1, keepdims=True) * k_hat
-            d_k_hat[rows] += positive * along_k
-            d_q_hat, d_k_hat = (d_q_hat, None), (d_k_hat, None)
+        else:  # the same directions, a block of queries at a time (bounded memory)
+            d_q_hat, d_k_hat = _blockwise_gradients(d_logits, d_low, cos, q_hat, q_low, k_hat, k_low)
         grads = (inputs.finish_grad(_over_norm(*d_q_hat[:1], q_norm, temperature, d_q_hat[1]), 0),
                  inputs.finish_grad(_over_norm(*d_k_hat[:1], k_norm, temperature, d_k_hat[1]), 1))
     elif want_grad:

@@ -150,6 +150,11 @@ def _adversarial_cases():
         cases.append((q, np.stack([v, v, v * (1 + 2.0**-52), -v]), 0.5))  # differences past float max too
         cases.append((q, q * (1 + 1e-15 * rng.normal(size=(3, 3))), 2.0))
         cases.append((q * 2.0**-600, q * (1 + 1e-15 * rng.normal(size=(3, 3))) * 2.0**-400, 1e-3))
+    # a zero row among subnormal keys or queries: it must not set the scale that the others are taken in
+    q = rng.normal(size=(3, 2)) * 1e307
+    k = np.vstack([np.zeros((1, 2)), rng.normal(size=(3, 2)) * 1e-310])
+    cases.append((q, k, 1e-3))
+    cases.append((np.vstack([np.zeros((1, 2)), k[1:3]]), q[:, ::-1], 3e-3))
     return cases
 
 
