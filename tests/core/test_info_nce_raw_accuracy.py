@@ -4,8 +4,10 @@ Losses within 4 ulp and gradients within 4 ulp normwise (each gradient row in ul
 component, as the atlas measures a gradient vector) of mpmath at 200 bits, from the exact input
 values: random inputs at scales 1e-150 to 1e150 and temperatures 1e-3 to 10, logits near ties
 (keys within 1e-8 to 1e-14 of each other at logits of 1e3 to 1e8), large spreads, queries and keys
-of very different sizes, and embeddings near 1e200 whose dot products overflow while the loss (a
-function of logit differences) does not. Measured worst ulp (loss, d/d query, d/d keys) at c6962cd,
+of very different sizes, embeddings near 1e200 whose dot products overflow while the loss (a
+function of logit differences) does not, zero rows beside subnormal ones, softmax weights below the
+normal range times embeddings of 1e200, and a huge key whose hugely negative logit must not set the
+row's scale. Measured worst ulp (loss, d/d query, d/d keys) at c6962cd,
 before the fix: random 149, 240, 160; past the pairwise size 252, 268, 73; own keys 4.4e7, 6.9e11,
 3.4e7; near ties up to 5.6e7 (loss) and 3e13 (gradients); products past float max gave log 2 where
 the exact loss is 0 (e^-8e400), or inf. After: losses within 1.6 ulp, gradients within 0.5.
@@ -155,6 +157,13 @@ def _adversarial_cases():
     k = np.vstack([np.zeros((1, 2)), rng.normal(size=(3, 2)) * 1e-310])
     cases.append((q, k, 1e-3))
     cases.append((np.vstack([np.zeros((1, 2)), k[1:3]]), q[:, ::-1], 3e-3))
+    # softmax weights below the normal range (logits spread past 708) times embeddings of 1e200
+    q = rng.normal(size=(3, 3)) * 1e-200
+    cases.append((q, np.vstack([q * 1e200 * 1e200 * 0.9, rng.normal(size=(2, 3)) * 1e200]), 1e-3))
+    # a key far larger than the others whose logit is hugely negative: it must not set the row's scale
+    q = np.array([[1e-30, 1.0, 1e-200], [2.0, -1.0, 1e-200]])
+    k = np.array([[1e30, -1e-31, 0.5e30], [-1.0, 2.0, 1e-31], [1.5, 0.5, -1e308]])
+    cases.append((q, k, 1e-300))
     return cases
 
 
