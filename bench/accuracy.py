@@ -1394,6 +1394,8 @@ def _info_nce_reference(want_grad, own_keys):
         if not want_grad:
             return [_info_nce_exact([X(v) for v in query[i]], [[X(v) for v in k] for k in keysets[i]], tau, normalize)
                     for i in range(n)]
+        if not normalize and not own_keys:
+            return _info_nce_raw_grad(query, keys, tau)
         flat = [X(v) for v in query.ravel()] + [X(v) for v in keys.ravel()]
 
         def total(point):
@@ -1410,6 +1412,29 @@ def _info_nce_reference(want_grad, own_keys):
         return out
 
     return reference
+
+
+def _info_nce_raw_grad(query, keys, tau) -> list:
+    """InfoNCE's gradient with raw dot products (``normalize=False``) in closed form, as a
+    ``_normwise`` list (query rows, then key rows): with ``p_ij = softmax_j(q_i . k_j / tau)``,
+    ``d/dq_i = sum_j (p_ij - [i = j]) k_j / tau`` and ``d/dk_j = sum_i (p_ij - [i = j]) q_i / tau``
+    (central differences lose a loss that changes by 2^-600 of itself at tiny embeddings)."""
+    q = [[X(v) for v in row] for row in query]
+    k = [[X(v) for v in row] for row in keys]
+    n, m, d = len(q), len(k), len(q[0])
+    weights = []
+    for i in range(n):
+        logits = [mpmath.fsum(a * b for a, b in zip(q[i], k[j], strict=True)) / tau for j in range(m)]
+        top = max(logits)
+        e = [mpmath.exp(v - top) for v in logits]
+        total = mpmath.fsum(e)
+        weights.append([e[j] / total - (1 if i == j else 0) for j in range(m)])
+    out = []
+    for i in range(n):
+        out.extend(_normwise([mpmath.fsum(weights[i][j] * k[j][c] for j in range(m)) / tau for c in range(d)]))
+    for j in range(m):
+        out.extend(_normwise([mpmath.fsum(weights[i][j] * q[i][c] for i in range(n)) / tau for c in range(d)]))
+    return out
 
 
 # --- CTC
@@ -1735,6 +1760,22 @@ def atlas_info_nce(dtype, size):
     return calls
 
 
+def atlas_info_nce_raw(dtype, size):
+    """Raw dot products (``normalize=False``): query and keys scaled apart by 1e-150 to 1e150, the logits
+    of order 10 at temperatures 1e-3 to 10."""
+    rng = np.random.default_rng(46)
+    calls = []
+    for scale in _scales(dtype, (1e-150, 1e-3, 1.0, 1e3, 1e150)):
+        for tau in (1e-3, 0.1, 10.0):
+            for _ in range({"test": 1, "small": 2, "long": 4}[size]):
+                q = rng.normal(0, 1, (3, 4))
+                k = q * 0.8 + rng.normal(0, 0.5, (3, 4))
+                c = np.sqrt(tau * 10.0)
+                calls.append(("hard", ((q * c * scale).astype(dtype), (k * c / scale).astype(dtype)),
+                              {"temperature": tau}))
+    return calls
+
+
 def atlas_info_nce_own_keys(dtype, size):
     rng = np.random.default_rng(44)
     calls = []
@@ -1812,6 +1853,8 @@ def atlas_cases() -> list[Case]:
     add("triplet_margin", atlas_triplets, _pairs_reference(triplet, False, 3, 1.0),
         _pairs_reference(triplet, True, 3, 1.0))
     add("info_nce", atlas_info_nce, _info_nce_reference(False, False), _info_nce_reference(True, False))
+    add("info_nce", atlas_info_nce_raw, _info_nce_reference(False, False), _info_nce_reference(True, False),
+        {"normalize": False})
     add("info_nce_own_keys", atlas_info_nce_own_keys, _info_nce_reference(False, True),
         _info_nce_reference(True, True))
     add("ctc", atlas_ctc, _ctc_reference(False, False), _ctc_reference(True, False))
