@@ -4,8 +4,9 @@ Above ``metric._PAIRWISE_SIZE`` (queries x keys x features) the gradients came f
 products ``others @ k_hat`` and a projection :math:`g - (g\\cdot\\hat q)\\hat q` that cancels; at
 N = M = 64 queries and keys, D = 8, ``k = q + 0.3 noise`` the float64 gradient rows were up to 9.9
 ulp of their largest component off. Measured worst (d/d query, d/d keys) over these cases at
-228dfa4, before the fix: 9.9 and 7.7 ulp (all five cases fail); after (``_blockwise_gradients``):
-1.9 and 1.9 ulp. Every gradient row is checked
+228dfa4, before the fix: 16.3 and 24.9 ulp (all six cases fail); after (``_blockwise_gradients``:
+sliced matrix products for pairs with |cos| <= 1/2, every near pair its own direction; by blocks
+of queries when most pairs are near): 2.0 and 2.0 ulp. Every gradient row is checked
 normwise (in ulp of its largest exact component) against mpmath at 200 bits from the exact input
 values:
 
@@ -75,12 +76,13 @@ def _worst_row_ulp(computed, exact_rows, rows) -> float:
     return worst
 
 
-@pytest.mark.parametrize("tau", [0.05, 0.1])
-@pytest.mark.parametrize("seed", [7, 11])
-def test_info_nce_gradients_past_the_pairwise_size_are_within_4_ulp(seed, tau):
+@pytest.mark.parametrize(("seed", "features", "tau"), [(7, 8, 0.05), (11, 8, 0.1), (7, 16, 0.05), (11, 16, 0.1)])
+def test_info_nce_gradients_past_the_pairwise_size_are_within_4_ulp(seed, features, tau):
+    # D = 8: about a fifth of the pairs have |cos| > 1/2 (every pair its own direction, by blocks of queries);
+    # D = 16: a few percent (sliced matrix products for the others, _far_pairs)
     rng = np.random.default_rng(seed)
-    query = rng.normal(size=(64, 8))
-    keys = query + 0.3 * rng.normal(size=(64, 8))
+    query = rng.normal(size=(64, features))
+    keys = query + 0.3 * rng.normal(size=(64, features))
     assert query.shape[0] * keys.shape[0] * query.shape[1] > metric._PAIRWISE_SIZE  # the large path
     rows = list(ROWS)
     exact_q, exact_k = _exact_gradients(query, keys, tau, rows)
@@ -92,11 +94,14 @@ def test_info_nce_gradients_past_the_pairwise_size_are_within_4_ulp(seed, tau):
     assert worst_q <= ULP_BOUND and worst_k <= ULP_BOUND, (worst_q, worst_k)
 
 
-def test_info_nce_gradients_with_extra_keys_past_the_pairwise_size_are_within_4_ulp():
-    # M > N (a memory bank): keys past N are negatives only, their gradient h_j has no [i = j] term
+@pytest.mark.parametrize("features", [8, 16])
+def test_info_nce_gradients_with_extra_keys_past_the_pairwise_size_are_within_4_ulp(features):
+    # M > N (a memory bank): keys past N are negatives only, their gradient h_j has no [i = j] term; keys
+    # 40 to 69 are near queries 0 to 29 too, so those queries have two nearly parallel keys each
     rng = np.random.default_rng(3)
-    query = rng.normal(size=(40, 8))
-    keys = np.concatenate([query + 0.2 * rng.normal(size=(40, 8)), rng.normal(size=(30, 8))])
+    query = rng.normal(size=(40, features))
+    keys = np.concatenate([query + 0.2 * rng.normal(size=(40, features)),
+                           query[:30] + 0.2 * rng.normal(size=(30, features))])
     rows = [0, 13, 39]
     key_rows = [0, 39, 45, 69]
     exact_q, exact_k = _exact_gradients(query, keys, 0.1, rows, key_rows)
