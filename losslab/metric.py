@@ -56,8 +56,8 @@ and rounded once where float32 cannot hold what the result needs, and only there
   about 0.04): softmax weights fall below float32's range and the gradient's
   :math:`1/(\tau |x|)` brings them back (``_weights_below_float32``);
 - ``info_nce``'s gradient past 2^14 queries x keys x features, whose matrix products
-  were 10 to 12 ulp off in float32 (float64 now takes every pair's direction there too,
-  a block of queries at a time: ``_blockwise_gradients``).
+  were 10 to 12 ulp off in float32 (float64 there now takes sliced matrix products and
+  each nearly parallel pair's own direction: ``_blockwise_gradients``).
 """
 
 from __future__ import annotations
