@@ -54,10 +54,11 @@ and rounded once where float32 cannot hold what the result needs, and only there
   the loss (22 to 65 ulp measured); float64 takes them as double words (``_raw_logits``);
 - their gradients where a row's logits spread by more than 50 (:math:`\tau` below
   about 0.04): softmax weights fall below float32's range and the gradient's
-  :math:`1/(\tau |x|)` brings them back (``_weights_below_float32``);
-- ``info_nce``'s gradient past 2^14 queries x keys x features, whose matrix products
-  were 10 to 12 ulp off in float32 (float64 there now takes sliced matrix products and
-  each nearly parallel pair's own direction: ``_blockwise_gradients``).
+  :math:`1/(\tau |x|)` brings them back (``_weights_below_float32``).
+
+``info_nce``'s gradient past 2^14 queries x keys x features is computed in float32
+too, by the same sliced matrix products and per-pair directions as float64
+(``_blockwise_gradients``; within 1 ulp of the row's largest component).
 """
 
 from __future__ import annotations
@@ -1508,8 +1509,6 @@ def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reducti
                 raise ValueError(f"{name} row {row} is a zero vector; its cosine similarity is undefined")
         # cosines to about 2^-66 (_similarity_logits), their rounding carried into the cross-entropy
         small = q.shape[0] * k.shape[0] * q.shape[1] <= _PAIRWISE_SIZE
-        if want_grad and q.dtype == np.float32 and not small:  # its matrix products: see the module docstring
-            return _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reduction, native=False)
         logits, low, cosines = _similarity_logits(q_hat, q_low, k_hat, k_low, temperature, lambda x, y: x @ y.T)
         if want_grad and _weights_below_float32(logits):
             return _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reduction, native=False)
