@@ -112,15 +112,17 @@ def test_box_losses_and_gradients_of_extreme_shapes_within_4_ulp(kind, label, pr
         f"(exact {[mp.nstr(x, 17) for x in exact_grad]}): {errors} ulp")
 
 
-def random_extreme_pairs(count, seed):
-    """Boxes with corners and sides of random magnitudes 1e-320..1e300, beside random other boxes."""
+def random_extreme_pairs(count, seed, dtype=np.float64, corners=(-320, 300), sides=(-300, 300)):
+    """Boxes with corners of random magnitudes 10^corners and sides of 10^sides (1e-320..1e300 in
+    float64), beside random other boxes, in ``dtype`` (each corner rounded to it before its sides add)."""
     rng = np.random.default_rng(seed)
     pairs = []
     while len(pairs) < count:
         boxes = []
         for _ in range(2):
-            corner = rng.choice([-1.0, 1.0], 2) * 10.0 ** rng.uniform(-320, 300, 2) * rng.choice([0.0, 1.0, 1.0], 2)
-            boxes.append(np.concatenate([corner, corner + 10.0 ** rng.uniform(-300, 300, 2)]))
+            corner = rng.choice([-1.0, 1.0], 2) * 10.0 ** rng.uniform(*corners, 2) * rng.choice([0.0, 1.0, 1.0], 2)
+            corner = corner.astype(dtype).astype(np.float64)
+            boxes.append(np.concatenate([corner, corner + 10.0 ** rng.uniform(*sides, 2)]).astype(dtype))
         pred, target = boxes
         xs, ys = np.concatenate([pred[0::2], target[0::2]]), np.concatenate([pred[1::2], target[1::2]])
         if (pred[2:] > pred[:2]).all() and (target[2:] > target[:2]).all() and len(set(xs)) == 4 and len(set(ys)) == 4:

@@ -17,6 +17,7 @@ import pytest
 from losslab import detection as det
 
 from .atlas_checks import assert_computed_in_float32
+from .test_box_extreme_shapes import random_extreme_pairs
 from .test_box_extreme_shapes import reference as box_reference
 
 ULP_BOUND = 4.0
@@ -116,19 +117,7 @@ def test_float32_box_losses_of_extreme_shapes_within_4_ulp(kind, label, pred, ta
 
 def random_extreme_pairs32(count, seed):
     """float32 boxes with corners and sides of random magnitudes 1e-44..1e37, beside random other boxes."""
-    rng = np.random.default_rng(seed)
-    pairs = []
-    while len(pairs) < count:
-        boxes = []
-        for _ in range(2):
-            corner = rng.choice([-1.0, 1.0], 2) * 10.0 ** rng.uniform(-44, 37, 2) * rng.choice([0.0, 1.0, 1.0], 2)
-            corner = corner.astype(np.float32).astype(np.float64)
-            boxes.append(np.concatenate([corner, corner + 10.0 ** rng.uniform(-44, 37, 2)]).astype(np.float32))
-        pred, target = boxes
-        xs, ys = np.concatenate([pred[0::2], target[0::2]]), np.concatenate([pred[1::2], target[1::2]])
-        if (pred[2:] > pred[:2]).all() and (target[2:] > target[:2]).all() and len(set(xs)) == 4 and len(set(ys)) == 4:
-            pairs.append((pred, target))
-    return pairs
+    return random_extreme_pairs(count, seed, np.float32, corners=(-44, 37), sides=(-44, 37))
 
 
 @pytest.mark.parametrize("kind", KINDS)
