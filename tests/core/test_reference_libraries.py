@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from sklearn import metrics
 
-torch = pytest.importorskip("torch")
+import losslab
+
 F = torch.nn.functional
-metrics = pytest.importorskip("sklearn.metrics")
-
-import losslab  # noqa: E402
 
 RNG = np.random.default_rng(20261129)
 REDUCTIONS = ("mean", "sum", "none")
