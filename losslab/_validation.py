@@ -248,9 +248,17 @@ def _splittable(array: np.ndarray, shape: tuple[int, ...]) -> bool:
     return array.size == 1 or (array.shape == shape and array.flags.c_contiguous)
 
 
+_FLOAT32_TINY, _FLOAT32_MAX = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
+
+
 def fits_float32(*parameters: float) -> bool:
     """Whether every parameter is 0 or a normal float32 value: a float32 computation needs them as float32
     (a beta of 1e39 would be inf there, a gamma of 1e-300 0), else the float32 inputs are computed in
     float64 and rounded once."""
-    info = np.finfo(np.float32)
-    return all(value == 0 or float(info.tiny) <= abs(value) <= float(info.max) for value in parameters)
+    return all(value == 0 or _FLOAT32_TINY <= abs(value) <= _FLOAT32_MAX for value in parameters)
+
+
+def all_fit_float32(values: np.ndarray) -> bool:
+    """:func:`fits_float32` of every entry of an array (class weights, for example)."""
+    magnitude = np.abs(values)
+    return bool(np.all((magnitude == 0) | ((magnitude >= _FLOAT32_TINY) & (magnitude <= _FLOAT32_MAX))))

@@ -90,10 +90,9 @@ import numpy as np
 
 from losslab import _double_word as dw
 from losslab._inputs import Inputs, check_finite, check_shapes_broadcast
-from losslab._validation import Interval, validate_reduction
+from losslab._validation import Interval, fits_float32, validate_reduction
 
 NON_NEGATIVE = Interval(0.0, None)
-FLOAT32_TINY, FLOAT32_MAX = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
 FOUR_OVER_PI_SQUARED = 4 / math.pi**2
 # 4/pi^2 and pi/2 as double words (hi + lo, from mpmath)
 FOUR_OVER_PI_SQUARED_LOW = -1.5865159517757766e-17
@@ -529,7 +528,7 @@ class _Pair:
     def __init__(self, pred_boxes, target_boxes, eps, kind):
         self.kind, self.eps_value, self.extreme = kind, eps, None
         # float32 in float32 (an eps outside float32's normal range: in float64, rounded once)
-        native = eps == 0 or FLOAT32_TINY <= eps <= FLOAT32_MAX  # fits_float32, inline (called per control change)
+        native = fits_float32(eps)
         self.inputs = Inputs({"pred_boxes": pred_boxes, "target_boxes": target_boxes}, native=native)
         pred, target = self.inputs.arrays
         self.format = fmt = FORMATS[pred.dtype]

@@ -37,6 +37,7 @@ from losslab._inputs import Inputs, check_finite, check_labels, check_shapes_bro
 from losslab._validation import (
     Interval,
     all_finite,
+    all_fit_float32,
     as_float_array,
     check_in_closed_interval,
     fits_float32,
@@ -240,7 +241,7 @@ def _weighted_cross_entropy(logits, target, weight, axis, want_loss, want_grad, 
     axis = normalize_axis(axis, logits.ndim, "logits")
     weights = _class_weights(weight, logits, axis)
     if logits.dtype == np.float32:
-        if not _all_fit(weights) or _spans_past_float32(logits, axis):
+        if not all_fit_float32(weights) or _spans_past_float32(logits, axis):
             # a weight float32 cannot hold (1e39, 1e-300), or log-probabilities past float32's range:
             # these inputs in float64, rounded once
             logits, target, dtype, index = _logits_and_target(raw_logits, raw_target, float32=False)
@@ -297,12 +298,6 @@ def _spans_past_float32(logits: np.ndarray, axis: int) -> bool:
         top = np.where(finite, logits, -np.inf).max(axis=axis)
         bottom = np.where(finite, logits, np.inf).min(axis=axis)
         return bool(np.any(np.isinf(top - bottom) & np.isfinite(top) & np.isfinite(bottom)))
-
-
-def _all_fit(weights: np.ndarray) -> bool:
-    """Every weight 0 or a normal float32 value."""
-    info = np.finfo(np.float32)
-    return bool(np.all((weights == 0) | ((weights >= float(info.tiny)) & (weights <= float(info.max)))))
 
 
 # results are recomputed in units of 2^-SCALE: subnormal ones are then normal numbers, and so are their
