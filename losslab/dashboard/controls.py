@@ -109,6 +109,7 @@ def _plain(value: float) -> str:
 # assets/losslab.js moves a slider with this same pattern, so the slider follows exactly what is accepted.
 DECIMAL_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
 _COMMA_DECIMAL = re.compile(r"^[+-]?\d+,\d+$", re.ASCII)
+_THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+$", re.ASCII)
 _NOT_FINITE_WORDS = re.compile(r"^[+-]?(nan|inf|infinity)$", re.IGNORECASE)
 
 
@@ -122,9 +123,11 @@ def parse_number(raw) -> tuple[float | None, str | None]:
         text = raw.strip().replace("−", "-")
         if _NOT_FINITE_WORDS.match(text):
             return None, f"{_quote(raw)} is not a finite number"
+        if _THOUSANDS.match(text) and text.count(",") > 1:
+            return None, f"{_quote(raw)} is not a number (no separator for thousands: {text.replace(',', '')})"
         if _COMMA_DECIMAL.match(text):
             point = text.replace(",", ".")
-            if len(text) - text.index(",") == 4:  # 1,000: a decimal comma or a thousands separator
+            if _THOUSANDS.match(text):  # 1,000: a decimal comma or a thousands separator
                 return None, (f"{_quote(raw)} is not a number (use a point for decimals: {point}, "
                               f"and no separator for thousands: {text.replace(',', '')})")
             return None, f"{_quote(raw)} is not a number (use a point for decimals: {point})"

@@ -282,10 +282,16 @@ class SharedBrowser:
 
     def reset(self):
         driver = self.duo.driver
+        first, *others = driver.window_handles  # windows a test opened (window.open, target=_blank)
+        for handle in others:
+            driver.switch_to.window(handle)
+            driver.close()
+        driver.switch_to.window(first)
         driver.get("about:blank")
         # Chromium sends the next page a mouseover at the pointer's last position: park it in the corner,
         # where a fresh browser's pointer starts (the views fetch a slider's frames when hovered).
         pointer = ActionBuilder(driver)
+        pointer.clear_actions()  # keys and buttons a failed test left held down
         pointer.pointer_action.move_to_location(0, 0)
         pointer.perform()
         driver.execute_cdp_cmd("Network.clearBrowserCache", {})

@@ -252,3 +252,6 @@ def test_a_comma_before_three_digits_is_not_read_as_a_decimal_comma_only():
     assert value is None
     assert "1.000" in problem and "no separator for thousands: 1000" in problem
     assert controls.parse_number("2,5")[1].endswith("(use a point for decimals: 2.5)")
+    # a comma that cannot separate thousands gets the decimal hint only; several separators the thousands one
+    assert controls.parse_number("0,001")[1].endswith("(use a point for decimals: 0.001)")
+    assert controls.parse_number("1,000,000")[1].endswith("(no separator for thousands: 1000000)")
