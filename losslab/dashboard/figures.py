@@ -260,8 +260,6 @@ def plottable(values: np.ndarray) -> np.ndarray:
         return np.where(np.abs(values) <= PLOTTABLE_LIMIT, values, np.nan)
 
 
-
-
 def _format(value: float) -> str:
     return f"{value:.3f}" if math.isfinite(value) else str(value)
 
