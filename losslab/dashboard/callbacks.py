@@ -155,7 +155,7 @@ def update_view(view: View | str, raw_numbers: dict, losses, previous_query: str
         **view.output_values(output, plan),
     }
     if has_code(view):
-        result["code"] = view.code_snippet(state, output)
+        result["code"] = view.code(state, output)
     return result
 
 

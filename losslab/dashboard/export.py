@@ -13,7 +13,7 @@ import numpy as np
 
 from losslab.dashboard import figures
 
-# The end of every "Show code" snippet (``View.code``): print x and the columns as ``curves_csv`` writes them.
+# The end of every "Show code" program (``View.code``): print x and the columns as ``curves_csv`` writes them.
 PRINT_COLUMNS = "\n".join([
     "",
     "# the numbers, as \"Download CSV\" writes them (every float in full: repr reads back exactly)",

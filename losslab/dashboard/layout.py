@@ -312,7 +312,7 @@ def export_bar(view: View, state: ViewState, output: ViewOutput) -> html.Div:
         html.Button("Copy link", className="export-button copy-link"),
         html.Span(className="export-status", role="status"),
     ]
-    snippet = view.code_snippet(state, output)
+    snippet = view.code(state, output)
     if snippet is not None:
         parts.append(html.Details([html.Summary("Show code"),
                                    html.Pre(html.Code(snippet, id=view_ids.CODE, className="language-python"))],

@@ -516,6 +516,6 @@ def test_show_code_is_on_the_page_and_follows_the_controls():
     (details,) = [child for child in bar.children if isinstance(child, html.Details)]
     assert details.children[0].children == "Show code"
     code = details.children[1].children
-    assert code.id == VIEW.ids.CODE and code.children == VIEW.code_snippet(st_)
+    assert code.id == VIEW.ids.CODE and code.children == VIEW.code(st_)
     result = update(VIEW.default_state(), VIEW.default_state(), lr="0.5")
     assert "learning_rate=0.5" in result["code"] and "gradient_check" not in result["code"]

@@ -61,7 +61,7 @@ def run_snippets(cases: list[tuple[str, str]]) -> dict:
         "        results.append({'error': f'{type(error).__name__}: {error}'})",
         "json.dump(results, sys.stdout)",
     ])
-    codes = [views.get(name).code_snippet(views.get(name).parse_query(query)) for name, query in cases]
+    codes = [views.get(name).code(views.get(name).parse_query(query)) for name, query in cases]
     done = subprocess.run([sys.executable, "-c", program], input=json.dumps(codes), capture_output=True,
                           text=True, check=True, cwd=ROOT, timeout=120)
     return dict(zip(cases, json.loads(done.stdout), strict=True))

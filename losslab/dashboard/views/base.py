@@ -11,7 +11,6 @@ never ask which view they hold.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -100,21 +99,6 @@ class ClickAction:
 
 class View:
     """Base class of every view; subclasses set the class attributes and ``build``."""
-
-    def __init_subclass__(cls, **kwargs):
-        """A view's ``code_snippet`` ends by printing the table "Download CSV" writes (full precision),
-        so the code run as a script shows the numbers; each view writes only the computation."""
-        super().__init_subclass__(**kwargs)
-        own = cls.__dict__.get("code_snippet")
-        if own is None:
-            return
-
-        @functools.wraps(own)
-        def code_snippet(self, state, output=None):
-            snippet = own(self, state, output)
-            return None if snippet is None else snippet + export.PRINT_COLUMNS
-
-        cls.code_snippet = code_snippet
 
     name: str
     path: str
@@ -252,6 +236,12 @@ class View:
         columns: it defines ``x`` and ``columns`` (name -> array). None: the view offers no code.
         ``output``: the state's ``build()``, when the caller has it already."""
         return None
+
+    def code(self, state: ViewState, output: ViewOutput | None = None) -> str | None:
+        """"Show code": :meth:`code_snippet` ending by printing the table "Download CSV" writes (full
+        precision), so the code run as a script shows the numbers; None: the view offers no code."""
+        snippet = self.code_snippet(state, output)
+        return None if snippet is None else snippet + export.PRINT_COLUMNS
 
     # ---- page ----------------------------------------------------------------
     def panels_above_charts(self, state: ViewState, output: ViewOutput) -> list:
