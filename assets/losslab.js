@@ -393,29 +393,11 @@
     }, true);
   });
 
-  /* ---- getting results out: chart images and the link ---------------------- */
+  /* ---- getting results out: the link (chart images: assets/image_export.js) ---- */
   function exportStatus(button, text) {
     var status = button.closest(".export-bar").querySelector(".export-status");
     if (status) status.textContent = text;
   }
-
-  document.addEventListener("click", function (event) {
-    var button = event.target.closest && event.target.closest(".image-button");
-    if (!button) return;
-    var format = button.getAttribute("data-format");
-    var view = button.closest(".view");
-    var sweeps = Array.prototype.slice.call(view.querySelectorAll(".linked-charts .js-plotly-plot"), 0, 2);
-    // Every chart of the view: the two sweep charts keep their short names, any other (sequences' CTC
-    // pair, multiclass's bars, robust's residuals) is named by its graph's id.
-    view.querySelectorAll(".js-plotly-plot").forEach(function (plot) {
-      var sweep = sweeps.indexOf(plot);
-      var host = plot.closest("[id$='-graph']");
-      var name = "losslab-" + (sweep < 0 && host ? host.id.replace(/-graph$/, "") :
-        window.location.pathname.replace(/\W+/g, "") + "-" + (sweep > 0 ? "gradient" : "loss"));
-      window.Plotly.downloadImage(plot, { format: format, width: 1600, height: 900, filename: name });
-    });
-    exportStatus(button, format.toUpperCase() + " images saved (1600×900)");
-  });
 
   document.addEventListener("click", function (event) {
     var button = event.target.closest && event.target.closest(".copy-link");

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from dash import dcc, html
 
 from losslab import registry
-from losslab.dashboard import cards, controls, ids
+from losslab.dashboard import cards, controls, ids, url_state
 from losslab.dashboard.url_state import ViewState
 
 if TYPE_CHECKING:
@@ -305,7 +305,8 @@ def export_bar(view: View, state: ViewState, output: ViewOutput) -> html.Div:
     parts = [
         html.Button("Download CSV", id=view_ids.CSV_BUTTON, className="export-button"),
         dcc.Download(id=view_ids.DOWNLOAD),
-        # assets/losslab.js: Plotly.downloadImage of each chart, at a slide's 1600x900.
+        # assets/image_export.js: one file of every chart on screen, named after the settings that differ
+        # from the defaults (data-default-query on the bar).
         *(with_attributes(html.Button(image_format.upper(), className="export-button image-button"),
                           {"data-format": image_format, "aria-label": f"Download the charts as {image_format.upper()}"})
           for image_format in ("png", "svg")),
@@ -317,7 +318,8 @@ def export_bar(view: View, state: ViewState, output: ViewOutput) -> html.Div:
         parts.append(html.Details([html.Summary("Show code"),
                                    html.Pre(html.Code(snippet, id=view_ids.CODE, className="language-python"))],
                                   className="code-panel"))
-    return html.Div(parts, className="export-bar")
+    return with_attributes(html.Div(parts, className="export-bar"),
+                           {"data-default-query": url_state.encode_query(url_state.default_state(view), view)})
 
 
 def extra_control(view: str, control: controls.ExtraControl, value) -> html.Div:
