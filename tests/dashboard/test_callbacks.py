@@ -455,6 +455,49 @@ def test_patch_applied_to_previous_figure_gives_the_new_figure(view, before, aft
         assert_same_figure(shown, fresh[name], name)
 
 
+def assert_bit_identical(got, want, path="figure"):
+    """Every plotted number the same float: what the screen shows after a patch is the fresh figure."""
+    if isinstance(want, dict) and set(want) == {"dtype", "bdata"}:
+        g, w = decode(got), decode(want)
+        assert g.dtype == w.dtype and g.shape == w.shape, path
+        differ = np.flatnonzero(~((g == w) | (np.isnan(g) & np.isnan(w))))
+        assert not len(differ), f"{path}: {len(differ)} points differ, first at {differ[0]}: {g[differ[0]]!r} != {w[differ[0]]!r}"
+    elif isinstance(want, dict):
+        assert set(got) == set(want), path
+        for key in want:
+            assert_bit_identical(got[key], want[key], f"{path}.{key}")
+    elif isinstance(want, list):
+        assert len(got) == len(want), path
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            assert_bit_identical(g, w, f"{path}[{i}]")
+    else:
+        assert got == want, path
+
+
+# A y change that keeps ŷ − y's grid start: each residual (start + i·step) − y may still round differently.
+EXACT_TRANSITIONS = [
+    *TRANSITIONS,
+    ("regression", {"target": "0.1"}, {"target": "0.3"}, {}),
+    ("regression", {"target": "-2.7"}, {"target": "3.3"}, {}),
+    ("regression", {"target": "0"}, {"target": "0.7"}, {"losses": ["mse", "mae", "huber", "log_cosh", "quantile"]}),
+    ("regression", {"target": "1.1", "prediction": "9"}, {"target": "2.3", "prediction": "9"}, {}),
+]
+
+
+@pytest.mark.parametrize(("view", "before", "after", "other"), EXACT_TRANSITIONS)
+def test_patched_figure_is_bit_identical_to_a_fresh_load(view, before, after, other):
+    """A link copied after the change redraws exactly what was on screen (no last-bit drift)."""
+    other = dict(other)
+    losses = other.pop("losses", None)
+    first = call_update(view, before, losses, None, **{k: v for k, v in other.items() if k != "logits"})
+    second = call_update(view, after, losses, first["query"], **other)
+    fresh = call_update(view, after, losses, None, **other)
+    for name in ("loss_figure", "grad_figure"):
+        update = second[name]
+        shown = apply_patch(first[name], update) if is_patch(update) else update
+        assert_bit_identical(shown, fresh[name], name)
+
+
 RAW_VALUES = st.one_of(
     st.none(), st.booleans(), st.text(max_size=30), st.floats(), st.integers(-(10**300), 10**300),
     st.lists(st.integers(), max_size=3), st.sampled_from(["−3", "1e-320", " 2 ", "0x10", "1_0", "١٢"]),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from losslab import registry
 from losslab.dashboard import controls, curves
 from losslab.dashboard.url_state import ViewState
@@ -71,12 +73,14 @@ class RegressionView(View):
         if plan.full or plan.replace_traces:
             return plan
         before, after = self.grid(previous), self.grid(state)
-        if before == after:
+        if before == after and previous.number("target") == state.number("target"):
             return plan
-        # Losses of ŷ − y: a sweep that moved with y, unstretched, has the same values, shifted.
-        same_residuals = (before.step == after.step
-                          and before.start - previous.number("target") == after.start - state.number("target"))
-        return UpdatePlan(full=False, shift=True,
+        # Losses of ŷ − y: a sweep that moved with y keeps its values only where every residual
+        # (start + i·step) − y rounds to the same float; one that differs in its last bit redraws.
+        with np.errstate(over="ignore", invalid="ignore"):
+            same_residuals = np.array_equal(before.values() - previous.number("target"),
+                                            after.values() - state.number("target"), equal_nan=True)
+        return UpdatePlan(full=False, shift=before != after,
                           redraw=plan.redraw if same_residuals else frozenset(state.losses))
 
     def code_snippet(self, state: ViewState, output: ViewOutput | None = None) -> str:
