@@ -333,7 +333,7 @@ def wait_for_200(port: int, path: str = "/", timeout: float = 60.0, interval: fl
 # ---------------------------------------------------------------- gunicorn
 
 #: gunicorn flags of the Dockerfile's CMD that matter on loopback (the reliability tests').
-DOCKERFILE_FLAGS = ("--graceful-timeout", "5", "--worker-tmp-dir", "/dev/shm", "--no-control-socket",
+DOCKERFILE_FLAGS = ("--graceful-timeout", "8", "--worker-tmp-dir", "/dev/shm", "--no-control-socket",
                     "--error-logfile", "-")
 #: The benchmark's flags (unchanged since its first RESULTS.md, so runs stay comparable).
 BENCH_FLAGS = ("--keep-alive", "5", "--log-level", "warning", "--timeout", "60")
