@@ -519,3 +519,30 @@ def test_show_code_is_on_the_page_and_follows_the_controls():
     assert code.id == VIEW.ids.CODE and code.children == VIEW.code(st_)
     result = update(VIEW.default_state(), VIEW.default_state(), lr="0.5")
     assert "learning_rate=0.5" in result["code"] and "gradient_check" not in result["code"]
+
+
+# ---------------------------------------------------------------- axes Plotly can scale
+
+
+def axis_values(figure: dict, yaxis: str) -> np.ndarray:
+    values = [decode(t["y"]) if isinstance(t["y"], dict) else np.asarray(t["y"], dtype=float)
+              for t in figure["data"] if t.get("yaxis", "y") == yaxis and t.get("y") is not None]
+    values = np.concatenate(values) if values else np.array([])
+    return values[np.isfinite(values)]
+
+
+@pytest.mark.parametrize("query", ["start=1e-310", "start=5e-324", "start=1e-308&check=on", "start=1e-305"])
+def test_every_axis_of_part_1_spans_what_plotly_can_scale(query):
+    """Plotly scales an axis by pixels / (top - bottom), which overflows for a span below about 1e-305:
+    a start at p̂₀ = 1e-310 on its label's side (every loss and |dL/dz| under 1e-309) drew empty charts
+    with "Something went wrong with axis scaling" in the console, p̂₀ = 5e-324 "reading 'val'"."""
+    output = VIEW.build(VIEW.parse_query("?" + query))
+    for figure in (output.loss_figure, output.grad_figure):
+        for axis in ("y", "y2"):
+            layout_axis = figure["layout"].get("yaxis" + axis[1:])
+            values = axis_values(figure, axis)
+            if layout_axis is None or not values.size:
+                continue
+            low, high = layout_axis.get("range") or (values.min(), values.max())
+            assert high - low == 0 or high - low >= 1e-300, (query, axis, low, high)
+            assert low <= values.min() and values.max() <= high, (query, axis, low, high)
