@@ -129,11 +129,14 @@
   var drawn = {};         // graphId -> {k, done}: the frame last sent to the chart, settled when drawn
   var held = {};          // graphId -> the axes ("xaxis", "yaxis") held for the current motion
   var refreshPending = false;
+  var serverTraces = {};  // graphId -> the server's drawing of the traces a motion replaces (frameData's shape)
+  var lastFrame = null;   // {family, k}: the frame the current motion last asked for
 
   function plotById(graphId) { return document.querySelector("#" + graphId + " .js-plotly-plot"); }
 
   function showFrame(family, k) {
     wanted = { family: family, k: k };
+    lastFrame = wanted;
     if (!refreshPending) {
       refreshPending = true;
       window.requestAnimationFrame(drawWanted);
@@ -242,6 +245,7 @@
       var graph = family.graphs[graphId];
       watchFrames(plot);
       holdAxes(plot, graphId, graph);
+      if (!serverTraces[graphId]) serverTraces[graphId] = drawnTraces(plot, graph);
       plot.__losslabFrame = { value: family.values[k], first: i === 0 };
       var done = window.Plotly.animate(plot, frameData(graph, k), ANIMATE).catch(function () { /* replaced */ });
       drawn[graphId] = { k: k, done: done };
@@ -252,8 +256,44 @@
      again (also when the server's figure for the final value follows: dcc.Graph keeps the held
      range in its figure prop, so only a relayout hands the axes back). */
   function endMotion() {
+    var last = lastFrame, saved = serverTraces;
     wanted = null;
+    lastFrame = null;
+    serverTraces = {};
+    // Ended on the value the server last drew (a sweep stopped, or a slider let go, where it started):
+    // no new value goes out, so no answer will replace the frame's float32 curves. Put the server's back.
+    if (last && sameNumber(last.family.values[last.k], shownValue(last.family.view, last.family.control))) {
+      Object.keys(saved).forEach(function (graphId) {
+        var plot = plotById(graphId);
+        if (!plot || !plot.data) return;
+        var done = window.Plotly.animate(plot, saved[graphId], ANIMATE).catch(function () { /* replaced */ });
+        drawn[graphId] = { k: -1, done: done };  // the axes autorange after it (releaseAxes)
+      });
+    }
     Object.keys(held).forEach(releaseAxes);
+  }
+
+  function drawnTraces(plot, graph) {
+    var traces = [], data = [];
+    graph.curves.forEach(function (curve) {
+      var trace = plot.data[curve.index];
+      traces.push(curve.index);
+      data.push({ y: trace.y, x0: trace.x0, dx: trace.dx });
+    });
+    graph.markers.forEach(function (marker) {
+      var trace = plot.data[marker.index];
+      traces.push(marker.index);
+      data.push({ x: trace.x, y: trace.y });
+    });
+    return { data: data, traces: traces };
+  }
+
+  function shownValue(view, name) {
+    return new URLSearchParams(shownQuery(view)).get(name);
+  }
+
+  function sameNumber(value, text) {
+    return text !== null && text !== "" && Number(value) === Number(text);
   }
 
   function parseSliderId(id) {
