@@ -164,8 +164,9 @@ def _gaussian_nll(pred, target, var, full, eps, want_loss, want_grad, reduction=
             if full:
                 loss = loss + HALF_LOG_TWO_PI
         if want_grad:
-            # d/dv of (log v + r^2/v)/2 is (1 - r^2/v)/(2v); 0 where the clamp holds v at eps
-            var_grad = np.where(variance > eps, 0.5 * (1 - residual * scaled) / clamped, 0.0)
+            # d/dv of (log v + r^2/v)/2 is (1 - r^2/v)/(2v); 0 where the clamp holds v at eps (v < eps; at v = eps
+            # the clamp's right derivative, PyTorch's)
+            var_grad = np.where(variance >= eps, 0.5 * (1 - residual * scaled) / clamped, 0.0)
             var_grad = sum_to_shape(np.broadcast_to(var_grad, shape), variance.shape)
             grads = (np.broadcast_to(scaled, shape), np.reshape(var_grad, inputs.shapes[2]))
     return _finish_gaussian(inputs, loss, grads, reduction, want_loss, want_grad)
@@ -216,8 +217,9 @@ def _gaussian_nll_float32(mean, data, variance, eps, full, want_loss, want_grad)
     digits. Inputs that are not finite take the plain formula (its infinities and NaN).
     """
     eps32 = np.float32(eps)
-    # v > eps exactly: eps32 may be eps rounded up, and then no float32 lies between them
-    above = variance >= eps32 if float(eps32) > eps else variance > eps32
+    # v >= eps exactly (the clamp holds v only below eps, as PyTorch's): eps32 may be eps rounded up or down, and
+    # no float32 lies between them
+    above = variance >= eps32 if float(eps32) >= eps else variance > eps32
     clamped = np.maximum(variance, eps32)  # PyTorch's clamp, in the input's dtype as PyTorch's
     loss = pred_grad = var_grad = None
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # overflow only where the true value does
