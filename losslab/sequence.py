@@ -802,14 +802,15 @@ def _scaled_by_reduction(problem: _CtcProblem, reduction: str) -> np.ndarray:
 def _finish_loss(problem: _CtcProblem, log_p, reduction: str, zero_infinity: bool):
     if isinstance(log_p, tuple):  # float32: a double word, rounded once
         return _finish_loss32(problem, log_p, reduction, zero_infinity)
-    losses = _losses64(-log_p, problem.target_lengths, reduction, zero_infinity, problem.dtype)
+    # 0 - log P, not -log P: a certain alignment (log P = 0: an empty target over no frames) costs +0, not -0
+    losses = _losses64(0.0 - log_p, problem.target_lengths, reduction, zero_infinity, problem.dtype)
     if problem.unbatched:
         losses = losses.reshape(())
     return reduce(losses, reduction)
 
 
 def _finish_loss32(problem: _CtcProblem, log_p, reduction: str, zero_infinity: bool):
-    hi, lo = -log_p[0], -log_p[1]
+    hi, lo = np.float32(0) - log_p[0], np.float32(0) - log_p[1]  # +0, not -0, for log P = 0 (see _finish_loss)
     if zero_infinity:
         hi = np.where(np.isinf(hi), np.float32(0), hi)
     if reduction == "mean":  # PyTorch: each by its target length, the double word rounded once
@@ -818,7 +819,7 @@ def _finish_loss32(problem: _CtcProblem, log_p, reduction: str, zero_infinity: b
     losses = hi + lo
     if len(log_p) == 3:  # the sequences computed in float64 (``_ctc32_or_wide``)
         index, wide_log_p, _grad = log_p[2]
-        losses[index] = _losses64(-wide_log_p, problem.target_lengths[index], reduction, zero_infinity,
+        losses[index] = _losses64(0.0 - wide_log_p, problem.target_lengths[index], reduction, zero_infinity,
                                   losses.dtype)
     if problem.unbatched:
         losses = losses.reshape(())
