@@ -53,10 +53,64 @@ def _logit_and_label(logits, target):
 
 
 def _clip_bounds(dtype: np.dtype, eps: float):
-    """``[eps, 1 - eps]`` in ``dtype``, with 1 - eps kept below 1 and eps above 0 in that precision."""
+    """``[eps, 1 - eps]`` in ``dtype``, with 1 - eps kept below 1 and eps above 0 in that precision; float32: the
+    float32 thresholds of float64's bounds (``float64_clip``), which ``_clip_exactly32`` completes."""
+    if dtype == np.float32:  # the rest (and below float32's normal range): ``_clip_exactly32``, in float64
+        return _float32_thresholds(eps)
     upper = min(np.asarray(1 - eps, dtype), np.nextafter(dtype.type(1), dtype.type(0)))
     lower = max(np.asarray(eps, dtype), np.finfo(dtype).tiny)
     return lower, upper
+
+
+@functools.lru_cache(maxsize=64)
+def _float32_thresholds(eps: float) -> tuple:
+    low32, high32 = float64_clip(eps)[2:]
+    return max(low32, np.finfo(np.float32).tiny), high32
+
+
+def float64_clip(eps):
+    """float64's clip bounds ``[lower, upper]`` (``_clip_bounds``) and the float32 thresholds they mean: a float32
+    ``p`` is below ``lower`` exactly when it is below the smallest float32 >= ``lower`` (no float32 lies between),
+    and likewise above ``upper``."""
+    upper = min(1 - eps, float(np.nextafter(1.0, 0.0)))
+    lower = max(eps, float(np.finfo(np.float64).tiny))
+    low32, high32 = np.float32(lower), np.float32(upper)
+    low32 = low32 if float(low32) >= lower else np.nextafter(low32, np.float32(1))
+    high32 = high32 if float(high32) <= upper else np.nextafter(high32, np.float32(0))
+    return lower, upper, low32, high32
+
+
+@functools.lru_cache(maxsize=64)
+def _exact_sides32(eps: float) -> tuple:
+    """The sides where float32's clip thresholds are not float64's bounds: ``(below, threshold, bound)``."""
+    lower, upper, low32, high32 = float64_clip(eps)
+    low32 = max(low32, np.finfo(np.float32).tiny)  # the kernel's: 1/p cannot overflow in it
+    return tuple((below, threshold, bound) for below, threshold, bound in ((True, low32, lower), (False, high32, upper))
+                 if float(threshold) != bound)
+
+
+def _clip_exactly32(p, y, sides, loss=None, grad=None) -> None:
+    r"""float32 BCE clips :math:`\hat p` to float64's :math:`[\epsilon, 1 - \epsilon]`, as float64 does (1 - 1e-12
+    is 1 in float32, whose own bound 1 - 2^-24 would make a confident mistake cost 16.6 instead of 27.6): the
+    kernel clipped to the float32 thresholds (``_clip_bounds``); on the ``sides`` where a threshold is not the
+    bound itself (``_exact_sides32``), the pixels past it get, in place, the loss
+    :math:`-(t \log q + (1 - t) \log(1 - q))` and gradient :math:`(q - t)/(q (1 - q))` of :math:`q`, the bound
+    (or, below float32's normal range, where the kernel stops at 2^-126 so that :math:`1/\hat p` cannot overflow
+    in it, :math:`\max(\hat p, \epsilon)`), in float64 from the float32 target (exact) and rounded once; a
+    gradient past float32 max is -inf, its true size. Called on each block of the kernel, ``p`` and ``y``
+    broadcasting to ``loss`` and ``grad``."""
+    for below, threshold, bound in sides:
+        if not (p.min() < threshold if below else p.max() > threshold):
+            continue
+        shape = (loss if loss is not None else grad).shape
+        past = np.broadcast_to(p < threshold if below else p > threshold, shape)
+        t = np.broadcast_to(y, shape)[past].astype(np.float64)
+        q = np.maximum(np.broadcast_to(p, shape)[past].astype(np.float64), bound) if below else bound
+        with np.errstate(over="ignore"):  # a float64 gradient past float32 max is -inf, its true size
+            if loss is not None:
+                loss[past] = -(t * np.log(q) + (1 - t) * np.log1p(-q))
+            if grad is not None:
+                grad[past] = (q - t) / (q * (1 - q))
 
 
 def bce(prob, target, *, eps: float = 1e-12, reduction: str = "mean"):
@@ -67,6 +121,9 @@ def bce(prob, target, *, eps: float = 1e-12, reduction: str = "mean"):
     with :math:`\hat p` clipped to :math:`[\epsilon, 1 - \epsilon]` (the chapter's
     convention) so a confident mistake costs about 27.6 rather than inf.
     ``eps`` must be in [0, 0.5). Prefer ``bce_with_logits`` when you have ``z``.
+    The bounds are the same real numbers in every dtype: float32 clips at float64's
+    :math:`1 - \epsilon` too (:math:`1 - 10^{-12}` is 1 in float32, and its nearest
+    float32, :math:`1 - 2^{-24}`, would price that mistake at 16.6).
     """
     validate_reduction(reduction)
     eps = BCE_EPS.validate(eps, "eps")
@@ -74,10 +131,13 @@ def bce(prob, target, *, eps: float = 1e-12, reduction: str = "mean"):
     if eps == 0:
         return reduce(_unclipped_bce_loss(prob, target), reduction)
     bounds = _clip_bounds(prob.dtype, eps)
+    sides = _exact_sides32(eps) if prob.dtype == np.float32 else ()
 
     def loss_block(p, y, loss, q, log_miss, label_miss):
         np.clip(p, *bounds, out=q)
         _bce_loss_into(q, y, loss, log_miss, label_miss)
+        if sides:
+            _clip_exactly32(p, y, sides, loss=loss)
 
     (loss,) = blockwise(loss_block, prob, target, outputs=1, scratch=3)
     return reduce(loss, reduction)
@@ -90,10 +150,13 @@ def bce_grad(prob, target, *, eps: float = 1e-12):
     if eps == 0:
         return sum_to_shape(_unclipped_bce_grad(prob, target), prob.shape)
     bounds = _clip_bounds(prob.dtype, eps)
+    sides = _exact_sides32(eps) if prob.dtype == np.float32 else ()
 
     def grad_block(p, y, grad, spare):
         np.clip(p, *bounds, out=grad)
         _bce_grad_into(grad, y, spare)
+        if sides:
+            _clip_exactly32(p, y, sides, grad=grad)
 
     (grad,) = blockwise(grad_block, prob, target, outputs=1, scratch=1)
     return sum_to_shape(grad, prob.shape)
@@ -112,12 +175,16 @@ def _bce_kernel(prob: np.ndarray, target: np.ndarray, *, eps: float = 1e-12):
     """Unchecked (loss, grad) of ``bce``, unreduced; ``prob``/``target`` must be validated float arrays."""
     if eps == 0:
         return _unclipped_bce_loss(prob, target), _unclipped_bce_grad(prob, target)
-    bounds = _clip_bounds(np.result_type(prob, target), eps)
+    dtype = np.result_type(prob, target)
+    bounds = _clip_bounds(dtype, eps)
+    sides = _exact_sides32(eps) if dtype == np.float32 else ()
 
     def block(p, y, loss, grad, log_miss, label_miss):
         q = np.clip(p, *bounds, out=grad)  # the clipped p, then the gradient in place
         _bce_loss_into(q, y, loss, log_miss, label_miss)
         _bce_grad_into(q, y, log_miss)
+        if sides:
+            _clip_exactly32(p, y, sides, loss=loss, grad=grad)
 
     return blockwise(block, prob, target, outputs=2, scratch=2)
 

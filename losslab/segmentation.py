@@ -40,7 +40,7 @@ float32's thresholds (2^-64 instead of 2^-960, :math:`|z| > 78` instead of
 target's gradient is :math:`g_0 - t_i c` per pixel from two region double
 words, and the large temporaries are few or taken in blocks, so a call holds
 about half the memory of the float64 call. Combo clips its BCE at float64's
-:math:`[\epsilon, 1 - \epsilon]` as the float64 form does (:math:`1 - 10^{-12}`
+:math:`[\epsilon, 1 - \epsilon]` as ``binary.bce`` does in every dtype (:math:`1 - 10^{-12}`
 is 1 in float32) and forms the logit form's :math:`\sigma(z) - t` from
 double-word sigmoids. On the accuracy grids the results are within 3 ulp of
 the correctly rounded float32 values (2 but for focal Tversky's gradients). A parameter that is neither 0 nor a
@@ -67,15 +67,13 @@ accuracy, and :math:`\partial p / \partial z = \sigma(z)\,\sigma(-z)`.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from losslab import _double_word as dw
 from losslab._double_word import add, multiply, two_product, two_sum
 from losslab._inputs import Inputs, check_not_nan, check_shapes_broadcast
 from losslab._validation import Interval, check_in_closed_interval, fits_float32, validate_reduction
-from losslab.binary import bce_and_grad, bce_with_logits, bce_with_logits_and_grad
+from losslab.binary import bce_and_grad, bce_with_logits, bce_with_logits_and_grad, float64_clip
 
 POSITIVE = Interval(0.0, None, low_inclusive=False)
 NON_NEGATIVE = Interval(0.0, None)
@@ -1259,8 +1257,8 @@ def _combo(prob, target, axis, alpha, smooth, eps, want_loss, want_grad, reducti
     counts = _Counts(prob, target, axis, sums=False, native=_native(prob, alpha, smooth, eps))
     if counts.prob.dtype == np.float32:
         ratio = counts.ratio(0.5, 0.5, smooth, halved=True, far_terms=True)
-        return _combo_float32(counts, ratio, lambda: _bce_clipped_as_float64(counts.prob, counts.target, eps), alpha,
-                              lambda: None, reduction, want_loss, want_grad, _float64_clip(eps)[2:] if eps else None)
+        return _combo_float32(counts, ratio, lambda: bce_and_grad(counts.prob, counts.target, eps=eps, reduction="none"), alpha,
+                              lambda: None, reduction, want_loss, want_grad, float64_clip(eps)[2:] if eps else None)
     counts.add_sums()
     if _moderate(0.5, 0.5, smooth / 2, _LIMITS[counts.prob.dtype]):
         dice_loss, dice_grad_ = _tversky_parts(counts, 0.5, 0.5, smooth / 2)
@@ -1373,42 +1371,6 @@ def _sigmoid_minus_target(z, t):
     first = dw.multiply_unchecked(rest, rest_low, *above)
     second = dw.multiply_unchecked(t, np.float32(0.0), *below)
     return dw.add_unchecked(*first, -second[0], -second[1])
-
-
-def _bce_clipped_as_float64(prob, target, eps):
-    r"""BCE and its gradient of float32 maps, unreduced, with :math:`p` clipped to float64's
-    :math:`[\epsilon, 1 - \epsilon]`, as in float64 (``binary.bce`` of float32 clips to float32's bounds, and
-    :math:`1 - 10^{-12}` is 1 there): ``binary.bce_and_grad``, and at the pixels float64 would clip, the loss
-    :math:`(1 - t)\,\ell_0 + t\,\ell_1` and gradient :math:`(1 - t)/(1 - q) - t/q` of the bound :math:`q`
-    (constants of the call, in double words; the two gradient terms cancel for a soft target)."""
-    loss, grad = bce_and_grad(prob, target, eps=eps, reduction="none")
-    if eps == 0:
-        return loss, grad
-    lower, upper, low32, high32 = _float64_clip(eps)
-    for clipped, q in ((prob < low32, lower), (prob > high32, upper)):
-        if np.any(clipped):
-            t = target[clipped]
-            loss[clipped] = _linear_in_target(t, -math.log1p(-q), -math.log(q))
-            grad[clipped] = _linear_in_target(t, 1 / (1 - q), -1 / q)
-    return loss, grad
-
-
-def _float64_clip(eps):
-    """float64's clip bounds ``[lower, upper]`` of ``binary._clip_bounds`` and the float32 thresholds they mean: a
-    float32 ``p`` is below ``lower`` exactly when it is below the smallest float32 >= ``lower`` (no float32 lies
-    between), and likewise above ``upper``."""
-    upper = min(1 - eps, float(np.nextafter(1.0, 0.0)))
-    lower = max(eps, float(np.finfo(np.float64).tiny))
-    low32, high32 = np.float32(lower), np.float32(upper)
-    low32 = low32 if float(low32) >= lower else np.nextafter(low32, np.float32(1))
-    high32 = high32 if float(high32) <= upper else np.nextafter(high32, np.float32(0))
-    return lower, upper, low32, high32
-
-
-def _linear_in_target(t, at_zero, at_one):
-    """``(1 - t) at_zero + t at_one`` for float32 ``t`` and float constants, in double words, rounded once."""
-    rest, rest_low = two_sum(np.float32(1.0), -t)
-    return add(*multiply(rest, rest_low, *_word(at_zero, np.float32)), *multiply(t, 0.0, *_word(at_one, np.float32)))[0]
 
 
 def _region_mean(counts, values, pixels):
