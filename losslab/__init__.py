@@ -8,6 +8,8 @@ Conventions, followed by every function in the package:
   (default ``"mean"``). Losses with a class axis (``axis=-1`` by default)
   first sum over that axis to one value per sample; the reduction then runs
   over the samples. ``"none"`` returns the per-element (or per-sample) losses.
+  ``"mean"`` of no samples raises ``ValueError`` (PyTorch returns nan);
+  ``"sum"`` of none is 0.
 - **Gradients**: every ``*_grad`` returns the elementwise derivative of the
   *unreduced* loss with respect to its first argument, shaped like that
   argument. Divide by the sample count for the gradient of the mean.
