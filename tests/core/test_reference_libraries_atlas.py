@@ -1126,3 +1126,52 @@ def test_every_registry_loss_is_compared_with_a_reference_library_or_listed_as_h
     assert keys == COMPARED | set(NO_REFERENCE), (keys - COMPARED - set(NO_REFERENCE), (COMPARED | set(NO_REFERENCE))
                                                    - keys)
     assert not COMPARED & set(NO_REFERENCE)
+
+
+# ------------------------------------------------------------------ torch's other names for the chapter's losses
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_soft_margin_and_multilabel_soft_margin_losses_are_bce_with_logits(dtype):
+    """torch's soft_margin_loss log(1 + e^{-y x}) is bce_with_logits of the label (y + 1)/2, and
+    multilabel_soft_margin_loss the class mean of bce_with_logits: separate implementations of the same loss."""
+    r = rng(28)
+    big = 700.0 if dtype == np.float64 else 80.0
+    x = np.concatenate([r.normal(0, 4, (SIZE // 4, 5)), [[big, -big, 0.0, 1e-30, 30.0]]]).astype(dtype)
+    sign = np.where(r.random(x.shape) < 0.5, 1.0, -1.0).astype(dtype)
+    xt = tensor(x, grad=True)
+    unreduced = F.soft_margin_loss(xt, tensor(sign), reduction="none")
+    check_reductions(losslab.bce_with_logits, (x, (sign + 1) / 2), unreduced, dtype, "soft_margin_loss")
+    (grad,) = grads(unreduced, xt)
+    check(losslab.bce_with_logits_grad(x, (sign + 1) / 2), grad, dtype, "soft_margin_loss grad")
+    labels = ((sign + 1) / 2).astype(dtype)
+    per_sample = F.multilabel_soft_margin_loss(tensor(x), tensor(labels), reduction="none")
+    check(np.asarray(losslab.bce_with_logits(x, labels, reduction="none")).mean(-1, dtype=dtype), per_sample, dtype,
+          "multilabel_soft_margin_loss")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kl_with_logits_and_cross_entropy_from_probs_agree_with_kl_div_and_nll_loss(dtype):
+    r = rng(29)
+    z = r.normal(0, 4, (SIZE // 2, 5))
+    z[0] = 1000.0 - np.arange(5)
+    y = r.dirichlet(np.ones(5), SIZE // 2)
+    y[1] = [1.0, 0.0, 0.0, 0.0, 0.0]  # a target at the simplex's corner: 0 log 0 = 0
+    z, y = z.astype(dtype), y.astype(dtype)
+    zt = tensor(z, grad=True)
+    unreduced = F.kl_div(F.log_softmax(zt, -1), tensor(y), reduction="none").sum(-1)
+    check_reductions(losslab.kl_divergence_with_logits, (z, y), unreduced, dtype, "kl_divergence_with_logits")
+    check(losslab.kl_divergence_with_logits(z, y), F.kl_div(F.log_softmax(zt, -1), tensor(y), reduction="batchmean"),
+          dtype, "kl batchmean")
+    (grad,) = grads(unreduced, zt)
+    # p - y cancels where p ~ y: held to its terms' size
+    check(losslab.kl_divergence_with_logits_grad(z, y), grad, dtype, "kl_divergence_with_logits_grad", rtol=0)
+    p = r.dirichlet(np.ones(5), SIZE // 2).astype(dtype)
+    index = r.integers(0, 5, SIZE // 2)
+    pt = tensor(p, grad=True)
+    unreduced = F.nll_loss(torch.log(pt), torch.from_numpy(index), reduction="none")
+    check_reductions(losslab.cross_entropy_from_probs, (p, np.eye(5, dtype=dtype)[index]), unreduced, dtype,
+                     "cross_entropy_from_probs vs nll_loss")
+    (grad,) = grads(unreduced, pt)
+    check(losslab.cross_entropy_from_probs_grad(p, np.eye(5, dtype=dtype)[index]), grad, dtype,
+          "cross_entropy_from_probs_grad")
