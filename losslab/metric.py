@@ -58,7 +58,28 @@ and rounded once where float32 cannot hold what the result needs, and only there
 - ``info_nce`` past 2^14 queries x keys x features (loss and gradients): its float32
   similarity products put the loss of clustered keys 4.6 ulp off (the gradients by
   float64's sliced products and per-pair directions, ``_blockwise_gradients``, would be
-  within 1.2 ulp; 3.5 at 2 features).
+  within 1.2 ulp; 3.5 at 2 features);
+- InfoNCE gradient rows whose terms cancel by more than about 64 (``_cancelling_rows``, below): those
+  rows alone, from double words in float64 (``_exact_rows``); float32 double words hold about 2^-44.
+
+InfoNCE's gradient rows (``normalize=True``) are sums :math:`\sum_j g_{ij}(\hat k_j - \cos_{ij}\hat q_i)`
+whose terms can cancel: with 2 features every direction of a row lies on one line, with 3 on a plane,
+and a query between its keys has a gradient far smaller than its terms (the ratio, measured on random
+rows at 2 features: 2 typical, 60 at the 99th percentile, thousands at worst; any size for rows built to
+cancel). The weights ``g`` and every direction are double words (errors about ``2^-60`` of a term), and a
+row whose ratio (``_cancelling_rows``: a componentwise bound from two plain matrix products) passes
+``_CANCELLING`` is recomputed from double words good to about ``2^-100`` (``_exact_rows``: unit vectors,
+cosines from Ozaki's slices, an exponential to ``2^-102``, weights, directions and sums): rows cancelling
+by up to about ``2^45`` are within an ulp of their largest component, and a row cancelling by ``2^k``
+beyond that is about ``2^(k-47)`` ulp off (a row built to cancel exactly, then rotated, cancels by about
+``2^50``). Before, the weights and the directions' coefficient were rounded once: 620 ulp at 2 features
+and 64 queries, 8 ulp at 3 features, and millions on rows built to cancel.
+
+With ``normalize=False`` a row whose entries span more than ``2^400`` (1 beside 1e-130, 1e308 beside
+1e-310) is split into parts of its own powers of two (``_raw_parts``) for the logits, and the gradients
+take every entry with its own power of two (``_raw_entries``): scaled as one row, the small entries
+lost digits below the normal range or underflowed to 0, and with them the logits' small products (a
+loss of ``log 2`` where ``log 2 - 1e-10`` is exact) and the gradients' small components (0 for ``-5e-11``).
 """
 
 from __future__ import annotations
@@ -903,21 +924,28 @@ def _directions(x_hi, x_lo, y_hi, y_lo, cos, cos_low):
     :math:`\sigma = \operatorname{sign}(\cos)` for nearly (anti)parallel pairs (:math:`|\cos| > 1/2`),
     else 0: the short vector :math:`\hat x - \sigma\hat y` is a two-sum of the high parts, so the pair
     keeps the digits that the plain projection :math:`\hat x - (\hat x \cdot \hat y)\hat y` cancels.
-    :math:`\sigma - \cos` comes from the double-word cosine ``cos + cos_low`` (:math:`\sigma - \cos_{hi}`
-    is exact) up to :math:`|\cos| = 0.999`, past which it is :math:`\sigma\,\tfrac12|\hat x - \sigma \hat y|^2`
-    (relative to itself, where the cosine's absolute error would show); its product with :math:`\hat y`
-    is exact (Dekker) and the sum one more two-sum.
+    :math:`\sigma - \cos` is a double word: :math:`\sigma - \cos_{hi}` (exact) and :math:`-\cos_{lo}` up to
+    :math:`|\cos| = 0.999`, past which it is :math:`\sigma\,\tfrac12|\hat x - \sigma \hat y|^2` (``_squared_norm``:
+    relative to itself, where the cosine's absolute error would show); its product with :math:`\hat y` is
+    exact (Dekker) plus the cross terms, and the sum one more two-sum. (Rounded to one word, the coefficient
+    put :math:`u\,|\cos|` into every direction, which rows whose directions cancel multiplied: 620 ulp at 2
+    features.)
     """
     one = cos.dtype.type(1)
     sign = np.where(cos > 0.5, one, np.where(cos < -0.5, -one, 0))
     gap, gap_low = dw.two_sum(x_hi, -sign * y_hi)
     gap_low += x_lo - sign * y_lo
-    rounded = gap + gap_low
-    coefficient = np.where(np.abs(cos) > 0.999, sign * 0.5 * np.sum(rounded * rounded, axis=-1, keepdims=True),
-                           (sign - cos) - cos_low)
+    # the coefficient as a double word: rounded, it put u |cos| into every direction, which rows whose
+    # directions cancel (2 or 3 features) multiplied (up to 700 ulp)
+    coefficient, coefficient_low = sign - cos, -cos_low  # sign - cos is exact (Sterbenz)
+    steep = np.abs(cos) > 0.999
+    if steep.any():
+        half = _squared_norm(gap, gap_low)
+        coefficient = np.where(steep, sign * 0.5 * half[0][..., None], coefficient)
+        coefficient_low = np.where(steep, sign * 0.5 * half[1][..., None], coefficient_low)
     product, error = _product(coefficient, y_hi)  # each factor split in its own shape
     high, low = dw.two_sum(gap, product)
-    low += gap_low + error + coefficient * y_lo
+    low += gap_low + error + coefficient * y_lo + coefficient_low * y_hi
     return high, low
 
 
@@ -1077,6 +1105,198 @@ def _pairwise_blocks(g, g_low, cos, q_hat, q_low, k_hat, k_low):
         d_k = dw.add_unchecked(*d_k, *_weighted_sum(w, _directions(q, q_lo, k_hat, k_low, *c), 0, w_low))
     return d_q, d_k
 
+
+# ------------------------------------------------------------ InfoNCE: rows whose directions cancel
+
+# A gradient row whose terms g_ij (y_j - cos_ij x_i) cancel by more than a threshold (the bound below over the
+# row's largest entry) is recomputed by _exact_rows. The fast path's pieces are double words: its error is
+# about ratio x 2^-29 ulp (float64, tau >= 1 and 2 features: the cosines, to about 2^-79 D over tau, dominate;
+# 2^-21 at tau = 0.02) and ratio x 2^-11 ulp32 (float32 at tau >= 0.1: the weights): these thresholds, over D
+# and 1/tau (float64) or 0.1/tau (float32), leave more than a factor 16 to the first error of 2 ulp measured.
+_CANCELLING = {np.dtype(np.float64): 2.0**20, np.dtype(np.float32): 2.0**6}
+
+
+def _cancelling_rows(d_hat, g, cos, x_hat, y_hat, temperature: float, bound=None) -> np.ndarray:
+    r"""Rows ``i`` of :math:`d_i = \sum_j g_{ij}(\hat y_j - \cos_{ij}\hat x_i)` (``d_hat``, the fast path's sum) that
+    are small beside their terms: :math:`\max_c B_{ic} > T\,\max_c |d_{ic}|` with the componentwise bound
+    :math:`B = |g|\,|\hat y| + (\sum_j |g_{ij}|\,|\cos_{ij}|)\,|\hat x|` (two plain products: cheap), ``T`` from
+    ``_CANCELLING`` (scaled down for small temperatures: the logits' error grows as ``1/tau``).
+
+    With many features the directions point every way and the ratio is a few; with 2 or 3 they lie on a
+    line or a plane and a row can cancel to nothing (a query between its keys)."""
+    if d_hat.shape[-1] == 1:  # one feature: x / |x| = sign(x), the gradients are 0 (the callers set them)
+        return np.empty(0, dtype=np.intp)
+    if bound is None:
+        weights = np.abs(g)
+        bound = weights @ np.abs(y_hat)
+        bound += np.sum(weights * np.abs(cos), axis=-1, keepdims=True) * np.abs(x_hat)
+    if d_hat.dtype == np.float64:
+        threshold = _CANCELLING[d_hat.dtype] / (d_hat.shape[-1] * max(1.0, 1 / temperature))
+    else:
+        threshold = _CANCELLING[d_hat.dtype] / max(1.0, 0.1 / temperature)
+    return np.flatnonzero(~(np.max(bound, axis=-1) <= threshold * np.max(np.abs(d_hat), axis=-1)))
+
+
+def _exact_units(x: np.ndarray):
+    """float64 rows ``x / |x|`` as double words to about ``2^-104`` (exact squares summed by ``_pairwise_total``,
+    a double-word square root and quotient), and ``|x| = n 2^s`` as ``(n_hi, n_lo, s)`` (keepdims)."""
+    scale = _power_of_two_at(np.max(np.abs(x), axis=-1, keepdims=True))
+    a = x / scale
+    norm, norm_low = dw.sqrt(*(v[..., None] for v in _squared_norm(a)))
+    high, low = dw.divide_unchecked(a, np.zeros_like(a), norm, norm_low)
+    return high, low, (norm, norm_low, np.frexp(scale)[1] - 1)
+
+
+def _exact_exp(x_hi, x_lo):
+    r""":math:`e^{x_{hi} + x_{lo}} = (hi + lo)\,2^{q}` with a relative error of about ``2^-102`` (float64,
+    :math:`x \le 0`), where ``_double_word.exp_double_word`` leaves ``2^-68``: the same reduction
+    (:math:`x = n \ln 2/1024 + r`, :math:`|r| \le 2^{-11.5}`, the step in three parts: :math:`n` times the
+    third is a two-product here), then :math:`e^r - 1 = r + r^2/2 + r^3/6 + r^4 h` with :math:`r^2` and
+    :math:`r^3` exact two-products, :math:`1/6` a double word and :math:`h` (degree 4) plain, below ``2^-50``."""
+    table, x, n = dw._reduction(x_hi)
+    index = n.astype(np.int32)
+    r, r_low = dw.two_sum(x - n * table.step1, -(n * table.step2))  # both products exact, the first difference too
+    third, third_low = dw.two_product(n, table.step3)
+    r, error = dw.two_sum(r, -third)
+    r_low += error - third_low + x_lo
+    r, r_low = dw.fast_two_sum_unchecked(r, r_low)
+    square, square_low = _square(r)
+    cube, cube_low = _product(r, square)
+    cube_low += r * square_low
+    sixth, sixth_error = _product(cube, np.float64(_SIXTH[0]))
+    sixth_error += cube * _SIXTH[1] + cube_low * _SIXTH[0]
+    h = r * (1 / 40320)
+    h += 1 / 5040
+    h *= r
+    h += 1 / 720
+    h *= r
+    h += 1 / 120
+    h *= r
+    h += 1 / 24
+    h *= square * square
+    t, t_low = dw.two_sum(0.5 * square, sixth)
+    t_low += 0.5 * square_low + sixth_error + h
+    v, v_low = dw.two_sum(r, t)
+    v_low += t_low
+    v_low += r_low * (1 + v)  # e^(r + r_low) - 1 = v + r_low (1 + v)
+    k = index & (len(table.hi) - 1)
+    high, low = table.hi.take(k), table.lo.take(k)
+    product, product_error = _product(high, v)  # 2^(k/N) (1 + v): high + high v + (low (1 + v) + high v_low)
+    total, total_low = dw.fast_two_sum_unchecked(high, product)
+    total_low += product_error + high * v_low + low * (1 + v)
+    total, total_low = dw.fast_two_sum_unchecked(total, total_low)
+    return total, total_low, index >> table.bits
+
+
+_SIXTH = (1 / 6, float.fromhex("0x1.5555555555555p-57"))  # 1/6 as a double word (1/6 - fl(1/6) = 2^-55 / 3)
+
+
+def _exact_weights(cos_hi, cos_lo, positives, temperature: float):
+    r""":math:`p_{ij} - [j = c_i]` of the cosines ``cos_hi + cos_lo`` (rows) over ``temperature`` as double words
+    to about ``2^-100``: each row's largest cosine taken off (two-sums), the quotient by :math:`\tau = m 2^t`
+    a double word with its power of two applied last (no overflow for any temperature), the weights from
+    ``_exact_exp`` (below ``-1400``: 0), :math:`p_c - 1 = -\sum_{j \ne c} w_j / \sum_j w_j`."""
+    rows = np.arange(len(positives))
+    top = np.argmax(cos_hi + cos_lo, axis=-1)[:, None]
+    difference, error = dw.two_sum(cos_hi, -np.take_along_axis(cos_hi, top, axis=-1))
+    error += cos_lo - np.take_along_axis(cos_lo, top, axis=-1)
+    mantissa, exponent = math.frexp(temperature)
+    quotient = difference / mantissa
+    product, product_error = dw.two_product(quotient, mantissa)
+    quotient_low = (((difference - product) - product_error) + error) / mantissa
+    with np.errstate(over="ignore", invalid="ignore"):  # cosines far apart over a tiny temperature: -inf, weight 0
+        x_hi, x_lo = np.ldexp(quotient, -exponent), np.ldexp(quotient_low, -exponent)
+        alive = x_hi > -1400.0
+    high, low, power = _exact_exp(np.where(alive, x_hi, 0.0), np.where(alive, x_lo, 0.0))
+    high, low = np.ldexp(high, power), np.ldexp(low, power)  # weights below 2^-1022 lose digits (as plain ones)
+    high[~alive] = 0.0
+    low[~alive] = 0.0
+    total, total_low = _pairwise_total(high)
+    total_low += np.sum(low, axis=-1)
+    total, total_low = total[:, None], total_low[:, None]
+    weight, weight_low = dw.divide_unchecked(high, low, total, total_low)
+    high[rows, positives] = 0.0
+    low[rows, positives] = 0.0
+    rest, rest_low = _pairwise_total(high)
+    rest_low += np.sum(low, axis=-1)
+    complement, complement_low = dw.divide_unchecked(rest[:, None], rest_low[:, None], total, total_low)
+    weight[rows, positives], weight_low[rows, positives] = -complement[:, 0], -complement_low[:, 0]
+    return weight, weight_low
+
+
+def _exact_directions(x_hi, x_lo, y_hi, y_lo, cos_hi, cos_lo):
+    r""":math:`\hat x - \cos\,\hat y` of double words as a double word, to about ``2^-104`` (broadcasting; ``cos``
+    keepdims): :math:`\cos\,\hat y` an exact two-product of the high parts plus the cross terms, the
+    difference a two-sum (the high parts' cancellation is exact)."""
+    product, error = _product(cos_hi, y_hi)
+    high, low = dw.two_sum(x_hi, -product)
+    low += x_lo - ((error + cos_hi * y_lo) + cos_lo * y_hi)
+    return high, low
+
+
+def _exact_over_norm(total: tuple, norm: tuple, temperature: float) -> np.ndarray:
+    r""":math:`d / (\tau\,|x|)` for a double word ``d`` and :math:`|x| = (n_{hi} + n_{lo})\,2^{s}`
+    (``_exact_units``), with :math:`\tau = m\,2^t`: the quotient by the double word :math:`m\,n` rounded once,
+    then the power of two :math:`2^{-(s + t)}` (exact unless the result is below the normal range)."""
+    mantissa, exponent = math.frexp(temperature)
+    scale, scale_low = _product(norm[0], np.float64(mantissa))
+    scale_low += norm[1] * mantissa
+    quotient, quotient_low = dw.divide_unchecked(*total, scale, scale_low)
+    with np.errstate(over="ignore"):
+        return np.ldexp(quotient + quotient_low, -(norm[2] + exponent))
+
+
+def _exact_rows(q, k, temperature: float, query_rows, key_rows):
+    r"""float64 ``(d/d query[query_rows], d/d keys[key_rows])`` of InfoNCE (``normalize=True``) from double words
+    good to about ``2^-100``: the unit vectors (``_exact_units``), the cosines (Ozaki's slices,
+    ``_sliced_matmul``, and the low parts' cross products), the weights (``_exact_weights``), every pair's
+    direction (``_exact_directions``) and the sums over pairs (``_weighted_sum``). For rows whose terms cancel
+    (``_cancelling_rows``): a cancellation by ``2^k`` leaves about ``2^(k-47)`` ulp, so rows cancelling by up to
+    about ``2^45`` are within half an ulp. ``q`` and ``k`` float64 (a float32 call's rows are rounded once
+    by the caller); a block of rows at a time (about ``_BLOCK_SIZE`` entries per array)."""
+    q_hi, q_lo, q_norm = _exact_units(q)
+    k_hi, k_lo, k_norm = _exact_units(k)
+    # every row's weights if a key is recomputed (a key's gradient sums over every query), else those rows'
+    rows = np.arange(len(q)) if len(key_rows) else np.asarray(query_rows)
+    cos_hi, cos_lo = _sliced_matmul(q_hi[rows], k_hi)
+    cos_lo += q_hi[rows] @ k_lo.T + q_lo[rows] @ k_hi.T
+    g, g_low = _exact_weights(cos_hi, cos_lo, rows, temperature)
+    place = np.empty(len(q), dtype=np.intp)
+    place[rows] = np.arange(len(rows))
+    d_q = np.empty((len(query_rows), q.shape[1]))
+    step = max(1, _BLOCK_SIZE // (k.shape[0] * k.shape[1]))
+    for start in range(0, len(query_rows), step):
+        i = place[query_rows[start:start + step]]
+        r = rows[i]
+        direction = _exact_directions(k_hi, k_lo, q_hi[r, None], q_lo[r, None], cos_hi[i, :, None], cos_lo[i, :, None])
+        total = _weighted_sum(g[i, :, None], direction, 1, g_low[i, :, None])
+        d_q[start:start + step] = _exact_over_norm(total, tuple(v[r] for v in q_norm), temperature)
+    d_k = np.empty((len(key_rows), k.shape[1]))
+    step = max(1, _BLOCK_SIZE // (q.shape[0] * q.shape[1]))
+    for start in range(0, len(key_rows), step):
+        j = key_rows[start:start + step]
+        direction = _exact_directions(q_hi[:, None], q_lo[:, None], k_hi[j], k_lo[j], cos_hi[:, j, None],
+                                      cos_lo[:, j, None])
+        total = _weighted_sum(g[:, j, None], direction, 0, g_low[:, j, None])
+        d_k[start:start + step] = _exact_over_norm(total, tuple(v[j] for v in k_norm), temperature)
+    return d_q, d_k
+
+
+
+def _exact_own_rows(q, k, temperature: float, query_rows) -> np.ndarray:
+    r"""``_exact_rows`` for ``info_nce_own_keys``: float64 ``d/d query[query_rows]``, each query against its own
+    keys ``k[i]`` (key 0 its positive); the cosines are ``_sliced_dot``\ s of the double-word unit vectors. (A
+    key's gradient there is one term, which cannot cancel.)"""
+    q_hi, q_lo, q_norm = _exact_units(q[query_rows])
+    k_hi, k_lo, _ = _exact_units(k[query_rows])
+    q_hi, q_lo = q_hi[:, None], q_lo[:, None]
+    parts = _slices(np.broadcast_to(q_hi, k_hi.shape))
+    cos_hi, cos_lo = _sliced_dot(parts, _slices(k_hi), np.broadcast_to(q_hi, k_hi.shape), k_hi)
+    cos_lo += np.einsum("nmd,nmd->nm", np.broadcast_to(q_hi, k_lo.shape), k_lo)
+    cos_lo += np.einsum("nmd,nmd->nm", np.broadcast_to(q_lo, k_hi.shape), k_hi)
+    g, g_low = _exact_weights(cos_hi, cos_lo, np.zeros(len(query_rows), dtype=np.intp), temperature)
+    direction = _exact_directions(k_hi, k_lo, q_hi, q_lo, cos_hi[..., None], cos_lo[..., None])
+    return _exact_over_norm(_weighted_sum(g[..., None], direction, 1, g_low[..., None]), q_norm, temperature)
 
 def _similarity_logits(q_hi, q_lo, k_hi, k_lo, temperature: float, multiply):
     r"""Logits :math:`\hat q \cdot \hat k / \tau` of unit vectors given as double words: rounded, and what they miss.
@@ -1264,15 +1484,19 @@ def _corrected_cross_entropy(logits, low, positives, temperature: float, want_gr
     if not want_grad and np.all(1.1 * -np.expm1(-loss) <= temperature * loss):
         return loss, d_logits, d_low
     loss = loss + np.sum(d_logits * low, axis=-1)
+    if want_grad and d_low is None and np.isfinite(logits).all():
+        # float64: the gradient as a double word too (the loss above keeps its old, rounded weights): a
+        # row's directions can cancel (2 or 3 features), and then each weight's rounding shows
+        d_logits, d_low = _gradient_double_word(logits, positives, exp=dw.exp_double_word)
     if want_grad:
         probabilities = d_logits.copy()
         probabilities[np.arange(len(positives)), positives] += 1
-        if logits.dtype == np.float32:
-            # p_j (delta_j - sum_k p_k delta_k) = p_j ((delta_j - delta_t) - sum_k p_k (delta_k - delta_t)), t the
-            # row's largest p: at t (p_t near 1 in a confident row) the plain sum cancels to far below its
-            # rounding, which float32's logits (u/tau absolute) make 20 ulp of a small gradient
-            top = probabilities.argmax(axis=-1)[:, None]
-            low -= np.take_along_axis(low, top, axis=-1)
+        # p_j (delta_j - sum_k p_k delta_k) = p_j ((delta_j - delta_t) - sum_k p_k (delta_k - delta_t)), t the
+        # row's largest p: at t (p_t near 1 in a confident row) the plain sum cancels to far below its
+        # rounding, which float32's logits (u/tau absolute) make 20 ulp of a small gradient (float64 too: a
+        # query whose others weigh e^-50 had its positive's weight 2^25 ulp off, seen where directions cancel)
+        top = probabilities.argmax(axis=-1)[:, None]
+        low -= np.take_along_axis(low, top, axis=-1)
         low -= np.sum(probabilities * low, axis=-1, keepdims=True)
         low *= probabilities
         if d_low is None:
@@ -1317,6 +1541,48 @@ def _raw_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, np.where(largest > 0, (np.frexp(first)[1] - 1) + (np.frexp(second)[1] - 1), _ZERO_ROW)
 
 
+def _raw_parts(x: np.ndarray) -> list:
+    r"""Rows ``x`` as a sum of ``_raw_rows`` parts :math:`\sum_p a_p 2^{e_p}`, exactly, each part holding the
+    entries within ``_BAND`` of its largest: one part unless a row's entries span more than that (1 beside 1e-130,
+    1e308 beside 1e-310), whose small entries would lose digits below the normal range in :math:`a_1` and in
+    their products (or underflow to 0); they make the next part, in units of their own power of two."""
+    parts = []
+    while True:
+        a, e = _raw_rows(x)
+        small = (np.abs(a) < _BAND) & (x != 0)
+        if not small.any():
+            parts.append((a, e))
+            return parts
+        parts.append((np.where(small, 0.0, a), e))
+        x = np.where(small, x, 0.0)
+
+
+_BAND = 2.0**-400  # _raw_parts: entries and their slices' products stay far above 2^-1022
+
+
+def _sum_of_parts(terms: list) -> tuple:
+    r"""The double words :math:`(h + l)\,2^{E}` of ``terms`` summed elementwise as one, in units of the largest
+    power among the nonzero terms (the others' parts below :math:`2^{-1074}` of it underflow: far below
+    the products' own error): ``(high, low, exponent)``."""
+    terms = [(*dw.two_sum(high, low), exponent) for high, low, exponent in terms]  # high 0 only for a 0 term
+    top = terms[0][2] * 0 + _ZERO_ROW
+    for high, _, exponent in terms:
+        top = np.maximum(top, np.where(high != 0, exponent, _ZERO_ROW))
+    total, total_low = np.zeros(top.shape), np.zeros(top.shape)
+    for high, low, exponent in terms:
+        shift = np.where(high != 0, exponent - top, 0)
+        total, error = dw.two_sum(total, np.ldexp(high, shift))
+        total_low += error + np.ldexp(low, shift)
+    total, total_low = dw.two_sum(total, total_low)
+    return total, total_low, np.where(top == _ZERO_ROW, 0, top)
+
+
+def _raw_entries(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``x = a 2^e`` entry by entry (``np.frexp``: ``a`` in [1/2, 1)), zeros with the exponent ``_ZERO_ROW``."""
+    a, e = np.frexp(x)
+    return a, np.where(x != 0, e, np.int32(_ZERO_ROW)).astype(np.int32)
+
+
 def _raw_logits(q: np.ndarray, k: np.ndarray, temperature: float, multiply):
     r"""Logits :math:`q_i \cdot k_j / \tau` of raw embeddings, each row shifted by its largest, as a double word.
 
@@ -1329,20 +1595,25 @@ def _raw_logits(q: np.ndarray, k: np.ndarray, temperature: float, multiply):
     row's largest is taken off (a two-sum) before the power of two is applied: the loss and its gradient
     depend on logit differences only, so products past float max (embeddings of 1e200) give the finite
     loss, and a difference past float max is -inf (a weight of 0), as exactly. Returns ``(logits, low)``,
-    low parts 0 where a logit is -inf. ``multiply`` is the matrix product over the feature axis.
+    low parts 0 where a logit is -inf. ``multiply`` is the matrix product over the feature axis. Rows whose
+    entries span more than ``_BAND`` come in parts (``_raw_parts``), each pair of parts a sliced product
+    with its own power of two, summed as double words (``_sum_of_parts``).
     """
-    a, e = _raw_rows(q)
-    b, f = _raw_rows(k)
-    (a1, a2, a3, _), (b1, b2, b3, b_rest) = _slices(a), _slices(b)
-    high, low = dw.two_sum(multiply(a1, b1), multiply(a1, b2) + multiply(a2, b1))  # both exact
-    low += multiply(a1, b3)
-    low += multiply(a2, b_rest)
-    low += multiply(a3, b)
+    terms = []
+    for a, e in _raw_parts(q):
+        for b, f in _raw_parts(k):
+            (a1, a2, a3, _), (b1, b2, b3, b_rest) = _slices(a), _slices(b)
+            high, low = dw.two_sum(multiply(a1, b1), multiply(a1, b2) + multiply(a2, b1))  # both exact
+            low += multiply(a1, b3)
+            low += multiply(a2, b_rest)
+            low += multiply(a3, b)
+            terms.append((high, low, e + f[..., 0]))  # a . b 2^(e + f)
+    high, low, exponent = terms[0] if len(terms) == 1 else _sum_of_parts(terms)
     mantissa, g = math.frexp(temperature)
     quotient = high / mantissa
     product, error = dw.two_product(quotient, mantissa)
     quotient, low = dw.two_sum(quotient, (((high - product) - error) + low) / mantissa)
-    exponent = e + f[..., 0] - g  # logit = (quotient + low) 2^exponent, |quotient| < 2
+    exponent = exponent - g  # logit = (quotient + low) 2^exponent, |quotient| < 2
     unit = _top_exponent(quotient, exponent)
     with np.errstate(over="ignore", invalid="ignore"):  # logits far below the top: -inf, their weight 0
         quotient, low = np.ldexp(quotient, exponent - unit), np.ldexp(low, exponent - unit)
@@ -1445,37 +1716,41 @@ def _raw_gradients(q, k, logits, low, positives, temperature, own_keys: bool):
 
     The softmax weights :math:`p_{ij} - [j = c]` are double words with their powers of two apart
     (``_raw_weights``). :math:`\partial/\partial q_i = \tau^{-1}\sum_{j \ne c} p_{ij}(k_j - k_c)`
-    (:math:`\sum_j p_{ij} = 1`): the differences are two-sums of the two keys in units of the larger's
-    power of two, so keys near their positive (near ties) do not cancel the positive's term; the
-    products are exact (``_weighted_sum``) and summed in units of the row's largest term
-    (``_scaled_total``). :math:`\partial/\partial k_j = \tau^{-1}\sum_i (p_{ij} - [i = j])\,q_i` the
+    (:math:`\sum_j p_{ij} = 1`): the differences are two-sums of the two keys' entries in units of the
+    larger's power of two (each entry its own, ``_raw_entries``: a row's entries may span past the float
+    range), so keys near their positive (near ties) do not cancel the positive's term; the products are
+    exact (``_weighted_sum``) and summed in units of each component's largest term (``_scaled_total``). :math:`\partial/\partial k_j = \tau^{-1}\sum_i (p_{ij} - [i = j])\,q_i` the
     same way; the temperature comes last (``_over_temperature``). Past ``_PAIRWISE_SIZE`` (queries x
     keys x features) ``info_nce`` takes sliced matrix products (``_sliced_matmul``) of the weights instead.
     """
     g, g_low, power = _raw_weights(logits, low, positives)
-    (a, e), (b, f) = _raw_rows(q), _raw_rows(k)
     rows = np.arange(len(positives))
+    small = q.shape[0] * k.shape[0] * q.shape[1] <= _PAIRWISE_SIZE
+    if own_keys or small:
+        # each entry as its own mantissa and power of two: a row's entries may span past the float range
+        # (1e308 beside 1e-310), and every component of the gradients is a sum of its own column's terms
+        (a, e), (b, f) = _raw_entries(q), _raw_entries(k)
     if own_keys:
-        key, key_exponent = b, f[..., 0]  # (N, M, D), (N, M)
-        positive, positive_exponent = b[rows, positives][:, None, :], f[rows, positives]  # (N, 1, D), (N, 1)
-    elif q.shape[0] * k.shape[0] * q.shape[1] <= _PAIRWISE_SIZE:
-        key, key_exponent = b[None, :, :], f[:, 0][None, :]
-        positive, positive_exponent = b[positives][:, None, :], f[positives]
+        key, key_exponent = b, f  # (N, M, D)
+        positive, positive_exponent = b[rows, positives][:, None, :], f[rows, positives][:, None, :]  # (N, 1, D)
+    elif small:
+        key, key_exponent = b[None, :, :], f[None, :, :]
+        positive, positive_exponent = b[positives][:, None, :], f[positives][:, None, :]
     else:  # the weights' terms cancel (p_ii - 1 against the others): products exact to about 2^-100
+        (a, e), (b, f) = _raw_rows(q), _raw_rows(k)
         top_key, top_query = int(f.max()), int(e.max())
         keys, query = np.ldexp(b, f - top_key), np.ldexp(a, e - top_query)
         g, g_low = np.ldexp(g, power), np.ldexp(g_low, power)
         d_q, d_k = _sliced_matmul(g, keys.T), _sliced_matmul(g.T, query.T)
         d_q, d_k = (d_q[0], d_q[1] + g_low @ keys), (d_k[0], d_k[1] + g_low.T @ query)
         return (_over_temperature(*d_q, top_key, temperature), _over_temperature(*d_k, top_query, temperature))
-    pair = np.maximum(key_exponent, positive_exponent)  # each difference in units of the larger key
-    gap = dw.two_sum(np.ldexp(key, (key_exponent - pair)[..., None]),
-                     -np.ldexp(positive, (positive_exponent - pair)[..., None]))
+    pair = np.maximum(key_exponent, positive_exponent)  # each difference in units of the larger entry
+    gap = dw.two_sum(np.ldexp(key, key_exponent - pair), -np.ldexp(positive, positive_exponent - pair))
     product = _weighted_sum(g[..., None], gap, None, g_low[..., None])
-    d_q, d_q_exponent = _scaled_total(product, (power + pair)[..., None], 1)
+    d_q, d_q_exponent = _scaled_total(product, power[..., None] + pair, 1)
     query = a[:, None, :]
     product = _weighted_sum(g[..., None], (query, 0.0), None, g_low[..., None])
-    exponent = (power + e)[..., None]
+    exponent = power[..., None] + e[:, None, :]
     if own_keys:
         return (_over_temperature(*d_q, d_q_exponent, temperature),
                 _over_temperature(*product, exponent, temperature))
@@ -1531,8 +1806,19 @@ def _info_nce(query, keys, temperature, normalize, want_loss, want_grad, reducti
             d_k_hat = _weighted_sum(g, _directions(q_hat[:, None], q_low[:, None], k_hat, k_low, *c), 0, g_low)
         else:  # the same directions, a block of queries at a time (bounded memory)
             d_q_hat, d_k_hat = _blockwise_gradients(d_logits, d_low, cos, q_hat, q_low, k_hat, k_low)
-        grads = (inputs.finish_grad(_over_norm(*d_q_hat[:1], q_norm, temperature, d_q_hat[1]), 0),
-                 inputs.finish_grad(_over_norm(*d_k_hat[:1], k_norm, temperature, d_k_hat[1]), 1))
+        d_q = _over_norm(*d_q_hat[:1], q_norm, temperature, d_q_hat[1])
+        d_k = _over_norm(*d_k_hat[:1], k_norm, temperature, d_k_hat[1])
+        # rows whose terms cancel (few features): recomputed from double words good to about 2^-100
+        query_rows = _cancelling_rows(d_q_hat[0], d_logits, cos[0], q_hat, k_hat, temperature)
+        key_rows = _cancelling_rows(d_k_hat[0], d_logits.T, cos[0].T, k_hat, q_hat, temperature)
+        if len(query_rows) or len(key_rows):
+            exact_q, exact_k = _exact_rows(q.astype(np.float64), k.astype(np.float64), temperature, query_rows,
+                                           key_rows)
+            with np.errstate(over="ignore"):  # float32: a gradient past its max is inf
+                d_q[query_rows], d_k[key_rows] = exact_q, exact_k
+        if q.shape[1] == 1:  # x / |x| = sign(x) is constant: 0 exactly (the unit vectors' low parts left 1e-23)
+            d_q[...], d_k[...] = 0, 0
+        grads = (inputs.finish_grad(d_q, 0), inputs.finish_grad(d_k, 1))
     elif want_grad:
         d_q, d_k = _raw_gradients(q, k, logits, low, positives, temperature, own_keys=False)
         grads = (inputs.finish_grad(d_q, 0), inputs.finish_grad(d_k, 1))
@@ -1570,7 +1856,9 @@ def info_nce(query, keys, *, temperature: float = 0.1, normalize: bool = True, r
     D = 128; 0.63 s instead of 0.19 s at N = M = 1024, D = 64); when more than an
     eighth of the pairs are nearer than that (clustered embeddings, few features)
     every pair takes its own direction, a block of queries at a time, at 25 to 60
-    times the plain cost (2.1 s and 12 s at those sizes). Van den Oord, Li and Vinyals,
+    times the plain cost (2.1 s and 12 s at those sizes). Rows whose terms cancel (few features:
+    with 2 every direction of a row lies on one line) are recomputed from double words good to
+    about ``2^-100`` (``_cancelling_rows``, ``_exact_rows``; see the module docstring). Van den Oord, Li and Vinyals,
     "Representation Learning with Contrastive Predictive Coding", 2018, eq. 4;
     with cosine similarity and a temperature as in Chen et al.'s SimCLR
     (ICML 2020, whose NT-Xent also counts the other queries as negatives).
@@ -1636,8 +1924,19 @@ def _info_nce_own_keys(query, keys, temperature, normalize, want_loss, want_grad
         g_low = None if d_low is None else d_low[:, :, None]
         d_q_hat = _weighted_sum(g, _directions(k_hat, k_low, q_hat[:, None], q_low[:, None], *c), 1, g_low)
         d_k_hat = _weighted_sum(g, _directions(q_hat[:, None], q_low[:, None], k_hat, k_low, *c), None, g_low)
-        grads = (inputs.finish_grad(_over_norm(d_q_hat[0], q_norm, temperature, d_q_hat[1]), 0),
-                 inputs.finish_grad(_over_norm(d_k_hat[0], k_norm, temperature, d_k_hat[1]), 1))
+        d_q = _over_norm(d_q_hat[0], q_norm, temperature, d_q_hat[1])
+        # a query's terms can cancel (few features): those rows from double words good to about 2^-100
+        bound = np.einsum("nm,nmd->nd", np.abs(d_logits), np.abs(k_hat))
+        bound += np.sum(np.abs(d_logits * cos[0]), axis=-1, keepdims=True) * np.abs(q_hat)
+        query_rows = _cancelling_rows(d_q_hat[0], None, None, None, None, temperature, bound)
+        if len(query_rows):
+            with np.errstate(over="ignore"):  # float32: a gradient past its max is inf
+                d_q[query_rows] = _exact_own_rows(q.astype(np.float64), k.astype(np.float64), temperature,
+                                                  query_rows)
+        d_k = _over_norm(d_k_hat[0], k_norm, temperature, d_k_hat[1])
+        if q.shape[1] == 1:  # x / |x| = sign(x) is constant: 0 exactly (the unit vectors' low parts left 1e-23)
+            d_q[...], d_k[...] = 0, 0
+        grads = (inputs.finish_grad(d_q, 0), inputs.finish_grad(d_k, 1))
     elif want_grad:
         d_q, d_k = _raw_gradients(q, k, logits, low, positives, temperature, own_keys=True)
         grads = (inputs.finish_grad(d_q, 0), inputs.finish_grad(d_k, 1))
