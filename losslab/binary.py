@@ -99,6 +99,8 @@ def _clip_exactly32(p, y, sides, loss=None, grad=None) -> None:
     in it, :math:`\max(\hat p, \epsilon)`), in float64 from the float32 target (exact) and rounded once; a
     gradient past float32 max is -inf, its true size. Called on each block of the kernel, ``p`` and ``y``
     broadcasting to ``loss`` and ``grad``."""
+    if not p.size:
+        return
     for below, threshold, bound in sides:
         if not (p.min() < threshold if below else p.max() > threshold):
             continue

@@ -137,6 +137,8 @@ def test_smooth_l1_agrees_with_torch(beta, dtype):
 
 
 EMPTY = [
+    ("bce", 2, lambda a, b: F.binary_cross_entropy(a, b, reduction="none")),
+    ("bce_with_logits", 2, lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction="none")),
     ("smooth_l1", 2, lambda a, b: F.smooth_l1_loss(a, b, reduction="none")),
     ("gaussian_nll", 3, lambda a, b, v: F.gaussian_nll_loss(a, b, v, reduction="none")),
     ("poisson_nll", 2, lambda a, b: F.poisson_nll_loss(a, b, reduction="none")),
