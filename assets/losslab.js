@@ -609,6 +609,28 @@
     if (legend.orientation !== "h" || legend.yref !== "container" || !(legend._height > 0)) return;
     var need = Math.ceil(AXIS_ROOM + legend._height);
     if (need > (plot.layout.margin.b || 0) + 1) window.Plotly.relayout(plot, { "margin.b": need });
+    else growForLegend(plot, need);
+  }
+
+  /* On a phone a legend of many rows (precision's five forms, robust's data and fits) left the plot
+     area a strip a few pixels tall: the chart grows, beyond the stylesheet's height, until its plot
+     area is MIN_PLOT_HEIGHT tall. Not for a chart gridPanels sized into rows of panels. */
+  var MIN_PLOT_HEIGHT = 100;
+
+  function growForLegend(plot, bottom) {
+    var frame = plot.closest(".chart"), container = plot.querySelector(".plot-container"), full = plot._fullLayout;
+    if (!frame || !container || /px$/.test(frame.style.height)) return;  // gridPanels sized it
+    var key = [bottom, full.margin.t, window.innerWidth, window.innerHeight,
+               document.documentElement.className].join("|");
+    if (plot.__legendKey === key) return;
+    plot.__legendKey = key;
+    var had = container.style.height;
+    container.style.height = "";  // the stylesheet's height
+    var base = plot.getBoundingClientRect().height;
+    var extra = Math.ceil(MIN_PLOT_HEIGHT - (base - full.margin.t - bottom));
+    var height = extra > 0 ? base + extra + "px" : "";
+    container.style.height = height;
+    if (height !== had) window.Plotly.Plots.resize(plot);
   }
 
   function link(plot) {

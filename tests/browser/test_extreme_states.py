@@ -6,6 +6,8 @@ Found in session 7's bug hunt (helper-48); each test failed before its fix.
 
 from __future__ import annotations
 
+import pytest
+
 from .test_training import ALL_GRAPHS, LOSS
 
 
@@ -52,4 +54,25 @@ def test_a_sweep_stopped_where_it_started_leaves_the_servers_exact_curves(lab):
     assert lab.value("metric-label-input") == "0"
     lab.wait_until(lambda: lab.snapshot(*graphs) == exact, "the server's curves back on the charts", timeout=5)
     assert lab.layout("metric-loss-graph", "yaxis.autorange") is True
+    assert lab.duo.get_logs() == []
+
+
+PLOT_HEIGHTS_JS = """
+return Array.from(document.querySelectorAll('.linked-charts .js-plotly-plot'),
+                  (p) => [p.closest('[id]').id, p._fullLayout._size.h]);
+"""
+
+
+@pytest.mark.parametrize("path", ["/precision", "/robust?losses=mse,mae,huber,cauchy,tukey,barron"])
+def test_a_legend_of_many_rows_leaves_a_phone_chart_a_plot_area_to_read(lab, path):
+    # At 390 px each legend entry takes a row: precision's five forms left its plot area 42 px tall (four
+    # powers of ten overprinted on each other), robust's data and six fits less. The chart now grows.
+    lab.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    lab.open(path)
+    lab.js("return new Promise((done) => setTimeout(done, 600));")
+    heights = lab.wait_until(lambda: (lambda h: h if all(v >= 99 for _, v in h) else None)(lab.js(PLOT_HEIGHTS_JS)),
+                             "every linked chart's plot area at least 100 px tall", timeout=5)
+    assert heights
+    assert lab.js("return document.documentElement.scrollWidth;") <= 390
     assert lab.duo.get_logs() == []
