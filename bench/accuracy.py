@@ -264,8 +264,9 @@ def r_hinge_grad(s, t):
 def _clip(p, eps, dtype):
     if eps == 0:
         return p
-    upper = min(float(dtype(1 - eps)), float(np.nextafter(dtype(1), dtype(0))))
-    lower = max(float(dtype(eps)), float(np.finfo(dtype).tiny))
+    # float64's bounds in every dtype (losslab.binary.float64_clip): float32 clips at the same real numbers
+    upper = min(1 - eps, float(np.nextafter(1.0, 0.0)))
+    lower = max(eps, float(np.finfo(np.float64).tiny))
     return min(max(p, X(lower)), X(upper))
 
 
@@ -1059,7 +1060,7 @@ def r_gaussian_nll_grad(p, t, var, eps=1e-6):
     e = X(eps)
     first = _each(lambda a, c, v: (a - c) / max(v, e), M(p), M(t), M(var))
     second = _each(lambda a, c, v: Exact((v - (a - c) ** 2) / (2 * v * v), max(v, (a - c) ** 2) / (2 * v * v))
-                   if v > e else ZERO, M(p), M(t), M(var))
+                   if v >= e else ZERO, M(p), M(t), M(var))
     return _flat(first, second)
 
 
@@ -1757,6 +1758,27 @@ def atlas_info_nce(dtype, size):
             q = rng.normal(0, 1, (3, 4)) * scale
             k = q * 0.8 + rng.normal(0, 0.5, (3, 4)) * scale
             calls.append(("hard", (q.astype(dtype), k.astype(dtype)), {}))
+    return calls + atlas_info_nce_low_dim(dtype, size)
+
+
+def atlas_info_nce_low_dim(dtype, size):
+    """Two and three features, up to 16 queries and keys: each query's pulls toward its keys nearly
+    cancel in so few directions, and keys mirrored about a query cancel exactly but for rounding."""
+    rng = np.random.default_rng(47)
+    calls = []
+    counts = {"test": (6,), "small": (4, 8, 12), "long": (4, 8, 16)}[size]
+    scales = (1.0,) if size == "test" else (1e-100, 1.0, 1e100)
+    for dim in (2, 3):
+        for count in counts:
+            for scale in _scales(dtype, scales):
+                q = rng.normal(0, 1, (count, dim)) * scale
+                k = q * 0.5 + rng.normal(0, 1, (count, dim)) * scale
+                calls.append(("hard", (q.astype(dtype), k.astype(dtype)), {}))
+            q = rng.normal(0, 1, (count, dim))
+            k = q.copy()
+            k[1::2, 0] *= -1  # mirror every other key about the first axis
+            k += rng.normal(0, 1e-3, k.shape)
+            calls.append(("hard", (q.astype(dtype), k.astype(dtype)), {"temperature": 0.5}))
     return calls
 
 
