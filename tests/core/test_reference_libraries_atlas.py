@@ -1101,6 +1101,63 @@ def test_robust_losses_are_scipys_least_squares_losses(name, parameter, scipy_lo
     check(getattr(losslab, f"{name}_grad")(pred, target, **{parameter: scale}), slope, dtype, f"{name}_grad")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c", [1.0, 0.05, 20.0])
+def test_tukey_and_geman_mcclure_agree_with_their_formulas_in_torch(c, dtype):
+    """No reference library has them: the documented formulas in torch, with autograd, held to the size of their
+    terms (Tukey's 1 - (1 - x)^3 cancels for a small residual; losslab keeps those digits)."""
+    pred, target = residual_pairs(dtype, 31)
+    pred, target = pred[:-6], target[:-6]
+    t = tensor(target)
+
+    def tukey(p):
+        x = ((p - t) / c) ** 2
+        return torch.where(x <= 1, c**2 / 6 * (1 - (1 - x) ** 3), torch.full_like(x, c**2 / 6))
+
+    def geman_mcclure(p):
+        return (p - t) ** 2 / 2 / (1 + ((p - t) / c) ** 2)
+
+    residual = pred.astype(np.float64) - target
+    for name, formula, scale in (("tukey", tukey, np.full(residual.shape, c**2 / 6)),
+                                 ("geman_mcclure", geman_mcclure, np.zeros(residual.shape))):
+        p = tensor(pred, grad=True)
+        unreduced = formula(p)
+        check_scaled(getattr(losslab, name)(pred, target, c=c, reduction="none"), unreduced, scale, dtype, name)
+        check_scaled(getattr(losslab, name)(pred, target, c=c, reduction="sum"), unreduced.sum(), scale.sum(), dtype,
+                     f"{name} sum")
+        (grad,) = grads(unreduced, p)
+        check_scaled(getattr(losslab, f"{name}_grad")(pred, target, c=c), grad, np.abs(residual), dtype,
+                     f"{name}_grad")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("margin", [1.0, 0.1, 5.0])
+def test_contrastive_agrees_with_its_formula_in_torch(margin, dtype):
+    """torch has no contrastive loss: y d^2/2 + (1 - y) max(0, m - d)^2/2 with d = |x1 - x2| in torch, with
+    autograd (the dissimilar pair at d = 0 has gradient 0, documented, as torch's norm gives)."""
+    r = rng(32)
+    x1 = r.normal(0, 1, (SIZE // 2, 4))
+    x2 = x1 + r.normal(0, 0.6, x1.shape) * r.uniform(0, 2, (SIZE // 2, 1))
+    x2[0] = x1[0]  # d = 0
+    y = (r.random(SIZE // 2) < 0.5).astype(float)
+    y[0] = 0.0
+    x1, x2, y = x1.astype(dtype), x2.astype(dtype), y.astype(dtype)
+    a, b = tensor(x1, grad=True), tensor(x2, grad=True)
+    d = torch.linalg.vector_norm(a - b, dim=-1)
+    unreduced = tensor(y) * d**2 / 2 + (1 - tensor(y)) * torch.clamp(margin - d, min=0) ** 2 / 2
+    # m - d cancels near the margin in torch's float64: held to ulp of m^2
+    scale = np.full(y.shape, margin**2)
+    check_scaled(losslab.contrastive(x1, x2, y, margin=margin, reduction="none"), unreduced, scale, dtype,
+                 "contrastive")
+    check_scaled(losslab.contrastive(x1, x2, y, margin=margin, reduction="sum"), unreduced.sum(), scale.sum(), dtype,
+                 "contrastive sum")
+    expected = grads(unreduced, a, b)
+    mine = losslab.contrastive_grad(x1, x2, y, margin=margin)
+    for got, want, name in zip(mine, expected, ("x1", "x2"), strict=True):
+        check_scaled(got, want, margin * np.ones((y.size, 1)), dtype, f"contrastive_grad {name}")
+    assert np.all(mine[0][0] == 0)
+
+
 # ------------------------------------------------------------------ coverage of the registry
 
 #: registry losses compared with a reference library in this file (or the chapter's file) and those no reference
@@ -1114,11 +1171,11 @@ COMPARED = {
     "iou_loss", "giou", "diou", "ciou", "triplet_margin", "cosine_embedding", "info_nce", "margin_ranking", "bpr",
     "listnet", "ctc",
 }
-NO_REFERENCE = {
+NO_REFERENCE = {  # the first three are compared with their documented formulas in torch and its autograd above
     "geman_mcclure": "not in torch, scikit-learn or scipy",
     "tukey": "statsmodels' TukeyBiweight is not a dependency",
-    "barron": "robust_loss_pytorch is not a dependency",
     "contrastive": "torch has no contrastive loss (hinge_embedding_loss is another, unsquared loss)",
+    "barron": "robust_loss_pytorch is not a dependency",
 }
 
 
