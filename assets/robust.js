@@ -320,9 +320,8 @@
 
   function movePointTyped() {
     var index = boxValue("robust-move-point"), x = boxValue("robust-move-x"), y = boxValue("robust-move-y");
-    if (!index) return;
     var i = wholeNumber(index);
-    // a bad value goes to the server as typed, which answers with a message under the box
+    // a bad value (an empty index too) goes to the server as typed, which answers with a message under the box
     sendMoves(isFinite(i) && i === Math.floor(i) && i >= 0 ? movesWith(i, x, y) : movesWith(null) + ";" +
               index + ":" + x + ":" + y);
   }

@@ -76,3 +76,20 @@ def test_a_legend_of_many_rows_leaves_a_phone_chart_a_plot_area_to_read(lab, pat
     assert heights
     assert lab.js("return document.documentElement.scrollWidth;") <= 390
     assert lab.duo.get_logs() == []
+
+
+def test_robust_move_with_no_point_index_or_an_index_past_any_n_says_so(lab):
+    # Move with the point's box empty did nothing, with no word why; an index of 1e308 went into the link
+    # as a 309-digit number (and into the readout's "not applied" note).
+    lab.open("/robust", wait_for=("robust-loss-graph", "robust-grad-graph"))
+    before = lab.snapshot("robust-loss-graph")
+    lab.type_into("robust-move-x", "1", enter=False)
+    lab.type_into("robust-move-y", "2", enter=False)
+    lab.duo.find_element("#robust-move-button").click()
+    lab.wait_until(lambda: "no point index" in (lab.text("robust-moved-message") or ""), "the empty index named")
+    lab.type_into("robust-move-point", "1e308", enter=False)
+    lab.duo.find_element("#robust-move-button").click()
+    lab.wait_until(lambda: "past the last point" in (lab.text("robust-moved-message") or ""), "the index refused")
+    assert "moved=" not in lab.js("return window.location.search;")
+    assert lab.snapshot("robust-loss-graph") == before
+    assert lab.duo.get_logs() == []

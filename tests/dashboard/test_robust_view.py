@@ -434,6 +434,7 @@ def test_a_loss_that_overflows_at_a_typed_scale_is_reported_not_converged():
     ("10:2:-1; 3:4.5:7.2;", (3.0, 4.5, 7.2, 10.0, 2.0, -1.0)),  # sorted by index, a trailing ; is fine
     ("3, 4.5, 7.2, 10, 2, −1", (3.0, 4.5, 7.2, 10.0, 2.0, -1.0)),  # the numbers alone, three per point
     ("0:1e6:-1e6", (0.0, 1e6, -1e6)),
+    ("199:1:1", (199.0, 1.0, 1.0)),  # past n = 50 but within n's range: kept, and noted as not applied
 ])
 def test_moved_points_parse_from_the_link_form_and_from_plain_numbers(raw, expected):
     assert robust.parse_moved(raw) == (expected, None)
@@ -449,6 +450,11 @@ def test_moved_points_parse_from_the_link_form_and_from_plain_numbers(raw, expec
     ("3:1:inf", "Moved points: y of point 3: “inf” is not a finite number"),
     ("1, 2, 3, 4", "Moved points: 4 numbers is not a whole number of points"),
     (";".join(f"{i}:1:1" for i in range(21)), "Moved points: 21 points"),
+    # an index no n reaches: 1e308 went into the link as 309 digits, and into the readout's note
+    ("1e308:1:1", "Moved points: the index “1e308” in “1e308:1:1” is past the last point (199: n is at most 200)"),
+    ("200:1:1", "Moved points: the index “200” in “200:1:1” is past the last point (199: n is at most 200)"),
+    # Move pressed with the point's box empty: nothing happened, with no word why
+    (":1:1", "Moved points: no point index in “:1:1”; type the point's index (0 to n − 1) first"),
 ])
 def test_bad_moved_points_are_named_in_the_message(raw, start):
     value, problem = robust.parse_moved(raw)

@@ -164,12 +164,17 @@ def parse_moved(raw) -> tuple[tuple[float, ...] | None, str | None]:
         return None, f"Moved points: {len(groups)} points; expected {MOVED_EXPECTED}"
     moved: dict[int, tuple[float, float]] = {}
     for group in groups:
+        if group.strip().startswith(":"):  # Move pressed with the point's box empty
+            return None, f"Moved points: no point index in “{group.strip()}”; type the point's index (0 to n − 1) first"
         parts = [p for p in re.split(r"\s*[:,\s]\s*", group.strip()) if p]
         if len(parts) != 3:
             return None, f"Moved points: “{group}” is not index:x:y; expected {MOVED_EXPECTED}"
         index, problem = controls.parse_number(parts[0])
         if problem or index != int(index) or index < 0:
             return None, f"Moved points: the index “{parts[0]}” in “{group}” is not a whole number ≥ 0"
+        if index > MAX_POINTS - 1:  # past n's own range (past the current n: kept, and noted as not applied)
+            return None, (f"Moved points: the index “{parts[0]}” in “{group}” is past the last point "
+                          f"({MAX_POINTS - 1}: n is at most {MAX_POINTS})")
         if int(index) in moved:
             return None, f"Moved points: point {int(index)} appears twice; give each point once"
         coordinates = []
