@@ -93,3 +93,33 @@ def test_robust_move_with_no_point_index_or_an_index_past_any_n_says_so(lab):
     assert "moved=" not in lab.js("return window.location.search;")
     assert lab.snapshot("robust-loss-graph") == before
     assert lab.duo.get_logs() == []
+
+
+OUTSIDE_TITLES_JS = """
+const out = [];
+document.querySelectorAll('.view .js-plotly-plot').forEach((plot) => {
+  const chart = plot.getBoundingClientRect();
+  plot.querySelectorAll('.gtitle, .gtitle-subtitle, [class^="g-x"][class$="title"] text').forEach((t) => {
+    const r = t.getBoundingClientRect();
+    if (r.width && (r.left < chart.left - 1 || r.right > chart.right + 1))
+      out.push(plot.closest('[id]').id + ': "' + t.textContent + '"');
+  });
+});
+return out;
+"""
+
+
+@pytest.mark.parametrize("path", ["/precision", "/robust", "/counts", "/detection"])
+def test_phone_chart_titles_and_axis_titles_stay_inside_their_charts(lab, path):
+    # At 390 px, robust's "Influence: each point's pull |dℓ/dŷᵢ| on the fit" ended at "o", precision's
+    # key to its symbols and its x-axis title were cut at both edges, counts' right panel title and
+    # detection's x title ran past the chart's edge.
+    lab.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    lab.open(path)
+    lab.wait_until(lambda: lab.js(OUTSIDE_TITLES_JS) == [], "every title inside its chart", timeout=5)
+    lab.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})  # a wide window: one line again
+    lab.js("window.dispatchEvent(new Event('resize'));")
+    lab.wait_until(lambda: "<br>" not in str(lab.layout(f"{path.strip('/')}-grad-graph", "title.text")),
+                   "the titles back on one line")
+    assert lab.duo.get_logs() == []

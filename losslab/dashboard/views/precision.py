@@ -188,8 +188,8 @@ class SignedLogAxis:
     def layout(self) -> dict:
         values, texts = self.ticks()
         reach = self.decades + self.step
-        title = (f"z on a signed log scale: z < 0 on the left, z > 0 on the right, "
-                 f"−{power_text(self.zmin)} and {power_text(self.zmin)} meet at the centre")
+        # short enough for a phone's chart (the ticks already say which side is negative)
+        title = f"z on a signed log scale (−{power_text(self.zmin)} and {power_text(self.zmin)} meet at the centre)"
         return {"title": {"text": title}, "tickmode": "array", "tickvals": values, "ticktext": texts,
                 "range": [-reach, reach], "zeroline": False,
                 "autorangeoptions": {"minallowed": -reach, "maxallowed": reach}}
