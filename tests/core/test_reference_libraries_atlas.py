@@ -616,9 +616,6 @@ def mp_triplet(anchor, positive, negative, margin, p):
     return max(mpmath.mpf(0), margin + distance(anchor, positive) - distance(anchor, negative))
 
 
-@pytest.mark.xfail(strict=True, reason="losslab.metric (helper-46's): triplet_margin with p != 2 forms "
-                   "m + d(a, p) - d(a, n) plainly (300 random triplets: float64 768 ulp at p = 1, 1644 at p = 1.5; "
-                   "float32 64 and 110)")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("p", [1.0, 1.5])
 def test_triplet_margin_near_the_margin_with_p_other_than_2_against_mpmath(p, dtype):
