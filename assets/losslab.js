@@ -614,8 +614,9 @@
 
   /* On a phone a legend of many rows (precision's five forms, robust's data and fits) left the plot
      area a strip a few pixels tall: the chart grows, beyond the stylesheet's height, until its plot
-     area is MIN_PLOT_HEIGHT tall. Not for a chart gridPanels sized into rows of panels. */
-  var MIN_PLOT_HEIGHT = 100;
+     area is MIN_PLOT_HEIGHT tall (PHONE_PLOT_HEIGHT on a phone, which scrolls anyway: room for a long
+     y-axis title). Not for a chart gridPanels sized into rows of panels. */
+  var MIN_PLOT_HEIGHT = 100, PHONE_PLOT_HEIGHT = 160, PHONE_WIDTH = 600;
 
   function growForLegend(plot, bottom) {
     var frame = plot.closest(".chart"), container = plot.querySelector(".plot-container"), full = plot._fullLayout;
@@ -627,7 +628,8 @@
     var had = container.style.height;
     container.style.height = "";  // the stylesheet's height
     var base = plot.getBoundingClientRect().height;
-    var extra = Math.ceil(MIN_PLOT_HEIGHT - (base - full.margin.t - bottom));
+    var least = window.innerWidth < PHONE_WIDTH ? PHONE_PLOT_HEIGHT : MIN_PLOT_HEIGHT;
+    var extra = Math.ceil(least - (base - full.margin.t - bottom));
     var height = extra > 0 ? base + extra + "px" : "";
     container.style.height = height;
     if (height !== had) window.Plotly.Plots.resize(plot);

@@ -71,8 +71,8 @@ def test_a_legend_of_many_rows_leaves_a_phone_chart_a_plot_area_to_read(lab, pat
                                {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
     lab.open(path)
     lab.js("return new Promise((done) => setTimeout(done, 600));")
-    heights = lab.wait_until(lambda: (lambda h: h if all(v >= 99 for _, v in h) else None)(lab.js(PLOT_HEIGHTS_JS)),
-                             "every linked chart's plot area at least 100 px tall", timeout=5)
+    heights = lab.wait_until(lambda: (lambda h: h if all(v >= 159 for _, v in h) else None)(lab.js(PLOT_HEIGHTS_JS)),
+                             "every linked chart's plot area at least 160 px tall", timeout=5)
     assert heights
     assert lab.js("return document.documentElement.scrollWidth;") <= 390
     assert lab.duo.get_logs() == []
