@@ -1338,9 +1338,14 @@ def _cosine_exact(a, b, label, margin):
     return one_minus if label == 1 else max(ZERO, cos - margin)
 
 
-def _triplet_exact(a, p, n, margin, eps):
-    d_ap = _norm([x - y + eps for x, y in zip(a, p, strict=True)])
-    d_an = _norm([x - y + eps for x, y in zip(a, n, strict=True)])
+def _p_norm(v, p=2.0):
+    return _norm(v) if p == 2 else mpmath.fsum(abs(x) ** p for x in v) ** (ONE / p)
+
+
+def _triplet_exact(anchor, positive, negative, margin, eps, p=2.0):
+    p = X(p)
+    d_ap = _p_norm([x - y + eps for x, y in zip(anchor, positive, strict=True)], p)
+    d_an = _p_norm([x - y + eps for x, y in zip(anchor, negative, strict=True)], p)
     return max(ZERO, margin + d_ap - d_an)
 
 
@@ -1795,6 +1800,9 @@ def atlas_info_nce_raw(dtype, size):
                 c = np.sqrt(tau * 10.0)
                 calls.append(("hard", ((q * c * scale).astype(dtype), (k * c / scale).astype(dtype)),
                               {"temperature": tau}))
+    if np.dtype(dtype) == np.float64:  # one query's entries 2^2050 apart: 1e308 beside a subnormal
+        calls.append(("hard", (np.array([[1e308, 1e-310], [1.0, 2.0]]), np.array([[0.0, 1.0], [0.0, -1.0]])),
+                      {"temperature": 1e-300}))
     return calls
 
 
@@ -1874,6 +1882,9 @@ def atlas_cases() -> list[Case]:
     triplet = partial_kw(_triplet_exact, eps=X(1e-6))
     add("triplet_margin", atlas_triplets, _pairs_reference(triplet, False, 3, 1.0),
         _pairs_reference(triplet, True, 3, 1.0))
+    for power in (1.0, 1.5):
+        add("triplet_margin", atlas_triplets, _pairs_reference(triplet, False, 3, 1.0),
+            _pairs_reference(triplet, True, 3, 1.0), {"p": power})
     add("info_nce", atlas_info_nce, _info_nce_reference(False, False), _info_nce_reference(True, False))
     add("info_nce", atlas_info_nce_raw, _info_nce_reference(False, False), _info_nce_reference(True, False),
         {"normalize": False})
