@@ -42,12 +42,21 @@ def with_losses(view, losses) -> ViewState:
     return replace(view.default_state(), losses=tuple(losses))
 
 
+def drawing(view, name: str) -> ViewState:
+    """A state that draws the losses of control ``name`` where it moves them: segmentation's α weighs the
+    false positives, none of which exist on the default clean background (b = 0; it says so there)."""
+    state = with_losses(view, owners_of(view, name))
+    if view.name == "segmentation" and name == "alpha":
+        state = replace(state, numbers={**state.numbers, "background_probability": 0.05})
+    return state
+
+
 # (view, control, its losses, a state drawing none of them, a state drawing them)
 HYPERPARAMETERS = [
     (view, control.name, owners_of(view, control.name),
      with_losses(view, [k for k in view.default_state().losses if k not in owners_of(view, control.name)]
                  or [next(k for k in view.loss_keys if k not in owners_of(view, control.name))]),
-     with_losses(view, owners_of(view, control.name)))
+     drawing(view, control.name))
     for view in views.VIEWS if view.loss_checklist for control in view.numbers
     if owners_of(view, control.name) and len(owners_of(view, control.name)) < len(view.loss_keys)
 ]

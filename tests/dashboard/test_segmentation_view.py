@@ -421,3 +421,20 @@ def test_every_chooser_preset_opens_cleanly_with_distinct_curves():
         for first in range(len(drawn)):
             for second in range(first + 1, len(drawn)):
                 assert not np.allclose(drawn[first], drawn[second]), query
+
+
+def test_alpha_on_a_clean_background_says_why_nothing_moves():
+    """α weighs the false positives, which all sit on the background: with b = 0 there are none
+    (FP = m·b = 0), so α moved nothing (▶ on α swept a still chart) and nothing said why."""
+    row = np.array([0.5] * 5 + [0.0] * 245)
+    target = np.array([1.0] * 5 + [0.0] * 245)
+    losses = {losslab.tversky(row, target, alpha=a, beta=0.7) for a in (0.0, 0.3, 0.9, 1e6)}
+    assert len(losses) == 1  # the premise: α changes nothing at b = 0
+    clean = VIEW.parse_query("?background_probability=0&alpha=0.9")
+    note = VIEW.idle_control_notes(clean, frozenset({"alpha"}))["alpha"]
+    assert "background probability b is 0" in note and "false positives" in note, note
+    assert "alpha" not in VIEW.idle_control_notes(VIEW.parse_query("?background_probability=0.05&alpha=0.9"),
+                                                  frozenset({"alpha"}))
+    # unticked Tversky: the generic note stays
+    unticked = VIEW.parse_query("?losses=soft_dice&alpha=0.9")
+    assert "tick it" in VIEW.idle_control_notes(unticked, frozenset({"alpha"}))["alpha"]

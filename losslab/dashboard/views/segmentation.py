@@ -219,6 +219,15 @@ class SegmentationView(View):
     def grid(self, state: ViewState) -> curves.Grid:
         return grid_for(state.axis, state.number("x"))
 
+    def idle_control_notes(self, state: ViewState, triggered: frozenset[str]) -> dict[str, str]:
+        """Also α on a clean background: the false positives it weighs all sit on the background pixels,
+        so with b = 0 there are none and α moves nothing drawn."""
+        notes = super().idle_control_notes(state, triggered)
+        if "alpha" in triggered and "alpha" not in notes and state.number("background_probability") == 0:
+            notes["alpha"] = ("False-positive weight α changes nothing while the background probability b is 0: "
+                              "the background holds no false positives (FP = m·b = 0). Raise b to see it.")
+        return notes
+
     def build(self, state: ViewState) -> ViewOutput:
         axis, x = state.axis, state.number("x")
         keys = self.plotted_losses(state)
