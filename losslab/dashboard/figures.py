@@ -259,6 +259,22 @@ def plottable(values: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):  # NaN stays NaN
         return np.where(np.abs(values) <= PLOTTABLE_LIMIT, values, np.nan)
 
+# Plotly scales an axis by pixels / (top - bottom): a span under about 1e-305 overflows it ("Something
+# went wrong with axis scaling", an empty chart), e.g. /training's losses from p̂₀ = 1e-310 on the label's
+# side, /robust's Huber pulls at δ = 5e-324. Such an axis gets a range of this size; hover gives each value.
+SMALLEST_AXIS_SPAN = 1e-300
+
+
+def tiny_axis_range(arrays, also=()) -> list[float] | None:
+    """``[low, high]`` for an axis whose finite values (in ``arrays`` and ``also``) all lie within
+    ±SMALLEST_AXIS_SPAN and are not all 0, else None (Plotly's autorange scales it)."""
+    values = np.concatenate([np.asarray(also, dtype=np.float64).ravel(),
+                             *(np.asarray(a, dtype=np.float64).ravel() for a in arrays)])
+    values = values[np.isfinite(values)]
+    if not values.size or not np.any(values) or np.max(np.abs(values)) >= SMALLEST_AXIS_SPAN:
+        return None
+    return [-SMALLEST_AXIS_SPAN if values.min() < 0 else 0.0, SMALLEST_AXIS_SPAN if values.max() > 0 else 0.0]
+
 
 def _format(value: float) -> str:
     return f"{value:.3f}" if math.isfinite(value) else str(value)

@@ -123,3 +123,13 @@ def test_phone_chart_titles_and_axis_titles_stay_inside_their_charts(lab, path):
     lab.wait_until(lambda: "<br>" not in str(lab.layout(f"{path.strip('/')}-grad-graph", "title.text")),
                    "the titles back on one line")
     assert lab.duo.get_logs() == []
+
+
+def test_robust_pulls_of_5e_324_draw_their_bars(lab):
+    # δ = τ = 5e-324: every Huber and quantile pull is 5e-324 or 0, Plotly's axis scaling overflowed
+    # ("Cannot read properties of undefined (reading 'val')") and the influence chart stayed empty.
+    lab.open("/robust?delta=5e-324&tau=5e-324&check=on&losses=huber,quantile,pseudo_huber",
+             wait_for=("robust-loss-graph", "robust-grad-graph"))
+    lab.wait_until(lambda: lab.js("return document.querySelectorAll('#robust-grad-graph .bars .point').length;"),
+                   "the influence bars")
+    assert lab.duo.get_logs() == []

@@ -555,3 +555,15 @@ def test_gradient_check_overlays_the_finite_difference_of_the_curve_and_notes_th
     assert "robust-check-note" in json.dumps(VIEW.readout_component(output))
     plan = VIEW.plan(state_with(curve="cauchy"), state)
     assert (plan.full, plan.redraw, plan.curve) == (False, frozenset(), True)
+
+
+@pytest.mark.parametrize("query", ["?delta=5e-324&tau=5e-324&losses=huber,quantile,pseudo_huber",
+                                   "?delta=1e-310&losses=huber"])
+def test_pulls_all_below_1e_300_get_an_axis_plotly_can_scale(query):
+    """Plotly scales an axis by pixels / span, which overflows for a span below about 1e-305: Huber and
+    quantile pulls of 5e-324 (δ = τ = 5e-324) left the influence chart empty, with "Cannot read properties
+    of undefined (reading 'val')" in the console."""
+    figure = VIEW.build(VIEW.parse_query(query)).grad_figure
+    pulls = np.concatenate([values(t, "y") for t in figure["data"]])
+    low, high = figure["layout"]["yaxis"].get("range") or (min(0.0, pulls.min()), pulls.max())
+    assert high - low >= 1e-300 and low <= pulls.min() and pulls.max() <= high, (low, high)

@@ -829,6 +829,9 @@ def influence_figure(data: fitting.LineData, fits: dict[str, fitting.LineFit], s
     layout_ = _layout("Influence: each point's pull |dℓ/dŷᵢ| on the fit", "x", "|dℓ/dŷᵢ|", NAME, _x_range(data))
     layout_["barmode"] = "overlay"
     layout_["bargap"] = 0
+    span = figures.tiny_axis_range(pulls.values(), also=(0.0,))  # pulls of 5e-324 at δ = 5e-324
+    if span is not None:
+        layout_["yaxis"]["range"] = span
     return {"data": bars, "layout": layout_}
 
 

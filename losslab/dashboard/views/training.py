@@ -408,28 +408,16 @@ def logit_figures(runs, trajectory: str, steps: int, token: str, checks=None) ->
     threshold = [THRESHOLDS[trajectory]]  # the dotted line at p̂ = 0.5 (z = 0) is on the upper axis too
     for figure_layout, name, traces, also in ((top, "yaxis", upper, threshold), (top, "yaxis2", lower, []),
                                               (grad, "yaxis", grad_traces, [])):
-        span = tiny_axis_range(traces, "y" + name[5:], also)
+        span = figures.tiny_axis_range(axis_values(traces, "y" + name[5:]), also)
         if span is not None:
             figure_layout[name]["range"] = span
     return {"data": upper + lower, "layout": top}, {"data": grad_traces, "layout": grad}
 
 
-# Plotly scales an axis by pixels / (top - bottom): a span under about 1e-305 overflows it ("Something
-# went wrong with axis scaling", empty charts), e.g. every loss of a run that starts at p̂₀ = 1e-310 on its
-# label's side. Such an axis gets a range of this size; hovering still gives each value.
-SMALLEST_AXIS_SPAN = 1e-300
-
-
-def tiny_axis_range(traces: list[dict], axis: str, also=()) -> list[float] | None:
-    """``[low, high]`` for an axis whose finite values (its traces' and ``also``) are all within
-    ±SMALLEST_AXIS_SPAN and not all 0, else None (Plotly's autorange)."""
-    arrays = [np.asarray(also, dtype=np.float64)] + [figures.decoded(t["y"]) if isinstance(t["y"], dict) else np.asarray(t["y"], dtype=np.float64)
-              for t in traces if t.get("yaxis", "y") == axis]
-    values = np.concatenate(arrays) if arrays else np.empty(0)
-    values = values[np.isfinite(values)]
-    if not values.size or not np.any(values) or np.max(np.abs(values)) >= SMALLEST_AXIS_SPAN:
-        return None
-    return [-SMALLEST_AXIS_SPAN if values.min() < 0 else 0.0, SMALLEST_AXIS_SPAN if values.max() > 0 else 0.0]
+def axis_values(traces: list[dict], axis: str) -> list[np.ndarray]:
+    """The y values of the traces drawn on one y axis."""
+    return [figures.decoded(t["y"]) if isinstance(t["y"], dict) else np.asarray(t["y"], dtype=np.float64)
+            for t in traces if t.get("yaxis", "y") == axis]
 
 
 def difference_overlay(run: training.LogitRun, check: training.GradientCheck) -> dict:
