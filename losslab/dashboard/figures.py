@@ -276,6 +276,16 @@ def tiny_axis_range(arrays, also=()) -> list[float] | None:
     return [-SMALLEST_AXIS_SPAN if values.min() < 0 else 0.0, SMALLEST_AXIS_SPAN if values.max() > 0 else 0.0]
 
 
+def scalable_y(figure: dict, also=()) -> dict:
+    """``figure`` (one y axis) with :func:`tiny_axis_range`'s range when all its y values are that small."""
+    arrays = [decoded(t["y"]) if isinstance(t["y"], dict) else np.asarray(t["y"], dtype=np.float64)
+              for t in figure["data"] if t.get("y") is not None]
+    span = tiny_axis_range(arrays, also)
+    if span is not None:
+        figure["layout"].setdefault("yaxis", {})["range"] = span
+    return figure
+
+
 def _format(value: float) -> str:
     return f"{value:.3f}" if math.isfinite(value) else str(value)
 

@@ -567,3 +567,14 @@ def test_pulls_all_below_1e_300_get_an_axis_plotly_can_scale(query):
     pulls = np.concatenate([values(t, "y") for t in figure["data"]])
     low, high = figure["layout"]["yaxis"].get("range") or (min(0.0, pulls.min()), pulls.max())
     assert high - low >= 1e-300 and low <= pulls.min() and pulls.max() <= high, (low, high)
+
+
+def test_a_huber_curve_at_delta_5e_324_gets_axes_plotly_can_scale():
+    """The same overflow on the curve charts: Huber's loss and dℓ/dr against r at δ = 5e-324 are at most
+    5.4e-323 and 5e-324."""
+    output = VIEW.build(VIEW.parse_query("?delta=5e-324&curve=huber&losses=huber"))
+    for figure in (output.curve_figure, output.curve_grad_figure):
+        drawn = np.concatenate([values(t, "y") for t in figure["data"]])
+        drawn = drawn[np.isfinite(drawn)]
+        low, high = figure["layout"]["yaxis"].get("range") or (drawn.min(), drawn.max())
+        assert high - low >= 1e-300 and low <= drawn.min() and drawn.max() <= high, (low, high)

@@ -829,10 +829,7 @@ def influence_figure(data: fitting.LineData, fits: dict[str, fitting.LineFit], s
     layout_ = _layout("Influence: each point's pull |dℓ/dŷᵢ| on the fit", "x", "|dℓ/dŷᵢ|", NAME, _x_range(data))
     layout_["barmode"] = "overlay"
     layout_["bargap"] = 0
-    span = figures.tiny_axis_range(pulls.values(), also=(0.0,))  # pulls of 5e-324 at δ = 5e-324
-    if span is not None:
-        layout_["yaxis"]["range"] = span
-    return {"data": bars, "layout": layout_}
+    return figures.scalable_y({"data": bars, "layout": layout_}, also=(0.0,))  # pulls of 5e-324 at δ = 5e-324
 
 
 def residual_figure(data: fitting.LineData, fits: dict[str, fitting.LineFit], moved: np.ndarray | None = None) -> dict:
@@ -879,7 +876,7 @@ def curve_figure(data: fitting.LineData, fit: fitting.LineFit, params: dict[str,
     layout_ = _layout(f"{spec.label}: loss against the residual", "residual r = ŷ − y",
                       "loss ℓ(r)", f"{NAME}-curve")
     layout_["hovermode"] = "closest"
-    return {"data": [curve, marks], "layout": layout_}
+    return figures.scalable_y({"data": [curve, marks], "layout": layout_})  # Huber at δ = 5e-324: ℓ ≤ 5.4e-323
 
 
 def curve_grad_figure(curve: dict, params: dict[str, float]) -> dict:
@@ -894,7 +891,7 @@ def curve_grad_figure(curve: dict, params: dict[str, float]) -> dict:
     layout_ = _layout(f"{spec.label}: dℓ/dr against the residual", "residual r = ŷ − y", "dℓ/dr",
                       f"{NAME}-curve-grad")
     layout_["hovermode"] = "closest"
-    return {"data": [trace], "layout": layout_}
+    return figures.scalable_y({"data": [trace], "layout": layout_})
 
 
 VIEW = RobustView()
