@@ -448,7 +448,7 @@ def _recompute_block(grad, weights, target_others, top, top_weight, total, top_t
     # product + error = w (scale_hi + scale_lo), then product - y + error by Knuth's two-sum
     weight /= np.take(power, row, out=gathered)
     np.multiply(weight, np.take(scale_hi, row, out=gathered), out=product)
-    np.multiply(weight, _SPLITTER[weight.dtype], out=high)
+    np.multiply(weight, dw._VELTKAMP[weight.dtype], out=high)
     np.subtract(high, weight, out=low)
     high -= low  # the high half of the weight
     np.subtract(weight, high, out=low)  # and its low half
@@ -526,9 +526,6 @@ def _fill_block(grad, weights, targets, target_low, top_flat, scale, power, unit
     if target_low is not None:
         grad -= target_low
     grad.reshape(-1)[top_flat] = top_values
-
-
-_SPLITTER = {np.dtype(np.float64): np.float64(2.0**27 + 1), np.dtype(np.float32): np.float32(2.0**12 + 1)}
 
 
 def _product(value, hi, lo):

@@ -430,7 +430,7 @@ def _soft_counts_float32(p, t, axes, complement=None):
 def _product_float32(a, b):
     """Dekker's exact ``a b = p + e`` of float32 maps in [0, 1], in place: six maps at most (``dw.two_product``
     holds eight)."""
-    constant = np.float32(4097.0)  # 2^12 + 1: Veltkamp's split of a float32
+    constant = dw._VELTKAMP[np.dtype(np.float32)]  # 2^12 + 1: Veltkamp's split of a float32
     product = a * b
     a_high = a * constant
     a_high -= a_high - a
@@ -646,7 +646,7 @@ def _linear_grad_of(ratio: _OverlapRatio, factor):
     # t c = P + E (Dekker; c's halves are the region's) and g0 - P = high + low (Knuth), in place: maps are large
     t, (c_high, c_low) = ratio.t, dw.split_unchecked(np.asarray(c[0]))
     product = t * c[0]
-    t_high = t * np.float32(4097.0)
+    t_high = t * dw._VELTKAMP[np.dtype(np.float32)]
     t_high -= t_high - t
     error = t_high * c_high
     error -= product
