@@ -54,6 +54,7 @@ from losslab.multiclass import (
     _cross_entropy_kernel,
     _double_word_exp_of_difference,
     _logits_and_distribution,
+    _one_hot,
     _row_sums,
     _softmax_minus_target,
     _two_product,
@@ -196,20 +197,6 @@ def _softmax_minus_target_dw(z: np.ndarray, q_hi: np.ndarray, q_lo) -> np.ndarra
     numerator = dw.add(*gain, -cost[0], -cost[1])
     value, low = dw.divide(*numerator, total_hi[:, None])
     return value + (low - value * (total_lo / total_hi)[:, None])
-
-
-def _one_hot(indices: np.ndarray, logits: np.ndarray, axis: int) -> np.ndarray:
-    classes = logits.shape[axis]
-    expected = logits.shape[:axis] + logits.shape[axis + 1:]
-    if indices.shape != expected:
-        raise ValueError(f"class indices with shape {indices.shape} do not match logits with shape "
-                         f"{logits.shape}; expected shape {expected} (the logits without the class axis)")
-    bad = (indices < 0) | (indices >= classes)
-    if bad.any():
-        raise ValueError(f"class index {indices[bad].ravel()[0].item()} is out of range; expected 0 to {classes - 1}")
-    one_hot = np.zeros(logits.shape, logits.dtype)
-    np.put_along_axis(one_hot, np.expand_dims(indices, axis), 1.0, axis=axis)
-    return one_hot
 
 
 def _class_weights(weight, logits: np.ndarray, axis: int) -> np.ndarray:
