@@ -87,6 +87,13 @@
     } catch (e) { return ""; }
   }
 
+  /* Why the shown state has no frames for this slider (the server said so for this very state), or null. */
+  function unsupportedNow(view, name) {
+    var family = families[view + "|" + name];
+    if (!family || !family.unsupported) return null;
+    return requested[view + "|" + name] === stateKey(shownQuery(view), name) ? family.unsupported : null;
+  }
+
   function familyFor(view, name) {
     var family = families[view + "|" + name];
     if (!family || family.unsupported) return null;
@@ -377,6 +384,15 @@
 
   function startPlayback() {
     var family = familyFor(playback.view, playback.name);
+    var reason = unsupportedNow(playback.view, playback.name);
+    if (!family && reason) {
+      // No frames for this state (a log axis, traces that change across the slider): say so, ▶ again.
+      var run = playback;
+      stopPlayback(false);
+      window.dash_clientside.set_props(run.view + "-" + run.name + "-message",
+                                       { children: "No sweep here: " + reason + ". The slider and box still work." });
+      return;
+    }
     if (!family) return;
     playback.waiting = false;
     var box = boxOf(playback.view, playback.name);
@@ -422,7 +438,8 @@
                  waiting: true };
     button.textContent = "■";
     button.setAttribute("aria-pressed", "true");
-    if (familyFor(playback.view, playback.name)) startPlayback(); else requestFamily(playback.view, playback.name);
+    if (familyFor(playback.view, playback.name) || unsupportedNow(playback.view, playback.name)) startPlayback();
+    else requestFamily(playback.view, playback.name);
   });
 
   // Any other input stops the sweep where it is (and keeps that value).

@@ -133,3 +133,28 @@ def test_robust_pulls_of_5e_324_draw_their_bars(lab):
     lab.wait_until(lambda: lab.js("return document.querySelectorAll('#robust-grad-graph .bars .point').length;"),
                    "the influence bars")
     assert lab.duo.get_logs() == []
+
+
+def test_play_on_a_log_scale_says_why_it_cannot_sweep(lab):
+    # A log axis rescales with every frame, so the view sends no frames for it ("unsupported"): ▶ turned
+    # into ■ and stayed so, with nothing moving and no word why.
+    lab.open("/detection?scale=log")
+    lab.duo.find_element(".play-button[data-play='aspect']").click()
+    lab.wait_until(lambda: "log axes" in (lab.text("detection-aspect-message") or ""), "the reason under the slider")
+    button = lab.duo.find_element(".play-button[data-play='aspect']")
+    assert button.text == "▶" and button.get_attribute("aria-pressed") == "false"
+    assert lab.value("detection-aspect-input") == "1"
+    # again, with the answer already in hand (no new request): the same, at once
+    lab.js("window.dash_clientside.set_props('detection-aspect-message', {children: ''});")
+    button.click()
+    lab.wait_until(lambda: "log axes" in (lab.text("detection-aspect-message") or ""), "the reason again")
+    assert button.text == "▶"
+    # back on a linear axis the sweep plays
+    option = lab.driver.find_element("xpath", "//*[@id='detection-scale']//input[@value='linear']/ancestor::label")
+    lab.js("document.querySelectorAll('.view details').forEach((d) => { d.open = true; });")
+    option.click()
+    lab.wait_until(lambda: "scale=linear" in lab.js("return window.location.search;"), "the linear scale")
+    button.click()
+    lab.wait_until(lambda: button.get_attribute("data-value") is not None, "frames of the sweep")
+    button.click()
+    assert lab.duo.get_logs() == []
