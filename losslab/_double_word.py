@@ -186,6 +186,81 @@ def total(values, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
     return _fast_two_sum(s, error)
 
 
+def row_sums(values: np.ndarray, bound: np.ndarray, *, high: np.ndarray, low: np.ndarray):
+    r"""Row sums of non-negative finite ``values`` (rows, classes) as double words ``(hi, lo)``, exact to about :math:`u^2`.
+
+    Rump, Ogita and Oishi's extraction: with :math:`\sigma` a power of two at least
+    :math:`2^M` times every entry (:math:`2^M \ge` classes + 2; ``bound`` is at least every
+    entry of its row), the high parts :math:`q = (\sigma + v) - \sigma` are exact and so is
+    their sum ``hi``, and the low parts :math:`v - q` are below :math:`u \sigma`, so their
+    rounded sum ``lo`` errs by about :math:`K^2 u^2 \sigma`; the pair is then renormalized
+    (``lo`` is far below ``hi``, so Dekker's fast two-sum). Long rows in float32 take a second extraction.
+    ``high`` and ``low`` are buffers shaped like ``values`` (``low`` may be ``values``); rows
+    so large that :math:`\sigma` would overflow are summed by :func:`total` instead.
+    """
+    classes = values.shape[-1]
+    dtype = values.dtype
+    info = np.finfo(dtype)
+    margin = _MARGINS.get(classes) or _MARGINS.setdefault(classes, int(np.ceil(np.log2(classes + 2))) + 1)
+    levels = extraction_levels(classes, dtype)
+    ceiling = float(info.max) / 2.0 ** (levels * margin + 2)
+    # 2 * 2^floor(log2 bound) >= every entry; a subnormal or 0 bound gives the smallest normal
+    power = np.maximum(exponent_of(bound), info.tiny)
+    large_rows = None
+    if power.size:
+        largest, smallest = float(power.max()), float(power.min())
+        # one sigma for every row (a scalar: faster) while it is not so much larger than a row's sum
+        # that the low parts' rounding, K^2 u^2 sigma, reaches u/64 of that sum
+        if largest <= ceiling and largest <= smallest / (float(info.eps) * 2.0 ** (margin + 6) * classes**2):
+            power = largest
+        elif largest > ceiling:
+            large_rows = np.flatnonzero(power > ceiling)
+            large_sums = total(values[large_rows])  # before values is overwritten
+            power[large_rows] = 0  # summed plainly here, replaced below
+    sigma = power * dtype.type(2.0 ** (margin + 1))
+    if np.ndim(sigma):
+        sigma = sigma[:, None]
+    hi = None
+    for level in range(levels):
+        if level:
+            sigma = sigma * dtype.type(2.0 ** (margin - info.nmant))
+        np.add(values, sigma, out=high)
+        high -= sigma
+        np.subtract(values, high, out=low)
+        values = low
+        part = np.einsum("rk->r", high)
+        hi = part if hi is None else (hi, part)
+    lo = np.einsum("rk->r", low)
+    if levels == 2:
+        hi, lo = hi[0], hi[1] + lo
+    # lo is far below hi but, with one sigma for rows of different sizes, not below half its ulp
+    rounded = hi + lo
+    lo -= rounded - hi
+    hi = rounded
+    if large_rows is not None:
+        hi[large_rows], lo[large_rows] = large_sums
+    return hi, lo
+
+
+_MARGINS: dict[int, int] = {}
+
+
+def extraction_levels(classes: int, dtype) -> int:
+    """Extractions :func:`row_sums` takes: one while the low parts' rounding, about ``8 K^3 eps`` of ``u``, stays
+    below ``u/256``; two for long rows in float32."""
+    return 1 if 8.0 * classes**2 * (classes + 2) * float(np.finfo(dtype).eps) < 2.0**-8 else 2
+
+
+def exponent_of(x: np.ndarray) -> np.ndarray:
+    """The power of two ``2^floor(log2 x)`` for normal ``x > 0`` (0 for subnormal ``x``), from the exponent bits."""
+    unsigned, mask = _EXPONENT_BITS[x.dtype]
+    return (x.view(unsigned) & mask).view(x.dtype)
+
+
+_EXPONENT_BITS = {np.dtype(np.float64): (np.uint64, np.uint64(0x7FF0000000000000)),
+                  np.dtype(np.float32): (np.uint32, np.uint32(0x7F800000))}
+
+
 def dot(a, b, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
     """``sum(a * b)`` along ``axis`` as a double word (Ogita-Rump-Oishi ``Dot2``): every product exact."""
     p, e = two_product(a, b)

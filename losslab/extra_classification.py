@@ -55,9 +55,7 @@ from losslab.multiclass import (
     _double_word_exp_of_difference,
     _logits_and_distribution,
     _one_hot,
-    _row_sums,
     _softmax_minus_target,
-    _two_product,
     _weighted_class_sum,
     cross_entropy_and_grad,
 )
@@ -185,9 +183,9 @@ def _softmax_minus_target_dw(z: np.ndarray, q_hi: np.ndarray, q_lo) -> np.ndarra
     with np.errstate(under="ignore"):  # weights below 2^-149 of the largest do not count
         w_hi, w_lo = np.ldexp(e_hi, power), np.ldexp(e_lo, power)
     # row sums of non-negative values, exact to about u^2, vectorised over the classes
-    total_hi, total_lo = _row_sums(w_hi.copy(), w_hi.max(axis=1), high=d_hi, low=d_lo)
+    total_hi, total_lo = dw.row_sums(w_hi.copy(), w_hi.max(axis=1), high=d_hi, low=d_lo)
     total_lo += w_lo.sum(axis=1)
-    mass_hi, mass_lo = _row_sums(q_hi.copy(), q_hi.max(axis=1), high=e_hi, low=e_lo)
+    mass_hi, mass_lo = dw.row_sums(q_hi.copy(), q_hi.max(axis=1), high=e_hi, low=e_lo)
     if q_lo is None:
         q_lo = np.zeros_like(q_hi)
     else:
@@ -256,7 +254,7 @@ def _weighted_cross_entropy(logits, target, weight, axis, want_loss, want_grad, 
         # target has no such entries: it keeps the plain path and its speed)
         # (w / W) y: w / W <= 1 as a double word per class (cheap), then one guard-free two-product
         share_hi, share_lo = dw.divide(weights, np.zeros_like(weights), largest)
-        scaled, low = _two_product(target, share_hi)
+        scaled, low = dw.two_product_unchecked(target, share_hi)
         low += target * share_lo
     else:
         scaled = weights * target / largest if largest > 0 else np.zeros_like(target)
@@ -349,7 +347,7 @@ def _scaled_weighted_cross_entropy(z, y, scaled_weight):
     parts = SoftmaxParts.of(z, -1)
     rows = np.arange(z.shape[0])
     top = parts.top[:, 0]
-    target, target_low = _two_product(scaled_weight, y)
+    target, target_low = dw.two_product_unchecked(scaled_weight, y)
     weights = parts.weights.copy()
     top_weight = parts.top_weight[:, 0]
     weights[rows, top] = 0
@@ -360,7 +358,7 @@ def _scaled_weighted_cross_entropy(z, y, scaled_weight):
     # off the largest class: w_k c - q_k with c = sum(q) / T
     c_hi, c_lo = dw.divide(*target_sum, total[0])
     c_lo -= c_hi * (total[1] / total[0])  # the low part of T, to first order
-    grad, grad_low = _two_product(weights, c_hi[:, None])
+    grad, grad_low = dw.two_product_unchecked(weights, c_hi[:, None])
     grad_low += weights * c_lo[:, None]
     grad, error = dw.two_sum(grad, -target)
     grad_low += error - target_low

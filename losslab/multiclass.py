@@ -258,7 +258,7 @@ def _softmax_minus_target(parts: SoftmaxParts, target: np.ndarray, axis: int, ta
     top_others = class_sum(target_others, axis)
     # with one extraction (float64; float32 up to about 20 classes) the blocks of _recompute_cancelling
     # compute every entry from exact row sums, so the plain pass would be thrown away
-    exact_first = _extraction_levels(target.shape[axis], target.dtype) == 1
+    exact_first = dw.extraction_levels(target.shape[axis], target.dtype) == 1
     grad = np.empty(target.shape, target.dtype) if exact_first else np.divide(parts.weights, parts.total)
     if not exact_first:
         grad *= top_others + top_target
@@ -298,7 +298,7 @@ def _recompute_cancelling(grad, parts: SoftmaxParts, target_others, top_target, 
     within a factor 2 the point is ill-conditioned, measured against the size of its terms, and
     the plain form stays within a few of those ulp. Only those entries (soft targets: a one-hot
     row's terms never cancel) are recomputed, as :math:`w_k c - y_k` with :math:`c = \sum_j y_j / T`
-    a double word from row sums exact to about :math:`u^2` (``_row_sums``), the product exact (two-product) and the
+    a double word from row sums exact to about :math:`u^2` (``_double_word.row_sums``), the product exact (two-product) and the
     difference by two-sum; the largest class as :math:`\hat p_t \sum_{j \ne t} y_j - y_t\,
     \text{rest}/T` in double words. What is left is the rounding of the weights themselves.
     With ``exact_first`` ``grad`` is not filled yet: every block computes all its entries from its
@@ -359,13 +359,13 @@ def _recompute_rows(grad, weights, target_others, top, top_weight, total, top_ta
     others = (sums[2][top_rows], sums[3][top_rows])
     weight = top_weight[top_rows]
     row_total = _add_float(*rest, weight)
-    power = _exponent_of(row_total[0])
+    power = dw.exponent_of(row_total[0])
     row_total = (row_total[0] / power, row_total[1] / power)
     weight /= power
     top_p = _divide(weight, np.zeros_like(weight), *row_total)
     gain = _product_dw(*top_p, *others)
     # R/T as (R 2^-r)/(T 2^-e) times 2^(r - e), the power of two applied last (see _fill_block)
-    rest_power = np.maximum(_exponent_of(rest[0]), np.finfo(grad.dtype).tiny)
+    rest_power = np.maximum(dw.exponent_of(rest[0]), np.finfo(grad.dtype).tiny)
     complement = _divide(rest[0] / rest_power, rest[1] / rest_power, *row_total)
     loss = _product(top_target[top_rows], *complement)
     if top_low is not None:
@@ -406,8 +406,8 @@ def _recompute_block(grad, weights, target_others, top, top_weight, total, top_t
         np.take(weights.reshape(-1), flat, out=weight)
         np.take(target_others.reshape(-1), flat, out=label)
     weights.reshape(-1)[top_flat] = 0
-    rest = _row_sums(weights, total, high=weight_high, low=weights)
-    others = _row_sums(target_others, top_others, high=target_high, low=target_others)
+    rest = dw.row_sums(weights, total, high=weight_high, low=weights)
+    others = dw.row_sums(target_others, top_others, high=target_high, low=target_others)
     if target_low is not None:
         # the targets' rounding errors: in the sums (the top's own added with y_t below) and entries
         others = (others[0], others[1] + (np.einsum("rk->r", target_low) - top_low))
@@ -415,7 +415,7 @@ def _recompute_block(grad, weights, target_others, top, top_weight, total, top_t
         sums[0], sums[1], sums[2], sums[3] = *rest, *others
     total_dw = _add_float(*rest, top_weight)
     # T / 2^floor(log2 T) is in [1, 2): sum(y)/T itself can underflow (huge weights, small target)
-    power = _exponent_of(total_dw[0])
+    power = dw.exponent_of(total_dw[0])
     target_sum = _add_float(*others, top_target)
     if top_low is not None:
         target_sum = (target_sum[0], target_sum[1] + top_low)
@@ -509,7 +509,7 @@ def _fill_block(grad, weights, targets, target_low, top_flat, scale, power, unit
     # the largest class: both quotients rounded once from the exact sums; R/T as (R 2^-r)/(T 2^-e) in
     # [1/2, 2] times 2^(r - e) applied last, so a result below the normal range is rounded once
     others_ratio = sum(_divide(*others, *unit))
-    rest_power = np.maximum(_exponent_of(rest[0]), info.tiny)
+    rest_power = np.maximum(dw.exponent_of(rest[0]), info.tiny)
     rest_ratio = sum(_divide(rest[0] / rest_power, rest[1] / rest_power, *unit))
     top_values = (top_weight / power) * others_ratio
     rest_share = top_target * rest_ratio
@@ -556,81 +556,6 @@ def _add_float(hi, lo, value):
     """The double word ``(hi + lo) + value``."""
     s, e = dw.two_sum(hi, value)
     return s, e + lo
-
-
-def _row_sums(values: np.ndarray, bound: np.ndarray, *, high: np.ndarray, low: np.ndarray):
-    r"""Row sums of non-negative finite ``values`` (rows, classes) as double words ``(hi, lo)``, exact to about :math:`u^2`.
-
-    Rump, Ogita and Oishi's extraction: with :math:`\sigma` a power of two at least
-    :math:`2^M` times every entry (:math:`2^M \ge` classes + 2; ``bound`` is at least every
-    entry of its row), the high parts :math:`q = (\sigma + v) - \sigma` are exact and so is
-    their sum ``hi``, and the low parts :math:`v - q` are below :math:`u \sigma`, so their
-    rounded sum ``lo`` errs by about :math:`K^2 u^2 \sigma`; the pair is then renormalized
-    (``lo`` is far below ``hi``, so Dekker's fast two-sum). Long rows in float32 take a second extraction.
-    ``high`` and ``low`` are buffers shaped like ``values`` (``low`` may be ``values``); rows
-    so large that :math:`\sigma` would overflow are summed by ``_double_word.total`` instead.
-    """
-    classes = values.shape[-1]
-    dtype = values.dtype
-    info = np.finfo(dtype)
-    margin = _MARGINS.get(classes) or _MARGINS.setdefault(classes, int(np.ceil(np.log2(classes + 2))) + 1)
-    levels = _extraction_levels(classes, dtype)
-    ceiling = float(info.max) / 2.0 ** (levels * margin + 2)
-    # 2 * 2^floor(log2 bound) >= every entry; a subnormal or 0 bound gives the smallest normal
-    power = np.maximum(_exponent_of(bound), info.tiny)
-    large_rows = None
-    if power.size:
-        largest, smallest = float(power.max()), float(power.min())
-        # one sigma for every row (a scalar: faster) while it is not so much larger than a row's sum
-        # that the low parts' rounding, K^2 u^2 sigma, reaches u/64 of that sum
-        if largest <= ceiling and largest <= smallest / (float(info.eps) * 2.0 ** (margin + 6) * classes**2):
-            power = largest
-        elif largest > ceiling:
-            large_rows = np.flatnonzero(power > ceiling)
-            large_sums = dw.total(values[large_rows])  # before values is overwritten
-            power[large_rows] = 0  # summed plainly here, replaced below
-    sigma = power * dtype.type(2.0 ** (margin + 1))
-    if np.ndim(sigma):
-        sigma = sigma[:, None]
-    hi = None
-    for level in range(levels):
-        if level:
-            sigma = sigma * dtype.type(2.0 ** (margin - info.nmant))
-        np.add(values, sigma, out=high)
-        high -= sigma
-        np.subtract(values, high, out=low)
-        values = low
-        part = np.einsum("rk->r", high)
-        hi = part if hi is None else (hi, part)
-    lo = np.einsum("rk->r", low)
-    if levels == 2:
-        hi, lo = hi[0], hi[1] + lo
-    # lo is far below hi but, with one sigma for rows of different sizes, not below half its ulp
-    total = hi + lo
-    lo -= total - hi
-    hi = total
-    if large_rows is not None:
-        hi[large_rows], lo[large_rows] = large_sums
-    return hi, lo
-
-
-_MARGINS: dict[int, int] = {}
-
-
-def _extraction_levels(classes: int, dtype) -> int:
-    """Extractions ``_row_sums`` takes: one while the low parts' rounding, about ``8 K^3 eps`` of ``u``, stays
-    below ``u/256``; two for long rows in float32."""
-    return 1 if 8.0 * classes**2 * (classes + 2) * float(np.finfo(dtype).eps) < 2.0**-8 else 2
-
-
-def _exponent_of(x: np.ndarray) -> np.ndarray:
-    """The power of two ``2^floor(log2 x)`` for normal ``x > 0`` (0 for subnormal ``x``), from the exponent bits."""
-    unsigned, mask = _EXPONENT_BITS[x.dtype]
-    return (x.view(unsigned) & mask).view(x.dtype)
-
-
-_EXPONENT_BITS = {np.dtype(np.float64): (np.uint64, np.uint64(0x7FF0000000000000)),
-                  np.dtype(np.float32): (np.uint32, np.uint32(0x7F800000))}
 
 
 def _weighted_class_sum(target: np.ndarray, values: np.ndarray, axis: int) -> np.ndarray:
@@ -861,7 +786,7 @@ def _sum_of_squares(values: np.ndarray, low: np.ndarray, *, rescale: bool = True
     r"""Row sums of :math:`(v + l)^2` for the double words ``(values, low)`` (rows, classes), rounded once.
 
     Every :math:`v^2` is split exactly (Dekker's two-product), the row sums of the rounded squares
-    are exact (``_row_sums``, the plain row sum as the bound: a rounded sum of non-negative terms is
+    are exact (``_double_word.row_sums``, the plain row sum as the bound: a rounded sum of non-negative terms is
     at least each of them) and the squares' errors and :math:`2 v l` are summed plainly, far below an
     ulp. Rows whose sum is so small that a square's error may fall below the normal range are
     scaled by a power of two first and back at the end (one rounding, also below the normal range).
@@ -879,7 +804,7 @@ def _sum_of_squares(values: np.ndarray, low: np.ndarray, *, rescale: bool = True
     values += values
     square_low += values
     lows = np.einsum("rk->r", square_low)
-    hi, lo = _row_sums(squares, bound, high=square_low, low=squares)
+    hi, lo = dw.row_sums(squares, bound, high=square_low, low=squares)
     lo += lows
     hi += lo
     if small is not None:
@@ -991,7 +916,7 @@ def _brier_softmax_errors_rows(weights, target, top, top_weight, total, plain_re
     r""":math:`e_k = p_k - y_k` as double words ``(hi, lo)`` on (rows, classes) C-order arrays.
 
     In units :math:`u = w / 2^E` (exact) with :math:`U = R + u_t` and :math:`R = \sum_{j \ne t} u_j`
-    exact row sums (``_row_sums``), :math:`p_k = u_k / U` is a double word (one correction of the
+    exact row sums (``_double_word.row_sums``), :math:`p_k = u_k / U` is a double word (one correction of the
     quotient) and :math:`p_k - y_k` a two-sum; at the largest class
     :math:`e_t = p_t (1 - y_t) - y_t R / U`, so a confident right answer keeps :math:`-R/U`.
     What is left is the rounding of the weights themselves (``_softmax_parts``).
@@ -999,13 +924,13 @@ def _brier_softmax_errors_rows(weights, target, top, top_weight, total, plain_re
     classes = weights.shape[1]
     info = np.finfo(weights.dtype)
     flat_top = np.arange(0, weights.size, classes) + top
-    power = np.maximum(_exponent_of(total), info.tiny)
+    power = np.maximum(dw.exponent_of(total), info.tiny)
     u = weights / power[:, None]  # exact (below the normal range: far below the loss)
     top_u = top_weight / power
     top_y = target.reshape(-1)[flat_top]
     u.reshape(-1)[flat_top] = 0
     values = u.copy()
-    rest = _row_sums(values, plain_rest / power, high=np.empty_like(u), low=values)
+    rest = dw.row_sums(values, plain_rest / power, high=np.empty_like(u), low=values)
     unit = _add_float(*rest, top_u)
     quotient, quotient_low = _divide(u, 0, unit[0][:, None], unit[1][:, None])
     error, error_low = dw.two_sum(quotient, -target)
@@ -1026,7 +951,7 @@ def _brier_softmax_grad(parts: SoftmaxParts, target: np.ndarray, axis: int) -> n
     :math:`m U^2 = u_t^2 (1 - y_t) - u_t Y - R (y_t u_t + Y) + Q` and, at the largest class,
     :math:`(e_t - m) U^2 = R (u_t (1 - y_t) - y_t R) - Q + U Y`, with :math:`R = \sum_{j \ne t} u_j`,
     :math:`Q = \sum_{j \ne t} u_j^2` and :math:`Y = \sum_{j \ne t} y_j u_j` double words
-    (exact products, ``_row_sums``): no term of the size of :math:`u_t` cancels, so saturated rows
+    (exact products, ``_double_word.row_sums``): no term of the size of :math:`u_t` cancels, so saturated rows
     keep their tiny gradients. Every entry is then :math:`2 u_k J_k / U^2` with
     :math:`J_k = u_k - y_k U - m U` by two-sums, rounded once. The plain Jacobian product
     (``SoftmaxParts.backward``) rounds the row sums, :math:`p`, :math:`e`, the products and their
@@ -1071,7 +996,7 @@ def _brier_softmax_grad_rows(weights, target, top, plain_rest, top_weight, total
     dtype = weights.dtype
     info = np.finfo(dtype)
     flat_top = np.arange(0, weights.size, classes) + top
-    power = np.maximum(_exponent_of(total), info.tiny)
+    power = np.maximum(dw.exponent_of(total), info.tiny)
     u = weights / power[:, None]  # exact (below the normal range: left to the plain form)
     top_u = top_weight / power
     top_y = target.reshape(-1)[flat_top]
@@ -1099,11 +1024,11 @@ def _brier_softmax_grad_rows(weights, target, top, plain_rest, top_weight, total
     buffer = np.empty_like(u)
     # each row's plain sum bounds its entries (rounding is monotonic): with a bound of 2 a confident row's
     # R ~ e^-gap was no better than its plain sum (K/2 ulp)
-    rest = _row_sums(u.copy(), plain_rest / power, high=buffer, low=u_high)
+    rest = dw.row_sums(u.copy(), plain_rest / power, high=buffer, low=u_high)
     low_of_squares = np.einsum("rk->r", squares_low)
-    square_sum = _row_sums(squares, np.einsum("rk->r", squares), high=buffer, low=squares)
+    square_sum = dw.row_sums(squares, np.einsum("rk->r", squares), high=buffer, low=squares)
     square_sum = (square_sum[0], square_sum[1] + low_of_squares)
-    target_sum = _row_sums(products, np.einsum("rk->r", products), high=buffer, low=products)
+    target_sum = dw.row_sums(products, np.einsum("rk->r", products), high=buffer, low=products)
     target_sum = (target_sum[0], target_sum[1] + low_of_products)
     unit = _add_float(*rest, top_u)
     zero = np.zeros_like(top_u)

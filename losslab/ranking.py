@@ -43,7 +43,7 @@ from losslab._inputs import (
 )
 from losslab._validation import normalize_axis, validate_reduction
 from losslab.activations import softmax
-from losslab.multiclass import _divide, _row_sums, cross_entropy
+from losslab.multiclass import _divide, cross_entropy
 
 
 def _difference(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -224,7 +224,7 @@ def _softmax_double_word(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.
     :math:`v_k = e^{x_k - \max x}` is a double word (the gap with its rounding error, then
     :func:`_double_word.exp_double_word`, about :math:`2^{-68}` in float64 and :math:`2^{-35}` in float32,
     scaled by its power of two), its row sum :math:`V` exact to about :math:`u^2` (Rump-Ogita-Oishi
-    extraction, ``multiclass._row_sums``), and each :math:`v_k / V` a quotient with its remainder,
+    extraction, ``_double_word.row_sums``), and each :math:`v_k / V` a quotient with its remainder,
     renormalized so that ``hi`` is the correctly rounded probability. Probabilities near the bottom
     of the float range keep fewer digits in ``lo`` (it is subnormal), never fewer than ``hi``.
     """
@@ -241,7 +241,7 @@ def _softmax_double_word(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.
     with np.errstate(under="ignore"):  # weights below the normal range keep the digits they can hold
         np.ldexp(weight, power, out=weight)
         np.ldexp(weight_low, power, out=weight_low)
-    total, total_low = _row_sums(weight.copy(), np.ones(len(rows)), high=np.empty_like(weight),
+    total, total_low = dw.row_sums(weight.copy(), np.ones(len(rows)), high=np.empty_like(weight),
                                  low=np.empty_like(weight))
     total_low += np.einsum("rk->r", weight_low)
     quotient, remainder = _divide(weight, weight_low, total[:, None], total_low[:, None])

@@ -23,7 +23,7 @@ float32 log-space recursion would round each frame by an ulp of :math:`|\log\alp
 long sequence), so float32 CTC runs the forward and backward recursions in log space with every value a
 float32 double word (about 48 bits: ``losslab._double_word``'s error-free sums, ``exp_scaled`` to about
 :math:`2^{-29}`, a Newton-corrected ``log``); the loss and each occupancy are rounded once at the end, the
-occupancies of one class summed exactly (``multiclass._row_sums``). The logit forms take the log-softmax as
+occupancies of one class summed exactly (``_double_word.row_sums``). The logit forms take the log-softmax as
 double words too (``log_softmax`` rounded to float32 would cost :math:`|\log p|/2` ulp). Five to ten
 times the float64 time. The occupancies carry their logs' rounding, about :math:`2^{-48} |\log P|`: log-probabilities
 past about 1e9 on the paths that matter (-3e38) leave them inaccurate (float64's log-space fallback has the same
@@ -54,7 +54,6 @@ from losslab._validation import (
 )
 from losslab.activations import log_softmax, softmax
 from losslab.extra_classification import label_smoothed_cross_entropy_and_grad
-from losslab.multiclass import _row_sums
 
 #: more alignments than this are not listed by :func:`ctc_alignments` (they grow exponentially with T)
 MAX_ALIGNMENTS = 100_000
@@ -511,7 +510,7 @@ _CHUNK_ROWS = 512
 
 def _normalizers32(problem: _CtcProblem) -> tuple[np.ndarray, np.ndarray]:
     r"""(T, N) double words :math:`\log \sum_k e^{z_t(k)}` of the logits (the log-softmax's normaliser):
-    the weights :math:`e^{z - \max z}` as double words, their sum by ``_row_sums`` and its log."""
+    the weights :math:`e^{z - \max z}` as double words, their sum by ``_double_word.row_sums`` and its log."""
     frames, batch, classes = problem.logits.shape
     logits = problem.logits.reshape(frames * batch, classes)
     norm_hi = np.empty(frames * batch, np.float32)
@@ -523,7 +522,7 @@ def _normalizers32(problem: _CtcProblem) -> tuple[np.ndarray, np.ndarray]:
         with np.errstate(invalid="ignore"):  # -inf logits: weight 0
             d_hi, d_lo = dw.two_sum(z, -top)
         w_hi, w_lo = _exp_dw(d_hi, d_lo)
-        s_hi, s_lo = _row_sums(w_hi, w_hi.max(axis=1), high=d_hi, low=w_hi)
+        s_hi, s_lo = dw.row_sums(w_hi, w_hi.max(axis=1), high=d_hi, low=w_hi)
         s_lo += w_lo.sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             log_hi, log_lo = _log_dw(s_hi, s_lo)
@@ -553,7 +552,7 @@ def _ctc32(problem: _CtcProblem, *, want_grad: bool):
 
     ``alpha`` as in :func:`_forward_backward`, each state a double word; the gradient is :math:`-\gamma`
     (``log_probs``) or :math:`p - \gamma` (logits), with :math:`\gamma_t(s) = e^{\alpha + \beta - \log P}`
-    summed over the states of each class exactly (``_row_sums``) and rounded once.
+    summed over the states of each class exactly (``_double_word.row_sums``) and rounded once.
     """
     ext, valid, skip = _extended_labels(problem)
     frames, batch, _classes = problem.log_probs.shape
@@ -735,7 +734,7 @@ def _class_slots(ext: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _class_sums(g_hi, g_lo, slots, present, classes: int, blank: int):
     """(N, C) double words: the sums of the (N, L) state values ``g`` over the states carrying each class,
-    exact to about u^2 (``_row_sums``): the blank's from the even states, each label's from its slots."""
+    exact to about u^2 (``_double_word.row_sums``): the blank's from the even states, each label's from its slots."""
     batch, count, _repeats = slots.shape
     padded_hi = np.concatenate([g_hi, np.zeros((batch, 1), np.float32)], axis=1)
     padded_lo = np.concatenate([g_lo, np.zeros((batch, 1), np.float32)], axis=1)
@@ -744,11 +743,11 @@ def _class_sums(g_hi, g_lo, slots, present, classes: int, blank: int):
     lo = np.zeros((batch, classes), np.float32)
     if count:
         values = padded_hi[rows, slots].reshape(batch * count, -1)
-        sums = _row_sums(values, values.max(axis=1, initial=0), high=np.empty_like(values), low=values)
+        sums = dw.row_sums(values, values.max(axis=1, initial=0), high=np.empty_like(values), low=values)
         hi[:, present] = sums[0].reshape(batch, count)
         lo[:, present] = sums[1].reshape(batch, count) + padded_lo[rows, slots].sum(axis=2)
     blanks = np.ascontiguousarray(g_hi[:, ::2])
-    hi[:, blank], lo[:, blank] = _row_sums(blanks, blanks.max(axis=1), high=np.empty_like(blanks), low=blanks)
+    hi[:, blank], lo[:, blank] = dw.row_sums(blanks, blanks.max(axis=1), high=np.empty_like(blanks), low=blanks)
     lo[:, blank] += g_lo[:, ::2].sum(axis=1)
     return hi, lo
 
@@ -783,7 +782,7 @@ def _rest_sum(hi, lo, top) -> tuple[np.ndarray, np.ndarray]:
     np.put_along_axis(values, top, 0, axis=1)
     lows = lo.copy()
     np.put_along_axis(lows, top, 0, axis=1)
-    s_hi, s_lo = _row_sums(values, values.max(axis=1), high=np.empty_like(values), low=values)
+    s_hi, s_lo = dw.row_sums(values, values.max(axis=1), high=np.empty_like(values), low=values)
     return s_hi[:, None], (s_lo + lows.sum(axis=1))[:, None]
 
 
