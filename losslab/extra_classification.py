@@ -176,16 +176,12 @@ def _recompute_cancelling32(grad, logits, target, target_low, axis: int) -> None
 
 def _softmax_minus_target_dw(z: np.ndarray, q_hi: np.ndarray, q_lo) -> np.ndarray:
     """(rows, classes) float32: :math:`(w_k Q - q_k W) / W`, rounded once (see ``_recompute_cancelling32``)."""
-    with np.errstate(over="ignore", invalid="ignore"):  # a spread past float max: -inf, weight 0
-        d_hi, d_lo = dw.two_sum(z, -z.max(axis=1, keepdims=True))
-    d_lo[~(d_hi > -150)] = 0  # e^d is 0 in float32 there; exp_scaled clips d_hi but not a huge low part
-    e_hi, e_lo, power = dw.exp_scaled(d_hi, d_lo)
-    with np.errstate(under="ignore"):  # weights below 2^-149 of the largest do not count
-        w_hi, w_lo = np.ldexp(e_hi, power), np.ldexp(e_lo, power)
+    w_hi, w_lo = dw.shifted_exp_rows(z, dw.exp_scaled)
+    high, low = np.empty_like(w_hi), np.empty_like(w_hi)  # row_sums' scratch
     # row sums of non-negative values, exact to about u^2, vectorised over the classes
-    total_hi, total_lo = dw.row_sums(w_hi.copy(), w_hi.max(axis=1), high=d_hi, low=d_lo)
+    total_hi, total_lo = dw.row_sums(w_hi.copy(), w_hi.max(axis=1), high=high, low=low)
     total_lo += w_lo.sum(axis=1)
-    mass_hi, mass_lo = dw.row_sums(q_hi.copy(), q_hi.max(axis=1), high=e_hi, low=e_lo)
+    mass_hi, mass_lo = dw.row_sums(q_hi.copy(), q_hi.max(axis=1), high=high, low=low)
     if q_lo is None:
         q_lo = np.zeros_like(q_hi)
     else:

@@ -230,17 +230,7 @@ def _softmax_double_word(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.
     """
     count = values.shape[axis]
     rows = np.moveaxis(values, axis, -1).reshape(-1, count)
-    with np.errstate(over="ignore", invalid="ignore"):  # a gap past float max is -inf: weight 0
-        gap, gap_low = two_sum(rows, -rows.max(axis=1, keepdims=True))
-    gap_low[~np.isfinite(gap_low)] = 0
-    # exp_double_word clips the gap at -1500 (-200 in float32), where the weight is 0, but not its error:
-    # half an ulp of the bound is below 2^-42 (2^-16)
-    bound = _GAP_ERROR_BOUND[values.dtype]
-    np.clip(gap_low, -bound, bound, out=gap_low)
-    weight, weight_low, power = dw.exp_double_word(gap, gap_low)  # weights in [0, 1], 1 at a largest entry
-    with np.errstate(under="ignore"):  # weights below the normal range keep the digits they can hold
-        np.ldexp(weight, power, out=weight)
-        np.ldexp(weight_low, power, out=weight_low)
+    weight, weight_low = dw.shifted_exp_rows(rows)  # weights in [0, 1], 1 at a largest entry
     total, total_low = dw.row_sums(weight.copy(), np.ones(len(rows)), high=np.empty_like(weight),
                                  low=np.empty_like(weight))
     total_low += np.einsum("rk->r", weight_low)
@@ -261,9 +251,6 @@ def _two_sum_in_place(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndar
     a -= virtual
     a += b
     return total, a
-
-
-_GAP_ERROR_BOUND = {np.dtype(np.float64): np.float64(2.0**-42), np.dtype(np.float32): np.float32(2.0**-16)}
 
 
 def _exact_shift_of(scores: np.ndarray, relevance: np.ndarray, axis: int) -> np.ndarray:
