@@ -365,6 +365,18 @@ def exp(hi, lo=None) -> np.ndarray:
         return value
 
 
+def exp_by_blocks(x: np.ndarray, block: int) -> np.ndarray:
+    """:func:`exp` of an array, ``block`` elements at a time: its ten or so temporaries stay small beside the
+    array (float32; elementwise, so the blocks do not change the result)."""
+    if x.size <= block:
+        return exp(x)
+    flat = x.reshape(-1)
+    out = np.empty_like(flat)
+    for start in range(0, flat.size, block):
+        out[start:start + block] = exp(flat[start:start + block])
+    return out.reshape(x.shape)
+
+
 def _exp32_constants():
     """Cody-Waite's ln2/32 as two float32 pieces of at most 11 bits and a float32 tail, and 2^(j/32), j = 0..31, as float32
     double words (from float64 values: their errors are far below float32's)."""

@@ -564,23 +564,13 @@ def squared_hinge_and_grad(score, target, *, reduction: str = "mean"):
 def _exponential(score, target, want_loss, want_grad, reduction="mean"):
     inputs, margin = _score_and_sign(score, target)
     with np.errstate(over="ignore"):  # e^{-m} past float max for m < -709: inf, its true size
-        value = _exp32(-margin) if margin.dtype == np.float32 else np.exp(-margin)
+        value = dw.exp_by_blocks(-margin, _EXP_BLOCK) if margin.dtype == np.float32 else np.exp(-margin)
         grad = -inputs.arrays[1] * value if want_grad else None
     return _margin_result(inputs, value if want_loss else None, grad, reduction, want_loss, want_grad)
 
 
-#: elements per block of _exp32: its scratch arrays stay small next to the input
+#: elements per block of _double_word.exp_by_blocks: its scratch arrays stay small next to the input
 _EXP_BLOCK = 1024
-
-
-def _exp32(x: np.ndarray) -> np.ndarray:
-    """``_double_word.exp`` (within half an ulp; NumPy's float32 ``exp`` is up to 2.4 ulp off), a block at a
-    time: its ten or so temporaries would otherwise outweigh the float32 arrays."""
-    out = np.empty_like(x)
-    flat, out_flat = x.reshape(-1), out.reshape(-1)
-    for start in range(0, flat.size, _EXP_BLOCK):
-        out_flat[start:start + _EXP_BLOCK] = dw.exp(flat[start:start + _EXP_BLOCK])
-    return out
 
 
 def exponential(score, target, *, reduction: str = "mean"):

@@ -454,7 +454,7 @@ def _sigmoid_pair(z: np.ndarray):
     :math:`(1 - s/S)`: the rounding of :math:`1 + w` does not enter. The parts give the slope too.
     """
     # float32's np.exp is up to 2.4 ulp off, which every count of a saturated map would carry: dw.exp is within half
-    w = np.exp(-np.abs(z)) if z.dtype != np.float32 else _exp_float32(-np.abs(z))
+    w = np.exp(-np.abs(z)) if z.dtype != np.float32 else dw.exp_by_blocks(-np.abs(z), _EXP_BLOCK)
     one_plus = 1.0 + w
     error = w - (one_plus - 1.0)
     correction = error / one_plus
@@ -468,18 +468,6 @@ def _sigmoid_pair(z: np.ndarray):
 
 #: dw.exp's temporaries are about 18 arrays of its argument's size: a large map is taken in blocks
 _EXP_BLOCK = 1 << 13
-
-
-def _exp_float32(x: np.ndarray) -> np.ndarray:
-    """``dw.exp`` of a float32 array (half an ulp), in blocks of 2^13 elements so that its temporaries stay small
-    beside the map."""
-    if x.size <= _EXP_BLOCK:
-        return dw.exp(x)
-    flat = x.reshape(-1)
-    out = np.empty_like(flat)
-    for start in range(0, flat.size, _EXP_BLOCK):
-        out[start:start + _EXP_BLOCK] = dw.exp(flat[start:start + _EXP_BLOCK])
-    return out.reshape(x.shape)
 
 
 def _accurate_slope(w, one_plus, error) -> tuple[np.ndarray, np.ndarray]:
