@@ -188,19 +188,23 @@ def total(values, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
 
 def shifted_exp_rows(rows: np.ndarray, exp=None) -> tuple[np.ndarray, np.ndarray]:
     r""":math:`e^{z_k - \max_j z_j}` of each row of finite ``rows`` (rows, entries) as a double word ``(hi, lo)``,
-    the softmax's weights before their sum: the gap with its rounding error (two-sum), then ``exp``
-    (:func:`exp_double_word` by default, about :math:`2^{-68}`, or :func:`exp_scaled`, about :math:`2^{-29}`) scaled by
-    its power of two. Weights below the normal range keep the digits they can hold; a gap past float max is
-    a weight of 0."""
+    the softmax's weights before their sum: the gap with its rounding error (two-sum), then
+    :func:`exp_weights`. A gap past float max is a weight of 0."""
     with np.errstate(over="ignore", invalid="ignore"):  # a gap past float max is -inf: weight 0
         gap, gap_low = two_sum(rows, -rows.max(axis=1, keepdims=True))
-    # past this gap the weight is 0 after scaling; ``exp`` clips the gap but not a huge (or NaN) low part
-    gap_low[~(gap > _NO_WEIGHT_GAP[rows.dtype])] = 0
-    high, low, power = (exp or exp_double_word)(gap, gap_low)
+    return exp_weights(gap, gap_low, exp)
+
+
+def exp_weights(hi: np.ndarray, lo: np.ndarray | None, exp=None) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`e^{hi + lo}` as a double word for ``hi`` at most a few: ``exp`` (:func:`exp_double_word` by
+    default, about :math:`2^{-68}`, or :func:`exp_scaled`, about :math:`2^{-29}`) scaled by its power of two.
+    Weights below the normal range keep the digits they can hold; 0 below the range (and for -inf).
+    ``lo`` (a scratch array) is overwritten."""
+    if lo is not None:  # past this the weight is 0 after scaling; ``exp`` clips hi but not a huge (or NaN) lo
+        np.copyto(lo, 0, where=~(hi > _NO_WEIGHT_GAP[hi.dtype]))
+    high, low, power = (exp or exp_double_word)(hi, lo)
     with np.errstate(under="ignore"):  # weights below the normal range keep the digits they can hold
-        np.ldexp(high, power, out=high)
-        np.ldexp(low, power, out=low)
-    return high, low
+        return np.ldexp(high, power, out=high), np.ldexp(low, power, out=low)
 
 
 #: gaps below which e^gap is 0 even as a subnormal (e^-1000 < 2^-1075, e^-150 < 2^-150), and where a low

@@ -431,21 +431,11 @@ def _frame_mask(problem: _CtcProblem) -> np.ndarray:
 # one Newton step for the log): the loss and the occupancies are then rounded once, at the end.
 
 
-def _exp_dw(hi: np.ndarray, lo: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    r""":math:`e^{hi + lo}` as a double word (about :math:`2^{-29}` relative) for ``hi`` at most a few; 0
-    below :math:`e^{-150}` (past float32's range) and for -inf. ``lo`` (a scratch array) is overwritten."""
-    if lo is not None:  # -inf's low part (NaN from a two-sum) and a huge one must not reach exp_scaled
-        np.copyto(lo, 0, where=~(hi > -150))
-    e_hi, e_lo, power = dw.exp_scaled(hi, lo)  # clips hi to [-200, 200]: e^-200 is 0 in float32
-    with np.errstate(under="ignore"):  # below the subnormal range: 0, the rounded value
-        return np.ldexp(e_hi, power, out=e_hi), np.ldexp(e_lo, power, out=e_lo)
-
-
 def _log_dw(s_hi: np.ndarray, s_lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     r""":math:`\log(s_{hi} + s_{lo})` as a double word for :math:`s_{hi}` near or above 1: float32's ``log`` (a
     few ulp) corrected by one Newton step, :math:`L + (s_{hi} - e^L)/s_{hi} + \log(1 + s_{lo}/s_{hi})`."""
     log = np.log(s_hi)
-    e_hi, e_lo = _exp_dw(log, None)
+    e_hi, e_lo = dw.exp_weights(log, None, dw.exp_scaled)
     ratio = s_lo / s_hi
     low = s_hi - e_hi  # exact: they are a few ulp apart
     low -= e_lo
@@ -474,7 +464,7 @@ def _log_sum_exp_dw(his: np.ndarray, los: np.ndarray) -> tuple[np.ndarray, np.nd
     np.copyto(d_lo, 0, where=small)
     np.maximum(d_hi, -200, out=d_hi)
     d_hi, d_lo = dw.two_sum(d_hi, d_lo)
-    w_hi, w_lo = _exp_dw(d_hi, d_lo)
+    w_hi, w_lo = dw.exp_weights(d_hi, d_lo, dw.exp_scaled)
     s_hi, s_lo = w_hi[0], w_lo[0]  # the largest term is about 1
     for k in range(1, len(his)):
         s_hi, error = dw.two_sum(s_hi, w_hi[k])
@@ -521,7 +511,7 @@ def _normalizers32(problem: _CtcProblem) -> tuple[np.ndarray, np.ndarray]:
         top[~(top > -np.inf)] = 0  # a frame of -inf logits: log 0, as in float64
         with np.errstate(invalid="ignore"):  # -inf logits: weight 0
             d_hi, d_lo = dw.two_sum(z, -top)
-        w_hi, w_lo = _exp_dw(d_hi, d_lo)
+        w_hi, w_lo = dw.exp_weights(d_hi, d_lo, dw.exp_scaled)
         s_hi, s_lo = dw.row_sums(w_hi, w_hi.max(axis=1), high=d_hi, low=w_hi)
         s_lo += w_lo.sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -707,7 +697,7 @@ def _occupancy_grad32(problem, alpha, log_p, ext, valid, skip, norm) -> np.ndarr
         # gamma <= 1: log-probabilities of 1e30 carry rounding errors of 1e15 in their logs
         np.copyto(log_lo, np.minimum(log_lo, 0), where=log_hi >= 0)
         np.minimum(log_hi, 0, out=log_hi)
-        g_hi, g_lo = _exp_dw(log_hi, log_lo)
+        g_hi, g_lo = dw.exp_weights(log_hi, log_lo, dw.exp_scaled)
         gamma_hi, gamma_lo = _class_sums(g_hi, g_lo, slots, present, classes, problem.blank)
         grad[t] = _frame_grad32(problem, t, gamma_hi, gamma_lo, norm)
     grad[:, ~possible, :] = np.nan
@@ -761,7 +751,7 @@ def _frame_grad32(problem, t, gamma_hi, gamma_lo, norm) -> np.ndarray:
     with np.errstate(invalid="ignore"):  # -inf logits: probability 0
         d_hi, d_lo = dw.two_sum(z, -norm[0][t][:, None])
         d_lo -= norm[1][t][:, None]
-    prob_hi, prob_lo = _exp_dw(d_hi, d_lo)
+    prob_hi, prob_lo = dw.exp_weights(d_hi, d_lo, dw.exp_scaled)
     diff_hi, error = dw.two_sum(prob_hi, -gamma_hi)
     diff = diff_hi + (error + (prob_lo - gamma_lo))
     top = np.argmax(z, axis=-1)[:, None]
