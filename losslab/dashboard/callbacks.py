@@ -79,6 +79,13 @@ def figure_update(figure: dict, plan: UpdatePlan):
     if plan.full:
         return figure
     patch = Patch()
+    yaxis = figure["layout"].get("yaxis", {})
+    if "autorange" in yaxis:  # figures.scalable_y: a fixed range for values all near 0, autorange otherwise
+        patch["layout"]["yaxis"]["autorange"] = yaxis["autorange"]
+        if "range" in yaxis:
+            patch["layout"]["yaxis"]["range"] = yaxis["range"]
+        else:
+            del patch["layout"]["yaxis"]["range"]
     if plan.replace_traces:
         patch["data"] = figure["data"]
         patch["layout"]["shapes"] = figure["layout"]["shapes"]

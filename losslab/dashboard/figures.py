@@ -277,12 +277,16 @@ def tiny_axis_range(arrays, also=()) -> list[float] | None:
 
 
 def scalable_y(figure: dict, also=()) -> dict:
-    """``figure`` (one y axis) with :func:`tiny_axis_range`'s range when all its y values are that small."""
+    """``figure`` (one y axis) with :func:`tiny_axis_range`'s range when all its y values are that small, and
+    ``autorange`` set either way."""
     arrays = [decoded(t["y"]) if isinstance(t["y"], dict) else np.asarray(t["y"], dtype=np.float64)
               for t in figure["data"] if t.get("y") is not None]
     span = tiny_axis_range(arrays, also)
+    yaxis = figure["layout"].setdefault("yaxis", {})
     if span is not None:
-        figure["layout"].setdefault("yaxis", {})["range"] = span
+        yaxis["range"], yaxis["autorange"] = span, False
+    else:  # said outright, so a Patch hands an axis that was tiny back to autorange (callbacks.figure_update)
+        yaxis["autorange"] = True
     return figure
 
 

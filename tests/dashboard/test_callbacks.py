@@ -396,15 +396,21 @@ def test_logits_from_click_ignores_invalid_state(logits, swept):
 
 
 def apply_patch(figure: dict, patch: dict) -> dict:
-    """What the browser does with a Patch of Assign operations."""
+    """What the browser does with a Patch (Assign and Delete operations)."""
     import copy
 
     result = copy.deepcopy(figure)
-    for location, value in operations(patch).items():
+    assert is_patch(patch), patch
+    for op in patch["operations"]:
+        *path, last = op["location"]
         target = result
-        for step in location[:-1]:
-            target = target[step]
-        target[location[-1]] = copy.deepcopy(value)
+        for step in path:
+            target = target.setdefault(step, {}) if isinstance(target, dict) else target[step]
+        if op["operation"] == "Delete":  # the renderer's dissocPath: a missing key is no error
+            target.pop(last, None)
+        else:
+            assert op["operation"] == "Assign", op
+            target[last] = copy.deepcopy(op["params"]["value"])
     return result
 
 

@@ -578,3 +578,22 @@ def test_a_huber_curve_at_delta_5e_324_gets_axes_plotly_can_scale():
         drawn = drawn[np.isfinite(drawn)]
         low, high = figure["layout"]["yaxis"].get("range") or (drawn.min(), drawn.max())
         assert high - low >= 1e-300 and low <= drawn.min() and drawn.max() <= high, (low, high)
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    ("?delta=5e-324&tau=5e-324&losses=huber,quantile", "?delta=1&tau=5e-324&losses=huber,quantile"),
+    ("?delta=1&tau=5e-324&losses=huber,quantile", "?delta=5e-324&tau=5e-324&losses=huber,quantile"),
+    ("?delta=1&tau=0.5&losses=huber,quantile", "?delta=2&tau=0.5&losses=huber,quantile"),
+], ids=["out-of-tiny", "into-tiny", "ordinary"])
+def test_a_typed_change_draws_the_influence_axis_a_fresh_load_draws(before, after):
+    """The influence chart's fixed range for pulls all near 0 (figures.scalable_y) comes and goes with a Patch
+    too: typed into δ = 5e-324 the axis must not autorange a span Plotly cannot scale, and typed out of it
+    the axis must not stay at [0, 1e-300] while the pulls reach 1."""
+    from tests.dashboard.test_callbacks import apply_patch, assert_bit_identical, is_patch
+
+    previous, state = VIEW.parse_query(before), VIEW.parse_query(after)
+    update = callbacks.figure_update(VIEW.build(state).grad_figure, VIEW.plan(previous, state))
+    shown = apply_patch(VIEW.build(previous).grad_figure, update) if is_patch(update) else update
+    fresh = VIEW.build(state).grad_figure
+    assert shown["layout"]["yaxis"] == fresh["layout"]["yaxis"]
+    assert_bit_identical(shown, fresh, "influence")
