@@ -125,6 +125,13 @@
     if (!sweep || !state || !state.tokens) return;
     var parameter = sweep.parameter;
     if (!sweep.token || sweep.token !== state.tokens[parameter]) { setPreviewing(false); return; }
+    var value = state.values[parameter];
+    var ends = [sweep.values[0], sweep.values[sweep.values.length - 1]];
+    if (value < Math.min(ends[0], ends[1]) || value > Math.max(ends[0], ends[1])) {
+      // a typed value past the slider's ends: the handle rests on the nearest stop, which is not the value
+      setPreviewing(false);
+      return;
+    }
     var k = stopAt(sweep, sliderPosition(parameter));
     if (k < 0) { setPreviewing(false); return; }
     var confirmed = sweep.values[k] === state.values[parameter];

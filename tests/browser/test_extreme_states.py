@@ -135,6 +135,33 @@ def test_robust_pulls_of_5e_324_draw_their_bars(lab):
     assert lab.duo.get_logs() == []
 
 
+@pytest.mark.parametrize(("link", "typed", "largest"), [
+    ("/robust?delta=1&tau=5e-324&losses=huber,quantile", "5e-324", 1e-300),
+    ("/robust?delta=5e-324&tau=5e-324&losses=huber,quantile", "1", None),
+], ids=["into-5e-324", "out-of-5e-324"])
+def test_robust_delta_typed_into_and_out_of_5e_324_draws_the_servers_pulls(lab, link, typed, largest):
+    # Reached by typing, not by a link: the fixed range of a tiny axis came only with whole figures
+    # (out of it: the axis stayed at [0, 1e-300] under pulls of 1, about 50 SEVERE path errors), and typed
+    # into it the δ slider's handle rested on its lowest stop, whose precomputed pulls (up to 0.05)
+    # robust.js drew over the server's on that axis.
+    lab.open(link, wait_for=("robust-loss-graph", "robust-grad-graph"))
+    lab.wait_until(lambda: lab.js("return document.querySelectorAll('#robust-grad-graph .bars .point').length;"),
+                   "the influence bars")
+    lab.duo.get_logs()
+    lab.type_into("robust-delta-input", typed)
+    lab.wait_until(lambda: f"delta={typed}" in lab.js("return window.location.search;"), "δ in the link")
+    def huber_pulls():
+        return max(abs(v) for v in lab.trace("robust-grad-graph", "huber")["y"])
+
+    if largest is None:
+        lab.wait_until(lambda: lab.layout("robust-grad-graph", "yaxis.autorange") is True, "autorange back")
+        lab.wait_until(lambda: huber_pulls() > 0.5, "Huber's pulls of the server's fit at δ = 1")
+    else:
+        lab.wait_until(lambda: huber_pulls() <= largest, f"Huber's pulls at most {largest}")
+        assert lab.layout("robust-grad-graph", "yaxis.range") == [0, 1e-300]
+    assert lab.duo.get_logs() == []
+
+
 def test_play_on_a_log_scale_says_why_it_cannot_sweep(lab):
     # A log axis rescales with every frame, so the view sends no frames for it ("unsupported"): ▶ turned
     # into ■ and stayed so, with nothing moving and no word why.
