@@ -276,12 +276,16 @@ def tiny_axis_range(arrays, also=()) -> list[float] | None:
     return [-SMALLEST_AXIS_SPAN if values.min() < 0 else 0.0, SMALLEST_AXIS_SPAN if values.max() > 0 else 0.0]
 
 
+def y_values(traces: list[dict], axis: str | None = None) -> list[np.ndarray]:
+    """The y arrays of ``traces`` (typed arrays decoded); with ``axis`` ("y", "y2", ...) only those drawn on it."""
+    return [decoded(t["y"]) if isinstance(t["y"], dict) else np.asarray(t["y"], dtype=np.float64)
+            for t in traces if t.get("y") is not None and (axis is None or t.get("yaxis", "y") == axis)]
+
+
 def scalable_y(figure: dict, also=()) -> dict:
     """``figure`` (one y axis) with :func:`tiny_axis_range`'s range when all its y values are that small, and
     ``autorange`` set either way."""
-    arrays = [decoded(t["y"]) if isinstance(t["y"], dict) else np.asarray(t["y"], dtype=np.float64)
-              for t in figure["data"] if t.get("y") is not None]
-    span = tiny_axis_range(arrays, also)
+    span = tiny_axis_range(y_values(figure["data"]), also)
     yaxis = figure["layout"].setdefault("yaxis", {})
     if span is not None:
         yaxis["range"], yaxis["autorange"] = span, False

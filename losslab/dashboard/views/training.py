@@ -408,16 +408,10 @@ def logit_figures(runs, trajectory: str, steps: int, token: str, checks=None) ->
     threshold = [THRESHOLDS[trajectory]]  # the dotted line at p̂ = 0.5 (z = 0) is on the upper axis too
     for figure_layout, name, traces, also in ((top, "yaxis", upper, threshold), (top, "yaxis2", lower, []),
                                               (grad, "yaxis", grad_traces, [])):
-        span = figures.tiny_axis_range(axis_values(traces, "y" + name[5:]), also)
+        span = figures.tiny_axis_range(figures.y_values(traces, "y" + name[5:]), also)
         if span is not None:
             figure_layout[name]["range"] = span
     return {"data": upper + lower, "layout": top}, {"data": grad_traces, "layout": grad}
-
-
-def axis_values(traces: list[dict], axis: str) -> list[np.ndarray]:
-    """The y values of the traces drawn on one y axis."""
-    return [figures.decoded(t["y"]) if isinstance(t["y"], dict) else np.asarray(t["y"], dtype=np.float64)
-            for t in traces if t.get("yaxis", "y") == axis]
 
 
 def difference_overlay(run: training.LogitRun, check: training.GradientCheck) -> dict:
