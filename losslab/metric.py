@@ -1390,7 +1390,6 @@ def _exact_weights(cos_hi, cos_lo, positives, temperature: float):
     to about ``2^-100``: each row's largest cosine taken off (two-sums), the quotient by :math:`\tau = m 2^t`
     a double word with its power of two applied last (no overflow for any temperature), the weights from
     ``_exact_exp`` (below ``-1400``: 0), :math:`p_c - 1 = -\sum_{j \ne c} w_j / \sum_j w_j`."""
-    rows = np.arange(len(positives))
     top = np.argmax(cos_hi + cos_lo, axis=-1)[:, None]
     difference, error = dw.two_sum(cos_hi, -np.take_along_axis(cos_hi, top, axis=-1))
     error += cos_lo - np.take_along_axis(cos_lo, top, axis=-1)
@@ -1405,6 +1404,14 @@ def _exact_weights(cos_hi, cos_lo, positives, temperature: float):
     high, low = np.ldexp(high, power), np.ldexp(low, power)  # weights below 2^-1022 lose digits (as plain ones)
     high[~alive] = 0.0
     low[~alive] = 0.0
+    return _weights_minus_positives(high, low, positives)
+
+
+def _weights_minus_positives(high, low, positives) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`w_j / \sum_k w_k - [j = c]` per row of the double-word weights ``high + low`` (overwritten), as
+    double words: sums by ``_pairwise_total``, double-word quotients, and the positive's
+    :math:`p_c - 1 = -\sum_{j \ne c} w_j / \sum_k w_k` (no cancellation)."""
+    rows = np.arange(len(positives))
     total, total_low = _pairwise_total(high)
     total_low += np.sum(low, axis=-1)
     total, total_low = total[:, None], total_low[:, None]
@@ -1642,23 +1649,12 @@ def _gradient_double_word(logits: np.ndarray, positives: np.ndarray, low=None,
     :math:`p_c - 1 = -\sum_{j \ne c} w_j / \sum_j w_j` double-word quotients. ``low``: the logits' low
     parts (0 where a logit is -inf); ``exp``: ``_double_word.exp_double_word`` for float64's raw logits.
     """
-    rows = np.arange(len(positives))
     shifted, error = dw.two_sum(logits, -logits.max(axis=-1, keepdims=True))
     if low is not None:
         error += low
     high, low, power = exp(shifted, error)
     high, low = np.ldexp(high, power), np.ldexp(low, power)
-    total, total_low = _pairwise_total(high)
-    total_low += np.sum(low, axis=-1)
-    total, total_low = total[:, None], total_low[:, None]
-    grad, grad_low = dw.divide_unchecked(high, low, total, total_low)
-    high[rows, positives] = 0
-    low[rows, positives] = 0
-    others, others_low = _pairwise_total(high)
-    others_low += np.sum(low, axis=-1)
-    complement, complement_low = dw.divide_unchecked(others[:, None], others_low[:, None], total, total_low)
-    grad[rows, positives], grad_low[rows, positives] = -complement[:, 0], -complement_low[:, 0]
-    return grad, grad_low
+    return _weights_minus_positives(high, low, positives)
 
 
 def _corrected_cross_entropy(logits, low, positives, temperature: float, want_grad: bool):
