@@ -45,6 +45,10 @@ from sklearn._loss import loss as sklearn_loss
 
 import losslab
 
+from .test_detection import (
+    _tv_inter_union as tv_inter_union,  # torchvision.ops._utils._loss_inter_union
+)
+
 F = torch.nn.functional
 LONG = os.environ.get("LOSSLAB_LONG") == "1"
 SIZE = 2000 if LONG else 60
@@ -859,18 +863,6 @@ def test_listnet_is_torchs_cross_entropy_to_the_relevance_softmax(dtype):
 
 
 # ------------------------------------------------------------------ object detection (torchvision 0.28.0's code)
-
-
-def tv_inter_union(boxes1, boxes2):  # torchvision.ops._utils._loss_inter_union
-    x1, y1, x2, y2 = boxes1.unbind(dim=-1)
-    x1g, y1g, x2g, y2g = boxes2.unbind(dim=-1)
-    xkis1, ykis1 = torch.max(x1, x1g), torch.max(y1, y1g)
-    xkis2, ykis2 = torch.min(x2, x2g), torch.min(y2, y2g)
-    intsctk = torch.zeros_like(x1)
-    mask = (ykis2 > ykis1) & (xkis2 > xkis1)
-    intsctk[mask] = (xkis2[mask] - xkis1[mask]) * (ykis2[mask] - ykis1[mask])
-    unionk = (x2 - x1) * (y2 - y1) + (x2g - x1g) * (y2g - y1g) - intsctk
-    return intsctk, unionk
 
 
 def tv_iou_loss(boxes1, boxes2, eps=1e-7):  # 1 - IoU with torchvision's eps placement
