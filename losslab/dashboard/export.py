@@ -14,9 +14,16 @@ import numpy as np
 from losslab.dashboard import figures
 
 # The end of every "Show code" program (``View.code``): print x and the columns as ``curves_csv`` writes them.
+# The CSV goes chart by chart (``curve_columns``), a snippet often loss by loss (each loss's value, then its
+# gradient): the columns are regrouped by their chart, the part of "<chart>: <curve>" before the last ": ",
+# in first-appearance order, so the printed table is the downloaded one column for column.
 PRINT_COLUMNS = "\n".join([
     "",
-    "# the numbers, as \"Download CSV\" writes them (every float in full: repr reads back exactly)",
+    "# the numbers, as \"Download CSV\" writes them (every float in full: repr reads back exactly),",
+    "# chart by chart (a column is named \"<chart>: <curve>\")",
+    "charts = list(dict.fromkeys(name.rpartition(': ')[0] for name in columns))",
+    "columns = {name: values for chart in charts for name, values in columns.items()",
+    "           if name.rpartition(': ')[0] == chart}",
     "import csv, sys",
     "table = csv.writer(sys.stdout, lineterminator='\\n')",
     "table.writerow(['x', *columns])",

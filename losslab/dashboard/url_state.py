@@ -11,6 +11,7 @@ controls, ``losses`` and its extra controls (see :mod:`losslab.dashboard.views.b
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode
@@ -24,6 +25,9 @@ MAX_QUERY_LENGTH = 2000
 MAX_NAMED_UNKNOWN = 5
 # Page settings every view accepts and ignores: the browser applies them (present=1, presenting mode).
 PAGE_KEYS = frozenset({"present"})
+# A '+' right after the "e" of a number is its exponent's sign (1e+300, as Python, the CSV and the shown code
+# write it, pasted into a link), not a space: form decoding (parse_qs) read "1e 300" and refused it.
+_EXPONENT_SIGN = re.compile(r"(?<=[0-9.][eE])\+(?=[0-9])")
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ def parse_query(view: View, search: str | None) -> ViewState:
     if len(search) > MAX_QUERY_LENGTH:
         return replace(state, notices=(f"The link's settings are {len(search)} characters long "
                                        f"(at most {MAX_QUERY_LENGTH}); showing the defaults.",))
-    query = parse_qs(search, keep_blank_values=True)
+    query = parse_qs(_EXPONENT_SIGN.sub("%2B", search), keep_blank_values=True)
     notices: list[str] = []
     known = {c.name for c in (*view.numbers, *view.extras)} | {"losses"}
     unknown = sorted(set(query) - known - PAGE_KEYS)
