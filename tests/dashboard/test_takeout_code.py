@@ -77,8 +77,6 @@ def test_shown_code_prints_the_downloaded_csv_text_for_text(name, typed, extras)
     assert printed == written
 
 
-@pytest.mark.xfail(strict=True, reason="h54->lead: views/training.py code_snippet prints the check's line without "
-                   "'#' (fix: print('#', run.label, ...)); remove this mark with the fix")
 def test_training_gradient_check_code_prints_only_the_table():
     """With the gradient check on, the training code printed "BCE largest relative difference: ..." lines
     above the table: ``python code.py > out.csv`` gave a file no CSV reader reads. The check's
@@ -88,8 +86,6 @@ def test_training_gradient_check_code_prints_only_the_table():
     assert [line for line in printed.splitlines() if not line.startswith("#")] == csv_table(view, state).splitlines()
 
 
-@pytest.mark.xfail(strict=True, reason="h54->lead: views/training.py lru_caches key -0.0 and 0.0 alike "
-                   "(fix: key parameter_paths/logit_runs on the floats' signs too); remove this mark with the fix")
 def test_training_csv_after_typing_minus_zero_then_zero_holds_the_cores_zero():
     """The core is cached on float arguments, and -0.0 == 0.0 (same hash): typing -0 as w₀, then 0, drew and
     exported the cached -0.0 run. The core's own first w is +0.0 for a start at 0."""

@@ -162,7 +162,7 @@ class TrainingView(View):
                                numbers["gamma"]) if state.check == "on" else None)
         dataset, surfaces = landscape(numbers["points"], numbers["separation"], numbers["noise"], numbers["seed"])
         paths = parameter_paths(numbers["points"], numbers["separation"], numbers["noise"], numbers["seed"],
-                                numbers["w0"], numbers["b0"], numbers["lr"], numbers["steps"])
+                                float(numbers["w0"]).hex(), float(numbers["b0"]).hex(), numbers["lr"], numbers["steps"])
         logit_token = self._token(state, LOGIT_CONTROLS, with_losses=True)
         path_token = self._token(state, PATH_CONTROLS, with_losses=False)
         trajectory_figure, grad_figure = logit_figures(runs, state.trajectory, int(numbers["steps"]), logit_token,
@@ -292,10 +292,13 @@ def landscape(points: int, separation: float, noise: float, seed: int):
 
 
 @lru_cache(maxsize=16)
-def parameter_paths(points: int, separation: float, noise: float, seed: int, w0: float, b0: float, lr: float,
+def parameter_paths(points: int, separation: float, noise: float, seed: int, w0_hex: str, b0_hex: str, lr: float,
                     steps: int) -> tuple[training.ParameterPath, ...]:
+    """The descents from ``(w0, b0)``, given as ``float.hex`` text: the cache then tells a typed -0 from 0
+    (-0.0 == 0.0, with one hash), and the path's first point keeps the start's sign as the core gives it."""
     dataset, _ = landscape(points, separation, noise, seed)
-    return training.descend_parameters(dataset, SURFACE_KEYS, start=(w0, b0), learning_rate=lr, steps=steps)
+    start = (float.fromhex(w0_hex), float.fromhex(b0_hex))
+    return training.descend_parameters(dataset, SURFACE_KEYS, start=start, learning_rate=lr, steps=steps)
 
 
 # ---------------------------------------------------------------- part 1 figures
@@ -742,7 +745,7 @@ def code_snippet(title: str, state: ViewState, keys: tuple[str, ...]) -> str:
             "    check = training.gradient_check(run, target=target, params=params)",
             f"    columns[{GRAD_CHART + ': '!r} + run.label + ' (finite difference)'] = shown(",
             "        np.abs(check.finite_difference), run.diverged_at)",
-            "    print(run.label, 'largest relative difference:', check.relative_difference)",
+            "    print('#', run.label, 'largest relative difference:', check.relative_difference)",
         ]
     lines += [
         f"dataset = training.make_dataset(points={int(numbers['points'])}, separation={float(numbers['separation'])!r}, "
