@@ -81,7 +81,9 @@ def parse_query(view: View, search: str | None) -> ViewState:
     unknown = sorted(set(query) - known - PAGE_KEYS)
     # A few names, then a count: a link of 300 unknown keys made a notice of 10,000 characters.
     for key in unknown[:MAX_NAMED_UNKNOWN]:
-        notices.append(f"Ignored the unknown setting “{_shorten(key)}”.")
+        # "?=5" (a name cut off while editing the link) once read: Ignored the unknown setting “”.
+        notices.append(f"Ignored the unknown setting “{_shorten(key)}”." if key.strip() else
+                       "Ignored a setting with no name.")
     if len(unknown) > MAX_NAMED_UNKNOWN:
         notices.append(f"Ignored {len(unknown) - MAX_NAMED_UNKNOWN} more unknown settings.")
     values = {key: _single(key, query[key], notices) for key in query if key in known}

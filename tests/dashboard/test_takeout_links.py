@@ -128,3 +128,11 @@ def test_a_tampered_link_names_what_it_ignored_and_keeps_the_rest(name):
         kept = {k for k in state.numbers if k not in {key, other}}
         assert {k: exact(back.numbers[k]) for k in kept} == {k: exact(state.numbers[k]) for k in kept}, label
         assert back.losses == state.losses and back.extras == state.extras, label
+
+
+@pytest.mark.parametrize("search", ["?=5", "?target=1&=", "?%20=1"])
+def test_a_setting_without_a_name_gets_a_notice_that_says_so(search):
+    """``?=5`` (a name cut off while editing the link) said: Ignored the unknown setting “”."""
+    state = views.parse_query("regression", search)
+    assert state.notices == ("Ignored a setting with no name.",)
+    assert state.numbers["target"] == (1.0 if "target" in search else 0.0)
