@@ -11,6 +11,8 @@ Rows (one per registered view, ``losslab.dashboard.views.VIEWS``):
 * ``weight.<view>``: bytes on the wire for the first visit (Lighthouse's
   total byte weight);
 * ``a11y.<view>``: Lighthouse's accessibility score, and the audits that fail;
+* ``mobile.bare-dash``, ``mobile.two-charts-dash`` (INFO): the floor of any Dash page here, from
+  bench/dash_floor_app.py: a page with a heading only, and the same page with two static charts;
 * ``repeat.<view>``: what a second visit in the same browser fetches over the
   network (Resource Timing: a response with a transfer size was not served
   from the cache alone);
@@ -55,6 +57,10 @@ from bench.harness import (
 LIGHTHOUSE = Path(sys.prefix) / "node" / "bench" / "node_modules" / ".bin" / "lighthouse"
 BASELINE_TARGET = "bench.plain_dash_app:server"
 BASELINE = "plain Dash"
+# The floor of any Dash page (bench/dash_floor_app.py): its rows are INFO, beside the baseline
+FLOOR_PAGES = (("bare-dash", "bench.dash_floor_app:bare_server", "a Dash page with a heading, no graph"),
+               ("two-charts-dash", "bench.dash_floor_app:charts_server",
+                "a Dash page with two static charts (losslab's plotly.js bundle), no callback"))
 DEFAULT_RUNS = 3
 RUN_TIMEOUT = 300  # s; a run takes 30 to 90 s here
 CHROME_FLAGS = "--headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage --disable-background-networking"
@@ -90,7 +96,8 @@ def views():
 def row_keys() -> list[str]:
     names = [view.name for view in views()]
     keys = [f"{prefix}{name}" for prefix in PREFIXES[:-1] for name in names]
-    return [*keys, "mobile.plain-dash", "visit.cache-lifetimes", "visit.compression"]
+    floor = [f"mobile.{name}" for name, _, _ in FLOOR_PAGES]
+    return [*keys, "mobile.plain-dash", *floor, "visit.cache-lifetimes", "visit.compression"]
 
 
 # ---------------------------------------------------------------- Lighthouse
@@ -244,15 +251,18 @@ def run(mode: Mode, runs: int = DEFAULT_RUNS) -> list[Row]:
         return [Row(key, "not run", "", "", SKIP, problem) for key in keys]
     app = Gunicorn(APP_TARGET, DOCKERFILE_CONFIG, ready_path="/health", name="losslab")
     plain = Gunicorn(BASELINE_TARGET, DOCKERFILE_CONFIG, ready_path="/", name="plain-dash")
+    floors = [Gunicorn(target, DOCKERFILE_CONFIG, ready_path="/", name=name) for name, target, _ in FLOOR_PAGES]
     results: dict[str, list[dict]] = {}
-    with serve(app, plain) as (app_port, plain_port):
+    with serve(app, plain, *floors) as (app_port, plain_port, *floor_ports):
         pages = [(BASELINE, f"http://127.0.0.1:{plain_port}/")]
+        pages += [(name, f"http://127.0.0.1:{port}/") for (name, _, _), port in zip(FLOOR_PAGES, floor_ports, strict=True)]
         pages += [(view.name, f"http://127.0.0.1:{app_port}{view.path}") for view in views()]
         for index in range(runs):
             for name, url in pages:
                 print(f"[bench] lighthouse {index + 1}/{runs} {name}", file=sys.stderr, flush=True)
                 results.setdefault(name, []).append(lighthouse(url))
-        visit_results = {name: visits(*_split(url)) for name, url in pages}
+        floor_names = {name for name, _, _ in FLOOR_PAGES}
+        visit_results = {name: visits(*_split(url)) for name, url in pages if name not in floor_names}
         first_urls = sorted({entry["url"] for name, (first, _) in visit_results.items() if name != BASELINE
                              for entry in first})
         checks = header_check(app_port, first_urls)
@@ -278,6 +288,7 @@ def rows_from(results: dict[str, list[dict]], visit_results: dict, checks, basel
         f"median of {len(base_runs)} run(s)",
         "baseline", INFO, "; ".join(filter(None, [machine, _errors(results[BASELINE])])),
         {"runs": results[BASELINE]})]
+    rows += [floor_row(name, description, results.get(name, [])) for name, _, description in FLOOR_PAGES]
     for view in views():
         good = [r for r in results.get(view.name, []) if "error" not in r]
         errors = _errors(results.get(view.name, []))
@@ -290,6 +301,18 @@ def rows_from(results: dict[str, list[dict]], visit_results: dict, checks, basel
     rows += header_rows(checks, baseline_checks)
     order = {key: i for i, key in enumerate(row_keys())}
     return sorted(rows, key=lambda row: order.get(row.key, len(order)))
+
+
+def floor_row(name: str, description: str, runs: list[dict]) -> Row:
+    """An INFO row for one of bench/dash_floor_app.py's pages: what any Dash page costs here."""
+    good = [r for r in runs if "error" not in r]
+    if not good:
+        return Row(f"mobile.{name}", "not measured", "", "", ERROR, _errors(runs) or "no Lighthouse run")
+    score, lcp, tbt, weight = (median_of(good, key) for key in ("score", "lcp", "tbt", "weight"))
+    each = ", ".join(_s(r.get("tbt")) for r in good)
+    return Row(f"mobile.{name}", f"score {_num(score)}, LCP {_s(lcp)}, TBT {_s(tbt)}, {_mb(weight)}",
+               f"{description}; TBT of each run {each}; median of {len(good)} run(s)", "floor of any Dash page",
+               INFO, _errors(runs), {"runs": runs})
 
 
 def view_rows(name: str, good: list[dict], base: dict, runs: int, notes: str) -> list[Row]:
