@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 
-from dash import ClientsideFunction, Input, Output, Patch, State, ctx, dcc, no_update
+from dash import ClientsideFunction, Input, Output, State, ctx, dcc, no_update
 
 from losslab.dashboard import controls, ids, layout, tables, views
 from losslab.dashboard.url_state import ViewState
@@ -75,43 +75,53 @@ def read_state(view: View | str, raw_numbers: dict, losses, triggered: frozenset
 
 
 def figure_update(figure: dict, plan: UpdatePlan):
-    """The whole figure, or a Patch carrying only the traces and marker that changed."""
+    """The whole figure, or a Patch carrying only the traces and marker that changed.
+
+    The Patch is written in the JSON form the renderer receives (:func:`patch_json`), the form
+    ``dash.Patch.to_plotly_json`` gives, so orjson serialises the whole response: the same
+    operations in the same order, without a ``Patch`` proxy object per location.
+    """
     if plan.full:
         return figure
-    patch = Patch()
+    operations: list[dict] = []
+    assign = functools.partial(_operation, operations, "Assign")
     yaxis = figure["layout"].get("yaxis", {})
     if "autorange" in yaxis:  # figures.scalable_y: a fixed range for values all near 0, autorange otherwise
-        patch["layout"]["yaxis"]["autorange"] = yaxis["autorange"]
+        assign(["layout", "yaxis", "autorange"], yaxis["autorange"])
         if "range" in yaxis:
-            patch["layout"]["yaxis"]["range"] = yaxis["range"]
+            assign(["layout", "yaxis", "range"], yaxis["range"])
         else:
-            del patch["layout"]["yaxis"]["range"]
+            operations.append({"operation": "Delete", "location": ["layout", "yaxis", "range"], "params": {}})
     if plan.replace_traces:
-        patch["data"] = figure["data"]
-        patch["layout"]["shapes"] = figure["layout"]["shapes"]
-        return _wire(patch)
+        assign(["data"], figure["data"])
+        assign(["layout", "shapes"], figure["layout"]["shapes"])
+        return patch_json(operations)
     for index, trace in enumerate(figure["data"]):
         role = trace.get("meta")
         if isinstance(role, str) and role.startswith("fd:"):
             role = role[3:]  # a gradient check's overlay is redrawn with its loss
         if role == "marker":
-            patch["data"][index] = trace
+            assign(["data", index], trace)
             continue
         if role in plan.redraw:
-            patch["data"][index]["y"] = trace["y"]
+            assign(["data", index, "y"], trace["y"])
         if plan.shift or role in plan.redraw:
-            patch["data"][index]["x0"] = trace["x0"]
-            patch["data"][index]["dx"] = trace["dx"]
+            assign(["data", index, "x0"], trace["x0"])
+            assign(["data", index, "dx"], trace["dx"])
     if plan.shift and "autorangeoptions" in figure["layout"]["xaxis"]:
         # Only the autorange limits move: a user's zoom (autorange off) is kept.
-        patch["layout"]["xaxis"]["autorangeoptions"] = figure["layout"]["xaxis"]["autorangeoptions"]
-    patch["layout"]["shapes"] = figure["layout"]["shapes"]
-    return _wire(patch)
+        assign(["layout", "xaxis", "autorangeoptions"], figure["layout"]["xaxis"]["autorangeoptions"])
+    assign(["layout", "shapes"], figure["layout"]["shapes"])
+    return patch_json(operations)
 
 
-def _wire(patch: Patch) -> dict:
-    """A Patch in the JSON form the renderer receives anyway, so orjson serialises the whole response."""
-    return patch.to_plotly_json()
+def _operation(operations: list, name: str, location: list, value) -> None:
+    operations.append({"operation": name, "location": location, "params": {"value": value}})
+
+
+def patch_json(operations: list[dict]) -> dict:
+    """``dash.Patch`` operations in the JSON form the renderer receives (``Patch.to_plotly_json``)."""
+    return {"__dash_patch_update": "__dash_patch_update", "operations": operations}
 
 
 def message_keys(view: View) -> list[str]:

@@ -157,7 +157,8 @@ def _read_only(*arrays: np.ndarray) -> None:
 
 def cache_clear() -> None:
     """Empty the curve caches (tests, and anyone timing the uncached path)."""
-    for cached in (_raw_curve, _binary_curve, _multiclass_curve, _multiclass_row, _softmax_state):
+    for cached in (_raw_curve, _raw_row, _binary_curve, _binary_row, _multiclass_curve, _multiclass_row,
+                   _softmax_state):
         cached.cache_clear()
 
 
@@ -229,13 +230,20 @@ def raw_point(x: float, target, keys: Iterable[str], params: Mapping[str, float]
         spec = registry.get(key)
         values = _params_for(spec, params)
         if key in _IDENTITY_KERNELS and point is not None and label is not None:
-            loss, grad = _IDENTITY_KERNELS[key](point, label, _validated(spec, values))
-            rows.append(PointValues(key, spec.label, float(loss), float(grad), float(grad)))
+            rows.append(_raw_row(key, *_cache_number(point), *_cache_number(label),
+                                 _frozen(_validated(spec, values))))
             continue
         loss_function, grad_function = raw_functions(spec)
         grad = float(grad_function(x, target, **values))
         rows.append(PointValues(key, spec.label, float(loss_function(x, target, **values)), grad, grad))
     return rows
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _raw_row(key: str, x: float, x_sign: float, target: float, target_sign: float, params) -> PointValues:
+    """:func:`raw_point`'s kernel row (cached per loss: a parameter change leaves the other rows as they were)."""
+    loss, grad = _IDENTITY_KERNELS[key](np.asarray(x), np.asarray(target), _thawed(params))
+    return PointValues(key, registry.get(key).label, float(loss), float(grad), float(grad))
 
 
 def binary_grid(axis: BinaryAxis, include: float | None = None) -> Grid:
@@ -318,16 +326,8 @@ def binary_point(
         values = _params_for(spec, params)
         label = _label(target, key)
         if key in _LOGIT_KERNELS and label is not None and math.isfinite(z):
-            values = _validated(spec, values)
-            loss, grad_logit = _LOGIT_KERNELS[key](np.asarray(z), label, values)
-            grad = float("nan")
-            if 0 < p < 1:
-                # the registry's dL/dp takes p itself: logit(p) is not z to the last bit
-                z_of_p = np.asarray(logit(p), dtype=np.float64)
-                grad_logit_of_p = (None if key in _PROBABILITY_GRAD_KERNELS
-                                   else _LOGIT_KERNELS[key](z_of_p, label, values)[1])
-                grad = float(_probability_grad(key, np.asarray(p), z_of_p, label, values, grad_logit_of_p))
-            rows.append(PointValues(key, spec.label, float(loss), grad, float(grad_logit)))
+            rows.append(_binary_row(key, *_cache_number(z), *_cache_number(p), *_cache_number(label),
+                                    _frozen(_validated(spec, values))))
             continue
         rows.append(
             PointValues(
@@ -339,6 +339,23 @@ def binary_point(
             )
         )
     return rows
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _binary_row(key: str, z: float, z_sign: float, p: float, p_sign: float, target: float, target_sign: float,
+                params) -> PointValues:
+    """:func:`binary_point`'s kernel row at logit ``z`` = its probability ``p`` (cached per loss)."""
+    values = _thawed(params)
+    label = np.asarray(target)
+    loss, grad_logit = _LOGIT_KERNELS[key](np.asarray(z), label, values)
+    grad = float("nan")
+    if 0 < p < 1:
+        # the registry's dL/dp takes p itself: logit(p) is not z to the last bit
+        z_of_p = np.asarray(logit(p), dtype=np.float64)
+        grad_logit_of_p = (None if key in _PROBABILITY_GRAD_KERNELS
+                           else _LOGIT_KERNELS[key](z_of_p, label, values)[1])
+        grad = float(_probability_grad(key, np.asarray(p), z_of_p, label, values, grad_logit_of_p))
+    return PointValues(key, registry.get(key).label, float(loss), grad, float(grad_logit))
 
 
 def to_probability(x: float, axis: BinaryAxis) -> float:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import math
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -66,6 +67,7 @@ def style_for(key: str, order: Sequence[str]) -> dict:
 
 
 def curve_trace(curve: Curve, values: np.ndarray, order: Sequence[str]) -> dict:
+    y, exact = plotted_values(values)
     return {
         "type": "scatter",
         "mode": "lines",
@@ -73,11 +75,49 @@ def curve_trace(curve: Curve, values: np.ndarray, order: Sequence[str]) -> dict:
         "meta": curve.key,
         "x0": curve.grid.start,
         "dx": curve.grid.step,
-        "y": typed_array(plottable(values)),
+        "y": y,
         "line": style_for(curve.key, order),
         "hovertemplate": "%{y:.4g}",
-        **exact_values(values),
+        **exact,
     }
+
+
+# Encodings of the frozen arrays of cached curves (curves.py), by array identity: a curve revisited
+# (a slider drag, the other losses on a parameter change) is not encoded again. An entry leaves
+# with its array (a weak reference), so the cache never outgrows the curve caches.
+_ENCODED: dict[int, tuple[weakref.ref, dict, dict]] = {}
+
+
+def plotted_values(values: np.ndarray) -> tuple[dict, dict]:
+    """``(typed_array(plottable(values)), exact_values(values))``, the y of a curve trace.
+
+    Bit for bit those two calls: when every value is plottable (the usual case) the array is
+    encoded as it is, without the copy :func:`plottable` makes. A read-only array that owns its
+    data (a cached curve's: nothing can change it) is encoded once and its encoding kept.
+    """
+    frozen = (isinstance(values, np.ndarray) and values.dtype == np.float64 and values.base is None
+              and not values.flags.writeable)
+    if frozen:
+        kept = _ENCODED.get(id(values))
+        if kept is not None and kept[0]() is values:
+            return kept[1], kept[2]
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # NaN is not plottable, and stays NaN
+        inside = np.abs(values) <= PLOTTABLE_LIMIT
+    if inside.all():
+        encoded = typed_array(values), {}
+    else:
+        encoded = typed_array(np.where(inside, values, np.nan)), exact_values(values)
+    if frozen:
+        key = id(values)
+        _ENCODED[key] = (weakref.ref(values, lambda _ref, key=key: _forget(key, _ref)), *encoded)
+    return encoded
+
+
+def _forget(key: int, ref: weakref.ref) -> None:
+    kept = _ENCODED.get(key)
+    if kept is not None and kept[0] is ref:
+        del _ENCODED[key]
 
 
 def marker_trace(x: float, ys: Sequence[float], labels: Sequence[str], axis_suffix: str = "") -> dict:

@@ -43,8 +43,10 @@ import json
 import math
 import os
 import uuid
+from dataclasses import dataclass
 
 import dash
+import orjson
 from dash._utils import split_callback_id, stringify_id
 from dash.exceptions import DependencyException
 from dash.fingerprint import check_fingerprint
@@ -129,8 +131,51 @@ def check_shape(value) -> None:
             stack.extend((child, depth + 1) for child in children)
 
 
+# orjson reads an integer past the 64-bit range as a float: a number this large takes the json.loads path.
+_ORJSON_EXACT_LIMIT = 2.0**63
+
+
+def _plain_and_within_shape(value) -> bool:
+    """Whether ``value`` is within :func:`check_shape`'s limits and holds no float of magnitude 2**63 or
+    more (one level at a time, no message: :func:`strict_loads` then takes the ``json.loads`` path)."""
+    level, depth, count = [value], 1, 0
+    while level:
+        count += len(level)
+        if count > MAX_JSON_VALUES:
+            return False
+        below = []
+        for item in level:
+            if isinstance(item, dict):
+                below.extend(item.values())
+            elif isinstance(item, list):
+                below.extend(item)
+            elif isinstance(item, float) and not -_ORJSON_EXACT_LIMIT < item < _ORJSON_EXACT_LIMIT:
+                return False
+            else:
+                continue
+            if depth > MAX_JSON_DEPTH:
+                return False
+        level, depth = below, depth + 1
+    return True
+
+
 def strict_loads(text, **kwargs):
-    """``json.loads`` that accepts only what a browser's ``JSON.stringify`` produces, within the limits."""
+    """``json.loads`` that accepts only what a browser's ``JSON.stringify`` produces, within the limits.
+
+    A request body (bytes) is read by orjson when it gives exactly what ``json.loads`` would: orjson
+    refuses ``NaN``/``Infinity`` and numbers that overflow a double, as we do, but reads an integer
+    past 64 bits as a float (so any float of magnitude 2**63 or more is read again) and refuses a lone
+    surrogate escape. Anything orjson refuses or that is past the limits takes the ``json.loads`` path,
+    which words the refusal.
+    """
+    if not kwargs and isinstance(text, bytes):
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if _plain_and_within_shape(value):
+                return value
     kwargs.setdefault("parse_constant", _reject_constant)
     kwargs.setdefault("parse_float", _parse_float)
     kwargs.setdefault("parse_int", _parse_int)
@@ -166,6 +211,33 @@ def _named(items, expected, where: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Expected:
+    """What a callback's requests must name, from its ``callback_map`` entry (worked out once)."""
+
+    outputs: list | None  # None: a callback without outputs
+    multi: bool
+    inputs: frozenset[str] | None  # None: pattern-matching inputs, named from the body
+
+
+_expected_by_output: dict[str, tuple[dict, _Expected]] = {}
+
+
+def _expected(output: str, spec: dict) -> _Expected:
+    kept_spec, found = _expected_by_output.get(output, (None, None))
+    if kept_spec is not spec or found is None:  # another app (tests build many) has its own entries
+        outputs, multi = None, False
+        if not spec.get("no_output"):
+            split = split_callback_id(output)
+            multi = isinstance(split, list)
+            outputs = split if multi else [split]
+        wildcard = any(isinstance(entry["id"], dict) for entry in spec["inputs"])
+        inputs = None if wildcard else frozenset(_prop_id(entry) for entry in spec["inputs"])
+        found = _Expected(outputs, multi, inputs)
+        _expected_by_output[output] = (spec, found)
+    return found
+
+
 def _prop_id(entry) -> str:
     return f"{stringify_id(entry['id'])}.{entry['property']}"
 
@@ -185,12 +257,12 @@ def callback_request_problem(app: dash.Dash, body) -> str | None:
     spec = app.callback_map.get(output)
     if spec is None or "callback" not in spec:
         return "'output' names no server-side callback"
-    if not spec.get("no_output"):
-        expected_outputs = split_callback_id(output)
-        if isinstance(expected_outputs, list):
-            problem = _named(body.get("outputs"), expected_outputs, "outputs")
+    expected = _expected(output, spec)
+    if expected.outputs is not None:
+        if expected.multi:
+            problem = _named(body.get("outputs"), expected.outputs, "outputs")
         else:
-            problem = _named([body.get("outputs")], [expected_outputs], "outputs")
+            problem = _named([body.get("outputs")], expected.outputs, "outputs")
         if problem:
             return problem
     problem = _named(body.get("inputs"), spec["inputs"], "inputs")
@@ -202,7 +274,9 @@ def callback_request_problem(app: dash.Dash, body) -> str | None:
     changed = body.get("changedPropIds", [])
     if not isinstance(changed, list):
         return "'changedPropIds' must be a list"
-    known = {_prop_id(entry) for entry in _flat(body["inputs"])}
+    # Without pattern-matching inputs the body's input ids are the spec's (just checked), so the
+    # names are the callback's own, worked out once.
+    known = expected.inputs if expected.inputs is not None else {_prop_id(entry) for entry in _flat(body["inputs"])}
     for prop_id in changed:
         if not isinstance(prop_id, str) or len(prop_id) > MAX_PROP_ID_LENGTH or prop_id not in known:
             return "'changedPropIds' must name inputs of the callback"
@@ -275,9 +349,11 @@ def install(app: dash.Dash) -> None:
         cache_control(app, response)
         if not csp:
             csp.append(CSP_TEMPLATE.format(hashes=" ".join(app.csp_hashes())))
-        response.headers.setdefault("Content-Security-Policy", csp[0])
-        for name, value in STATIC_HEADERS.items():
-            response.headers.setdefault(name, value)
+        # setdefault for each, in one look at the headers already set
+        present = {name.lower() for name in response.headers.keys()}
+        for name, value in (("Content-Security-Policy", csp[0]), *STATIC_HEADERS.items()):
+            if name.lower() not in present:
+                response.headers.add(name, value)
         return response
 
 

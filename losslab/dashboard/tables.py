@@ -48,8 +48,9 @@ def _wire_item(item):
 
 def element(tag: str, children=None, **props) -> dict:
     """One ``dash.html`` element as wire JSON; ``data_loss="x"`` becomes ``data-loss``."""
-    props = {name.replace("_", "-") if name.startswith(("data_", "aria_")) else name: value
-             for name, value in props.items()}
+    if any(name.startswith(("data_", "aria_")) for name in props):
+        props = {name.replace("_", "-") if name.startswith(("data_", "aria_")) else name: value
+                 for name, value in props.items()}
     if children is not None:
         props["children"] = children
     return {"type": tag, "namespace": "dash_html_components", "props": props}
