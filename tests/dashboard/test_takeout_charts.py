@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from losslab import registry
 from losslab.dashboard import export, views
 
 
@@ -38,3 +39,9 @@ def test_every_chart_the_page_shows_has_its_curves_in_the_csv(name):
     missing = [title for figure in charts for title in [figure["layout"].get("title", {}).get("text", "")]
                if not any(column.startswith(f"{title}: ") for column in columns)]
     assert missing == []
+
+
+def test_no_loss_label_holds_the_separator_the_shown_code_groups_columns_by():
+    """The shown code regroups its columns chart by chart on the part of "<chart>: <curve>" before the last ": "
+    (``export.PRINT_COLUMNS``), to print them in the CSV's order: a curve label with ": " would split its chart."""
+    assert [spec.label for spec in registry.LOSSES if ": " in spec.label] == []
