@@ -10,6 +10,7 @@ and stay finite for every finite ``z``.
 from __future__ import annotations
 
 import functools
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -574,13 +575,8 @@ def _focal_hard(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
     t_hi, t_lo, power = dw.exp_scaled(-a)
     t_hi = np.ldexp(t_hi, power)  # the absolute t: its low part may underflow, where it no longer counts
     t_lo = np.ldexp(t_lo, power)
-    w_hi, w_lo = dw.fast_two_sum_unchecked(dtype(1), t_hi)  # 1 + t
-    w_lo += t_lo
-    if logits.dtype.itemsize == 8:  # log1p within about half an ulp: t's low part to first order
-        log_tail = np.log1p(t_hi)
-        delta = t_lo / w_hi
-    else:  # float32's log1p is up to 1.7 ulp off, which gamma would multiply: one Newton step
-        log_tail, delta = _log1p_newton(t_hi, w_hi, w_lo)
+    # log(1 + t) as a double word to about 2^-69 relative (2^-40 in float32): gamma multiplies its error
+    log_tail, delta = dw.log1p(t_hi, t_lo)
     low = np.minimum(x, 0)
     with np.errstate(over="ignore", invalid="ignore"):  # gamma x below -float max: a modulation of 0
         head, head_error = _scalar_two_product(g, low)
@@ -607,12 +603,12 @@ def _focal_hard(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
     if huge:
         ce_hi, ce_lo = dw.add_unchecked(np.ldexp(np.maximum(x, 0), -unscale), 0 * a,
                                         np.ldexp(log_tail, -unscale), 0 * a)
-        mod_power = mod_power + unscale
-    ce_low = delta if logits.dtype.itemsize == 8 else _log1p_low(t_hi, t_lo / w_hi, delta)
-    ce_lo += np.ldexp(ce_low, -unscale) if huge else ce_low
-    loss = np.ldexp(_round_product(mod_hi, mod_lo, ce_hi, ce_lo), mod_power)
+    ce_lo += np.ldexp(delta, -unscale) if huge else delta
+    loss = _round_scaled_product(mod_hi, mod_lo, ce_hi, ce_lo, mod_power + unscale if huge else mod_power)
     if not with_grad:
         return loss, None
+    w_hi, w_lo = dw.fast_two_sum_unchecked(dtype(1), t_hi)  # 1 + t
+    w_lo += t_lo
     s_hi, s_lo = dw.divide_unchecked(t_hi, t_lo, w_hi, w_lo)  # sigma(-|x|) = t / (1 + t)
     u_hi = 1 - s_hi  # sigma(|x|) = 1 - sigma(-|x|), exact as a double word (s <= 1/2)
     u_lo = ((1 - u_hi) - s_hi) - s_lo
@@ -620,14 +616,9 @@ def _focal_hard(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
     big_hi, big_lo = np.where(positive, u_hi, s_hi), np.where(positive, u_lo, s_lo)  # sigma(x)
     small_hi, small_lo = np.where(positive, s_hi, u_hi), np.where(positive, s_lo, u_lo)  # sigma(-x)
     slope_hi, slope_lo = dw.multiply_unchecked(small_hi, small_lo, ce_hi, ce_lo)
-    if huge:
-        slope_hi = np.ldexp(slope_hi, unscale)
-        slope_lo = np.ldexp(slope_lo, unscale)
-        mod_power = mod_power - unscale
-    p, e = _scalar_two_product(g, slope_hi)
-    e += g * slope_lo + g_rest * slope_hi
-    bracket_hi, bracket_lo = dw.add_unchecked(big_hi, big_lo, p, e)
-    grad = np.ldexp(_round_product(mod_hi, mod_lo, bracket_hi, bracket_lo), mod_power)
+    bracket_hi, bracket_lo, shift = _plus_gamma_times(big_hi, big_lo, g, g_rest, slope_hi, slope_lo,
+                                                      unscale if huge else 0)
+    grad = _round_scaled_product(mod_hi, mod_lo, bracket_hi, bracket_lo, mod_power + shift)
     return loss, np.where(target == 1, -grad, grad)
 
 
@@ -666,15 +657,29 @@ def _scalar_two_product(g, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale = a.dtype.type(1)
     if a.size and np.abs(a).max() > info.max / 2.0 ** (half + 1):
         scale = a.dtype.type(2.0 ** -(half + 1))
-    g_big = g * factor
-    g_high = g_big - (g_big - g)
-    g_low = g - g_high
+    g_high, g_low = _scalar_halves(float(g), a.dtype)
     scaled = a * scale
     big = scaled * factor
     a_high = (big - (big - scaled)) / scale
     a_low = a - a_high
     p = g * a
     return p, ((g_high * a_high - p) + g_high * a_low + g_low * a_high) + g_low * a_low
+
+
+@functools.lru_cache(maxsize=64)
+def _scalar_halves(g: float, dtype: np.dtype):
+    """Veltkamp's halves of a float ``g`` of ``dtype`` (``g = high + low`` exactly, each with half the
+    significand), as exact rationals: no overflow for ``g`` near float max (a typed gamma)."""
+    value = Fraction(g)
+    if value == 0:
+        return dtype.type(0), dtype.type(0)
+    info = np.finfo(dtype)
+    keep = info.nmant + 1 - (info.nmant + 2) // 2  # the high half's bits
+    unit = Fraction(2) ** (math.frexp(g)[1] - keep)
+    high = round(value / unit) * unit
+    if high > Fraction(float(info.max)):  # g within half a unit of 2^emax: truncated (low then takes a bit more)
+        high = (value // unit) * unit
+    return dtype.type(float(high)), dtype.type(float(value - high))
 
 
 def _focal_soft(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: float | None, with_grad: bool):
@@ -716,23 +721,32 @@ def _focal_soft(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
     e += cs_hi * t_lo + cs_lo * t_hi
     h_hi, h_lo = dw.add_unchecked(cu_hi, cu_lo, p, e)
     m_hi, m_lo = dw.divide_unchecked(h_hi, h_lo, w_hi, w_lo)
-    # (1 - p_t)^gamma: the power of the float m, corrected to first order for m_lo and gamma's float32 rest
+    # p_t = 1 - m = (c_s + c_u t) / (1 + t) too: where m is near 1 it has lost p_t's digits, which
+    # log(1 - p_t) = log1p(-p_t) needs
+    p, e = dw.two_product_unchecked(cu_hi, t_hi)
+    e += cu_hi * t_lo + cu_lo * t_hi
+    k_hi, k_lo = dw.add_unchecked(cs_hi, cs_lo, p, e)
+    q_hi, q_lo = dw.divide_unchecked(k_hi, k_lo, w_hi, w_lo)
+    log_hi, log_lo = dw.log_pair(m_hi, m_lo, -q_hi, -q_lo)
+    # (1 - p_t)^gamma = e^(gamma log(1 - p_t)) = (mod_hi + mod_lo) 2^mod_power
     g = dtype(gamma)
     g_rest = dtype(gamma - float(g))
-    with np.errstate(divide="ignore", invalid="ignore"):  # m = 0 only for a hard label (from _focal_hard)
-        mod_hi = np.power(m_hi, g)
-        mod_lo = m_lo / m_hi
-        mod_lo *= g
+    with np.errstate(over="ignore", invalid="ignore"):  # gamma log(1 - p_t) below -float max: a modulation of 0
+        exponent, correction = _scalar_two_product(g, log_hi)
+        correction += g * log_lo
         if g_rest:
-            mod_lo += g_rest * np.log(m_hi)
-        mod_lo *= mod_hi
+            correction += g_rest * log_hi
+        np.copyto(exponent, -np.inf, where=~(m_hi > 0))  # m = 0 only for a hard label (from _focal_hard)
+        # far below -745, e^exponent is 0 and the correction (up to half an ulp of the exponent) must not be inf
+        correction = np.where(exponent > -2000, correction, 0).astype(logits.dtype, copy=False)
+    mod_hi, mod_lo, mod_power = dw.exp_scaled(exponent, correction)
     # BCE = c_u a + log(1 + t)
     # logits past 2^995 (2^114 in float32), where Veltkamp's split would overflow: BCE is carried times
     # 2^-64 (2^-32), exactly, and the results scaled back
-    unscale = dtype(2.0**64 if logits.dtype.itemsize == 8 else 2.0**32)
+    unscale = 64 if logits.dtype.itemsize == 8 else 32
     huge = bool(a.size) and a.max() > _SPLIT_LIMIT[logits.dtype.itemsize]
     if huge:
-        a = a / unscale
+        a = np.ldexp(a, -unscale)
     b_hi, b_lo = dw.two_product_unchecked(cu_hi, a)
     b_lo += cu_lo * a
     if logits.dtype.itemsize == 8:  # float64's log1p is within about half an ulp: t's low part to first order
@@ -742,16 +756,14 @@ def _focal_soft(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
         log_tail, delta = _log1p_newton(t_hi, w_hi, w_lo)
         tail_lo = _log1p_low(t_hi, t_lo / w_hi, delta)
     if huge:
-        log_tail /= unscale
-        tail_lo /= unscale
+        log_tail = np.ldexp(log_tail, -unscale)
+        tail_lo = np.ldexp(tail_lo, -unscale)
     b_hi, b_lo = dw.add_unchecked(b_hi, b_lo, log_tail, tail_lo)
     scaled_hi, scaled_lo = mod_hi, mod_lo  # alpha_t (1 - p_t)^gamma
     if alpha is not None:
         weight_hi, weight_lo = _class_weight_double_word(y, alpha, logits.dtype)
         scaled_hi, scaled_lo = dw.multiply_unchecked(mod_hi, mod_lo, weight_hi, weight_lo)
-    loss = _round_product(scaled_hi, scaled_lo, b_hi, b_lo)
-    if huge:
-        loss *= unscale
+    loss = _round_scaled_product(scaled_hi, scaled_lo, b_hi, b_lo, mod_power + unscale if huge else mod_power)
     if not with_grad:
         return loss, None
     s_hi, s_lo = dw.divide_unchecked(t_hi, t_lo, w_hi, w_lo)  # sigma(-a)
@@ -761,19 +773,47 @@ def _focal_soft(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
     spread_lo += cu_lo - cs_lo
     second_hi, second_lo = dw.multiply_unchecked(ratio_hi, ratio_lo, spread_hi, spread_lo)
     second_hi, second_lo = dw.multiply_unchecked(second_hi, second_lo, b_hi, b_lo)
-    if huge:
-        second_hi *= unscale
-        second_lo *= unscale
-    p, e = _scalar_two_product(g, second_hi)
-    e += g * second_lo + g_rest * second_hi
     first_hi, first_lo = dw.add_unchecked(cu_hi, cu_lo, -s_hi, -s_lo)  # c_u - s = +-(sigma(z) - y)
-    bracket_hi, bracket_lo = dw.add_unchecked(first_hi, first_lo, p, e)
-    grad = _round_product(scaled_hi, scaled_lo, bracket_hi, bracket_lo)
+    bracket_hi, bracket_lo, shift = _plus_gamma_times(first_hi, first_lo, g, g_rest, second_hi, second_lo,
+                                                      unscale if huge else 0)
+    grad = _round_scaled_product(scaled_hi, scaled_lo, bracket_hi, bracket_lo, mod_power + shift)
     return loss, np.where(positive, grad, -grad)
 
 
 # Veltkamp's split of values up to this size cannot overflow (float64, float32 by item size)
 _SPLIT_LIMIT = {8: 2.0**995, 4: 2.0**114}
+
+
+def _round_scaled_product(x_hi, x_lo, y_hi, y_lo, power) -> np.ndarray:
+    """``(x_hi + x_lo)(y_hi + y_lo) 2^power`` with the product rounded once and the power of two applied last
+    (a result below the normal range is rounded once more, within a subnormal step; one past float max is inf)."""
+    with np.errstate(over="ignore"):
+        return np.ldexp(_round_product(x_hi, x_lo, y_hi, y_lo), power)
+
+
+def _plus_gamma_times(first_hi, first_lo, g, g_rest, second_hi, second_lo, shift: int):
+    r"""``(first + gamma second 2^shift) 2^-S`` as a double word and ``S`` (0, or an int32 array), for
+    ``gamma = g + g_rest`` (a float, and float32's rest) and :math:`0 \le` ``second`` at most about float max
+    before the shift: ``S > 0`` only where ``gamma second`` would come within :math:`2^{34}` of float max (a
+    typed gamma can be float max), and then ``first`` (at most 1) is negligible beside it. The caller
+    multiplies by :math:`2^S` last, after the modulation, which may be far below 1."""
+    info = np.finfo(second_hi.dtype)
+    # gamma second 2^(shift - S) stays below 2^top, where Veltkamp's split of the bracket cannot overflow
+    # (_SPLIT_LIMIT); second 2^(shift - S) stays normal
+    top = info.maxexp - 34
+    largest = float(np.abs(second_hi).max()) if second_hi.size else 0.0
+    if float(g) * largest * 2.0**shift < 2.0**top:  # also False for inf (a Python float product)
+        if shift:
+            second_hi, second_lo = np.ldexp(second_hi, shift), np.ldexp(second_lo, shift)
+        scale = 0
+    else:
+        _, exponent = np.frexp(second_hi)
+        scale = np.maximum(exponent + (shift + math.frexp(float(g))[1] - top), 0).astype(np.int32)
+        first_hi, first_lo = np.ldexp(first_hi, -scale), np.ldexp(first_lo, -scale)
+        second_hi, second_lo = np.ldexp(second_hi, shift - scale), np.ldexp(second_lo, shift - scale)
+    p, e = _scalar_two_product(g, second_hi)
+    e += g * second_lo + g_rest * second_hi
+    return *dw.add_unchecked(first_hi, first_lo, p, e), scale
 
 
 def _round_product(x_hi, x_lo, y_hi, y_lo) -> np.ndarray:

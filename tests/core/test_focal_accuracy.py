@@ -11,6 +11,7 @@ range.
 from __future__ import annotations
 
 import math
+import os
 
 import mpmath
 import numpy as np
@@ -22,6 +23,7 @@ from losslab import _double_word
 from .bench_accuracy import accuracy
 
 X = accuracy.X
+STEPS = 33 if os.environ.get("LOSSLAB_LONG") else 6  # logits per label and gamma in the large-gamma tests
 PARAMETERS = [{"gamma": 2.0}, {"gamma": 0.5, "alpha": 0.25}, {"gamma": 3.7, "alpha": 0.9}]
 
 # (z, y) where the power form was worst: 4.4-11.6 ulp in float64, 4-15 in float32
@@ -137,3 +139,59 @@ def test_exp_scaled_carries_e_to_the_x_to_about_twice_the_precision(dtype, bits)
             got = (mpmath.mpf(float(h)) + mpmath.mpf(float(lw))) * mpmath.mpf(2) ** int(p)
             worst = max(worst, abs(got / exact - 1))
     assert worst < mpmath.mpf(2) ** -bits, float(mpmath.log(worst, 2))
+
+
+def _wide(reference, gamma):
+    """``reference(z, y, gamma=gamma)`` with 256 bits more than 1 - p_t needs to be exact (1 - 1e-300, or
+    1 - e^-700), where the references' 256 bits would round it to 1 (and a gamma of 1e300 or more makes that
+    1 - 1e-300 count)."""
+
+    def exact(z, y):
+        small = min(abs(float(y)), abs(1 - float(y))) or 1.0
+        bits = 256 + max(0, int(-math.log2(small))) + int(1.45 * abs(float(z)))
+        with mpmath.workprec(min(bits, 2400)):
+            value = reference(z, y, gamma=gamma)
+        return value
+
+    return exact
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_soft_label_focal_is_right_for_a_huge_gamma_where_one_minus_p_t_rounds_to_one(dtype):
+    # A label near 0 or 1 and a confidently wrong logit: 1 - p_t = 1 - e^-|z| rounds to 1, its low part
+    # is -e^-|z|, and (1 - p_t)^gamma = e^(-gamma e^-|z|) is anything from 1 to 0 for a typed gamma of 1e8
+    # to 1e300 (the binary view takes any gamma >= 0). Expanding the power to first order in the low part
+    # gave 1 - gamma e^-|z|: a negative loss (-1154.9 for 8.8e-13 at z = 38, y = 1e-300, gamma = 1e18).
+    tiny = np.finfo(dtype).tiny
+    labels = [1e-300, 5e-324, 1e-17, 1 - 2.0**-53] if dtype == np.float64 else [1e-30, float(tiny), 1e-8, 1 - 2.0**-24]
+    far = 37.0 if dtype == np.float64 else 16.0  # where e^-|z| falls below half an ulp of 1
+    z = np.concatenate([np.linspace(far - 4, far + 12, STEPS), [far - 0.56, 0.5, 700.0 if dtype == np.float64 else 80.0]])
+    for gamma in (1e8, 1e14, 1e16, 1e18, 1e300, float(np.finfo(np.float64).max)):
+        for label in labels:
+            y = np.full(z.size, label, dtype=dtype)
+            sign = 1 if label < 0.5 else -1  # a confident mistake: z on the far side of the label
+            points = (sign * z).astype(dtype)
+            loss, grad = losslab.focal_and_grad(points, y, gamma=gamma, reduction="none")
+            loss_error = _worst(loss, _wide(accuracy.r_focal, gamma), points, y, dtype)
+            grad_error = _worst(grad, _wide(accuracy.r_focal_grad, gamma), points, y, dtype)
+            assert loss_error[0] <= 4, f"focal gamma={gamma} y={label}: {loss_error}"
+            assert grad_error[0] <= 4, f"focal_grad gamma={gamma} y={label}: {grad_error}"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_hard_label_focal_is_right_for_a_large_gamma(dtype):
+    # Labels 0 and 1: (1 - p_t)^gamma = e^(gamma log sigma(x)), x = z or -z, with log sigma(x) = min(x, 0) -
+    # log(1 + e^-|z|). A rounded log1p(e^-|z|) (half an ulp, 1.7 in float32) put gamma times that error into
+    # the exponent: 6.8 ulp at gamma = 50, 41 at 1e4 and 272 at 1e8 in float64, 10 at 1e8 in float32, and a
+    # gamma of float max overflowed (an inf gradient where the modulation is 0).
+    far = 37.0 if dtype == np.float64 else 17.0  # where e^-|z| falls below half an ulp of 1
+    z = np.concatenate([np.linspace(-far - 8, far + 8, STEPS + 1), [-0.3, 0.7, -5.5, far - 1.5]]).astype(dtype)
+    for gamma in (50.0, 1e4, 1e8, 1e14, 1e18, 1e300, float(np.finfo(np.float64).max)):
+        for label in (0.0, 1.0):
+            y = np.full(z.size, label, dtype=dtype)
+            loss, grad = losslab.focal_and_grad(z, y, gamma=gamma, reduction="none")
+            assert loss.dtype == grad.dtype == dtype
+            loss_error = _worst(loss, _wide(accuracy.r_focal, gamma), z, y, dtype)
+            grad_error = _worst(grad, _wide(accuracy.r_focal_grad, gamma), z, y, dtype)
+            assert loss_error[0] <= 4, f"focal gamma={gamma} y={label}: {loss_error}"
+            assert grad_error[0] <= 4, f"focal_grad gamma={gamma} y={label}: {grad_error}"
