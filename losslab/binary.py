@@ -562,7 +562,9 @@ def _focal_hard(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
     :math:`|\gamma \log(1 - p_t)|/2` ulp. :math:`t` is a double word too (``np.exp`` is up to an ulp
     off, 2 in float32); in float32 ``log1p``'s rounding (up to 1.7 ulp), which :math:`\gamma` would
     multiply, is corrected by one Newton step, :math:`\log(1 + t) = L + ((1 + t) e^{-L} - 1)`
-    (float64's half an ulp costs at most :math:`0.35\gamma` ulp of the modulation). The BCE is :math:`\max(x, 0) + \log(1 + t)` (two
+    (float64's half an ulp costs about :math:`0.15\gamma` ulp of the modulation); above
+    :data:`_LOG_POWER_FROM` :math:`\log(1 + t)` is :func:`losslab._double_word.log1p` of the double word
+    :math:`t` instead (about :math:`2^{-69}` relative; gamma may be anything up to float max). The BCE is :math:`\max(x, 0) + \log(1 + t)` (two
     terms :math:`\ge 0`), and the gradient :math:`\pm(1 - p_t)^\gamma (\sigma(x) + \gamma \sigma(-x)\,
     \mathrm{BCE})` (``-`` for label 1) a sum of positive terms; the power of two of
     :math:`(1 - p_t)^\gamma` is applied last, so a result below the normal range is rounded once.
@@ -575,8 +577,17 @@ def _focal_hard(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
     t_hi, t_lo, power = dw.exp_scaled(-a)
     t_hi = np.ldexp(t_hi, power)  # the absolute t: its low part may underflow, where it no longer counts
     t_lo = np.ldexp(t_lo, power)
-    # log(1 + t) as a double word to about 2^-69 relative (2^-40 in float32): gamma multiplies its error
-    log_tail, delta = dw.log1p(t_hi, t_lo)
+    w_hi, w_lo = dw.fast_two_sum_unchecked(dtype(1), t_hi)  # 1 + t
+    w_lo += t_lo
+    if gamma > _LOG_POWER_FROM:  # log(1 + t) to about 2^-69 relative (2^-40 in float32): gamma multiplies its error
+        log_tail, delta = dw.log1p(t_hi, t_lo)
+        ce_low = delta
+    elif logits.dtype.itemsize == 8:  # log1p within about half an ulp: t's low part to first order
+        log_tail = np.log1p(t_hi)
+        delta = ce_low = t_lo / w_hi
+    else:  # float32's log1p is up to 1.7 ulp off, which gamma would multiply: one Newton step
+        log_tail, delta = _log1p_newton(t_hi, w_hi, w_lo)
+        ce_low = _log1p_low(t_hi, t_lo / w_hi, delta)
     low = np.minimum(x, 0)
     with np.errstate(over="ignore", invalid="ignore"):  # gamma x below -float max: a modulation of 0
         head, head_error = _scalar_two_product(g, low)
@@ -603,12 +614,10 @@ def _focal_hard(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
     if huge:
         ce_hi, ce_lo = dw.add_unchecked(np.ldexp(np.maximum(x, 0), -unscale), 0 * a,
                                         np.ldexp(log_tail, -unscale), 0 * a)
-    ce_lo += np.ldexp(delta, -unscale) if huge else delta
+    ce_lo += np.ldexp(ce_low, -unscale) if huge else ce_low
     loss = _round_scaled_product(mod_hi, mod_lo, ce_hi, ce_lo, mod_power + unscale if huge else mod_power)
     if not with_grad:
         return loss, None
-    w_hi, w_lo = dw.fast_two_sum_unchecked(dtype(1), t_hi)  # 1 + t
-    w_lo += t_lo
     s_hi, s_lo = dw.divide_unchecked(t_hi, t_lo, w_hi, w_lo)  # sigma(-|x|) = t / (1 + t)
     u_hi = 1 - s_hi  # sigma(|x|) = 1 - sigma(-|x|), exact as a double word (s <= 1/2)
     u_lo = ((1 - u_hi) - s_hi) - s_lo
@@ -682,6 +691,31 @@ def _scalar_halves(g: float, dtype: np.dtype):
     return dtype.type(float(high)), dtype.type(float(value - high))
 
 
+def _soft_modulation(cu_hi, cu_lo, cs_hi, cs_lo, t_hi, t_lo, w_hi, w_lo, m_hi, m_lo, g, g_rest):
+    r""":math:`(1 - p_t)^\gamma = e^{\gamma \log(1 - p_t)}` of :func:`_focal_soft` for a large gamma, as
+    ``(hi, lo, power)`` (:func:`losslab._double_word.exp_scaled`): the error of the exponential is gamma times
+    the logarithm's absolute error, and :math:`\gamma |\log(1 - p_t)| \le 745` wherever the power is not 0,
+    so the logarithm is a double word (:func:`losslab._double_word.log_pair`, about :math:`2^{-69}` relative)
+    and the exponent an exact two-product."""
+    # p_t = 1 - m = (c_s + c_u t) / (1 + t) too: where m is near 1 it has lost p_t's digits, which
+    # log(1 - p_t) = log1p(-p_t) needs
+    p, e = dw.two_product_unchecked(cu_hi, t_hi)
+    e += cu_hi * t_lo + cu_lo * t_hi
+    k_hi, k_lo = dw.add_unchecked(cs_hi, cs_lo, p, e)
+    q_hi, q_lo = dw.divide_unchecked(k_hi, k_lo, w_hi, w_lo)
+    log_hi, log_lo = dw.log_pair(m_hi, m_lo, -q_hi, -q_lo)
+    # (1 - p_t)^gamma = e^(gamma log(1 - p_t)) = (mod_hi + mod_lo) 2^mod_power
+    with np.errstate(over="ignore", invalid="ignore"):  # gamma log(1 - p_t) below -float max: a modulation of 0
+        exponent, correction = _scalar_two_product(g, log_hi)
+        correction += g * log_lo
+        if g_rest:
+            correction += g_rest * log_hi
+        np.copyto(exponent, -np.inf, where=~(m_hi > 0))  # m = 0 only for a hard label (from _focal_hard)
+        # far below -745, e^exponent is 0 and the correction (up to half an ulp of the exponent) must not be inf
+        correction = np.where(exponent > -2000, correction, 0).astype(m_hi.dtype, copy=False)
+    return dw.exp_scaled(exponent, correction)
+
+
 def _focal_soft(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: float | None, with_grad: bool):
     r"""``focal`` for finite logits and any labels in [0, 1], from double words, rounded once at the end.
 
@@ -698,6 +732,9 @@ def _focal_soft(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
     words, and :math:`(1 - p_t)^\gamma = m^\gamma (1 + \gamma\,m_{lo}/m)` for :math:`1 - p_t = m + m_{lo}`:
     the power of the rounded :math:`m` is the one rounding that is left (half an ulp in float64, one in
     float32), where ``(1 - p_t)**gamma`` multiplies the ulp or two of :math:`1 - p_t` by :math:`\gamma`.
+    That first-order form fails once :math:`\gamma\,m_{lo}/m` is not tiny (gamma past about :math:`2^{26}`;
+    4096 in float32): above :data:`_LOG_POWER_FROM` the modulation is :math:`e^{\gamma \log(1 - p_t)}` from
+    :func:`_soft_modulation`.
     ``log1p`` of :math:`t` in the BCE (half an ulp) is the other; float32's ``log1p``, up to 1.7 ulp off, gets
     one Newton step (:func:`_log1p_newton`). The price is about 250 NumPy calls where the power form took
     about 25: 3.5 to 5 times its time at 301 elements, 6 to 9 times at 10,000.
@@ -721,25 +758,20 @@ def _focal_soft(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
     e += cs_hi * t_lo + cs_lo * t_hi
     h_hi, h_lo = dw.add_unchecked(cu_hi, cu_lo, p, e)
     m_hi, m_lo = dw.divide_unchecked(h_hi, h_lo, w_hi, w_lo)
-    # p_t = 1 - m = (c_s + c_u t) / (1 + t) too: where m is near 1 it has lost p_t's digits, which
-    # log(1 - p_t) = log1p(-p_t) needs
-    p, e = dw.two_product_unchecked(cu_hi, t_hi)
-    e += cu_hi * t_lo + cu_lo * t_hi
-    k_hi, k_lo = dw.add_unchecked(cs_hi, cs_lo, p, e)
-    q_hi, q_lo = dw.divide_unchecked(k_hi, k_lo, w_hi, w_lo)
-    log_hi, log_lo = dw.log_pair(m_hi, m_lo, -q_hi, -q_lo)
-    # (1 - p_t)^gamma = e^(gamma log(1 - p_t)) = (mod_hi + mod_lo) 2^mod_power
     g = dtype(gamma)
     g_rest = dtype(gamma - float(g))
-    with np.errstate(over="ignore", invalid="ignore"):  # gamma log(1 - p_t) below -float max: a modulation of 0
-        exponent, correction = _scalar_two_product(g, log_hi)
-        correction += g * log_lo
-        if g_rest:
-            correction += g_rest * log_hi
-        np.copyto(exponent, -np.inf, where=~(m_hi > 0))  # m = 0 only for a hard label (from _focal_hard)
-        # far below -745, e^exponent is 0 and the correction (up to half an ulp of the exponent) must not be inf
-        correction = np.where(exponent > -2000, correction, 0).astype(logits.dtype, copy=False)
-    mod_hi, mod_lo, mod_power = dw.exp_scaled(exponent, correction)
+    if gamma > _LOG_POWER_FROM:
+        mod_hi, mod_lo, mod_power = _soft_modulation(cu_hi, cu_lo, cs_hi, cs_lo, t_hi, t_lo, w_hi, w_lo, m_hi, m_lo,
+                                                     g, g_rest)
+    else:  # m^gamma (1 + gamma m_lo/m): the power of the float m, corrected to first order for m_lo and gamma's rest
+        with np.errstate(divide="ignore", invalid="ignore"):  # m = 0 only for a hard label (from _focal_hard)
+            mod_hi = np.power(m_hi, g)
+            mod_lo = m_lo / m_hi
+            mod_lo *= g
+            if g_rest:
+                mod_lo += g_rest * np.log(m_hi)
+            mod_lo *= mod_hi
+        mod_power = 0
     # BCE = c_u a + log(1 + t)
     # logits past 2^995 (2^114 in float32), where Veltkamp's split would overflow: BCE is carried times
     # 2^-64 (2^-32), exactly, and the results scaled back
@@ -779,6 +811,11 @@ def _focal_soft(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
     grad = _round_scaled_product(scaled_hi, scaled_lo, bracket_hi, bracket_lo, mod_power + shift)
     return loss, np.where(positive, grad, -grad)
 
+
+# gamma above which the modulation (1 - p_t)^gamma is e^(gamma log(1 - p_t)) from a double-word log (the
+# rounding of a float log, or the first-order correction of a power, grows with gamma); up to it the
+# float forms, whose error (about 0.15 gamma ulp for labels 0 and 1) stays within the accuracy tests' bounds
+_LOG_POWER_FROM = 10.0
 
 # Veltkamp's split of values up to this size cannot overflow (float64, float32 by item size)
 _SPLIT_LIMIT = {8: 2.0**995, 4: 2.0**114}
