@@ -308,10 +308,23 @@
     return { view: parts[0], name: parts.slice(1, -1).join("-") };
   }
 
+  function sameInEveryFrame(values) {
+    var first = JSON.stringify(values[0]);
+    return values.every(function (value) { return JSON.stringify(value) === first; });
+  }
+
   function receiveFamily(family) {
     if (!family || !family.view) return;
     Object.keys(family.graphs || {}).forEach(function (graphId) {
-      family.graphs[graphId].curves.forEach(function (curve) { curve.rows = decodeRows(curve.y); });
+      var graph = family.graphs[graphId];
+      // A chart the slider does not move (its marker in the same place in every frame, e.g. the CTC
+      // charts under ε on /sequences) gets no frames: re-plotting it cost as much as a moving chart,
+      // and the server's answer after release, the same figure again, then need not be drawn either.
+      if (!graph.curves.length && graph.markers.every(function (m) { return sameInEveryFrame(m.x) && sameInEveryFrame(m.y); })) {
+        delete family.graphs[graphId];
+        return;
+      }
+      graph.curves.forEach(function (curve) { curve.rows = decodeRows(curve.y); });
     });
     var view = family.view;
     families[view + "|" + family.control] = family;  // an unsupported family is kept too: the slider then works through the server
@@ -689,7 +702,52 @@
     });
   }
 
+  /* ---- a figure the server sends again unchanged is not drawn again ------------------------
+     Some outputs are sent whole on every change although most changes leave them as they are (the
+     CTC charts on /sequences move only with the CTC controls, not with ε). Plotly.react cannot tell
+     that arrays are equal by content, so each such answer redrew the chart from scratch (15 to 60 ms
+     a chart, all in the same task as the charts that did change). dcc.Graph's call is skipped when
+     the figure it passes is, to the byte, the one last passed for that chart, and nothing else has
+     drawn on the chart since (a motion frame, a robust preview, a relayout of ours): what is on
+     screen is then exactly that figure. */
+  var DRAWING_CALLS = ["animate", "restyle", "relayout", "update", "newPlot", "purge", "addTraces",
+                       "deleteTraces", "moveTraces", "extendTraces", "prependTraces"];
+
+  function figureKey(figure) {
+    try { return JSON.stringify([figure.data, figure.layout, figure.config || null, figure.frames || null]); }
+    catch (e) { return null; }
+  }
+
+  function skipRepeatedFigures() {
+    var P = window.Plotly;
+    if (!P || P.__losslabSkips) return;
+    P.__losslabSkips = true;
+    window.__losslabSkippedDraws = 0;  // read by the tests
+    var react = P.react;
+    P.react = function (gd, figure) {
+      var plot = typeof gd === "string" ? document.getElementById(gd) : gd;
+      // dcc.Graph's form: react(gd, {data, layout, config, frames}); robust.js's react(gd, data, layout) is a preview.
+      var key = plot && arguments.length === 2 && figure && Array.isArray(figure.data) ? figureKey(figure) : null;
+      if (key !== null && plot._fullLayout && !plot._transitioning && plot.__losslabDrawn === key) {
+        window.__losslabSkippedDraws += 1;
+        return Promise.resolve(plot);
+      }
+      if (plot) plot.__losslabDrawn = key;
+      return react.apply(this, arguments);
+    };
+    DRAWING_CALLS.forEach(function (name) {
+      var original = P[name];
+      if (typeof original !== "function") return;
+      P[name] = function (gd) {
+        var plot = typeof gd === "string" ? document.getElementById(gd) : gd;
+        if (plot) plot.__losslabDrawn = null;
+        return original.apply(this, arguments);
+      };
+    });
+  }
+
   function linkAll() {
+    skipRepeatedFigures();
     document.querySelectorAll(".linked-charts .js-plotly-plot").forEach(link);
     var button = document.getElementById("present-toggle");
     if (button && button.getAttribute("aria-pressed") !== String(presenting())) applyPresenting();

@@ -1,0 +1,129 @@
+"""Repaints (issue 10): a chart whose figure the server sends again unchanged is not redrawn, and a
+slider that does not move a chart draws no frames on it; what is on screen stays the server's figure.
+
+On /sequences the CTC charts depend on the CTC controls only, but the server sends them whole on every
+change (ε too). Expected curves are closed forms (see test_sequences) or the view's own figures for
+the released value (test_motion.assert_drawn_is, which the view tests check against the core).
+"""
+
+from __future__ import annotations
+
+from .conftest import grid_x
+from .test_motion import assert_drawn_is, frames
+from .test_sequences import CTC_GRAD, CTC_LOSS, GRAPHS, LOSS, smoothed
+
+# Every Plotly redraw of each chart: a full draw (plotly_afterplot) or a motion frame (plotly_animated).
+COUNT_DRAWS = """
+window.__draws = {};
+arguments[0].forEach(function (id) {
+  const plot = document.querySelector('#' + id + ' .js-plotly-plot');
+  window.__draws[id] = 0;
+  const count = function () { window.__draws[id] += 1; };
+  plot.on('plotly_afterplot', count);
+  plot.on('plotly_animated', count);
+});
+"""
+
+
+def draws(lab) -> dict:
+    return lab.js("return window.__draws;")
+
+
+def count_draws_from_now(lab) -> None:
+    """Count each chart's draws from here, once the page's own first redraws (titles, legends) are over."""
+    lab.js(COUNT_DRAWS, list(GRAPHS))
+    quiet = {"since": None, "seen": None}
+
+    def settled():
+        now = lab.js("return [performance.now(), JSON.stringify(window.__draws)];")
+        if now[1] != quiet["seen"]:
+            quiet["since"], quiet["seen"] = now[0], now[1]
+        return now[0] - quiet["since"] >= 600
+
+    lab.wait_until(settled, "the page's first redraws to end", poll=0.1)
+    lab.js("Object.keys(window.__draws).forEach((id) => { window.__draws[id] = 0; });")
+
+
+def smoothed_curve_is(lab, epsilon: float) -> bool:
+    trace = lab.trace(LOSS, "smoothed_ce")
+    return all(abs(y - smoothed(x, 10, epsilon)) <= 1e-9 * max(1, abs(y))
+               for x, y in list(zip(grid_x(trace), trace["y"], strict=True))[::25])
+
+
+def test_a_chart_sent_again_unchanged_is_not_redrawn_and_a_changed_one_is(lab):
+    lab.open("/sequences", wait_for=GRAPHS)
+    ctc_before = lab.snapshot(CTC_LOSS, CTC_GRAD)
+    count_draws_from_now(lab)
+    lab.type_into("sequences-epsilon-input", "0.3")
+    lab.wait_until(lambda: smoothed_curve_is(lab, 0.3), "the smoothed curve at ε = 0.3")
+    lab.wait_until(lambda: "epsilon=0.3" in lab.driver.current_url, "the URL to follow")
+    lab.js("return new Promise((done) => setTimeout(done, 300));")  # any late redraw would show by now
+    counted = draws(lab)
+    assert counted[LOSS] >= 1, counted
+    assert counted[CTC_LOSS] == 0 and counted[CTC_GRAD] == 0, counted  # the same figures came back
+    assert lab.js("return window.__losslabSkippedDraws;") >= 2
+    assert lab.snapshot(CTC_LOSS, CTC_GRAD) == ctc_before
+    # A CTC control changes the CTC figures: they are drawn, with the new values.
+    lab.type_into("sequences-ctc_logit-input", "-1")
+    lab.wait_until(lambda: draws(lab)[CTC_LOSS] >= 1 and draws(lab)[CTC_GRAD] >= 1, "the CTC charts redrawn")
+    lab.wait_until(lambda: lab.snapshot(CTC_LOSS, CTC_GRAD) != ctc_before, "the CTC charts to change")
+    assert lab.duo.get_logs() == []
+
+
+def test_a_figure_drawn_over_since_is_drawn_again_even_when_the_server_repeats_it(lab):
+    """Anything else that drew on the chart (here a restyle, as training's playback does) means the screen
+    no longer shows the last figure: the repeated figure must be drawn."""
+    lab.open("/sequences", wait_for=GRAPHS)
+    ctc_before = lab.snapshot(CTC_LOSS)
+    lab.js("const p = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
+           "return window.Plotly.restyle(p, {y: [[0, 0, 0]]}, [0]).then(() => true);", CTC_LOSS)
+    assert lab.snapshot(CTC_LOSS) != ctc_before
+    count_draws_from_now(lab)
+    lab.type_into("sequences-epsilon-input", "0.2")
+    lab.wait_until(lambda: smoothed_curve_is(lab, 0.2), "the smoothed curve at ε = 0.2")
+    lab.wait_until(lambda: lab.snapshot(CTC_LOSS) == ctc_before, "the server's CTC figure back on the chart")
+    assert draws(lab)[CTC_LOSS] >= 1
+    assert lab.duo.get_logs() == []
+
+
+def test_an_epsilon_drag_draws_no_frames_on_the_ctc_charts_and_ends_exact(lab):
+    from losslab.dashboard.views import get
+
+    view = get("sequences")
+    lab.open("/sequences", wait_for=GRAPHS)
+    query = lab.js("return window.location.search;")
+    ctc_before = lab.snapshot(CTC_LOSS, CTC_GRAD)
+    handle = "#sequences-epsilon-slider [role=slider]"
+    x, y = lab.viewport_point(handle, 0.5, 0.5)
+    lab.mouse().move_to_location(int(x), int(y)).perform()  # the frames are fetched
+    lab.wait_until(lambda: lab.js("const s = window.dash_component_api.getLayout('sequences-family');"
+                                  "return !!(s && s.props.data && s.props.data.control === 'epsilon');"),
+                   "the ε frames")
+    count_draws_from_now(lab)
+    start_frames = frames(lab)
+    drag = lab.mouse().move_to_location(int(x), int(y)).click_and_hold()
+    for _ in range(10):
+        drag = drag.move_by_offset(6, 0).pause(0.05)
+    drag.perform()
+    lab.wait_until(lambda: frames(lab) > start_frames + 2, "frames during the drag")
+    during = draws(lab)
+    assert during[LOSS] >= 1 and during[CTC_LOSS] == 0 and during[CTC_GRAD] == 0, during
+    lab.mouse().release().perform()
+    lab.wait_until(lambda: lab.value("sequences-epsilon-input") != "0.1", "the released ε in the box")
+    released = float(lab.value("sequences-epsilon-input"))
+    lab.wait_until(lambda: f"epsilon={lab.value('sequences-epsilon-input')}" in lab.driver.current_url,
+                   "the URL to follow")
+
+    def at_released():
+        try:
+            assert_drawn_is(lab, view, LOSS, query, "epsilon", released)
+        except AssertionError:
+            return False
+        return lab.layout(LOSS, "yaxis.autorange") is True
+
+    lab.wait_until(at_released, f"the loss chart at the released ε = {released}")
+    for graph_id in (CTC_LOSS, CTC_GRAD):  # untouched, and still the server's figure for the released state
+        assert_drawn_is(lab, view, graph_id, query, "epsilon", released)
+    assert draws(lab)[CTC_LOSS] == 0 and draws(lab)[CTC_GRAD] == 0
+    assert lab.snapshot(CTC_LOSS, CTC_GRAD) == ctc_before
+    assert lab.duo.get_logs() == []
