@@ -574,9 +574,13 @@ def _focal_hard(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
     g_rest = dtype(gamma - float(g))  # float32: gamma = g + g_rest to about 48 bits
     x = np.where(target == 1, -logits, logits)
     a = np.abs(x)
-    t_hi, t_lo, power = dw.exp_scaled(-a)
-    t_hi = np.ldexp(t_hi, power)  # the absolute t: its low part may underflow, where it no longer counts
-    t_lo = np.ldexp(t_lo, power)
+    t_scaled_hi, t_scaled_lo, power = dw.exp_scaled(-a)
+    t_hi = np.ldexp(t_scaled_hi, power)  # the absolute t: its low part may underflow, where it no longer counts
+    t_lo = np.ldexp(t_scaled_lo, power)
+    # ... except where a huge gamma multiplies it: t below 2^-1000 (float32: 2^-120) is kept scaled there
+    below = None
+    if gamma > _LOG_POWER_FROM and power.size and power.min() < _TINY_POWER[logits.dtype.itemsize]:
+        below = power < _TINY_POWER[logits.dtype.itemsize]
     w_hi, w_lo = dw.fast_two_sum_unchecked(dtype(1), t_hi)  # 1 + t
     w_lo += t_lo
     if gamma > _LOG_POWER_FROM:  # log(1 + t) to about 2^-69 relative (2^-40 in float32): gamma multiplies its error
@@ -596,6 +600,13 @@ def _focal_hard(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
         if g_rest:
             head_error += g_rest * low
             tail_error += g_rest * log_tail
+        if below is not None:  # gamma log(1 + t) = gamma t for t below 2^-1000, from t's scaled digits
+            g_mantissa, k = math.frexp(float(g))
+            p, e = _scalar_two_product(dtype(g_mantissa), t_scaled_hi)
+            e += dtype(g_mantissa) * t_scaled_lo
+            with np.errstate(under="ignore"):
+                tail = np.where(below, np.ldexp(p, power + k), tail)
+                tail_error = np.where(below, np.ldexp(e, power + k), tail_error)
         exponent = head - tail
         back = exponent - head  # Knuth's two-sum of head and -tail
         rounding = (head - (exponent - back)) - (tail + back)
@@ -625,8 +636,13 @@ def _focal_hard(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
     big_hi, big_lo = np.where(positive, u_hi, s_hi), np.where(positive, u_lo, s_lo)  # sigma(x)
     small_hi, small_lo = np.where(positive, s_hi, u_hi), np.where(positive, s_lo, u_lo)  # sigma(-x)
     slope_hi, slope_lo = dw.multiply_unchecked(small_hi, small_lo, ce_hi, ce_lo)
-    bracket_hi, bracket_lo, shift = _plus_gamma_times(big_hi, big_lo, g, g_rest, slope_hi, slope_lo,
-                                                      unscale if huge else 0)
+    shift = unscale if huge else 0
+    if below is not None:  # sigma(-x) = t (1 - t) = t there (x >= 0): the slope t BCE from t's scaled digits
+        scaled_hi, scaled_lo = dw.multiply_unchecked(t_scaled_hi, t_scaled_lo, ce_hi, ce_lo)
+        below &= positive
+        slope_hi, slope_lo = np.where(below, scaled_hi, slope_hi), np.where(below, scaled_lo, slope_lo)
+        shift = np.where(below, power + shift, shift).astype(np.int32)
+    bracket_hi, bracket_lo, shift = _plus_gamma_times(big_hi, big_lo, g, g_rest, slope_hi, slope_lo, shift)
     grad = _round_scaled_product(mod_hi, mod_lo, bracket_hi, bracket_lo, mod_power + shift)
     return loss, np.where(target == 1, -grad, grad)
 
@@ -742,9 +758,9 @@ def _focal_soft(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
     dtype = logits.dtype.type
     a = np.abs(logits)
     positive = ~np.signbit(logits)
-    t_hi, t_lo, power = dw.exp_scaled(-a)
-    t_hi = np.ldexp(t_hi, power)  # the absolute t: its low part may underflow, where it no longer counts
-    t_lo = np.ldexp(t_lo, power)
+    t_scaled_hi, t_scaled_lo, power = dw.exp_scaled(-a)
+    t_hi = np.ldexp(t_scaled_hi, power)  # the absolute t: its low part may underflow, where it no longer counts
+    t_lo = np.ldexp(t_scaled_lo, power)
     w_hi, w_lo = dw.fast_two_sum_unchecked(dtype(1), t_hi)  # 1 + t
     w_lo += t_lo
     # 1 - y as a double word (exact): 1 - y rounds for y < 1/2
@@ -806,8 +822,18 @@ def _focal_soft(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
     second_hi, second_lo = dw.multiply_unchecked(ratio_hi, ratio_lo, spread_hi, spread_lo)
     second_hi, second_lo = dw.multiply_unchecked(second_hi, second_lo, b_hi, b_lo)
     first_hi, first_lo = dw.add_unchecked(cu_hi, cu_lo, -s_hi, -s_lo)  # c_u - s = +-(sigma(z) - y)
-    bracket_hi, bracket_lo, shift = _plus_gamma_times(first_hi, first_lo, g, g_rest, second_hi, second_lo,
-                                                      unscale if huge else 0)
+    shift = unscale if huge else 0
+    tiny_power = _TINY_POWER[logits.dtype.itemsize]
+    if gamma > _LOG_POWER_FROM and power.size and power.min() < tiny_power:
+        # s = t below 2^-1000 (float32: 2^-120), whose digits a huge gamma brings back: from t's scaled digits
+        below = power < tiny_power
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tiny_hi, tiny_lo = dw.divide_unchecked(t_scaled_hi, t_scaled_lo, h_hi, h_lo)
+        tiny_hi, tiny_lo = dw.multiply_unchecked(tiny_hi, tiny_lo, spread_hi, spread_lo)
+        tiny_hi, tiny_lo = dw.multiply_unchecked(tiny_hi, tiny_lo, b_hi, b_lo)
+        second_hi, second_lo = np.where(below, tiny_hi, second_hi), np.where(below, tiny_lo, second_lo)
+        shift = np.where(below, power + shift, shift).astype(np.int32)
+    bracket_hi, bracket_lo, shift = _plus_gamma_times(first_hi, first_lo, g, g_rest, second_hi, second_lo, shift)
     grad = _round_scaled_product(scaled_hi, scaled_lo, bracket_hi, bracket_lo, mod_power + shift)
     return loss, np.where(positive, grad, -grad)
 
@@ -816,6 +842,9 @@ def _focal_soft(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
 # rounding of a float log, or the first-order correction of a power, grows with gamma); up to it the
 # float forms, whose error (about 0.15 gamma ulp for labels 0 and 1) stays within the accuracy tests' bounds
 _LOG_POWER_FROM = 10.0
+
+# e^-|z| below 2^this is kept as a scaled double word where gamma multiplies it (float64, float32 by item size)
+_TINY_POWER = {8: -1000, 4: -120}
 
 # Veltkamp's split of values up to this size cannot overflow (float64, float32 by item size)
 _SPLIT_LIMIT = {8: 2.0**995, 4: 2.0**114}
@@ -828,28 +857,41 @@ def _round_scaled_product(x_hi, x_lo, y_hi, y_lo, power) -> np.ndarray:
         return np.ldexp(_round_product(x_hi, x_lo, y_hi, y_lo), power)
 
 
-def _plus_gamma_times(first_hi, first_lo, g, g_rest, second_hi, second_lo, shift: int):
+def _plus_gamma_times(first_hi, first_lo, g, g_rest, second_hi, second_lo, shift):
     r"""``(first + gamma second 2^shift) 2^-S`` as a double word and ``S`` (0, or an int32 array), for
-    ``gamma = g + g_rest`` (a float, and float32's rest) and :math:`0 \le` ``second`` at most about float max
-    before the shift: ``S > 0`` only where ``gamma second`` would come within :math:`2^{34}` of float max (a
-    typed gamma can be float max), and then ``first`` (at most 1) is negligible beside it. The caller
-    multiplies by :math:`2^S` last, after the modulation, which may be far below 1."""
+    ``gamma = g + g_rest`` (a float, and float32's rest), :math:`0 \le` ``second`` a normal double word (or 0) and
+    ``shift`` an int or an int32 array: ``S > 0`` only where ``gamma second`` would come within :math:`2^{34}` of
+    float max (a typed gamma can be float max), and then ``first`` (at most 1) is negligible beside it. The
+    caller multiplies by :math:`2^S` last, after the modulation, which may be far below 1. An array ``shift``
+    carries a second below the normal range (a subnormal ``e^-|z|`` would have lost the digits that a
+    gamma near float max brings back)."""
     info = np.finfo(second_hi.dtype)
     # gamma second 2^(shift - S) stays below 2^top, where Veltkamp's split of the bracket cannot overflow
     # (_SPLIT_LIMIT); second 2^(shift - S) stays normal
     top = info.maxexp - 34
     largest = float(np.abs(second_hi).max()) if second_hi.size else 0.0
-    if float(g) * largest * 2.0**shift < 2.0**top:  # also False for inf (a Python float product)
+    if np.ndim(shift) == 0 and float(g) * largest * 2.0**shift < 2.0**top:  # also False for inf
         if shift:
             second_hi, second_lo = np.ldexp(second_hi, shift), np.ldexp(second_lo, shift)
-        scale = 0
-    else:
-        _, exponent = np.frexp(second_hi)
-        scale = np.maximum(exponent + (shift + math.frexp(float(g))[1] - top), 0).astype(np.int32)
-        first_hi, first_lo = np.ldexp(first_hi, -scale), np.ldexp(first_lo, -scale)
-        second_hi, second_lo = np.ldexp(second_hi, shift - scale), np.ldexp(second_lo, shift - scale)
-    p, e = _scalar_two_product(g, second_hi)
-    e += g * second_lo + g_rest * second_hi
+        p, e = _scalar_two_product(g, second_hi)
+        e += g * second_lo + g_rest * second_hi
+        return *dw.add_unchecked(first_hi, first_lo, p, e), 0
+    # gamma = g' 2^k and second = m 2^j with g', m in [1/2, 1): their two-product is exact whatever the
+    # sizes, and the powers of two are applied after it
+    g_mantissa, k = math.frexp(float(g))
+    dtype = second_hi.dtype.type
+    g_mantissa, g_rest = dtype(g_mantissa), dtype(math.ldexp(float(g_rest), -k))
+    mantissa, j = np.frexp(second_hi)
+    mantissa_lo = np.ldexp(second_lo, -j)
+    j += shift
+    j += k
+    scale = np.maximum(j - top, 0).astype(np.int32)
+    j -= scale
+    p, e = _scalar_two_product(g_mantissa, mantissa)
+    e += g_mantissa * mantissa_lo + g_rest * mantissa
+    with np.errstate(under="ignore"):  # a product below the normal range is negligible beside first
+        p, e = np.ldexp(p, j), np.ldexp(e, j)
+    first_hi, first_lo = np.ldexp(first_hi, -scale), np.ldexp(first_lo, -scale)
     return *dw.add_unchecked(first_hi, first_lo, p, e), scale
 
 

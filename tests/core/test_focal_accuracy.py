@@ -148,7 +148,7 @@ def _wide(reference, gamma):
 
     def exact(z, y):
         small = min(abs(float(y)), abs(1 - float(y))) or 1.0
-        bits = 256 + max(0, int(-math.log2(small))) + int(1.45 * abs(float(z)))
+        bits = 256 + max(0, int(-math.log2(small)), int(1.45 * abs(float(z))))
         with mpmath.workprec(min(bits, 2400)):
             value = reference(z, y, gamma=gamma)
         return value
@@ -165,8 +165,12 @@ def test_soft_label_focal_is_right_for_a_huge_gamma_where_one_minus_p_t_rounds_t
     tiny = np.finfo(dtype).tiny
     labels = [1e-300, 5e-324, 1e-17, 1 - 2.0**-53] if dtype == np.float64 else [1e-30, float(tiny), 1e-8, 1 - 2.0**-24]
     far = 37.0 if dtype == np.float64 else 16.0  # where e^-|z| falls below half an ulp of 1
-    z = np.concatenate([np.linspace(far - 4, far + 12, STEPS), [far - 0.56, 0.5, 700.0 if dtype == np.float64 else 80.0]])
+    # e^-|z| below the normal range, where a gamma near float max brings its lost digits back
+    beyond = [700.0, 712.5, 716.0] if dtype == np.float64 else [80.0, 88.5, 90.0]
     for gamma in (1e8, 1e14, 1e16, 1e18, 1e300, float(np.finfo(np.float64).max)):
+        # the reference's power with a 1000-bit integer gamma is slow: there the transition is far out anyway
+        spread = np.linspace(far - 4, far + 12, STEPS) if gamma < 1e100 else []
+        z = np.concatenate([spread, [far - 0.56, 0.5], beyond])
         for label in labels:
             y = np.full(z.size, label, dtype=dtype)
             sign = 1 if label < 0.5 else -1  # a confident mistake: z on the far side of the label
@@ -184,10 +188,16 @@ def test_hard_label_focal_is_right_for_a_large_gamma(dtype):
     # log(1 + e^-|z|). A rounded log1p(e^-|z|) (half an ulp, 1.7 in float32) put gamma times that error into
     # the exponent: 6.8 ulp at gamma = 50, 41 at 1e4 and 272 at 1e8 in float64, 10 at 1e8 in float32, and a
     # gamma of float max overflowed (an inf gradient where the modulation is 0).
+    # and where sigma(x)^gamma = e^(-gamma e^-|z|) goes from 0 to 1: |z| about log(gamma)
     far = 37.0 if dtype == np.float64 else 17.0  # where e^-|z| falls below half an ulp of 1
-    z = np.concatenate([np.linspace(-far - 8, far + 8, STEPS + 1), [-0.3, 0.7, -5.5, far - 1.5]]).astype(dtype)
+    spread = np.linspace(-far - 8, far + 8, STEPS + 1)
     for gamma in (50.0, 1e4, 1e8, 1e14, 1e18, 1e300, float(np.finfo(np.float64).max)):
+        # the reference's power with a 1000-bit integer gamma is slow: a few points besides the transition
+        others = spread if gamma < 1e100 else [-far - 8.0, -0.3, far + 8]
         for label in (0.0, 1.0):
+            sign = 1 if label == 0 else -1  # the transition is at a confident mistake: sigma(z) near 1 for label 0
+            transition = sign * (math.log(gamma) + np.array([-2.0, 0.5, 3.0]))
+            z = np.concatenate([others, [-0.3, 0.7, -5.5, sign * (far - 1.5)], transition]).astype(dtype)
             y = np.full(z.size, label, dtype=dtype)
             loss, grad = losslab.focal_and_grad(z, y, gamma=gamma, reduction="none")
             assert loss.dtype == grad.dtype == dtype
