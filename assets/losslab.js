@@ -184,6 +184,7 @@
 
   function holdAxes(plot, graphId, graph) {
     if (held[graphId]) return;
+    cancelHandBack(plot);  // this motion holds the axes now; its own end hands them back
     var full = plot._fullLayout, wide = familyExtent(graph), update = {}, axes = [];
     ["xaxis", "yaxis"].forEach(function (name) {
       var axis = full[name];
@@ -194,14 +195,63 @@
       axes.push(name);
     });
     held[graphId] = axes;
+    heldRanges[graphId] = update;
     if (axes.length) echoFree(plot, function () { return window.Plotly.relayout(plot, update); });
   }
 
-  function releaseAxes(graphId) {
-    var axes = held[graphId], plot = plotById(graphId), last = drawn[graphId];
+  /* The server's figure for a released value is on its way, and will be drawn whole: the held axes
+     go back to autorange in that same draw (see skipRepeatedFigures' react), instead of a relayout
+     now and the answer's redraw after it (two full redraws of each chart, the first one delaying
+     the request itself). Should no answer come for a chart within HAND_BACK_MS, it is relayouted. */
+  var HAND_BACK_MS = 1500;
+  var heldRanges = {};  // graphId -> {"xaxis.range": [...], ...}: the ranges a motion set
+
+  function cancelHandBack(plot) {
+    var pending = plot.__losslabHandBack;
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    plot.__losslabHandBack = null;
+  }
+
+  /* In the figure dcc.Graph is about to draw (the one the server's answer patched: it still carries the
+     held ranges, which the motion's relayout wrote into it), the held axes autorange again, unless the
+     answer set a range of its own (figures.scalable_y). */
+  function handBackIn(plot, figure) {
+    var pending = plot.__losslabHandBack, changed = false;
+    if (!pending || !figure || !figure.layout) return false;
+    cancelHandBack(plot);
+    pending.axes.forEach(function (name) {
+      var axis = figure.layout[name], mine = pending.ranges[name + ".range"];
+      if (!axis || !mine || axis.autorange !== false || !Array.isArray(axis.range) ||
+          axis.range[0] !== mine[0] || axis.range[1] !== mine[1]) return;
+      axis.autorange = true;
+      delete axis.range;
+      changed = true;
+    });
+    return changed;
+  }
+
+  function releaseAxes(graphId, answerComing) {
+    var axes = held[graphId], plot = plotById(graphId), last = drawn[graphId], ranges = heldRanges[graphId];
     delete held[graphId];
     delete drawn[graphId];
+    delete heldRanges[graphId];
     if (!plot || !axes || !axes.length) return;
+    if (answerComing) {
+      var pending = { axes: axes, ranges: ranges || {} };
+      cancelHandBack(plot);
+      plot.__losslabHandBack = pending;
+      pending.timer = setTimeout(function () {
+        if (plot.__losslabHandBack !== pending) return;
+        plot.__losslabHandBack = null;
+        relayoutAutorange(plot, graphId, axes, last);
+      }, HAND_BACK_MS);
+      return;
+    }
+    relayoutAutorange(plot, graphId, axes, last);
+  }
+
+  function relayoutAutorange(plot, graphId, axes, last) {
     var update = {};
     axes.forEach(function (name) { update[name + ".autorange"] = true; });
     // After the last frame has settled: autorange is off while a transition runs.
@@ -269,7 +319,8 @@
     serverTraces = {};
     // Ended on the value the server last drew (a sweep stopped, or a slider let go, where it started):
     // no new value goes out, so no answer will replace the frame's float32 curves. Put the server's back.
-    if (last && sameNumber(last.family.values[last.k], shownValue(last.family.view, last.family.control))) {
+    var unchanged = !!last && sameNumber(last.family.values[last.k], shownValue(last.family.view, last.family.control));
+    if (unchanged) {
       Object.keys(saved).forEach(function (graphId) {
         var plot = plotById(graphId);
         if (!plot || !plot.data) return;
@@ -277,7 +328,7 @@
         drawn[graphId] = { k: -1, done: done };  // the axes autorange after it (releaseAxes)
       });
     }
-    Object.keys(held).forEach(releaseAxes);
+    Object.keys(held).forEach(function (graphId) { releaseAxes(graphId, !!last && !unchanged); });
   }
 
   function drawnTraces(plot, graph) {
@@ -732,6 +783,7 @@
         window.__losslabSkippedDraws += 1;
         return Promise.resolve(plot);
       }
+      if (plot && key !== null && handBackIn(plot, figure)) key = figureKey(figure);
       if (plot) plot.__losslabDrawn = key;
       return react.apply(this, arguments);
     };

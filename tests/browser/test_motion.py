@@ -289,3 +289,34 @@ def drag_and_check(lab, view) -> None:
         return lab.layout(graph_id, "yaxis.autorange") is True and lab.layout(graph_id, "xaxis.autorange") is True
 
     lab.wait_until(at_released, f"/{view.name}'s chart at the released {name} = {released}")
+
+
+def test_the_mu_slider_moves_in_steps_of_0_05_and_ends_on_the_servers_values(lab):
+    """μ's slider stops every 0.05 (twice as many positions as at 0.1, so a fast hand passes twice as many
+    frames a second); a position between the old stops is drawn exactly, as the server draws it."""
+    from selenium.webdriver.common.keys import Keys
+
+    from losslab.dashboard.views import get
+
+    view = get("generative")
+    lab.open("/generative" + START_QUERY["generative"])
+    query = lab.js("return window.location.search;")
+    handle = "#generative-mu-slider [role=slider]"
+    hover(lab, handle)  # the frames are fetched
+    lab.wait_until(lambda: family_received(lab, "generative", "mu"), "the μ frames")
+    lab.duo.find_element(handle).send_keys(Keys.ARROW_RIGHT)
+    lab.wait_until(lambda: lab.value("generative-mu-input") != "1.5", "the new μ in the box")
+    assert lab.value("generative-mu-input") == "1.55"  # one step from 1.5
+    lab.wait_until(lambda: "mu=1.55" in lab.js("return window.location.search;"), "the URL to follow")
+
+    def at_new_mu():
+        try:
+            for graph_id in (view.ids.LOSS_GRAPH, view.ids.GRAD_GRAPH):
+                assert_drawn_is(lab, view, graph_id, query, "mu", 1.55)
+        except AssertionError:
+            return False
+        return True
+
+    lab.wait_until(at_new_mu, "both charts at μ = 1.55")
+    assert any(abs(x - 1.55) < 1e-12 for x, _ in lab.marker_points(view.ids.LOSS_GRAPH))
+    assert lab.duo.get_logs() == []

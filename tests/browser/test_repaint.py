@@ -9,7 +9,7 @@ the released value (test_motion.assert_drawn_is, which the view tests check agai
 from __future__ import annotations
 
 from .conftest import grid_x
-from .test_motion import assert_drawn_is, frames
+from .test_motion import assert_drawn_is, frames, hover
 from .test_sequences import CTC_GRAD, CTC_LOSS, GRAPHS, LOSS, smoothed
 
 # Every Plotly redraw of each chart: a full draw (plotly_afterplot) or a motion frame (plotly_animated).
@@ -126,4 +126,88 @@ def test_an_epsilon_drag_draws_no_frames_on_the_ctc_charts_and_ends_exact(lab):
         assert_drawn_is(lab, view, graph_id, query, "epsilon", released)
     assert draws(lab)[CTC_LOSS] == 0 and draws(lab)[CTC_GRAD] == 0
     assert lab.snapshot(CTC_LOSS, CTC_GRAD) == ctc_before
+    assert lab.duo.get_logs() == []
+
+
+# Each full draw of a chart (plotly_afterplot) after the page saw the pointer let go of the slider.
+COUNT_DRAWS_AFTER_RELEASE = """
+window.__releasedAt = null; window.__fullDraws = [];
+window.addEventListener('pointerup', () => { window.__releasedAt = performance.now(); }, true);
+document.querySelectorAll('.js-plotly-plot').forEach((plot) => {
+  const id = plot.closest('[id]').id;
+  plot.on('plotly_afterplot', () => window.__fullDraws.push([id, performance.now()]));
+});
+"""
+
+DELAY_ANSWERS = """
+const delayedFetch = window.fetch, delay = arguments[0];
+window.fetch = function (input, init) {
+  const body = init && typeof init.body === 'string' ? init.body : '';
+  const answer = delayedFetch.apply(this, arguments);
+  if (body.indexOf('-family-request') !== -1 || body.indexOf('-url-sync') === -1) return answer;
+  return answer.then((response) => new Promise((done) => setTimeout(() => done(response), delay)));
+};
+"""
+
+
+def draws_after_release(lab, graph_id: str) -> int:
+    return lab.js("return window.__fullDraws.filter(([id, t]) => id === arguments[0]"
+                  " && window.__releasedAt !== null && t > window.__releasedAt).length;", graph_id)
+
+
+def drag_delta(lab) -> str:
+    """Drag /regression's δ a little (frames held on fixed axes) and let go; the released value."""
+    lab.wait_until(lambda: lab.js("const s = window.dash_component_api.getLayout('regression-family');"
+                                  "return !!(s && s.props.data && s.props.data.control === 'delta');"), "the δ frames")
+    start_frames = frames(lab)
+    x, y = lab.viewport_point("#regression-delta-slider [role=slider]", 0.5, 0.5)
+    drag = lab.mouse().move_to_location(int(x), int(y)).click_and_hold()
+    for _ in range(8):
+        drag = drag.move_by_offset(6, 0).pause(0.05)
+    drag.perform()
+    lab.wait_until(lambda: frames(lab) > start_frames + 1, "frames during the drag")
+    assert lab.layout("regression-loss-graph", "yaxis.autorange") is False  # held for the motion
+    lab.mouse().release().perform()
+    lab.wait_until(lambda: lab.value("regression-delta-input") != "1", "the released δ in the box")
+    return lab.value("regression-delta-input")
+
+
+def huber_is_drawn_at(lab, delta: float) -> bool:
+    from .test_motion import drawn, huber_closed_form
+
+    trace = drawn(lab, "regression-loss-graph", "huber")
+    return all(abs(v - huber_closed_form(x, delta)) <= 1e-9 * max(1.0, abs(v))
+               for x, v in zip(grid_x(trace), trace["y"], strict=True))
+
+
+def test_after_a_drag_each_chart_is_drawn_once_with_its_axes_given_back(lab):
+    """The released value's answer is drawn on autoranged axes in one draw (before: a relayout that gave
+    the axes back, then the answer's redraw), and shows the server's exact curve."""
+    lab.open("/regression")
+    lab.js(COUNT_DRAWS_AFTER_RELEASE)
+    hover(lab, "#regression-delta-slider")
+    delta = float(drag_delta(lab))
+    lab.wait_until(lambda: huber_is_drawn_at(lab, delta), f"the Huber curve for δ = {delta}")
+    for graph_id in ("regression-loss-graph", "regression-grad-graph"):
+        lab.wait_until(lambda g=graph_id: lab.layout(g, "yaxis.autorange") is True
+                       and lab.layout(g, "xaxis.autorange") is True, f"{graph_id}'s axes autoranged")
+    lab.js("return new Promise((done) => setTimeout(done, 2000));")  # past the hand-back's fallback
+    assert draws_after_release(lab, "regression-loss-graph") == 1
+    assert draws_after_release(lab, "regression-grad-graph") == 1
+    assert lab.layout("regression-loss-graph", "yaxis.autorange") is True
+    assert lab.duo.get_logs() == []
+
+
+def test_when_the_answer_is_late_the_axes_are_given_back_without_it(lab):
+    lab.open("/regression")
+    lab.js(COUNT_DRAWS_AFTER_RELEASE)
+    lab.js(DELAY_ANSWERS, 4000)
+    hover(lab, "#regression-delta-slider")
+    delta = float(drag_delta(lab))
+    # No answer yet: after the fallback's wait the frame (float32 rows) stays, on autoranged axes.
+    lab.wait_until(lambda: lab.layout("regression-loss-graph", "yaxis.autorange") is True, "the axes back",
+                   timeout=3.5)
+    assert not huber_is_drawn_at(lab, delta)  # the answer (4 s late) has not come: the axes came back without it
+    lab.wait_until(lambda: huber_is_drawn_at(lab, delta), f"the server's Huber curve for δ = {delta}", timeout=15)
+    lab.wait_until(lambda: lab.layout("regression-loss-graph", "yaxis.autorange") is True, "autorange kept")
     assert lab.duo.get_logs() == []
