@@ -707,12 +707,43 @@ def _scalar_halves(g: float, dtype: np.dtype):
     return dtype.type(float(high)), dtype.type(float(value - high))
 
 
-def _soft_modulation(cu_hi, cu_lo, cs_hi, cs_lo, t_hi, t_lo, w_hi, w_lo, m_hi, m_lo, g, g_rest):
+def _gamma_times_tiny_p_t(exponent, correction, cs_hi, cs_lo, cu_hi, cu_lo, q_hi, g, g_rest, t_scaled):
+    r"""``(exponent, correction)`` of :func:`_soft_modulation` with :math:`-\gamma p_t = -\gamma (c_s + c_u t)`
+    where :math:`p_t < 2^{-1000}` (float32: :math:`2^{-120}`): there :math:`\log(1 - p_t) = -p_t` and
+    :math:`1 + t = 1` to far below an ulp, and gamma times each term is a two-product of mantissas with the
+    powers of two applied after it (the terms' subnormal roundings would cost up to :math:`\gamma 2^{-1075}`)."""
+    t_hi, t_lo, power = t_scaled
+    below = q_hi < 2.0 ** _TINY_POWER[q_hi.dtype.itemsize]
+    dtype = q_hi.dtype.type
+    g_mantissa, k = math.frexp(float(g))
+    g_mantissa = dtype(g_mantissa)
+    mantissa, j = np.frexp(cs_hi)
+    first, first_error = _scalar_two_product(g_mantissa, mantissa)
+    first_error += g_mantissa * np.ldexp(cs_lo, -j)
+    product_hi, product_lo = dw.multiply_unchecked(cu_hi, cu_lo, t_hi, t_lo)  # c_u t / 2^power
+    second, second_error = _scalar_two_product(g_mantissa, product_hi)
+    second_error += g_mantissa * product_lo
+    with np.errstate(under="ignore", over="ignore", invalid="ignore"):  # only the selected ones count
+        j += k
+        power = power + k
+        first, first_error = np.ldexp(first, j), np.ldexp(first_error, j)
+        second, second_error = np.ldexp(second, power), np.ldexp(second_error, power)
+        total, total_error = dw.two_sum(first, second)
+        total_error += first_error + second_error
+        if g_rest:
+            total_error += g_rest * q_hi
+    return np.where(below, -total, exponent), np.where(below, -total_error, correction)
+
+
+def _soft_modulation(cu_hi, cu_lo, cs_hi, cs_lo, t_hi, t_lo, w_hi, w_lo, m_hi, m_lo, g, g_rest, t_scaled):
     r""":math:`(1 - p_t)^\gamma = e^{\gamma \log(1 - p_t)}` of :func:`_focal_soft` for a large gamma, as
     ``(hi, lo, power)`` (:func:`losslab._double_word.exp_scaled`): the error of the exponential is gamma times
     the logarithm's absolute error, and :math:`\gamma |\log(1 - p_t)| \le 745` wherever the power is not 0,
     so the logarithm is a double word (:func:`losslab._double_word.log_pair`, about :math:`2^{-69}` relative)
-    and the exponent an exact two-product."""
+    and the exponent an exact two-product. Where :math:`p_t` is below :math:`2^{-1000}` (a subnormal label or
+    :math:`e^{-|z|}`, whose lost digits a gamma past :math:`2^{1000}` would bring back), the exponent is
+    :math:`-\gamma (c_s + c_u t)` from the scaled digits of :math:`c_s` and ``t_scaled`` (exp_scaled's
+    ``(hi, lo, power)`` of :math:`t`)."""
     # p_t = 1 - m = (c_s + c_u t) / (1 + t) too: where m is near 1 it has lost p_t's digits, which
     # log(1 - p_t) = log1p(-p_t) needs
     p, e = dw.two_product_unchecked(cu_hi, t_hi)
@@ -726,6 +757,10 @@ def _soft_modulation(cu_hi, cu_lo, cs_hi, cs_lo, t_hi, t_lo, w_hi, w_lo, m_hi, m
         correction += g * log_lo
         if g_rest:
             correction += g_rest * log_hi
+        info = np.finfo(m_hi.dtype)
+        if float(g) > 2.0 ** (info.maxexp - 30) and q_hi.size and q_hi.min() < 2.0 ** _TINY_POWER[info.dtype.itemsize]:
+            exponent, correction = _gamma_times_tiny_p_t(exponent, correction, cs_hi, cs_lo, cu_hi, cu_lo, q_hi, g,
+                                                         g_rest, t_scaled)
         np.copyto(exponent, -np.inf, where=~(m_hi > 0))  # m = 0 only for a hard label (from _focal_hard)
         # far below -745, e^exponent is 0 and the correction (up to half an ulp of the exponent) must not be inf
         correction = np.where(exponent > -2000, correction, 0).astype(m_hi.dtype, copy=False)
@@ -778,7 +813,7 @@ def _focal_soft(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
     g_rest = dtype(gamma - float(g))
     if gamma > _LOG_POWER_FROM:
         mod_hi, mod_lo, mod_power = _soft_modulation(cu_hi, cu_lo, cs_hi, cs_lo, t_hi, t_lo, w_hi, w_lo, m_hi, m_lo,
-                                                     g, g_rest)
+                                                     g, g_rest, (t_scaled_hi, t_scaled_lo, power))
     else:  # m^gamma (1 + gamma m_lo/m): the power of the float m, corrected to first order for m_lo and gamma's rest
         with np.errstate(divide="ignore", invalid="ignore"):  # m = 0 only for a hard label (from _focal_hard)
             mod_hi = np.power(m_hi, g)
