@@ -115,7 +115,23 @@ def create_app() -> dash.Dash:
     cards.install(app)  # the card index the search box fetches once
     install_compression(app)
     security.install(app)
+    install_direct_answers(app)
     return app
+
+
+def install_direct_answers(app: dash.Dash) -> None:
+    """Answer the views' control callbacks without Dash's generic dispatch (:func:`callbacks.answer_directly`).
+
+    A ``before_request`` function registered after :func:`security.install`'s, so Flask runs it only for a
+    request the callback check has accepted; any other callback request goes on to Dash.
+    """
+    callback_path = app.config.routes_pathname_prefix + security.CALLBACK_ROUTE
+
+    @app.server.before_request
+    def answer_control_change():
+        if request.path != callback_path or request.method != "POST":
+            return None
+        return callbacks.answer_directly(app, request.get_json())
 
 
 def install_compression(app: dash.Dash) -> None:

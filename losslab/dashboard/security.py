@@ -145,11 +145,14 @@ def _plain_and_within_shape(value) -> bool:
             return False
         below = []
         for item in level:
-            if isinstance(item, dict):
+            kind = type(item)  # orjson gives these exact types
+            if kind is str:
+                continue
+            if kind is dict:
                 below.extend(item.values())
-            elif isinstance(item, list):
+            elif kind is list:
                 below.extend(item)
-            elif isinstance(item, float) and not -_ORJSON_EXACT_LIMIT < item < _ORJSON_EXACT_LIMIT:
+            elif kind is float and not -_ORJSON_EXACT_LIMIT < item < _ORJSON_EXACT_LIMIT:
                 return False
             else:
                 continue
@@ -194,8 +197,16 @@ class StrictJSONProvider(DefaultJSONProvider):
         return strict_loads(s, **kwargs)
 
 
-def _named(items, expected, where: str) -> str | None:
-    """A problem if ``items`` does not name the ``expected`` ``{"id", "property"}`` entries in order."""
+def _named(items, expected, where: str, names: list[tuple] | None = None) -> str | None:
+    """A problem if ``items`` does not name the ``expected`` ``{"id", "property"}`` entries in order.
+
+    ``names``: the expected ``(id, property)`` pairs when no id is a pattern (a quick check first)."""
+    if names is not None and isinstance(items, list) and len(items) == len(names):
+        try:
+            if [(item["id"], item["property"]) for item in items] == names:
+                return None
+        except (TypeError, KeyError):
+            pass  # the entry-by-entry check below words the problem
     if not isinstance(items, list) or len(items) != len(expected):
         return f"{where} must list {len(expected)} entries"
     for index, (item, spec) in enumerate(zip(items, expected, strict=True)):
@@ -218,6 +229,10 @@ class _Expected:
     outputs: list | None  # None: a callback without outputs
     multi: bool
     inputs: frozenset[str] | None  # None: pattern-matching inputs, named from the body
+    # (id, property) of the outputs, inputs and state when none is a pattern (else None)
+    output_names: list[tuple] | None
+    input_names: list[tuple] | None
+    state_names: list[tuple] | None
 
 
 _expected_by_output: dict[str, tuple[dict, _Expected]] = {}
@@ -233,9 +248,16 @@ def _expected(output: str, spec: dict) -> _Expected:
             outputs = split if multi else [split]
         wildcard = any(isinstance(entry["id"], dict) for entry in spec["inputs"])
         inputs = None if wildcard else frozenset(_prop_id(entry) for entry in spec["inputs"])
-        found = _Expected(outputs, multi, inputs)
+        found = _Expected(outputs, multi, inputs, _pairs(outputs), _pairs(spec["inputs"]), _pairs(spec["state"]))
         _expected_by_output[output] = (spec, found)
     return found
+
+
+def _pairs(entries) -> list[tuple] | None:
+    """``(id, property)`` of each entry; None if there are none to check or an id is a pattern."""
+    if entries is None or any(isinstance(entry["id"], dict) for entry in entries):
+        return None
+    return [(entry["id"], entry["property"]) for entry in entries]
 
 
 def _prop_id(entry) -> str:
@@ -260,15 +282,15 @@ def callback_request_problem(app: dash.Dash, body) -> str | None:
     expected = _expected(output, spec)
     if expected.outputs is not None:
         if expected.multi:
-            problem = _named(body.get("outputs"), expected.outputs, "outputs")
+            problem = _named(body.get("outputs"), expected.outputs, "outputs", expected.output_names)
         else:
-            problem = _named([body.get("outputs")], expected.outputs, "outputs")
+            problem = _named([body.get("outputs")], expected.outputs, "outputs", expected.output_names)
         if problem:
             return problem
-    problem = _named(body.get("inputs"), spec["inputs"], "inputs")
+    problem = _named(body.get("inputs"), spec["inputs"], "inputs", expected.input_names)
     if problem:
         return problem
-    problem = _named(body.get("state", []), spec["state"], "state")
+    problem = _named(body.get("state", []), spec["state"], "state", expected.state_names)
     if problem:
         return problem
     changed = body.get("changedPropIds", [])

@@ -321,3 +321,85 @@ def test_the_readout_rows_kept_are_the_computed_ones():
     curves.raw_point(-0.0, 0.0, ["mse"], params)
     curves.raw_point(0.0, 0.0, ["mse"], params)
     assert curves._raw_row.cache_info().currsize == 5
+
+
+# ---------------------------------------------------------------- control callbacks answered directly
+
+
+def control_request(app, view_name: str, changes: dict) -> dict:
+    """A renderer-shaped request for a view's control callback, at the view's defaults plus ``changes``."""
+    view = views.get(view_name)
+    callback_id = next(o for o, e in app.callback_map.items()
+                       if "callback" in e and o.startswith(f"..{view.ids.LOSS_GRAPH}.figure"))
+    entry = app.callback_map[callback_id]
+    values = {view.ids.LOSSES: list(view.default_losses)}
+    values |= {view.ids.input(c.name): controls.format_number(c.default) for c in view.numbers}
+    values |= {c.input_id(view.name): c.default for c in view.extras}
+    values |= changes
+    return {"output": callback_id,
+            "outputs": [dict(zip(("id", "property"), p.rsplit(".", 1), strict=True))
+                        for p in callback_id[2:-2].split("...")],
+            "inputs": [{"id": i["id"], "property": i["property"], "value": values.get(i["id"])}
+                       for i in entry["inputs"]],
+            "changedPropIds": [f"{next(iter(changes))}.value"] if changes else [],
+            "state": [{"id": s["id"], "property": s["property"], "value": None} for s in entry["state"]]}
+
+
+def answers(app, body: dict, direct: bool):
+    """Status and bytes of the answer, with the direct answer on or off (then Dash dispatches)."""
+    kept = dict(callbacks.fast_callbacks(app))
+    if not direct:
+        callbacks.fast_callbacks(app).clear()
+    try:
+        response = app.server.test_client().post("/_dash-update-component", json=body)
+    finally:
+        callbacks.fast_callbacks(app).update(kept)
+    return response.status_code, response.data
+
+
+@pytest.mark.parametrize(("view_name", "changes"), [
+    ("regression", {"regression-delta-input": "2"}),
+    ("regression", {"regression-target-input": "1e308"}),
+    ("regression", {"regression-target-input": "abc"}),  # a message, charts not updated
+    ("binary", {"binary-label-input": "1"}),
+    ("multiclass", {"multiclass-logits-input": "2, 1, 0.5, -1"}),
+    ("robust", {}),
+])
+def test_a_direct_answer_is_dashs_answer_byte_for_byte(app, view_name, changes):
+    direct = answers(app, control_request(app, view_name, changes), direct=True)
+    dispatched = answers(app, control_request(app, view_name, changes), direct=False)
+    assert direct[0] == 200
+    assert direct == dispatched
+
+
+def test_the_direct_answer_skips_dashs_dispatch(app, monkeypatch):
+    """Dash's dispatch is not entered for a control callback (it is for the page-load callback)."""
+    entered = []
+    original = type(app)._initialize_context
+    monkeypatch.setattr(type(app), "_initialize_context", lambda self, body: entered.append(1) or original(self, body))
+    status, _ = answers(app, control_request(app, "regression", {"regression-delta-input": "3"}), direct=True)
+    assert status == 200 and not entered
+    status, _ = answers(app, control_request(app, "regression", {"regression-delta-input": "3"}), direct=False)
+    assert status == 200 and entered
+
+
+def test_an_exception_in_a_directly_answered_callback_is_the_same_422(app, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(callbacks, "update_view", broken)
+    body = control_request(app, "regression", {"regression-delta-input": "2"})
+    for direct in (True, False):
+        status, data = answers(app, body, direct)
+        payload = json.loads(data)
+        assert status == 422
+        assert payload["error"] == "Unprocessable Entity" and len(payload["reference"]) == 12
+        assert "boom" not in data.decode() and "Traceback" not in data.decode()
+        assert payload["reference"] in caplog.text
+
+
+def test_a_bad_request_to_a_control_callback_is_still_refused(app):
+    body = control_request(app, "regression", {"regression-delta-input": "2"})
+    body["inputs"] = body["inputs"][1:]
+    status, data = answers(app, body, direct=True)
+    assert status == 400 and b"inputs must list" in data
