@@ -442,40 +442,52 @@ def _trace_values(trace: dict) -> np.ndarray:
     return decoded(y).astype(np.float64) if isinstance(y, dict) else np.asarray(y, dtype=np.float64)
 
 
-def with_gradient_check(loss_figure: dict, grad_figure: dict) -> tuple[dict, dict[str, float]]:
-    """The gradient chart with each loss's central finite difference of its plotted loss curve laid over
-    it (dotted, ``meta="fd:<key>"``), and per loss the largest misfit relative to the gradient curve's
+SMALLEST_NORMAL = float(np.finfo(np.float64).tiny)
+
+
+def with_gradient_check(loss_figure: dict, grad_figure: dict) -> tuple[dict, dict[str, float | None]]:
+    """The gradient chart with each loss's central finite difference of its loss curve laid over it
+    (dotted, ``meta="fd:<key>"``), and per loss the largest misfit relative to the gradient curve's
     largest magnitude: a right gradient gives about 1e-6 or less, a kink between grid points a few
-    percent, a wrong gradient order one.
+    percent, a wrong gradient order one. None where the gradient's largest magnitude is subnormal (or the
+    ratio is past the float range): the check cannot compare at that scale.
 
     The difference :math:`(L_{i+1} - L_{i-1}) / (2\\,dx)` is exactly the mean of the gradient over
     :math:`[x_i - dx, x_i + dx]`, compared with Simpson's estimate of that mean,
-    :math:`(g_{i-1} + 4 g_i + g_{i+1}) / 6`; it checks the gradient along the chart's own x axis.
+    :math:`(g_{i-1} + 4 g_i + g_{i+1}) / 6`; it checks the gradient along the chart's own x axis. Both
+    curves are taken as computed (:func:`exact_trace_values`), not as plotted (gaps past PLOTTABLE_LIMIT),
+    so the overlay, and the CSV's column made from it, is the difference the shown code computes.
     """
     losses = {t["meta"]: t for t in loss_figure["data"] if t.get("mode") == "lines" and "dx" in t}
-    checks: dict[str, float] = {}
+    checks: dict[str, float | None] = {}
     overlays = []
     for trace in grad_figure["data"]:
         loss = losses.get(trace.get("meta"))
         if loss is None or "dx" not in trace:
             continue
-        values = decoded(loss["y"]).astype(np.float64)
+        values = exact_trace_values(loss)
         with np.errstate(invalid="ignore", over="ignore"):
             difference = (values[2:] - values[:-2]) / (2 * loss["dx"])
-        full = decoded(trace.get("customdata", trace["y"])).astype(np.float64)
+        full = exact_trace_values(trace, decoded(trace.get("customdata", trace["y"])).astype(np.float64))
         # The two-step difference is exactly the mean of the gradient over [x - dx, x + dx];
         # Simpson's rule gives that mean to O(dx^4), so a right gradient leaves only kinks visible.
         with np.errstate(invalid="ignore", over="ignore"):
             mean_gradient = (full[:-2] + 4 * full[1:-1] + full[2:]) / 6
         finite = np.isfinite(difference) & np.isfinite(mean_gradient)
         scale = np.max(np.abs(full[1:-1][finite]), initial=0.0)
-        misfit = np.max(np.abs(difference - mean_gradient)[finite], initial=0.0)
-        checks[trace["meta"]] = float(misfit / scale) if scale else 0.0
+        # A subnormal largest gradient has lost bits to underflow (misfit / scale overflowed at 5e-324),
+        # and a misfit of two finite values can overflow (1e308 and -1e308): no comparison there.
+        with np.errstate(invalid="ignore", over="ignore"):
+            misfit = np.max(np.abs(difference[finite] - mean_gradient[finite]), initial=0.0)
+            relative = float(misfit / scale) if scale else 0.0
+        comparable = not 0 < scale < SMALLEST_NORMAL and math.isfinite(relative)
+        checks[trace["meta"]] = relative if comparable else None
         # On the loss curve's own grid (NaN at the two ends), so a CSV keeps one x column.
-        on_grid = np.concatenate(([np.nan], plottable(difference), [np.nan]))
+        on_grid = np.concatenate(([np.nan], np.where(np.isfinite(difference), difference, np.nan), [np.nan]))
+        y, exact = plotted_values(on_grid)
         overlay = {"type": "scatter", "mode": "lines", "name": f"{trace['name']} (finite difference)",
                    "meta": f"fd:{trace['meta']}", "x0": loss["x0"], "dx": loss["dx"],
-                   "y": typed_array(on_grid), "showlegend": False,
+                   "y": y, **exact, "showlegend": False,
                    "line": {"color": CHECK_COLOR, "width": 1.5, "dash": "dot"},
                    "hovertemplate": "finite difference %{y:.4g}<extra></extra>"}
         for axis in ("xaxis", "yaxis"):
