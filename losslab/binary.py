@@ -761,7 +761,7 @@ def _soft_modulation(cu_hi, cu_lo, cs_hi, cs_lo, t_hi, t_lo, w_hi, w_lo, m_hi, m
         if float(g) > 2.0 ** (info.maxexp - 30) and q_hi.size and q_hi.min() < 2.0 ** _TINY_POWER[info.dtype.itemsize]:
             exponent, correction = _gamma_times_tiny_p_t(exponent, correction, cs_hi, cs_lo, cu_hi, cu_lo, q_hi, g,
                                                          g_rest, t_scaled)
-        np.copyto(exponent, -np.inf, where=~(m_hi > 0))  # m = 0 only for a hard label (from _focal_hard)
+        exponent = np.where(m_hi > 0, exponent, -np.inf)  # m = 0 only for a hard label (from _focal_hard)
         # far below -745, e^exponent is 0 and the correction (up to half an ulp of the exponent) must not be inf
         correction = np.where(exponent > -2000, correction, 0).astype(m_hi.dtype, copy=False)
     return dw.exp_scaled(exponent, correction)
@@ -860,10 +860,12 @@ def _focal_soft(logits: np.ndarray, target: np.ndarray, gamma: float, alpha: flo
     shift = unscale if huge else 0
     tiny_power = _TINY_POWER[logits.dtype.itemsize]
     if gamma > _LOG_POWER_FROM and power.size and power.min() < tiny_power:
-        # s = t below 2^-1000 (float32: 2^-120), whose digits a huge gamma brings back: from t's scaled digits
-        below = power < tiny_power
-        with np.errstate(divide="ignore", invalid="ignore"):
-            tiny_hi, tiny_lo = dw.divide_unchecked(t_scaled_hi, t_scaled_lo, h_hi, h_lo)
+        # s = t below 2^-1000 (float32: 2^-120), whose digits a huge gamma brings back: from t's scaled digits,
+        # where h = c_u + c_s t >= 1/2 (else s/h is not tiny, or the modulation m^gamma <= 2^-gamma makes
+        # gamma s/h negligible beside c_u - s); elsewhere h is replaced by 1, so the scaled quotient stays small
+        below = (power < tiny_power) & (h_hi >= 0.5)
+        tiny_hi, tiny_lo = dw.divide_unchecked(t_scaled_hi, t_scaled_lo, np.where(below, h_hi, dtype(1)),
+                                               np.where(below, h_lo, dtype(0)))
         tiny_hi, tiny_lo = dw.multiply_unchecked(tiny_hi, tiny_lo, spread_hi, spread_lo)
         tiny_hi, tiny_lo = dw.multiply_unchecked(tiny_hi, tiny_lo, b_hi, b_lo)
         second_hi, second_lo = np.where(below, tiny_hi, second_hi), np.where(below, tiny_lo, second_lo)

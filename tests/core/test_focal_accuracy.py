@@ -205,3 +205,42 @@ def test_hard_label_focal_is_right_for_a_large_gamma(dtype):
             grad_error = _worst(grad, _wide(accuracy.r_focal_grad, gamma), z, y, dtype)
             assert loss_error[0] <= 4, f"focal gamma={gamma} y={label}: {loss_error}"
             assert grad_error[0] <= 4, f"focal_grad gamma={gamma} y={label}: {grad_error}"
+
+
+# (z, y, gamma) through every branch of the large-gamma forms: soft labels (the double-word log; a subnormal
+# e^-|z| in the gradient; p_t below 2^-1000 with gamma near float max; a tiny c_u + c_s t beside a
+# subnormal e^-|z|, the binary view's readout at p = 5e-324, y = 1e-300), hard labels (the double-word
+# log1p; a subnormal e^-|z| with gamma near float max) and both labels mixed
+LARGE_GAMMA_BRANCHES = [(3.0, 0.3, 50.0), (38.0, 1e-300, 1e18), (716.0, 5e-324, np.finfo(np.float64).max),
+                        (712.5, 5e-324, np.finfo(np.float64).max), (-744.44007192138122, 1e-300, 702.194247058345),
+                        (-87.3, 1e-30, 1e300), (3.0, 1.0, 50.0), (712.5, 0.0, np.finfo(np.float64).max),
+                        (-712.5, 1.0, np.finfo(np.float64).max), (-0.5, 1 - 2.0**-53, 1e8)]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_large_gamma_forms_take_scalars_and_0d_arrays(dtype):
+    # 0-d inputs (the view's readout) give NumPy scalars, on which an in-place step (np.copyto) failed
+    for z, y, gamma in LARGE_GAMMA_BRANCHES:
+        row_loss, row_grad = losslab.focal_and_grad(np.array([z], dtype), np.array([y], dtype), gamma=float(gamma),
+                                                    reduction="none")
+        for zs, ys in ((dtype(z), dtype(y)), (np.array(z, dtype), np.array(y, dtype))):
+            loss, grad = losslab.focal_and_grad(zs, ys, gamma=float(gamma), reduction="none")
+            assert np.shape(loss) == np.shape(grad) == ()
+            assert loss.dtype == grad.dtype == dtype
+            np.testing.assert_array_equal([loss, grad], [row_loss[0], row_grad[0]])
+            assert losslab.focal(zs, ys, gamma=float(gamma), reduction="none") == loss
+            assert losslab.focal_grad(zs, ys, gamma=float(gamma)) == grad
+    mixed = np.array([p[1] for p in LARGE_GAMMA_BRANCHES], dtype)
+    for gamma in (50.0, float(np.finfo(np.float64).max)):  # hard and soft labels in one call
+        loss, grad = losslab.focal_and_grad(np.full(mixed.shape, 712.5, dtype), mixed, gamma=gamma, reduction="none")
+        for k, y in enumerate(mixed):
+            single = losslab.focal_and_grad(dtype(712.5), y, gamma=gamma, reduction="none")
+            np.testing.assert_array_equal([loss[k], grad[k]], single)
+
+
+def test_the_readout_point_of_a_tiny_label_and_a_subnormal_probability_is_right():
+    z, y, gamma = np.float64(-744.44007192138122), np.float64(1e-300), 702.194247058345
+    loss, grad = losslab.focal_and_grad(z, y, gamma=gamma, reduction="none")
+    points = np.array([z]), np.array([y])
+    assert _worst(np.array([loss]), _wide(accuracy.r_focal, gamma), *points, np.float64)[0] <= 4
+    assert _worst(np.array([grad]), _wide(accuracy.r_focal_grad, gamma), *points, np.float64)[0] <= 4
