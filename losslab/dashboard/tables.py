@@ -46,6 +46,9 @@ def _wire_item(item):
     return item if isinstance(item, _LEAVES) else wire(item)
 
 
+HTML = "dash_html_components"
+
+
 def element(tag: str, children=None, **props) -> dict:
     """One ``dash.html`` element as wire JSON; ``data_loss="x"`` becomes ``data-loss``."""
     if any(name.startswith(("data_", "aria_")) for name in props):
@@ -53,7 +56,7 @@ def element(tag: str, children=None, **props) -> dict:
                  for name, value in props.items()}
     if children is not None:
         props["children"] = children
-    return {"type": tag, "namespace": "dash_html_components", "props": props}
+    return {"type": tag, "namespace": HTML, "props": props}
 
 
 def readout_table(readout: ReadoutTable) -> dict:
@@ -67,10 +70,13 @@ def readout_table(readout: ReadoutTable) -> dict:
     if readout.logit_grad_label:
         columns.append((readout.logit_grad_label, "grad_logit"))
     header = element("Tr", [element("Th", text) for text in ("loss", *(label for label, _ in columns))])
-    rows = [
-        element("Tr", [element("Td", row.label),
-                       *(element("Td", number_text(getattr(row, field))) for _, field in columns)],
-                data_loss=row.key)
+    fields = [field for _, field in columns]
+    rows = [  # element("Tr", [element("Td", ...), ...], data_loss=row.key), written out: one per loss and request
+        {"type": "Tr", "namespace": HTML,
+         "props": {"data-loss": row.key,
+                   "children": [{"type": "Td", "namespace": HTML, "props": {"children": row.label}},
+                                *({"type": "Td", "namespace": HTML,
+                                   "props": {"children": number_text(getattr(row, field))}} for field in fields)]}}
         for row in readout.rows
     ]
     caption = element("Caption", f"At {readout.prediction_label} = {readout.prediction_value:.6g}"
