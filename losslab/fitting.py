@@ -54,6 +54,16 @@ more for each rounding-level check); a sweep of 101 values of Barron's α over
 50 points about 0.3 to 0.7 s on one core, all of it in the fits (the start is
 computed once).
 
+**Scales far from the data's.** Where a loss or its ψ would under- or overflow, the same
+minimiser is found in other units (``_in_units``): Barron with c at least 1e100 times every
+residual is least squares to far below rounding (its ρ ≈ (r/c)²/2 underflows), Cauchy with
+c² below 1e-290 times the residuals is fitted as Barron at α = 0 (its loss over c²/2), and
+Huber or pseudo-Huber with a subnormal δ is the least-absolute-deviations line, found exactly
+(``method="exact"``). The reported mean loss, ψ and gradient norm are always the loss asked
+for. A point on the line to within rounding may pull with any ψ its rounding allows, but only
+along its own row: a line through one point with the others' pull turning it about that point is
+not converged (a redescending loss with a small c then settles on a line through two points).
+
 Arrays are computed in float64, for up to 5000 points with |x|, |y| up to 1e100.
 Lines are fitted in standardised x (:math:`u = (x - \bar x)/s_x`, here the
 centre and half-range of x, so :math:`u \in [-1, 1]`) for conditioning, and
@@ -155,7 +165,8 @@ class LineFit:
     ``grad_norm`` is :math:`\\|(\\frac1n\\sum\\psi_i x_i, \\frac1n\\sum\\psi_i)\\|_2`,
     the gradient of the mean loss in (slope, intercept) at the result (for
     ``mae``/``quantile`` the smallest subgradient). ``method`` is ``"irls"``
-    or ``"exact"``; ``start`` the line the iteration started from.
+    or ``"exact"`` (``mae``, ``quantile``, and Huber or pseudo-Huber with a subnormal δ);
+    ``start`` the line the iteration started from.
     """
 
     loss: str
@@ -236,27 +247,65 @@ class _Problem:
     def gradient(self, psi: np.ndarray) -> np.ndarray:
         return np.array([_mean(psi * self.u), _mean(psi)])
 
-    def rounding_floor(self, theta: np.ndarray, value: float, psi: np.ndarray, reach: float) -> float:
-        r"""The gradient norm below which rounding, not the line, decides the gradient.
+    def at_rounding_level(self, theta: np.ndarray, value: float, psi: np.ndarray, gradient: np.ndarray,
+                          reach: float) -> bool:
+        r"""Whether rounding, not the line, decides the gradient: the fit cannot tell a better line.
 
-        The larger of two levels. ψ's: each prediction is only known to its rounding error
+        Two levels. ψ's: each prediction is only known to its rounding error
         :math:`e = 16\epsilon(|A| + |B| + \max_j|y_j|)`, over which ψ may move by
-        :math:`\max_\pm|\psi(\hat y_i \pm e) - \psi_i|` (a sharp bend of a tiny δ or c included;
-        all of :math:`|\psi_i|` for a point within :math:`e` of the line); summed with the rows'
-        sizes, that is the gradient's own noise. F's: a gradient
-        whose first-order change of F over a whole step (``reach``) is below F's rounding,
-        :math:`8\epsilon|F|`, points nowhere F can confirm (every residual far past a tiny c).
+        :math:`\max_\pm|\psi(\hat y_i \pm e) - \psi_i|` (a sharp bend of a tiny δ or c included);
+        summed with the rows' sizes, that is the gradient's own noise. A point within :math:`e` of
+        the line may pull with any ψ in that range or within :math:`\pm|\psi_i|` (ψ ~ 1/r of Barron
+        at α = 0, tiny c), but only along its own row :math:`(u_i, 1)`: the gradient left after
+        the best such pulls (least squares, clipped to their ranges; as for a kink's subgradient)
+        must be within the other points' noise. A single point on the line therefore cannot hide a
+        gradient along the rotations about it (Cauchy with a tiny c used to stop on such a line,
+        where the loss still falls). F's: a gradient whose first-order change of F over a whole step
+        (``reach``) is below F's rounding, :math:`8\epsilon|F|`, points nowhere F can confirm (every
+        residual far past a tiny c).
         """
+        size = float(np.hypot(*gradient))
+        if reach > 0 and size <= 8 * _EPS * abs(value) / reach:
+            return True
         pred = self.predict(theta)
         # the rounding of the line's own solve and of y - ŷ, at the scale of the data (|u| <= 1)
         error = np.full_like(pred, 16 * _EPS * (abs(theta[0]) + abs(theta[1]) + self.y_scale))
         jitter = np.maximum(np.abs(self.psi_at(pred + error) - psi), np.abs(self.psi_at(pred - error) - psi))
-        # a point on the line to within rounding: its whole ψ is noise (ψ ~ 1/r of Barron at α = 0, tiny c)
         on_line = np.abs(pred - self.y) <= error
-        jitter[on_line] = np.maximum(jitter[on_line], np.abs(psi[on_line]))
-        psi_level = _mean(jitter * self.row_size)
-        flat_level = 8 * _EPS * abs(value) / reach if reach > 0 else 0.0
-        return max(psi_level, flat_level)
+        noise = _mean(np.where(on_line, 0.0, jitter * self.row_size))
+        if not on_line.any():
+            return size <= noise
+        # the on-line points' pulls are free within their ranges: what is left of the gradient without them
+        free_range = np.maximum(jitter[on_line], np.abs(psi[on_line]))
+        n = psi.size
+        rows = np.stack([self.u[on_line], np.ones(int(on_line.sum()))])  # (2, m)
+        top = float(np.max(np.abs(psi)))  # in units of the largest |ψ|: ψ near 1/c would overflow the solve
+        if top == 0 or not math.isfinite(top):
+            return size <= noise
+        rest = gradient / top - rows @ (psi[on_line] / top) / n
+        pulls = np.linalg.lstsq(rows / n, -rest, rcond=None)[0]
+        limit = free_range / top
+        left = rest + rows @ np.clip(pulls, -limit, limit) / n
+        # plus the rounding of the sums themselves (the pulls may cancel the whole gradient)
+        summed = 64 * _EPS * float(np.mean(np.abs(psi / top) * self.row_size))
+        left_size = float(np.hypot(*left))
+        if top * (left_size - summed) <= noise:
+            return True
+        # what is left turns the line about its points: F falls at most |left| per unit moved, until the
+        # first other residual with a kink at 0 reaches it (ψ as large at r/2 as at r: a tiny δ's, where the
+        # fit is L1's); if that is below F's rounding, no step can be confirmed (the last 1e-10 to an L1
+        # line's second point). A smooth well (ψ ~ r) is no such limit: F keeps falling through it.
+        rates = (self.u * left[0] + left[1]) / -left_size  # d r_i / d(distance) along -left
+        residual = pred - self.y
+        closing = ~on_line & (residual * rates < 0)
+        if closing.any():
+            halfway = self.spec.grad(pred[closing] - residual[closing] / 2, self.y[closing], **self.params)
+            closing[closing] = np.abs(np.asarray(halfway, dtype=np.float64)) >= 0.75 * np.abs(psi[closing])
+        # F near underflow (terms rounded to subnormals, up to 5000 * 2^-1074 in all): its rounding says nothing
+        if not closing.any() or not abs(value) >= 1e-300:
+            return False
+        distance = float(np.min(np.abs(residual[closing]) / np.abs(rates[closing])))
+        return distance > 0 and top * left_size <= 8 * _EPS * abs(value) / distance
 
 
 def fit_line(x, y, loss="mse", params: Mapping[str, float] | None = None, *,
@@ -390,14 +439,19 @@ def _gradient_norm(psi: np.ndarray, x: np.ndarray) -> float:
 
 
 def _fit(problem: _Problem, theta0: np.ndarray, tol: float, max_iter: int) -> LineFit:
-    if problem.spec.key in _KINKED:
-        theta, iterations = _exact_kinked(problem)
+    solver, units = _in_units(problem, theta0)
+    if solver.spec.key in _KINKED:
+        theta, iterations = _exact_kinked(solver)
+        theta = theta / units
         method, converged = "exact", True
         value = problem.mean_loss(theta)
         grad_norm = _smallest_subgradient(problem, theta)
     else:
-        theta, iterations, converged, value, psi = _irls(problem, theta0, tol, max_iter)
+        theta, iterations, converged, value, psi = _irls(solver, units * theta0, tol, max_iter)
+        theta = theta / units
         method = "irls"
+        if solver is not problem:  # report the loss asked for, at the line found in the solver's units
+            value, psi = problem.loss_and_psi(theta)
         grad_norm = _gradient_norm(psi, problem.x)
     slope, intercept = problem.to_line(theta)
     return LineFit(
@@ -407,11 +461,55 @@ def _fit(problem: _Problem, theta0: np.ndarray, tol: float, max_iter: int) -> Li
     )
 
 
+# Barron's rho is dimensionless, about (r/c)^2/2: with c this far above every residual it underflows
+_QUADRATIC_LIMIT = 1e100
+# Cauchy's far-out psi is about c^2/r: below this times sqrt(|r|) it is near or past float's smallest normal
+_LOGARITHMIC_LIMIT = 1e-145
+
+
+def _in_units(problem: _Problem, theta0: np.ndarray) -> tuple[_Problem, float]:
+    r"""``(solver, k)``: a problem with the same minimiser in ``k`` times the data's units, whose loss and ψ do
+    not under- or overflow at this scale; ``problem`` itself and 1 almost always.
+
+    ``reach`` is the size of the residuals the fit can meet: those of the start line, or the y range.
+
+    - Barron with :math:`c \ge 10^{100}` reach: :math:`c^2\rho = \frac{r^2}{2}(1 - \frac{u^2}{4} + \dots)`
+      is :math:`r^2/2` to far below rounding for every α (the next terms are :math:`u^2` and
+      :math:`u^2 \cdot u^2/|\alpha - 2|` relative, :math:`u = r/c`), so the line is the least-squares
+      one; ρ itself and its ψ ≈ r/c² underflow there (to 0 past :math:`c \approx 10^{160}`), and the
+      fit used to stop at its start.
+    - Cauchy with :math:`c^2 < 10^{-290}` reach: its loss :math:`\frac{c^2}{2}\log(1 + (r/c)^2)` is
+      :math:`c^2/2` times Barron's at α = 0 and scale :math:`c/\sqrt2`, which is
+      Barron's at scale :math:`c\sqrt2` on the data doubled (exact: a power of two), and keeps
+      :math:`\log(1 + (r/c)^2)` and its ψ ≈ 2/r where :math:`c^2 \log` and :math:`c^2/r` underflow.
+    - Huber and pseudo-Huber with a subnormal δ (and δ below :math:`2^{-60}` reach): the loss is
+      :math:`\delta|r|` to within :math:`\delta/|r|` relative, far below rounding, so the line is the
+      least-absolute-deviations one, found exactly (``method="exact"``); ψ = ±δ keeps 1 to 52
+      significant bits there, and IRLS stopped on wrong lines or at its start.
+    """
+    key, params = problem.spec.key, problem.params
+    if key not in ("barron", "cauchy", "huber", "pseudo_huber"):
+        return problem, 1.0
+    with np.errstate(over="ignore", invalid="ignore"):  # a start line past float max: no change of units
+        residual = float(np.max(np.abs(problem.predict(theta0) - problem.y)))
+    reach = max(residual, float(np.ptp(problem.y)))
+    # Python floats below: inf past the range, no warning; a NaN reach changes nothing
+    if key == "barron" and params["c"] >= _QUADRATIC_LIMIT * reach:
+        return _Problem(registry.get("mse"), {}, problem.x, problem.y), 1.0
+    if key == "cauchy" and params["c"] < _LOGARITHMIC_LIMIT * math.sqrt(reach):
+        barron = registry.get("barron")
+        return _Problem(barron, {**barron.defaults(), "alpha": 0.0, "c": params["c"] * math.sqrt(2)},
+                        problem.x, 2 * problem.y), 2.0
+    if key in ("huber", "pseudo_huber") and params["delta"] < _TINY and params["delta"] * 2.0**60 <= reach:
+        return _Problem(registry.get("mae"), {}, problem.x, problem.y), 1.0
+    return problem, 1.0
+
+
 def _irls(problem: _Problem, theta: np.ndarray, tol: float, max_iter: int):
     """Damped IRLS from ``theta``, finished by Newton steps: (theta, steps, converged, F, ψ).
 
     Converged: the gradient has cancelled to ``tol`` of its terms, or sunk to its rounding level
-    (:meth:`_Problem.rounding_floor`, checked from the start and once steps are small), or a step
+    (:meth:`_Problem.at_rounding_level`, checked from the start and once steps are small), or a step
     no longer changes the line in floating point.
     """
     u, y = problem.u, problem.y
@@ -426,13 +524,13 @@ def _irls(problem: _Problem, theta: np.ndarray, tol: float, max_iter: int):
         gradient = problem.gradient(psi)
         size = float(np.hypot(*gradient))
         if size <= tol * _mean(np.abs(psi) * problem.row_size) or (
-            near and size <= problem.rounding_floor(theta, value, psi, radius)
+            near and problem.at_rounding_level(theta, value, psi, gradient, radius)
         ):
             return theta, step, True, value, psi
         if step == max_iter:
             break
         pred = problem.predict(theta)
-        direction = _irls_direction(psi, pred - y, u, gradient)
+        direction = _irls_direction(psi, pred - y, u, gradient, *_well_weight(problem, theta, pred))
         creeping = bool(np.max(np.abs(direction)) <= zone)
         if creeping:
             newton = _newton_step(problem, pred, gradient, psi)
@@ -480,38 +578,130 @@ def _line_search(problem: _Problem, theta, value, gradient, direction, reach: fl
     return trial, trial_value, trial_psi
 
 
-def _irls_direction(psi: np.ndarray, residual: np.ndarray, u: np.ndarray, gradient: np.ndarray) -> np.ndarray:
+def _well_weight(problem: _Problem, theta: np.ndarray, pred: np.ndarray) -> tuple[float, bool]:
+    r"""``(w, narrow)``: the IRLS weight ψ(e)/e of the points exactly on the line, e their rounding level
+    (0 if there are none), and whether the loss's well around r = 0 is narrower than e.
+
+    IRLS gives such a point (0/0) the largest weight seen, a fine proxy unless its own curvature
+    dwarfs every other weight by 1e10 or more (the others far out on a redescending loss: Cauchy
+    with c = 1e-8, weight ~ 1 on the line, ~ c²/r² ~ 1e-22 off it); then it gets ψ(e)/e, about ψ'(0). A well narrower
+    than e (Cauchy with c = 1e-100: ψ ~ c²/r at e; Huber with a tiny δ) bends ψ(r)/r already
+    between e/2 and e (a wider one keeps it flat there); its points are then kept on the line
+    while the line turns about them (:func:`_irls_direction`).
+    """
+    zero = pred == problem.y
+    if not zero.any():
+        return 0.0, False
+    error = 16 * _EPS * (abs(theta[0]) + abs(theta[1]) + problem.y_scale)
+    if not 0 < error < math.inf:
+        return 0.0, False
+    at, y = pred[zero], problem.y[zero]
+    with np.errstate(over="ignore"):  # ψ(e)/e past float max: as large as a weight can be
+        weight = np.abs(np.asarray(problem.spec.grad(at + error, y, **problem.params), dtype=np.float64) / error)
+        half = np.abs(np.asarray(problem.spec.grad(at + error / 2, y, **problem.params), dtype=np.float64)
+                      / (error / 2))
+    narrow = half >= 1.5 * weight  # ψ(r)/r falling by a third or more from e/2 to e: the well's edge is inside
+    if narrow.any():
+        return float(np.max(weight[narrow])), True
+    return float(np.max(weight, initial=0.0)), False
+
+
+def _irls_direction(psi: np.ndarray, residual: np.ndarray, u: np.ndarray, gradient: np.ndarray,
+                    well: float = 0.0, narrow: bool = False) -> np.ndarray:
     """The IRLS step :math:`-H^{-1}\\nabla F`, :math:`H = \\frac1n\\sum_i w_i (u_i, 1)(u_i, 1)^\\top`, :math:`w_i = \\psi_i/r_i`.
 
     ψ is divided by its largest |ψ| and the weights by their largest (H and the gradient scale
     alike, so the step does not change): ψ near 1/c with c ~ 1e-300, or ψ/r over a residual at
-    rounding level, would overflow.
+    rounding level, would overflow. Where one point outweighs the others so far that H is
+    singular in floating point, the step is solved in coordinates along that point's residual
+    and along the turns about it (:func:`_step_about`), where the others' curvature is not lost
+    next to its own; only where no weight bends the turns (Tukey with the other residuals past c)
+    is H regularised. ``well`` is :func:`_well_weight`'s weight for the residuals that are exactly
+    0; where it dwarfs every other weight it is theirs, and for a ``narrow`` well those points stay
+    on the line: the step turns the line about one of them, and with two of them (distinct u)
+    there is no step.
     """
     top = float(np.max(np.abs(psi)))
     if top == 0:
         return np.zeros(2)
-    hessian, weight_scale = _irls_hessian(psi / top, residual, u)
-    return -np.linalg.solve(hessian, gradient / top) / weight_scale
+    weight, weight_scale, pinned = _irls_weights(psi / top, residual, well / top, narrow)
+    unit_gradient = gradient / top
+    if pinned is not None:
+        if np.ptp(u[pinned]) > 0:
+            return np.zeros(2)
+        step = _step_about(weight, u, int(np.flatnonzero(pinned)[0]), unit_gradient, turn_only=True)
+        return np.zeros(2) if step is None else step / weight_scale
+    h = np.array([[np.mean(weight * u * u), np.mean(weight * u)], [np.mean(weight * u), np.mean(weight)]])
+    floor = 1e-10
+    if np.linalg.det(h) <= 1e-12 * h[0, 0] * h[1, 1] or h[1, 1] <= floor:
+        step = _step_about(weight, u, int(np.argmax(weight)), unit_gradient, below=floor)
+        if step is not None:
+            return step / weight_scale
+        # fewer than two points carry weight (e.g. Tukey with most residuals past c): regularise
+        h = h + floor * np.eye(2)
+    return -np.linalg.solve(h, unit_gradient) / weight_scale
 
 
-def _irls_hessian(unit_psi: np.ndarray, residual: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, float]:
-    """(H / s, s): the IRLS matrix of ψ scaled to at most 1, divided by its largest weight s, kept positive definite."""
+def _irls_weights(unit_psi: np.ndarray, residual: np.ndarray, unit_well: float = 0.0,
+                  narrow: bool = False) -> tuple[np.ndarray, float, np.ndarray | None]:
+    """(w / s, s, pinned): the IRLS weights of ψ scaled to at most 1, divided by their largest s; ``pinned``
+    marks the points kept on the line (None: none; see :func:`_irls_direction`)."""
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # past float max: handled next
         ratio = unit_psi / residual
     nonzero = (residual != 0) & np.isfinite(ratio)  # ψ/r beyond float max is treated like r = 0
     weight = np.zeros_like(unit_psi)
     weight[nonzero] = np.maximum(ratio[nonzero], 0)
     top = float(weight.max()) if weight.size else 0.0
-    # psi/r is largest at r -> 0 for these losses, so an exact-zero residual gets the largest weight seen
-    weight[~nonzero] = top if top > 0 else 1.0
+    pinned = None
+    if top > 0 and unit_well > 1e3 * top and narrow:
+        # a well narrower than rounding (see _well_weight): its points weigh more than any matrix here
+        # can hold next to the others', so they are kept on the line instead
+        pinned = residual == 0
+        weight[pinned] = 0.0
+    elif top > 0 and unit_well > 1e10 * top and math.isfinite(unit_well):
+        # the curvature of a point on the line dwarfs every other weight (by more than H's regularisation
+        # would leave of them): its own, not the largest seen
+        top = unit_well
+        weight[~nonzero] = top
+    else:
+        # psi/r is largest at r -> 0 for these losses, so an exact-zero residual gets the largest weight seen
+        weight[~nonzero] = top if top > 0 else 1.0
     scale = top if top > 0 else 1.0
-    weight = weight / scale
-    h = np.array([[np.mean(weight * u * u), np.mean(weight * u)], [np.mean(weight * u), np.mean(weight)]])
-    floor = 1e-10
-    if np.linalg.det(h) <= 1e-12 * h[0, 0] * h[1, 1] or h[1, 1] <= floor:
-        # fewer than two points carry weight (e.g. Tukey with most residuals past c): regularise
-        h = h + floor * np.eye(2)
-    return h, scale
+    return weight / scale, scale, pinned
+
+
+def _step_about(weight: np.ndarray, u: np.ndarray, p: int, gradient: np.ndarray, *,
+                turn_only: bool = False, below: float = math.inf) -> np.ndarray | None:
+    r"""The IRLS step in the coordinates :math:`(a, t)`, :math:`d = a\,(u_p, 1)/(u_p^2 + 1) + t\,(1, -u_p)`.
+
+    ``a`` moves point p's residual by ``a`` and ``t`` turns the line about p, so p adds
+    :math:`w_p` to the (a, a) entry and nothing else: the turns' curvature
+    :math:`\frac1n\sum_i w_i (u_i - u_p)^2` is summed from the other points alone and survives next
+    to a :math:`w_p` billions of times larger. Jacobi-scaled; None if no weight bends the turns or
+    the scaled matrix is singular, or if the turns' curvature is not ``below`` (the regularisation it
+    replaces: only where that would swamp the curvature). ``turn_only``: p stays on the line (a = 0).
+    """
+    centre = float(u[p])
+    along = (u * centre + 1) / (centre * centre + 1)  # d(residual_i)/da
+    turns = u - centre  # d(residual_i)/dt; exactly 0 for p
+    h_tt = float(np.mean(weight * turns * turns))
+    if not 0 < h_tt < below:
+        return None
+    towards = np.array([centre, 1.0]) / (centre * centre + 1)
+    turn = np.array([1.0, -centre])
+    g_a, g_t = float(towards @ gradient), float(turn @ gradient)
+    if turn_only:
+        return -(g_t / h_tt) * turn
+    h_aa = float(np.mean(weight * along * along))
+    h_at = float(np.mean(weight * along * turns))
+    if not h_aa > 0:
+        return None
+    size = np.sqrt([h_aa, h_tt])
+    unit = np.array([[1.0, h_at / (size[0] * size[1])], [h_at / (size[0] * size[1]), 1.0]])
+    if not np.linalg.det(unit) > 1e-12:
+        return None
+    a, t = np.linalg.solve(unit, -np.array([g_a, g_t]) / size) / size
+    return a * towards + t * turn
 
 
 def _newton_step(problem: _Problem, pred: np.ndarray, gradient: np.ndarray, psi: np.ndarray) -> np.ndarray | None:
