@@ -104,7 +104,8 @@ class LogitRun:
     label's side of 0.5 (:math:`\hat p_t < 0.5` for :math:`y < 0.5`, :math:`> 0.5` for
     :math:`y > 0.5`); 0 if the start already does; ``None`` if no step does, and
     always ``None`` for :math:`y = 0.5`, which has no side.
-    ``steps_to_tenth_loss``: the first ``t`` with ``loss[t] <= 0.1 * loss[0]``, else ``None``.
+    ``steps_to_tenth_loss``: the first ``t`` with ``loss[t] <= 0.1 * loss[0]``, else ``None`` (always
+    ``None`` when ``loss[0]`` is inf: the exponential loss from :math:`\hat p_0 = 10^{-320}`, y = 1).
     Both read the arrays as returned, held values of a diverged run included.
     ``diverged_at``: the step of divergence (module docstring), ``None`` when ``diverged`` is False.
     """
@@ -262,7 +263,9 @@ def _logit_run(spec, values, z0, target, learning_rate, steps) -> LogitRun:
         gradient=_read_only(descent.gradients[:, 0]),
         grad_norm=_read_only(np.abs(descent.gradients[:, 0])),
         steps_to_cross=_steps_to_cross(probability, target),
-        steps_to_tenth_loss=_first(descent.loss <= 0.1 * descent.loss[0]),
+        # an infinite start (exp(-z) past float max) has no tenth: inf <= inf would say step 0
+        steps_to_tenth_loss=(_first(descent.loss <= 0.1 * descent.loss[0]) if math.isfinite(descent.loss[0])
+                             else None),
         diverged=descent.diverged_at is not None,
         diverged_at=descent.diverged_at,
     )
