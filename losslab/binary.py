@@ -890,6 +890,8 @@ _SPLIT_LIMIT = {8: 2.0**995, 4: 2.0**114}
 def _round_scaled_product(x_hi, x_lo, y_hi, y_lo, power) -> np.ndarray:
     """``(x_hi + x_lo)(y_hi + y_lo) 2^power`` with the product rounded once and the power of two applied last
     (a result below the normal range is rounded once more, within a subnormal step; one past float max is inf)."""
+    if isinstance(power, int) and power == 0:  # the float forms of gamma <= _LOG_POWER_FROM: no scaling
+        return _round_product(x_hi, x_lo, y_hi, y_lo)
     with np.errstate(over="ignore"):
         return np.ldexp(_round_product(x_hi, x_lo, y_hi, y_lo), power)
 
