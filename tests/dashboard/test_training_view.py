@@ -303,6 +303,7 @@ def test_a_start_point_change_sends_only_the_paths():
     result = update(VIEW.default_state(), VIEW.default_state(), w0="1.5")
     assert result["message:w0"] == ""
     assert all(result[f"surface:{key}"] is dash.no_update for key in ("bce", "sigmoid_mse"))
+    assert result["logit_readout"] is dash.no_update  # part 1's readout: its runs did not change
     assert decode(result["path:bce"]["data"][0]["x"])[0] == 1.5
     for name in ("loss_figure", "grad_figure"):  # part 1 unchanged: a patch with its (fixed) shapes only
         ops = result[name]["operations"]

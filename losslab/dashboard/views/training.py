@@ -205,7 +205,9 @@ class TrainingView(View):
 
     def output_values(self, output: ViewOutput, plan: UpdatePlan) -> dict:
         part2 = plan.landscape if isinstance(plan, TrainingPlan) else "full"
-        values = {"logit_readout": output.logit_readout}
+        # part 1's readout changes with its runs, exactly when its charts are redrawn in full
+        part1 = plan.full or not isinstance(plan, TrainingPlan)
+        values = {"logit_readout": output.logit_readout if part1 else no_update}
         for key in SURFACE_KEYS:
             values[f"surface:{key}"] = output.surfaces[key] if part2 == "full" else no_update
             values[f"path:{key}"] = output.paths[key] if part2 != "none" else no_update
