@@ -909,7 +909,7 @@ def _plus_gamma_times(first_hi, first_lo, g, g_rest, second_hi, second_lo, shift
     # (_SPLIT_LIMIT); second 2^(shift - S) stays normal
     top = info.maxexp - 34
     largest = float(np.abs(second_hi).max()) if second_hi.size else 0.0
-    if np.ndim(shift) == 0 and float(g) * largest * 2.0**shift < 2.0**top:  # also False for inf
+    if isinstance(shift, int) and float(g) * largest * 2.0**shift < 2.0**top:  # also False for inf
         if shift:
             second_hi, second_lo = np.ldexp(second_hi, shift), np.ldexp(second_lo, shift)
         p, e = _scalar_two_product(g, second_hi)

@@ -214,12 +214,16 @@ def test_hard_label_focal_is_right_for_a_large_gamma(dtype):
 LARGE_GAMMA_BRANCHES = [(3.0, 0.3, 50.0), (38.0, 1e-300, 1e18), (716.0, 5e-324, np.finfo(np.float64).max),
                         (712.5, 5e-324, np.finfo(np.float64).max), (-744.44007192138122, 1e-300, 702.194247058345),
                         (-87.3, 1e-30, 1e300), (3.0, 1.0, 50.0), (712.5, 0.0, np.finfo(np.float64).max),
-                        (-712.5, 1.0, np.finfo(np.float64).max), (-0.5, 1 - 2.0**-53, 1e8)]
+                        (-712.5, 1.0, np.finfo(np.float64).max), (-0.5, 1 - 2.0**-53, 1e8),
+                        (-100.0, 1.0, 1e38), (-1e30, 1.0, 1e300), (1e30, 1e-8, np.finfo(np.float64).max),
+                        (3.4028234663852886e38, 0.0, np.finfo(np.float64).max)]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_large_gamma_forms_take_scalars_and_0d_arrays(dtype):
-    # 0-d inputs (the view's readout) give NumPy scalars, on which an in-place step (np.copyto) failed
+    # 0-d inputs (the view's readout) give NumPy scalars, on which an in-place step (np.copyto) failed, and
+    # a 0-d scaled e^-|z| took the unscaled path (2 float32 ulp at z = -100, gamma = 1e38) or warned (a NumPy
+    # scalar product of 0 and inf at |z| = 1e30)
     for z, y, gamma in LARGE_GAMMA_BRANCHES:
         row_loss, row_grad = losslab.focal_and_grad(np.array([z], dtype), np.array([y], dtype), gamma=float(gamma),
                                                     reduction="none")
