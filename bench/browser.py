@@ -54,7 +54,19 @@ INSTRUMENT = r"""
   window.addEventListener("keydown", function (event) {
     if (event.key === "Enter") { bench.enterAt = performance.now(); }
   }, true);
+  bench.reacts = [];
   bench.attach = function () {
+    // The synchronous part of each Plotly.react (where a redraw's work happens), to split the
+    // response -> repaint phase into chart redraws and the rest (the Dash renderer, React).
+    if (window.Plotly && !window.Plotly.__benchTimed) {
+      var react = window.Plotly.react;
+      window.Plotly.react = function () {
+        var t0 = performance.now(), result = react.apply(this, arguments);
+        bench.reacts.push([t0, performance.now()]);
+        return result;
+      };
+      window.Plotly.__benchTimed = true;
+    }
     document.querySelectorAll(".js-plotly-plot").forEach(function (plot) {
       if (plot.dataset.benchAttached === "1" || typeof plot.on !== "function") { return; }
       var graph = plot.closest("[id]");
@@ -188,7 +200,7 @@ def type_and_enter(driver, element_id: str, value: str) -> None:
 
 def reset(driver) -> None:
     driver.execute_script("var b = window.__bench; b.enterAt = null; b.afterplot = {}; b.hovers = {};"
-                          " b.requests = []; b.echoAt = null; b.attach();")
+                          " b.requests = []; b.echoAt = null; b.reacts = []; b.attach();")
 
 
 def repaint_samples(driver, scenario: payloads.Scenario, charts: list[str], rounds: int, warmup: int) -> dict:
@@ -199,7 +211,7 @@ def repaint_samples(driver, scenario: payloads.Scenario, charts: list[str], roun
         reset(driver)
         type_and_enter(driver, scenario.input_id, scenario.new_value if i % 2 == 0 else old)
         result = driver.execute_async_script(WAIT_FOR_REPAINT, charts, 100, 5000)
-        requests = driver.execute_script("return window.__bench.requests;")
+        requests, reacts = driver.execute_script("return [window.__bench.requests, window.__bench.reacts];")
         bodies += [r["body"] for r in requests if r["body"]]
         if result["timedOut"] or result["enterAt"] is None:
             timeouts += 1
@@ -209,8 +221,9 @@ def repaint_samples(driver, scenario: payloads.Scenario, charts: list[str], roun
             samples.append((last - enter) / 1000)
             sent = [r for r in requests if r["body"] and scenario.input_id in r["body"] and r["done"]]
             if sent:
+                drawing = sum(t1 - t0 for t0, t1 in reacts if sent[0]["done"] <= t0 <= last)
                 phases.append(((sent[0]["t"] - enter) / 1000, (sent[0]["done"] - sent[0]["t"]) / 1000,
-                               (last - sent[0]["done"]) / 1000))
+                               (last - sent[0]["done"]) / 1000, drawing / 1000))
     return {"samples": samples, "phases": phases, "timeouts": timeouts, "bodies": bodies}
 
 
@@ -305,9 +318,10 @@ def run(mode: Mode, prepared: dict | None = None) -> list[Row]:
         ok = bool(samples) and p50 <= REPAINT_TARGET and not result["timeouts"]
         note = f"charts: {', '.join(result['charts'])}"
         if result["phases"]:
-            to_send, server, to_paint = (median([p[i] for p in result["phases"]]) for i in range(3))
+            to_send, server, to_paint, drawing = (median([p[i] for p in result["phases"]]) for i in range(4))
             note += (f"; median phases: Enter -> request sent {ms(to_send)}, request -> response read "
-                     f"{ms(server)}, response -> last afterplot {ms(to_paint)}")
+                     f"{ms(server)}, response -> last afterplot {ms(to_paint)} (of which Plotly.react "
+                     f"{ms(drawing)}, its synchronous part summed over the charts)")
         if result["timeouts"]:
             note += f"; {result['timeouts']} change(s) never repainted within 5 s"
         for view, problem in RELOADS:
