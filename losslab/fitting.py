@@ -530,9 +530,11 @@ def _irls(problem: _Problem, theta: np.ndarray, tol: float, max_iter: int):
         if step == max_iter:
             break
         pred = problem.predict(theta)
-        direction = _irls_direction(psi, pred - y, u, gradient, *_well_weight(problem, theta, pred))
+        well, narrow, on_line = _well_weight(problem, theta, pred)
+        direction = _irls_direction(psi, pred - y, u, gradient, well, narrow, on_line)
         creeping = bool(np.max(np.abs(direction)) <= zone)
-        if creeping:
+        # not where points sit in wells narrower than rounding: central differences cannot see them
+        if creeping and not narrow:
             newton = _newton_step(problem, pred, gradient, psi)
             if newton is not None:
                 direction, creeping = newton * min(1.0, radius / np.max(np.abs(newton))), False
@@ -578,36 +580,40 @@ def _line_search(problem: _Problem, theta, value, gradient, direction, reach: fl
     return trial, trial_value, trial_psi
 
 
-def _well_weight(problem: _Problem, theta: np.ndarray, pred: np.ndarray) -> tuple[float, bool]:
-    r"""``(w, narrow)``: the IRLS weight ψ(e)/e of the points exactly on the line, e their rounding level
-    (0 if there are none), and whether the loss's well around r = 0 is narrower than e.
+def _well_weight(problem: _Problem, theta: np.ndarray, pred: np.ndarray) -> tuple[float, bool, np.ndarray]:
+    r"""``(w, narrow, on_line)``: the IRLS weight ψ(e)/e of the points on the line, e their rounding level
+    (0 if there are none), whether the loss's well around r = 0 is narrower than e, and which points
+    those are: exactly on the line, or within e of it for a narrow well.
 
-    IRLS gives such a point (0/0) the largest weight seen, a fine proxy unless its own curvature
-    dwarfs every other weight by 1e10 or more (the others far out on a redescending loss: Cauchy
-    with c = 1e-8, weight ~ 1 on the line, ~ c²/r² ~ 1e-22 off it); then it gets ψ(e)/e, about ψ'(0). A well narrower
-    than e (Cauchy with c = 1e-100: ψ ~ c²/r at e; Huber with a tiny δ) bends ψ(r)/r already
-    between e/2 and e (a wider one keeps it flat there); its points are then kept on the line
-    while the line turns about them (:func:`_irls_direction`).
+    IRLS gives a point exactly on the line (0/0) the largest weight seen, a fine proxy unless its
+    own curvature dwarfs every other weight by 1e10 or more (the others far out on a redescending
+    loss: Cauchy with c = 1e-8, weight ~ 1 on the line, ~ c²/r² ~ 1e-22 off it); then it gets
+    ψ(e)/e, about ψ'(0). A well narrower than e (Cauchy with c = 1e-100: ψ ~ c²/r at e; Huber with
+    a tiny δ) bends ψ(r)/r already between e/2 and e (a wider one keeps it flat there); the points
+    within e of the line, whose terms of F are then rounding noise, are kept on the line while the
+    line turns about them (:func:`_irls_direction`).
     """
-    zero = pred == problem.y
-    if not zero.any():
-        return 0.0, False
+    residual = np.abs(pred - problem.y)
     error = 16 * _EPS * (abs(theta[0]) + abs(theta[1]) + problem.y_scale)
-    if not 0 < error < math.inf:
-        return 0.0, False
-    at, y = pred[zero], problem.y[zero]
+    near = residual <= error
+    # e near or below float's smallest normal (data of size 1e-300): ψ(e)/e has too few bits to say anything
+    if not (near.any() and _TINY / _EPS <= error < math.inf):
+        return 0.0, False, pred == problem.y
+    y = problem.y[near]
     with np.errstate(over="ignore"):  # ψ(e)/e past float max: as large as a weight can be
-        weight = np.abs(np.asarray(problem.spec.grad(at + error, y, **problem.params), dtype=np.float64) / error)
-        half = np.abs(np.asarray(problem.spec.grad(at + error / 2, y, **problem.params), dtype=np.float64)
+        weight = np.abs(np.asarray(problem.spec.grad(y + error, y, **problem.params), dtype=np.float64) / error)
+        half = np.abs(np.asarray(problem.spec.grad(y + error / 2, y, **problem.params), dtype=np.float64)
                       / (error / 2))
-    narrow = half >= 1.5 * weight  # ψ(r)/r falling by a third or more from e/2 to e: the well's edge is inside
+    # ψ(r)/r falling by a third or more from e/2 to e: the well's edge is inside (past float max: cannot tell)
+    narrow = np.isfinite(half) & (half >= 1.5 * weight)
     if narrow.any():
-        return float(np.max(weight[narrow])), True
-    return float(np.max(weight, initial=0.0)), False
+        return float(np.max(weight[narrow])), True, near
+    zero = pred == problem.y
+    return float(np.max(weight[zero[near]], initial=0.0)), False, zero
 
 
 def _irls_direction(psi: np.ndarray, residual: np.ndarray, u: np.ndarray, gradient: np.ndarray,
-                    well: float = 0.0, narrow: bool = False) -> np.ndarray:
+                    well: float = 0.0, narrow: bool = False, on_line: np.ndarray | None = None) -> np.ndarray:
     """The IRLS step :math:`-H^{-1}\\nabla F`, :math:`H = \\frac1n\\sum_i w_i (u_i, 1)(u_i, 1)^\\top`, :math:`w_i = \\psi_i/r_i`.
 
     ψ is divided by its largest |ψ| and the weights by their largest (H and the gradient scale
@@ -616,15 +622,15 @@ def _irls_direction(psi: np.ndarray, residual: np.ndarray, u: np.ndarray, gradie
     singular in floating point, the step is solved in coordinates along that point's residual
     and along the turns about it (:func:`_step_about`), where the others' curvature is not lost
     next to its own; only where no weight bends the turns (Tukey with the other residuals past c)
-    is H regularised. ``well`` is :func:`_well_weight`'s weight for the residuals that are exactly
-    0; where it dwarfs every other weight it is theirs, and for a ``narrow`` well those points stay
-    on the line: the step turns the line about one of them, and with two of them (distinct u)
-    there is no step.
+    is H regularised. ``well`` is :func:`_well_weight`'s weight for the points ``on_line``; where
+    it dwarfs every other weight it is theirs, and for a ``narrow`` well those points stay on the
+    line: the step turns the line about one of them, and with two of them (distinct u) there is
+    no step.
     """
     top = float(np.max(np.abs(psi)))
     if top == 0:
         return np.zeros(2)
-    weight, weight_scale, pinned = _irls_weights(psi / top, residual, well / top, narrow)
+    weight, weight_scale, pinned = _irls_weights(psi / top, residual, well / top, narrow, on_line)
     unit_gradient = gradient / top
     if pinned is not None:
         if np.ptp(u[pinned]) > 0:
@@ -642,8 +648,8 @@ def _irls_direction(psi: np.ndarray, residual: np.ndarray, u: np.ndarray, gradie
     return -np.linalg.solve(h, unit_gradient) / weight_scale
 
 
-def _irls_weights(unit_psi: np.ndarray, residual: np.ndarray, unit_well: float = 0.0,
-                  narrow: bool = False) -> tuple[np.ndarray, float, np.ndarray | None]:
+def _irls_weights(unit_psi: np.ndarray, residual: np.ndarray, unit_well: float = 0.0, narrow: bool = False,
+                  on_line: np.ndarray | None = None) -> tuple[np.ndarray, float, np.ndarray | None]:
     """(w / s, s, pinned): the IRLS weights of ψ scaled to at most 1, divided by their largest s; ``pinned``
     marks the points kept on the line (None: none; see :func:`_irls_direction`)."""
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # past float max: handled next
@@ -653,11 +659,14 @@ def _irls_weights(unit_psi: np.ndarray, residual: np.ndarray, unit_well: float =
     weight[nonzero] = np.maximum(ratio[nonzero], 0)
     top = float(weight.max()) if weight.size else 0.0
     pinned = None
-    if top > 0 and unit_well > 1e3 * top and narrow:
+    off_line = weight if on_line is None else np.where(on_line, 0.0, weight)
+    top_off = float(off_line.max()) if weight.size else 0.0
+    if narrow and on_line is not None and top_off > 0:
         # a well narrower than rounding (see _well_weight): its points weigh more than any matrix here
-        # can hold next to the others', so they are kept on the line instead
-        pinned = residual == 0
-        weight[pinned] = 0.0
+        # can hold next to the others', and their terms of F are rounding noise: kept on the line instead
+        pinned = on_line
+        weight = off_line
+        top = top_off
     elif top > 0 and unit_well > 1e10 * top and math.isfinite(unit_well):
         # the curvature of a point on the line dwarfs every other weight (by more than H's regularisation
         # would leave of them): its own, not the largest seen
