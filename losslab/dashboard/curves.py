@@ -158,7 +158,7 @@ def _read_only(*arrays: np.ndarray) -> None:
 def cache_clear() -> None:
     """Empty the curve caches (tests, and anyone timing the uncached path)."""
     for cached in (_raw_curve, _raw_row, _binary_curve, _binary_row, _multiclass_curve, _multiclass_row,
-                   _softmax_state):
+                   _softmax_state, _logit_of):
         cached.cache_clear()
 
 
@@ -363,7 +363,16 @@ def to_probability(x: float, axis: BinaryAxis) -> float:
 
 
 def from_probability(p: float, axis: BinaryAxis) -> float:
-    return float(p) if axis == "prob" else float(logit(p))
+    if axis == "prob":
+        return float(p)
+    if type(p) is float:  # a view asks for the same point's logit several times a request (grid, plan, code)
+        return _logit_of(p, math.copysign(1.0, p))
+    return float(logit(p))
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _logit_of(p: float, sign: float) -> float:
+    return float(logit(p))
 
 
 @dataclass(frozen=True)

@@ -403,3 +403,17 @@ def test_a_bad_request_to_a_control_callback_is_still_refused(app):
     body["inputs"] = body["inputs"][1:]
     status, data = answers(app, body, direct=True)
     assert status == 400 and b"inputs must list" in data
+
+
+@pytest.mark.parametrize("p", [0.5, 0.2, 1e-9, 5e-324, 0.0, 1.0, 1 - 2**-53, 0.7310585786300049])
+def test_from_probability_is_the_logit_and_is_worked_out_once(p, monkeypatch):
+    from losslab.activations import logit
+
+    curves.cache_clear()
+    calls = []
+    monkeypatch.setattr(curves, "logit", lambda value: calls.append(value) or logit(value))
+    first = curves.from_probability(p, "logit")
+    assert same_json(first, float(logit(p)))
+    assert same_json(curves.from_probability(p, "logit"), first)
+    assert len(calls) == 1
+    assert curves.from_probability(p, "prob") == p
