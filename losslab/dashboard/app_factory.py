@@ -123,13 +123,15 @@ def install_direct_answers(app: dash.Dash) -> None:
     """Answer the views' control callbacks without Dash's generic dispatch (:func:`callbacks.answer_directly`).
 
     A ``before_request`` function registered after :func:`security.install`'s, so Flask runs it only for a
-    request the callback check has accepted; any other callback request goes on to Dash.
+    request the callback check has accepted; any other callback request goes on to Dash. With Dash's dev
+    tools on (``LOSSLAB_DEBUG=1``) every callback goes to Dash, whose dispatch times it for the callback
+    graph (a ``Server-Timing`` header); the answer itself is the same either way.
     """
     callback_path = app.config.routes_pathname_prefix + security.CALLBACK_ROUTE
 
     @app.server.before_request
     def answer_control_change():
-        if request.path != callback_path or request.method != "POST":
+        if request.path != callback_path or request.method != "POST" or app._dev_tools.get("ui"):
             return None
         return callbacks.answer_directly(app, request.get_json())
 

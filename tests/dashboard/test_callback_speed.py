@@ -334,7 +334,7 @@ def control_request(app, view_name: str, changes: dict) -> dict:
     entry = app.callback_map[callback_id]
     values = {view.ids.LOSSES: list(view.default_losses)}
     values |= {view.ids.input(c.name): controls.format_number(c.default) for c in view.numbers}
-    values |= {c.input_id(view.name): c.default for c in view.extras}
+    values |= {c.input_id(view.name): c.format(c.default) if c.has_message else c.default for c in view.extras}
     values |= changes
     return {"output": callback_id,
             "outputs": [dict(zip(("id", "property"), p.rsplit(".", 1), strict=True))
@@ -417,3 +417,38 @@ def test_from_probability_is_the_logit_and_is_worked_out_once(p, monkeypatch):
     assert same_json(curves.from_probability(p, "logit"), first)
     assert len(calls) == 1
     assert curves.from_probability(p, "prob") == p
+
+
+def one_change(view) -> dict:
+    """The first number control moved to another slider value (the view's first other choice without one)."""
+    for control in view.numbers:
+        if control.has_slider:
+            moved = [control.value_at(p) for p in control.family_positions()]
+            value = next((v for v in moved if v != control.default), None)
+            if value is not None:
+                return {view.ids.input(control.name): controls.format_number(value)}
+    control = next(c for c in view.extras if getattr(c, "choices", None))
+    other = next(value for value, _ in control.choices if value != control.default)
+    return {control.input_id(view.name): other}
+
+
+@pytest.mark.parametrize("changed", [False, True], ids=["default", "one-change"])
+@pytest.mark.parametrize("view", views.VIEWS, ids=lambda v: v.name)
+def test_every_views_direct_answer_is_dashs_answer_byte_for_byte(app, view, changed):
+    """A Dash upgrade that changes the answer's form (or the arguments' order) fails here."""
+    body = control_request(app, view.name, one_change(view) if changed else {})
+    direct = answers(app, body, direct=True)
+    assert direct[0] == 200
+    assert b'"figure"' in direct[1]  # charts drawn: the request was a valid state, not only messages
+    assert direct == answers(app, body, direct=False)
+
+
+def test_with_dev_tools_on_dash_answers_and_times_the_callback():
+    """LOSSLAB_DEBUG=1 turns Dash's dev tools on: the callback graph's timing comes from Dash's dispatch."""
+    debug_app = create_app()
+    debug_app.enable_dev_tools(debug=True, dev_tools_hot_reload=False)  # no file-watching thread
+    body = control_request(debug_app, "regression", {"regression-delta-input": "2"})
+    response = debug_app.server.test_client().post("/_dash-update-component", json=body)
+    assert response.status_code == 200
+    assert "__dash_server" in response.headers.get("Server-Timing", "")
+    assert response.data == answers(create_app(), body, direct=True)[1]
