@@ -29,7 +29,7 @@ from bench.harness import chromium as harness_chromium
 from bench.harness import chromium_problem, median, on_ci, percentile, serve
 from bench.server import LATENCY_CONFIG, pair
 
-REPAINT_TARGET = 0.060
+REPAINT_TARGET = 0.040  # issue 10: typed change to the last chart repainted, median (issue 5 had 60 ms)
 HOVER_MOVES = 100
 VIEWS = ("regression", "binary", "multiclass")
 
