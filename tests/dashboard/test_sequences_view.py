@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from dash import no_update
 
 from losslab import sequence
 from losslab.dashboard import callbacks, export
@@ -320,3 +321,25 @@ def test_a_control_change_patches_the_top_charts_and_leaves_the_formulas_alone()
     result = callbacks.update_view(VIEW, numbers, list(default.losses), VIEW.encode_query(default),
                                    target="ab", scale="log", check="off")
     assert result["formulas"] is callbacks.no_update and "data" in result["loss_figure"]  # redrawn, same formulas
+
+
+@pytest.mark.parametrize(("typed", "ctc_changes"), [
+    ({"epsilon": "0.3"}, False), ({"vocab": "50"}, False), ({"z": "3"}, False),
+    ({"z": "40"}, True),  # the shared x grid stretches past the marker: the CTC curves are sampled anew
+    ({"ctc_logit": "-2"}, True), ({"frame": "2"}, True), ({"label": "2"}, True),
+])
+def test_the_ctc_charts_are_sent_only_when_they_change(typed, ctc_changes):
+    """A next-token control leaves the CTC charts as they are: they are not sent again (the browser would
+    compare them and Dash render them for nothing). Where they are not sent, a fresh load draws the same."""
+    before = VIEW.default_state()
+    numbers = {name: str(value) for name, value in before.numbers.items()} | typed
+    result = callbacks.update_view(VIEW, numbers, list(before.losses), VIEW.encode_query(before),
+                                   frozenset(typed), **dict(before.extras))
+    after = VIEW.parse_query(result["query"])
+    fresh, old = VIEW.build(after).extras, VIEW.build(before).extras
+    for key in ("ctc_loss_figure", "ctc_grad_figure"):
+        if ctc_changes:
+            assert result[key] == fresh[key] and fresh[key] != old[key], key
+        else:
+            assert result[key] is no_update, key
+            assert fresh[key] == old[key], key

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from dash import html
+from dash import html, no_update
 
 from losslab import sequence
 from losslab._validation import Interval
@@ -31,6 +31,7 @@ from losslab.dashboard.views.base import (
     UpdatePlan,
     View,
     ViewOutput,
+    changed_numbers,
     figure_pair,
     gradient_check_code,
     gradient_check_note,
@@ -60,6 +61,14 @@ MAX_VOCABULARY = 1000  # the chart takes a softmax over V tokens at each of its 
 CE_KEYS = ("plain_ce", "smoothed_ce")
 CE_LABELS = {"plain_ce": "Plain CE (ε = 0)", "smoothed_ce": "Label-smoothed CE (ε)"}
 CTC_KEY = "ctc"
+CTC_CONTROLS = frozenset({"frame", "label", "ctc_logit"})
+
+
+@dataclass(frozen=True)
+class SequencesPlan(UpdatePlan):
+    """An :class:`UpdatePlan` for the next-token charts, plus ``ctc``: whether the CTC charts changed."""
+
+    ctc: bool = True
 X_TITLE = "logit: the true token's z (next-token charts), z[t, k] (CTC charts)"
 LOGIT_RANGE = Interval(-100.0, 100.0)
 
@@ -154,13 +163,22 @@ class SequencesView(View):
             },
         )
 
-    def plan(self, previous: ViewState | None, state: ViewState) -> UpdatePlan:
+    def plan(self, previous: ViewState | None, state: ViewState) -> SequencesPlan:
         """A new scale or gradient check rebuilds the top charts; anything else re-sends their curves and
-        markers (the axes stay, so do the formulas). The CTC charts are small and always sent whole."""
+        markers (the axes stay, so do the formulas). The CTC charts are small and sent whole, but only
+        when they change: a CTC control, the CTC target, or the x grid the four charts share."""
         if (previous is None or previous.view != state.view or previous.scale != state.scale
                 or previous.check != state.check):
-            return UpdatePlan(full=True)
-        return UpdatePlan(full=False, shift=True, redraw=frozenset(CE_KEYS))
+            return SequencesPlan(full=True)
+        ctc = (bool(changed_numbers(previous, state) & CTC_CONTROLS) or previous.extras != state.extras
+               or sweep_grid(previous) != sweep_grid(state))
+        return SequencesPlan(full=False, shift=True, redraw=frozenset(CE_KEYS), ctc=ctc)
+
+    def output_values(self, output: ViewOutput, plan: UpdatePlan) -> dict:
+        values = super().output_values(output, plan)
+        if isinstance(plan, SequencesPlan) and not plan.ctc:
+            values["ctc_loss_figure"] = values["ctc_grad_figure"] = no_update
+        return values
 
     def motion_figures(self, state: ViewState) -> dict[str, dict]:
         """All four sweep charts (they share the x grid): the ε slider's frames, and what Download CSV writes."""
