@@ -89,6 +89,7 @@ def logit(p):
     with np.errstate(divide="ignore", over="ignore"):  # p = 0 or 1: the intended +-inf
         smaller = np.subtract(1, p, out=np.empty_like(p))  # out=: arrays also for 0-d input
         np.minimum(smaller, p, out=smaller)
+        np.abs(smaller, out=smaller)  # p = -0.0 is 0: 1/+0 = inf, where 1/-0 = -inf made log1p NaN
         gap = np.abs(centred, out=np.empty_like(p))
         gap /= smaller
         value = np.log1p(gap, out=gap)

@@ -455,3 +455,22 @@ def test_registry_functions_are_silent_and_nan_free_at_extreme_inputs_and_parame
         assert not bad.any(), (
             f"{spec.key}.{function.__name__}{params}: NaN at x = {x[bad.any(-1) if per_row(spec) else bad][:4]}"
         )
+
+
+def test_a_probability_of_negative_zero_is_zero():
+    """-0.0 is in [0, 1] and is 0: logit gives -inf as at 0.0. min(1 - p, p) kept the sign, and
+    log1p(1 / -0.0) = log1p(-inf) was NaN with a RuntimeWarning, in logit and in every
+    probability-space loss built on it (the GAN losses, hinge, exponential, focal on p)."""
+    for dtype in (np.float64, np.float32):
+        p = np.array([-0.0, 0.0, 0.5], dtype=dtype)
+        np.testing.assert_array_equal(losslab.logit(p), np.array([-np.inf, -np.inf, 0.0], dtype=dtype))
+    from losslab import registry
+
+    for spec in registry.LOSSES:
+        if spec.link != "sigmoid":
+            continue
+        target = np.array([1.0, 0.0])
+        params = dict(spec.defaults) if isinstance(spec.defaults, dict) else {}
+        for function in (spec.loss, spec.grad):
+            np.testing.assert_array_equal(function(np.array([-0.0, -0.0]), target, **params),
+                                          function(np.array([0.0, 0.0]), target, **params), err_msg=spec.key)
