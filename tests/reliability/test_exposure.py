@@ -100,6 +100,31 @@ def test_python_app_py_is_loopback_and_not_debug(callbacks):
     assert "Debug mode: off" in output, output
 
 
+def test_python_app_py_with_losslab_debug_starts_in_debug_mode():
+    """README and app.py offer LOSSLAB_DEBUG=1 for Dash's dev tools: the app must start and serve.
+    It did not: the setup request made at import (finish_setup) meant Flask refused the dev tools'
+    error handler ("can no longer be called on the application")."""
+    port = free_port()
+    process = start_process([sys.executable, "app.py"], env={"PORT": str(port), "LOSSLAB_DEBUG": "1"},
+                            drop_env=("HOST", "PORT"))
+    try:
+        try:
+            wait_for_200(port, "/regression", timeout=30, interval=0.2, process=process)
+        except RuntimeError as error:
+            pytest.fail(f"LOSSLAB_DEBUG=1 python app.py did not answer /regression: {error}")
+        status, _, body = request(port, "GET", "/_dash-layout")
+        assert status == 200 and b"regression" in body.lower()
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        output = process_log(process, limit=None)
+        stop_process(process)
+    assert "Debug mode: on" in output, output
+
+
 # -- headers on gunicorn -------------------------------------------------------------------
 
 
