@@ -249,3 +249,18 @@ def test_the_readout_point_of_a_tiny_label_and_a_subnormal_probability_is_right(
     points = np.array([z]), np.array([y])
     assert _worst(np.array([loss]), _wide(accuracy.r_focal, gamma), *points, np.float64)[0] <= 4
     assert _worst(np.array([grad]), _wide(accuracy.r_focal_grad, gamma), *points, np.float64)[0] <= 4
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("gamma", [4.5, 5.0, 8.5, 9.999999999999998, 10.0])
+def test_focal_is_within_four_ulp_for_a_gamma_between_the_slider_and_the_log_form(gamma, dtype):
+    # The float forms' error grows with gamma (about 0.15 gamma ulp for labels 0 and 1): 5.2 and 5.9 ulp
+    # at gamma = 10 and just below it (helper-57's review), where the double-word log took over only above 10.
+    rng = np.random.default_rng(31)
+    z = np.concatenate([rng.normal(0, 2, 48), [0.0048191232082873585, -0.0048191232082873585]]).astype(dtype)
+    y = np.concatenate([rng.choice([0.0, 1.0, 0.3, 0.999], 48), [0.0, 1.0]]).astype(dtype)
+    loss, grad = losslab.focal_and_grad(z, y, gamma=gamma, reduction="none")
+    loss_error = _worst(loss, lambda a, b: accuracy.r_focal(a, b, gamma=gamma), z, y, dtype)
+    grad_error = _worst(grad, lambda a, b: accuracy.r_focal_grad(a, b, gamma=gamma), z, y, dtype)
+    assert loss_error[0] <= 4, f"focal gamma={gamma}: {loss_error}"
+    assert grad_error[0] <= 4, f"focal_grad gamma={gamma}: {grad_error}"
