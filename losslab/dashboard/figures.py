@@ -476,11 +476,12 @@ def with_gradient_check(loss_figure: dict, grad_figure: dict) -> tuple[dict, dic
         finite = np.isfinite(difference) & np.isfinite(mean_gradient)
         scale = np.max(np.abs(full[1:-1][finite]), initial=0.0)
         # A subnormal largest gradient has lost bits to underflow (misfit / scale overflowed at 5e-324),
-        # and a misfit of two finite values can overflow (1e308 and -1e308): no comparison there.
+        # a misfit of two finite values can overflow (1e308 and -1e308), and where no point has both a
+        # finite difference and a finite mean nothing was compared: no comparison there.
         with np.errstate(invalid="ignore", over="ignore"):
             misfit = np.max(np.abs(difference[finite] - mean_gradient[finite]), initial=0.0)
             relative = float(misfit / scale) if scale else 0.0
-        comparable = not 0 < scale < SMALLEST_NORMAL and math.isfinite(relative)
+        comparable = bool(finite.any()) and not 0 < scale < SMALLEST_NORMAL and math.isfinite(relative)
         checks[trace["meta"]] = relative if comparable else None
         # On the loss curve's own grid (NaN at the two ends), so a CSV keeps one x column.
         on_grid = np.concatenate(([np.nan], np.where(np.isfinite(difference), difference, np.nan), [np.nan]))

@@ -63,4 +63,18 @@ def test_the_check_at_a_subnormal_gradient_scale_draws_and_says_it_cannot_compar
     assert all(value is None or np.isfinite(value) for value in checks.values())
     assert None in checks.values()
     note = result["readout"]["props"]["children"][0]["props"]["children"]
-    assert "too small to compare" in note
+    assert "not compared (gradients too small, or too large, to compare)" in note
+
+
+def test_a_check_that_compared_no_point_reports_none_not_a_perfect_score():
+    """Where no point has both a finite difference and a finite Simpson mean (here every difference and
+    mean overflows), nothing was compared: the check must say so, not report a relative misfit of 0."""
+    from losslab.dashboard import figures
+
+    grid = {"x0": 0.0, "dx": 0.5}
+    loss = {"type": "scatter", "mode": "lines", "meta": "k", **grid,
+            "y": figures.typed_array(np.array([-1.7e308, 1.7e308, -1.7e308]))}
+    grad = {"type": "scatter", "mode": "lines", "meta": "k", "name": "k", **grid,
+            "y": figures.typed_array(np.array([1.7e308, -1.7e308, 1.7e308]))}
+    _, checks = figures.with_gradient_check({"data": [loss], "layout": {}}, {"data": [grad], "layout": {}})
+    assert checks == {"k": None}

@@ -311,7 +311,7 @@ def gradient_check_note(grad_figure: dict, check: str) -> str:
         return "Gradient check: switch the y axis to linear to see it."
     labels = {t.get("meta"): t.get("name") for t in grad_figure["data"]}
     parts = ", ".join(f"{labels.get(key, key)} {value:.1e}" if value is not None
-                      else f"{labels.get(key, key)} not compared (gradients too small to compare)"
+                      else f"{labels.get(key, key)} not compared (gradients too small, or too large, to compare)"
                       for key, value in checks.items())
     return f"Gradient check (largest |finite difference − gradient| / largest |gradient|): {parts}"
 
