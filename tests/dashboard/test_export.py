@@ -3,6 +3,9 @@ view's code snippet, run as a user would run it, recomputes the same numbers fro
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import numpy as np
 import pytest
 
@@ -53,12 +56,63 @@ def test_code_snippet_recomputes_the_csv_columns(name, query):
     assert snippet and "losslab" in snippet
     namespace: dict = {}
     exec(compile(snippet, f"<{name} snippet>", "exec"), namespace)  # what a user pastes into Python
-    table = export.read_csv(view.export_csv(state))
+    text = view.export_csv(state)
+    table, curves = export.read_csv(text), export.read_curves(text)
     np.testing.assert_array_equal(namespace["x"], table["x"])
     assert set(namespace["columns"]) == set(table) - {"x"}
     for column, values in namespace["columns"].items():
         np.testing.assert_allclose(np.asarray(values, dtype=np.float64), table[column], rtol=1e-15, atol=0,
                                    err_msg=column)
+        # a column on another x than the sweep's (a long-form CSV) says so in curve_x
+        np.testing.assert_array_equal(namespace.get("curve_x", {}).get(column, namespace["x"]), curves[column][0],
+                                      err_msg=f"x of {column}")
+
+
+def print_table(x, columns, curve_x=None) -> str:
+    """What the end of "Show code" prints for ``x`` and ``columns`` (and ``curve_x``: PRINT_CURVES)."""
+    code = "import numpy as np\n" + (export.PRINT_COLUMNS if curve_x is None else export.PRINT_CURVES)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "<print>", "exec"), {"x": x, "columns": dict(columns), "curve_x": curve_x})
+    return printed.getvalue()
+
+
+def table_lines(text: str) -> str:
+    return "".join(line + "\n" for line in text.splitlines() if not line.startswith("#"))
+
+
+X = np.array([-0.0, 0.1, 5e-324, 1e308])
+ODD = np.array([np.inf, -np.inf, np.nan, -0.0])  # values whose text must survive
+
+
+@pytest.mark.parametrize(("columns", "curve_x", "long"), [
+    ({"A: a": ODD, "B: b": X / 3, "A: c": X}, {}, False),  # one x: wide; columns regrouped chart by chart
+    ({"A: a": ODD, "B: b": X / 3, "A: c": X}, {"B: b": X.copy()}, False),  # the same x, given again
+    ({"A: a": ODD, "B: b": np.array([2.0, 1.0]), "A: c": X}, {"B: b": np.array([0.0, 1.0])}, True),
+    ({"A: a": ODD, "B: b": X}, {"B: b": X + 1}, True),  # as many points, other x
+])
+def test_print_curves_prints_what_curves_csv_writes_in_either_form(columns, curve_x, long):
+    """PRINT_CURVES (views whose charts may not share one x) prints the table ``curves_csv`` writes, in its
+    wide or long form as ``curves_csv`` picks it, text for text (-0.0, 5e-324, inf, nan)."""
+    grouped = {name: columns[name] for name in ("A: a", "A: c", "B: b") if name in columns}  # the CSV's order
+    written = export.curves_csv("t", "?q=1", "x", {name: (curve_x.get(name, X), y) for name, y in grouped.items()},
+                                {"B": "k"})
+    assert ("\ncurve,x,y\n" in written) is long
+    assert ('\n# x of "B": k\n' in written) is long  # what x is, in the long form, for the other chart
+    assert print_table(X, columns, curve_x) == table_lines(written)
+    if not long:
+        assert print_table(X, columns) == table_lines(written)  # as PRINT_COLUMNS prints it
+
+
+def test_read_csv_reads_the_long_form_with_the_first_curves_x():
+    written = export.curves_csv("t", "", "z", {"A: a": (X, ODD), "B: b": (np.array([0.0, 1.0]), np.array([1.5, -0.0])),
+                                               "A: c": (X, X)}, {"A": "z", "B": "class k"})
+    assert written.splitlines()[:5] == ["# losslab: t", "# settings: ", "# x: z", '# x of "B": class k', "curve,x,y"]
+    table, curves = export.read_csv(written), export.read_curves(written)
+    assert list(table) == ["x", "A: a", "B: b", "A: c"]
+    for name, values in (("x", X), ("A: a", ODD), ("B: b", np.array([1.5, -0.0])), ("A: c", X)):
+        assert table[name].tobytes() == values.tobytes(), name  # bit for bit: -0.0, 5e-324, nan
+    assert curves["B: b"][0].tolist() == [0.0, 1.0]
 
 
 def test_csv_of_a_symlog_chart_holds_the_exact_gradients_not_the_drawn_transform():

@@ -57,6 +57,11 @@ CASES = [
     ("counts", {"rate": "5e-324", "count": "1000000"}, {"axis": "log_rate"}),
     ("robust", {"c": "2.2250738585072014e-308", "alpha": "-1e308", "distance": "-1000"},
      {"moved": (0.0, 1e6, -1e6, 7.0, 5e-324, -0.0)}),
+    # long-form CSVs (charts on different x) with the gradient check's columns: the curve chart's ℓ past 1e303
+    ("robust", {"c": "2.2250738585072014e-308", "alpha": "1"}, {"check": "on", "losses": ("mse", "barron")}),
+    ("robust", {"c": "0.5"}, {"check": "on", "curve": "cauchy", "losses": ("mae", "cauchy")}),
+    ("multiclass", {"temperature": "0.5", "smoothing": "0.2", "swept_class": "2"},
+     {"check": "on", "logits": (1000.0, 999.0, 998.0)}),
     ("segmentation", {"x": "5e-324", "smooth": "5e-324", "background": "2000"}, {"axis": "logit"}),
     ("metric", {"x": "100", "temperature": "0.001", "label": "1", "cosine_margin": "-1"},
      {"losses": ("contrastive", "triplet_margin", "cosine_embedding", "info_nce")}),

@@ -10,7 +10,7 @@ from dash import html, no_update
 
 from losslab import registry
 from losslab._validation import Interval
-from losslab.dashboard import controls, curves, figures, ids, layout, tables
+from losslab.dashboard import controls, curves, export, figures, ids, layout, tables
 from losslab.dashboard.url_state import ViewState
 from losslab.dashboard.views.base import (
     ClickAction,
@@ -37,6 +37,8 @@ CLASS_GRAD_GRAPH = ids.Multiclass.CLASS_GRAD_GRAPH
 STABILITY_TABLE = ids.Multiclass.STABILITY_TABLE
 TARGET_NOTE = ids.Multiclass.TARGET_NOTE
 CLASS_CONTROLS = ("true_class", "swept_class")
+PROBABILITY_TITLE = "Softmax probabilities p̂"
+CLASS_GRAD_TITLE = "Cross-entropy gradient (p̂ − y) / T"
 
 
 class MulticlassView(View):
@@ -151,14 +153,14 @@ class MulticlassView(View):
             formulas_markdown(state.losses, link_space=True),
             self.encode_query(state),
             extras={
-                "probability_figure": figures.class_bar_figure(
-                    softmax_now.probabilities, "Softmax probabilities p̂", "p̂ₖ", true_class, swept,
+                "probability_figure": exported_bars(figures.class_bar_figure(
+                    softmax_now.probabilities, PROBABILITY_TITLE, "p̂ₖ", true_class, swept,
                     y_range=(0, 1.1),
-                ),
-                "class_grad_figure": figures.class_bar_figure(
-                    softmax_now.grad_logit, "Cross-entropy gradient (p̂ − y) / T", "dL/dzₖ", true_class, swept,
+                ), softmax_now.probabilities, "probability", "p̂ₖ"),
+                "class_grad_figure": exported_bars(figures.class_bar_figure(
+                    softmax_now.grad_logit, CLASS_GRAD_TITLE, "dL/dzₖ", true_class, swept,
                     y_range=(-1.1 / temperature, 1.1 / temperature),
-                ),
+                ), softmax_now.grad_logit, "class_grad", "dL/dzₖ"),
                 "stability_rows": stability_rows(softmax_now),
                 "target_note": target_note(logits / temperature, true_class, smoothing),
             },
@@ -192,12 +194,27 @@ class MulticlassView(View):
         weighted = {key for key in state.losses for name in changed if name in registry.get(key).defaults()}
         return UpdatePlan(full=False, redraw=frozenset(weighted))
 
+    def export_csv(self, state: ViewState) -> str:
+        """The sweep charts' curves and the two bar charts' values per class: the bars' x (the class
+        index) is not the sweep's, so the CSV takes its long form (one row per curve, x, y)."""
+        output = self.build(state)
+        shown = {self.ids.LOSS_GRAPH: output.loss_figure, self.ids.GRAD_GRAPH: output.grad_figure,
+                 PROBABILITY_GRAPH: output.probability_figure, CLASS_GRAD_GRAPH: output.class_grad_figure}
+        x_title = output.loss_figure["layout"]["xaxis"]["title"]["text"]
+        return export.curves_csv(self.title, self.encode_query(state), x_title, export.curve_columns(shown),
+                                 export.x_titles(shown))
+
+    def code(self, state: ViewState, output: ViewOutput | None = None) -> str:
+        """The snippet, then the table printed as the CSV has it (long: the bars are on the class index)."""
+        return self.code_snippet(state, output) + export.PRINT_CURVES
+
     def code_snippet(self, state: ViewState, output: ViewOutput | None = None) -> str:
         loss_title, grad_title = chart_titles(output or self.build(state))
         logits = np.asarray(state.logits, dtype=np.float64)
         swept, classes = int(state.number("swept_class")), len(state.logits)
         return "\n".join([
             "import numpy as np",
+            "import losslab",
             "from losslab import registry",
             "",
             f"# {self.title}: each loss and dL/dz{swept} as logit z{swept} sweeps, the others fixed",
@@ -217,6 +234,12 @@ class MulticlassView(View):
             f"    columns[{grad_title!r} + ': ' + spec.label] = "
             "spec.grad_from_logit(batch / T, target, **kwargs)[:, k] / T",
             *gradient_check_code(state, loss_title, grad_title, curves.multiclass_grid(logits, swept).step),
+            "",
+            "# the bar charts, at the logits as typed: p̂ = softmax(z / T) and the cross-entropy gradient per class",
+            f"bars = {{{PROBABILITY_TITLE + ': p̂ₖ'!r}: losslab.softmax(logits / T),",
+            f"        {CLASS_GRAD_TITLE + ': dL/dzₖ'!r}: losslab.cross_entropy_grad(logits / T, target) / T}}",
+            "columns |= bars",
+            "curve_x = dict.fromkeys(bars, np.arange(logits.size, dtype=np.float64))  # their x: the class index k",
         ]) + "\n"
 
     def panels_above_charts(self, state: ViewState, output: ViewOutput) -> list:
@@ -243,6 +266,14 @@ class MulticlassView(View):
     def click_action(self) -> ClickAction:
         return ClickAction(LOGITS.input_id(self.name), logits_from_click,
                            (LOGITS.input_id(self.name), self.ids.input("swept_class")))
+
+
+def exported_bars(figure: dict, values: np.ndarray, meta: str, name: str) -> dict:
+    """A bar chart whose bars "Download CSV" holds: a ``meta`` and ``name`` (the column "<title>: <name>";
+    hover shows neither), and the exact values wherever the drawn ones have gaps (``figures.exact_values``)."""
+    bars = figure["data"][0]
+    bars.update(meta=meta, name=name, **figures.exact_values(values))
+    return figure
 
 
 def logits_from_click(click_data, logits_text: str | None, swept_raw):

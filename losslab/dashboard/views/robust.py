@@ -51,6 +51,7 @@ from losslab.dashboard.views.base import (
     ViewOutput,
     changed_numbers,
     formulas_markdown,
+    gradient_check_code,
     gradient_check_note,
     lesson_paragraph,
 )
@@ -71,7 +72,7 @@ DATA_CONTROLS = ("n", "noise", "k", "distance", "seed")
 PARAMETERS = ("delta", "tau", "c", "alpha")
 MAX_POINTS = 200  # a fit's start and MAE's exact search are O(n^2); a sweep is up to 53 fits
 TRUE_SLOPE, TRUE_INTERCEPT = 1.0, 0.0
-CURVE_POINTS = 201  # odd: r = 0 is on the grid
+CURVE_POINTS = 201  # odd: r = 0 is on the grid (see curve_figure)
 # Fits take 3 to 12 steps, at most a few dozen for a redescending loss with a tiny scale (they stop at
 # the gradient's rounding level); the cap is the same for a single fit and a sweep's: a frame is the fit.
 MAX_ITERATIONS = 100
@@ -399,8 +400,10 @@ class RobustView(View):
         return readout_table(output.readout)
 
     def export_csv(self, state: ViewState) -> str:
-        """One row per point: x, y, whether it was lifted, the true line, and per loss its line ŷ,
-        its influence |dℓ/dŷ| and the residual ŷ − y, as drawn (every chart's curves share the points' x)."""
+        """Per point: x, y, whether it was lifted, the true line, and per loss its line ŷ, its influence
+        |dℓ/dŷ| and the residual ŷ − y, as drawn; then the curve charts' loss ℓ(r) and dℓ/dr (and the
+        gradient check's finite difference) on their residual grid. Those are on another x than the
+        points, so the CSV is in its long form (one row per curve, x, y)."""
         output = self.build(state)
         data = dataset(state)
         columns = {"data: y": (data.x, data.y),
@@ -409,14 +412,22 @@ class RobustView(View):
         title = output.residual_figure["layout"]["title"]["text"]
         for drawn in output.residual_figure["data"]:
             columns[f"{title}: {drawn['name']}"] = (data.x, figures.decoded(drawn["y"]))
-        return export.curves_csv(self.title, self.encode_query(state), "x", columns)
+        curve_charts = {IDS.CURVE_GRAPH: output.curve_figure, IDS.CURVE_GRAD_GRAPH: output.curve_grad_figure}
+        columns |= export.curve_columns(curve_charts)  # the points' residual markers left out (see Residuals)
+        return export.curves_csv(self.title, self.encode_query(state), "x", columns, export.x_titles(curve_charts))
+
+    def code(self, state: ViewState, output: ViewOutput | None = None) -> str:
+        """The snippet, then the table printed as the CSV has it (long: the curve charts' x is the residual)."""
+        return self.code_snippet(state, output) + export.PRINT_CURVES
 
     def code_snippet(self, state: ViewState, output: ViewOutput | None = None) -> str:
         """The seeded points, the moves, each loss's fit by ``fitting.fit_line``, its influence and residuals:
         the CSV's columns, recomputed with the public API."""
         output = output or self.build(state)
         titles = [figure["layout"]["title"]["text"] for figure in
-                  (output.loss_figure, output.grad_figure, output.residual_figure)]
+                  (output.loss_figure, output.grad_figure, output.residual_figure, output.curve_figure,
+                   output.curve_grad_figure)]
+        drawn = output.curve_figure["data"][0]  # the residual grid the curve charts are drawn on
         n, noise, k, distance, seed = (state.number(name) for name in DATA_CONTROLS)
         moves = [t for t in moved_triples(state.extras.get(MOVED.name)) if t[0] < n]
         params = {name: state.number(name) for name in PARAMETERS}
@@ -441,6 +452,17 @@ class RobustView(View):
             f"    columns[{titles[0]!r} + ': ' + spec.label] = line",
             f"    columns[{titles[1]!r} + ': ' + spec.label] = fitting.influence(x, y, fit.slope, fit.intercept, key, kwargs)",
             f"    columns[{titles[2]!r} + ': ' + spec.label] = line - y",
+            "",
+            f"# the curve charts: {registry.get(state.curve).label}'s loss and dℓ/dr against the residual, on the",
+            "# grid they are drawn on (from ±1.1 x the largest residual of its fit, at least ±1)",
+            f"r = {drawn['x0']!r} + {drawn['dx']!r} * np.arange({CURVE_POINTS}, dtype=np.float64)",
+            f"spec = registry.get({state.curve!r})",
+            "kwargs = {name: params[name] for name in spec.defaults()}",
+            f"columns[{titles[3]!r} + ': ' + spec.label] = spec.loss(r, np.zeros_like(r), **kwargs)",
+            f"columns[{titles[4]!r} + ': ' + spec.label] = spec.grad(r, np.zeros_like(r), **kwargs)",
+            *gradient_check_code(state.with_extras(scale="linear"), titles[3], titles[4], drawn["dx"]),
+            f"curve_x = {{name: r for name in columns if name.startswith(({titles[3] + ': '!r}, "
+            f"{titles[4] + ': '!r}))}}",
         ]) + "\n"
 
     # ---- page ----------------------------------------------------------------
@@ -857,12 +879,15 @@ def curve_figure(data: fitting.LineData, fit: fitting.LineFit, params: dict[str,
     prediction = fit.slope * data.x + fit.intercept
     residual = prediction - data.y
     reach = max(1.1 * float(np.max(np.abs(residual))), 1.0)
-    grid = np.linspace(-reach, reach, CURVE_POINTS)
+    half = (CURVE_POINTS - 1) // 2
+    dx = reach / half
+    x0 = -(dx * half)  # x0 + dx * half is exactly 0: r = 0 is on the grid
+    grid = x0 + dx * np.arange(CURVE_POINTS, dtype=np.float64)  # the x the chart draws (and the CSV holds)
+    values = spec.loss(grid, np.zeros_like(grid), **params)
     style = _style(fit.loss)
     curve = {
-        "type": "scatter", "mode": "lines", "name": spec.label, "meta": fit.loss,
-        "x0": float(grid[0]), "dx": float(grid[1] - grid[0]),
-        "y": figures.typed_array(figures.plottable(spec.loss(grid, np.zeros_like(grid), **params))),
+        "type": "scatter", "mode": "lines", "name": spec.label, "meta": fit.loss, "x0": x0, "dx": dx,
+        "y": figures.typed_array(figures.plottable(values)), **figures.exact_values(values),  # CSV: past 1e303 kept
         "line": style, "hovertemplate": "ℓ(%{x:.3g}) = %{y:.4g}<extra></extra>",
     }
     marks = {
@@ -886,7 +911,9 @@ def curve_grad_figure(curve: dict, params: dict[str, float]) -> dict:
     spec = registry.get(loss_trace["meta"])
     grid = loss_trace["x0"] + loss_trace["dx"] * np.arange(CURVE_POINTS, dtype=np.float64)
     trace = {key: loss_trace[key] for key in ("type", "mode", "name", "meta", "x0", "dx", "line")}
-    trace["y"] = figures.typed_array(figures.plottable(spec.grad(grid, np.zeros_like(grid), **params)))
+    values = spec.grad(grid, np.zeros_like(grid), **params)
+    trace["y"] = figures.typed_array(figures.plottable(values))
+    trace |= figures.exact_values(values)  # the CSV's values past 1e303
     trace["hovertemplate"] = "dℓ/dr(%{x:.3g}) = %{y:.4g}<extra></extra>"
     layout_ = _layout(f"{spec.label}: dℓ/dr against the residual", "residual r = ŷ − y", "dℓ/dr",
                       f"{NAME}-curve-grad")
