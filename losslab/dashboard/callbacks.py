@@ -305,8 +305,8 @@ def answer_directly(app, body) -> Response | None:
     are the inputs' and state's values, the triggering controls come from ``changedPropIds`` (as
     ``ctx.triggered_prop_ids``), and the answer is the JSON Dash writes, ``{"multi": true, "response":
     {id: {property: value}}}`` without the no_update outputs, through the same encoder. An exception
-    goes to the same error handler as Dash's ``on_error``; all outputs no_update raises PreventUpdate,
-    as Dash does. Dash's dispatch (request context object, argument grouping, output validation) cost
+    goes to the same error handler as Dash's ``on_error``; all outputs no_update is answered with an
+    empty response, as Dash does for a callback that has outputs. Dash's dispatch (request context object, argument grouping, output validation) cost
     about as much as the trivial callback's whole request. None: not a control callback (Dash answers).
     """
     fast = fast_callbacks(app).get(body.get("output")) if isinstance(body, dict) else None
@@ -329,8 +329,6 @@ def answer_directly(app, body) -> Response | None:
     for (component_id, prop), value in zip(fast.outputs, values, strict=True):
         if not NoUpdate.is_no_update(value):
             response.setdefault(component_id, {})[prop] = value
-    if not response:
-        raise PreventUpdate
     answer = Response(content_type="application/json")
     answer.set_data(to_json({"multi": True, "response": response}))
     return answer

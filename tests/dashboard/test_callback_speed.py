@@ -398,6 +398,20 @@ def test_an_exception_in_a_directly_answered_callback_is_the_same_422(app, monke
         assert payload["reference"] in caplog.text
 
 
+def test_an_answer_with_every_output_no_update_is_dashs_answer(app, monkeypatch):
+    """Dash answers a callback with outputs whose values are all no_update with 200 and an empty
+    response (it raises PreventUpdate only for callbacks without outputs); the direct answer was 204."""
+    from collections import defaultdict
+
+    from dash import no_update
+
+    monkeypatch.setattr(callbacks, "update_view", lambda *args, **kwargs: defaultdict(lambda: no_update))
+    body = control_request(app, "regression", {"regression-delta-input": "2"})
+    direct, dispatched = answers(app, body, direct=True), answers(app, body, direct=False)
+    assert dispatched[0] == 200
+    assert direct == dispatched
+
+
 def test_a_bad_request_to_a_control_callback_is_still_refused(app):
     body = control_request(app, "regression", {"regression-delta-input": "2"})
     body["inputs"] = body["inputs"][1:]
