@@ -382,7 +382,7 @@ def test_csv_has_a_row_per_point_with_each_fit_its_influence_and_residual():
     assert_array_equal(table["Influence: each point's pull |dℓ/dŷᵢ| on the fit: MSE"], np.abs(2 * (line - data.y)))
     assert_array_equal(table["Residuals rᵢ = ŷᵢ − yᵢ: MSE"], line - data.y)
     assert_array_equal(table["Data and each loss's fitted line: true line y = x"], data.x)
-    assert len(table) == 3 + 1 + 3 * len(DEFAULT.losses)
+    assert len(table) == 3 + 1 + 3 * len(DEFAULT.losses) + 2  # and the curve charts' ℓ(r), dℓ/dr (long form)
 
 
 def test_choosing_the_curve_redraws_only_the_curve_chart():

@@ -56,7 +56,8 @@ def run_snippets(cases: list[tuple[str, str]]) -> dict:
         "        with contextlib.redirect_stdout(printed):",
         "            exec(compile(code, '<snippet>', 'exec'), namespace)",
         "        results.append({'printed': printed.getvalue(), 'x': plain(namespace['x']),",
-        "                        'columns': {k: plain(v) for k, v in namespace['columns'].items()}})",
+        "                        'columns': {k: plain(v) for k, v in namespace['columns'].items()},",
+        "                        'curve_x': {k: plain(v) for k, v in namespace.get('curve_x', {}).items()}})",
         "    except Exception as error:",
         "        results.append({'error': f'{type(error).__name__}: {error}'})",
         "json.dump(results, sys.stdout)",
@@ -89,7 +90,8 @@ def test_shown_code_runs_in_a_fresh_python_and_recomputes_the_csv_bit_for_bit(sn
     assert set(run["columns"]) == set(written)
     for column, values in run["columns"].items():
         x, y = written[column]
-        np.testing.assert_array_equal(as_floats(run["x"]), x, err_msg=f"{name}{query}: x of {column}")
+        at = run["curve_x"].get(column, run["x"])  # curve_x: the columns on another x (long-form CSV)
+        np.testing.assert_array_equal(as_floats(at), x, err_msg=f"{name}{query}: x of {column}")
         # bit for bit, ±inf where the core's value is past the float range (NaN only where it is NaN)
         np.testing.assert_array_equal(as_floats(values), y, err_msg=f"{name}{query}: {column}")
 
@@ -100,8 +102,13 @@ def test_shown_code_prints_the_numbers_of_the_csv(snippet_runs, csv_texts, name,
     run = snippet_runs[(name, query)]
     assert "error" not in run, run.get("error")
     csv_text = csv_texts[(name, query)]
-    if "\ncurve,x,y\n" in csv_text:
-        pytest.skip("a long-form CSV (curves on different x): compared column by column above")
+    if "\ncurve,x,y\n" in csv_text:  # a long-form CSV (curves on different x): the same rows, curve by curve
+        printed, written = export.read_curves(run["printed"]), export.read_curves(csv_text)
+        assert list(printed) == list(written)
+        for column, (x, y) in written.items():
+            np.testing.assert_array_equal(printed[column][0], x, err_msg=f"x of {column}")
+            np.testing.assert_array_equal(printed[column][1], y, err_msg=column)
+        return
     printed, written = export.read_csv(run["printed"]), export.read_csv(csv_text)
     assert list(printed) == ["x", *run["columns"]]
     assert set(printed) == set(written)
