@@ -58,8 +58,8 @@ computed once).
 minimiser is found in other units (``_in_units``): Barron with c at least 1e100 times every
 residual is least squares to far below rounding (its ρ ≈ (r/c)²/2 underflows), Cauchy with
 c² below 1e-290 times the residuals is fitted as Barron at α = 0 (its loss over c²/2), and
-Huber or pseudo-Huber with a subnormal δ is the least-absolute-deviations line, found exactly
-(``method="exact"``). The reported mean loss, ψ and gradient norm are always the loss asked
+Huber or pseudo-Huber with δ (smooth L1 with β) below 2^-52 times the residuals is the
+least-absolute-deviations line, found exactly (``method="exact"``). The reported mean loss, ψ and gradient norm are always the loss asked
 for. A point on the line to within rounding may pull with any ψ its rounding allows, but only
 along its own row: a line through one point with the others' pull turning it about that point is
 not converged (a redescending loss with a small c then settles on a line through two points).
@@ -165,7 +165,8 @@ class LineFit:
     ``grad_norm`` is :math:`\\|(\\frac1n\\sum\\psi_i x_i, \\frac1n\\sum\\psi_i)\\|_2`,
     the gradient of the mean loss in (slope, intercept) at the result (for
     ``mae``/``quantile`` the smallest subgradient). ``method`` is ``"irls"``
-    or ``"exact"`` (``mae``, ``quantile``, and Huber or pseudo-Huber with a subnormal δ);
+    or ``"exact"`` (``mae``, ``quantile``, and Huber, pseudo-Huber or smooth L1 with a kink below the
+    rounding of the residuals);
     ``start`` the line the iteration started from.
     """
 
@@ -465,6 +466,10 @@ def _fit(problem: _Problem, theta0: np.ndarray, tol: float, max_iter: int) -> Li
 _QUADRATIC_LIMIT = 1e100
 # Cauchy's far-out psi is about c^2/r: below this times sqrt(|r|) it is near or past float's smallest normal
 _LOGARITHMIC_LIMIT = 1e-145
+# the losses with an L1 tail past a kink of this width parameter, and how far below the residuals the kink
+# must be for the line to be the least-absolute-deviations one to rounding
+_KINK_PARAMETER = {"huber": "delta", "pseudo_huber": "delta", "smooth_l1": "beta"}
+_KINK_BELOW_ROUNDING = 2.0**52
 
 
 def _in_units(problem: _Problem, theta0: np.ndarray) -> tuple[_Problem, float]:
@@ -482,13 +487,15 @@ def _in_units(problem: _Problem, theta0: np.ndarray) -> tuple[_Problem, float]:
       :math:`c^2/2` times Barron's at α = 0 and scale :math:`c/\sqrt2`, which is
       Barron's at scale :math:`c\sqrt2` on the data doubled (exact: a power of two), and keeps
       :math:`\log(1 + (r/c)^2)` and its ψ ≈ 2/r where :math:`c^2 \log` and :math:`c^2/r` underflow.
-    - Huber and pseudo-Huber with a subnormal δ (and δ below :math:`2^{-60}` reach): the loss is
-      :math:`\delta|r|` to within :math:`\delta/|r|` relative, far below rounding, so the line is the
-      least-absolute-deviations one, found exactly (``method="exact"``); ψ = ±δ keeps 1 to 52
-      significant bits there, and IRLS stopped on wrong lines or at its start.
+    - Huber and pseudo-Huber with δ, and smooth L1 with β, below :math:`2^{-52}` reach: the loss is
+      :math:`\delta|r|` (smooth L1: :math:`|r|`) to within :math:`\delta/|r|` relative, at or below
+      rounding, so the line is the least-absolute-deviations one to rounding, found exactly
+      (``method="exact"``). IRLS stopped on wrong lines there, "converged" with a mean :math:`|r|` up
+      to 43 % above the optimum (a kink narrower than a float step of the line; with a subnormal δ,
+      ψ = ±δ keeps 1 to 52 significant bits), or at its start.
     """
     key, params = problem.spec.key, problem.params
-    if key not in ("barron", "cauchy", "huber", "pseudo_huber"):
+    if key not in ("barron", "cauchy", *_KINK_PARAMETER):
         return problem, 1.0
     with np.errstate(over="ignore", invalid="ignore"):  # a start line past float max: no change of units
         residual = float(np.max(np.abs(problem.predict(theta0) - problem.y)))
@@ -500,7 +507,8 @@ def _in_units(problem: _Problem, theta0: np.ndarray) -> tuple[_Problem, float]:
         barron = registry.get("barron")
         return _Problem(barron, {**barron.defaults(), "alpha": 0.0, "c": params["c"] * math.sqrt(2)},
                         problem.x, 2 * problem.y), 2.0
-    if key in ("huber", "pseudo_huber") and params["delta"] < _TINY and params["delta"] * 2.0**60 <= reach:
+    kink = _KINK_PARAMETER.get(key)
+    if kink is not None and params[kink] * _KINK_BELOW_ROUNDING <= reach:
         return _Problem(registry.get("mae"), {}, problem.x, problem.y), 1.0
     return problem, 1.0
 
