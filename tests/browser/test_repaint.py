@@ -1,14 +1,14 @@
 """Repaints (issue 10): a chart whose figure the server sends again unchanged is not redrawn, and a
 slider that does not move a chart draws no frames on it; what is on screen stays the server's figure.
 
-On /sequences the CTC charts depend on the CTC controls only, but the server sends them whole on every
-change (ε too). Expected curves are closed forms (see test_sequences) or the view's own figures for
+On /sequences the CTC charts depend on the CTC controls only: an ε change leaves them alone, and the
+gradient check's rebuild sends the CTC loss figure again unchanged, which is not drawn again. Expected curves are closed forms (see test_sequences) or the view's own figures for
 the released value (test_motion.assert_drawn_is, which the view tests check against the core).
 """
 
 from __future__ import annotations
 
-from .conftest import grid_x
+from .conftest import grid_x, option_label
 from .test_motion import assert_drawn_is, frames, hover
 from .test_sequences import CTC_GRAD, CTC_LOSS, GRAPHS, LOSS, smoothed
 
@@ -50,23 +50,38 @@ def smoothed_curve_is(lab, epsilon: float) -> bool:
                for x, y in list(zip(grid_x(trace), trace["y"], strict=True))[::25])
 
 
+def check_on(lab) -> None:
+    """Turn the gradient check on, as a click on its option would (it may sit below the fold)."""
+    option = option_label(lab, "sequences-check", "on")
+    lab.js("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", option)
+
+
 def test_a_chart_sent_again_unchanged_is_not_redrawn_and_a_changed_one_is(lab):
     lab.open("/sequences", wait_for=GRAPHS)
-    ctc_before = lab.snapshot(CTC_LOSS, CTC_GRAD)
+    ctc_before, ctc_loss_before = lab.snapshot(CTC_LOSS, CTC_GRAD), lab.snapshot(CTC_LOSS)
     count_draws_from_now(lab)
-    lab.type_into("sequences-epsilon-input", "0.3")
+    lab.type_into("sequences-epsilon-input", "0.3")  # the server leaves the CTC charts alone (no_update)
     lab.wait_until(lambda: smoothed_curve_is(lab, 0.3), "the smoothed curve at ε = 0.3")
     lab.wait_until(lambda: "epsilon=0.3" in lab.driver.current_url, "the URL to follow")
     lab.js("return new Promise((done) => setTimeout(done, 300));")  # any late redraw would show by now
     counted = draws(lab)
     assert counted[LOSS] >= 1, counted
-    assert counted[CTC_LOSS] == 0 and counted[CTC_GRAD] == 0, counted  # the same figures came back
-    assert lab.js("return window.__losslabSkippedDraws;") >= 2
+    assert counted[CTC_LOSS] == 0 and counted[CTC_GRAD] == 0, counted
     assert lab.snapshot(CTC_LOSS, CTC_GRAD) == ctc_before
+    # The gradient check rebuilds every chart: the CTC loss figure comes back the same (only the gradient
+    # chart gets the check's overlay), so it is not drawn again; the CTC gradient chart is.
+    skipped = lab.js("return window.__losslabSkippedDraws;")
+    check_on(lab)
+    lab.wait_until(lambda: "check=on" in lab.driver.current_url, "the URL to follow")
+    lab.wait_until(lambda: draws(lab)[CTC_GRAD] >= 1, "the CTC gradient chart redrawn with its check")
+    lab.js("return new Promise((done) => setTimeout(done, 300));")
+    assert draws(lab)[CTC_LOSS] == 0, draws(lab)
+    assert lab.js("return window.__losslabSkippedDraws;") >= skipped + 1
+    assert lab.snapshot(CTC_LOSS) == ctc_loss_before
     # A CTC control changes the CTC figures: they are drawn, with the new values.
     lab.type_into("sequences-ctc_logit-input", "-1")
-    lab.wait_until(lambda: draws(lab)[CTC_LOSS] >= 1 and draws(lab)[CTC_GRAD] >= 1, "the CTC charts redrawn")
-    lab.wait_until(lambda: lab.snapshot(CTC_LOSS, CTC_GRAD) != ctc_before, "the CTC charts to change")
+    lab.wait_until(lambda: draws(lab)[CTC_LOSS] >= 1, "the CTC loss chart redrawn")
+    lab.wait_until(lambda: lab.snapshot(CTC_LOSS) != ctc_loss_before, "the CTC loss chart to change")
     assert lab.duo.get_logs() == []
 
 
@@ -79,8 +94,7 @@ def test_a_figure_drawn_over_since_is_drawn_again_even_when_the_server_repeats_i
            "return window.Plotly.restyle(p, {y: [[0, 0, 0]]}, [0]).then(() => true);", CTC_LOSS)
     assert lab.snapshot(CTC_LOSS) != ctc_before
     count_draws_from_now(lab)
-    lab.type_into("sequences-epsilon-input", "0.2")
-    lab.wait_until(lambda: smoothed_curve_is(lab, 0.2), "the smoothed curve at ε = 0.2")
+    check_on(lab)  # the server sends the same CTC loss figure again
     lab.wait_until(lambda: lab.snapshot(CTC_LOSS) == ctc_before, "the server's CTC figure back on the chart")
     assert draws(lab)[CTC_LOSS] >= 1
     assert lab.duo.get_logs() == []
@@ -150,6 +164,9 @@ window.fetch = function (input, init) {
 """
 
 
+HAND_BACK_MS = 1500  # assets/losslab.js: the axes held for a motion come back without an answer after this
+
+
 def draws_after_release(lab, graph_id: str) -> int:
     return lab.js("return window.__fullDraws.filter(([id, t]) => id === arguments[0]"
                   " && window.__releasedAt !== null && t > window.__releasedAt).length;", graph_id)
@@ -192,8 +209,13 @@ def test_after_a_drag_each_chart_is_drawn_once_with_its_axes_given_back(lab):
         lab.wait_until(lambda g=graph_id: lab.layout(g, "yaxis.autorange") is True
                        and lab.layout(g, "xaxis.autorange") is True, f"{graph_id}'s axes autoranged")
     lab.js("return new Promise((done) => setTimeout(done, 2000));")  # past the hand-back's fallback
-    assert draws_after_release(lab, "regression-loss-graph") == 1
-    assert draws_after_release(lab, "regression-grad-graph") == 1
+    for graph_id in ("regression-loss-graph", "regression-grad-graph"):
+        # An answer later than assets/losslab.js's HAND_BACK_MS (1.5 s, a very loaded machine) finds the
+        # axes already given back by the fallback's relayout: then, and only then, a second draw may come.
+        late = lab.js("const d = window.__fullDraws.filter(([id, t]) => id === arguments[0]"
+                      " && t > window.__releasedAt); return d.length ? d[0][1] - window.__releasedAt : null;",
+                      graph_id) >= HAND_BACK_MS - 100
+        assert draws_after_release(lab, graph_id) in ((1, 2) if late else (1,)), graph_id
     assert lab.layout("regression-loss-graph", "yaxis.autorange") is True
     assert lab.duo.get_logs() == []
 
@@ -201,7 +223,7 @@ def test_after_a_drag_each_chart_is_drawn_once_with_its_axes_given_back(lab):
 def test_when_the_answer_is_late_the_axes_are_given_back_without_it(lab):
     lab.open("/regression")
     lab.js(COUNT_DRAWS_AFTER_RELEASE)
-    lab.js(DELAY_ANSWERS, 4000)
+    lab.js(DELAY_ANSWERS, 8000)  # far past the fallback and the wait below, on a loaded machine too
     hover(lab, "#regression-delta-slider")
     delta = float(drag_delta(lab))
     # No answer yet: after the fallback's wait the frame (float32 rows) stays, on autoranged axes.
