@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -68,15 +69,31 @@ def _listening_addresses(port: int) -> set[str]:
     return {address for address, local_port, state, _ in tcp_sockets() if local_port == port and state == "0A"}
 
 
-def test_python_app_py_is_loopback_and_not_debug(callbacks):
+@contextlib.contextmanager
+def python_app_py(env: dict, drop_env: tuple, ready_path: str):
+    """``python app.py`` on a free port, answering ``ready_path``: yields (port, a list that holds the
+    process's output once it has stopped)."""
     port = free_port()
-    process = start_process([sys.executable, "app.py"], env={"PORT": str(port)},
-                            drop_env=("HOST", "LOSSLAB_DEBUG", "PORT"))
+    process = start_process([sys.executable, "app.py"], env={"PORT": str(port), **env}, drop_env=drop_env)
+    output: list[str] = []
     try:
         try:
-            wait_for_200(port, "/health", timeout=30, interval=0.2, process=process)
+            wait_for_200(port, ready_path, timeout=30, interval=0.2, process=process)
         except RuntimeError as error:
-            pytest.fail(f"python app.py did not answer /health: {error}")
+            pytest.fail(f"python app.py ({env}) did not answer {ready_path}: {error}")
+        yield port, output
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        output.append(process_log(process, limit=None))
+        stop_process(process)
+
+
+def test_python_app_py_is_loopback_and_not_debug(callbacks):
+    with python_app_py({}, ("HOST", "LOSSLAB_DEBUG", "PORT"), "/health") as (port, log):
         addresses = _listening_addresses(port)
         assert addresses == {"0100007F"}, f"python app.py listens on {addresses} (0100007F is 127.0.0.1)"
         status, headers, body = request(port, "GET", "/?__debugger__=yes&cmd=resource&f=debugger.js")
@@ -88,14 +105,7 @@ def test_python_app_py_is_loopback_and_not_debug(callbacks):
         bad["state"][0]["value"] = ["?a=1"]
         status, headers, body = request(port, "POST", CALLBACK_PATH, json.dumps(bad).encode(), JSON_HEADERS)
         assert status in (200, 422) and b"Traceback" not in body, (status, body[:300])
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
-        output = process_log(process, limit=None)
-        stop_process(process)
+    output = log[0]
     assert "Debugger is active" not in output and "Debug mode: on" not in output, output
     assert "Debug mode: off" in output, output
 
@@ -104,25 +114,10 @@ def test_python_app_py_with_losslab_debug_starts_in_debug_mode():
     """README and app.py offer LOSSLAB_DEBUG=1 for Dash's dev tools: the app must start and serve.
     It did not: the setup request made at import (finish_setup) meant Flask refused the dev tools'
     error handler ("can no longer be called on the application")."""
-    port = free_port()
-    process = start_process([sys.executable, "app.py"], env={"PORT": str(port), "LOSSLAB_DEBUG": "1"},
-                            drop_env=("HOST", "PORT"))
-    try:
-        try:
-            wait_for_200(port, "/regression", timeout=30, interval=0.2, process=process)
-        except RuntimeError as error:
-            pytest.fail(f"LOSSLAB_DEBUG=1 python app.py did not answer /regression: {error}")
+    with python_app_py({"LOSSLAB_DEBUG": "1"}, ("HOST", "PORT"), "/regression") as (port, log):
         status, _, body = request(port, "GET", "/_dash-layout")
         assert status == 200 and b"regression" in body.lower()
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
-        output = process_log(process, limit=None)
-        stop_process(process)
-    assert "Debug mode: on" in output, output
+    assert "Debug mode: on" in log[0], log[0]
 
 
 # -- headers on gunicorn -------------------------------------------------------------------
