@@ -28,6 +28,8 @@ PAGE_KEYS = frozenset({"present"})
 # A '+' right after the "e" of a number is its exponent's sign (1e+300, as Python, the CSV and the shown code
 # write it, pasted into a link), not a space: form decoding (parse_qs) read "1e 300" and refused it.
 _EXPONENT_SIGN = re.compile(r"(?<=[0-9.][eE])\+(?=[0-9])")
+# What urlencode(..., safe=",") leaves as it is: letters, digits, "_.-~" and the comma.
+_UNESCAPED = re.compile(r"[A-Za-z0-9_.\-~,]*\Z")
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,9 @@ def encode_query(state: ViewState, view: View) -> str:
     pairs = [(name, controls.format_number(value)) for name, value in state.numbers.items()]
     pairs.append(("losses", ",".join(state.losses)))
     pairs += [(c.name, c.format(state.extras[c.name])) for c in view.extras]
+    if all(isinstance(text, str) and _UNESCAPED.match(name) and _UNESCAPED.match(text) for name, text in pairs):
+        # numbers, loss keys and choices need no escaping: urlencode's percent-encoding was most of the cost
+        return "?" + "&".join(f"{name}={text}" for name, text in pairs)
     return "?" + urlencode(pairs, safe=",")
 
 

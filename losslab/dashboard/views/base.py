@@ -11,7 +11,6 @@ never ask which view they hold.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -23,9 +22,6 @@ from losslab import registry
 from losslab.dashboard import controls, curves, export, figures, tables
 from losslab.dashboard import ids as component_ids
 from losslab.dashboard.url_state import ViewState, default_state, encode_query, parse_query
-
-# What urlencode(..., safe=",") leaves as it is: letters, digits, "_.-~" and the comma.
-_UNESCAPED = re.compile(r"[A-Za-z0-9_.\-~,]*\Z")
 
 
 @dataclass(frozen=True)
@@ -149,13 +145,6 @@ class View:
         return parse_query(self, search)
 
     def encode_query(self, state: ViewState) -> str:
-        """``url_state.encode_query(state, self)``, the same text; pieces that need no escaping (numbers,
-        loss keys, choices) skip ``urlencode``'s percent-encoding, which was most of its cost."""
-        pairs = [(name, controls.format_number(value)) for name, value in state.numbers.items()]
-        pairs.append(("losses", ",".join(state.losses)))
-        pairs += [(c.name, c.format(state.extras[c.name])) for c in self.extras]
-        if all(isinstance(text, str) and _UNESCAPED.match(name) and _UNESCAPED.match(text) for name, text in pairs):
-            return "?" + "&".join(f"{name}={text}" for name, text in pairs)
         return encode_query(state, self)
 
     def reconcile_link(self, state: ViewState) -> ViewState:
