@@ -35,6 +35,15 @@ def _low_parts(rng, x, dtype):
     return (x * rng.uniform(-0.5, 0.5, x.size) * np.finfo(dtype).eps).astype(dtype)
 
 
+def _assert_within_bits(function, reference, high, low, dtype, bits):
+    """``function`` of the double words ``high + low`` within 2^-bits relative of mpmath's ``reference``."""
+    hi, lo = function(high, low)
+    assert hi.dtype == lo.dtype == dtype
+    with mpmath.workprec(300):
+        exact = [reference(_exact(pair)) for pair in zip(high, low, strict=True)]
+        assert _worst_bits(hi, lo, exact) < -bits
+
+
 @pytest.mark.parametrize("dtype, bits", CASES)
 def test_log_of_a_double_word_is_right_to_about_twice_the_precision(dtype, bits):
     rng = np.random.default_rng(11)
@@ -46,11 +55,7 @@ def test_log_of_a_double_word_is_right_to_about_twice_the_precision(dtype, bits)
                         [float(info.tiny), float(info.max), 1.0, 2.0, 0.5, 3.0, 1 + float(info.eps)]]).astype(dtype)
     low = _low_parts(rng, x, dtype)
     low[-7:] = [0, 0, 0, 0, 0, 0, -float(info.eps) / 4]
-    hi, lo = dw.log(x, low)
-    assert hi.dtype == lo.dtype == dtype
-    with mpmath.workprec(300):
-        exact = [mpmath.log(_exact(pair)) for pair in zip(x, low, strict=True)]
-        assert _worst_bits(hi, lo, exact) < -bits
+    _assert_within_bits(dw.log, mpmath.log, x, low, dtype, bits)
 
 
 @pytest.mark.parametrize("dtype, bits", CASES)
@@ -61,12 +66,7 @@ def test_log1p_keeps_its_relative_accuracy_for_tiny_and_huge_arguments(dtype, bi
     v = np.concatenate([magnitudes, -10.0 ** rng.uniform(np.log10(float(info.tiny)), -0.01, 100),
                         rng.uniform(-0.9, 1.0, 60), [0.0, float(info.smallest_subnormal), -float(info.epsneg),
                                                     float(info.eps), 1.0, -0.5]]).astype(dtype)
-    low = _low_parts(rng, v, dtype)
-    hi, lo = dw.log1p(v, low)
-    assert hi.dtype == lo.dtype == dtype
-    with mpmath.workprec(300):
-        exact = [mpmath.log1p(_exact(pair)) for pair in zip(v, low, strict=True)]
-        assert _worst_bits(hi, lo, exact) < -bits
+    _assert_within_bits(dw.log1p, mpmath.log1p, v, _low_parts(rng, v, dtype), dtype, bits)
 
 
 @pytest.mark.parametrize("dtype, bits", CASES)
