@@ -306,8 +306,9 @@ def answer_directly(app, body) -> Response | None:
     ``ctx.triggered_prop_ids``), and the answer is the JSON Dash writes, ``{"multi": true, "response":
     {id: {property: value}}}`` without the no_update outputs, through the same encoder. An exception
     goes to the same error handler as Dash's ``on_error``; all outputs no_update is answered with an
-    empty response, as Dash does for a callback that has outputs. Dash's dispatch (request context object, argument grouping, output validation) cost
-    about as much as the trivial callback's whole request. None: not a control callback (Dash answers).
+    empty response, as Dash does for a callback that has outputs. Dash's dispatch (request context
+    object, argument grouping, output validation) cost about as much as the trivial callback's whole
+    request. None: not a control callback (Dash answers).
     """
     fast = fast_callbacks(app).get(body.get("output")) if isinstance(body, dict) else None
     if fast is None:
