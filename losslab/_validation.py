@@ -51,7 +51,7 @@ def as_float_array(value, name: str, dtype: np.dtype) -> np.ndarray:
         raise ValueError(f"{name} must be numbers, got {_preview(value)} of dtype {array.dtype}")
     if np.issubdtype(array.dtype, np.complexfloating):
         raise ValueError(f"{name} must be real numbers, got complex values {_preview(value)}")
-    return array.astype(dtype, copy=False)
+    return array.astype(dtype, order="C", copy=False)  # C order: the class-axis kernels write through flat views
 
 
 def prepare(pred, target, pred_name: str = "pred", target_name: str = "target"):
