@@ -182,7 +182,18 @@ def _huber_into(pred, target, delta: float, loss, grad, residual) -> None:
     np.multiply(grad, -0.5, out=loss)
     loss += residual
     loss *= grad
-    _redo_overflowed(loss, residual, pred, target, lambda h: 2 * (delta * np.abs(h)) - 0.5 * delta * delta)
+    _redo_overflowed(loss, residual, pred, target, lambda h: _huber_of_half_residual(h, delta))
+
+
+def _huber_of_half_residual(half_residual: np.ndarray, delta: float) -> np.ndarray:
+    r"""Huber's :math:`a\,(|r| - a/2)`, :math:`a = \min(|r|, \delta)`, from :math:`h = |r|/2`, as :math:`2a\,(h - a/4)`.
+
+    No :math:`\delta^2` (inf past 1.3e154, and inf - inf was NaN) and no :math:`|r|`; in float64, so that a float32
+    residual under a ``delta`` past float32's range takes the quadratic branch, inf once rounded.
+    """
+    h = np.abs(half_residual).astype(np.float64)
+    size = np.minimum(2 * h, delta)  # 2h past float max is inf: the linear branch, as it should be
+    return 2 * size * (h - size / 4)
 
 
 def _redo_overflowed(values, residual, pred, target, from_half_residual) -> None:
