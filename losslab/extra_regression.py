@@ -408,7 +408,32 @@ def _poisson_nll(pred, target, log_input, full, eps, want_loss, want_grad, reduc
                 grad = 1 - counts / shifted
         if want_loss and full:
             loss = loss + _stirling(counts)
+    if want_loss and log_input and np.isnan(loss).any():  # inf - inf: e^x and y x past float max
+        overflowed = np.isnan(loss)
+        value, counts = (np.broadcast_to(a, loss.shape)[overflowed] for a in (value, counts))
+        loss[overflowed] = _poisson_log_rate_scaled(value, counts, full)
     return _finish(inputs, loss, grad, reduction, want_loss, want_grad)
+
+
+def _poisson_log_rate_scaled(x: np.ndarray, y: np.ndarray, full: bool) -> np.ndarray:
+    r"""float64 :math:`e^x - y x` (plus ``full``'s term) where :math:`e^x` and :math:`y x` (or :math:`y \log y`)
+    overflow but their difference need not: every term is scaled by :math:`2^{-t}`, :math:`t` the larger of the
+    exponents of :math:`e^x` and :math:`y`, first, as in :func:`_poisson_log_rate_float32` (``x`` past 1500,
+    where :math:`e^x` dwarfs any :math:`y x`, is taken at 1500: the loss is inf either way)."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        rate_hi, rate_lo, rate_power = dw.exp_scaled(np.minimum(x, 1500.0))
+        mantissa, count_power = np.frexp(y)
+        power = np.maximum(rate_power, count_power)
+        rate_hi, rate_lo = np.ldexp(rate_hi, rate_power - power), np.ldexp(rate_lo, rate_power - power)
+        count = np.ldexp(mantissa, count_power - power)
+        product, product_low = dw.two_product(count, x)
+        difference, error = two_sum(rate_hi, -product)
+        error += rate_lo - product_low
+        if full:  # y log y - y + log(2 pi y)/2, scaled, for y > 1
+            log_y = np.log(np.maximum(y, 1.0))  # 2 pi y may overflow: its log in two parts
+            stirling = count * (log_y - 1) + np.ldexp(0.5 * (log_y + math.log(2 * math.pi)), -power)
+            error += np.where(y > 1, stirling, 0.0)
+        return np.ldexp(difference + error, power)
 
 
 def _poisson_log_rate_float32(x, y, full, want_loss, want_grad):

@@ -53,3 +53,32 @@ def test_float32_huber_of_a_residual_past_float32_max_is_inf_or_its_exact_value(
     np.testing.assert_array_max_ulp(loss, np.array(expected, np.float32), maxulp=1)
     np.testing.assert_array_equal(losslab.huber(pred, target, delta=delta, reduction="none"), loss)
 
+
+def _exact_poisson(x: float, y: float, full: bool):
+    import mpmath
+
+    x, y = mpmath.mpf(x), mpmath.mpf(y)
+    with mpmath.workprec(4000):  # e^x - y x for x up to 1e20 needs no more: the sign and size is all we keep
+        value = mpmath.exp(x) - y * x if x < 10_000 else mpmath.inf
+        if full and y > 1 and mpmath.isfinite(value):
+            value += y * mpmath.log(y) - y + mpmath.log(2 * mpmath.pi * y) / 2
+        return value
+
+
+POISSON_OVERFLOWS = [(710.0, 1.7e308), (720.0, 1.7e308), (1e20, 1e300), (709.9, 1.7e308), (712.0, 1e306),
+                     (1e300, FLOAT64_MAX)]
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_poisson_nll_where_e_to_the_x_and_y_x_both_overflow_is_its_exact_value_or_signed_inf(full):
+    x, y = (np.array(column) for column in zip(*POISSON_OVERFLOWS, strict=True))
+    loss, grad = losslab.poisson_nll_and_grad(x, y, full=full, reduction="none")
+    np.testing.assert_array_equal(losslab.poisson_nll(x, y, full=full, reduction="none"), loss)
+    assert not np.isnan(loss).any(), loss
+    np.testing.assert_array_equal(grad, np.inf)  # e^x - y with e^x past float max
+    for value, a, b in zip(loss, x, y, strict=True):
+        exact = _exact_poisson(a, b, full)
+        if abs(exact) > FLOAT64_MAX:
+            assert value == (np.inf if exact > 0 else -np.inf), (a, b, value, exact)
+        else:  # full: y x, y log y and e^x cancel by about 500 here (ill-conditioned in x and y)
+            assert abs(value - float(exact)) <= 1e-11 * abs(float(exact)), (a, b, value, exact)
