@@ -16,6 +16,7 @@ from losslab._validation import (
     Interval,
     all_finite,
     blockwise,
+    fits_float32,
     prepare,
     reduce,
     sum_to_shape,
@@ -127,13 +128,14 @@ def huber(pred, target, *, delta: float = 1.0, reduction: str = "mean"):
     validate_reduction(reduction)
     delta = POSITIVE.validate(delta, "delta")
     pred, target = prepare(pred, target)
+    wide_pred, wide_target = _widened(pred, target, delta)
 
     def loss_block(p, y, loss, grad, residual):
         _huber_into(p, y, delta, loss, grad, residual)
 
     with np.errstate(over="ignore", invalid="ignore"):
-        (loss,) = blockwise(loss_block, pred, target, outputs=1, scratch=2)
-    return reduce(loss, reduction)
+        (loss,) = blockwise(loss_block, wide_pred, wide_target, outputs=1, scratch=2)
+    return reduce(_narrowed(loss, pred.dtype), reduction)
 
 
 def huber_grad(pred, target, *, delta: float = 1.0):
@@ -155,8 +157,22 @@ def huber_and_grad(pred, target, *, delta: float = 1.0, reduction: str = "mean")
     validate_reduction(reduction)
     delta = POSITIVE.validate(delta, "delta")
     pred, target = prepare(pred, target)
-    loss, grad = _huber_kernel(pred, target, delta=delta)
+    loss, grad = (_narrowed(a, pred.dtype) for a in _huber_kernel(*_widened(pred, target, delta), delta=delta))
     return reduce(loss, reduction), sum_to_shape(grad, pred.shape)
+
+
+def _widened(pred: np.ndarray, target: np.ndarray, parameter: float) -> tuple[np.ndarray, np.ndarray]:
+    """float32 inputs in float64 where float32 cannot hold ``parameter`` (a ``delta`` of 1e-45 would be 1.4e-45,
+    40 % off; 1e39 would be inf), as the package docstring promises; anything else unchanged."""
+    if pred.dtype == np.float32 and not fits_float32(parameter):
+        return pred.astype(np.float64), target.astype(np.float64)
+    return pred, target
+
+
+def _narrowed(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``values`` rounded once to the inputs' ``dtype`` (a float64 value past float32 max is inf, its true size)."""
+    with np.errstate(over="ignore"):
+        return values.astype(dtype, copy=False)
 
 
 def _huber_kernel(pred: np.ndarray, target: np.ndarray, *, delta: float = 1.0):
@@ -295,7 +311,7 @@ def quantile(pred, target, *, tau: float = 0.5, reduction: str = "mean"):
     validate_reduction(reduction)
     tau = OPEN_UNIT.validate(tau, "tau")
     pred, target = prepare(pred, target)
-    return reduce(_quantile_loss(pred, target, tau), reduction)
+    return reduce(_narrowed(_quantile_loss(*_widened(pred, target, tau), tau), pred.dtype), reduction)
 
 
 def quantile_grad(pred, target, *, tau: float = 0.5):
@@ -310,7 +326,7 @@ def quantile_and_grad(pred, target, *, tau: float = 0.5, reduction: str = "mean"
     validate_reduction(reduction)
     tau = OPEN_UNIT.validate(tau, "tau")
     pred, target = prepare(pred, target)
-    loss, grad = _quantile_kernel(pred, target, tau=tau)
+    loss, grad = (_narrowed(a, pred.dtype) for a in _quantile_kernel(*_widened(pred, target, tau), tau=tau))
     return reduce(loss, reduction), sum_to_shape(grad, pred.shape)
 
 

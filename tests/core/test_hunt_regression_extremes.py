@@ -82,3 +82,25 @@ def test_poisson_nll_where_e_to_the_x_and_y_x_both_overflow_is_its_exact_value_o
             assert value == (np.inf if exact > 0 else -np.inf), (a, b, value, exact)
         else:  # full: y x, y log y and e^x cancel by about 500 here (ill-conditioned in x and y)
             assert abs(value - float(exact)) <= 1e-11 * abs(float(exact)), (a, b, value, exact)
+
+
+def _exact_quantile(pred: float, target: float, tau: float) -> Fraction:
+    shortfall = Fraction(target) - Fraction(pred)
+    return max(Fraction(tau) * shortfall, (Fraction(tau) - 1) * shortfall)
+
+
+@pytest.mark.parametrize(("name", "parameter", "exact"), [("huber", "delta", _exact_huber),
+                                                         ("quantile", "tau", _exact_quantile)])
+@pytest.mark.parametrize("value", [1e-45, 1e-40, 1e-300])
+def test_float32_huber_and_quantile_with_a_parameter_float32_cannot_hold_are_rounded_once(name, parameter, exact,
+                                                                                        value):
+    # delta = 1e-45 as float32 is 1.4e-45: the float32 computation was 79 ulp off (quantile's tau: 35)
+    pred = np.array([1.5, -2.0, 1e30, 0.25], np.float32)
+    target = np.array([-1.0, 2.5, -1e30, 0.5], np.float32)
+    expected = np.array([_rounded(exact(float(p), float(t), value), np.float32) for p, t in
+                         zip(pred, target, strict=True)], np.float32)
+    loss, _ = getattr(losslab, f"{name}_and_grad")(pred, target, **{parameter: value}, reduction="none")
+    separate = getattr(losslab, name)(pred, target, **{parameter: value}, reduction="none")
+    for result in (loss, separate):
+        assert result.dtype == np.float32
+        np.testing.assert_array_max_ulp(result, expected, maxulp=1)
