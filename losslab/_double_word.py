@@ -46,7 +46,14 @@ def _split(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         scale = np.where(big, a.dtype.type(2.0 ** -(half + 1)), a.dtype.type(1))
         scaled = a * scale
         c = scaled * factor
-        high = (c - (c - scaled)) / scale
+        with np.errstate(over="ignore"):
+            high = (c - (c - scaled)) / scale
+        rounded_up = np.isinf(high) & np.isfinite(a)
+        if np.any(rounded_up):  # within half a step of the top: high rounded to 2^emax, past float max
+            # take the half-significand value below it instead; low has one bit more, which a product with
+            # any half-significand split still holds (two_product of float max was NaN)
+            top = np.ldexp(a.dtype.type(2) - a.dtype.type(2.0 ** (half - info.nmant)), info.maxexp - 1)
+            high = np.where(rounded_up, np.copysign(top, a), high)
     else:
         c = a * factor
         high = c - (c - a)

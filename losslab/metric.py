@@ -1671,7 +1671,9 @@ def _corrected_cross_entropy(logits, low, positives, temperature: float, want_gr
     :math:`\tau` above 1).
     """
     loss, d_logits, d_low = _cross_entropy_rows(logits, positives, want_grad)
-    if not want_grad and np.all(1.1 * -np.expm1(-loss) <= temperature * loss):
+    with np.errstate(over="ignore"):  # tau l past float max (tau near it): inf, and the test holds
+        enough = np.all(1.1 * -np.expm1(-loss) <= temperature * loss)
+    if not want_grad and enough:
         return loss, d_logits, d_low
     loss = loss + np.sum(d_logits * low, axis=-1)
     if want_grad and d_low is None and np.isfinite(logits).all():
