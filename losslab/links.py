@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from losslab import _double_word
 from losslab._validation import (
     all_finite,
     as_float_array,
@@ -25,7 +26,7 @@ from losslab._validation import (
     normalize_axis,
     result_dtype,
 )
-from losslab.activations import SoftmaxParts, logit, sigmoid, softmax
+from losslab.activations import SoftmaxParts, _scalar_or_array, logit, sigmoid, softmax
 
 
 def sigmoid_chain(grad_prob, logits):
@@ -58,10 +59,16 @@ def softmax_chain(grad_prob, logits, axis: int = -1):
 
 
 def on_probability(loss_from_logit: Callable) -> Callable:
-    """A logit-space loss of a binary model as a function of :math:`\\hat p = \\sigma(z)`."""
+    r"""A logit-space loss of a binary model as a function of :math:`\hat p = \sigma(z)`.
+
+    The loss is taken at the exact logit of :math:`\hat p`, not only at its rounding: at
+    :math:`\hat p = 10^{-240}` an ulp of :math:`z \approx -552.6` moves :math:`e^{z}` by about 550 ulp
+    (``_at_exact_logit``).
+    """
 
     def loss_of_probability(prob, target, **params):
-        return loss_from_logit(logit(prob), target, **params)
+        _, z, remainder = _logit_parts(prob)
+        return _at_exact_logit(loss_from_logit, z, remainder, target, params)
 
     loss_of_probability.__name__ = f"{loss_from_logit.__name__}_of_probability"
     return loss_of_probability
@@ -73,15 +80,82 @@ def grad_on_probability(grad_from_logit: Callable) -> Callable:
     Defined for :math:`0 < \hat p < 1`; at the ends the logit is infinite. Near them the slope
     :math:`\hat p (1 - \hat p)` is tiny, and a gradient whose true size passes float max (the
     exponential loss near :math:`\hat p = 10^{-300}`) is ±inf, without a RuntimeWarning.
+    The slope is formed from :math:`\hat p` itself (:math:`1 - \hat p` is exact for
+    :math:`\hat p \ge 1/2`), not as :math:`\sigma(z)\sigma(-z)` of the rounded logit, which is
+    hundreds of ulp from :math:`\hat p (1 - \hat p)` at the ends; :math:`\partial \ell / \partial z`
+    is taken at the exact logit (``_at_exact_logit``).
     """
 
     def grad_of_probability(prob, target, **params):
-        z = logit(prob)
-        slope = np.asarray(sigmoid(z) * sigmoid(-z))
-        grad = grad_from_logit(z, target, **params)
+        p, z, remainder = _logit_parts(prob)
+        grad = _at_exact_logit(grad_from_logit, z, remainder, target, params)
+        slope = np.abs(p) * (1 - p)  # abs: p = -0.0 is 0, as the sigmoid's slope at z = -inf
         # over: a quotient past float max is inf, its true size; divide/invalid: the ends p = 0 or 1
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return grad / slope
+            return _scalar_or_array(np.asarray(grad / slope))
 
     grad_of_probability.__name__ = f"{grad_from_logit.__name__}_of_probability"
     return grad_of_probability
+
+
+def _logit_parts(prob) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(p, z, remainder)``: ``p`` as a float array, ``z = logit(p)`` as ``logit`` rounds it, and the exact
+    logit minus ``z`` (see ``_logit_remainder``)."""
+    p = as_float_array(prob, "prob", result_dtype(prob))
+    z = np.asarray(logit(p))
+    return p, z, _logit_remainder(p, z)
+
+
+def _logit_remainder(p: np.ndarray, z: np.ndarray) -> np.ndarray:
+    r"""The exact :math:`\log(\hat p / (1 - \hat p))` minus the float ``z``, rounded to a float (0 at
+    :math:`\hat p` = 0, 1/2 and 1).
+
+    :math:`|z| = \log(1 + (1 - 2s)/s)` with :math:`s = \min(\hat p, 1 - \hat p)` (exact), in double words;
+    below :math:`s = 2^{-60}` (float32: :math:`2^{-30}`), where the quotient would pass float max for a
+    subnormal :math:`s`, :math:`|z| = -\log s - \log(1 - s) = -\log s + s` to well below an ulp of the
+    remainder.
+    """
+    dtype = z.dtype
+    if not z.size:
+        return np.zeros_like(z)
+    one = dtype.type(1)
+    smaller = np.abs(np.minimum(p, one - p))  # 1 - p is exact for p >= 1/2; abs: -0.0
+    interior = (smaller > 0) & np.isfinite(z)
+    tiny = smaller < dtype.type(2.0**-60 if dtype == np.float64 else 2.0**-30)
+    ordinary = np.where(interior & ~tiny, smaller, dtype.type(0.25))  # placeholders keep the unused
+    small = np.where(interior & tiny, smaller, dtype.type(0.25))  # branch finite
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        numerator_hi, numerator_lo = _double_word.two_sum(one, -2 * ordinary)  # 1 - 2s, exact
+        gap_hi, gap_lo = _double_word.divide(numerator_hi, numerator_lo, ordinary)
+        far_hi, far_lo = _double_word.log1p(gap_hi, gap_lo)
+        log_hi, log_lo = _double_word.log(small, np.zeros_like(small))
+        magnitude_hi = np.where(tiny, -log_hi, far_hi)
+        magnitude_lo = np.where(tiny, small - log_lo, far_lo)
+        sign = np.where(p < dtype.type(0.5), -one, one)
+        # the magnitude's high part is within an ulp or two of |z|: the difference is exact (Sterbenz)
+        remainder = (sign * magnitude_hi - z) + sign * magnitude_lo
+    return np.where(interior, remainder, dtype.type(0))
+
+
+def _at_exact_logit(function: Callable, z: np.ndarray, remainder: np.ndarray, target, params) -> np.ndarray:
+    r"""``function(z + remainder, target, **params)`` for a float ``z`` and a remainder below its ulp.
+
+    ``function`` is evaluated at ``z`` and at the next float toward the exact logit, and the two values are
+    interpolated geometrically, :math:`f_0 (f_1 / f_0)^w` with :math:`w` = remainder / step: exact for
+    :math:`e^{az}`, the tails' shape (:math:`\sigma(z)^\gamma`, :math:`e^{-tz}`, softplus), and within
+    :math:`w(1-w)/8` of the step's change squared for the rest. Where the two values differ in sign, one is 0
+    or not finite, or they differ by more than :math:`2^{-10}` of their size (a kink or a jump between two
+    adjacent floats, or a value changing too fast for a step to be a small change), the value at ``z`` is kept.
+    """
+    value = np.asarray(function(z, target, **params))
+    if not np.any(remainder):
+        return _scalar_or_array(value)
+    moved = remainder != 0  # never at z = +-inf (p = 0 or 1)
+    neighbour = np.where(moved, np.nextafter(z, np.copysign(np.inf, remainder).astype(z.dtype)), z)
+    other = np.asarray(function(neighbour, target, **params))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        weight = np.where(moved, remainder / (neighbour - z), 0).astype(z.dtype)  # the step is exact
+        change = (other - value) / value
+        correction = value * np.expm1(weight * np.log1p(change))
+        usable = (np.abs(change) <= 2.0**-10) & np.isfinite(correction) & (weight != 0)
+    return _scalar_or_array(np.asarray(np.where(usable, value + correction, value), dtype=value.dtype))
