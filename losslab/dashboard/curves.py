@@ -115,10 +115,11 @@ _LOGIT_KERNELS: dict[str, Callable] = {
 }
 _HARD_LABEL_KERNELS = frozenset({"hinge"})
 
-# dL/dp of a binary loss whose registry gradient is a function of its own (the others divide
-# dL/dz by p (1 - p), as links.grad_on_probability does).
+# dL/dp of a binary loss whose registry gradient is a function of its own (the others are the registry's
+# links.grad_on_probability). BCE's is unclipped (eps = 0), as the loss drawn, bce_with_logits of logit(p), is:
+# clipped at 1e-12 it was flat below p = 1e-12 while the loss kept rising.
 _PROBABILITY_GRAD_KERNELS: dict[str, Callable] = {
-    "bce": lambda p, y: binary._bce_kernel(p, y)[1],
+    "bce": lambda p, y: _unclipped_bce_grad(p, y),
     "sigmoid_mse": lambda p, y: regression._mse_kernel(p, y)[1],
 }
 
@@ -308,10 +309,14 @@ def _probability_grad(key: str, prob, logits, label, values, grad_logit) -> np.n
     """dL/dp at ``prob`` (``logits`` = logit(prob), ``grad_logit`` = dL/dz there), as the registry's ``grad``."""
     if key in _PROBABILITY_GRAD_KERNELS:
         return _PROBABILITY_GRAD_KERNELS[key](prob, label)
-    # links.grad_on_probability: dL/dz over the sigmoid's slope p (1 - p)
-    slope = np.asarray(sigmoid(logits) * sigmoid(-logits))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return grad_logit / slope
+    # links.grad_on_probability: the slope p (1 - p) from p itself and dL/dz at p's exact logit, not at its
+    # rounding (hundreds of ulp apart at p = 1e-240)
+    return np.asarray(registry.get(key).grad(prob, label, **values))
+
+
+def _unclipped_bce_grad(p, y) -> np.ndarray:
+    with np.errstate(over="ignore"):  # (p - y) / (p (1 - p)) past float max is -inf, its true size
+        return binary._bce_kernel(p, y, eps=0)[1]
 
 
 def binary_point(
@@ -319,7 +324,7 @@ def binary_point(
 ) -> list[PointValues]:
     """Readout rows at one point of the axis: loss, dL/dp̂ and dL/dz."""
     z = float(_binary_logits(x, axis))
-    p = float(sigmoid(z))
+    p = float(x) if axis == "prob" else float(sigmoid(z))  # sigmoid(logit(x)) is hundreds of ulp from x at 1e-200
     rows = []
     for key in keys:
         spec = registry.get(key)

@@ -271,6 +271,30 @@ def test_binary_probability_sweep_grad_matches_finite_difference_in_p():
     assert_allclose(c.grad, fd, rtol=1e-5)
 
 
+@pytest.mark.parametrize("y", [1.0, 0.3, 0.0])
+@pytest.mark.parametrize("p", [1e-20, 1e-200, 5e-324, 1 - 2**-53])
+def test_bce_on_the_probability_axis_below_eps_has_the_gradient_of_the_loss_drawn(p, y):
+    """The loss drawn is unclipped (bce_with_logits of logit(p)); dL/dp, in the sweep and the readout, must be its
+    derivative, (p - y) / (p (1 - p)) (mpmath), not the gradient of a loss clipped at 1e-12: that was flat at
+    -1e12 below p = 1e-12 while the loss kept rising."""
+    import mpmath
+
+    def exact(x):
+        with mpmath.workdps(50):
+            q = mpmath.mpf(float(x))
+            return (float((q - y) / (q * (1 - q))),  # -inf where it passes float max
+                    float(-(y * mpmath.log(q) + (1 - y) * mpmath.log1p(-q))))
+
+    (row,) = curves.binary_point(p, "prob", y, ["bce"], {})
+    (curve,) = curves.sweep_binary(y, "prob", ["bce"], {}, include=p)
+    end = 0 if p < 0.5 else -1  # the sweep reaches halfway to 0 or 1 past p
+    for x, grad, loss in ((p, row.grad_prediction, row.loss),
+                          (curve.grid.values()[end], float(curve.grad[end]), float(curve.loss[end]))):
+        exact_grad, exact_loss = exact(x)
+        assert grad == exact_grad or abs(grad - exact_grad) <= 4e-16 * abs(exact_grad), (x, grad, exact_grad)
+        assert_allclose(loss, exact_loss, rtol=1e-13)
+
+
 # ---------------------------------------------------------------- multiclass sweeps
 
 

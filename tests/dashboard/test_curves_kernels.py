@@ -101,7 +101,7 @@ def test_binary_sweeps_equal_the_public_functions(target, axis, params):
 def test_binary_points_equal_the_public_functions(point, target, axis, params):
     keys = [k for k in BINARY_KEYS if not (registry.get(k).hard_labels_only and target not in (0.0, 1.0))]
     z = float(point if axis == "logit" else logit(point))
-    p = float(sigmoid(z))
+    p = float(sigmoid(z)) if axis == "logit" else point
     for row in curves.binary_point(point, axis, target, keys, params):
         spec = registry.get(row.key)
         values = {q.name: params.get(q.name, q.default) for q in spec.parameters}

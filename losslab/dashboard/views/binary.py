@@ -129,6 +129,10 @@ class BinaryView(View):
             "    spec = registry.get(key)",
             "    kwargs = {p.name: params[p.name] for p in spec.parameters}",
             f"    columns[{loss_title!r} + ': ' + spec.label] = spec.loss_from_logit(z, y, **kwargs)",
+            *([] if axis == "logit" else [
+                "    if key == 'bce':  # unclipped (eps=0), as its loss from the logit is",
+                "        kwargs['eps'] = 0.0",
+            ]),
             f"    columns[{grad_title!r} + ': ' + spec.label] = "
             + ("spec.grad_from_logit(z, y, **kwargs)" if axis == "logit" else "spec.grad(x, y, **kwargs)"),
             *gradient_check_code(state, loss_title, grad_title, self.grid(state).step),
