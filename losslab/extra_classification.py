@@ -53,10 +53,10 @@ from losslab.multiclass import (
     _cross_entropy_and_grad_of_double_word_target,
     _cross_entropy_kernel,
     _double_word_exp_of_difference,
+    _expected_minus_log_probability,
     _logits_and_distribution,
     _one_hot,
     _softmax_minus_target,
-    _weighted_class_sum,
     cross_entropy_and_grad,
 )
 
@@ -101,7 +101,7 @@ def _cross_entropy_and_grad(logits, target, axis: int, target_low=None):
     if not all_finite(logits):
         return _cross_entropy_kernel(logits, target, axis, target_low)
     parts = SoftmaxParts.of(logits, axis, _exp_of_difference32)  # multiclass._softmax_parts, by blocks
-    loss = _weighted_class_sum(target, parts.minus_log_probabilities(logits), axis)
+    loss = _expected_minus_log_probability(target, parts, logits, axis)
     grad = _softmax_minus_target(parts, target, axis, target_low)
     if target_low is not None or not _all_hard(target):  # multiclass is exact for 0/1 targets
         _recompute_cancelling32(grad, logits, target, target_low, axis)

@@ -113,7 +113,7 @@ def cross_entropy(logits, target, *, axis: int = -1, reduction: str = "mean"):
     if indices is not None:
         return reduce(_cross_entropy_index_kernel(logits, indices, axis, with_grad=False)[0], reduction)
     parts = SoftmaxParts.of(logits, axis)
-    return reduce(_weighted_class_sum(target, parts.minus_log_probabilities(logits), axis), reduction)
+    return reduce(_expected_minus_log_probability(target, parts, logits, axis), reduction)
 
 
 def cross_entropy_grad(logits, target, *, axis: int = -1):
@@ -189,7 +189,7 @@ def _cross_entropy_kernel(logits: np.ndarray, target: np.ndarray, axis: int = -1
         return (_cross_entropy_with_infinities(logits, target, axis),
                 _cross_entropy_grad_with_infinities(logits, target, axis))
     parts = SoftmaxParts.of(logits, axis)
-    loss = _weighted_class_sum(target, parts.minus_log_probabilities(logits), axis)
+    loss = _expected_minus_log_probability(target, parts, logits, axis)
     return loss, _softmax_minus_target(parts, target, axis, target_low)
 
 
@@ -558,6 +558,24 @@ def _add_float(hi, lo, value):
     return s, e + lo
 
 
+def _expected_minus_log_probability(target: np.ndarray, parts: SoftmaxParts, logits: np.ndarray, axis: int):
+    r""":math:`\sum_k y_k (-\log p_k)` per row of finite logits.
+
+    Where the logits spread past float max some :math:`-\log p_k = (z_t - z_k) + \log(1 + \ldots)` is inf,
+    yet a soft target's sum may be a float (``[1e308, -1e308, 0]`` against ``[0.5, 0.5, 0]`` costs 1e308):
+    those rows again as :math:`2 \sum_k y_k (z_t/2 - z_k/2) + \log(1 + \ldots) \sum_k y_k` (halves of
+    such logits are exact), inf only where the sum itself is past float max.
+    """
+    loss = _weighted_class_sum(target, parts.minus_log_probabilities(logits), axis)
+    overflowed = np.isinf(loss)
+    if overflowed.any():
+        with np.errstate(over="ignore"):
+            spread = _weighted_class_sum(target, parts.top_logit / 2 - logits / 2, axis)
+            rest = _weighted_class_sum(target, np.broadcast_to(parts.log1p_rest(), target.shape), axis)
+            loss = np.where(overflowed, 2 * spread + rest, loss)
+    return loss
+
+
 def _weighted_class_sum(target: np.ndarray, values: np.ndarray, axis: int) -> np.ndarray:
     """:math:`\\sum_k y_k v_k` over the class axis, with :math:`0 \\cdot \\infty = 0`."""
     products = target * values if all_finite(values) else weighted(target, values)
@@ -730,6 +748,10 @@ def _kl_divergence_with_logits_kernel(logits: np.ndarray, target: np.ndarray, ax
         terms *= target
     np.copyto(terms, 0, where=np.broadcast_to(target == 0, terms.shape))  # 0 log 0 = 0
     loss = class_sum(terms, axis, keepdims=False)
+    if np.isinf(loss).any():  # a spread of logits past float max: the cross-entropy's rows, plus sum y log y
+        overflowed = np.isinf(loss)
+        entropy = _weighted_class_sum(target, np.where(target > 0, log_target, 0.0), axis)
+        loss = np.where(overflowed, _expected_minus_log_probability(target, parts, logits, axis) + entropy, loss)
     return loss, (_softmax_minus_target(parts, target, axis) if with_grad else None)
 
 
