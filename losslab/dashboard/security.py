@@ -14,6 +14,9 @@ What it adds to the Flask server under the Dash app:
   names (known output, server-side callback, the same outputs, inputs and
   state in the same order, trigger ids among the inputs) before Dash sees it;
   the renderer always sends exactly that, so only a hand-made request fails;
+  the same check refuses a list or an object where the renderer sends a
+  string and a callback uses the value as a key (:func:`string_values`: the
+  page's pathname and search, each view's radio groups): it would raise there;
 * a 404 (instead of Dash's 500) for an unregistered ``/_dash-component-suites/``
   path such as ``dash/../../etc/passwd``;
 * clean errors: on the callback route every error is a small JSON body
@@ -39,6 +42,7 @@ What it adds to the Flask server under the Dash app:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -54,6 +58,8 @@ from flask import current_app, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, NotFound, UnprocessableEntity
 from werkzeug.security import safe_join
+
+from losslab.dashboard import controls, ids, views
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_JSON_DEPTH = 32
@@ -233,6 +239,8 @@ class _Expected:
     output_names: list[tuple] | None
     input_names: list[tuple] | None
     state_names: list[tuple] | None
+    # (section, index, "id.property", what it must be) of each input and state entry in string_values()
+    strings: tuple[tuple[str, int, str, str], ...] = ()
 
 
 _expected_by_output: dict[str, tuple[dict, _Expected]] = {}
@@ -248,9 +256,31 @@ def _expected(output: str, spec: dict) -> _Expected:
             outputs = split if multi else [split]
         wildcard = any(isinstance(entry["id"], dict) for entry in spec["inputs"])
         inputs = None if wildcard else frozenset(_prop_id(entry) for entry in spec["inputs"])
-        found = _Expected(outputs, multi, inputs, _pairs(outputs), _pairs(spec["inputs"]), _pairs(spec["state"]))
+        known = string_values()
+        strings = tuple((section, index, _prop_id(entry), known[(entry["id"], entry["property"])])
+                        for section in ("inputs", "state") for index, entry in enumerate(spec[section])
+                        if isinstance(entry["id"], str) and (entry["id"], entry["property"]) in known)
+        found = _Expected(outputs, multi, inputs, _pairs(outputs), _pairs(spec["inputs"]), _pairs(spec["state"]),
+                          strings)
         _expected_by_output[output] = (spec, found)
     return found
+
+
+@functools.cache
+def string_values() -> dict[tuple[str, str], str]:
+    """What the value must be, in words, of each ``(id, property)`` the renderer always sends as a string
+    (or null, before the component sets it) and a callback uses as a key: the page location's pathname
+    and search (the page cache's key) and each view's radio groups (looked up among their choices). A
+    list or an object there raises inside the callback (unhashable), so the request check refuses it; a
+    number or a boolean goes on to the callback, which reads it as it reads an unknown string."""
+    expected = {(ids.Page.LOCATION, prop): "a string or null" for prop in ("pathname", "search")}
+    for view in views.VIEWS:
+        for control in view.extras:
+            if isinstance(control, controls.ChoiceControl):
+                keys = [f"“{key}”" for key, _ in control.choices]
+                choices = f"{', '.join(keys[:-1])} or {keys[-1]}" if len(keys) > 1 else keys[0]
+                expected[(control.input_id(view.name), "value")] = f"a string or null (one of its choices: {choices})"
+    return expected
 
 
 def _pairs(entries) -> list[tuple] | None:
@@ -293,6 +323,11 @@ def callback_request_problem(app: dash.Dash, body) -> str | None:
     problem = _named(body.get("state", []), spec["state"], "state", expected.state_names)
     if problem:
         return problem
+    for section, index, prop_id, must_be in expected.strings:
+        value = body[section][index].get("value")
+        if isinstance(value, list | dict):
+            kind = "a list" if isinstance(value, list) else "an object"
+            return f"{section}[{index}] ({prop_id}) must be {must_be}; received {kind}"
     changed = body.get("changedPropIds", [])
     if not isinstance(changed, list):
         return "'changedPropIds' must be a list"
