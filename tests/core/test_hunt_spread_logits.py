@@ -59,3 +59,15 @@ def test_label_smoothed_cross_entropy_of_logits_spread_past_float_max_is_finite(
         smoothed = [(1 - mpmath.mpf(smoothing)) + mpmath.mpf(smoothing) / 3] + [mpmath.mpf(smoothing) / 3] * 2
         exact = _exact_cross_entropy(logits[0], [float(s) for s in smoothed])
     np.testing.assert_allclose(loss, float(exact), rtol=1e-6)  # the smoothed target's own rounding aside
+
+
+def test_listnet_and_next_token_cross_entropy_of_logits_spread_past_float_max_are_finite():
+    logits = _rows(np.float64)[0][:1]
+    with mpmath.workprec(4000):
+        third = mpmath.mpf(1) / 3
+        uniform = _exact_cross_entropy(logits[0], [1.0, 1.0, 1.0]) * third  # relevance all equal: a uniform target
+        smoothed = [(1 - mpmath.mpf(1e-10)) + mpmath.mpf(1e-10) / 3] + [mpmath.mpf(1e-10) / 3] * 2
+        next_token = _exact_cross_entropy(logits[0], [float(s) for s in smoothed])
+    np.testing.assert_allclose(losslab.listnet(logits, np.zeros((1, 3)), reduction="none"), float(uniform), rtol=1e-15)
+    np.testing.assert_allclose(losslab.next_token_cross_entropy(logits[None], np.array([[0]]), label_smoothing=1e-10,
+                                                                reduction="none"), [[float(next_token)]], rtol=1e-6)
