@@ -452,9 +452,27 @@ def _barron(r, want_loss, want_grad, *, alpha, c):
             # (sqrt(b)/c) (|r|/scale)^(alpha-1) (1+q^2)^(-b/2), all in one exp so no
             # factor overflows or underflows on its own.
             slope = 0 if alpha == 1 else (alpha - 1) * excess  # alpha = 1: no inf * 0 at r = inf
-            far = np.exp((math.log(b) / 2 - math.log(c)) + slope - (b / 2) * log1p_z)
+            far = _far_slope(b, c, alpha, q, log1p_z, slope)
             grad = np.copysign(np.where(near, _decayed(u, half_u2 * ratio, c), far), r)
     return loss, grad
+
+
+def _far_slope(b: float, c: float, alpha: float, q: np.ndarray, log1p_z: np.ndarray, slope: np.ndarray):
+    r"""Barron's :math:`|\psi|` past its scale: :math:`(\sqrt b/c)\,q^{1-\alpha}(1 + q^2)^{-b/2}`, q = scale/|r|.
+
+    As a product of the three factors (each within about an ulp) wherever none of them, nor the product,
+    leaves the normal range (nor q, unless α = 1: then the middle factor is 1); elsewhere as one exponential of their logarithms, which never over- or
+    underflows on the way but carries the rounding of a logarithm of up to about 1500 (``slope``, the
+    middle factor's, is :math:`(\alpha - 1)\log(|r|/\text{scale})`): 2000 ulp at a scale of 1e-307.
+    """
+    tiny = np.finfo(q.dtype).tiny
+    logs = np.exp((math.log(b) / 2 - math.log(c)) + slope - (b / 2) * log1p_z)
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        numerator = math.sqrt(b) * np.power(q, 1 - alpha) * np.exp(-(b / 2) * log1p_z)
+        product = numerator / c
+        # a subnormal q has lost digits, which q^(1 - alpha) keeps unless alpha = 1
+        exact = (numerator >= tiny) & (product >= tiny) & np.isfinite(product) & ((q >= tiny) | (alpha == 1))
+    return np.where(exact, product, logs)
 
 
 def _barron_loss(alpha, b, near, log1p_z, ratio, half_u2, excess):
