@@ -131,8 +131,13 @@ def _redo_overflowed(kernel, values, slopes, pred, target, residual, params) -> 
     with np.errstate(over="ignore", invalid="ignore"):
         half = np.broadcast_to(pred / 2 - target / 2, residual.shape)[overflowed]
     name, loss_factor, grad_factor = _HALVING[kernel]
+    half_scale = params[name] / 2
+    if kernel is _pseudo_huber and half_scale * 2 != params[name]:
+        # delta / 2 is not a float (a subnormal delta): this far past delta the loss is delta |r| and psi is
+        # +-delta to far below rounding (delta/|r| < 2^-2000), so from r/2 with delta itself, factors 2 and 1
+        half_scale, loss_factor, grad_factor = params[name], 2.0, 1.0
     half_values, half_slopes = kernel(half, values is not None, slopes is not None,
-                                      **{**params, name: params[name] / 2})
+                                      **{**params, name: half_scale})
     where = overflowed.reshape(-1)
     with np.errstate(over="ignore"):  # 4 * loss past float max: the true loss is too
         if values is not None:

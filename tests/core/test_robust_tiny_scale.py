@@ -95,3 +95,20 @@ def test_psi_is_within_4_ulp_at_tiny_and_huge_scales(key, alpha):
     # exponential of logarithms of about 700
     worst = max((ulp_error(value, exact), scale, r, value) for scale, r, value, exact in psi_grid(key, alpha))
     assert worst[0] <= 4, worst
+
+
+@pytest.mark.parametrize("delta", [5e-324, 1.5e-323, 2.0**-1030 + 5e-324, 1e-310])
+@pytest.mark.parametrize(("pred", "target"), [(1.7976931348623157e308, -1.7976931348623157e308), (-1e308, 1e308)])
+def test_pseudo_huber_of_an_overflowing_residual_with_a_subnormal_delta(pred, target, delta):
+    # r = pred - target passes float max and is redone from r/2 with delta/2, which is not a float for a
+    # subnormal delta with its last bit set: delta = 5e-324 gave inf (exact 1.8e-15, helper-61's finding)
+    with mpmath.workdps(60):
+        r, d = mpmath.mpf(pred) - mpmath.mpf(target), mpmath.mpf(delta)
+        exact_loss = d**2 * (mpmath.sqrt(1 + (r / d) ** 2) - 1)
+        exact_grad = r / mpmath.sqrt(1 + (r / d) ** 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            loss, grad = robust.pseudo_huber_and_grad(np.array([pred]), np.array([target]), delta=delta,
+                                                      reduction="none")
+        assert ulp_error(float(loss[0]), exact_loss) <= 1 and ulp_error(float(grad[0]), exact_grad) <= 1, (
+            float(loss[0]), float(exact_loss), float(grad[0]), float(exact_grad))
