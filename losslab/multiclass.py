@@ -112,6 +112,8 @@ def cross_entropy(logits, target, *, axis: int = -1, reduction: str = "mean"):
     indices = _one_hot_indices(target, logits, axis)
     if indices is not None:
         return reduce(_cross_entropy_index_kernel(logits, indices, axis, with_grad=False)[0], reduction)
+    if logits.dtype not in dw.DTYPES:  # longdouble: in float64, as cross_entropy_and_grad
+        return reduce(_cross_entropy_kernel(logits, target, axis)[0], reduction)
     parts = SoftmaxParts.of(logits, axis)
     return reduce(_expected_minus_log_probability(target, parts, logits, axis), reduction)
 
@@ -139,6 +141,8 @@ def _cross_entropy_grad_of(logits: np.ndarray, target: np.ndarray, axis: int) ->
     indices = _one_hot_indices(target, logits, axis)
     if indices is not None:
         return _cross_entropy_index_kernel(logits, indices, axis, with_loss=False)[1]
+    if logits.dtype not in dw.DTYPES:  # longdouble: the double-word kernels run in float64
+        return _cross_entropy_kernel(logits, target, axis)[1]
     return _softmax_minus_target(SoftmaxParts.of(logits, axis), target, axis)
 
 
@@ -188,6 +192,9 @@ def _cross_entropy_kernel(logits: np.ndarray, target: np.ndarray, axis: int = -1
     if not all_finite(logits):
         return (_cross_entropy_with_infinities(logits, target, axis),
                 _cross_entropy_grad_with_infinities(logits, target, axis))
+    if logits.dtype not in dw.DTYPES:  # longdouble: the double-word kernels run in float64
+        low = None if target_low is None else np.asarray(target_low, np.float64)
+        return dw.in_float64(_cross_entropy_kernel, logits, target, axis, low)
     parts = SoftmaxParts.of(logits, axis)
     loss = _expected_minus_log_probability(target, parts, logits, axis)
     return loss, _softmax_minus_target(parts, target, axis, target_low)
@@ -741,6 +748,8 @@ def _kl_divergence_with_logits_kernel(logits: np.ndarray, target: np.ndarray, ax
         loss = weighted(target, log_target - log_p).sum(axis=axis)
         grad = _cross_entropy_grad_with_infinities(logits, target, axis) if with_grad else None
         return loss, grad
+    if logits.dtype not in dw.DTYPES:  # longdouble: the double-word kernels run in float64
+        return dw.in_float64(_kl_divergence_with_logits_kernel, logits, target, axis, with_grad=with_grad)
     parts = SoftmaxParts.of(logits, axis)
     terms = parts.minus_log_probabilities(logits)
     terms += log_target  # log y_k - log p_k per class: -inf for an empty class, zeroed next
