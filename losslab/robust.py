@@ -53,6 +53,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from losslab import _double_word
 from losslab._validation import (
     Interval,
     all_finite,
@@ -457,27 +458,54 @@ def _barron(r, want_loss, want_grad, *, alpha, c):
             # (sqrt(b)/c) (|r|/scale)^(alpha-1) (1+q^2)^(-b/2), all in one exp so no
             # factor overflows or underflows on its own.
             slope = 0 if alpha == 1 else (alpha - 1) * excess  # alpha = 1: no inf * 0 at r = inf
-            far = _far_slope(b, c, alpha, q, log1p_z, slope)
+            far = _far_slope(b, c, alpha, size, log1p_z, slope)
             grad = np.copysign(np.where(near, _decayed(u, half_u2 * ratio, c), far), r)
     return loss, grad
 
 
-def _far_slope(b: float, c: float, alpha: float, q: np.ndarray, log1p_z: np.ndarray, slope: np.ndarray):
+def _far_slope(b: float, c: float, alpha: float, size: np.ndarray, log1p_z: np.ndarray, slope: np.ndarray):
     r"""Barron's :math:`|\psi|` past its scale: :math:`(\sqrt b/c)\,q^{1-\alpha}(1 + q^2)^{-b/2}`, q = scale/|r|.
 
-    As a product of the three factors (each within about an ulp) wherever none of them, nor the product,
-    leaves the normal range (nor q, unless α = 1: then the middle factor is 1); elsewhere as one exponential of their logarithms, which never over- or
-    underflows on the way but carries the rounding of a logarithm of up to about 1500 (``slope``, the
-    middle factor's, is :math:`(\alpha - 1)\log(|r|/\text{scale})`): 2000 ulp at a scale of 1e-307.
+    With c, |r| and the scale each split into a significand and a power of two (:func:`_power_of_ratio`),
+    so that neither a quotient that underflows (|r|/scale past 2^1022) nor a product on the way loses digits;
+    where even the significands' product leaves the range (α far below 0), as one exponential of the
+    logarithms, which never over- or underflows but carries the rounding of a logarithm of up to about 1500
+    (``slope``, the middle factor's, is :math:`(\alpha - 1)\log(|r|/\text{scale})`): that form alone was
+    2000 ulp off at a scale of 1e-307.
     """
-    tiny = np.finfo(q.dtype).tiny
+    tiny = np.finfo(size.dtype).tiny
     logs = np.exp((math.log(b) / 2 - math.log(c)) + slope - (b / 2) * log1p_z)
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-        numerator = math.sqrt(b) * np.power(q, 1 - alpha) * np.exp(-(b / 2) * log1p_z)
-        product = numerator / c
-        # a subnormal q has lost digits, which q^(1 - alpha) keeps unless alpha = 1
-        exact = (numerator >= tiny) & (product >= tiny) & np.isfinite(product) & ((q >= tiny) | (alpha == 1))
-    return np.where(exact, product, logs)
+        # (sqrt(b)/c) (c sqrt(b)/|r|)^(1 - alpha) = b^(b/2) (c/|r|)^(1 - alpha) / c: no rounded scale raised to
+        # a power (alpha = -10: 5.5 ulp from c sqrt(b)'s rounding alone)
+        power = 1 - alpha
+        significand, exponent = _power_of_ratio(c, size, (power, (1 - power) - alpha))
+        c_significand, c_exponent = math.frexp(c)
+        lead = np.power(size.dtype.type(b), b / 2)  # inf past float max (alpha below about -300): the logs
+        significand = significand * (lead / c_significand) * np.exp(-(b / 2) * log1p_z)
+        split = np.ldexp(significand, np.clip(exponent - c_exponent, -4000, 4000).astype(np.int32))
+        usable = (significand >= tiny) & np.isfinite(significand) & np.isfinite(split)
+    return np.where(usable, split, logs)
+
+
+def _power_of_ratio(scale: float, size: np.ndarray, power: float):
+    r"""``(m, n)`` with :math:`(\text{scale}/|r|)^{p} \approx m\,2^n`, n an integer, for any positive ``size`` and
+    p given as a double word ``(high, low)``:
+    with ``scale`` = :math:`S 2^{e_s}` and :math:`|r| = R\,2^{e_r}` (``frexp``), it is
+    :math:`(S/R)^p\,2^{(e_s - e_r)p}`, S/R a double word ``h + l`` (its power :math:`h^p (1 + p\,l/h)`: the
+    quotient's rounding would be multiplied by p), the exponent's product exact as a double word and
+    :math:`2^{x + y} = 2^{\lfloor x\rfloor}\,2^{x - \lfloor x\rfloor}(1 + y \ln 2)`."""
+    power, power_low = power
+    s_significand, s_exponent = math.frexp(scale)
+    r_significand, r_exponent = np.frexp(size)
+    ratio, ratio_low = _double_word.divide(np.full_like(size, s_significand), np.zeros_like(size), r_significand)
+    k = (s_exponent - r_exponent).astype(size.dtype)  # exact integers
+    high, low = _double_word.two_product(k, size.dtype.type(power))
+    low += k * power_low  # p's own rounding (1 - alpha for a tiny alpha), times k up to 2100, is not negligible
+    whole = np.floor(high)
+    fraction = high - whole  # exact: |high| < 2^53
+    correction = 1 + (power * (ratio_low / ratio) + power_low * np.log(ratio) + low * math.log(2))
+    return np.power(ratio, power) * np.exp2(fraction) * correction, whole
 
 
 def _barron_loss(alpha, b, near, log1p_z, ratio, half_u2, excess):

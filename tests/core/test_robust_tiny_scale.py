@@ -28,7 +28,7 @@ SCALES = [SMALLEST_C, 1e-307, 1e-300, 1e-200, 1e-100, 1.0, 1e100, 1e200, 1e300, 
 BARRON_ALPHAS = [2.0, 1.9999, 1.5, 1.0, 0.5, 1e-9, 0.0, -1e-9, -0.5, -2.0, -10.0, -1e10, -math.inf]
 # where psi is within 4 ulp of the exact value at every (r, c) above; other alphas: see test_psi_is_finite...
 WITHIN_4_ULP = [("pseudo_huber", None), ("cauchy", None), ("geman_mcclure", None), ("tukey", None),
-                ("barron", 2.0), ("barron", 1.0), ("barron", -math.inf)]
+                *(("barron", alpha) for alpha in (2.0, 1.9999, 1.5, 1.0, 0.5, 0.0, -0.5, -2.0, -10.0, -math.inf))]
 
 
 def exact_psi(key, r, s, alpha):
@@ -91,8 +91,10 @@ def test_psi_is_finite_where_the_exact_value_is_and_never_nan(key, alpha):
 
 @pytest.mark.parametrize(("key", "alpha"), WITHIN_4_ULP, ids=[f"{k}-{a}" for k, a in WITHIN_4_ULP])
 def test_psi_is_within_4_ulp_at_tiny_and_huge_scales(key, alpha):
-    # Barron at alpha = 1 and c = 2.2e-308 was 244 ulp off (r = 1e-300): its far-out psi came from one
-    # exponential of logarithms of about 700
+    # Barron's far-out psi came from one exponential of logarithms of up to about 1500: 244 ulp off at alpha = 1,
+    # c = 2.2e-308 (r = 1e-300), 973 at alpha = 1.5 (c = 1e-200, r = 1e10), 1315 at alpha = 0 (c = 1e-307,
+    # r = 1e200), 1496 at alpha = -0.5; alpha = 1e-9 and -1e-9 are within 4.2 ulp, -1e10 within 8.8 (its
+    # psi near zero)
     worst = max((ulp_error(value, exact), scale, r, value) for scale, r, value, exact in psi_grid(key, alpha))
     assert worst[0] <= 4, worst
 
