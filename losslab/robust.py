@@ -451,7 +451,7 @@ def _barron(r, want_loss, want_grad, *, alpha, c):
     loss = grad = None
     with np.errstate(over="ignore"):  # every overflow here is a true inf, or an exp(-inf) = 0 factor
         if want_loss:
-            loss = _barron_loss(alpha, b, near, log1p_z, ratio, half_u2, excess)
+            loss = _barron_loss(alpha, b, c, size, near, log1p_z, ratio, half_u2, excess)
         if want_grad:
             # d rho/d r = (1/c) u (1 + u^2/b)^(alpha/2 - 1). Near zero the power is
             # exp(-(u^2/2) log1p(z)/z); far out (u/c)(1+u^2/b)^(alpha/2-1) is
@@ -508,24 +508,48 @@ def _power_of_ratio(scale: float, size: np.ndarray, power: float):
     return np.power(ratio, power) * np.exp2(fraction) * correction, whole
 
 
-def _barron_loss(alpha, b, near, log1p_z, ratio, half_u2, excess):
+def _barron_loss(alpha, b, c, size, near, log1p_z, ratio, half_u2, excess):
     r"""ρ from :math:`L = \log(1 + u^2/b)` as :math:`(b/\alpha)\,\mathrm{expm1}(\alpha L/2)`.
 
     Near zero :math:`\alpha L/2` is :math:`(\alpha/b)(u^2/2)\log(1+z)/z`, which keeps a
-    small u's :math:`u^2/2` even for huge b (α → −∞); far out
+    small u's :math:`u^2/2` even for huge b (α → −∞), and ρ is :math:`h\,\mathrm{expm1}(t)/t` with
+    :math:`h = (u^2/2)\log(1+z)/z` and :math:`t = (\alpha/b) h` (a subnormal t, α = 1e-9 with a tiny u, kept
+    only a few digits of :math:`(b/\alpha)\,\mathrm{expm1}(t)`); far out
     :math:`L = \log(1+q^2) + 2\log(|r|/\text{scale})`. expm1 keeps full precision
     as α → 0 (where (b/α) expm1(αL/2) → L) and no division by b appears, so α
-    near 2 is exact too. Where αL/2 is too large for expm1, :math:`e^{\log(b/\alpha) + \alpha L/2}`.
+    near 2 is exact too. Where αL/2 > 1 (α > 0), :math:`e^{\alpha L/2} = b^{-\alpha/2} (c/|r|)^{-\alpha}
+    (1 + q^2)^{\alpha/2}` with c and |r| split into significands and powers of two
+    (:func:`_power_of_ratio`): :math:`e^{\alpha L/2}` of a rounded αL/2 of up to 700 was hundreds of ulp off.
+    Past that (b/α tiny beside ρ, or the pieces out of range), :math:`e^{\log(b/\alpha) + \alpha L/2}`.
     """
+    h = half_u2 * ratio
     if abs(alpha) < _alpha_as_zero(log1p_z.dtype):
         # alpha within float noise of 0: the alpha = 0 limit log(1 + u^2/2) differs by ~alpha L^2
-        return np.where(near, half_u2 * ratio, log1p_z + 2 * excess)
-    t = np.where(near, (alpha / b) * half_u2 * ratio, (alpha / 2) * (log1p_z + 2 * excess))
+        return np.where(near, h, log1p_z + 2 * excess)
+    t = np.where(near, (alpha / b) * h, (alpha / 2) * (log1p_z + 2 * excess))
     k = b / alpha
+    with np.errstate(invalid="ignore"):
+        near_value = h * _expm1_over(t)
     if alpha < 0:
-        return k * np.expm1(t)  # t <= 0: expm1 in [-1, 0], bounded loss -k = b/|alpha|
+        return np.where(near, near_value, k * np.expm1(t))  # t <= 0: bounded loss -k = b/|alpha|
     top = math.log(np.finfo(t.dtype).max) - 8
-    return np.where(t > top, np.exp(math.log(k) + t), k * np.expm1(np.minimum(t, top)))
+    far = np.where(t > top, np.exp(math.log(k) + t), k * np.expm1(np.minimum(t, top)))
+    large = ~near & (t > 1)
+    if large.any():
+        tiny = np.finfo(t.dtype).tiny
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            significand, exponent = _power_of_ratio(c, size[large], (-alpha, 0.0))
+            significand = significand * (k * b ** (-alpha / 2)) * np.exp((alpha / 2) * log1p_z[large])
+            value = np.ldexp(significand, np.clip(exponent, -4000, 4000).astype(np.int32)) - k
+            usable = (significand >= tiny) & np.isfinite(significand) & ~np.isnan(value)
+        far[large] = np.where(usable, value, far[large])
+    return np.where(near, near_value, far)
+
+
+def _expm1_over(t: np.ndarray) -> np.ndarray:
+    """expm1(t)/t, with its limit 1 at t = 0."""
+    zero = t == 0
+    return np.where(zero, 1, np.expm1(t) / np.where(zero, 1, t))
 
 
 def _alpha_as_zero(dtype) -> float:
