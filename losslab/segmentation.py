@@ -600,8 +600,11 @@ class _OverlapRatio:
             if self.beta[1] != 0:  # float32's beta has a low part
                 beta_t = (beta_t[0], beta_t[1] - self.beta[1] * t)
             d_errors = add(*multiply(rest, rest_low, *self.alpha), *beta_t)
-            numerator = add(*multiply(*d_errors, *self.hits), *multiply(*self.errors, -t, 0.0))
-            high, low = self._over_square(numerator)
+            # (a_i H/D - t_i E/D)/D: H/D and E/D are at most 1, so a tiny a_i or t_i times a tiny D does not
+            # pass through the subnormal range (a_i H - t_i E came out 1e-320 for a gradient of 1e-280)
+            hits, errors = multiply(*self.hits, *self.inverse), multiply(*self.errors, *self.inverse)
+            numerator = add(*multiply(*d_errors, *hits), *multiply(*errors, -t, 0.0))
+            high, low = multiply(*numerator, *self.inverse)
             if factor is not None:
                 high, low = _times_factor(high, low, factor)
             if slope is None:
