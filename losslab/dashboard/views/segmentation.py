@@ -28,7 +28,7 @@ from dash import no_update
 
 from losslab import registry
 from losslab._validation import Interval
-from losslab.activations import logit, sigmoid
+from losslab.activations import logit
 from losslab.dashboard import controls, curves
 from losslab.dashboard.url_state import ViewState
 from losslab.dashboard.views.base import (
@@ -49,12 +49,14 @@ from losslab.dashboard.views.base import (
 )
 from losslab.dashboard.views.clicks import clicked_x
 from losslab.dashboard.views.family import ATLAS
-from losslab.links import sigmoid_chain
 
 #: the elementwise loss averaged over the region's pixels (not an overlap loss: the imbalance reference)
 PIXEL_MEAN = "bce"
 OFFERED = ("soft_dice", "soft_iou", "tversky", "focal_tversky", "combo", PIXEL_MEAN)
 CURVE_LABELS = {PIXEL_MEAN: "BCE (pixel mean)"}
+#: losses with a BCE term, whose background pixel at b = 1 keeps the registry's clip on the logit axis too
+CLIPPED_BACKGROUND = frozenset({PIXEL_MEAN, "combo"})
+BCE_CLIP = 1e-12
 # Each point of a curve is a whole region's row of pixels: 201 points draw these smooth curves
 # and keep a slider's precomputed frames (see ``motion_controls``) affordable.
 POINTS = 201
@@ -98,6 +100,17 @@ class Region:
         rows[:, self.foreground :] = self.background_probability
         return rows
 
+    def logit_rows(self, z: np.ndarray, bce_clip: bool = False) -> np.ndarray:
+        """:meth:`rows` of logits: the object pixels at z, the background at logit(b) (±inf at b = 0 or 1).
+        ``bce_clip``: b = 1 at logit(1 - 1e-12), the registry BCE's clip, as the probability axis draws it
+        (a constant of z: the clip bends no curve)."""
+        z = np.asarray(z, dtype=np.float64).reshape(-1)
+        b = min(self.background_probability, 1 - BCE_CLIP) if bce_clip else self.background_probability
+        rows = np.empty((z.size, self.pixels))
+        rows[:, : self.foreground] = z[:, None]
+        rows[:, self.foreground :] = logit(b)
+        return rows
+
     def grown(self, factor: int) -> Region:
         return Region(self.foreground, self.background * factor, self.background_probability)
 
@@ -111,13 +124,26 @@ def loss_label(key: str) -> str:
     return CURVE_LABELS.get(key, registry.get(key).label)
 
 
-def row_loss_and_pixel_grads(key: str, region: Region, x, params) -> tuple[np.ndarray, np.ndarray]:
-    """The registry loss of each row (object pixels at x) and its gradient for every pixel, ``(N,)`` and ``(N, n)``."""
+def row_loss_and_pixel_grads(key: str, region: Region, x, params, axis: str = "prob") -> tuple[np.ndarray, np.ndarray]:
+    """The registry loss of each row (object pixels at x) and its gradient for every pixel, ``(N,)`` and ``(N, n)``.
+
+    ``axis="logit"``: x is the object pixels' logit z, the row is of logits (the background's is logit(b)) and
+    the registry's logit form gives the loss and dL/dz_i. Built from the rounded sigmoid(z) instead, the loss
+    was flat where sigmoid(z) rounds to 1 (0, or BCE's 1e-12 clip; at z < -27.6 BCE's other clip) while
+    dL/dz kept its true slope: the gradient chart was not the derivative of the loss chart beside it.
+    """
     spec = registry.get(key)
     kwargs = {p.name: params.get(p.name, p.default) for p in spec.parameters}
-    rows, mask = region.rows(x), region.mask()
-    loss = np.asarray(spec.loss(rows, mask, **kwargs))
-    pixel_grads = np.asarray(spec.grad(rows, mask, **kwargs))
+    mask = region.mask()
+    if axis == "logit":
+        rows = region.logit_rows(x, bce_clip=key in CLIPPED_BACKGROUND)
+        with np.errstate(over="ignore"):
+            loss = np.asarray(spec.loss_from_logit(rows, mask, **kwargs))
+            pixel_grads = np.asarray(spec.grad_from_logit(rows, mask, **kwargs))
+    else:
+        rows = region.rows(x)
+        loss = np.asarray(spec.loss(rows, mask, **kwargs))
+        pixel_grads = np.asarray(spec.grad(rows, mask, **kwargs))
     if key == PIXEL_MEAN:  # elementwise: the region's loss is the mean over its pixels
         loss, pixel_grads = loss.mean(axis=-1), pixel_grads / region.pixels
     return loss, pixel_grads
@@ -131,12 +157,8 @@ def object_grad(pixel_grads: np.ndarray, region: Region) -> np.ndarray:
 @functools.lru_cache(maxsize=512)
 def _curve_values(key: str, region: Region, axis: str, grid: curves.Grid, params: tuple) -> tuple:
     """(loss, gradient along the axis), cached: a slider's frames recompute only the losses it changes."""
-    x = grid.values()
-    probability = x if axis == "prob" else sigmoid(x)
-    loss, pixel_grads = row_loss_and_pixel_grads(key, region, probability, dict(params))
+    loss, pixel_grads = row_loss_and_pixel_grads(key, region, grid.values(), dict(params), axis)
     grad = object_grad(pixel_grads, region)
-    if axis == "logit":
-        grad = sigmoid_chain(grad, x)
     for array in (loss, grad):
         array.flags.writeable = False
     return loss, grad
@@ -158,12 +180,18 @@ def sweep(state: ViewState, keys, grid: curves.Grid) -> list[curves.Curve]:
 def point(state: ViewState, keys) -> list[curves.PointValues]:
     """Readout rows at the current x: the loss, dL/dx and dL/dz."""
     region, x = region_of(state), state.number("x")
+    z = float(logit(x))
     rows = []
     for key in keys:
         loss, pixel_grads = row_loss_and_pixel_grads(key, region, x, state.numbers)
         grad = float(object_grad(pixel_grads, region)[0])
+        # dL/dz from the logit form (dL/dx times the slope lost it where x rounds, e.g. -1e-288 for -0.02
+        # at x = 1e-300); on the logit axis the loss too, as its curve draws it
+        loss_of_z, logit_grads = row_loss_and_pixel_grads(key, region, z, state.numbers, "logit")
+        if state.axis == "logit":
+            loss = loss_of_z
         rows.append(curves.PointValues(key, loss_label(key), float(loss[0]), grad,
-                                       float(sigmoid_chain(grad, logit(x)))))
+                                       float(object_grad(logit_grads, region)[0])))
     return rows
 
 
@@ -279,25 +307,40 @@ class SegmentationView(View):
             f"k, m, b = {region.foreground!r}, {region.background!r}, {region.background_probability!r}",
             f"params = {params!r}",
             grid_code(self.grid(state)),
-            "probability = x" if axis == "prob" else "probability = losslab.sigmoid(x)  # x: the object pixels' logit z",
-            "rows = np.empty((x.size, k + m))",
-            "rows[:, :k] = probability[:, None]",
-            "rows[:, k:] = b",
+            *(self._prob_rows_code() if axis == "prob" else self._logit_rows_code()),
             "mask = np.concatenate([np.ones(k), np.zeros(m)])",
             "columns = {}",
             f"for key, label in {labels!r}.items():",
             "    spec = registry.get(key)",
             "    kwargs = {p.name: params[p.name] for p in spec.parameters}",
-            "    loss, pixel_grads = spec.loss(rows, mask, **kwargs), spec.grad(rows, mask, **kwargs)",
+            *(["    loss, pixel_grads = spec.loss(rows, mask, **kwargs), spec.grad(rows, mask, **kwargs)"]
+              if axis == "prob" else
+              [f"    rows = bce_rows if key in {sorted(CLIPPED_BACKGROUND)!r} else logit_rows",
+               "    loss = spec.loss_from_logit(rows, mask, **kwargs)",
+               "    pixel_grads = spec.grad_from_logit(rows, mask, **kwargs)  # dL/dz_i"]),
             f"    if key == {PIXEL_MEAN!r}:  # elementwise: the region's loss is the mean over its pixels",
             "        loss, pixel_grads = loss.mean(axis=-1), pixel_grads / (k + m)",
             "    grad = pixel_grads[:, :k].sum(axis=1)  # x moves every object pixel: chain rule",
-            *(["    grad = losslab.sigmoid_chain(grad, x)  # dL/dz = dL/dx sigmoid(z) sigmoid(-z)"] if axis == "logit"
-              else []),
             f"    columns[{loss_title!r} + ': ' + label] = loss",
             f"    columns[{grad_title!r} + ': ' + label] = grad",
             *gradient_check_code(state, loss_title, grad_title, self.grid(state).step),
         ]) + "\n"
+
+    @staticmethod
+    def _prob_rows_code() -> list[str]:
+        return ["rows = np.empty((x.size, k + m))", "rows[:, :k] = x[:, None]", "rows[:, k:] = b"]
+
+    @staticmethod
+    def _logit_rows_code() -> list[str]:
+        return [
+            "# x is the object pixels' logit z: rows of logits, through the registry's logit forms (exact where",
+            "# sigmoid(z) rounds to 1); BCE's background pixel at b = 1 keeps the registry's clip, 1 - 1e-12",
+            "logit_rows = np.empty((x.size, k + m))",
+            "logit_rows[:, :k] = x[:, None]",
+            "logit_rows[:, k:] = losslab.logit(b)",
+            "bce_rows = logit_rows.copy()",
+            f"bce_rows[:, k:] = losslab.logit(min(b, 1 - {BCE_CLIP!r}))",
+        ]
 
 
 def formulas_text(keys) -> str:
