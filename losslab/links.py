@@ -121,16 +121,19 @@ def _logit_remainder(p: np.ndarray, z: np.ndarray) -> np.ndarray:
     one = dtype.type(1)
     smaller = np.abs(np.minimum(p, one - p))  # 1 - p is exact for p >= 1/2; abs: -0.0
     interior = (smaller > 0) & np.isfinite(z)
-    tiny = smaller < dtype.type(2.0**-60 if dtype == np.float64 else 2.0**-30)
-    ordinary = np.where(interior & ~tiny, smaller, dtype.type(0.25))  # placeholders keep the unused
-    small = np.where(interior & tiny, smaller, dtype.type(0.25))  # branch finite
+    tiny = interior & (smaller < dtype.type(2.0**-60 if dtype == np.float64 else 2.0**-30))
+    ordinary = interior & ~tiny
+    magnitude_hi, magnitude_lo = np.zeros_like(z), np.zeros_like(z)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        numerator_hi, numerator_lo = _double_word.two_sum(one, -2 * ordinary)  # 1 - 2s, exact
-        gap_hi, gap_lo = _double_word.divide(numerator_hi, numerator_lo, ordinary)
-        far_hi, far_lo = _double_word.log1p(gap_hi, gap_lo)
-        log_hi, log_lo = _double_word.log(small, np.zeros_like(small))
-        magnitude_hi = np.where(tiny, -log_hi, far_hi)
-        magnitude_lo = np.where(tiny, small - log_lo, far_lo)
+        if ordinary.any():  # each branch only on its own entries: the double-word logarithms cost most of a call
+            s = smaller[ordinary]
+            numerator_hi, numerator_lo = _double_word.two_sum(one, -2 * s)  # 1 - 2s, exact
+            gap_hi, gap_lo = _double_word.divide(numerator_hi, numerator_lo, s)
+            magnitude_hi[ordinary], magnitude_lo[ordinary] = _double_word.log1p(gap_hi, gap_lo)
+        if tiny.any():
+            s = smaller[tiny]
+            log_hi, log_lo = _double_word.log(s, np.zeros_like(s))
+            magnitude_hi[tiny], magnitude_lo[tiny] = -log_hi, s - log_lo
         sign = np.where(p < dtype.type(0.5), -one, one)
         # the magnitude's high part is within an ulp or two of |z|: the difference is exact (Sterbenz)
         remainder = (sign * magnitude_hi - z) + sign * magnitude_lo
