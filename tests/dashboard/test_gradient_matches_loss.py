@@ -118,3 +118,22 @@ def test_segmentation_logit_axis_matches_over_random_states():
                  f"&smooth={10 ** rng.uniform(-3, 3)!r}&alpha={rng.random()!r}&beta={rng.random()!r}"
                  f"&gamma={rng.uniform(0.5, 3)!r}&bce_weight={rng.random()!r}&losses=" + ",".join(KEYS))
         assert_segmentation_logit_axis_matches(query)
+
+
+@pytest.mark.parametrize("x", ["1e-300", "1e-13", "5e-324"])
+def test_segmentation_probability_axis_bce_is_unclipped_like_its_gradient(x):
+    """Below x = 1e-12 the BCE curve was the registry's clip (flat at 27.6 k/n) while dL/dx stayed at the clipped
+    point's -1e12 k/n, not the flat loss's 0: now both unclipped, -k log(x)/n and -k/(n x) with b = 0."""
+    state = SEGMENTATION.parse_query(f"?x={x}&background_probability=0&bce_weight=1&losses=bce,combo")
+    k, n = state.number("foreground"), state.number("foreground") + state.number("background")
+    columns = charted(SEGMENTATION, state)
+    rows = {row.key: row for row in SEGMENTATION.build(state).readout.rows}
+    for key, label in (("bce", "BCE (pixel mean)"), ("combo", "Combo (BCE + Dice)")):
+        first, loss = columns[f"Loss: {label}"]
+        _, grad = columns[f"Gradient dL/dx: {label}"]
+        for at, drawn_loss, drawn_grad in ((first[0], loss[0], grad[0]),
+                                           (float(x), rows[key].loss, rows[key].grad_prediction)):
+            assert drawn_loss == pytest.approx(-k * np.log(at) / n, rel=1e-12), (key, at)
+            with np.errstate(over="ignore", divide="ignore"):
+                expected_grad = -k / (n * at)
+            assert drawn_grad == pytest.approx(expected_grad, rel=1e-12), (key, at)

@@ -65,8 +65,11 @@ def closed_form(key: str, x, k: int, m: int, b: float, *, smooth=1.0, alpha=0.3,
         errors, denominator = fp + fn, 2 * tp + fp + fn + smooth
         dice, d_dice = errors / denominator, (-k * denominator - errors * k) / denominator**2
         n = k + m
-        clipped_b = min(max(b, EPS), 1 - EPS)
-        clipped_x = np.clip(x, EPS, 1 - EPS)
+        # BCE unclipped, as its logit form (it was clipped at EPS: flat below x = EPS while dL/dx was not,
+        # helper-62); the registry's clip stays where a background pixel is at 1 (else every value is inf)
+        clipped = m > 0 and b == 1
+        clipped_b = min(max(b, EPS), 1 - EPS) if clipped else b
+        clipped_x = np.clip(x, EPS, 1 - EPS) if clipped else x
         bce = (-k * np.log(clipped_x) - m * math.log1p(-clipped_b)) / n
         d_bce = -k / (n * clipped_x)
         if key == "soft_dice":
@@ -89,8 +92,11 @@ def closed_form(key: str, x, k: int, m: int, b: float, *, smooth=1.0, alpha=0.3,
 
 def core_row_loss(key: str, rows: np.ndarray, mask: np.ndarray, numbers: dict):
     """The public core function of each loss, called directly on the rows (one region per row)."""
+    # BCE unclipped (eps = 0), but with the default clip where a background pixel is at 1
+    eps = 1e-12 if numbers["background"] and numbers["background_probability"] == 1 else 0.0
     if key == "bce":
-        return losslab.bce(rows, mask, reduction="none").mean(axis=-1), losslab.bce_grad(rows, mask) / rows.shape[1]
+        return (losslab.bce(rows, mask, eps=eps, reduction="none").mean(axis=-1),
+                losslab.bce_grad(rows, mask, eps=eps) / rows.shape[1])
     smooth = numbers["smooth"]
     functions = {
         "soft_dice": (losslab.soft_dice, losslab.soft_dice_grad, {"smooth": smooth}),
@@ -100,7 +106,7 @@ def core_row_loss(key: str, rows: np.ndarray, mask: np.ndarray, numbers: dict):
         "focal_tversky": (losslab.focal_tversky, losslab.focal_tversky_grad,
                           {"smooth": smooth, "alpha": numbers["alpha"], "beta": numbers["beta"],
                            "gamma": numbers["gamma"]}),
-        "combo": (losslab.combo, losslab.combo_grad, {"smooth": smooth, "alpha": numbers["bce_weight"]}),
+        "combo": (losslab.combo, losslab.combo_grad, {"smooth": smooth, "alpha": numbers["bce_weight"], "eps": eps}),
     }
     loss, grad, kwargs = functions[key]
     return loss(rows, mask, axis=-1, reduction="none", **kwargs), grad(rows, mask, axis=-1, **kwargs)

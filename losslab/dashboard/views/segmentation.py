@@ -142,11 +142,21 @@ def row_loss_and_pixel_grads(key: str, region: Region, x, params, axis: str = "p
             pixel_grads = np.asarray(spec.grad_from_logit(rows, mask, **kwargs))
     else:
         rows = region.rows(x)
-        loss = np.asarray(spec.loss(rows, mask, **kwargs))
-        pixel_grads = np.asarray(spec.grad(rows, mask, **kwargs))
+        # BCE unclipped (eps = 0) as its logit form is: clipped at 1e-12 the loss was flat below x = 1e-12 while
+        # dL/dx stayed at the clipped point's -1e12; but a background pixel at b = 1 keeps the clip (else inf)
+        if key in CLIPPED_BACKGROUND and not unclipped_bce_blocked(region):
+            kwargs["eps"] = 0.0
+        with np.errstate(over="ignore", divide="ignore"):  # dL/dx = -1/x past float max: -inf, its true size
+            loss = np.asarray(spec.loss(rows, mask, **kwargs))
+            pixel_grads = np.asarray(spec.grad(rows, mask, **kwargs))
     if key == PIXEL_MEAN:  # elementwise: the region's loss is the mean over its pixels
         loss, pixel_grads = loss.mean(axis=-1), pixel_grads / region.pixels
     return loss, pixel_grads
+
+
+def unclipped_bce_blocked(region: Region) -> bool:
+    """A background pixel at b = 1: its BCE is the registry's clip (unclipped, every curve would be inf)."""
+    return bool(region.background) and region.background_probability == 1
 
 
 def object_grad(pixel_grads: np.ndarray, region: Region) -> np.ndarray:
@@ -313,7 +323,10 @@ class SegmentationView(View):
             f"for key, label in {labels!r}.items():",
             "    spec = registry.get(key)",
             "    kwargs = {p.name: params[p.name] for p in spec.parameters}",
-            *(["    loss, pixel_grads = spec.loss(rows, mask, **kwargs), spec.grad(rows, mask, **kwargs)"]
+            *([f"    if key in {sorted(CLIPPED_BACKGROUND)!r} and {not unclipped_bce_blocked(region)!r}:",
+               "        kwargs['eps'] = 0.0  # BCE unclipped, as its logit form (not when a background pixel is at 1)",
+               "    with np.errstate(over='ignore', divide='ignore'):  # -1/x past float max: -inf",
+               "        loss, pixel_grads = spec.loss(rows, mask, **kwargs), spec.grad(rows, mask, **kwargs)"]
               if axis == "prob" else
               [f"    rows = bce_rows if key in {sorted(CLIPPED_BACKGROUND)!r} else logit_rows",
                "    loss = spec.loss_from_logit(rows, mask, **kwargs)",
