@@ -615,8 +615,10 @@ def _exact_p_slopes(high, low, p: float) -> tuple[np.ndarray, np.ndarray]:
     :math:`e^{(p-1)\log r}` (``_exact_log``, ``_exact_exp``). Entries below :math:`2^{-900} d` take the plain
     power (far below an ulp of the row's largest slope, which is at least :math:`D^{-(p-1)/p}`); 0 where
     :math:`d = 0`."""
-    distance, distance_low = _exact_p_norm(high, low, p)
+    distance, distance_low, relative = _exact_p_norm_parts(high, low, p)
     positive = (distance > 0)[:, None]
+    if relative is not None:  # p past 2^53: see _huge_p_slopes
+        return _huge_p_slopes(high, relative, positive, p)
     negative = high < 0
     magnitude, magnitude_low = np.abs(high), np.where(negative, -low, low)
     r, r_low = dw.divide_unchecked(magnitude, magnitude_low, np.where(positive, distance[:, None], 1.0),
@@ -632,6 +634,35 @@ def _exact_p_slopes(high, low, p: float) -> tuple[np.ndarray, np.ndarray]:
         tiny = r ** degree
     slope, slope_low = np.where(alive, slope, tiny), np.where(alive, slope_low, 0.0)
     slope, slope_low = np.where(positive, slope, 0.0), np.where(positive, slope_low, 0.0)
+    return np.where(negative, -slope, slope), np.where(negative, -slope_low, slope_low)
+
+
+#: Past this norm degree ``_exact_p_norm_parts`` takes each row's largest power out first and the slopes
+#: come from ``_huge_p_slopes``: ``(|v_i|/d)^(p-1)`` would multiply the quotient's ``2^-106`` by ``p``.
+_HUGE_P = 2.0**53
+
+
+def _huge_p_slopes(high, relative, positive, p: float) -> tuple[np.ndarray, np.ndarray]:
+    r"""The slopes for a huge ``p`` (past ``_HUGE_P``, where :math:`(|v_i|/d)^{p-1}` would magnify the
+    quotient's ``2^-106`` by ``p``): with :math:`
+ho_i = p(\log r_i - \log r_{top})` (``_exact_p_norm_parts``'s
+    relative powers) and :math:`S = \sum_j e^{
+ho_j}`, :math:`(|v_i|/d)^{p-1} = e^{(1 - 1/p)(
+ho_i - \log S)}`:
+    the row's largest entries take :math:`S^{-(1 - 1/p)}` (1 for a single largest), the others 0 or their tiny
+    powers."""
+    power, power_low, alive, log_sum, log_sum_low = relative
+    power, power_low = np.where(alive, power, 0.0), np.where(alive, power_low, 0.0)  # dead entries: 0 below
+    shifted, error = dw.two_sum(power, -log_sum[:, None])
+    shifted_low = power_low - log_sum_low[:, None] + error
+    factor = 1.0 - 1.0 / p  # 1 past p = 2^53: the 1/p left out is far below an ulp of the exponent
+    scaled, scaled_error = dw.two_product(shifted, np.full_like(shifted, factor))
+    scaled_low = scaled_error + shifted_low * factor
+    dead = ~alive | (scaled < -1400.0)
+    slope, slope_low, exponent = _exact_exp(np.where(dead, 0.0, scaled), np.where(dead, 0.0, scaled_low))
+    slope, slope_low = np.where(dead, 0.0, np.ldexp(slope, exponent)), np.where(dead, 0.0, np.ldexp(slope_low, exponent))
+    slope, slope_low = np.where(positive, slope, 0.0), np.where(positive, slope_low, 0.0)
+    negative = high < 0
     return np.where(negative, -slope, slope), np.where(negative, -slope_low, slope_low)
 
 
@@ -694,6 +725,10 @@ def _plain_p_slack(a, pos, neg, swapped, margin: float, eps: float, p: float) ->
         return (margin + d_ap) - d_neg
 
 def _exact_p_norm(high, low, p: float) -> tuple[np.ndarray, np.ndarray]:
+    return _exact_p_norm_parts(high, low, p)[:2]
+
+
+def _exact_p_norm_parts(high, low, p: float):
     r""":math:`(\sum_i |v_i|^p)^{1/p}` of double-word rows ``v = high + low`` (entries at most about 2) as a double
     word to about ``2^-100``: :math:`M \,(\sum_i r_i^p)^{1/p}` with :math:`M = \max |v_i|` and :math:`r = |v|/M`
     double words, :math:`r^p = e^{p \log r}` and :math:`T^{1/p} = e^{\log(T)/p}` from ``_exact_log`` and
@@ -704,24 +739,43 @@ def _exact_p_norm(high, low, p: float) -> tuple[np.ndarray, np.ndarray]:
     largest = np.max(high, axis=-1, keepdims=True)
     safe = np.where(largest > 0, largest, 1.0)
     r, r_low = dw.divide(high, low, safe)
+    top = None
     if p != 1:
         alive = r > 2.0**-900
         log, log_low = _exact_log(np.where(alive, r, 1.0), np.where(alive, r_low, 0.0))
-        power, power_low = dw.two_product(np.full_like(log, p), log)
-        power_low += p * log_low
-        r, r_low, exponent = _exact_exp(power, power_low)
+        with np.errstate(over="ignore", invalid="ignore"):  # p near float max: p log r past it is -inf, r^p 0
+            power, power_low = dw.two_product(np.full_like(log, p), log)
+            power_low += p * log_low
+        alive &= np.isfinite(power)
+        power, power_low = np.where(alive, power, -np.inf), np.where(alive, power_low, 0.0)
+        if p > _HUGE_P:
+            # the largest entry's r is 1 + its low part / M, and r^p = e^(p log r) overflows past p of about 1e19;
+            # each row's largest power is taken out first (r_i^p / r_top^p <= 1) and r_top put back at the end
+            top = np.argmax(np.where(alive, power, -np.inf), axis=-1)[:, None]
+            top_power = np.take_along_axis(power, top, -1), np.take_along_axis(power_low, top, -1)
+            with np.errstate(invalid="ignore"):  # -inf powers (r^p = 0) stay dead: masked below
+                power, error = dw.two_sum(power, -top_power[0])
+                power_low = power_low - top_power[1] + error
+            top = np.take_along_axis(log, top, -1)[:, 0], np.take_along_axis(log_low, top, -1)[:, 0]
+        alive &= power > -1400.0  # e^-1400 is 0 in any float (and a huge power's low part would upset the exp)
+        relative = (power, power_low, alive) if top is not None else None
+        r, r_low, exponent = _exact_exp(np.where(alive, power, 0.0), np.where(alive, power_low, 0.0))
         r, r_low = np.where(alive, np.ldexp(r, exponent), 0.0), np.where(alive, np.ldexp(r_low, exponent), 0.0)
     total, total_low = _pairwise_total(r)
     total_low += np.sum(r_low, axis=-1)
     if p != 1:
         positive = total > 0
         log, log_low = _exact_log(np.where(positive, total, 1.0), np.where(positive, total_low, 0.0))
+        if top is not None:
+            relative = (*relative, log, log_low)
         quotient, quotient_low = dw.divide(log, log_low, p)
+        if top is not None:  # log of (sum r_i^p / r_top^p)^(1/p) r_top
+            quotient, quotient_low = dw.add(quotient, quotient_low, *top)
         total, total_low, exponent = _exact_exp(quotient, quotient_low)
         total, total_low = np.ldexp(total, exponent), np.ldexp(total_low, exponent)
         total, total_low = np.where(positive, total, 0.0), np.where(positive, total_low, 0.0)
     distance, error = dw.two_product(largest[:, 0], total)
-    return distance, error + largest[:, 0] * total_low
+    return distance, error + largest[:, 0] * total_low, (relative if p != 1 else None)
 
 
 def _exact_log(x_hi, x_lo) -> tuple[np.ndarray, np.ndarray]:
