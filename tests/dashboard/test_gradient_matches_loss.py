@@ -137,3 +137,16 @@ def test_segmentation_probability_axis_bce_is_unclipped_like_its_gradient(x):
             with np.errstate(over="ignore", divide="ignore"):
                 expected_grad = -k / (n * at)
             assert drawn_grad == pytest.approx(expected_grad, rel=1e-12), (key, at)
+
+
+def test_segmentation_combo_with_no_bce_share_is_dice_at_the_smallest_x():
+    """bce_weight = 0: combo is the Dice loss; 0 times the unclipped BCE's dL/dx (-inf at x = 5e-324) must
+    not make it NaN (a RuntimeWarning, so no chart at all)."""
+    state = SEGMENTATION.parse_query("?x=5e-324&bce_weight=0&losses=combo,soft_dice")
+    columns = charted(SEGMENTATION, state)
+    for chart in ("Loss", "Gradient dL/dx"):
+        np.testing.assert_allclose(columns[f"{chart}: Combo (BCE + Dice)"][1], columns[f"{chart}: Soft Dice"][1],
+                                   rtol=1e-12)
+    rows = {row.key: row for row in SEGMENTATION.build(state).readout.rows}
+    assert rows["combo"].loss == pytest.approx(rows["soft_dice"].loss, rel=1e-12)
+    assert rows["combo"].grad_prediction == pytest.approx(rows["soft_dice"].grad_prediction, rel=1e-12)

@@ -94,6 +94,8 @@ def core_row_loss(key: str, rows: np.ndarray, mask: np.ndarray, numbers: dict):
     """The public core function of each loss, called directly on the rows (one region per row)."""
     # BCE unclipped (eps = 0), but with the default clip where a background pixel is at 1
     eps = 1e-12 if numbers["background"] and numbers["background_probability"] == 1 else 0.0
+    if key == "combo" and numbers["bce_weight"] == 0:
+        eps = 1e-12  # no BCE share: the clip, so that 0 times an infinite dL/dx is not NaN
     if key == "bce":
         return (losslab.bce(rows, mask, eps=eps, reduction="none").mean(axis=-1),
                 losslab.bce_grad(rows, mask, eps=eps) / rows.shape[1])

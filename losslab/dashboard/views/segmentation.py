@@ -144,7 +144,7 @@ def row_loss_and_pixel_grads(key: str, region: Region, x, params, axis: str = "p
         rows = region.rows(x)
         # BCE unclipped (eps = 0) as its logit form is: clipped at 1e-12 the loss was flat below x = 1e-12 while
         # dL/dx stayed at the clipped point's -1e12; but a background pixel at b = 1 keeps the clip (else inf)
-        if key in CLIPPED_BACKGROUND and not unclipped_bce_blocked(region):
+        if unclipped_bce(key, region, kwargs):
             kwargs["eps"] = 0.0
         with np.errstate(over="ignore", divide="ignore"):  # dL/dx = -1/x past float max: -inf, its true size
             loss = np.asarray(spec.loss(rows, mask, **kwargs))
@@ -154,9 +154,13 @@ def row_loss_and_pixel_grads(key: str, region: Region, x, params, axis: str = "p
     return loss, pixel_grads
 
 
-def unclipped_bce_blocked(region: Region) -> bool:
-    """A background pixel at b = 1: its BCE is the registry's clip (unclipped, every curve would be inf)."""
-    return bool(region.background) and region.background_probability == 1
+def unclipped_bce(key: str, region: Region, params: dict) -> bool:
+    """Whether ``key``'s BCE term is taken unclipped on the probability axis: not with a background pixel at
+    b = 1 (unclipped, every value would be inf), nor for combo with no BCE share (0 times BCE's dL/dx, -inf
+    at x = 5e-324, would be NaN)."""
+    if key not in CLIPPED_BACKGROUND or (region.background and region.background_probability == 1):
+        return False
+    return key == PIXEL_MEAN or params.get("bce_weight", 0.0) > 0
 
 
 def object_grad(pixel_grads: np.ndarray, region: Region) -> np.ndarray:
@@ -323,8 +327,8 @@ class SegmentationView(View):
             f"for key, label in {labels!r}.items():",
             "    spec = registry.get(key)",
             "    kwargs = {p.name: params[p.name] for p in spec.parameters}",
-            *([f"    if key in {sorted(CLIPPED_BACKGROUND)!r} and {not unclipped_bce_blocked(region)!r}:",
-               "        kwargs['eps'] = 0.0  # BCE unclipped, as its logit form (not when a background pixel is at 1)",
+            *([f"    if key in {sorted(k for k in keys if unclipped_bce(k, region, state.numbers))!r}:",
+               "        kwargs['eps'] = 0.0  # BCE unclipped, as its logit form (not with a background pixel at 1)",
                "    with np.errstate(over='ignore', divide='ignore'):  # -1/x past float max: -inf",
                "        loss, pixel_grads = spec.loss(rows, mask, **kwargs), spec.grad(rows, mask, **kwargs)"]
               if axis == "prob" else
