@@ -285,7 +285,8 @@ def sweep_binary(
             x = grid.values()
             shared = x, _binary_logits(x, axis)
         x, logits = shared
-        loss = np.asarray(spec.loss_from_logit(logits, target, **values))
+        loss = np.asarray(spec.loss_from_logit(logits, target, **values) if axis == "logit"
+                          else spec.loss(x, target, **values))  # at p̂ itself, not at its rounded logit
         grad_logit = np.asarray(spec.grad_from_logit(logits, target, **values))
         grad = grad_logit if axis == "logit" else np.asarray(spec.grad(x, target, **values))
         curves.append(Curve(key, spec.label, grid, loss, grad, grad_logit))
@@ -300,9 +301,21 @@ def _binary_curve(key: str, axis: BinaryAxis, grid: Grid, target: float, sign: f
     logits = np.asarray(_binary_logits(x, axis), dtype=np.float64)
     values = dict(params)
     loss, grad_logit = _LOGIT_KERNELS[key](logits, label, values)
+    if axis == "prob":
+        loss = _probability_loss(key, x, label, values)
     grad = grad_logit if axis == "logit" else _probability_grad(key, x, logits, label, values, grad_logit)
     _read_only(loss, grad, grad_logit)
     return Curve(key, registry.get(key).label, grid, loss, grad, grad_logit)
+
+
+def _probability_loss(key: str, prob, label, values) -> np.ndarray:
+    """The loss at ``prob`` itself, as the registry's ``loss`` gives it (BCE unclipped, eps = 0): the loss of the
+    rounded logit(prob) is up to hundreds of ulp off far out (BCE 87 ulp at p = 1e-100, focal 200)."""
+    if key == "bce":
+        return binary._unclipped_bce_loss(prob, label)
+    if key == "sigmoid_mse":
+        return regression._mse_kernel(prob, label)[0]
+    return np.asarray(registry.get(key).loss(prob, label, **values))
 
 
 def _probability_grad(key: str, prob, logits, label, values, grad_logit) -> np.ndarray:
@@ -332,13 +345,14 @@ def binary_point(
         label = _label(target, key)
         if key in _LOGIT_KERNELS and label is not None and math.isfinite(z):
             rows.append(_binary_row(key, *_cache_number(z), *_cache_number(p), *_cache_number(label),
-                                    _frozen(_validated(spec, values))))
+                                    _frozen(_validated(spec, values)), axis == "prob"))
             continue
         rows.append(
             PointValues(
                 key,
                 spec.label,
-                float(spec.loss_from_logit(z, target, **values)),
+                float(spec.loss_from_logit(z, target, **values) if axis == "logit" or not 0 < p < 1
+                      else spec.loss(p, target, **values)),
                 float(spec.grad(p, target, **values)) if 0 < p < 1 else float("nan"),
                 float(spec.grad_from_logit(z, target, **values)),
             )
@@ -348,11 +362,14 @@ def binary_point(
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def _binary_row(key: str, z: float, z_sign: float, p: float, p_sign: float, target: float, target_sign: float,
-                params) -> PointValues:
-    """:func:`binary_point`'s kernel row at logit ``z`` = its probability ``p`` (cached per loss)."""
+                params, at_probability: bool = False) -> PointValues:
+    """:func:`binary_point`'s kernel row at logit ``z`` = its probability ``p`` (cached per loss); the loss at
+    ``p`` itself when ``p`` is the point typed (the probability axis), else at ``z``."""
     values = _thawed(params)
     label = np.asarray(target)
     loss, grad_logit = _LOGIT_KERNELS[key](np.asarray(z), label, values)
+    if at_probability and 0 < p < 1:
+        loss = _probability_loss(key, np.asarray(p), label, values)
     grad = float("nan")
     if 0 < p < 1:
         # the registry's dL/dp takes p itself: logit(p) is not z to the last bit

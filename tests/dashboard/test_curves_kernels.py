@@ -55,7 +55,9 @@ def public_binary(spec, x, axis, target, params):
     """(loss, dL/dx, dL/dz) from the registry's functions, as the dashboard computed them before."""
     values = {p.name: params.get(p.name, p.default) for p in spec.parameters}
     logits = x if axis == "logit" else logit(x)
-    loss = np.asarray(spec.loss_from_logit(logits, target, **values))
+    # on the probability axis the loss at p itself (BCE unclipped, as drawn)
+    loss = np.asarray(spec.loss_from_logit(logits, target, **values) if axis == "logit"
+                      else spec.loss(x, target, **values, **({"eps": 0.0} if spec.key == "bce" else {})))
     grad_logit = np.asarray(spec.grad_from_logit(logits, target, **values))
     grad = grad_logit if axis == "logit" else np.asarray(spec.grad(x, target, **values))
     return loss, grad, grad_logit
@@ -105,7 +107,9 @@ def test_binary_points_equal_the_public_functions(point, target, axis, params):
     for row in curves.binary_point(point, axis, target, keys, params):
         spec = registry.get(row.key)
         values = {q.name: params.get(q.name, q.default) for q in spec.parameters}
-        assert identical(row.loss, float(spec.loss_from_logit(z, target, **values))), row.key
+        loss = (spec.loss_from_logit(z, target, **values) if axis == "logit" or not 0 < p < 1
+                else spec.loss(p, target, **values, **({"eps": 0.0} if spec.key == "bce" else {})))
+        assert identical(row.loss, float(loss)), row.key
         assert identical(row.grad_logit, float(spec.grad_from_logit(z, target, **values))), row.key
         expected = float(spec.grad(p, target, **values)) if 0 < p < 1 else math.nan
         assert identical(row.grad_prediction, expected), row.key

@@ -123,15 +123,16 @@ class BinaryView(View):
             f"y = {state.number('label')!r}",
             f"params = {{'gamma': {state.number('gamma')!r}}}",
             grid_code(self.grid(state)),
-            "z = x" if axis == "logit" else "z = losslab.logit(x)  # the logit of each p̂ on the axis",
+            *(["z = x"] if axis == "logit" else []),
             "columns = {}",
             f"for key in {list(self.plotted_losses(state))!r}:",
             "    spec = registry.get(key)",
             "    kwargs = {p.name: params[p.name] for p in spec.parameters}",
-            f"    columns[{loss_title!r} + ': ' + spec.label] = spec.loss_from_logit(z, y, **kwargs)",
-            *([] if axis == "logit" else [
-                "    if key == 'bce':  # unclipped (eps=0), as its loss from the logit is",
+            *([f"    columns[{loss_title!r} + ': ' + spec.label] = spec.loss_from_logit(z, y, **kwargs)"]
+              if axis == "logit" else [
+                "    if key == 'bce':  # unclipped (eps=0): the loss keeps rising below p̂ = 1e-12",
                 "        kwargs['eps'] = 0.0",
+                f"    columns[{loss_title!r} + ': ' + spec.label] = spec.loss(x, y, **kwargs)  # at p̂ itself",
             ]),
             f"    columns[{grad_title!r} + ': ' + spec.label] = "
             + ("spec.grad_from_logit(z, y, **kwargs)" if axis == "logit" else "spec.grad(x, y, **kwargs)"),
