@@ -455,8 +455,8 @@ def _barron(r, want_loss, want_grad, *, alpha, c):
         if want_grad:
             # d rho/d r = (1/c) u (1 + u^2/b)^(alpha/2 - 1). Near zero the power is
             # exp(-(u^2/2) log1p(z)/z); far out (u/c)(1+u^2/b)^(alpha/2-1) is
-            # (sqrt(b)/c) (|r|/scale)^(alpha-1) (1+q^2)^(-b/2), all in one exp so no
-            # factor overflows or underflows on its own.
+            # (sqrt(b)/c) (|r|/scale)^(alpha-1) (1+q^2)^(-b/2), from significands and powers of two
+            # (_far_slope; one exp of the logarithms only where even those leave the range).
             slope = 0 if alpha == 1 else (alpha - 1) * excess  # alpha = 1: no inf * 0 at r = inf
             far = _far_slope(b, c, alpha, size, log1p_z, slope)
             grad = np.copysign(np.where(near, _decayed(u, half_u2 * ratio, c), far), r)
