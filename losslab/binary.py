@@ -221,7 +221,8 @@ def _unclipped_bce_loss(p: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def _unclipped_bce_grad(p: np.ndarray, target: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):  # eps = 0: infinite or NaN at p = 0 and 1
+    # eps = 0: infinite or NaN at p = 0 and 1; past float max (p = 5e-324, y = 1) -inf, its true size
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return (p - target) / (p * (1 - p))
 
 
