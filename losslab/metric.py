@@ -644,11 +644,8 @@ _HUGE_P = 2.0**53
 
 def _huge_p_slopes(high, relative, positive, p: float) -> tuple[np.ndarray, np.ndarray]:
     r"""The slopes for a huge ``p`` (past ``_HUGE_P``, where :math:`(|v_i|/d)^{p-1}` would magnify the
-    quotient's ``2^-106`` by ``p``): with :math:`
-ho_i = p(\log r_i - \log r_{top})` (``_exact_p_norm_parts``'s
-    relative powers) and :math:`S = \sum_j e^{
-ho_j}`, :math:`(|v_i|/d)^{p-1} = e^{(1 - 1/p)(
-ho_i - \log S)}`:
+    quotient's ``2^-106`` by ``p``): with :math:`\rho_i = p(\log r_i - \log r_{top})` (``_exact_p_norm_parts``'s
+    relative powers) and :math:`S = \sum_j e^{\rho_j}`, :math:`(|v_i|/d)^{p-1} = e^{(1 - 1/p)(\rho_i - \log S)}`:
     the row's largest entries take :math:`S^{-(1 - 1/p)}` (1 for a single largest), the others 0 or their tiny
     powers."""
     power, power_low, alive, log_sum, log_sum_low = relative
@@ -725,6 +722,7 @@ def _plain_p_slack(a, pos, neg, swapped, margin: float, eps: float, p: float) ->
         return (margin + d_ap) - d_neg
 
 def _exact_p_norm(high, low, p: float) -> tuple[np.ndarray, np.ndarray]:
+    """The norm of ``_exact_p_norm_parts`` alone, as a double word."""
     return _exact_p_norm_parts(high, low, p)[:2]
 
 
@@ -733,7 +731,10 @@ def _exact_p_norm_parts(high, low, p: float):
     word to about ``2^-100``: :math:`M \,(\sum_i r_i^p)^{1/p}` with :math:`M = \max |v_i|` and :math:`r = |v|/M`
     double words, :math:`r^p = e^{p \log r}` and :math:`T^{1/p} = e^{\log(T)/p}` from ``_exact_log`` and
     ``_exact_exp`` (``p = 1``: the sum itself). Entries below :math:`2^{-900} M` count as 0 (their powers are
-    far below an ulp of the sum, which is at least 1)."""
+    far below an ulp of the sum, which is at least 1). Returns ``(norm, norm_low, relative)``: ``relative`` is
+    None up to ``_HUGE_P``; past it, ``(power, power_low, alive, log_sum, log_sum_low)``, each entry's
+    :math:`\rho_i = p(\log r_i - \log r_{top})` as a double word, which entries count, and
+    :math:`\log \sum_j e^{\rho_j}` as a double word, for ``_huge_p_slopes``."""
     negative = high < 0
     high, low = np.abs(high), np.where(negative, -low, low)
     largest = np.max(high, axis=-1, keepdims=True)
