@@ -59,10 +59,15 @@ minimiser is found in other units (``_in_units``): Barron with c at least 1e100 
 residual is least squares to far below rounding (its ρ ≈ (r/c)²/2 underflows), Cauchy with
 c² below 1e-290 times the residuals is fitted as Barron at α = 0 (its loss over c²/2), and
 Huber or pseudo-Huber with δ (smooth L1 with β) below 2^-52 times the residuals is the
-least-absolute-deviations line, found exactly (``method="exact"``). The reported mean loss, ψ and gradient norm are always the loss asked
-for. A point on the line to within rounding may pull with any ψ its rounding allows, but only
-along its own row: a line through one point with the others' pull turning it about that point is
-not converged (a redescending loss with a small c then settles on a line through two points).
+least-absolute-deviations line, found exactly (``method="exact"``). Barron with α > 1/2 and c so far below
+the residuals that its terms, about :math:`(r/c)^\alpha`, pass float max is least squares at α = 2 (at every
+c), pseudo-Huber with δ = c (so the L1 line) at α = 1, and :math:`c^\alpha\rho` otherwise; such fits used to
+stop at their start, "not converged". The reported mean loss, ψ and gradient norm are always the loss asked
+for, to within about 1e-13 where they are the solver's rescaled (its terms overflow, the mean need not), with
+``log_mean_loss`` finite where the mean itself is past float max. A point on the line to within rounding may
+pull with any ψ its rounding allows, but only along its own row: a line through one point with the others'
+pull turning it about that point is not converged (a redescending loss with a small c then settles on a line
+through two points).
 
 Arrays are computed in float64, for up to 5000 points with |x|, |y| up to 1e100.
 Lines are fitted in standardised x (:math:`u = (x - \bar x)/s_x`, here the
@@ -180,6 +185,9 @@ class LineFit:
     converged: bool
     method: str
     start: tuple[float, float]
+    #: ln of the mean loss, finite where ``mean_loss`` is past float max (Barron with a tiny c: about
+    #: (r/c)^α); -inf for a mean loss of 0, NaN for a negative one
+    log_mean_loss: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -440,26 +448,50 @@ def _gradient_norm(psi: np.ndarray, x: np.ndarray) -> float:
 
 
 def _fit(problem: _Problem, theta0: np.ndarray, tol: float, max_iter: int) -> LineFit:
-    solver, units = _in_units(problem, theta0)
+    solver, units, log_scale = _in_units(problem, theta0)
     if solver.spec.key in _KINKED:
         theta, iterations = _exact_kinked(solver)
         theta = theta / units
         method, converged = "exact", True
         value = problem.mean_loss(theta)
         grad_norm = _smallest_subgradient(problem, theta)
+        solver_value, solver_grad_norm = solver.mean_loss(theta), _smallest_subgradient(solver, theta)
     else:
         theta, iterations, converged, value, psi = _irls(solver, units * theta0, tol, max_iter)
         theta = theta / units
         method = "irls"
+        solver_value, solver_grad_norm = value, math.nan
         if solver is not problem:  # report the loss asked for, at the line found in the solver's units
+            solver_grad_norm = _gradient_norm(psi, problem.x)
             value, psi = problem.loss_and_psi(theta)
         grad_norm = _gradient_norm(psi, problem.x)
+    log_mean_loss = math.log(value) if 0 < value < math.inf else -math.inf if value == 0 else math.nan
+    if log_scale is not None:
+        # the asked loss's terms (or ψ) past float max, its mean and gradient perhaps not: the solver's, rescaled
+        log_mean_loss = _log_of(solver_value) + log_scale
+        if not math.isfinite(value):
+            value = _rescaled(solver_value, log_scale)
+        if not math.isfinite(grad_norm):
+            grad_norm = _rescaled(solver_grad_norm, log_scale)
     slope, intercept = problem.to_line(theta)
     return LineFit(
         loss=problem.spec.key, params=dict(problem.params), slope=slope, intercept=intercept,
         mean_loss=value, iterations=iterations, grad_norm=grad_norm,
-        converged=converged, method=method, start=problem.to_line(theta0),
+        converged=converged, method=method, start=problem.to_line(theta0), log_mean_loss=log_mean_loss,
     )
+
+
+def _log_of(value: float) -> float:
+    return math.log(value) if value > 0 else -math.inf if value == 0 else math.nan
+
+
+def _rescaled(value: float, log_scale: float) -> float:
+    """``value * e^log_scale`` where the factor alone may over- or underflow (inf past float max, no warning);
+    within about 1e-13 relative (the rounding of the logarithms, up to about 1500)."""
+    if not value > 0 or not math.isfinite(value):
+        return value
+    with np.errstate(over="ignore", under="ignore"):
+        return float(np.exp(math.log(value) + log_scale))
 
 
 # Barron's rho is dimensionless, about (r/c)^2/2: with c this far above every residual it underflows
@@ -472,9 +504,10 @@ _KINK_PARAMETER = {"huber": "delta", "pseudo_huber": "delta", "smooth_l1": "beta
 _KINK_BELOW_ROUNDING = 2.0**52
 
 
-def _in_units(problem: _Problem, theta0: np.ndarray) -> tuple[_Problem, float]:
-    r"""``(solver, k)``: a problem with the same minimiser in ``k`` times the data's units, whose loss and ψ do
-    not under- or overflow at this scale; ``problem`` itself and 1 almost always.
+def _in_units(problem: _Problem, theta0: np.ndarray) -> tuple[_Problem, float, float | None]:
+    r"""``(solver, k, log_scale)``: a problem with the same minimiser in ``k`` times the data's units, whose loss
+    and ψ do not under- or overflow at this scale; ``problem`` itself, 1 and None almost always. ``log_scale``,
+    where not None, is the log of the asked mean loss over the solver's (Barron with terms past float max).
 
     ``reach`` is the size of the residuals the fit can meet: those of the start line, or the y range.
 
@@ -493,24 +526,107 @@ def _in_units(problem: _Problem, theta0: np.ndarray) -> tuple[_Problem, float]:
       (``method="exact"``). IRLS stopped on wrong lines there, "converged" with a mean :math:`|r|` up
       to 43 % above the optimum (a kink narrower than a float step of the line; with a subnormal δ,
       ψ = ±δ keeps 1 to 52 significant bits), or at its start.
+    - Barron with 1/2 < α <= 2 whose largest term would pass float max: :func:`_barron_rescaled`.
     """
     key, params = problem.spec.key, problem.params
     if key not in ("barron", "cauchy", *_KINK_PARAMETER):
-        return problem, 1.0
+        return problem, 1.0, None
     with np.errstate(over="ignore", invalid="ignore"):  # a start line past float max: no change of units
         residual = float(np.max(np.abs(problem.predict(theta0) - problem.y)))
     reach = max(residual, float(np.ptp(problem.y)))
     # Python floats below: inf past the range, no warning; a NaN reach changes nothing
     if key == "barron" and params["c"] >= _QUADRATIC_LIMIT * reach:
-        return _Problem(registry.get("mse"), {}, problem.x, problem.y), 1.0
+        return _Problem(registry.get("mse"), {}, problem.x, problem.y), 1.0, None
+    if key == "barron" and _barron_overflows(params["alpha"], params["c"], reach):
+        return _barron_rescaled(problem, theta0, params["alpha"], params["c"])
     if key == "cauchy" and params["c"] < _LOGARITHMIC_LIMIT * math.sqrt(reach):
         barron = registry.get("barron")
         return _Problem(barron, {**barron.defaults(), "alpha": 0.0, "c": params["c"] * math.sqrt(2)},
-                        problem.x, 2 * problem.y), 2.0
+                        problem.x, 2 * problem.y), 2.0, None
     kink = _KINK_PARAMETER.get(key)
     if kink is not None and params[kink] * _KINK_BELOW_ROUNDING <= reach:
-        return _Problem(registry.get("mae"), {}, problem.x, problem.y), 1.0
-    return problem, 1.0
+        return _Problem(registry.get("mae"), {}, problem.x, problem.y), 1.0, None
+    return problem, 1.0, None
+
+
+# Barron's largest term past this (and its ψ/r, about its size over r^2): solved with c^α ρ instead
+_OVERFLOW_LOG = math.log(1e280)
+
+
+def _barron_overflows(alpha: float, c: float, reach: float) -> bool:
+    r"""Whether Barron's terms reach float max at residuals up to ``reach``: ρ is about
+    :math:`(b/\alpha)(r^2 / (b c^2))^{\alpha/2}` far out, past float max for α > 0 and a c tiny against ``reach``."""
+    # below alpha = 1/2 no term can: (r/c)^alpha <= (1e100 / 2.2e-308)^(1/2), and b/alpha's size is cancelled
+    if not (0.5 < alpha <= 2 and 0 < reach < math.inf):
+        return False
+    b = 2 - alpha
+    if b == 0:
+        return 2 * (math.log(reach) - math.log(c)) > _OVERFLOW_LOG
+    return math.log(b / alpha) + alpha * (math.log(reach) - math.log(c) - math.log(b) / 2) > _OVERFLOW_LOG
+
+
+def _barron_rescaled(problem: _Problem, theta0: np.ndarray, alpha: float, c: float):
+    r"""``(solver, 1, ln k)`` for Barron whose terms overflow (:func:`_barron_overflows`): a problem with the same
+    minimiser whose mean loss is :math:`1/k` times Barron's.
+
+    - α = 2: :math:`\rho = r^2/(2c^2)`, least squares at every c (k = :math:`1/(2c^2)`, MSE's mean being
+      :math:`\overline{r^2}`).
+    - α = 1: :math:`c^2\rho` is pseudo-Huber with δ = c, itself the least-absolute-deviations line once c is
+      below the residuals' rounding (``_in_units``; k = :math:`1/c^2`, or :math:`1/c` for the L1 line,
+      whose mean |r| is :math:`c\rho` to within c/|r|).
+    - other α in (1/2, 2) (below 1/2 no term overflows): :math:`c^\alpha\rho` (:class:`_ScaledBarron`, k = :math:`c^{-\alpha}`), which
+      neither over- nor underflows where the data's residuals are.
+    """
+    if alpha == 2:
+        return _Problem(registry.get("mse"), {}, problem.x, problem.y), 1.0, -math.log(2) - 2 * math.log(c)
+    if alpha == 1:
+        huber = _Problem(registry.get("pseudo_huber"), {"delta": c}, problem.x, problem.y)
+        solver, units, _ = _in_units(huber, theta0)
+        if solver.spec.key == "mae":
+            return solver, units, -math.log(c)
+        return solver, units, -2 * math.log(c)
+    return _Problem(_ScaledBarron(alpha, c), {}, problem.x, problem.y), 1.0, -alpha * math.log(c)
+
+
+class _ScaledBarron:
+    r"""Barron's loss times :math:`c^\alpha` for 1/2 < α < 2, α ≠ 1, as a loss of ``(pred, target)`` for the
+    solver: with :math:`b = 2 - \alpha`, :math:`a = |r|/\sqrt b`, :math:`m = \max(a, c)` and
+    :math:`q = \min(a, c)/m`,
+
+    .. math:: c^\alpha\rho = \frac{b}{\alpha}\bigl((a^2 + c^2)^{\alpha/2} - c^\alpha\bigr)
+              = \frac{b}{\alpha} m^\alpha \bigl((1 + q^2)^{\alpha/2} - (c/m)^\alpha\bigr),\qquad
+              c^\alpha\psi = r\,(a^2 + c^2)^{\alpha/2 - 1} = r\, m^{\alpha - 2}(1 + q^2)^{\alpha/2 - 1}
+
+    (near zero, m = c, the bracket is :math:`\mathrm{expm1}(\frac\alpha2 \log(1 + q^2))`). Nothing is
+    squared past the data's size, and ψ is :math:`(r/m)\,m^{\alpha-1}\cdots` with :math:`|r|/m \le \sqrt b`
+    and :math:`m^{\alpha-1} \le c^{-1/2}`: finite for a normal c where
+    Barron's own terms, about :math:`(r/c)^\alpha`, pass float max.
+    """
+
+    key = "barron"
+
+    def __init__(self, alpha: float, c: float):
+        self.alpha, self.c, self.b = alpha, c, 2 - alpha
+
+    def _parts(self, pred, target):
+        residual = np.asarray(pred, dtype=np.float64) - np.asarray(target, dtype=np.float64)
+        a = np.abs(residual) / math.sqrt(self.b)
+        m = np.maximum(a, self.c)
+        q = np.minimum(a, self.c) / m
+        return residual, m, q, a <= self.c
+
+    def loss(self, pred, target, **params) -> np.ndarray:
+        _, m, q, near = self._parts(pred, target)
+        alpha = self.alpha
+        with np.errstate(under="ignore"):  # terms near zero, about c^α, vanish beside the far ones
+            power = (alpha / 2) * np.log1p(q * q)
+            bracket = np.where(near, np.expm1(power), np.exp(power) - np.exp(alpha * np.log(self.c / m)))
+            return (self.b / alpha) * m**alpha * bracket
+
+    def grad(self, pred, target, **params) -> np.ndarray:
+        residual, m, q, _ = self._parts(pred, target)
+        with np.errstate(under="ignore"):  # r / m <= sqrt(b): m^(alpha - 2) alone would overflow near zero
+            return (residual / m) * m ** (self.alpha - 1) * np.exp((self.alpha / 2 - 1) * np.log1p(q * q))
 
 
 def _irls(problem: _Problem, theta: np.ndarray, tol: float, max_iter: int):
@@ -799,13 +915,18 @@ def _smallest_subgradient(problem: _Problem, theta: np.ndarray) -> float:
     on_line = np.abs(residual) <= 16 * _EPS * (np.abs(problem.y) + np.abs(pred)) + 1e-300
     psi = problem.psi(theta)
     left, right = np.asarray(problem.spec.grad(np.array([-1.0, 1.0]), 0.0, **problem.params), float)
+    # in units of the largest pull: ψ near 1/c (Barron at α = 1, a tiny c) would overflow the sums
+    top = max(float(np.max(np.abs(psi), initial=0.0)), abs(float(left)), abs(float(right)))
+    if top == 0 or not math.isfinite(top):
+        return 0.0 if top == 0 else math.inf
+    psi, left, right = psi / top, left / top, right / top
     n = problem.x.size
     rows = np.stack([problem.x, np.ones(n)])  # (2, n): d pred_i / d(slope, intercept)
     fixed = rows[:, ~on_line] @ psi[~on_line]
     if on_line.any():
         free = np.linalg.lstsq(rows[:, on_line], -fixed, rcond=None)[0]
         fixed = fixed + rows[:, on_line] @ np.clip(free, left, right)
-    return float(np.hypot(*fixed) / n)
+    return float(np.hypot(*fixed) / n) * top  # Python floats: inf past float max, no warning
 
 
 def _mean(values: np.ndarray) -> float:

@@ -491,10 +491,11 @@ def test_barron_at_any_accepted_scale_and_shape_fits_without_a_runtime_warning(a
     d = fitting.make_line_data(30, outliers=5, noise=100.0, outlier_distance=1000.0, seed=4)
     fit = quietly(fitting.fit_line, d.x, d.y, "barron", {"alpha": alpha, "c": c}, max_iter=VIEW_STEPS)
     assert math.isfinite(fit.slope) and math.isfinite(fit.intercept)
-    if math.isfinite(fit.mean_loss):
-        assert fit.converged, (fit.iterations, fit.grad_norm)
-    else:  # |r/c|^alpha past float max for every line: the loss itself overflows; said so, not hidden
-        assert alpha > 1 and c < 1e-150 and not fit.converged and fit.iterations == 0
+    # |r/c|^alpha past float max (alpha > 1, c = 1e-300) used to stop at the start, "not converged": such fits
+    # are solved with c^alpha rho (least squares at alpha = 2), and the line against references is checked in
+    # test_fitting_extremes; the log of the mean loss is finite even where the mean is past float max
+    assert fit.converged, (fit.iterations, fit.grad_norm)
+    assert math.isfinite(fit.log_mean_loss) or fit.mean_loss == 0, fit
 
 
 @pytest.mark.parametrize("key", SMOOTH + KINKED)

@@ -173,3 +173,79 @@ def test_three_points_settle_on_a_line_through_two_of_them(key, params, scale, n
     expected = geman_mcclure_mean(x, y, *nearest, 0.05)
     assert expected == pytest.approx(0.05**2 / 6, rel=1e-6)
     assert fit.mean_loss / scale == pytest.approx(expected, rel=1e-6)
+
+
+# ------------------------------------------------------------ Barron with alpha > 0 and a scale c far below the residuals
+
+SMALLEST_C = TINY  # the smallest scale the view accepts (2.2250738585072014e-308)
+
+
+def l_alpha_line(x, y, alpha, start):
+    """min sum |a x + b - y|^alpha (1 < alpha < 2) by scipy's BFGS with the exact gradient: the limit of Barron's
+    minimiser as c -> 0, its c^alpha rho being (b/alpha)(|r|/sqrt b)^alpha (1 + O(c^2/r^2))."""
+
+    def value_and_gradient(theta):
+        r = theta[0] * x + theta[1] - y
+        pull = alpha * np.sign(r) * np.abs(r) ** (alpha - 1)
+        return float(np.sum(np.abs(r) ** alpha)), np.array([pull @ x, pull.sum()])
+
+    found = optimize.minimize(value_and_gradient, start, jac=True, method="BFGS", options={"gtol": 1e-13})
+    return found.x
+
+
+@pytest.mark.parametrize("c", [1e-200, 1e-300, SMALLEST_C])
+def test_barron_at_alpha_2_with_a_tiny_scale_fits_the_least_squares_line(data, c):
+    # rho = (r/c)^2/2 is least squares at every c; its values pass float max here, and the fit used to return
+    # its start, "not converged" after 0 steps, with a mean loss of inf
+    expected = least_squares(data.x, data.y)
+    fit = quietly(fitting.fit_line, data.x, data.y, "barron", {"alpha": 2.0, "c": c}, max_iter=VIEW_STEPS)
+    assert fit.converged
+    assert fit.slope == pytest.approx(expected[0], rel=1e-12)
+    assert fit.intercept == pytest.approx(expected[1], rel=1e-11)
+    r = expected[0] * data.x + expected[1] - data.y
+    log_mean = math.log(float(np.mean(r * r)) / 2) - 2 * math.log(c)  # mean (r/c)^2 / 2, past float max
+    assert log_mean > math.log(FLOAT_MAX) and fit.mean_loss == math.inf
+    assert fit.log_mean_loss == pytest.approx(log_mean, rel=1e-12)
+
+
+@pytest.mark.parametrize("c", [1e-200, SMALLEST_C])
+@pytest.mark.parametrize("alpha", [1.2, 1.5, 1.9])
+def test_barron_between_1_and_2_with_a_tiny_scale_fits_the_rescaled_optimum(data, alpha, c):
+    # (r/c)^alpha passes float max: the fit used to stop at its start, "not converged", mean loss inf
+    start = least_squares(data.x, data.y)
+    expected = l_alpha_line(data.x, data.y, alpha, start)
+    fit = quietly(fitting.fit_line, data.x, data.y, "barron", {"alpha": alpha, "c": c}, max_iter=VIEW_STEPS)
+    assert fit.converged
+    assert (fit.slope, fit.intercept) == pytest.approx(tuple(expected), rel=1e-7)
+    b = 2 - alpha
+    r = expected[0] * data.x + expected[1] - data.y
+    log_mean = math.log(b / alpha * float(np.mean((np.abs(r) / math.sqrt(b)) ** alpha))) - alpha * math.log(c)
+    assert fit.log_mean_loss == pytest.approx(log_mean, rel=1e-12)
+    assert fit.mean_loss == (math.inf if log_mean > math.log(FLOAT_MAX) else pytest.approx(math.exp(log_mean),
+                                                                                            rel=1e-10))
+
+
+@pytest.mark.parametrize("c", [1e-300, SMALLEST_C])
+def test_barron_at_alpha_1_with_a_tiny_scale_fits_the_l1_line_with_finite_pulls(data, c):
+    # c^2 rho is pseudo-Huber with delta = c, here far below rounding: the least-absolute-deviations line. At
+    # the smallest c the terms |r|/c pass float max for |r| > 4 while their mean does not: the fit used to stop
+    # at its start, "not converged", mean loss inf
+    expected = least_absolute_deviations(data.x, data.y)
+    fit = quietly(fitting.fit_line, data.x, data.y, "barron", {"alpha": 1.0, "c": c}, max_iter=VIEW_STEPS)
+    assert fit.converged
+    assert (fit.slope, fit.intercept) == pytest.approx(tuple(expected), rel=1e-9)
+    r = expected[0] * data.x + expected[1] - data.y
+    assert fit.mean_loss == pytest.approx(float(np.mean(np.abs(r))) / c, rel=1e-9)  # sqrt(u^2 + 1) - 1 ~ |u|
+    pulls = fitting.influence(data.x, data.y, fit.slope, fit.intercept, "barron", {"alpha": 1.0, "c": c})
+    off_line = np.abs(r) > 1e-9
+    assert np.isfinite(pulls).all()
+    np.testing.assert_allclose(pulls[off_line], 1 / c, rtol=1e-15)  # |r|/c^2 / sqrt(1 + (r/c)^2) -> 1/c
+
+
+def test_a_barron_sweep_at_the_smallest_scale_converges_in_every_frame(data):
+    values = [0.0, 0.5, 1.0, 1.5, 2.0]
+    sweep = quietly(fitting.sweep_fit, data.x, data.y, "barron", "alpha", values, {"c": SMALLEST_C},
+                    max_iter=VIEW_STEPS)
+    assert sweep.converged.all(), sweep.values[~sweep.converged]
+    np.testing.assert_allclose([sweep.slope[-1], sweep.intercept[-1]], least_squares(data.x, data.y), rtol=1e-11)
+    assert np.isfinite(sweep.influence[:3]).all()  # alpha <= 1: |psi| <= 1/c; past 1, r c^-alpha passes float max
