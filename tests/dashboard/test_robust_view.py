@@ -418,12 +418,15 @@ def test_values_typed_far_outside_the_sliders_fit_every_loss_to_convergence(type
         assert all(s is not None for frames in sweep["losses"].values() for s in frames["slope"])
 
 
-def test_a_loss_that_overflows_at_a_typed_scale_is_reported_not_converged():
-    # Barron at alpha = 2 is (r/c)^2 / 2: past float max for c = 1e-300 on every line
+def test_a_loss_whose_terms_overflow_at_a_typed_scale_still_fits_its_line():
+    # Barron at alpha = 2 is (r/c)^2 / 2, least squares at every c: past float max for c = 1e-300 on every line,
+    # where the fit used to stop at its start, "not converged". The mean loss, about e^1400, is inf, its true size
     output = VIEW.build(state_with(losses=("mse", "barron"), c=1e-300, alpha=2.0))
     row = next(row for row in output.readout.rows if row.key == "barron")
-    assert not row.converged and row.mean_loss == math.inf
-    assert "not converged" in json.dumps(VIEW.readout_component(output), ensure_ascii=False)
+    data = points()
+    assert row.converged and row.mean_loss == math.inf
+    assert (row.slope, row.intercept) == pytest.approx(least_squares(data.x, data.y), rel=1e-12)
+    assert "not converged" not in json.dumps(VIEW.readout_component(output), ensure_ascii=False)
 
 
 # ---------------------------------------------------------------- moved points (dragged or typed)
