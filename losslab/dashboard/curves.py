@@ -303,7 +303,7 @@ def _binary_curve(key: str, axis: BinaryAxis, grid: Grid, target: float, sign: f
     loss, grad_logit = _LOGIT_KERNELS[key](logits, label, values)
     if axis == "prob":
         loss = _probability_loss(key, x, label, values)
-    grad = grad_logit if axis == "logit" else _probability_grad(key, x, logits, label, values, grad_logit)
+    grad = grad_logit if axis == "logit" else _probability_grad(key, x, label, values)
     _read_only(loss, grad, grad_logit)
     return Curve(key, registry.get(key).label, grid, loss, grad, grad_logit)
 
@@ -318,8 +318,8 @@ def _probability_loss(key: str, prob, label, values) -> np.ndarray:
     return np.asarray(registry.get(key).loss(prob, label, **values))
 
 
-def _probability_grad(key: str, prob, logits, label, values, grad_logit) -> np.ndarray:
-    """dL/dp at ``prob`` (``logits`` = logit(prob), ``grad_logit`` = dL/dz there), as the registry's ``grad``."""
+def _probability_grad(key: str, prob, label, values) -> np.ndarray:
+    """dL/dp at ``prob``, as the registry's ``grad`` gives it (BCE unclipped)."""
     if key in _PROBABILITY_GRAD_KERNELS:
         return _PROBABILITY_GRAD_KERNELS[key](prob, label)
     # links.grad_on_probability: the slope p (1 - p) from p itself and dL/dz at p's exact logit, not at its
@@ -373,10 +373,7 @@ def _binary_row(key: str, z: float, z_sign: float, p: float, p_sign: float, targ
     grad = float("nan")
     if 0 < p < 1:
         # the registry's dL/dp takes p itself: logit(p) is not z to the last bit
-        z_of_p = np.asarray(logit(p), dtype=np.float64)
-        grad_logit_of_p = (None if key in _PROBABILITY_GRAD_KERNELS
-                           else _LOGIT_KERNELS[key](z_of_p, label, values)[1])
-        grad = float(_probability_grad(key, np.asarray(p), z_of_p, label, values, grad_logit_of_p))
+        grad = float(_probability_grad(key, np.asarray(p), label, values))
     return PointValues(key, registry.get(key).label, float(loss), grad, float(grad_logit))
 
 
