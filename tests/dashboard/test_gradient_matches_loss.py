@@ -64,6 +64,9 @@ def assert_segmentation_logit_axis_matches(query: str) -> None:
         # measures rounding, not the slope: not compared there
         noise = 2.3e-16 * np.maximum(np.abs(expected_loss[:-2]), np.abs(expected_loss[2:])) / step
         usable = np.isfinite(expected_grad) & (np.abs(expected_grad) > np.maximum(1e5 * noise, 1e-280))
+        finite_loss = expected_loss[np.isfinite(expected_loss)]
+        if not usable.any() and finite_loss.size and np.ptp(finite_loss) > 0:
+            problems.append(f"{key}: the loss varies but no point's slope is measurable: nothing compared")
         if not np.allclose(grad[1:-1][usable], expected_grad[usable], rtol=1e-4, atol=0):
             worst = np.argmax(np.abs(grad[1:-1][usable] - expected_grad[usable]) / np.abs(expected_grad[usable]))
             problems.append(f"{key} dL/dz at z={inner[usable][worst]!r}: drawn {grad[1:-1][usable][worst]!r}, "
